@@ -1,0 +1,20 @@
+//! The NATS client protocol, as bytes: a zero-copy incremental parser and the encoders the
+//! server needs. Nothing here does I/O; callers feed byte slices in and get borrowed ops out.
+//!
+//! # Layout
+//! - [`parser`]: the client-side op parser (`PUB`, `SUB`, ...) used by the server, and the
+//!   server-side op parser (`MSG`, `INFO`, ...) used by tests and the bench tool.
+//! - [`op`]: the borrowed op types the parsers hand out.
+//! - [`encode`]: writers for `INFO`, `MSG`, `HMSG`, `PING`, `PONG`, `+OK` and `-ERR`.
+//! - [`errors`]: the exact `-ERR` texts nats-server sends.
+//! - [`subject`]: subject and token validation, tokenizing and wildcard matching.
+#![deny(missing_docs)]
+
+pub mod encode;
+pub mod errors;
+pub mod op;
+pub mod parser;
+pub mod subject;
+
+pub use op::{ClientOp, Msg, Pub, ServerOp};
+pub use parser::{ParseError, Parser, ServerParser};
