@@ -503,6 +503,55 @@ fn trim_end(s: &[u8]) -> &[u8] {
     &s[..end]
 }
 
+/// Outcome of feeding a whole stream: the ops (described) and how it ended.
+#[doc(hidden)]
+pub fn fuzz_run(stream: &[u8], cuts: &mut dyn FnMut(usize) -> usize) -> (Vec<String>, Option<ParseError>) {
+    let mut p = Parser::default();
+    p.headers = true;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut ops = Vec::new();
+    let mut fed = 0;
+    while fed < stream.len() {
+        let take = cuts(stream.len() - fed).clamp(1, stream.len() - fed);
+        buf.extend_from_slice(&stream[fed..fed + take]);
+        fed += take;
+        let mut pos = 0;
+        loop {
+            match p.parse(&buf[pos..]) {
+                Ok(Some((op, used))) => {
+                    assert!(used > 0 && pos + used <= buf.len(), "parser must consume within the buffer");
+                    ops.push(format!("{op:?}"));
+                    pos += used;
+                }
+                Ok(None) => break,
+                Err(e) => return (ops, Some(e)),
+            }
+        }
+        buf.drain(..pos);
+    }
+    (ops, None)
+}
+
+/// Fuzz check: parsing `data` in one piece never panics and always makes progress.
+#[doc(hidden)]
+pub fn fuzz_check_whole(data: &[u8]) {
+    let _ = fuzz_run(data, &mut |left| left);
+}
+
+/// Fuzz check: parsing `data` cut into reads (pattern chosen by `seed`) gives the same ops and
+/// the same error as parsing it in one piece.
+#[doc(hidden)]
+pub fn fuzz_check_chunked(data: &[u8], seed: u8) {
+    let whole = fuzz_run(data, &mut |left| left);
+    let mut i = 0usize;
+    let step = seed as usize % 13 + 1;
+    let chunked = fuzz_run(data, &mut |_| {
+        i += 1;
+        (i * step) % 17 + 1
+    });
+    assert_eq!(whole, chunked, "split reads must not change the result");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,9 @@ fn scan_subject(s: &[u8]) -> Option<SubjectScan> {
     if s.is_empty() {
         return None;
     }
-    let mut scan = SubjectScan { has_wildcard: false };
+    let mut scan = SubjectScan {
+        has_wildcard: false,
+    };
     let mut token_count = 0usize;
     let mut after_fwc = false;
     for token in tokens(s) {
@@ -106,7 +108,12 @@ pub fn is_valid_subject(s: &[u8]) -> bool {
 /// This is the pedantic-mode check for PUB and HPUB subjects (`-ERR 'Invalid Publish
 /// Subject'`).
 pub fn is_valid_literal_subject(s: &[u8]) -> bool {
-    matches!(scan_subject(s), Some(SubjectScan { has_wildcard: false }))
+    matches!(
+        scan_subject(s),
+        Some(SubjectScan {
+            has_wildcard: false
+        })
+    )
 }
 
 /// Returns whether `q` is a valid queue group name: non-empty and without whitespace.
@@ -233,7 +240,11 @@ mod tests {
         ];
         for &(subject, valid, literal) in cases {
             let shown = String::from_utf8_lossy(subject);
-            assert_eq!(is_valid_subject(subject), valid, "is_valid_subject({shown:?})");
+            assert_eq!(
+                is_valid_subject(subject),
+                valid,
+                "is_valid_subject({shown:?})"
+            );
             assert_eq!(
                 is_valid_literal_subject(subject),
                 literal,
@@ -273,7 +284,12 @@ mod tests {
             (b"q\x0c", false),
         ];
         for &(queue, valid) in cases {
-            assert_eq!(is_valid_queue(queue), valid, "{:?}", String::from_utf8_lossy(queue));
+            assert_eq!(
+                is_valid_queue(queue),
+                valid,
+                "{:?}",
+                String::from_utf8_lossy(queue)
+            );
         }
     }
 
