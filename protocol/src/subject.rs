@@ -151,16 +151,26 @@ pub fn has_wildcard(s: &[u8]) -> bool {
 /// assert!(!subject_matches(b"foo.bar", b"foo.*"));
 /// ```
 pub fn subject_matches(pattern: &[u8], subject: &[u8]) -> bool {
-    if !is_matchable_subject(subject) {
-        return false;
-    }
     let mut pattern_tokens = tokens(pattern);
     let mut subject_tokens = tokens(subject);
-    // Bounded: each round consumes one subject token, and the subject has at most TOKEN_MAX.
+    let mut subject_token_count = 0usize;
+    // Bounded: each round consumes one subject token, and at most TOKEN_MAX + 1 are looked at.
+    // A mismatch returns early; `true` is returned only once every subject token was checked
+    // for being non-empty and counted, so unmatchable subjects never match.
     loop {
-        match (pattern_tokens.next(), subject_tokens.next()) {
+        let subject_token = subject_tokens.next();
+        if let Some(token) = subject_token {
+            subject_token_count += 1;
+            if token.is_empty() || subject_token_count > TOKEN_MAX {
+                return false;
+            }
+        }
+        match (pattern_tokens.next(), subject_token) {
             (None, None) => return true,
-            (Some(FWC), Some(_)) => return pattern_tokens.next().is_none(),
+            (Some(FWC), Some(_)) => {
+                return pattern_tokens.next().is_none()
+                    && is_matchable_rest(subject_tokens, subject_token_count);
+            }
             (Some(PWC), Some(_)) => {}
             (Some(p), Some(s)) if p == s => {}
             _ => return false,
@@ -168,11 +178,11 @@ pub fn subject_matches(pattern: &[u8], subject: &[u8]) -> bool {
     }
 }
 
-/// Returns whether a publish subject can match anything: non-empty tokens, at most
-/// [`TOKEN_MAX`] of them.
-fn is_matchable_subject(subject: &[u8]) -> bool {
-    let mut token_count = 0usize;
-    for token in tokens(subject) {
+/// Returns whether the remaining subject tokens are non-empty and, with the `seen` already
+/// counted, at most [`TOKEN_MAX`].
+fn is_matchable_rest<'a>(rest: impl Iterator<Item = &'a [u8]>, seen: usize) -> bool {
+    let mut token_count = seen;
+    for token in rest {
         token_count += 1;
         if token.is_empty() || token_count > TOKEN_MAX {
             return false;
@@ -383,6 +393,10 @@ mod tests {
             (b"foo.>", b"foo.bar.", false),
             (b"*", b"", false),
             (b"", b"", false),
+            (b"foo", b"foo.", false),
+            (b"foo.*", b"foo.bar.", false),
+            (b"x", b"foo..", false),
+            (b"*.*", b"..", false),
             // Invalid patterns.
             (b"", b"foo", false),
             (b"foo..bar", b"foo.x.bar", false),
@@ -400,6 +414,43 @@ mod tests {
                 "subject_matches({:?}, {:?})",
                 String::from_utf8_lossy(pattern),
                 String::from_utf8_lossy(subject)
+            );
+        }
+    }
+
+    /// A naive matcher written from the spec, for the property test below.
+    fn naive_matches(pattern: &[u8], subject: &[u8]) -> bool {
+        let p: Vec<&[u8]> = tokens(pattern).collect();
+        let s: Vec<&[u8]> = tokens(subject).collect();
+        if s.len() > TOKEN_MAX || s.iter().any(|t| t.is_empty()) {
+            return false;
+        }
+        for (i, pt) in p.iter().enumerate() {
+            if *pt == b">" {
+                return i + 1 == p.len() && s.len() > i;
+            }
+            match s.get(i) {
+                Some(st) if *pt == b"*" || pt == st => {}
+                _ => return false,
+            }
+        }
+        p.len() == s.len()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_like_naive(
+            pattern in proptest::collection::vec(
+                proptest::sample::select(&["a", "b", "*", ">", ""][..]), 1..5),
+            subject in proptest::collection::vec(
+                proptest::sample::select(&["a", "b", "*", ">", ""][..]), 1..5),
+        ) {
+            let pattern = pattern.join(".");
+            let subject = subject.join(".");
+            proptest::prop_assert_eq!(
+                subject_matches(pattern.as_bytes(), subject.as_bytes()),
+                naive_matches(pattern.as_bytes(), subject.as_bytes()),
+                "{:?} {:?}", pattern, subject
             );
         }
     }
