@@ -1,0 +1,955 @@
+//! Command-line parsing compatible with nats-server's flags.
+//!
+//! nats-server uses Go's `flag` package, whose rules no Rust crate follows:
+//! one or two dashes (`-port` = `--port`), multi-letter single-dash flags
+//! (`-DV`, `-ms 8222`), booleans that only take a value after `=`
+//! (`-D=false`), and parsing that stops at the first positional argument.
+//! [`parse`] implements those rules for the flag table of nats-server
+//! (`main.go`, `server/opts.go` `ConfigureOptions`) plus Gannet's `-workers`.
+//!
+//! `main` calls [`parse`], handles the actions (`show_version`, `show_help`,
+//! `signal`, …) and hands the [`Flags`] to [`crate::opts::load`], where flags
+//! override the config file.
+//!
+//! ```
+//! let args: Vec<String> = ["-p", "4333", "-DV", "--config=nats.conf"].map(String::from).to_vec();
+//! let flags = gannet::cli::parse(&args).unwrap();
+//! assert_eq!(flags.port, Some(4333));
+//! assert_eq!(flags.debug_and_trace, Some(true));
+//! assert_eq!(flags.config_file.as_deref(), Some("nats.conf"));
+//! ```
+
+use std::fmt;
+
+/// The command-line flags. `None` (or `false` for the actions) means the flag
+/// was not given, so the config file value or the default stays in force.
+///
+/// Several flags share a field, as they share a variable in nats-server
+/// (`-p`/`--port`); the last one on the command line wins.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// `-h`, `--help`, or the command `help`: print [`usage`] and exit 0.
+    pub show_help: bool,
+    /// `-v`, `--version`, or the command `version`: print the version and
+    /// exit 0.
+    pub show_version: bool,
+    /// `--help_tls`: print TLS help and exit 0.
+    pub show_tls_help: bool,
+    /// `-t`: check the config file and exit.
+    pub check_config: bool,
+    /// `-sl`, `--signal`: signal a running server and exit.
+    pub signal: Option<SignalArg>,
+    /// `-c`, `--config`.
+    pub config_file: Option<String>,
+
+    /// `-a`, `--addr`, `--net`: client bind host.
+    pub host: Option<String>,
+    /// `-p`, `--port`: client port (`-1` for a random port).
+    pub port: Option<i64>,
+    /// `-n`, `--name`, `--server_name`.
+    pub server_name: Option<String>,
+    /// `-P`, `--pid`: PID file.
+    pub pid_file: Option<String>,
+    /// `-m`, `--http_port`: monitoring port.
+    pub http_port: Option<i64>,
+    /// `-ms`, `--https_port`: monitoring TLS port.
+    pub https_port: Option<i64>,
+    /// `--client_advertise`.
+    pub client_advertise: Option<String>,
+    /// `--ports_file_dir`.
+    pub ports_file_dir: Option<String>,
+    /// `-workers`, `--workers`: number of worker threads (Gannet only).
+    pub workers: Option<usize>,
+
+    /// `-l`, `--log`: log file.
+    pub log_file: Option<String>,
+    /// `-T`, `--logtime`: timestamps in log lines.
+    pub logtime: Option<bool>,
+    /// `--logtime_utc`.
+    pub logtime_utc: Option<bool>,
+    /// `-s`, `--syslog`.
+    pub syslog: Option<bool>,
+    /// `-r`, `--remote_syslog`.
+    pub remote_syslog: Option<String>,
+    /// `-D`, `--debug`.
+    pub debug: Option<bool>,
+    /// `-V`, `--trace`.
+    pub trace: Option<bool>,
+    /// `-VV`: trace and verbose trace.
+    pub trace_and_verbose: Option<bool>,
+    /// `-DV`: debug and trace.
+    pub debug_and_trace: Option<bool>,
+    /// `-DVV`: debug, trace and verbose trace.
+    pub debug_and_trace_verbose: Option<bool>,
+    /// `--log_size_limit`.
+    pub log_size_limit: Option<i64>,
+    /// `--max_traced_msg_len`.
+    pub max_traced_msg_len: Option<i64>,
+
+    /// `-js`, `--jetstream`.
+    pub jetstream: Option<bool>,
+    /// `-sd`, `--store_dir`.
+    pub store_dir: Option<String>,
+
+    /// `--user`.
+    pub user: Option<String>,
+    /// `--pass`.
+    pub pass: Option<String>,
+    /// `--auth`: token.
+    pub auth: Option<String>,
+
+    /// `--tls`.
+    pub tls: Option<bool>,
+    /// `--tlscert`.
+    pub tls_cert: Option<String>,
+    /// `--tlskey`.
+    pub tls_key: Option<String>,
+    /// `--tlsverify`.
+    pub tls_verify: Option<bool>,
+    /// `--tlscacert`.
+    pub tls_ca_cert: Option<String>,
+
+    /// `--routes`: comma-separated route URLs.
+    pub routes: Option<String>,
+    /// `--cluster`, `--cluster_listen`.
+    pub cluster_listen: Option<String>,
+    /// `--cluster_name`.
+    pub cluster_name: Option<String>,
+    /// `--cluster_advertise`.
+    pub cluster_advertise: Option<String>,
+    /// `--no_advertise`.
+    pub no_advertise: Option<bool>,
+    /// `--connect_retries`.
+    pub connect_retries: Option<i64>,
+
+    /// `--profile`: profiling port.
+    pub profile: Option<i64>,
+
+    /// Arguments left after the flags.
+    pub args: Vec<String>,
+}
+
+/// The argument of `--signal cmd[=pid]`.
+///
+/// The command is not checked here: nats-server resolves the PID first and
+/// only then complains about an unknown command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalArg {
+    /// `ldm`, `stop`, `quit`, `term`, `reopen` or `reload` (unchecked).
+    pub command: String,
+    /// What followed `=`: a PID, a PID file path, or a `prefix*` pattern.
+    pub pid: Option<String>,
+}
+
+impl SignalArg {
+    /// Splits `cmd[=pid]`.
+    ///
+    /// # Errors
+    ///
+    /// More than one `=` gives nats-server's
+    /// `invalid signal parameters: [a b]`.
+    pub fn parse(text: &str) -> Result<SignalArg, String> {
+        let parts: Vec<&str> = text.split('=').collect();
+        match parts.as_slice() {
+            [command] => Ok(SignalArg {
+                command: command.to_string(),
+                pid: None,
+            }),
+            [command, pid] => Ok(SignalArg {
+                command: command.to_string(),
+                pid: Some(pid.to_string()),
+            }),
+            [_, _, rest @ ..] => Err(format!("invalid signal parameters: [{}]", rest.join(" "))),
+            [] => Err("invalid signal parameters: []".to_string()),
+        }
+    }
+}
+
+/// Why the command line was rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CliError {
+    /// A bad flag, such as `flag provided but not defined: -bogus`.
+    /// nats-server prints this line to stderr, then the usage to stdout, and
+    /// exits with status **0**.
+    Usage(String),
+    /// A bad argument after the flags (`unrecognized command: "true"`) or a
+    /// bad `--signal` value. nats-server prints `nats-server: <message>` and
+    /// exits with status 1.
+    Fatal(String),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(message) | CliError::Fatal(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Flags that take no separate value (`-D`, `-D=false`).
+const BOOL_FLAGS: &[&str] = &[
+    "h",
+    "help",
+    "v",
+    "version",
+    "help_tls",
+    "t",
+    "D",
+    "debug",
+    "V",
+    "trace",
+    "VV",
+    "DV",
+    "DVV",
+    "T",
+    "logtime",
+    "logtime_utc",
+    "s",
+    "syslog",
+    "js",
+    "jetstream",
+    "tls",
+    "tlsverify",
+    "no_advertise",
+];
+
+/// Flags whose value is an integer (Go's `strconv.ParseInt(s, 0, 64)`).
+const INT_FLAGS: &[&str] = &[
+    "p",
+    "port",
+    "m",
+    "http_port",
+    "ms",
+    "https_port",
+    "log_size_limit",
+    "max_traced_msg_len",
+    "connect_retries",
+    "profile",
+    "workers",
+];
+
+/// Flags whose value is a string.
+const STRING_FLAGS: &[&str] = &[
+    "a",
+    "addr",
+    "net",
+    "n",
+    "name",
+    "server_name",
+    "client_advertise",
+    "c",
+    "config",
+    "sl",
+    "signal",
+    "P",
+    "pid",
+    "ports_file_dir",
+    "l",
+    "log",
+    "r",
+    "remote_syslog",
+    "sd",
+    "store_dir",
+    "user",
+    "pass",
+    "auth",
+    "tlscert",
+    "tlskey",
+    "tlscacert",
+    "routes",
+    "cluster",
+    "cluster_listen",
+    "cluster_advertise",
+    "cluster_name",
+];
+
+/// Parses the arguments after the program name.
+///
+/// Flag parsing stops at the first argument that is not a flag (or after
+/// `--`). The first remaining argument may be `version` or `help` (any
+/// case), which set [`Flags::show_version`] / [`Flags::show_help`].
+///
+/// # Errors
+///
+/// [`CliError::Usage`] for an unknown flag or a bad flag value;
+/// [`CliError::Fatal`] for any other leftover argument or a malformed
+/// `--signal`. The messages are nats-server's.
+pub fn parse(args: &[String]) -> Result<Flags, CliError> {
+    let mut flags = Flags::default();
+    let mut rest = args;
+    while let Some((arg, tail)) = rest.split_first() {
+        rest = tail;
+        if arg.len() < 2 || !arg.starts_with('-') {
+            // First non-flag argument: it and everything after it stay.
+            flags.args = args[args.len() - rest.len() - 1..].to_vec();
+            break;
+        }
+        if arg == "--" {
+            flags.args = rest.to_vec();
+            break;
+        }
+        rest = parse_one(&mut flags, arg, rest)?;
+    }
+    // As in nats-server, -v/-h/--help_tls win over a bad leftover argument.
+    if flags.show_version || flags.show_help || flags.show_tls_help {
+        return Ok(flags);
+    }
+    if let Some(first) = flags.args.first() {
+        match first.to_lowercase().as_str() {
+            "version" => flags.show_version = true,
+            "help" => flags.show_help = true,
+            _ => {
+                let message = format!("unrecognized command: {}", go_quote(first));
+                return Err(CliError::Fatal(message));
+            }
+        }
+    }
+    Ok(flags)
+}
+
+/// Parses one flag argument, taking its value from `rest` if needed.
+/// Returns the arguments still to parse.
+fn parse_one<'a>(
+    flags: &mut Flags,
+    arg: &str,
+    rest: &'a [String],
+) -> Result<&'a [String], CliError> {
+    let name = arg.strip_prefix("--").unwrap_or(&arg[1..]);
+    if name.is_empty() || name.starts_with('-') || name.starts_with('=') {
+        return Err(CliError::Usage(format!("bad flag syntax: {arg}")));
+    }
+    let (name, inline_value) = match name.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (name, None),
+    };
+    if BOOL_FLAGS.contains(&name) {
+        let value = match inline_value {
+            None => true,
+            Some(text) => parse_go_bool(text).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "invalid boolean value {} for -{name}: parse error",
+                    go_quote(text)
+                ))
+            })?,
+        };
+        flags.set_bool(name, value);
+        return Ok(rest);
+    }
+    if !INT_FLAGS.contains(&name) && !STRING_FLAGS.contains(&name) {
+        return Err(CliError::Usage(format!(
+            "flag provided but not defined: -{name}"
+        )));
+    }
+    let (value, rest) = match (inline_value, rest.split_first()) {
+        (Some(value), _) => (value, rest),
+        (None, Some((next, tail))) => (next.as_str(), tail),
+        (None, None) => {
+            return Err(CliError::Usage(format!("flag needs an argument: -{name}")));
+        }
+    };
+    if INT_FLAGS.contains(&name) {
+        let number = parse_go_int(value)
+            .and_then(|n| {
+                if name == "workers" && n < 0 {
+                    Err("parse error")
+                } else {
+                    Ok(n)
+                }
+            })
+            .map_err(|reason| {
+                CliError::Usage(format!(
+                    "invalid value {} for flag -{name}: {reason}",
+                    go_quote(value)
+                ))
+            })?;
+        flags.set_int(name, number);
+    } else {
+        flags.set_string(name, value)?;
+    }
+    Ok(rest)
+}
+
+impl Flags {
+    fn set_bool(&mut self, name: &str, value: bool) {
+        let field = match name {
+            "h" | "help" => {
+                self.show_help = value;
+                return;
+            }
+            "v" | "version" => {
+                self.show_version = value;
+                return;
+            }
+            "help_tls" => {
+                self.show_tls_help = value;
+                return;
+            }
+            "t" => {
+                self.check_config = value;
+                return;
+            }
+            "D" | "debug" => &mut self.debug,
+            "V" | "trace" => &mut self.trace,
+            "VV" => &mut self.trace_and_verbose,
+            "DV" => &mut self.debug_and_trace,
+            "DVV" => &mut self.debug_and_trace_verbose,
+            "T" | "logtime" => &mut self.logtime,
+            "logtime_utc" => &mut self.logtime_utc,
+            "s" | "syslog" => &mut self.syslog,
+            "js" | "jetstream" => &mut self.jetstream,
+            "tls" => &mut self.tls,
+            "tlsverify" => &mut self.tls_verify,
+            "no_advertise" => &mut self.no_advertise,
+            _ => unreachable!("bool flag {name} has no field"),
+        };
+        *field = Some(value);
+    }
+
+    fn set_int(&mut self, name: &str, value: i64) {
+        let field = match name {
+            "p" | "port" => &mut self.port,
+            "m" | "http_port" => &mut self.http_port,
+            "ms" | "https_port" => &mut self.https_port,
+            "log_size_limit" => &mut self.log_size_limit,
+            "max_traced_msg_len" => &mut self.max_traced_msg_len,
+            "connect_retries" => &mut self.connect_retries,
+            "profile" => &mut self.profile,
+            "workers" => {
+                // Checked non-negative by the caller.
+                self.workers = usize::try_from(value).ok();
+                return;
+            }
+            _ => unreachable!("int flag {name} has no field"),
+        };
+        *field = Some(value);
+    }
+
+    fn set_string(&mut self, name: &str, value: &str) -> Result<(), CliError> {
+        let field = match name {
+            "a" | "addr" | "net" => &mut self.host,
+            "n" | "name" | "server_name" => &mut self.server_name,
+            "client_advertise" => &mut self.client_advertise,
+            "c" | "config" => &mut self.config_file,
+            "sl" | "signal" => {
+                // An empty value means no signal, as in nats-server.
+                self.signal = match value {
+                    "" => None,
+                    text => Some(SignalArg::parse(text).map_err(CliError::Fatal)?),
+                };
+                return Ok(());
+            }
+            "P" | "pid" => &mut self.pid_file,
+            "ports_file_dir" => &mut self.ports_file_dir,
+            "l" | "log" => &mut self.log_file,
+            "r" | "remote_syslog" => &mut self.remote_syslog,
+            "sd" | "store_dir" => &mut self.store_dir,
+            "user" => &mut self.user,
+            "pass" => &mut self.pass,
+            "auth" => &mut self.auth,
+            "tlscert" => &mut self.tls_cert,
+            "tlskey" => &mut self.tls_key,
+            "tlscacert" => &mut self.tls_ca_cert,
+            "routes" => &mut self.routes,
+            "cluster" | "cluster_listen" => &mut self.cluster_listen,
+            "cluster_advertise" => &mut self.cluster_advertise,
+            "cluster_name" => &mut self.cluster_name,
+            _ => unreachable!("string flag {name} has no field"),
+        };
+        *field = Some(value.to_string());
+        Ok(())
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Go's `strconv.ParseInt(text, 0, 64)`: an optional sign, then decimal,
+/// `0x` hex, `0o` or leading-`0` octal, or `0b` binary, with `_` allowed
+/// between digits. The error is the reason text Go's `flag` package prints.
+fn parse_go_int(text: &str) -> Result<i64, &'static str> {
+    const SYNTAX: &str = "parse error";
+    const RANGE: &str = "value out of range";
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = unsigned.to_ascii_lowercase();
+    let (radix, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d, true)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d, true)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d, true)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..], true)
+    } else {
+        (10, lower.as_str(), false)
+    };
+    if !underscores_ok(digits, prefixed) {
+        return Err(SYNTAX);
+    }
+    let digits: String = digits.chars().filter(|&c| c != '_').collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Err(SYNTAX);
+    }
+    let magnitude = u64::from_str_radix(&digits, radix).map_err(|_| RANGE)?;
+    if negative {
+        0_i64.checked_sub_unsigned(magnitude).ok_or(RANGE)
+    } else {
+        i64::try_from(magnitude).map_err(|_| RANGE)
+    }
+}
+
+/// Go allows `_` only between digits, or between a base prefix (a leading
+/// `0` counts) and a digit.
+fn underscores_ok(digits: &str, prefixed: bool) -> bool {
+    let mut prev_digit = prefixed;
+    for c in digits.chars() {
+        if c == '_' {
+            if !prev_digit {
+                return false;
+            }
+            prev_digit = false;
+        } else {
+            prev_digit = true;
+        }
+    }
+    !digits.ends_with('_')
+}
+
+/// A string quoted the way Go's `%q` does it, for error messages.
+pub(crate) fn go_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The text printed for `-h`, `--help` and after a flag error.
+pub fn usage() -> &'static str {
+    USAGE
+}
+
+/// The text printed for `--help_tls`.
+pub fn tls_usage() -> &'static str {
+    TLS_USAGE
+}
+
+const USAGE: &str = "
+Usage: gannet [options]
+
+Server Options:
+    -a, --addr, --net <host>         Host to bind the client listener to (default: 0.0.0.0)
+    -p, --port <port>                Client port, -1 for a random one (default: 4222)
+    -n, --name
+        --server_name <name>         Server name (default: the server id)
+    -P, --pid <file>                 Write the process id to this file
+    -m, --http_port <port>           Port for HTTP monitoring
+    -ms,--https_port <port>          Port for HTTPS monitoring
+    -c, --config <file>              Configuration file
+    -t                               Check the configuration file and exit
+    -sl,--signal <signal>[=<pid>]    Send a signal to a running server and exit:
+                                     ldm, stop, quit, term, reopen or reload.
+                                     <pid> is a process id, a PID file, or a prefix
+                                     ending in '*'
+        --client_advertise <url>     Client URL to advertise to other servers
+        --ports_file_dir <dir>       Write a <executable>_<pid>.ports file here
+        --workers <n>                Number of worker threads (default: one per core)
+
+Logging Options:
+    -l, --log <file>                 Log to this file
+    -T, --logtime                    Timestamp log lines (default: true)
+        --logtime_utc                Timestamps in UTC
+    -s, --syslog                     Log to syslog
+    -r, --remote_syslog <addr>       Remote syslog address (udp://localhost:514)
+    -D, --debug                      Debug logging
+    -V, --trace                      Trace the client protocol
+    -VV                              Verbose trace (system account included)
+    -DV                              Debug and trace
+    -DVV                             Debug and verbose trace
+        --log_size_limit <bytes>     Rotate the log file at this size
+        --max_traced_msg_len <len>   Truncate traced payloads to this length (default: no limit)
+
+JetStream Options:
+    -js, --jetstream                 Enable JetStream
+    -sd, --store_dir <dir>           JetStream storage directory
+
+Authorization Options:
+        --user <user>                User required to connect
+        --pass <password>            Password required to connect
+        --auth <token>               Token required to connect
+
+TLS Options:
+        --tls                        Enable TLS without verifying clients (default: false)
+        --tlscert <file>             Server certificate
+        --tlskey <file>              Server private key
+        --tlsverify                  Enable TLS and verify client certificates
+        --tlscacert <file>           CA certificate used to verify clients
+
+Cluster Options:
+        --routes <url1,url2>         Routes to connect to
+        --cluster <url>              Cluster listen URL, e.g. nats://0.0.0.0:6222
+        --cluster_listen <url>       Same as --cluster
+        --cluster_name <name>        Cluster name (default: generated)
+        --cluster_advertise <url>    Cluster URL to advertise to other servers
+        --no_advertise               Don't advertise known cluster URLs to clients
+        --connect_retries <n>        Connect retries for implicit routes
+
+Profiling Options:
+        --profile <port>             Profiling HTTP port
+
+Common Options:
+    -h, --help                       Show this message
+    -v, --version                    Show the version
+        --help_tls                   Show TLS configuration help
+";
+
+const TLS_USAGE: &str = "
+TLS is configured with a tls block in the configuration file:
+
+    tls {
+        cert_file:      \"./certs/server.pem\"
+        key_file:       \"./certs/server-key.pem\"
+        ca_file:        \"./certs/ca.pem\"   # to verify client certificates
+        verify:         true                 # require client certificates
+        timeout:        2                    # handshake timeout in seconds
+    }
+
+The command line equivalents are --tls, --tlscert, --tlskey, --tlsverify and --tlscacert.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn ok(list: &[&str]) -> Flags {
+        match parse(&args(list)) {
+            Ok(flags) => flags,
+            Err(e) => panic!("{list:?}: {e}"),
+        }
+    }
+
+    fn usage_err(list: &[&str]) -> String {
+        match parse(&args(list)) {
+            Err(CliError::Usage(message)) => message,
+            other => panic!("{list:?}: expected a usage error, got {other:?}"),
+        }
+    }
+
+    fn fatal_err(list: &[&str]) -> String {
+        match parse(&args(list)) {
+            Err(CliError::Fatal(message)) => message,
+            other => panic!("{list:?}: expected a fatal error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn values_separate_or_inline_with_one_or_two_dashes() {
+        for list in [
+            &["-p", "4333"][..],
+            &["--p", "4333"],
+            &["-port", "4333"],
+            &["--port", "4333"],
+            &["-p=4333"],
+            &["--port=4333"],
+        ] {
+            assert_eq!(ok(list).port, Some(4333), "{list:?}");
+        }
+        assert_eq!(ok(&["-p", "-1"]).port, Some(-1));
+        assert_eq!(ok(&["-a", "127.0.0.1"]).host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(ok(&["--net=::1"]).host.as_deref(), Some("::1"));
+        assert_eq!(ok(&["--addr", "h"]).host.as_deref(), Some("h"));
+        assert_eq!(
+            ok(&["-c", "a.conf", "--config", "b.conf"])
+                .config_file
+                .as_deref(),
+            Some("b.conf")
+        );
+    }
+
+    #[test]
+    fn bools_take_no_separate_value() {
+        assert_eq!(ok(&["-D"]).debug, Some(true));
+        assert_eq!(ok(&["--debug"]).debug, Some(true));
+        assert_eq!(ok(&["-D=false"]).debug, Some(false));
+        assert_eq!(ok(&["-T=0"]).logtime, Some(false));
+        assert_eq!(ok(&["-T=T"]).logtime, Some(true));
+        assert_eq!(fatal_err(&["-D", "true"]), "unrecognized command: \"true\"");
+        assert_eq!(
+            usage_err(&["-D=maybe"]),
+            "invalid boolean value \"maybe\" for -D: parse error"
+        );
+    }
+
+    #[test]
+    fn multi_letter_short_flags_are_single_flags() {
+        let flags = ok(&["-DV"]);
+        assert_eq!(
+            (flags.debug_and_trace, flags.debug, flags.trace),
+            (Some(true), None, None)
+        );
+        assert_eq!(ok(&["-VV"]).trace_and_verbose, Some(true));
+        assert_eq!(ok(&["-DVV"]).debug_and_trace_verbose, Some(true));
+        assert_eq!(ok(&["-DV=false"]).debug_and_trace, Some(false));
+        assert_eq!(ok(&["-ms", "8443"]).https_port, Some(8443));
+        assert_eq!(ok(&["-m", "8222"]).http_port, Some(8222));
+        assert_eq!(ok(&["-js"]).jetstream, Some(true));
+        assert_eq!(ok(&["-sd", "/data"]).store_dir.as_deref(), Some("/data"));
+        assert_eq!(usage_err(&["-VD"]), "flag provided but not defined: -VD");
+        assert_eq!(usage_err(&["-d"]), "flag provided but not defined: -d");
+    }
+
+    #[test]
+    fn every_nats_server_flag_is_accepted() {
+        let flags = ok(&[
+            "-a",
+            "h",
+            "-p",
+            "1",
+            "-n",
+            "n",
+            "-P",
+            "pid",
+            "-m",
+            "2",
+            "-ms",
+            "3",
+            "-c",
+            "c",
+            "-t",
+            "-sl",
+            "reload=12",
+            "--client_advertise",
+            "ca",
+            "--ports_file_dir",
+            "pd",
+            "-l",
+            "log",
+            "-T",
+            "--logtime_utc",
+            "-s",
+            "-r",
+            "udp://x:514",
+            "-D",
+            "-V",
+            "-VV",
+            "-DV",
+            "-DVV",
+            "--log_size_limit",
+            "1000",
+            "--max_traced_msg_len",
+            "10",
+            "-js",
+            "-sd",
+            "sd",
+            "--user",
+            "u",
+            "--pass",
+            "p",
+            "--auth",
+            "tok",
+            "--tls",
+            "--tlscert",
+            "cert",
+            "--tlskey",
+            "key",
+            "--tlsverify",
+            "--tlscacert",
+            "ca",
+            "--routes",
+            "r1,r2",
+            "--cluster",
+            "nats://0.0.0.0:6222",
+            "--cluster_name",
+            "cn",
+            "--cluster_advertise",
+            "cadv",
+            "--no_advertise",
+            "--connect_retries",
+            "5",
+            "--profile",
+            "6060",
+            "--workers",
+            "4",
+        ]);
+        assert_eq!(
+            flags.signal,
+            Some(SignalArg {
+                command: "reload".into(),
+                pid: Some("12".into())
+            })
+        );
+        assert!(flags.check_config);
+        assert_eq!(flags.tls_ca_cert.as_deref(), Some("ca"));
+        assert_eq!(flags.cluster_listen.as_deref(), Some("nats://0.0.0.0:6222"));
+        assert_eq!(flags.workers, Some(4));
+        assert_eq!(flags.profile, Some(6060));
+        assert_eq!(flags.log_size_limit, Some(1000));
+        assert!(flags.args.is_empty());
+        for list in [
+            &["-h"][..],
+            &["--help"],
+            &["-v"],
+            &["--version"],
+            &["--help_tls"],
+        ] {
+            let flags = ok(list);
+            assert!(
+                flags.show_help || flags.show_version || flags.show_tls_help,
+                "{list:?}"
+            );
+        }
+        assert_eq!(
+            ok(&["--cluster_listen", "x"]).cluster_listen.as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            ok(&["-signal", "stop"]).signal.map(|s| s.command),
+            Some("stop".into())
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_flags() {
+        assert_eq!(
+            usage_err(&["-bogus"]),
+            "flag provided but not defined: -bogus"
+        );
+        assert_eq!(
+            usage_err(&["--bogus=1"]),
+            "flag provided but not defined: -bogus"
+        );
+        assert_eq!(usage_err(&["---p"]), "bad flag syntax: ---p");
+        assert_eq!(usage_err(&["-=x"]), "bad flag syntax: -=x");
+        assert_eq!(usage_err(&["-p"]), "flag needs an argument: -p");
+        assert_eq!(
+            usage_err(&["-p", "abc"]),
+            "invalid value \"abc\" for flag -p: parse error"
+        );
+        assert_eq!(
+            usage_err(&["-p", "99999999999999999999"]),
+            "invalid value \"99999999999999999999\" for flag -p: value out of range"
+        );
+        assert_eq!(
+            usage_err(&["--workers", "-2"]),
+            "invalid value \"-2\" for flag -workers: parse error"
+        );
+    }
+
+    #[test]
+    fn positional_commands() {
+        assert!(ok(&["version"]).show_version);
+        assert!(ok(&["VERSION"]).show_version);
+        assert!(ok(&["-p", "1", "Help"]).show_help);
+        assert_eq!(fatal_err(&["foo"]), "unrecognized command: \"foo\"");
+        // Flags after the first positional argument are not parsed.
+        let flags = ok(&["version", "-p", "1"]);
+        assert_eq!((flags.port, flags.args.len()), (None, 3));
+        // -v wins over a bad positional.
+        assert!(ok(&["-v", "foo"]).show_version);
+        // `--` ends the flags; `-` alone is positional.
+        assert_eq!(fatal_err(&["--", "-p"]), "unrecognized command: \"-p\"");
+        assert_eq!(fatal_err(&["-"]), "unrecognized command: \"-\"");
+        assert!(ok(&["--"]).args.is_empty());
+    }
+
+    #[test]
+    fn signal_argument() {
+        assert_eq!(
+            SignalArg::parse("ldm").unwrap(),
+            SignalArg {
+                command: "ldm".into(),
+                pid: None
+            }
+        );
+        assert_eq!(
+            SignalArg::parse("stop=/var/run/nats.pid")
+                .unwrap()
+                .pid
+                .as_deref(),
+            Some("/var/run/nats.pid")
+        );
+        assert_eq!(
+            SignalArg::parse("a=b=c=d").unwrap_err(),
+            "invalid signal parameters: [c d]"
+        );
+        assert_eq!(
+            fatal_err(&["--signal", "a=b=c"]),
+            "invalid signal parameters: [c]"
+        );
+        assert_eq!(ok(&["--signal", ""]).signal, None);
+    }
+
+    #[test]
+    fn go_integers() {
+        assert_eq!(parse_go_int("4222"), Ok(4222));
+        assert_eq!(parse_go_int("-1"), Ok(-1));
+        assert_eq!(parse_go_int("+7"), Ok(7));
+        assert_eq!(parse_go_int("0x10"), Ok(16));
+        assert_eq!(parse_go_int("0o17"), Ok(15));
+        assert_eq!(parse_go_int("017"), Ok(15));
+        assert_eq!(parse_go_int("0b101"), Ok(5));
+        assert_eq!(parse_go_int("0"), Ok(0));
+        assert_eq!(parse_go_int("0x_1f"), Ok(31));
+        assert_eq!(parse_go_int("1_000"), Ok(1000));
+        assert_eq!(parse_go_int("_1"), Err("parse error"));
+        assert_eq!(parse_go_int("0_1"), Ok(1));
+        assert_eq!(parse_go_int("0x1__f"), Err("parse error"));
+        assert_eq!(parse_go_int("0x1f_"), Err("parse error"));
+        assert_eq!(parse_go_int("08"), Err("parse error"));
+        assert_eq!(parse_go_int(""), Err("parse error"));
+        assert_eq!(parse_go_int("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(
+            parse_go_int("9223372036854775808"),
+            Err("value out of range")
+        );
+    }
+
+    #[test]
+    fn go_quoting() {
+        assert_eq!(go_quote("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\x01é\"");
+    }
+
+    #[test]
+    fn usage_lists_every_flag() {
+        for name in BOOL_FLAGS.iter().chain(INT_FLAGS).chain(STRING_FLAGS) {
+            let dashed = [
+                format!("-{name},"),
+                format!("-{name} "),
+                format!("--{name}"),
+            ];
+            assert!(dashed.iter().any(|d| USAGE.contains(d.as_str())), "{name}");
+        }
+    }
+}

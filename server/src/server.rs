@@ -1,0 +1,602 @@
+//! The server: shared state, startup, and the control thread.
+//!
+//! The control thread (the process's main thread) owns the client listener, the signals and
+//! the lame-duck/shutdown sequence. It accepts connections, gives each a cid and hands it to a
+//! worker round-robin; the workers do everything else. Configuration that workers read lives in
+//! an immutable [`Runtime`] snapshot that a reload replaces as a whole (workers notice a bumped
+//! generation number with one atomic load per loop iteration).
+
+use crate::auth::AuthConfig;
+use crate::info::{Info, GANNET_VERSION, NATS_VERSION};
+use crate::log;
+use crate::opts::Options;
+use crate::sub::SubRef;
+use crate::worker::{self, Worker, WorkerHandle, WorkerMsg};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use parking_lot::RwLock;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook_mio::v1_0::Signals;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use sublist::Sublist;
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+/// How often the control loop looks at lame-duck progress.
+const CONTROL_TICK: Duration = Duration::from_millis(50);
+
+/// Limits and switches the workers apply per connection, taken from [`Options`].
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest message.
+    pub max_payload: usize,
+    /// Largest control-line argument.
+    pub max_control_line: usize,
+    /// Outbound bytes before a slow-consumer close.
+    pub max_pending: usize,
+    /// Subscriptions per connection; 0 = unlimited.
+    pub max_subscriptions: usize,
+    /// Tokens per subscription subject; 0 = unlimited.
+    pub max_sub_tokens: usize,
+    /// Connections; at or over it new clients are refused.
+    pub max_connections: i64,
+    /// Keepalive period.
+    pub ping_interval: Duration,
+    /// Unanswered PINGs before `Stale Connection`.
+    pub ping_max: u32,
+    /// A write that makes no progress for this long closes the connection.
+    pub write_deadline: Duration,
+    /// Time allowed for CONNECT when auth is required.
+    pub auth_timeout: Duration,
+    /// Server supports headers.
+    pub headers: bool,
+}
+
+/// The configuration snapshot workers read.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The options it was built from.
+    pub opts: Options,
+    /// Per-connection limits.
+    pub limits: Limits,
+    /// Client authentication.
+    pub auth: AuthConfig,
+    /// The INFO template (no per-connection fields).
+    pub info: Info,
+}
+
+impl Runtime {
+    /// Builds the snapshot for `opts`, with the server identity and the bound address.
+    pub fn new(opts: Options, ids: &ServerIds, bound: SocketAddr) -> Runtime {
+        let limits = Limits {
+            max_payload: opts.max_payload.max(0) as usize,
+            max_control_line: opts.max_control_line.max(0) as usize,
+            max_pending: opts.max_pending.max(0) as usize,
+            max_subscriptions: opts.max_subscriptions.max(0) as usize,
+            max_sub_tokens: opts.max_sub_tokens as usize,
+            max_connections: opts.max_connections,
+            ping_interval: opts.ping_interval,
+            ping_max: opts.ping_max.max(0) as u32,
+            write_deadline: opts.write_deadline,
+            auth_timeout: opts.auth_timeout,
+            headers: !opts.no_header_support,
+        };
+        let auth = if !opts.authorization.token.is_empty() {
+            AuthConfig::Token(opts.authorization.token.clone())
+        } else if !opts.authorization.user.is_empty() {
+            AuthConfig::User {
+                user: opts.authorization.user.clone(),
+                pass: opts.authorization.password.clone(),
+            }
+        } else {
+            AuthConfig::None
+        };
+        let (host, port) = advertised(&opts, bound);
+        let server_name = if opts.server_name.is_empty() { ids.server_id.clone() } else { opts.server_name.clone() };
+        let info = Info {
+            server_id: ids.server_id.clone(),
+            server_name,
+            version: NATS_VERSION.to_string(),
+            proto: 1,
+            go: format!("gannet{GANNET_VERSION}"),
+            host,
+            port,
+            headers: limits.headers,
+            auth_required: auth.required(),
+            max_payload: limits.max_payload as i64,
+            api_lvl: 5,
+            xkey: ids.xkey.clone(),
+            ..Info::default()
+        };
+        Runtime { opts, limits, auth, info }
+    }
+
+    /// INFO JSON for one client: the template plus `client_id`, `client_ip` and, after the
+    /// first PONG, the `connect_info` fields (`account` set).
+    pub fn client_info(&self, cid: u64, peer: &SocketAddr, account: Option<&str>) -> Vec<u8> {
+        let mut info = self.info.clone();
+        info.client_id = cid;
+        info.client_ip = peer.ip().to_string();
+        if let Some(account) = account {
+            info.connect_info = true;
+            info.remote_account = account.to_string();
+        }
+        info.to_json()
+    }
+
+    /// INFO JSON announcing lame duck mode to one client.
+    pub fn lame_duck_info(&self, cid: u64, peer: &SocketAddr) -> Vec<u8> {
+        let mut info = self.info.clone();
+        info.client_id = cid;
+        info.client_ip = peer.ip().to_string();
+        info.ldm = true;
+        info.to_json()
+    }
+}
+
+/// The INFO host and port: `client_advertise` if set, else the listen address.
+fn advertised(opts: &Options, bound: SocketAddr) -> (String, u16) {
+    if !opts.client_advertise.is_empty() {
+        let adv = opts.client_advertise.as_str();
+        if let Some((host, port)) = adv.rsplit_once(':') {
+            if let Ok(p) = port.parse::<i32>() {
+                let p = if p <= 0 { bound.port() } else { p as u16 };
+                return (host.trim_matches(|c| c == '[' || c == ']').to_string(), p);
+            }
+        }
+        return (adv.to_string(), bound.port());
+    }
+    (opts.host.clone(), bound.port())
+}
+
+/// The server's identity keys, new on every start.
+#[derive(Debug, Clone)]
+pub struct ServerIds {
+    /// Public server nkey (`N…`).
+    pub server_id: String,
+    /// Public x25519 key (`X…`).
+    pub xkey: String,
+}
+
+impl ServerIds {
+    /// Fresh random keys.
+    pub fn generate() -> ServerIds {
+        let server_id = nkeys::KeyPair::new_server().public_key();
+        let xkey = nkeys::XKey::new().public_key();
+        ServerIds { server_id, xkey }
+    }
+}
+
+/// State shared by the control thread and all workers.
+pub struct Shared {
+    runtime: RwLock<Arc<Runtime>>,
+    runtime_gen: AtomicU64,
+    /// Subscriptions of the global account.
+    pub sublist: Sublist<SubRef>,
+    next_cid: AtomicU64,
+    num_clients: AtomicUsize,
+    workers: OnceLock<Vec<WorkerHandle>>,
+    worker_count: usize,
+    lame_duck: AtomicBool,
+}
+
+impl Shared {
+    /// The current runtime snapshot and its generation.
+    pub fn runtime(&self) -> (Arc<Runtime>, u64) {
+        let guard = self.runtime.read();
+        (guard.clone(), self.runtime_gen.load(Ordering::Acquire))
+    }
+
+    /// The generation of the runtime snapshot (bumped by reloads).
+    pub fn runtime_gen(&self) -> u64 {
+        self.runtime_gen.load(Ordering::Acquire)
+    }
+
+    fn set_runtime(&self, rt: Runtime) {
+        let mut guard = self.runtime.write();
+        *guard = Arc::new(rt);
+        self.runtime_gen.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The workers' handles.
+    pub fn workers(&self) -> &[WorkerHandle] {
+        self.workers.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// How many workers there are.
+    pub fn worker_count(&self) -> usize {
+        self.worker_count
+    }
+
+    /// A client connection ended.
+    pub fn client_closed(&self) {
+        self.num_clients.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Current number of client connections.
+    pub fn num_clients(&self) -> usize {
+        self.num_clients.load(Ordering::Acquire)
+    }
+}
+
+/// A startup failure, printed by `main` and turned into exit code 1.
+#[derive(Debug)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where the lame-duck sequence is.
+enum LameDuck {
+    Off,
+    Grace { until: Instant },
+    Closing { deadline: Instant },
+}
+
+/// Everything the control thread owns.
+pub struct Server {
+    shared: Arc<Shared>,
+    ids: ServerIds,
+    flags: crate::cli::Flags,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    bound: SocketAddr,
+    signals: Signals,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    next_worker: usize,
+    lame_duck: LameDuck,
+    ports_file: Option<PathBuf>,
+}
+
+fn bind_listener(opts: &Options) -> Result<std::net::TcpListener, Error> {
+    let port = if opts.port < 0 { 0 } else { opts.port as u16 };
+    let host = if opts.host.is_empty() { "0.0.0.0" } else { opts.host.as_str() };
+    let addr: SocketAddr = match host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port),
+        Err(_) => (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| Error(format!("Error listening on port: {host}:{port}, could not resolve host")))?,
+    };
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .map_err(|e| Error(format!("Error listening on port: {addr}, \"{e}\"")))?;
+    let _ = socket.set_reuse_address(true);
+    socket
+        .bind(&addr.into())
+        .and_then(|_| socket.listen(4096))
+        .map_err(|e| Error(format!("Error listening on port: {host}:{}, \"{e}\"", opts.port)))?;
+    socket.set_nonblocking(true).map_err(|e| Error(e.to_string()))?;
+    Ok(socket.into())
+}
+
+impl Server {
+    /// Binds the listener, starts the workers and returns the ready server.
+    ///
+    /// # Errors
+    /// The listen address is unusable or a thread/poll could not be created.
+    pub fn start(opts: Options, flags: crate::cli::Flags) -> Result<Server, Error> {
+        let ids = ServerIds::generate();
+        log::notice(&format!("Starting nats-server (gannet {GANNET_VERSION})"));
+        log::notice(&format!("  Version:  {NATS_VERSION}"));
+        log::notice(&format!("  Gannet:   {GANNET_VERSION}"));
+        let name = if opts.server_name.is_empty() { &ids.server_id } else { &opts.server_name };
+        log::notice(&format!("  Name:     {name}"));
+        log::notice(&format!("  ID:       {}", ids.server_id));
+        if !opts.config_file.is_empty() {
+            log::notice(&format!("Using configuration file: {} (sha256:{})", opts.config_file, opts.config_digest));
+        }
+        for key in &opts.not_implemented {
+            log::warn(&format!("Option {key:?} is accepted but not implemented yet by gannet; ignoring it"));
+        }
+        let std_listener = bind_listener(&opts)?;
+        let bound = std_listener.local_addr().map_err(|e| Error(e.to_string()))?;
+        let mut listener = TcpListener::from_std(std_listener);
+        let workers = opts.workers.filter(|n| *n > 0).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        });
+        let sublist = Sublist::with_options(16, !opts.disable_sublist_cache);
+        let runtime = Runtime::new(opts, &ids, bound);
+        let shared = Arc::new(Shared {
+            runtime: RwLock::new(Arc::new(runtime)),
+            runtime_gen: AtomicU64::new(1),
+            sublist,
+            next_cid: AtomicU64::new(1),
+            num_clients: AtomicUsize::new(0),
+            workers: OnceLock::new(),
+            worker_count: workers,
+            lame_duck: AtomicBool::new(false),
+        });
+        let threads = spawn_workers(&shared, workers)?;
+        let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|e| Error(e.to_string()))?;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
+            .map_err(|e| Error(format!("signals: {e}")))?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(|e| Error(e.to_string()))?;
+        let mut server = Server {
+            shared,
+            ids,
+            flags,
+            poll,
+            listener: Some(listener),
+            bound,
+            signals,
+            threads,
+            next_worker: 0,
+            lame_duck: LameDuck::Off,
+            ports_file: None,
+        };
+        server.write_pid_and_ports()?;
+        let host = bound.ip();
+        log::notice(&format!("Listening for client connections on {}", SocketAddr::new(host, bound.port())));
+        log::notice(&format!("Server is ready (gannet, {workers} workers)"));
+        Ok(server)
+    }
+
+    /// The address the client listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.bound
+    }
+
+    fn opts(&self) -> Arc<Runtime> {
+        self.shared.runtime().0
+    }
+
+    fn write_pid_and_ports(&mut self) -> Result<(), Error> {
+        let rt = self.opts();
+        let opts = &rt.opts;
+        if !opts.pid_file.is_empty() {
+            std::fs::write(&opts.pid_file, std::process::id().to_string())
+                .map_err(|e| Error(format!("Could not write pidfile: {e}")))?;
+        }
+        if !opts.ports_file_dir.is_empty() {
+            let exe = std::env::current_exe().ok();
+            let base = exe
+                .as_ref()
+                .and_then(|p| p.file_stem())
+                .map_or_else(|| "gannet".to_string(), |s| s.to_string_lossy().into_owned());
+            let path = PathBuf::from(&opts.ports_file_dir).join(format!("{base}_{}.ports", std::process::id()));
+            let host = if self.bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.bound.ip().to_string() };
+            let json = serde_json::json!({ "nats": [format!("nats://{host}:{}", self.bound.port())] });
+            std::fs::write(&path, json.to_string()).map_err(|e| Error(format!("Error writing ports file: {e}")))?;
+            self.ports_file = Some(path);
+        }
+        Ok(())
+    }
+
+    /// Runs the control loop until shutdown.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        loop {
+            let timeout = match self.lame_duck {
+                LameDuck::Off => None,
+                _ => Some(CONTROL_TICK),
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error(&format!("control poll failed: {e}"));
+                break;
+            }
+            let mut shutdown = false;
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_until_would_block(),
+                    SIGNALS => shutdown |= self.handle_signals(),
+                    _ => {}
+                }
+            }
+            if shutdown || self.lame_duck_step() {
+                break;
+            }
+        }
+        self.shutdown();
+    }
+
+    fn accept_until_would_block(&mut self) {
+        loop {
+            let Some(listener) = self.listener.as_ref() else { return };
+            match listener.accept() {
+                Ok((sock, peer)) => self.hand_off(sock, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and try again on the next readiness event
+                    // rather than spinning.
+                    log::error(&format!("Error accepting client connection: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn hand_off(&mut self, mut sock: mio::net::TcpStream, peer: SocketAddr) {
+        let cid = self.shared.next_cid.fetch_add(1, Ordering::AcqRel);
+        let rt = self.opts();
+        let max = rt.limits.max_connections;
+        if max <= 0 || self.shared.num_clients() as i64 >= max {
+            // nats-server still sends INFO, then the error, then closes.
+            let mut out = Vec::new();
+            protocol::encode::write_info(&mut out, &rt.client_info(cid, &peer, None));
+            protocol::encode::write_err(&mut out, protocol::errors::MAX_CONNECTIONS_EXCEEDED.as_bytes());
+            let _ = sock.write_all(&out);
+            let _ = sock.flush();
+            log::error(&format!("{peer} - cid:{cid} - maximum connections exceeded"));
+            return;
+        }
+        self.shared.num_clients.fetch_add(1, Ordering::AcqRel);
+        let workers = self.shared.workers();
+        let w = self.next_worker % workers.len();
+        self.next_worker = self.next_worker.wrapping_add(1);
+        workers[w].send(WorkerMsg::NewConn { sock, cid, peer });
+    }
+
+    /// Returns true if the server should shut down now.
+    fn handle_signals(&mut self) -> bool {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        let mut shutdown = false;
+        for sig in pending {
+            match sig {
+                SIGINT => {
+                    log::notice("Trapped \"interrupt\" signal");
+                    shutdown = true;
+                }
+                SIGTERM => {
+                    if matches!(self.lame_duck, LameDuck::Off) {
+                        log::notice("Trapped \"terminated\" signal");
+                        shutdown = true;
+                    }
+                }
+                SIGHUP => self.reload(),
+                SIGUSR1 => log::reopen(),
+                SIGUSR2 => shutdown |= self.enter_lame_duck(),
+                _ => {}
+            }
+        }
+        shutdown
+    }
+
+    /// Re-reads the configuration and applies what may change (spec §2.13).
+    fn reload(&mut self) {
+        let new_opts = match crate::opts::load(&self.flags) {
+            Ok((opts, _warnings)) => opts,
+            Err(e) => {
+                log::error(&format!("Failed to reload server configuration: {e}"));
+                return;
+            }
+        };
+        let rt = self.opts();
+        let changes = match rt.opts.diff_reloadable(&new_opts) {
+            Ok(changes) => changes,
+            Err(e) => {
+                log::error(&format!("Failed to reload server configuration: {e}"));
+                return;
+            }
+        };
+        if let Err(e) = crate::configure_logging(&new_opts) {
+            log::error(&format!("Failed to reload server configuration: {e}"));
+            return;
+        }
+        for (name, value) in &changes {
+            log::notice(&format!("Reloaded: {name} = {value}"));
+        }
+        let digest = new_opts.config_digest.clone();
+        self.shared.set_runtime(Runtime::new(new_opts, &self.ids, self.bound));
+        for w in self.shared.workers() {
+            w.send(WorkerMsg::Reload);
+        }
+        log::notice(&format!("Reloaded server configuration (sha256:{digest})"));
+    }
+
+    /// Returns true if there is nobody to wait for and the server should stop now.
+    fn enter_lame_duck(&mut self) -> bool {
+        if !matches!(self.lame_duck, LameDuck::Off) {
+            return false;
+        }
+        log::notice("Entering lame duck mode, stop accepting new clients");
+        self.shared.lame_duck.store(true, Ordering::Release);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if self.shared.num_clients() == 0 {
+            return true;
+        }
+        for w in self.shared.workers() {
+            w.send(WorkerMsg::LameDuckInfo);
+        }
+        let grace = self.opts().opts.lame_duck_grace_period;
+        self.lame_duck = LameDuck::Grace { until: Instant::now() + grace };
+        false
+    }
+
+    /// Advances lame duck mode; true when it is time to shut down.
+    fn lame_duck_step(&mut self) -> bool {
+        let now = Instant::now();
+        match self.lame_duck {
+            LameDuck::Off => false,
+            LameDuck::Grace { until } => {
+                if now >= until {
+                    log::notice("Closing existing clients");
+                    let rt = self.opts();
+                    let span = rt.opts.lame_duck_duration.saturating_sub(rt.opts.lame_duck_grace_period);
+                    let deadline = now + span;
+                    for w in self.shared.workers() {
+                        w.send(WorkerMsg::LameDuckClose { deadline });
+                    }
+                    self.lame_duck = LameDuck::Closing { deadline };
+                }
+                false
+            }
+            LameDuck::Closing { deadline } => {
+                self.shared.num_clients() == 0 || now > deadline + Duration::from_secs(1)
+            }
+        }
+    }
+
+    fn shutdown(mut self) {
+        log::notice("Initiating Shutdown...");
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        for w in self.shared.workers() {
+            w.send(WorkerMsg::Shutdown);
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let rt = self.opts();
+        if !rt.opts.pid_file.is_empty() {
+            let _ = std::fs::remove_file(&rt.opts.pid_file);
+        }
+        if let Some(path) = self.ports_file.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        log::notice("Server Exiting..");
+    }
+}
+
+fn spawn_workers(shared: &Arc<Shared>, count: usize) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut handles = Vec::with_capacity(count);
+    let mut polls = Vec::with_capacity(count);
+    let mut inboxes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (poll, waker) = worker::new_poll().map_err(|e| Error(format!("worker poll: {e}")))?;
+        let (tx, rx) = crossbeam_channel::bounded(worker::INBOX_CAPACITY);
+        handles.push(WorkerHandle { tx, waker });
+        polls.push(poll);
+        inboxes.push(rx);
+    }
+    let _ = shared.workers.set(handles);
+    let mut threads = Vec::with_capacity(count);
+    for (id, (poll, inbox)) in polls.into_iter().zip(inboxes).enumerate() {
+        let shared = shared.clone();
+        let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
+        let thread = std::thread::Builder::new()
+            .name(format!("gannet-worker-{id}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                Worker::new(id, poll, inbox, shared).run_loop();
+            })
+            .map_err(|e| Error(format!("worker thread: {e}")))?;
+        threads.push(thread);
+    }
+    Ok(threads)
+}

@@ -1,0 +1,86 @@
+//! A client subscription as stored in the shared sublist.
+//!
+//! The owning worker creates it and is the only one that changes its membership (UNSUB, close);
+//! publishing workers read it to address deliveries. The counters are atomics only because
+//! auto-unsubscribe (`UNSUB <sid> <max>`) must be exact even when publishers on several workers
+//! deliver to the same subscription at once.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One subscription.
+#[derive(Debug)]
+pub struct Sub {
+    /// The worker that owns the subscriber's connection.
+    pub worker: usize,
+    /// The connection's slot in that worker.
+    pub slot: usize,
+    /// The connection id (slots are reused; the cid tells a stale delivery apart).
+    pub cid: u64,
+    /// The client's subscription id, echoed in MSG.
+    pub sid: Box<[u8]>,
+    /// The subject or pattern.
+    pub subject: Box<[u8]>,
+    /// The queue group, if any.
+    pub queue: Option<Box<[u8]>>,
+    /// Whether the subscriber takes HMSG; updated by the owner if a CONNECT changes it.
+    pub headers: AtomicBool,
+    /// Auto-unsubscribe after this many deliveries; 0 means no limit.
+    pub max_msgs: AtomicU64,
+    /// Deliveries claimed so far.
+    pub delivered: AtomicU64,
+    /// Set by the owner when the subscription is removed, so publishers holding an older match
+    /// result skip it.
+    pub closed: AtomicBool,
+}
+
+/// What a publisher may do with a subscription right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Deliver; more may follow.
+    Deliver,
+    /// Deliver; this is the last delivery before the auto-unsubscribe limit.
+    DeliverLast,
+    /// Don't deliver: closed or over its limit.
+    Skip,
+}
+
+impl Sub {
+    /// Claims one delivery, honouring the auto-unsubscribe limit exactly across workers.
+    pub fn claim(&self) -> Claim {
+        if self.closed.load(Ordering::Relaxed) {
+            return Claim::Skip;
+        }
+        // Counted for every subscription, because `UNSUB <sid> <max>` counts deliveries made
+        // before it. The counter is per subscription, so it is only contended when publishers
+        // on several cores feed the same subscriber.
+        let n = self.delivered.fetch_add(1, Ordering::AcqRel) + 1;
+        let max = self.max_msgs.load(Ordering::Acquire);
+        if max == 0 {
+            return Claim::Deliver;
+        }
+        match n.cmp(&max) {
+            std::cmp::Ordering::Less => Claim::Deliver,
+            std::cmp::Ordering::Equal => Claim::DeliverLast,
+            std::cmp::Ordering::Greater => Claim::Skip,
+        }
+    }
+}
+
+/// The value stored in the sublist: equality is identity, so removing one subscription never
+/// removes another with the same subject.
+#[derive(Debug, Clone)]
+pub struct SubRef(pub Arc<Sub>);
+
+impl PartialEq for SubRef {
+    fn eq(&self, other: &SubRef) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for SubRef {
+    type Target = Sub;
+    fn deref(&self) -> &Sub {
+        &self.0
+    }
+}

@@ -1,0 +1,225 @@
+//! One client connection as its worker sees it: socket, read buffer, parser, outbound buffer,
+//! subscriptions, keepalive state and statistics. Only the owning worker thread touches it.
+
+use crate::auth::Identity;
+use crate::connect::ConnectOpts;
+use crate::sub::Sub;
+use mio::net::TcpStream;
+use protocol::Parser;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Read buffer size of a new connection. Small, because most connections are idle most of the
+/// time; it doubles while reads keep filling it.
+pub const READ_BUF_MIN: usize = 512;
+/// The read buffer stops doubling here unless a single large message needs more.
+pub const READ_BUF_MAX: usize = 64 * 1024;
+/// Outbound capacity kept after a full flush; anything larger is released.
+pub const OUT_BUF_KEEP: usize = 64 * 1024;
+
+/// Why a connection closed, mirroring nats-server's `ClosedState` names (they show up in
+/// logs now and in `/connz?state=closed` later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedReason {
+    /// The client closed the connection.
+    ClientClosed,
+    /// Outbound data over `max_pending`.
+    SlowConsumerPendingBytes,
+    /// A socket write made no progress within `write_deadline`.
+    SlowConsumerWriteDeadline,
+    /// A socket read or write failed.
+    ReadError,
+    /// Parse error or protocol violation.
+    ProtocolViolation,
+    /// Authentication failed.
+    AuthenticationViolation,
+    /// No CONNECT within the auth timeout.
+    AuthenticationTimeout,
+    /// Missed PINGs.
+    StaleConnection,
+    /// `max_payload` exceeded.
+    MaxPayloadExceeded,
+    /// `max_control_line` exceeded.
+    MaxControlLineExceeded,
+    /// `max_connections` reached.
+    MaxConnectionsExceeded,
+    /// Server shutting down or lame duck mode closing clients.
+    ServerShutdown,
+}
+
+impl ClosedReason {
+    /// nats-server's text for the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedReason::ClientClosed => "Client Closed",
+            ClosedReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            ClosedReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            ClosedReason::ReadError => "Read Error",
+            ClosedReason::ProtocolViolation => "Protocol Violation",
+            ClosedReason::AuthenticationViolation => "Authentication Failure",
+            ClosedReason::AuthenticationTimeout => "Authentication Timeout",
+            ClosedReason::StaleConnection => "Stale Connection",
+            ClosedReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
+            ClosedReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            ClosedReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            ClosedReason::ServerShutdown => "Server Shutdown",
+        }
+    }
+
+    /// Slow-consumer closes drop queued output instead of flushing it.
+    pub fn drops_output(self) -> bool {
+        matches!(
+            self,
+            ClosedReason::SlowConsumerPendingBytes | ClosedReason::SlowConsumerWriteDeadline
+        )
+    }
+}
+
+/// Queued output and where the socket write got to.
+#[derive(Debug, Default)]
+pub struct Outbound {
+    /// Bytes queued; `buf[pos..]` is still to be written.
+    pub buf: Vec<u8>,
+    /// How much of `buf` the socket has taken.
+    pub pos: usize,
+}
+
+impl Outbound {
+    /// Bytes not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Marks `n` more bytes written, resetting the buffer once it is drained.
+    pub fn advance(&mut self, n: usize) {
+        self.pos += n;
+        debug_assert!(self.pos <= self.buf.len());
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            if self.buf.capacity() > OUT_BUF_KEEP {
+                self.buf = Vec::new();
+            }
+        }
+    }
+}
+
+/// Keepalive bookkeeping (spec §1.8).
+#[derive(Debug)]
+pub struct PingState {
+    /// Server PINGs sent and not answered.
+    pub outstanding: u32,
+    /// When the last server PING was sent (RTT start).
+    pub rtt_start: Option<Instant>,
+    /// Last measured round-trip time, once the client has answered a server PING.
+    pub rtt: Option<Duration>,
+    /// When the last measurement was taken.
+    pub rtt_at: Option<Instant>,
+    /// Last time anything arrived from the client.
+    pub last_in: Instant,
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// Connection id, unique for the server's lifetime.
+    pub cid: u64,
+    /// The socket.
+    pub sock: TcpStream,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// When it connected.
+    pub start: Instant,
+    /// Protocol parser with this connection's limits.
+    pub parser: Parser,
+    /// Read buffer: `rbuf[..rlen]` holds bytes not parsed yet; the rest is spare room.
+    pub rbuf: Vec<u8>,
+    /// Valid bytes at the start of `rbuf`.
+    pub rlen: usize,
+    /// Queued output.
+    pub out: Outbound,
+    /// Options from CONNECT (defaults until then).
+    pub opts: ConnectOpts,
+    /// A CONNECT has been processed.
+    pub connect_received: bool,
+    /// Who the client is, once authenticated (or immediately when no auth is required).
+    pub identity: Option<Identity>,
+    /// When the auth timer fires, while auth is pending.
+    pub auth_deadline: Option<Instant>,
+    /// The first PONG after CONNECT has been sent (async INFO allowed from then on).
+    pub first_pong_sent: bool,
+    /// Subscriptions by sid.
+    pub subs: HashMap<Box<[u8]>, Arc<Sub>>,
+    /// Keepalive state.
+    pub ping: PingState,
+    /// Set when the connection is to be closed at the end of this loop iteration.
+    pub closing: Option<ClosedReason>,
+    /// In the worker's dirty list (output to flush).
+    pub dirty: bool,
+    /// Registered for WRITABLE because the kernel buffer was full.
+    pub write_interest: bool,
+    /// Since when output has been waiting without the socket taking any of it.
+    pub stalled_since: Option<Instant>,
+    /// Messages received from the client.
+    pub in_msgs: u64,
+    /// Payload bytes received from the client.
+    pub in_bytes: u64,
+    /// Messages delivered to the client.
+    pub out_msgs: u64,
+    /// Payload bytes delivered to the client.
+    pub out_bytes: u64,
+}
+
+impl Conn {
+    /// A new connection in its initial state.
+    pub fn new(cid: u64, sock: TcpStream, peer: SocketAddr, parser: Parser, now: Instant) -> Conn {
+        Conn {
+            cid,
+            sock,
+            peer,
+            start: now,
+            parser,
+            rbuf: Vec::new(),
+            rlen: 0,
+            out: Outbound::default(),
+            opts: ConnectOpts::default(),
+            connect_received: false,
+            identity: None,
+            auth_deadline: None,
+            first_pong_sent: false,
+            subs: HashMap::new(),
+            ping: PingState {
+                outstanding: 0,
+                rtt_start: None,
+                rtt: None,
+                rtt_at: None,
+                last_in: now,
+            },
+            closing: None,
+            dirty: false,
+            write_interest: false,
+            stalled_since: None,
+            in_msgs: 0,
+            in_bytes: 0,
+            out_msgs: 0,
+            out_bytes: 0,
+        }
+    }
+
+    /// Whether the connection is on its way out (no more processing).
+    pub fn is_closing(&self) -> bool {
+        self.closing.is_some()
+    }
+
+    /// The account name for INFO `remote_account` and logs.
+    pub fn account(&self) -> &str {
+        self.identity.as_ref().map_or(crate::auth::GLOBAL_ACCOUNT, |i| i.account.as_str())
+    }
+
+    /// Short description for log lines, like nats-server's `127.0.0.1:5555 - cid:6`.
+    pub fn log_prefix(&self) -> String {
+        format!("{} - cid:{}", self.peer, self.cid)
+    }
+}

@@ -1,0 +1,740 @@
+//! Worker threads: one per core, each with its own mio `Poll` and its own connections.
+//!
+//! # The loop
+//! ```text
+//! run_loop      poll (retry EINTR) -> for event: match token
+//!   WAKER       -> drain_inbox()        new connections, batches from other workers, commands
+//!   conn token  -> conn_ready()         read -> parse -> dispatch -> route -> mark dirty
+//!   after batch -> send_batches()       one hand-over per destination worker, then wake it
+//!               -> flush_dirty()        one write per dirty connection (redis beforeSleep)
+//!               -> fire_timers()        PING, auth timeout, write deadline, lame duck closes
+//! ```
+//! A publish is matched against the shared sublist once. Deliveries to this worker's
+//! connections go straight into their outbound buffers; deliveries to other workers' connections
+//! are encoded into one batch per destination worker and handed over once per loop iteration.
+//! Nothing here takes a lock per message, and statistics are plain fields of this thread.
+
+mod conn;
+mod dispatch;
+mod route;
+mod timers;
+
+pub use conn::ClosedReason;
+pub use route::Batch;
+
+use crate::log;
+use crate::server::{Runtime, Shared};
+use conn::{Conn, READ_BUF_MAX, READ_BUF_MIN};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use sublist::LocalCache;
+use timers::{Timer, TimerKind, Timers};
+
+/// Token of the worker's waker.
+const WAKER: Token = Token(0);
+/// Events taken from one `poll` call.
+const EVENTS_PER_POLL: usize = 1024;
+/// Bytes read from one connection per readiness event before others get their turn; the
+/// connection is revisited on the next iteration.
+const READ_BUDGET_BYTES: usize = 1024 * 1024;
+/// Inbox messages handled per loop iteration.
+const INBOX_PER_ITERATION: usize = 4096;
+/// Capacity of each worker's inbox channel (batches and commands).
+pub const INBOX_CAPACITY: usize = 8192;
+/// Write attempts per flush of one connection.
+const WRITES_PER_FLUSH: usize = 16;
+/// How soon to retry handing over a batch when the destination's inbox was full.
+const BATCH_RETRY: Duration = Duration::from_millis(1);
+
+/// What other threads send a worker.
+#[derive(Debug)]
+pub enum WorkerMsg {
+    /// A connection accepted by the control thread.
+    NewConn {
+        /// The socket.
+        sock: TcpStream,
+        /// Its connection id.
+        cid: u64,
+        /// The peer address.
+        peer: SocketAddr,
+    },
+    /// Deliveries from another worker.
+    Batch(Batch),
+    /// The runtime configuration changed (reload): re-apply limits and re-check auth.
+    Reload,
+    /// Lame duck mode: tell protocol-1 clients with an INFO carrying `ldm`.
+    LameDuckInfo,
+    /// Lame duck mode: close this worker's clients, spread until the deadline.
+    LameDuckClose {
+        /// All clients should be closed by then.
+        deadline: Instant,
+    },
+    /// Close everything and exit.
+    Shutdown,
+}
+
+/// How other threads reach a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerHandle {
+    /// The inbox.
+    pub tx: Sender<WorkerMsg>,
+    /// Wakes the worker's poll.
+    pub waker: Arc<Waker>,
+}
+
+impl WorkerHandle {
+    /// Sends a control message and wakes the worker. Blocks if the inbox is full, which only the
+    /// control thread may do (workers never wait on it).
+    pub fn send(&self, msg: WorkerMsg) {
+        if self.tx.send(msg).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Per-worker counters, plain fields: gathered on request, never shared per message.
+#[derive(Debug, Default, Clone)]
+pub struct WorkerStats {
+    /// Messages received from clients.
+    pub in_msgs: u64,
+    /// Payload bytes received.
+    pub in_bytes: u64,
+    /// Messages delivered to clients.
+    pub out_msgs: u64,
+    /// Payload bytes delivered.
+    pub out_bytes: u64,
+    /// Slow consumers closed.
+    pub slow_consumers: u64,
+}
+
+/// Lame duck closing progress.
+#[derive(Debug)]
+struct LameDuckClose {
+    deadline: Instant,
+    next_at: Instant,
+}
+
+/// A worker thread's state.
+pub struct Worker {
+    id: usize,
+    poll: Poll,
+    shared: Arc<Shared>,
+    rt: Arc<Runtime>,
+    rt_gen: u64,
+    inbox: Receiver<WorkerMsg>,
+    conns: Vec<Option<Conn>>,
+    free_slots: Vec<usize>,
+    cache: LocalCache<crate::sub::SubRef>,
+    dirty: Vec<usize>,
+    /// Connections whose read budget ran out with data possibly left in the socket.
+    read_again: Vec<usize>,
+    /// Outgoing batch per destination worker (this worker's own entry stays empty).
+    batches: Vec<Batch>,
+    timers: Timers,
+    rng: u64,
+    stats: WorkerStats,
+    lame_duck: Option<LameDuckClose>,
+    shutting_down: bool,
+}
+
+/// Creates a worker's poll and waker; the worker itself is built on its own thread.
+///
+/// # Errors
+/// The OS refused to create the poll or the waker.
+pub fn new_poll() -> io::Result<(Poll, Arc<Waker>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    Ok((poll, waker))
+}
+
+impl Worker {
+    /// A worker with its poll, inbox and the shared server state.
+    pub fn new(id: usize, poll: Poll, inbox: Receiver<WorkerMsg>, shared: Arc<Shared>) -> Worker {
+        let (rt, rt_gen) = shared.runtime();
+        let workers = shared.worker_count();
+        Worker {
+            id,
+            poll,
+            rt,
+            rt_gen,
+            inbox,
+            conns: Vec::new(),
+            free_slots: Vec::new(),
+            cache: LocalCache::new(),
+            dirty: Vec::new(),
+            read_again: Vec::new(),
+            batches: (0..workers).map(|_| Batch::new(id)).collect(),
+            timers: Timers::default(),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) << 32) ^ std::process::id() as u64,
+            stats: WorkerStats::default(),
+            lame_duck: None,
+            shutting_down: false,
+            shared,
+        }
+    }
+
+    /// Runs until shutdown.
+    pub fn run_loop(&mut self) {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        while !self.shutting_down {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error(&format!("worker {}: poll failed: {e}", self.id));
+                break;
+            }
+            self.refresh_runtime();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.drain_inbox(),
+                    token => self.conn_ready(token.0 - 1, event.is_readable(), event.is_writable()),
+                }
+            }
+            // A full inbox is not re-signalled by the waker, so look every iteration.
+            if !self.inbox.is_empty() {
+                self.drain_inbox();
+            }
+            self.read_pending_again();
+            self.send_batches();
+            self.flush_dirty();
+            self.fire_timers(Instant::now());
+        }
+        self.close_all(ClosedReason::ServerShutdown);
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.read_again.is_empty() || !self.inbox.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        if self.batches.iter().any(|b| !b.is_empty()) {
+            return Some(BATCH_RETRY);
+        }
+        let now = Instant::now();
+        let mut next = self.timers.next_deadline();
+        if let Some(ldm) = &self.lame_duck {
+            next = Some(next.map_or(ldm.next_at, |t| t.min(ldm.next_at)));
+        }
+        next.map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Picks up a reloaded configuration; one atomic load per iteration.
+    fn refresh_runtime(&mut self) {
+        if self.shared.runtime_gen() != self.rt_gen {
+            let (rt, gen) = self.shared.runtime();
+            self.rt = rt;
+            self.rt_gen = gen;
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: statistically fine for picking queue members and jitter.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn drain_inbox(&mut self) {
+        for _ in 0..INBOX_PER_ITERATION {
+            let Ok(msg) = self.inbox.try_recv() else { break };
+            match msg {
+                WorkerMsg::NewConn { sock, cid, peer } => self.add_conn(sock, cid, peer),
+                WorkerMsg::Batch(batch) => self.deliver_batch(batch),
+                WorkerMsg::Reload => self.apply_reload(),
+                WorkerMsg::LameDuckInfo => self.send_lame_duck_info(),
+                WorkerMsg::LameDuckClose { deadline } => {
+                    self.lame_duck = Some(LameDuckClose { deadline, next_at: Instant::now() });
+                }
+                WorkerMsg::Shutdown => self.shutting_down = true,
+            }
+        }
+    }
+
+    fn add_conn(&mut self, mut sock: TcpStream, cid: u64, peer: SocketAddr) {
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        if let Err(e) = self.poll.registry().register(&mut sock, Token(slot + 1), Interest::READABLE) {
+            log::error(&format!("{peer} - cid:{cid} - registration failed: {e}"));
+            self.free_slots.push(slot);
+            self.shared.client_closed();
+            return;
+        }
+        let _ = sock.set_nodelay(true);
+        let now = Instant::now();
+        let limits = &self.rt.limits;
+        let parser = protocol::Parser::new(limits.max_control_line, limits.max_payload);
+        let mut conn = Conn::new(cid, sock, peer, parser, now);
+        let info = self.rt.client_info(cid, &peer, None);
+        protocol::encode::write_info(&mut conn.out.buf, &info);
+        if self.rt.auth.required() {
+            let at = now + limits.auth_timeout;
+            conn.auth_deadline = Some(at);
+            self.timers.schedule(Timer { at, slot, cid, kind: TimerKind::Auth });
+        } else {
+            conn.identity = Some(crate::auth::Identity {
+                account: crate::auth::GLOBAL_ACCOUNT.to_string(),
+                user: None,
+            });
+        }
+        let first_ping = limits.ping_interval.min(Duration::from_secs(2));
+        let jitter_pct = self.next_random() % 21;
+        let at = now + first_ping + first_ping * jitter_pct as u32 / 100;
+        self.timers.schedule(Timer { at, slot, cid, kind: TimerKind::Ping });
+        log::debug(&format!("{peer} - cid:{cid} - Client connection created"));
+        self.conns[slot] = Some(conn);
+        self.mark_dirty(slot);
+    }
+
+    fn conn_ready(&mut self, slot: usize, readable: bool, writable: bool) {
+        if writable {
+            self.mark_dirty(slot);
+        }
+        if readable {
+            self.read_ready(slot);
+        }
+    }
+
+    fn read_pending_again(&mut self) {
+        let again = std::mem::take(&mut self.read_again);
+        for slot in again {
+            self.read_ready(slot);
+        }
+    }
+
+    /// Reads up to the budget, parsing after each read so the buffer stays bounded.
+    fn read_ready(&mut self, slot: usize) {
+        let mut budget = READ_BUDGET_BYTES;
+        loop {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return };
+            if conn.is_closing() {
+                return;
+            }
+            if conn.rbuf.len() - conn.rlen < READ_BUF_MIN / 2 {
+                let want = (conn.rbuf.len() * 2).clamp(READ_BUF_MIN, READ_BUF_MAX.max(conn.rlen * 2));
+                conn.rbuf.resize(want.max(conn.rlen + READ_BUF_MIN / 2), 0);
+            }
+            let rlen = conn.rlen;
+            match conn.sock.read(&mut conn.rbuf[rlen..]) {
+                Ok(0) => {
+                    self.mark_close(slot, ClosedReason::ClientClosed);
+                    return;
+                }
+                Ok(n) => {
+                    conn.rlen += n;
+                    conn.ping.last_in = Instant::now();
+                    let filled = conn.rlen == conn.rbuf.len();
+                    self.parse_and_dispatch(slot);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.read_again.push(slot);
+                        return;
+                    }
+                    if !filled {
+                        // A short read means the socket is drained (edge-triggered: the next
+                        // readiness event comes when more arrives). Reading on would only cost
+                        // an extra syscall returning WouldBlock.
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.mark_close(slot, ClosedReason::ReadError);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Parses every complete op in the read buffer and dispatches it, then keeps the unparsed
+    /// tail at the front of the buffer.
+    fn parse_and_dispatch(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return };
+        // The buffer is taken out so ops can borrow it while dispatch mutates the worker.
+        let rbuf = std::mem::take(&mut conn.rbuf);
+        let rlen = conn.rlen;
+        let mut pos = 0;
+        loop {
+            let Some(conn) = self.conns[slot].as_mut() else { break };
+            if conn.is_closing() {
+                break;
+            }
+            match conn.parser.parse(&rbuf[pos..rlen]) {
+                Ok(Some((op, used))) => {
+                    pos += used;
+                    self.dispatch(slot, op);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.parse_error(slot, e);
+                    break;
+                }
+            }
+        }
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let mut rbuf = rbuf;
+        rbuf.copy_within(pos..rlen, 0);
+        conn.rlen = rlen - pos;
+        let needed = conn.parser.needed();
+        if needed > rbuf.len() {
+            // A large message: grow once to hold all of it (bounded by max_payload, which the
+            // parser has already checked).
+            rbuf.resize(needed, 0);
+        } else if conn.rlen == 0 && rbuf.len() > READ_BUF_MAX {
+            rbuf = vec![0; READ_BUF_MAX];
+        }
+        conn.rbuf = rbuf;
+    }
+
+    fn parse_error(&mut self, slot: usize, e: protocol::ParseError) {
+        let reason = match e {
+            protocol::ParseError::MaxPayload => ClosedReason::MaxPayloadExceeded,
+            protocol::ParseError::MaxControlLine => ClosedReason::MaxControlLineExceeded,
+            _ => ClosedReason::ProtocolViolation,
+        };
+        if let Some(conn) = self.conns[slot].as_ref() {
+            log::debug(&format!("{} - Client parser ERROR: {e}", conn.log_prefix()));
+        }
+        match e.err_text() {
+            Some(text) => self.send_err_and_close(slot, text.as_bytes(), reason),
+            None => self.mark_close(slot, reason),
+        }
+    }
+
+    /// Queues bytes to a connection of this worker and marks it dirty, enforcing
+    /// `max_pending` (slow consumer). Returns false if the connection can't take output.
+    fn queue_out(&mut self, slot: usize, bytes: &[u8]) -> bool {
+        let max_pending = self.rt.limits.max_pending;
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return false };
+        if conn.is_closing() {
+            return false;
+        }
+        conn.out.buf.extend_from_slice(bytes);
+        if conn.out.pending() > max_pending {
+            self.slow_consumer(slot);
+            return false;
+        }
+        self.mark_dirty(slot);
+        true
+    }
+
+    fn slow_consumer(&mut self, slot: usize) {
+        let max_pending = self.rt.limits.max_pending;
+        if let Some(conn) = self.conns[slot].as_mut() {
+            log::notice(&format!(
+                "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                conn.log_prefix(),
+                max_pending
+            ));
+            conn.out.buf = Vec::new();
+            conn.out.pos = 0;
+        }
+        self.stats.slow_consumers += 1;
+        self.mark_close(slot, ClosedReason::SlowConsumerPendingBytes);
+    }
+
+    fn mark_dirty(&mut self, slot: usize) {
+        if let Some(conn) = self.conns[slot].as_mut() {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    /// Schedules a close at the end of this iteration, after a last flush unless the reason
+    /// drops output.
+    fn mark_close(&mut self, slot: usize, reason: ClosedReason) {
+        if let Some(conn) = self.conns[slot].as_mut() {
+            if conn.closing.is_none() {
+                conn.closing = Some(reason);
+            }
+        }
+        self.mark_dirty(slot);
+    }
+
+    fn send_err_and_close(&mut self, slot: usize, text: &[u8], reason: ClosedReason) {
+        let mut line = Vec::with_capacity(text.len() + 10);
+        protocol::encode::write_err(&mut line, text);
+        self.queue_out(slot, &line);
+        self.mark_close(slot, reason);
+    }
+
+    fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &slot in &dirty {
+            self.flush(slot);
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    /// Writes a connection's queued output; asks for WRITABLE only if the kernel buffer fills.
+    fn flush(&mut self, slot: usize) {
+        let now = Instant::now();
+        let write_deadline = self.rt.limits.write_deadline;
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return };
+        conn.dirty = false;
+        if conn.closing.is_some_and(ClosedReason::drops_output) {
+            self.close_now(slot);
+            return;
+        }
+        let mut failed = false;
+        for _ in 0..WRITES_PER_FLUSH {
+            if conn.out.pending() == 0 {
+                break;
+            }
+            match conn.sock.write(&conn.out.buf[conn.out.pos..]) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.out.advance(n);
+                    conn.stalled_since = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            conn.closing = Some(conn.closing.unwrap_or(ClosedReason::ReadError));
+        }
+        if conn.closing.is_some() {
+            self.close_now(slot);
+            return;
+        }
+        let pending = conn.out.pending() > 0;
+        if pending && conn.stalled_since.is_none() {
+            conn.stalled_since = Some(now);
+            let cid = conn.cid;
+            self.timers.schedule(Timer { at: now + write_deadline, slot, cid, kind: TimerKind::WriteStall });
+        }
+        if pending != conn.write_interest {
+            let interest = if pending { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            if self.poll.registry().reregister(&mut conn.sock, Token(slot + 1), interest).is_ok() {
+                conn.write_interest = pending;
+            }
+        }
+    }
+
+    /// Closes and forgets a connection now: its subscriptions leave the sublist first, so no
+    /// publisher matches them after this.
+    fn close_now(&mut self, slot: usize) {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
+        let reason = conn.closing.unwrap_or(ClosedReason::ServerShutdown);
+        remove_subs(&self.shared.sublist, std::mem::take(&mut conn.subs));
+        let _ = self.poll.registry().deregister(&mut conn.sock);
+        let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+        self.free_slots.push(slot);
+        self.shared.client_closed();
+        log::debug(&format!(
+            "{} - Client connection closed: {} (after {:?})",
+            conn.log_prefix(),
+            reason.as_str(),
+            conn.start.elapsed()
+        ));
+    }
+
+    fn close_all(&mut self, reason: ClosedReason) {
+        for slot in 0..self.conns.len() {
+            if self.conns[slot].is_some() {
+                self.mark_close(slot, reason);
+                self.flush(slot);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            let live = self.conns.get(timer.slot).and_then(Option::as_ref).is_some_and(|c| c.cid == timer.cid);
+            if !live {
+                continue;
+            }
+            match timer.kind {
+                TimerKind::Ping => self.ping_timer(timer.slot, now),
+                TimerKind::Auth => self.auth_timer(timer.slot, now),
+                TimerKind::WriteStall => self.write_stall_timer(timer.slot, now),
+            }
+        }
+        self.lame_duck_tick(now);
+        // Timers may have queued output (PING, -ERR); flush it now rather than next iteration.
+        self.flush_dirty();
+    }
+
+    /// Keepalive (spec §1.8), mirroring nats-server `processPingTimer`.
+    fn ping_timer(&mut self, slot: usize, now: Instant) {
+        let limits = &self.rt.limits;
+        let (interval, ping_max) = (limits.ping_interval, limits.ping_max);
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        if conn.is_closing() {
+            return;
+        }
+        let cid = conn.cid;
+        self.timers.schedule(Timer { at: now + interval, slot, cid, kind: TimerKind::Ping });
+        // An RTT is wanted until the client has answered a PING, and again every hour.
+        let need_rtt = conn.ping.rtt_at.is_none_or(|at| now.duration_since(at) > Duration::from_secs(3600));
+        if !need_rtt && now.duration_since(conn.ping.last_in) < interval {
+            return;
+        }
+        if conn.ping.outstanding + 1 > ping_max {
+            log::debug(&format!("{} - Stale Client Connection - Closing", conn.log_prefix()));
+            self.send_err_and_close(slot, protocol::errors::STALE_CONNECTION.as_bytes(), ClosedReason::StaleConnection);
+            return;
+        }
+        conn.ping.outstanding += 1;
+        conn.ping.rtt_start = Some(now);
+        self.queue_out(slot, protocol::encode::PING);
+    }
+
+    fn auth_timer(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.conns[slot].as_ref() else { return };
+        let expired = conn.auth_deadline.is_some_and(|at| at <= now);
+        if expired && conn.identity.is_none() && !conn.is_closing() {
+            log::debug(&format!("{} - Authentication Timeout", conn.log_prefix()));
+            self.send_err_and_close(
+                slot,
+                protocol::errors::AUTHENTICATION_TIMEOUT.as_bytes(),
+                ClosedReason::AuthenticationTimeout,
+            );
+        }
+    }
+
+    fn write_stall_timer(&mut self, slot: usize, now: Instant) {
+        let deadline = self.rt.limits.write_deadline;
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(since) = conn.stalled_since else { return };
+        if now.duration_since(since) < deadline {
+            let cid = conn.cid;
+            self.timers.schedule(Timer { at: since + deadline, slot, cid, kind: TimerKind::WriteStall });
+            return;
+        }
+        log::notice(&format!(
+            "{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with {} total bytes.",
+            conn.log_prefix(),
+            deadline,
+            conn.out.pending()
+        ));
+        self.stats.slow_consumers += 1;
+        self.mark_close(slot, ClosedReason::SlowConsumerWriteDeadline);
+    }
+
+    /// Lame duck: closes one client at a time, spreading the closes until the deadline with a
+    /// pause of between half and all of (time left / clients left), at most one second
+    /// (nats-server `lameDuckMode`).
+    fn lame_duck_tick(&mut self, now: Instant) {
+        let Some(ldm) = self.lame_duck.as_mut() else { return };
+        if now < ldm.next_at {
+            return;
+        }
+        let Some(slot) = self.conns.iter().position(|c| c.as_ref().is_some_and(|c| !c.is_closing())) else {
+            return;
+        };
+        let left = self.conns.iter().filter(|c| c.is_some()).count().max(1) as u32;
+        let per = (ldm.deadline.saturating_duration_since(now) / left).min(Duration::from_secs(1));
+        let half = per / 2;
+        let deadline = ldm.deadline;
+        let jitter = if half.is_zero() { 0 } else { self.next_random() % (half.as_nanos() as u64 + 1) };
+        let next = now + half + Duration::from_nanos(jitter);
+        self.lame_duck = Some(LameDuckClose { deadline, next_at: next });
+        self.mark_close(slot, ClosedReason::ServerShutdown);
+    }
+
+    fn send_lame_duck_info(&mut self) {
+        for slot in 0..self.conns.len() {
+            let Some(conn) = self.conns[slot].as_ref() else { continue };
+            if conn.opts.protocol < 1 || !conn.first_pong_sent || conn.is_closing() {
+                continue;
+            }
+            let json = self.rt.lame_duck_info(conn.cid, &conn.peer);
+            let mut line = Vec::with_capacity(json.len() + 8);
+            protocol::encode::write_info(&mut line, &json);
+            self.queue_out(slot, &line);
+        }
+    }
+
+    /// Applies a reload: new limits for every parser, and re-authorizes every client.
+    fn apply_reload(&mut self) {
+        self.refresh_runtime();
+        let (mcl, mpay) = (self.rt.limits.max_control_line, self.rt.limits.max_payload);
+        for slot in 0..self.conns.len() {
+            let Some(conn) = self.conns[slot].as_mut() else { continue };
+            conn.parser.max_control_line = mcl;
+            conn.parser.max_payload = mpay;
+            if !conn.connect_received {
+                continue;
+            }
+            if let Err(why) = self.rt.auth.check(&conn.opts) {
+                log::debug(&format!("{} - reload: no longer authorized: {why}", conn.log_prefix()));
+                self.send_err_and_close(
+                    slot,
+                    protocol::errors::AUTHORIZATION_VIOLATION.as_bytes(),
+                    ClosedReason::AuthenticationViolation,
+                );
+            }
+        }
+    }
+
+    /// Hands each non-empty batch to its worker. A full inbox keeps the batch here (it grows
+    /// and is retried shortly), so order per destination is preserved.
+    fn send_batches(&mut self) {
+        for dest in 0..self.batches.len() {
+            if self.batches[dest].is_empty() {
+                continue;
+            }
+            let batch = std::mem::replace(&mut self.batches[dest], Batch::new(self.id));
+            let handle = &self.shared.workers()[dest];
+            match handle.tx.try_send(WorkerMsg::Batch(batch)) {
+                Ok(()) => {
+                    let _ = handle.waker.wake();
+                }
+                Err(TrySendError::Full(WorkerMsg::Batch(batch))) | Err(TrySendError::Disconnected(WorkerMsg::Batch(batch))) => {
+                    self.batches[dest] = batch;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// This worker's counters.
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+}
+
+/// Takes a connection's subscriptions out of the sublist, marking each closed first so that
+/// publishers holding an older match result skip it.
+fn remove_subs(
+    sublist: &sublist::Sublist<crate::sub::SubRef>,
+    subs: std::collections::HashMap<Box<[u8]>, Arc<crate::sub::Sub>>,
+) {
+    if subs.is_empty() {
+        return;
+    }
+    for sub in subs.values() {
+        sub.closed.store(true, Ordering::Relaxed);
+    }
+    let subs: Vec<Arc<crate::sub::Sub>> = subs.into_values().collect();
+    sublist.remove_batch(
+        subs.iter().map(|s| (&*s.subject, s.queue.as_deref(), crate::sub::SubRef(s.clone()))),
+    );
+}

@@ -1,0 +1,258 @@
+//! Routing a publish: checks, one sublist match, then delivery to every plain subscriber and
+//! one member of each queue group, locally or through a batch for another worker.
+//!
+//! Mirrors nats-server `processInboundClientMsg` -> `processMsgResults` -> `deliverMsg`, with
+//! one difference by design: a delivery to another worker's connection is encoded here into
+//! that worker's batch, which is handed over once per loop iteration.
+
+use super::Worker;
+use crate::sub::{Claim, Sub, SubRef};
+use protocol::{encode, errors, subject, Pub};
+use std::sync::Arc;
+
+/// Deliveries from one worker to another, handed over in one channel send.
+#[derive(Debug)]
+pub struct Batch {
+    /// The sending worker.
+    pub from: usize,
+    /// Records: `slot: u32 | cid: u64 | len: u32 | encoded MSG/HMSG bytes`, little-endian.
+    pub msgs: Vec<u8>,
+    /// Subscriptions that reached their auto-unsubscribe limit with a message in this batch;
+    /// applied after the messages.
+    pub auto_unsubs: Vec<Arc<Sub>>,
+    /// Number of message records.
+    pub count: u32,
+}
+
+const RECORD_HEADER: usize = 4 + 8 + 4;
+
+impl Batch {
+    /// An empty batch from `from`.
+    pub fn new(from: usize) -> Batch {
+        Batch { from, msgs: Vec::new(), auto_unsubs: Vec::new(), count: 0 }
+    }
+
+    /// Whether there is nothing to hand over.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 && self.auto_unsubs.is_empty()
+    }
+
+    fn push_msg(&mut self, slot: usize, cid: u64, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.msgs.len();
+        self.msgs.extend_from_slice(&(slot as u32).to_le_bytes());
+        self.msgs.extend_from_slice(&cid.to_le_bytes());
+        self.msgs.extend_from_slice(&[0; 4]);
+        encode(&mut self.msgs);
+        let len = (self.msgs.len() - start - RECORD_HEADER) as u32;
+        self.msgs[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
+        self.count += 1;
+    }
+}
+
+/// Iterates a batch's message records as `(slot, cid, bytes)`.
+fn records(msgs: &[u8]) -> impl Iterator<Item = (usize, u64, &[u8])> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos + RECORD_HEADER > msgs.len() {
+            return None;
+        }
+        let word = |at: usize, n: usize| &msgs[pos + at..pos + at + n];
+        let slot = u32::from_le_bytes(word(0, 4).try_into().ok()?) as usize;
+        let cid = u64::from_le_bytes(word(4, 8).try_into().ok()?);
+        let len = u32::from_le_bytes(word(12, 4).try_into().ok()?) as usize;
+        let start = pos + RECORD_HEADER;
+        let bytes = msgs.get(start..start + len)?;
+        pos = start + len;
+        Some((slot, cid, bytes))
+    })
+}
+
+/// Encodes one delivery of `msg` to `sub`: HMSG for header-capable subscribers, otherwise MSG
+/// with the header block stripped and the size recomputed (spec §1.7).
+fn encode_delivery(out: &mut Vec<u8>, sub: &Sub, msg: &Pub<'_>) {
+    let sid = &sub.sid;
+    match msg.header_size_field {
+        Some(hdr_field) if msg.header_len > 0 => {
+            if sub.headers.load(std::sync::atomic::Ordering::Relaxed) {
+                encode::write_hmsg(out, msg.subject, sid, msg.reply, hdr_field, msg.size_field, msg.data);
+            } else {
+                let payload = msg.payload();
+                let mut digits = [0u8; 20];
+                let size = encode::fmt_usize(payload.len(), &mut digits);
+                encode::write_msg(out, msg.subject, sid, msg.reply, size, payload);
+            }
+        }
+        _ => encode::write_msg(out, msg.subject, sid, msg.reply, msg.size_field, msg.data),
+    }
+}
+
+/// Reply prefixes a client may not use (spec §1.11).
+fn reserved_reply(reply: &[u8]) -> bool {
+    reply.starts_with(b"_R_.")
+        || (reply.starts_with(b"$JS.ACK.") && reply.len() > 8)
+        || (reply.starts_with(b"_GR_.") && reply.len() > 5)
+}
+
+impl Worker {
+    /// PUB/HPUB from the connection in `slot` (spec §1.5 for the order of checks).
+    pub(super) fn route_pub(&mut self, slot: usize, msg: &Pub<'_>) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        conn.in_msgs += 1;
+        conn.in_bytes += msg.data.len() as u64;
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += msg.data.len() as u64;
+        let (cid, echo, verbose, no_responders) =
+            (conn.cid, conn.opts.echo, conn.opts.verbose, conn.opts.no_responders);
+        if conn.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
+            self.send_err(slot, errors::INVALID_PUBLISH_SUBJECT.as_bytes());
+        }
+        let internal = msg.subject.starts_with(b"_GR_.") && msg.subject.len() > 5;
+        if internal || msg.subject.starts_with(b"$NRG.") {
+            self.send_err(slot, &errors::pub_violation(msg.subject));
+            return;
+        }
+        if let Some(reply) = msg.reply {
+            if reserved_reply(reply) {
+                self.send_err(slot, &errors::reply_violation(reply));
+                return;
+            }
+        }
+        if verbose {
+            self.queue_out(slot, encode::OK);
+        }
+        let result = self.cache.matches(&self.shared.sublist, msg.subject).clone();
+        let mut delivered = 0usize;
+        for sub in result.psubs.iter() {
+            if (echo || sub.cid != cid) && self.deliver(sub, msg) {
+                delivered += 1;
+            }
+        }
+        for group in result.qsubs.iter() {
+            let members = &group.members;
+            if members.is_empty() {
+                continue;
+            }
+            // A random start, then a linear probe past members that can't take it.
+            let start = (self.next_random() % members.len() as u64) as usize;
+            for i in 0..members.len() {
+                let sub = &members[(start + i) % members.len()];
+                if (echo || sub.cid != cid) && self.deliver(sub, msg) {
+                    delivered += 1;
+                    break;
+                }
+            }
+        }
+        if delivered == 0 && no_responders {
+            if let Some(reply) = msg.reply {
+                self.no_responders(slot, msg.subject, reply);
+            }
+        }
+    }
+
+    /// Delivers to one subscription. Returns false if it could not take the message.
+    fn deliver(&mut self, sub: &SubRef, msg: &Pub<'_>) -> bool {
+        let claim = sub.claim();
+        if claim == Claim::Skip {
+            return false;
+        }
+        if sub.worker != self.id {
+            let batch = &mut self.batches[sub.worker];
+            batch.push_msg(sub.slot, sub.cid, |out| encode_delivery(out, sub, msg));
+            if claim == Claim::DeliverLast {
+                batch.auto_unsubs.push(sub.0.clone());
+            }
+            return true;
+        }
+        let max_pending = self.rt.limits.max_pending;
+        let Some(conn) = self.conns.get_mut(sub.slot).and_then(Option::as_mut) else { return false };
+        if conn.cid != sub.cid || conn.is_closing() {
+            return false;
+        }
+        encode_delivery(&mut conn.out.buf, sub, msg);
+        conn.out_msgs += 1;
+        conn.out_bytes += msg.data.len() as u64;
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += msg.data.len() as u64;
+        if conn.out.pending() > max_pending {
+            self.slow_consumer(sub.slot);
+            return true;
+        }
+        self.mark_dirty(sub.slot);
+        if claim == Claim::DeliverLast {
+            self.auto_unsub_done(&sub.0);
+        }
+        true
+    }
+
+    /// The last allowed delivery happened: remove the subscription if it is still this one.
+    fn auto_unsub_done(&mut self, sub: &Arc<Sub>) {
+        let Some(conn) = self.conns.get(sub.slot).and_then(Option::as_ref) else { return };
+        let current = conn.subs.get(&sub.sid).is_some_and(|s| Arc::ptr_eq(s, sub));
+        if conn.cid == sub.cid && current {
+            self.remove_sub(sub.slot, &sub.sid.clone());
+        }
+    }
+
+    /// Deliveries handed over by another worker.
+    pub(super) fn deliver_batch(&mut self, batch: Batch) {
+        let max_pending = self.rt.limits.max_pending;
+        for (slot, cid, bytes) in records(&batch.msgs) {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { continue };
+            if conn.cid != cid || conn.is_closing() {
+                continue;
+            }
+            conn.out.buf.extend_from_slice(bytes);
+            conn.out_msgs += 1;
+            self.stats.out_msgs += 1;
+            if conn.out.pending() > max_pending {
+                self.slow_consumer(slot);
+                continue;
+            }
+            self.mark_dirty(slot);
+        }
+        for sub in &batch.auto_unsubs {
+            self.auto_unsub_done(sub);
+        }
+    }
+
+    /// Sends the 503 no-responders status on the requester's own subscription that matches the
+    /// reply subject, if it has one (spec §1.12).
+    fn no_responders(&mut self, slot: usize, subject: &[u8], reply: &[u8]) {
+        let Some(conn) = self.conns[slot].as_ref() else { return };
+        let sid = conn
+            .subs
+            .values()
+            .find(|s| s.queue.is_none() && subject::subject_matches(&s.subject, reply))
+            .map(|s| s.sid.clone());
+        if let Some(sid) = sid {
+            let mut out = Vec::with_capacity(64 + reply.len() + subject.len());
+            encode::write_no_responders(&mut out, reply, &sid, subject);
+            self.queue_out(slot, &out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_records_round_trip() {
+        let mut b = Batch::new(0);
+        b.push_msg(3, 42, |out| out.extend_from_slice(b"MSG a 1 0\r\n\r\n"));
+        b.push_msg(7, 43, |out| out.extend_from_slice(b"x"));
+        let got: Vec<_> = records(&b.msgs).map(|(s, c, bytes)| (s, c, bytes.to_vec())).collect();
+        assert_eq!(got, vec![(3, 42, b"MSG a 1 0\r\n\r\n".to_vec()), (7, 43, b"x".to_vec())]);
+        assert_eq!(b.count, 2);
+    }
+
+    #[test]
+    fn reserved_replies() {
+        assert!(reserved_reply(b"_R_.abc"));
+        assert!(reserved_reply(b"_R_."));
+        assert!(reserved_reply(b"$JS.ACK.x"));
+        assert!(!reserved_reply(b"$JS.ACK."));
+        assert!(reserved_reply(b"_GR_.x"));
+        assert!(!reserved_reply(b"_INBOX.x"));
+    }
+}
