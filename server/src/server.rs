@@ -493,7 +493,11 @@ impl Server {
             return;
         }
         for (name, value) in &changes {
-            log::notice(&format!("Reloaded: {name} = {value}"));
+            if value.is_empty() {
+                log::notice(&format!("Reloaded: {name}"));
+            } else {
+                log::notice(&format!("Reloaded: {name} = {value}"));
+            }
         }
         let digest = new_opts.config_digest.clone();
         self.shared.set_runtime(Runtime::new(new_opts, &self.ids, self.bound));

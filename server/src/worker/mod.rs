@@ -42,7 +42,7 @@ const WAKER: Token = Token(0);
 const EVENTS_PER_POLL: usize = 1024;
 /// Bytes read from one connection per readiness event before others get their turn; the
 /// connection is revisited on the next iteration.
-const READ_BUDGET_BYTES: usize = 1024 * 1024;
+const READ_BUDGET_BYTES: usize = 256 * 1024;
 /// Inbox messages handled per loop iteration.
 const INBOX_PER_ITERATION: usize = 4096;
 /// Capacity of each worker's inbox channel (batches and commands).
