@@ -563,10 +563,7 @@ impl Server {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        let rt = self.opts();
-        if !rt.opts.pid_file.is_empty() {
-            let _ = std::fs::remove_file(&rt.opts.pid_file);
-        }
+        // The ports file goes; the pid file stays, as with nats-server 2.15.1 (observed).
         if let Some(path) = self.ports_file.take() {
             let _ = std::fs::remove_file(path);
         }

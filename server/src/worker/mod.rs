@@ -685,11 +685,8 @@ impl Worker {
             }
             if let Err(why) = self.rt.auth.check(&conn.opts) {
                 log::debug(&format!("{} - reload: no longer authorized: {why}", conn.log_prefix()));
-                self.send_err_and_close(
-                    slot,
-                    protocol::errors::AUTHORIZATION_VIOLATION.as_bytes(),
-                    ClosedReason::AuthenticationViolation,
-                );
+                // nats-server 2.15.1 closes such a client without sending anything (observed).
+                self.mark_close(slot, ClosedReason::AuthenticationViolation);
             }
         }
     }

@@ -69,8 +69,15 @@ impl Drop for Server {
     }
 }
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_gannet")
+/// The server binary under test: gannet, or another NATS server named by `GANNET_TEST_BIN`
+/// (e.g. `nats-server`), so the same tests can be run against the reference implementation.
+pub fn bin() -> String {
+    std::env::var("GANNET_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gannet").to_string())
+}
+
+/// Whether the tests run against gannet itself (gannet-only flags such as `-workers` apply).
+pub fn is_gannet() -> bool {
+    std::env::var("GANNET_TEST_BIN").is_err()
 }
 
 fn temp_dir() -> PathBuf {
@@ -90,7 +97,20 @@ pub fn start_server(config: &str, args: &[&str]) -> Server {
         std::fs::write(&path, config).unwrap();
         cmd.arg("-c").arg(&path);
     }
-    cmd.args(["-a", "127.0.0.1", "-p", "-1"]).args(args);
+    cmd.args(["-a", "127.0.0.1", "-p", "-1"]);
+    let mut skip_value = false;
+    for arg in args {
+        // `-workers N` is gannet's own flag; drop it when testing another server.
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        if !is_gannet() && *arg == "-workers" {
+            skip_value = true;
+            continue;
+        }
+        cmd.arg(arg);
+    }
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn gannet");
     let stderr = child.stderr.take().unwrap();
