@@ -14,6 +14,23 @@ async fn next_msg(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     tokio::time::timeout(T, sub.next()).await.expect("timed out waiting for a message").expect("subscription ended")
 }
 
+/// A round trip through the server: async-nats' `flush` only flushes the socket, so this
+/// publishes to a private subject and waits for the message, which proves the server has
+/// processed everything this client sent before (ops of one connection are in order).
+async fn sync(client: &async_nats::Client) {
+    let subject = format!("_sync.{}", nuid_like());
+    let mut sub = client.subscribe(subject.clone()).await.unwrap();
+    client.publish(subject, "".into()).await.unwrap();
+    client.flush().await.unwrap();
+    next_msg(&mut sub).await;
+    sub.unsubscribe().await.unwrap();
+}
+
+fn nuid_like() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 async fn connect(url: &str) -> async_nats::Client {
     async_nats::connect(url).await.expect("connect")
 }
@@ -43,19 +60,31 @@ async fn queue_groups_deliver_once_and_spread() {
     for _ in 0..4 {
         let c = connect(&s.url()).await;
         let sub = c.queue_subscribe("work", "q".into()).await.unwrap();
-        c.flush().await.unwrap();
+        sync(&c).await;
         members.push((c, sub));
     }
     let plain_client = connect(&s.url()).await;
     let mut plain = plain_client.subscribe("work").await.unwrap();
-    plain_client.flush().await.unwrap();
+    sync(&plain_client).await;
     let total = 400;
     for i in 0..total {
         publisher.publish("work", format!("{i}").into()).await.unwrap();
     }
     publisher.flush().await.unwrap();
-    for _ in 0..total {
-        next_msg(&mut plain).await;
+    let mut plain_got = 0;
+    while plain_got < total {
+        match tokio::time::timeout(Duration::from_secs(3), plain.next()).await {
+            Ok(Some(_)) => plain_got += 1,
+            _ => {
+                let mut qn = 0;
+                for (_, sub) in members.iter_mut() {
+                    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await {
+                        qn += 1;
+                    }
+                }
+                panic!("plain subscriber got {plain_got} of {total}; queue members {qn}");
+            }
+        }
     }
     let mut counts = Vec::new();
     for (_, sub) in members.iter_mut() {
@@ -74,7 +103,7 @@ async fn request_reply_and_headers() {
     let s = start_server("", &["-workers", "2"]);
     let responder = connect(&s.url()).await;
     let mut service = responder.subscribe("svc.echo").await.unwrap();
-    responder.flush().await.unwrap();
+    sync(&responder).await;
     let r2 = responder.clone();
     tokio::spawn(async move {
         while let Some(msg) = service.next().await {
@@ -176,7 +205,7 @@ async fn thousand_connections_cross_worker() {
         let c = connect(&s.url()).await;
         if i % 10 == 0 {
             subs.push(c.subscribe(format!("conn.{i}")).await.unwrap());
-            c.flush().await.unwrap();
+            sync(&c).await;
         }
         clients.push(c);
     }
@@ -198,7 +227,7 @@ async fn ordering_from_one_publisher_across_workers() {
     let subscriber = connect(&s.url()).await;
     let publisher = connect(&s.url()).await;
     let mut sub = subscriber.subscribe("ordered").await.unwrap();
-    subscriber.flush().await.unwrap();
+    sync(&subscriber).await;
     let n = 20_000u32;
     for i in 0..n {
         publisher.publish("ordered", i.to_le_bytes().to_vec().into()).await.unwrap();

@@ -129,6 +129,9 @@ pub fn start_server(config: &str, args: &[&str]) -> Server {
                     }
                 }
             }
+            if std::env::var("GANNET_TEST_ECHO_LOG").is_ok() {
+                eprint!("{line}");
+            }
             log2.lock().unwrap().push_str(&line);
             line.clear();
         }
