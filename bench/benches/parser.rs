@@ -13,7 +13,14 @@ fn pub_stream(size: usize, headers: bool) -> (Vec<u8>, usize) {
     let hdr = b"NATS/1.0\r\nX-Trace: 1\r\n\r\n";
     let mut op = Vec::new();
     if headers {
-        op.extend_from_slice(format!("HPUB bench.subject _INBOX.r {} {}\r\n", hdr.len(), hdr.len() + size).as_bytes());
+        op.extend_from_slice(
+            format!(
+                "HPUB bench.subject _INBOX.r {} {}\r\n",
+                hdr.len(),
+                hdr.len() + size
+            )
+            .as_bytes(),
+        );
         op.extend_from_slice(hdr);
     } else {
         op.extend_from_slice(format!("PUB bench.subject _INBOX.r {size}\r\n").as_bytes());

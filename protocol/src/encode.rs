@@ -141,7 +141,15 @@ mod tests {
         write_msg(&mut out, b"foo", b"1", Some(b"r"), b"5", b"hello");
         assert_eq!(out, b"MSG foo 1 r 5\r\nhello\r\n");
         out.clear();
-        write_hmsg(&mut out, b"foo", b"1", None, b"18", b"20", b"NATS/1.0\r\nA: b\r\n\r\nhi");
+        write_hmsg(
+            &mut out,
+            b"foo",
+            b"1",
+            None,
+            b"18",
+            b"20",
+            b"NATS/1.0\r\nA: b\r\n\r\nhi",
+        );
         assert_eq!(out, b"HMSG foo 1 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n");
     }
 
@@ -149,7 +157,10 @@ mod tests {
     fn no_responders_matches_spec_vector() {
         let mut out = Vec::new();
         write_no_responders(&mut out, b"_INBOX.x", b"9", b"req");
-        assert_eq!(out, b"HMSG _INBOX.x 9 35 35\r\nNATS/1.0 503\r\nNats-Subject: req\r\n\r\n\r\n");
+        assert_eq!(
+            out,
+            b"HMSG _INBOX.x 9 35 35\r\nNATS/1.0 503\r\nNats-Subject: req\r\n\r\n\r\n"
+        );
     }
 
     #[test]

@@ -113,7 +113,10 @@ enum Kind {
 impl Kind {
     /// Ops whose name must be followed by a space or TAB.
     fn needs_space(self) -> bool {
-        matches!(self, Kind::Pub | Kind::Hpub | Kind::Sub | Kind::Unsub | Kind::Err)
+        matches!(
+            self,
+            Kind::Pub | Kind::Hpub | Kind::Sub | Kind::Unsub | Kind::Err
+        )
     }
 
     /// Ops that ignore everything after their name up to the newline.
@@ -125,7 +128,11 @@ impl Kind {
 /// Which op names can follow a first byte, for the client parser.
 fn client_candidates(first: u8) -> &'static [(Kind, &'static [u8])] {
     match first.to_ascii_uppercase() {
-        b'P' => &[(Kind::Pub, b"PUB"), (Kind::Ping, b"PING"), (Kind::Pong, b"PONG")],
+        b'P' => &[
+            (Kind::Pub, b"PUB"),
+            (Kind::Ping, b"PING"),
+            (Kind::Pong, b"PONG"),
+        ],
         b'H' => &[(Kind::Hpub, b"HPUB")],
         b'S' => &[(Kind::Sub, b"SUB")],
         b'U' => &[(Kind::Unsub, b"UNSUB")],
@@ -217,15 +224,25 @@ struct Line {
 /// Finds the end of the control line whose arguments start at `args_start`, enforcing the
 /// control-line limit on complete and partial lines alike.
 fn find_line(buf: &[u8], args_start: usize, limit: usize) -> Result<Option<Line>, ParseError> {
-    let window_end = buf.len().min(args_start.saturating_add(limit).saturating_add(2));
+    let window_end = buf
+        .len()
+        .min(args_start.saturating_add(limit).saturating_add(2));
     match memchr(b'\n', &buf[args_start..window_end]) {
         Some(off) => {
             let nl = args_start + off;
-            let args_end = if nl > args_start && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            let args_end = if nl > args_start && buf[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
             if args_end - args_start > limit {
                 return Err(ParseError::MaxControlLine);
             }
-            Ok(Some(Line { args_start, args_end, next: nl + 1 }))
+            Ok(Some(Line {
+                args_start,
+                args_end,
+                next: nl + 1,
+            }))
         }
         None if buf.len() - args_start > limit => Err(ParseError::MaxControlLine),
         None => Ok(None),
@@ -251,7 +268,12 @@ fn payload_end(buf: &[u8], start: usize, size: usize) -> Result<Option<usize>, P
 impl Parser {
     /// A parser with the given limits; headers are off until the client's CONNECT asks.
     pub fn new(max_control_line: usize, max_payload: usize) -> Parser {
-        Parser { max_control_line, max_payload, headers: false, needed: 0 }
+        Parser {
+            max_control_line,
+            max_payload,
+            headers: false,
+            needed: 0,
+        }
     }
 
     /// After `parse` returned `Ok(None)`: the total number of bytes, from the start of the
@@ -266,7 +288,10 @@ impl Parser {
     ///
     /// # Errors
     /// See [`ParseError`] for each case and what the server does about it.
-    pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<Option<(ClientOp<'a>, usize)>, ParseError> {
+    pub fn parse<'a>(
+        &mut self,
+        buf: &'a [u8],
+    ) -> Result<Option<(ClientOp<'a>, usize)>, ParseError> {
         self.needed = 0;
         if buf.is_empty() {
             return Ok(None);
@@ -355,7 +380,14 @@ impl Parser {
             return Ok(None);
         };
         let data = &buf[payload_start..payload_start + size];
-        let op = Pub { subject, reply, header_size_field, size_field, header_len, data };
+        let op = Pub {
+            subject,
+            reply,
+            header_size_field,
+            size_field,
+            header_len,
+            data,
+        };
         Ok(Some((ClientOp::Pub(op), next)))
     }
 }
@@ -363,8 +395,16 @@ impl Parser {
 fn parse_sub(line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
     let mut args: [&[u8]; ARGS_MAX] = [&[]; ARGS_MAX];
     match split_args(line, &mut args) {
-        2 => Ok(ClientOp::Sub { subject: args[0], queue: None, sid: args[1] }),
-        3 => Ok(ClientOp::Sub { subject: args[0], queue: Some(args[1]), sid: args[2] }),
+        2 => Ok(ClientOp::Sub {
+            subject: args[0],
+            queue: None,
+            sid: args[1],
+        }),
+        3 => Ok(ClientOp::Sub {
+            subject: args[0],
+            queue: Some(args[1]),
+            sid: args[2],
+        }),
         _ => Err(ParseError::BadArgs),
     }
 }
@@ -372,9 +412,15 @@ fn parse_sub(line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
 fn parse_unsub(line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
     let mut args: [&[u8]; ARGS_MAX] = [&[]; ARGS_MAX];
     match split_args(line, &mut args) {
-        1 => Ok(ClientOp::Unsub { sid: args[0], max_msgs: 0 }),
+        1 => Ok(ClientOp::Unsub {
+            sid: args[0],
+            max_msgs: 0,
+        }),
         // An unparsable count means "unsubscribe now", as in nats-server.
-        2 => Ok(ClientOp::Unsub { sid: args[0], max_msgs: parse_size(args[1]).unwrap_or(0) as u64 }),
+        2 => Ok(ClientOp::Unsub {
+            sid: args[0],
+            max_msgs: parse_size(args[1]).unwrap_or(0) as u64,
+        }),
         _ => Err(ParseError::BadArgs),
     }
 }
@@ -429,7 +475,10 @@ impl ServerParser {
     /// # Errors
     /// `ParseError::UnknownOp` for anything that is not a well-formed server op, `BadArgs` for
     /// malformed `MSG`/`HMSG` arguments.
-    pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<Option<(ServerOp<'a>, usize)>, ParseError> {
+    pub fn parse<'a>(
+        &mut self,
+        buf: &'a [u8],
+    ) -> Result<Option<(ServerOp<'a>, usize)>, ParseError> {
         self.needed = 0;
         if buf.is_empty() {
             return Ok(None);
@@ -457,7 +506,9 @@ impl ServerParser {
                 let text = text.strip_prefix(b"'").unwrap_or(text);
                 ServerOp::Err(text.strip_suffix(b"'").unwrap_or(text))
             }
-            ServerKind::Msg | ServerKind::Hmsg => return self.parse_msg(kind, buf, args, line.next),
+            ServerKind::Msg | ServerKind::Hmsg => {
+                return self.parse_msg(kind, buf, args, line.next)
+            }
         };
         Ok(Some((op, line.next)))
     }
@@ -491,7 +542,16 @@ impl ServerParser {
             return Ok(None);
         };
         let data = &buf[payload_start..payload_start + size];
-        Ok(Some((ServerOp::Msg(Msg { subject, sid, reply, header_len, data }), next)))
+        Ok(Some((
+            ServerOp::Msg(Msg {
+                subject,
+                sid,
+                reply,
+                header_len,
+                data,
+            }),
+            next,
+        )))
     }
 }
 
@@ -505,7 +565,10 @@ fn trim_end(s: &[u8]) -> &[u8] {
 
 /// Outcome of feeding a whole stream: the ops (described) and how it ended.
 #[doc(hidden)]
-pub fn fuzz_run(stream: &[u8], cuts: &mut dyn FnMut(usize) -> usize) -> (Vec<String>, Option<ParseError>) {
+pub fn fuzz_run(
+    stream: &[u8],
+    cuts: &mut dyn FnMut(usize) -> usize,
+) -> (Vec<String>, Option<ParseError>) {
     let mut p = Parser::default();
     p.headers = true;
     let mut buf: Vec<u8> = Vec::new();
@@ -519,7 +582,10 @@ pub fn fuzz_run(stream: &[u8], cuts: &mut dyn FnMut(usize) -> usize) -> (Vec<Str
         loop {
             match p.parse(&buf[pos..]) {
                 Ok(Some((op, used))) => {
-                    assert!(used > 0 && pos + used <= buf.len(), "parser must consume within the buffer");
+                    assert!(
+                        used > 0 && pos + used <= buf.len(),
+                        "parser must consume within the buffer"
+                    );
                     ops.push(format!("{op:?}"));
                     pos += used;
                 }
@@ -582,7 +648,11 @@ mod tests {
                 p.header_len,
                 s(p.data)
             ),
-            ClientOp::Sub { subject, queue, sid } => {
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
                 format!("SUB {} {:?} {}", s(subject), queue.map(s), s(sid))
             }
             ClientOp::Unsub { sid, max_msgs } => format!("UNSUB {} {}", s(sid), max_msgs),
@@ -606,19 +676,34 @@ mod tests {
             (b"sUb foo q 1\r\n", Ok(&["SUB foo Some(\"q\") 1"])),
             (b"SUB\tfoo \t 1  \r\n", Ok(&["SUB foo None 1"])),
             (b"PUB foo 2\r\nhi\r\n", Ok(&["PUB foo None None 2 0 hi"])),
-            (b"Pub\t foo \t2\r\nhi\r\n", Ok(&["PUB foo None None 2 0 hi"])),
-            (b"PUB   foo    bar   1   \r\na\r\n", Ok(&["PUB foo Some(\"bar\") None 1 0 a"])),
+            (
+                b"Pub\t foo \t2\r\nhi\r\n",
+                Ok(&["PUB foo None None 2 0 hi"]),
+            ),
+            (
+                b"PUB   foo    bar   1   \r\na\r\n",
+                Ok(&["PUB foo Some(\"bar\") None 1 0 a"]),
+            ),
             (b"PUB foo 01\r\na\r\n", Ok(&["PUB foo None None 01 0 a"])),
-            (b"PUB foo 4\r\n\r\n\r\n\r\n", Ok(&["PUB foo None None 4 0 \r\n\r\n"])),
+            (
+                b"PUB foo 4\r\n\r\n\r\n\r\n",
+                Ok(&["PUB foo None None 4 0 \r\n\r\n"]),
+            ),
             (
                 b"HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
                 Ok(&["PUB foo None Some(\"12\") 14 12 NATS/1.0\r\n\r\nhi"]),
             ),
-            (b"HPUB foo r 0 2\r\nhi\r\n", Ok(&["PUB foo Some(\"r\") Some(\"0\") 2 0 hi"])),
+            (
+                b"HPUB foo r 0 2\r\nhi\r\n",
+                Ok(&["PUB foo Some(\"r\") Some(\"0\") 2 0 hi"]),
+            ),
             (b"UNSUB 1\r\n", Ok(&["UNSUB 1 0"])),
             (b"UNSUB 1 5\r\n", Ok(&["UNSUB 1 5"])),
             (b"UNSUB 1 x\r\n", Ok(&["UNSUB 1 0"])),
-            (b"CONNECT {\"verbose\":false}\r\n", Ok(&["CONNECT {\"verbose\":false}"])),
+            (
+                b"CONNECT {\"verbose\":false}\r\n",
+                Ok(&["CONNECT {\"verbose\":false}"]),
+            ),
             (b"CONNECT{}\r\n", Ok(&["CONNECT {}"])),
             (b"connect {}\r\n", Ok(&["CONNECT {}"])),
             (b"INFO {}\r\n", Ok(&["INFO {}"])),
@@ -655,7 +740,10 @@ mod tests {
     #[test]
     fn hpub_needs_headers() {
         let mut p = Parser::default();
-        assert_eq!(p.parse(b"HPUB foo 12 12\r\n"), Err(ParseError::HeadersNotSupported));
+        assert_eq!(
+            p.parse(b"HPUB foo 12 12\r\n"),
+            Err(ParseError::HeadersNotSupported)
+        );
     }
 
     #[test]
@@ -675,8 +763,21 @@ mod tests {
     #[test]
     fn incomplete_and_needed() {
         let mut p = Parser::default();
-        for input in [&b"P"[..], b"PU", b"PUB", b"PUB ", b"PUB foo 5", b"PUB foo 5\r", b"CONNECT"] {
-            assert_eq!(p.parse(input), Ok(None), "{:?}", String::from_utf8_lossy(input));
+        for input in [
+            &b"P"[..],
+            b"PU",
+            b"PUB",
+            b"PUB ",
+            b"PUB foo 5",
+            b"PUB foo 5\r",
+            b"CONNECT",
+        ] {
+            assert_eq!(
+                p.parse(input),
+                Ok(None),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
         assert_eq!(p.parse(b"PUB foo 5\r\nhel"), Ok(None));
         assert_eq!(p.needed(), 11 + 5 + 2);
@@ -725,7 +826,10 @@ mod tests {
         }
         assert_eq!(ops.len(), 5);
         assert!(ops[0].contains("Info([123, 34, 97, 34, 58, 49, 125])"));
-        let (op, _) = p.parse(b"HMSG foo 9 r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n").unwrap().unwrap();
+        let (op, _) = p
+            .parse(b"HMSG foo 9 r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+            .unwrap()
+            .unwrap();
         match op {
             ServerOp::Msg(m) => {
                 assert_eq!(m.reply, Some(&b"r"[..]));

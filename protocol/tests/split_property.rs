@@ -16,18 +16,24 @@ fn op() -> impl Strategy<Value = Vec<u8>> {
             Some(m) => format!("UNSUB {sid} {m}\r\n").into_bytes(),
             None => format!("UNSUB {sid}\r\n").into_bytes(),
         }),
-        ("[a-z]{1,8}", proptest::option::of("[a-z]{1,8}"), payload.clone()).prop_map(|(s, r, p)| {
-            let mut out = match r {
-                Some(r) => format!("PUB {s} {r} {}\r\n", p.len()).into_bytes(),
-                None => format!("pub {s}\t{}\r\n", p.len()).into_bytes(),
-            };
-            out.extend_from_slice(&p);
-            out.extend_from_slice(b"\r\n");
-            out
-        }),
+        (
+            "[a-z]{1,8}",
+            proptest::option::of("[a-z]{1,8}"),
+            payload.clone()
+        )
+            .prop_map(|(s, r, p)| {
+                let mut out = match r {
+                    Some(r) => format!("PUB {s} {r} {}\r\n", p.len()).into_bytes(),
+                    None => format!("pub {s}\t{}\r\n", p.len()).into_bytes(),
+                };
+                out.extend_from_slice(&p);
+                out.extend_from_slice(b"\r\n");
+                out
+            }),
         ("[a-z]{1,8}", payload).prop_map(|(s, p)| {
             let hdr = b"NATS/1.0\r\nA: b\r\n\r\n";
-            let mut out = format!("HPUB {s} {} {}\r\n", hdr.len(), hdr.len() + p.len()).into_bytes();
+            let mut out =
+                format!("HPUB {s} {} {}\r\n", hdr.len(), hdr.len() + p.len()).into_bytes();
             out.extend_from_slice(hdr);
             out.extend_from_slice(&p);
             out.extend_from_slice(b"\r\n");

@@ -127,7 +127,9 @@ impl ConnectOpts {
 }
 
 fn type_error(key: &str, want: &str) -> DecodeError {
-    DecodeError(format!("json: cannot unmarshal into field {key} of type {want}"))
+    DecodeError(format!(
+        "json: cannot unmarshal into field {key} of type {want}"
+    ))
 }
 
 fn as_bool(key: &str, v: &Value) -> Result<bool, DecodeError> {
@@ -135,7 +137,9 @@ fn as_bool(key: &str, v: &Value) -> Result<bool, DecodeError> {
 }
 
 fn as_string(key: &str, v: &Value) -> Result<String, DecodeError> {
-    v.as_str().map(str::to_owned).ok_or_else(|| type_error(key, "string"))
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| type_error(key, "string"))
 }
 
 fn as_int(key: &str, v: &Value) -> Result<i64, DecodeError> {
@@ -160,8 +164,19 @@ mod tests {
 
     #[test]
     fn errors() {
-        for bad in [&b""[..], b"{", b"{\"verbose\":\"no\"}", b"{\"protocol\":1.5}", b"{} x", b"[]"] {
-            assert!(ConnectOpts::decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{\"verbose\":\"no\"}",
+            b"{\"protocol\":1.5}",
+            b"{} x",
+            b"[]",
+        ] {
+            assert!(
+                ConnectOpts::decode(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(ConnectOpts::decode(b" {}  \r").is_ok());
     }

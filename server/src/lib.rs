@@ -68,7 +68,11 @@ pub fn run_cli(args: &[String]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if flags.show_version {
-        println!("nats-server: v{} (gannet {})", info::NATS_VERSION, info::GANNET_VERSION);
+        println!(
+            "nats-server: v{} (gannet {})",
+            info::NATS_VERSION,
+            info::GANNET_VERSION
+        );
         return ExitCode::SUCCESS;
     }
     if let Some(sig) = &flags.signal {
@@ -95,7 +99,10 @@ pub fn run_cli(args: &[String]) -> ExitCode {
         if !warnings.is_empty() {
             return ExitCode::from(1);
         }
-        eprintln!("gannet: configuration file {} is valid (sha256:{})", opts.config_file, opts.config_digest);
+        eprintln!(
+            "gannet: configuration file {} is valid (sha256:{})",
+            opts.config_file, opts.config_digest
+        );
         return ExitCode::SUCCESS;
     }
     if let Err(e) = configure_logging(&opts) {

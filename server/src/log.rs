@@ -46,7 +46,11 @@ pub fn configure(config: LogConfig) -> std::io::Result<()> {
     };
     DEBUG_ON.store(config.debug, Ordering::Relaxed);
     TRACE_ON.store(config.trace, Ordering::Relaxed);
-    *LOGGER.write() = Some(Logger { config, pid: std::process::id(), file });
+    *LOGGER.write() = Some(Logger {
+        config,
+        pid: std::process::id(),
+        file,
+    });
     Ok(())
 }
 
@@ -71,7 +75,10 @@ pub fn reopen() {
         }
         Err(e) => {
             drop(guard);
-            error(&format!("Unable to re-open log file {}: {e}", path.display()));
+            error(&format!(
+                "Unable to re-open log file {}: {e}",
+                path.display()
+            ));
         }
     }
 }

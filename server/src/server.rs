@@ -97,7 +97,11 @@ impl Runtime {
             AuthConfig::None
         };
         let (host, port) = advertised(&opts, bound);
-        let server_name = if opts.server_name.is_empty() { ids.server_id.clone() } else { opts.server_name.clone() };
+        let server_name = if opts.server_name.is_empty() {
+            ids.server_id.clone()
+        } else {
+            opts.server_name.clone()
+        };
         let info = Info {
             server_id: ids.server_id.clone(),
             server_name,
@@ -113,7 +117,12 @@ impl Runtime {
             xkey: ids.xkey.clone(),
             ..Info::default()
         };
-        Runtime { opts, limits, auth, info }
+        Runtime {
+            opts,
+            limits,
+            auth,
+            info,
+        }
     }
 
     /// INFO JSON for one client: the template plus `client_id`, `client_ip` and, after the
@@ -258,14 +267,22 @@ pub struct Server {
 
 fn bind_listener(opts: &Options) -> Result<std::net::TcpListener, Error> {
     let port = if opts.port < 0 { 0 } else { opts.port as u16 };
-    let host = if opts.host.is_empty() { "0.0.0.0" } else { opts.host.as_str() };
+    let host = if opts.host.is_empty() {
+        "0.0.0.0"
+    } else {
+        opts.host.as_str()
+    };
     let addr: SocketAddr = match host.parse::<IpAddr>() {
         Ok(ip) => SocketAddr::new(ip, port),
         Err(_) => (host, port)
             .to_socket_addrs()
             .ok()
             .and_then(|mut a| a.next())
-            .ok_or_else(|| Error(format!("Error listening on port: {host}:{port}, could not resolve host")))?,
+            .ok_or_else(|| {
+                Error(format!(
+                    "Error listening on port: {host}:{port}, could not resolve host"
+                ))
+            })?,
     };
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
@@ -274,8 +291,15 @@ fn bind_listener(opts: &Options) -> Result<std::net::TcpListener, Error> {
     socket
         .bind(&addr.into())
         .and_then(|_| socket.listen(4096))
-        .map_err(|e| Error(format!("Error listening on port: {host}:{}, \"{e}\"", opts.port)))?;
-    socket.set_nonblocking(true).map_err(|e| Error(e.to_string()))?;
+        .map_err(|e| {
+            Error(format!(
+                "Error listening on port: {host}:{}, \"{e}\"",
+                opts.port
+            ))
+        })?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| Error(e.to_string()))?;
     Ok(socket.into())
 }
 
@@ -289,21 +313,33 @@ impl Server {
         log::notice(&format!("Starting nats-server (gannet {GANNET_VERSION})"));
         log::notice(&format!("  Version:  {NATS_VERSION}"));
         log::notice(&format!("  Gannet:   {GANNET_VERSION}"));
-        let name = if opts.server_name.is_empty() { &ids.server_id } else { &opts.server_name };
+        let name = if opts.server_name.is_empty() {
+            &ids.server_id
+        } else {
+            &opts.server_name
+        };
         log::notice(&format!("  Name:     {name}"));
         log::notice(&format!("  ID:       {}", ids.server_id));
         if !opts.config_file.is_empty() {
-            log::notice(&format!("Using configuration file: {} (sha256:{})", opts.config_file, opts.config_digest));
+            log::notice(&format!(
+                "Using configuration file: {} (sha256:{})",
+                opts.config_file, opts.config_digest
+            ));
         }
         for key in &opts.not_implemented {
-            log::warn(&format!("Option {key:?} is accepted but not implemented yet by gannet; ignoring it"));
+            log::warn(&format!(
+                "Option {key:?} is accepted but not implemented yet by gannet; ignoring it"
+            ));
         }
         let std_listener = bind_listener(&opts)?;
-        let bound = std_listener.local_addr().map_err(|e| Error(e.to_string()))?;
+        let bound = std_listener
+            .local_addr()
+            .map_err(|e| Error(e.to_string()))?;
         let mut listener = TcpListener::from_std(std_listener);
-        let workers = opts.workers.filter(|n| *n > 0).unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        });
+        let workers = opts
+            .workers
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let sublist = Sublist::with_options(16, !opts.disable_sublist_cache);
         let runtime = Runtime::new(opts, &ids, bound);
         let shared = Arc::new(Shared {
@@ -341,7 +377,10 @@ impl Server {
         };
         server.write_pid_and_ports()?;
         let host = bound.ip();
-        log::notice(&format!("Listening for client connections on {}", SocketAddr::new(host, bound.port())));
+        log::notice(&format!(
+            "Listening for client connections on {}",
+            SocketAddr::new(host, bound.port())
+        ));
         log::notice(&format!("Server is ready (gannet, {workers} workers)"));
         Ok(server)
     }
@@ -364,14 +403,21 @@ impl Server {
         }
         if !opts.ports_file_dir.is_empty() {
             let exe = std::env::current_exe().ok();
-            let base = exe
-                .as_ref()
-                .and_then(|p| p.file_stem())
-                .map_or_else(|| "gannet".to_string(), |s| s.to_string_lossy().into_owned());
-            let path = PathBuf::from(&opts.ports_file_dir).join(format!("{base}_{}.ports", std::process::id()));
-            let host = if self.bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.bound.ip().to_string() };
-            let json = serde_json::json!({ "nats": [format!("nats://{host}:{}", self.bound.port())] });
-            std::fs::write(&path, json.to_string()).map_err(|e| Error(format!("Error writing ports file: {e}")))?;
+            let base = exe.as_ref().and_then(|p| p.file_stem()).map_or_else(
+                || "gannet".to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            let path = PathBuf::from(&opts.ports_file_dir)
+                .join(format!("{base}_{}.ports", std::process::id()));
+            let host = if self.bound.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                self.bound.ip().to_string()
+            };
+            let json =
+                serde_json::json!({ "nats": [format!("nats://{host}:{}", self.bound.port())] });
+            std::fs::write(&path, json.to_string())
+                .map_err(|e| Error(format!("Error writing ports file: {e}")))?;
             self.ports_file = Some(path);
         }
         Ok(())
@@ -409,7 +455,9 @@ impl Server {
 
     fn accept_until_would_block(&mut self) {
         loop {
-            let Some(listener) = self.listener.as_ref() else { return };
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
             match listener.accept() {
                 Ok((sock, peer)) => self.hand_off(sock, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -433,10 +481,15 @@ impl Server {
             // nats-server still sends INFO, then the error, then closes.
             let mut out = Vec::new();
             protocol::encode::write_info(&mut out, &rt.client_info(cid, &peer, None));
-            protocol::encode::write_err(&mut out, protocol::errors::MAX_CONNECTIONS_EXCEEDED.as_bytes());
+            protocol::encode::write_err(
+                &mut out,
+                protocol::errors::MAX_CONNECTIONS_EXCEEDED.as_bytes(),
+            );
             let _ = sock.write_all(&out);
             let _ = sock.flush();
-            log::error(&format!("{peer} - cid:{cid} - maximum connections exceeded"));
+            log::error(&format!(
+                "{peer} - cid:{cid} - maximum connections exceeded"
+            ));
             return;
         }
         self.shared.num_clients.fetch_add(1, Ordering::AcqRel);
@@ -500,7 +553,8 @@ impl Server {
             }
         }
         let digest = new_opts.config_digest.clone();
-        self.shared.set_runtime(Runtime::new(new_opts, &self.ids, self.bound));
+        self.shared
+            .set_runtime(Runtime::new(new_opts, &self.ids, self.bound));
         for w in self.shared.workers() {
             w.send(WorkerMsg::Reload);
         }
@@ -524,7 +578,9 @@ impl Server {
             w.send(WorkerMsg::LameDuckInfo);
         }
         let grace = self.opts().opts.lame_duck_grace_period;
-        self.lame_duck = LameDuck::Grace { until: Instant::now() + grace };
+        self.lame_duck = LameDuck::Grace {
+            until: Instant::now() + grace,
+        };
         false
     }
 
@@ -537,7 +593,10 @@ impl Server {
                 if now >= until {
                     log::notice("Closing existing clients");
                     let rt = self.opts();
-                    let span = rt.opts.lame_duck_duration.saturating_sub(rt.opts.lame_duck_grace_period);
+                    let span = rt
+                        .opts
+                        .lame_duck_duration
+                        .saturating_sub(rt.opts.lame_duck_grace_period);
                     let deadline = now + span;
                     for w in self.shared.workers() {
                         w.send(WorkerMsg::LameDuckClose { deadline });
@@ -571,7 +630,10 @@ impl Server {
     }
 }
 
-fn spawn_workers(shared: &Arc<Shared>, count: usize) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
+fn spawn_workers(
+    shared: &Arc<Shared>,
+    count: usize,
+) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut handles = Vec::with_capacity(count);
     let mut polls = Vec::with_capacity(count);

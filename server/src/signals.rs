@@ -24,12 +24,18 @@ fn resolve_pids(target: Option<&str>) -> Result<Vec<i32>, String> {
     };
     if let Ok(text) = std::fs::read_to_string(target) {
         let pid = text.trim();
-        return pid.parse::<i32>().map(|p| vec![p]).map_err(|_| format!("invalid pid: {pid}"));
+        return pid
+            .parse::<i32>()
+            .map(|p| vec![p])
+            .map_err(|_| format!("invalid pid: {pid}"));
     }
     if let Some(prefix) = target.strip_suffix('*') {
         return running_pids(Some(prefix));
     }
-    target.parse::<i32>().map(|p| vec![p]).map_err(|_| format!("invalid pid: {target}"))
+    target
+        .parse::<i32>()
+        .map(|p| vec![p])
+        .map_err(|_| format!("invalid pid: {target}"))
 }
 
 fn running_pids(prefix: Option<&str>) -> Result<Vec<i32>, String> {
@@ -50,7 +56,10 @@ fn running_pids(prefix: Option<&str>) -> Result<Vec<i32>, String> {
         1 => Ok(pids),
         _ => {
             let list: Vec<String> = pids.iter().map(ToString::to_string).collect();
-            Err(format!("multiple gannet processes running:\n{}", list.join("\n")))
+            Err(format!(
+                "multiple gannet processes running:\n{}",
+                list.join("\n")
+            ))
         }
     }
 }
@@ -93,6 +102,9 @@ mod tests {
         assert_eq!(signal_for("bogus"), None);
         assert_eq!(send("reload=abc"), Err("invalid pid: abc".to_string()));
         assert_eq!(send("bogus=1"), Err("unknown signal \"bogus\"".to_string()));
-        assert_eq!(send("reload=999999"), Err("\nsignal \"reload\" 999999: no such process".to_string()));
+        assert_eq!(
+            send("reload=999999"),
+            Err("\nsignal \"reload\" 999999: no such process".to_string())
+        );
     }
 }

@@ -11,7 +11,10 @@ use util::start_server;
 const T: Duration = Duration::from_secs(10);
 
 async fn next_msg(sub: &mut async_nats::Subscriber) -> async_nats::Message {
-    tokio::time::timeout(T, sub.next()).await.expect("timed out waiting for a message").expect("subscription ended")
+    tokio::time::timeout(T, sub.next())
+        .await
+        .expect("timed out waiting for a message")
+        .expect("subscription ended")
 }
 
 /// A round trip through the server: async-nats' `flush` only flushes the socket, so this
@@ -68,7 +71,10 @@ async fn queue_groups_deliver_once_and_spread() {
     sync(&plain_client).await;
     let total = 400;
     for i in 0..total {
-        publisher.publish("work", format!("{i}").into()).await.unwrap();
+        publisher
+            .publish("work", format!("{i}").into())
+            .await
+            .unwrap();
     }
     publisher.flush().await.unwrap();
     let mut plain_got = 0;
@@ -78,7 +84,9 @@ async fn queue_groups_deliver_once_and_spread() {
             _ => {
                 let mut qn = 0;
                 for (_, sub) in members.iter_mut() {
-                    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await {
+                    while let Ok(Some(_)) =
+                        tokio::time::timeout(Duration::from_millis(300), sub.next()).await
+                    {
                         qn += 1;
                     }
                 }
@@ -95,7 +103,10 @@ async fn queue_groups_deliver_once_and_spread() {
         counts.push(n);
     }
     assert_eq!(counts.iter().sum::<usize>(), total, "{counts:?}");
-    assert!(counts.iter().all(|n| *n > 0), "every member should get some: {counts:?}");
+    assert!(
+        counts.iter().all(|n| *n > 0),
+        "every member should get some: {counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,19 +123,27 @@ async fn request_reply_and_headers() {
                 headers.insert("X-Out", h.as_str());
             }
             if let Some(reply) = msg.reply {
-                r2.publish_with_headers(reply, headers, msg.payload).await.unwrap();
+                r2.publish_with_headers(reply, headers, msg.payload)
+                    .await
+                    .unwrap();
             }
         }
     });
     let requester = connect(&s.url()).await;
-    let reply = tokio::time::timeout(T, requester.request("svc.echo", "ping".into())).await.unwrap().unwrap();
-    assert_eq!(reply.payload, "ping");
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("X-In", "v1");
-    let reply = tokio::time::timeout(T, requester.request_with_headers("svc.echo", headers, "h".into()))
+    let reply = tokio::time::timeout(T, requester.request("svc.echo", "ping".into()))
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(reply.payload, "ping");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("X-In", "v1");
+    let reply = tokio::time::timeout(
+        T,
+        requester.request_with_headers("svc.echo", headers, "h".into()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(reply.headers.unwrap().get("X-Out").unwrap().as_str(), "v1");
 }
 
@@ -132,8 +151,15 @@ async fn request_reply_and_headers() {
 async fn no_responders() {
     let s = start_server("", &[]);
     let client = connect(&s.url()).await;
-    let err = tokio::time::timeout(T, client.request("nobody.home", "x".into())).await.unwrap().unwrap_err();
-    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders, "{err:?}");
+    let err = tokio::time::timeout(T, client.request("nobody.home", "x".into()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        async_nats::RequestErrorKind::NoResponders,
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +169,10 @@ async fn auto_unsubscribe() {
     let mut sub = client.subscribe("limited").await.unwrap();
     sub.unsubscribe_after(3).await.unwrap();
     for i in 0..10 {
-        client.publish("limited", format!("{i}").into()).await.unwrap();
+        client
+            .publish("limited", format!("{i}").into())
+            .await
+            .unwrap();
     }
     client.flush().await.unwrap();
     let mut got = Vec::new();
@@ -159,12 +188,18 @@ async fn max_payload_is_enforced() {
     let client = connect(&s.url()).await;
     assert_eq!(client.server_info().max_payload, 1024);
     let err = client.publish("big", vec![0u8; 2048].into()).await;
-    assert!(err.is_err(), "client library refuses payloads over the server's max_payload");
+    assert!(
+        err.is_err(),
+        "client library refuses payloads over the server's max_payload"
+    );
     // A raw client that ignores INFO gets the server's verdict.
     let mut raw = util::Conn::setup(&s);
     raw.send(b"CONNECT {\"verbose\":false}\r\nPUB big 2048\r\n");
     assert!(raw.is_closed(util::SEC * 3));
-    assert_eq!(String::from_utf8_lossy(&raw.buf), "-ERR 'Maximum Payload Violation'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&raw.buf),
+        "-ERR 'Maximum Payload Violation'\r\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +227,10 @@ async fn reconnects_after_server_restart() {
             assert_eq!(m.payload, "back");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no delivery after restart");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery after restart"
+        );
     }
 }
 
@@ -213,7 +251,9 @@ async fn thousand_connections_cross_worker() {
     // connections are handed out round-robin) publishes to it.
     for (k, i) in (0..1000).step_by(10).enumerate() {
         let from = &clients[i + 1];
-        from.publish(format!("conn.{i}"), format!("{k}").into()).await.unwrap();
+        from.publish(format!("conn.{i}"), format!("{k}").into())
+            .await
+            .unwrap();
         from.flush().await.unwrap();
     }
     for (k, sub) in subs.iter_mut().enumerate() {
@@ -230,7 +270,10 @@ async fn ordering_from_one_publisher_across_workers() {
     sync(&subscriber).await;
     let n = 20_000u32;
     for i in 0..n {
-        publisher.publish("ordered", i.to_le_bytes().to_vec().into()).await.unwrap();
+        publisher
+            .publish("ordered", i.to_le_bytes().to_vec().into())
+            .await
+            .unwrap();
     }
     publisher.flush().await.unwrap();
     for i in 0..n {

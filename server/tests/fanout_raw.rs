@@ -41,10 +41,17 @@ fn plain_and_queue_fanout_across_workers() {
         while count(&got, b"MSG work 7 4\r\n") < total && Instant::now() < end {
             got.extend(plain.drain_for(Duration::from_millis(20)));
         }
-        assert_eq!(count(&got, b"MSG work 7 4\r\n"), total, "round {round}: plain subscriber");
+        assert_eq!(
+            count(&got, b"MSG work 7 4\r\n"),
+            total,
+            "round {round}: plain subscriber"
+        );
         let mut q = 0;
         for m in members.iter_mut() {
-            q += count(&m.drain_for(Duration::from_millis(100)), b"MSG work 1 4\r\n");
+            q += count(
+                &m.drain_for(Duration::from_millis(100)),
+                b"MSG work 1 4\r\n",
+            );
         }
         assert_eq!(q, total, "round {round}: queue group");
     }

@@ -15,7 +15,10 @@ fn info_json(c: &mut Conn) -> serde_json::Value {
 
 #[test]
 fn user_password_auth() {
-    let s = start_server("authorization { user: derek, password: \"s3cr3t\", timeout: 1 }\n", &[]);
+    let s = start_server(
+        "authorization { user: derek, password: \"s3cr3t\", timeout: 1 }\n",
+        &[],
+    );
     let mut c = Conn::connect(&s);
     assert_eq!(info_json(&mut c)["auth_required"], true);
     c.send(b"CONNECT {\"verbose\":false,\"user\":\"derek\",\"pass\":\"s3cr3t\"}\r\n");
@@ -24,18 +27,30 @@ fn user_password_auth() {
     let mut bad = Conn::setup(&s);
     bad.send(b"CONNECT {\"user\":\"derek\",\"pass\":\"nope\"}\r\n");
     assert!(bad.is_closed(3 * SEC));
-    assert_eq!(String::from_utf8_lossy(&bad.buf), "-ERR 'Authorization Violation'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&bad.buf),
+        "-ERR 'Authorization Violation'\r\n"
+    );
 
     let mut ping_first = Conn::setup(&s);
     ping_first.send(b"PING\r\n");
     assert!(ping_first.is_closed(3 * SEC));
-    assert_eq!(String::from_utf8_lossy(&ping_first.buf), "-ERR 'Authorization Violation'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&ping_first.buf),
+        "-ERR 'Authorization Violation'\r\n"
+    );
 
     let mut silent = Conn::setup(&s);
     let start = Instant::now();
     assert!(silent.is_closed(5 * SEC));
-    assert_eq!(String::from_utf8_lossy(&silent.buf), "-ERR 'Authentication Timeout'\r\n");
-    assert!(start.elapsed() >= Duration::from_millis(800), "timeout fired too early");
+    assert_eq!(
+        String::from_utf8_lossy(&silent.buf),
+        "-ERR 'Authentication Timeout'\r\n"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(800),
+        "timeout fired too early"
+    );
 }
 
 #[test]
@@ -78,7 +93,10 @@ fn stale_connection_after_ping_max() {
     assert_eq!(c.read_line(5 * SEC), "-ERR 'Stale Connection'");
     assert!(c.is_closed(3 * SEC));
     let elapsed = start.elapsed();
-    assert!(elapsed >= Duration::from_millis(2500), "stale too early: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(2500),
+        "stale too early: {elapsed:?}"
+    );
 }
 
 #[test]
@@ -95,7 +113,11 @@ fn active_client_gets_one_rtt_ping_then_none() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let got = c.drain_for(Duration::from_millis(100));
-    assert!(!String::from_utf8_lossy(&got).contains("PING"), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        !String::from_utf8_lossy(&got).contains("PING"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[test]
@@ -131,12 +153,18 @@ fn max_sub_tokens() {
     let mut c = Conn::setup(&s);
     c.send(QUIET);
     c.send(b"SUB a.b.c.d 1\r\nSUB a.b.c 2\r\n");
-    assert_eq!(c.sync(), "-ERR 'Permissions Violation for Subscription to \"a.b.c.d\", too many tokens'\r\n");
+    assert_eq!(
+        c.sync(),
+        "-ERR 'Permissions Violation for Subscription to \"a.b.c.d\", too many tokens'\r\n"
+    );
 }
 
 #[test]
 fn slow_consumer_is_closed_others_keep_receiving() {
-    let s = start_server("max_pending: 1048576\nmax_payload: 4096\n", &["-workers", "2"]);
+    let s = start_server(
+        "max_pending: 1048576\nmax_payload: 4096\n",
+        &["-workers", "2"],
+    );
     let mut slow = Conn::setup(&s);
     slow.send(QUIET);
     slow.send(b"SUB data 1\r\n");
@@ -172,7 +200,11 @@ fn slow_consumer_is_closed_others_keep_receiving() {
     }
     assert_eq!(received, total, "fast subscriber lost messages");
     assert!(slow.is_closed(5 * SEC), "slow consumer should be closed");
-    assert!(s.wait_log("Slow Consumer Detected", 5 * SEC), "log: {}", s.log.lock().unwrap());
+    assert!(
+        s.wait_log("Slow Consumer Detected", 5 * SEC),
+        "log: {}",
+        s.log.lock().unwrap()
+    );
 }
 
 /// Counts complete `MSG data 1 1024\r\n<1024>\r\n` frames at the front of `buf` and removes
@@ -184,7 +216,11 @@ fn count_msgs(buf: &mut Vec<u8>) -> usize {
         if buf.starts_with(b"PING\r\n") {
             buf.drain(..6);
         } else if buf.len() >= FRAME {
-            assert!(buf.starts_with(b"MSG data 1 1024\r\n"), "unexpected {:?}", String::from_utf8_lossy(&buf[..32]));
+            assert!(
+                buf.starts_with(b"MSG data 1 1024\r\n"),
+                "unexpected {:?}",
+                String::from_utf8_lossy(&buf[..32])
+            );
             buf.drain(..FRAME);
             n += 1;
         } else {
@@ -208,7 +244,10 @@ fn lame_duck_mode() {
     let info = c1.read_line(5 * SEC);
     let v: serde_json::Value = serde_json::from_str(info.strip_prefix("INFO ").unwrap()).unwrap();
     assert_eq!(v["ldm"], true);
-    assert!(s.wait_log("Entering lame duck mode, stop accepting new clients", 5 * SEC));
+    assert!(s.wait_log(
+        "Entering lame duck mode, stop accepting new clients",
+        5 * SEC
+    ));
     // New connections are refused.
     std::thread::sleep(Duration::from_millis(200));
     assert!(std::net::TcpStream::connect(s.addr()).is_err());
@@ -226,35 +265,63 @@ fn sigterm_shuts_down_cleanly_and_removes_ports_file() {
     let dir = std::env::temp_dir().join(format!("gannet-pid-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pid_file = dir.join("gannet.pid");
-    let mut s = start_server("", &["-P", pid_file.to_str().unwrap(), "--ports_file_dir", dir.to_str().unwrap()]);
+    let mut s = start_server(
+        "",
+        &[
+            "-P",
+            pid_file.to_str().unwrap(),
+            "--ports_file_dir",
+            dir.to_str().unwrap(),
+        ],
+    );
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert_eq!(pid, s.pid().to_string(), "pid file has no trailing newline");
     let find_ports = || {
-        std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().ends_with(".ports"))
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().ends_with(".ports"))
     };
     let end = Instant::now() + 5 * SEC;
     while find_ports().is_none() && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));
     }
     let ports = std::fs::read_to_string(find_ports().expect("ports file").path()).unwrap();
-    assert!(ports.contains(&format!("nats://127.0.0.1:{}", s.port)), "{ports}");
+    assert!(
+        ports.contains(&format!("nats://127.0.0.1:{}", s.port)),
+        "{ports}"
+    );
     s.signal(libc::SIGTERM);
     assert_eq!(s.wait_exit(10 * SEC), Some(0));
     assert!(find_ports().is_none(), "ports file removed on shutdown");
-    assert!(pid_file.exists(), "nats-server 2.15.1 leaves the pid file in place");
+    assert!(
+        pid_file.exists(),
+        "nats-server 2.15.1 leaves the pid file in place"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn reload_changes_auth_and_limits() {
-    let s = start_server("authorization { user: a, password: b }\nmax_payload: 1000\n", &[]);
+    let s = start_server(
+        "authorization { user: a, password: b }\nmax_payload: 1000\n",
+        &[],
+    );
     let mut keep = Conn::setup(&s);
     keep.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"b\"}\r\n");
     assert_eq!(keep.sync(), "");
     let conf = s.dir.join("gannet.conf");
-    std::fs::write(&conf, "authorization { user: a, password: c }\nmax_payload: 2000\n").unwrap();
+    std::fs::write(
+        &conf,
+        "authorization { user: a, password: c }\nmax_payload: 2000\n",
+    )
+    .unwrap();
     s.signal(libc::SIGHUP);
-    assert!(s.wait_log("Reloaded server configuration", 5 * SEC), "{}", s.log.lock().unwrap());
+    assert!(
+        s.wait_log("Reloaded server configuration", 5 * SEC),
+        "{}",
+        s.log.lock().unwrap()
+    );
     // The old password no longer passes: the client is closed, silently (as nats-server 2.15.1
     // does).
     assert!(keep.is_closed(5 * SEC));
@@ -264,9 +331,17 @@ fn reload_changes_auth_and_limits() {
     c.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"c\"}\r\n");
     assert_eq!(c.sync(), "");
     // A change that can't be reloaded is refused as a whole.
-    std::fs::write(&conf, "authorization { user: a, password: d }\nmax_pending: 2000000\n").unwrap();
+    std::fs::write(
+        &conf,
+        "authorization { user: a, password: d }\nmax_pending: 2000000\n",
+    )
+    .unwrap();
     s.signal(libc::SIGHUP);
-    assert!(s.wait_log("config reload not supported for", 5 * SEC), "{}", s.log.lock().unwrap());
+    assert!(
+        s.wait_log("config reload not supported for", 5 * SEC),
+        "{}",
+        s.log.lock().unwrap()
+    );
     let mut c = Conn::setup(&s);
     c.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"c\"}\r\n");
     assert_eq!(c.sync(), "");
@@ -284,9 +359,15 @@ fn signal_command_reaches_server() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(s.wait_exit(10 * SEC), Some(0));
-    let out = std::process::Command::new(util::bin()).args(["--signal", "reload=999999"]).output().unwrap();
+    let out = std::process::Command::new(util::bin())
+        .args(["--signal", "reload=999999"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no such process"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no such process"),
+        "{out:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -294,40 +375,79 @@ fn signal_command_reaches_server() {
 fn startup_errors_exit_non_zero() {
     let s = start_server("", &[]);
     let port = s.port.to_string();
-    let out = std::process::Command::new(util::bin()).args(["-a", "127.0.0.1", "-p", &port]).output().unwrap();
+    let out = std::process::Command::new(util::bin())
+        .args(["-a", "127.0.0.1", "-p", &port])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Error listening on port"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Error listening on port"),
+        "{out:?}"
+    );
 
     let dir = std::env::temp_dir().join(format!("gannet-badconf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("bad.conf");
     std::fs::write(&conf, "port: 4222\nbogus_key: 1\n").unwrap();
-    let out = std::process::Command::new(util::bin()).args(["-c", conf.to_str().unwrap()]).output().unwrap();
+    let out = std::process::Command::new(util::bin())
+        .args(["-c", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown field \"bogus_key\"") && err.contains("bad.conf:2"), "{err}");
+    assert!(
+        err.contains("unknown field \"bogus_key\"") && err.contains("bad.conf:2"),
+        "{err}"
+    );
 
     std::fs::write(&conf, "port: 4222\n").unwrap();
-    let out = std::process::Command::new(util::bin()).args(["-t", "-c", conf.to_str().unwrap()]).output().unwrap();
+    let out = std::process::Command::new(util::bin())
+        .args(["-t", "-c", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is valid (sha256:"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is valid (sha256:"),
+        "{out:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn cli_version_help_and_unknown_flag() {
-    let out = std::process::Command::new(util::bin()).arg("--version").output().unwrap();
+    let out = std::process::Command::new(util::bin())
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("v2.15.1"), "{out:?}");
-    let out = std::process::Command::new(util::bin()).arg("-h").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("v2.15.1"),
+        "{out:?}"
+    );
+    let out = std::process::Command::new(util::bin())
+        .arg("-h")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--config"));
-    let out = std::process::Command::new(util::bin()).arg("-bogus").output().unwrap();
+    let out = std::process::Command::new(util::bin())
+        .arg("-bogus")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -bogus"), "{out:?}");
-    let out = std::process::Command::new(util::bin()).args(["-D", "true"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -bogus"),
+        "{out:?}"
+    );
+    let out = std::process::Command::new(util::bin())
+        .args(["-D", "true"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized command: \"true\""), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unrecognized command: \"true\""),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -341,7 +461,10 @@ fn log_file_and_line_format() {
         .unwrap();
     let end = Instant::now() + 10 * SEC;
     while Instant::now() < end {
-        if std::fs::read_to_string(&log).unwrap_or_default().contains("Server is ready") {
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Server is ready")
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -351,7 +474,10 @@ fn log_file_and_line_format() {
     let prefix = format!("[{}] ", child.id());
     assert!(first.starts_with(&prefix), "{first}");
     assert!(first.contains(" [INF] "), "{first}");
-    assert!(text.contains("Listening for client connections on 127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("Listening for client connections on 127.0.0.1:"),
+        "{text}"
+    );
     // SIGUSR1 reopens the log after rotation.
     std::fs::rename(&log, dir.join("gannet.log.1")).unwrap();
     unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };

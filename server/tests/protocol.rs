@@ -13,7 +13,10 @@ fn info_fields() {
     let s = start_server("", &[]);
     let mut c = Conn::connect(&s);
     let line = c.read_line(5 * SEC);
-    assert!(line.starts_with("INFO {") && line.ends_with("} "), "{line:?}");
+    assert!(
+        line.starts_with("INFO {") && line.ends_with("} "),
+        "{line:?}"
+    );
     let v: serde_json::Value = serde_json::from_str(&line[5..]).unwrap();
     assert_eq!(v["proto"], 1);
     assert_eq!(v["headers"], true);
@@ -100,7 +103,10 @@ fn headers_hmsg_and_stripping() {
     plain.sync();
     h.sync();
     h.send(b"HPUB foo 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n");
-    assert_eq!(h.sync(), "HMSG foo 1 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n");
+    assert_eq!(
+        h.sync(),
+        "HMSG foo 1 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n"
+    );
     assert_eq!(plain.sync(), "MSG foo 1 2\r\nhi\r\n");
     // Header size 0: a plain MSG for everybody.
     h.send(b"HPUB foo r 0 2\r\nhi\r\n");
@@ -167,10 +173,18 @@ fn error_vectors() {
     let ok_sub = format!("SUB {} 1\r\n", "a".repeat(4094));
     let cases: Vec<(&[u8], &str, bool)> = vec![
         (b"FOO\r\n", "-ERR 'Unknown Protocol Operation'\r\n", true),
-        (b"MSG foo 1 2\r\nhi\r\n", "-ERR 'Unknown Protocol Operation'\r\n", true),
+        (
+            b"MSG foo 1 2\r\nhi\r\n",
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            true,
+        ),
         (b"\r\n", "-ERR 'Unknown Protocol Operation'\r\n", true),
         (b"UNSUB\r\n", "-ERR 'Unknown Protocol Operation'\r\n", true),
-        (b"PUB foo 2\r\nhiXX", "-ERR 'Unknown Protocol Operation'\r\n", true),
+        (
+            b"PUB foo 2\r\nhiXX",
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            true,
+        ),
         (b"PUB foo\r\n", "", true),
         (b"PUB foo bar\r\n", "", true),
         (b"PUB foo -1\r\n", "", true),
@@ -179,14 +193,42 @@ fn error_vectors() {
         (b"UNSUB 1 2 3\r\n", "", true),
         (b"SUB foo..bar 1\r\n", "-ERR 'Invalid Subject'\r\n", false),
         (b"SUB foo.>.bar 1\r\n", "-ERR 'Invalid Subject'\r\n", false),
-        (long_sub.as_bytes(), "-ERR 'maximum control line exceeded'\r\n", true),
+        (
+            long_sub.as_bytes(),
+            "-ERR 'maximum control line exceeded'\r\n",
+            true,
+        ),
         (ok_sub.as_bytes(), "", false),
-        (b"PUB foo 2000000\r\n", "-ERR 'Maximum Payload Violation'\r\n", true),
-        (b"PUB foo _R_.abc 1\r\na\r\n", "-ERR 'Permissions Violation for Publish with Reply of \"_R_.abc\"'\r\n", false),
-        (b"PUB foo $JS.ACK.x 1\r\na\r\n", "-ERR 'Permissions Violation for Publish with Reply of \"$JS.ACK.x\"'\r\n", false),
-        (b"PUB $NRG.foo 1\r\na\r\n", "-ERR 'Permissions Violation for Publish to \"$NRG.foo\"'\r\n", false),
-        (b"PUB _GR_.x 1\r\na\r\n", "-ERR 'Permissions Violation for Publish to \"_GR_.x\"'\r\n", false),
-        (b"SUB foo _sys_ 2\r\n", "-ERR 'Permissions Violation for Subscription to \"foo\" using queue \"_sys_\"'\r\n", false),
+        (
+            b"PUB foo 2000000\r\n",
+            "-ERR 'Maximum Payload Violation'\r\n",
+            true,
+        ),
+        (
+            b"PUB foo _R_.abc 1\r\na\r\n",
+            "-ERR 'Permissions Violation for Publish with Reply of \"_R_.abc\"'\r\n",
+            false,
+        ),
+        (
+            b"PUB foo $JS.ACK.x 1\r\na\r\n",
+            "-ERR 'Permissions Violation for Publish with Reply of \"$JS.ACK.x\"'\r\n",
+            false,
+        ),
+        (
+            b"PUB $NRG.foo 1\r\na\r\n",
+            "-ERR 'Permissions Violation for Publish to \"$NRG.foo\"'\r\n",
+            false,
+        ),
+        (
+            b"PUB _GR_.x 1\r\na\r\n",
+            "-ERR 'Permissions Violation for Publish to \"_GR_.x\"'\r\n",
+            false,
+        ),
+        (
+            b"SUB foo _sys_ 2\r\n",
+            "-ERR 'Permissions Violation for Subscription to \"foo\" using queue \"_sys_\"'\r\n",
+            false,
+        ),
         (b"-ERR 'x'\r\n", "", true),
         (b"INFO {bad\r\n", "", true),
         (b"INFO {}\r\n", "", false),
@@ -197,8 +239,17 @@ fn error_vectors() {
         c.send(QUIET);
         c.send(input);
         if closes {
-            assert!(c.is_closed(3 * SEC), "expected close for {:?}", String::from_utf8_lossy(input));
-            assert_eq!(String::from_utf8_lossy(&c.buf), want, "input {:?}", String::from_utf8_lossy(input));
+            assert!(
+                c.is_closed(3 * SEC),
+                "expected close for {:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&c.buf),
+                want,
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
         } else {
             assert_eq!(c.sync(), want, "input {:?}", String::from_utf8_lossy(input));
         }
@@ -209,11 +260,26 @@ fn error_vectors() {
 fn connect_errors() {
     let s = start_server("", &[]);
     let cases: Vec<(&[u8], &str)> = vec![
-        (b"CONNECT {\"protocol\":2}\r\n", "-ERR 'invalid client protocol'\r\n"),
-        (b"CONNECT {\"protocol\":-1}\r\n", "-ERR 'invalid client protocol'\r\n"),
-        (b"CONNECT {\"no_responders\":true}\r\n", "-ERR 'no responders requires headers support'\r\n"),
-        (b"CONNECT {\"account\":\"A\"}\r\n", "-ERR 'Authorization Violation'\r\n"),
-        (b"CONNECT {\"new_account\":true}\r\n", "-ERR 'Authorization Violation'\r\n"),
+        (
+            b"CONNECT {\"protocol\":2}\r\n",
+            "-ERR 'invalid client protocol'\r\n",
+        ),
+        (
+            b"CONNECT {\"protocol\":-1}\r\n",
+            "-ERR 'invalid client protocol'\r\n",
+        ),
+        (
+            b"CONNECT {\"no_responders\":true}\r\n",
+            "-ERR 'no responders requires headers support'\r\n",
+        ),
+        (
+            b"CONNECT {\"account\":\"A\"}\r\n",
+            "-ERR 'Authorization Violation'\r\n",
+        ),
+        (
+            b"CONNECT {\"new_account\":true}\r\n",
+            "-ERR 'Authorization Violation'\r\n",
+        ),
         (b"CONNECT {\"verbose\":\"no\"}\r\n", ""),
         (b"CONNECT {\"protocol\":1.5}\r\n", ""),
         (b"CONNECT {bad\r\n", ""),
@@ -223,8 +289,17 @@ fn connect_errors() {
     for (input, want) in cases {
         let mut c = Conn::setup(&s);
         c.send(input);
-        assert!(c.is_closed(3 * SEC), "expected close for {:?}", String::from_utf8_lossy(input));
-        assert_eq!(String::from_utf8_lossy(&c.buf), want, "input {:?}", String::from_utf8_lossy(input));
+        assert!(
+            c.is_closed(3 * SEC),
+            "expected close for {:?}",
+            String::from_utf8_lossy(input)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&c.buf),
+            want,
+            "input {:?}",
+            String::from_utf8_lossy(input)
+        );
     }
 }
 
@@ -275,7 +350,11 @@ fn wildcards_and_invalid_publish_subjects() {
     c.send(b"SUB foo.* 1\r\nSUB foo.> 2\r\nSUB > 3\r\nSUB foo.bar 4\r\n");
     c.send(b"PUB foo.* 1\r\na\r\n");
     let got = c.sync();
-    for want in ["MSG foo.* 1 1\r\na\r\n", "MSG foo.* 2 1\r\na\r\n", "MSG foo.* 3 1\r\na\r\n"] {
+    for want in [
+        "MSG foo.* 1 1\r\na\r\n",
+        "MSG foo.* 2 1\r\na\r\n",
+        "MSG foo.* 3 1\r\na\r\n",
+    ] {
         assert!(got.contains(want), "{got:?}");
     }
     assert!(!got.contains(" 4 "), "{got:?}");
@@ -287,12 +366,17 @@ fn wildcards_and_invalid_publish_subjects() {
 fn echo_false_suppresses_own_messages() {
     let s = start_server("", &[]);
     let mut c = Conn::setup(&s);
-    c.send(b"CONNECT {\"verbose\":false,\"echo\":false,\"headers\":true,\"no_responders\":true}\r\n");
+    c.send(
+        b"CONNECT {\"verbose\":false,\"echo\":false,\"headers\":true,\"no_responders\":true}\r\n",
+    );
     c.send(b"SUB foo 1\r\nPUB foo 1\r\na\r\n");
     assert_eq!(c.sync(), "");
     // A request only the requester itself listens to gets the 503.
     c.send(b"SUB req 2\r\nSUB _INBOX.y 3\r\nPUB req _INBOX.y 0\r\n\r\n");
-    assert_eq!(c.sync(), "HMSG _INBOX.y 3 35 35\r\nNATS/1.0 503\r\nNats-Subject: req\r\n\r\n\r\n");
+    assert_eq!(
+        c.sync(),
+        "HMSG _INBOX.y 3 35 35\r\nNATS/1.0 503\r\nNats-Subject: req\r\n\r\n\r\n"
+    );
 }
 
 #[test]
@@ -310,7 +394,8 @@ fn second_connect_drops_subscriptions() {
 fn split_writes_byte_by_byte() {
     let s = start_server("", &[]);
     let mut c = Conn::setup(&s);
-    let stream = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB foo 1\r\nPUB foo 5\r\nhello\r\n";
+    let stream =
+        b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB foo 1\r\nPUB foo 5\r\nhello\r\n";
     for b in stream.iter() {
         c.send(&[*b]);
         std::thread::sleep(Duration::from_micros(200));
@@ -325,5 +410,8 @@ fn partial_control_line_over_limit_is_rejected_early() {
     c.send(QUIET);
     c.send(format!("PUB {}", "a".repeat(5000)).as_bytes());
     assert!(c.is_closed(3 * SEC));
-    assert_eq!(String::from_utf8_lossy(&c.buf), "-ERR 'maximum control line exceeded'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&c.buf),
+        "-ERR 'maximum control line exceeded'\r\n"
+    );
 }

@@ -38,7 +38,10 @@ pub struct Identity {
 
 impl Identity {
     fn global(user: Option<String>) -> Identity {
-        Identity { account: GLOBAL_ACCOUNT.to_string(), user }
+        Identity {
+            account: GLOBAL_ACCOUNT.to_string(),
+            user,
+        }
     }
 }
 
@@ -127,8 +130,17 @@ mod tests {
         let tok = AuthConfig::Token("s3cr3t".into());
         assert!(tok.check(&opts("", "", "s3cr3t")).is_ok());
         assert!(tok.check(&opts("s3cr3t", "", "")).is_err());
-        let user = AuthConfig::User { user: "derek".into(), pass: "pw".into() };
-        assert_eq!(user.check(&opts("derek", "pw", "")).unwrap().user.as_deref(), Some("derek"));
+        let user = AuthConfig::User {
+            user: "derek".into(),
+            pass: "pw".into(),
+        };
+        assert_eq!(
+            user.check(&opts("derek", "pw", ""))
+                .unwrap()
+                .user
+                .as_deref(),
+            Some("derek")
+        );
         assert!(user.check(&opts("derek", "px", "")).is_err());
         assert!(user.check(&opts("dere", "pw", "")).is_err());
     }

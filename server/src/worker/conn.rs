@@ -215,7 +215,9 @@ impl Conn {
 
     /// The account name for INFO `remote_account` and logs.
     pub fn account(&self) -> &str {
-        self.identity.as_ref().map_or(crate::auth::GLOBAL_ACCOUNT, |i| i.account.as_str())
+        self.identity
+            .as_ref()
+            .map_or(crate::auth::GLOBAL_ACCOUNT, |i| i.account.as_str())
     }
 
     /// Short description for log lines, like nats-server's `127.0.0.1:5555 - cid:6`.

@@ -13,7 +13,9 @@ use std::time::Instant;
 impl Worker {
     /// Handles one parsed op from the connection in `slot`.
     pub(super) fn dispatch(&mut self, slot: usize, op: ClientOp<'_>) {
-        let Some(conn) = self.conns[slot].as_ref() else { return };
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return;
+        };
         // While auth is pending the first op must be CONNECT (spec §1.2 step 6).
         if conn.identity.is_none() && !matches!(op, ClientOp::Connect(_)) {
             self.auth_violation(slot, "expected CONNECT first");
@@ -22,7 +24,11 @@ impl Worker {
         match op {
             ClientOp::Connect(json) => self.dispatch_connect(slot, json),
             ClientOp::Pub(msg) => self.route_pub(slot, &msg),
-            ClientOp::Sub { subject, queue, sid } => self.dispatch_sub(slot, subject, queue, sid),
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.dispatch_sub(slot, subject, queue, sid),
             ClientOp::Unsub { sid, max_msgs } => self.dispatch_unsub(slot, sid, max_msgs),
             ClientOp::Ping => self.dispatch_ping(slot),
             ClientOp::Pong => self.dispatch_pong(slot),
@@ -50,9 +56,19 @@ impl Worker {
 
     fn auth_violation(&mut self, slot: usize, why: &str) {
         if let Some(conn) = self.conns[slot].as_ref() {
-            let user = if conn.opts.user.is_empty() { String::new() } else { format!(" for user \"{}\"", conn.opts.user) };
-            log::error(&format!("{} - authentication error{user}", conn.log_prefix()));
-            log::debug(&format!("{} - authentication error: {why}", conn.log_prefix()));
+            let user = if conn.opts.user.is_empty() {
+                String::new()
+            } else {
+                format!(" for user \"{}\"", conn.opts.user)
+            };
+            log::error(&format!(
+                "{} - authentication error{user}",
+                conn.log_prefix()
+            ));
+            log::debug(&format!(
+                "{} - authentication error: {why}",
+                conn.log_prefix()
+            ));
         }
         self.send_err_and_close(
             slot,
@@ -74,13 +90,17 @@ impl Worker {
             }
         };
         let server_headers = self.rt.limits.headers;
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         conn.auth_deadline = None;
         if conn.connect_received {
             // v2.12+ drops every subscription on a second CONNECT.
             super::remove_subs(&self.shared.sublist, std::mem::take(&mut conn.subs));
         }
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         conn.connect_received = true;
         conn.opts = opts;
         let identity = match self.rt.auth.check(&conn.opts) {
@@ -96,7 +116,11 @@ impl Worker {
         }
         conn.identity = Some(identity);
         if !(0..=1).contains(&conn.opts.protocol) {
-            self.send_err_and_close(slot, errors::INVALID_CLIENT_PROTOCOL.as_bytes(), ClosedReason::ProtocolViolation);
+            self.send_err_and_close(
+                slot,
+                errors::INVALID_CLIENT_PROTOCOL.as_bytes(),
+                ClosedReason::ProtocolViolation,
+            );
             return;
         }
         if conn.opts.no_responders && !conn.opts.headers {
@@ -138,9 +162,14 @@ impl Worker {
             return;
         }
         let worker = self.id;
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         if max_subs > 0 && conn.subs.len() >= max_subs {
-            log::error(&format!("{} - maximum subscriptions exceeded", conn.log_prefix()));
+            log::error(&format!(
+                "{} - maximum subscriptions exceeded",
+                conn.log_prefix()
+            ));
             self.send_err(slot, errors::MAX_SUBSCRIPTIONS_EXCEEDED.as_bytes());
             return;
         }
@@ -160,7 +189,12 @@ impl Worker {
             delivered: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
-        if self.shared.sublist.insert(subject, queue, SubRef(sub.clone())).is_err() {
+        if self
+            .shared
+            .sublist
+            .insert(subject, queue, SubRef(sub.clone()))
+            .is_err()
+        {
             self.send_err(slot, errors::INVALID_SUBJECT.as_bytes());
             return;
         }
@@ -171,7 +205,9 @@ impl Worker {
     /// UNSUB (spec §1.6): a count above what was already delivered arms auto-unsubscribe,
     /// anything else removes the subscription now.
     fn dispatch_unsub(&mut self, slot: usize, sid: &[u8], max_msgs: u64) {
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         if let Some(sub) = conn.subs.get(sid) {
             let delivered = sub.delivered.load(Ordering::Acquire);
             if max_msgs > 0 && max_msgs > delivered {
@@ -189,19 +225,30 @@ impl Worker {
 
     /// Removes one subscription of a connection of this worker.
     pub(super) fn remove_sub(&mut self, slot: usize, sid: &[u8]) {
-        let Some(conn) = self.conns[slot].as_mut() else { return };
-        let Some(sub) = conn.subs.remove(sid) else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let Some(sub) = conn.subs.remove(sid) else {
+            return;
+        };
         sub.closed.store(true, Ordering::Relaxed);
-        let _ = self.shared.sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        let _ =
+            self.shared
+                .sublist
+                .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
     }
 
     fn dispatch_ping(&mut self, slot: usize) {
         self.queue_out(slot, encode::PONG);
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         if conn.connect_received && !conn.first_pong_sent {
             conn.first_pong_sent = true;
             if conn.opts.protocol >= 1 {
-                let json = self.rt.client_info(conn.cid, &conn.peer, Some(conn.account()));
+                let json = self
+                    .rt
+                    .client_info(conn.cid, &conn.peer, Some(conn.account()));
                 let mut line = Vec::with_capacity(json.len() + 8);
                 encode::write_info(&mut line, &json);
                 self.queue_out(slot, &line);
@@ -210,7 +257,9 @@ impl Worker {
     }
 
     fn dispatch_pong(&mut self, slot: usize) {
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         conn.ping.outstanding = 0;
         if let Some(start) = conn.ping.rtt_start.take() {
             let now = Instant::now();

@@ -246,14 +246,19 @@ impl Worker {
 
     fn drain_inbox(&mut self) {
         for _ in 0..INBOX_PER_ITERATION {
-            let Ok(msg) = self.inbox.try_recv() else { break };
+            let Ok(msg) = self.inbox.try_recv() else {
+                break;
+            };
             match msg {
                 WorkerMsg::NewConn { sock, cid, peer } => self.add_conn(sock, cid, peer),
                 WorkerMsg::Batch(batch) => self.deliver_batch(batch),
                 WorkerMsg::Reload => self.apply_reload(),
                 WorkerMsg::LameDuckInfo => self.send_lame_duck_info(),
                 WorkerMsg::LameDuckClose { deadline } => {
-                    self.lame_duck = Some(LameDuckClose { deadline, next_at: Instant::now() });
+                    self.lame_duck = Some(LameDuckClose {
+                        deadline,
+                        next_at: Instant::now(),
+                    });
                 }
                 WorkerMsg::Shutdown => self.shutting_down = true,
             }
@@ -265,7 +270,11 @@ impl Worker {
             self.conns.push(None);
             self.conns.len() - 1
         });
-        if let Err(e) = self.poll.registry().register(&mut sock, Token(slot + 1), Interest::READABLE) {
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut sock, Token(slot + 1), Interest::READABLE)
+        {
             log::error(&format!("{peer} - cid:{cid} - registration failed: {e}"));
             self.free_slots.push(slot);
             self.shared.client_closed();
@@ -281,7 +290,12 @@ impl Worker {
         if self.rt.auth.required() {
             let at = now + limits.auth_timeout;
             conn.auth_deadline = Some(at);
-            self.timers.schedule(Timer { at, slot, cid, kind: TimerKind::Auth });
+            self.timers.schedule(Timer {
+                at,
+                slot,
+                cid,
+                kind: TimerKind::Auth,
+            });
         } else {
             conn.identity = Some(crate::auth::Identity {
                 account: crate::auth::GLOBAL_ACCOUNT.to_string(),
@@ -291,7 +305,12 @@ impl Worker {
         let first_ping = limits.ping_interval.min(Duration::from_secs(2));
         let jitter_pct = self.next_random() % 21;
         let at = now + first_ping + first_ping * jitter_pct as u32 / 100;
-        self.timers.schedule(Timer { at, slot, cid, kind: TimerKind::Ping });
+        self.timers.schedule(Timer {
+            at,
+            slot,
+            cid,
+            kind: TimerKind::Ping,
+        });
         log::debug(&format!("{peer} - cid:{cid} - Client connection created"));
         self.conns[slot] = Some(conn);
         self.mark_dirty(slot);
@@ -317,12 +336,15 @@ impl Worker {
     fn read_ready(&mut self, slot: usize) {
         let mut budget = READ_BUDGET_BYTES;
         loop {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return };
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
             if conn.is_closing() {
                 return;
             }
             if conn.rbuf.len() - conn.rlen < READ_BUF_MIN / 2 {
-                let want = (conn.rbuf.len() * 2).clamp(READ_BUF_MIN, READ_BUF_MAX.max(conn.rlen * 2));
+                let want =
+                    (conn.rbuf.len() * 2).clamp(READ_BUF_MIN, READ_BUF_MAX.max(conn.rlen * 2));
                 conn.rbuf.resize(want.max(conn.rlen + READ_BUF_MIN / 2), 0);
             }
             let rlen = conn.rlen;
@@ -361,13 +383,17 @@ impl Worker {
     /// Parses every complete op in the read buffer and dispatches it, then keeps the unparsed
     /// tail at the front of the buffer.
     fn parse_and_dispatch(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return };
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         // The buffer is taken out so ops can borrow it while dispatch mutates the worker.
         let rbuf = std::mem::take(&mut conn.rbuf);
         let rlen = conn.rlen;
         let mut pos = 0;
         loop {
-            let Some(conn) = self.conns[slot].as_mut() else { break };
+            let Some(conn) = self.conns[slot].as_mut() else {
+                break;
+            };
             if conn.is_closing() {
                 break;
             }
@@ -383,7 +409,9 @@ impl Worker {
                 }
             }
         }
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         let mut rbuf = rbuf;
         rbuf.copy_within(pos..rlen, 0);
         conn.rlen = rlen - pos;
@@ -417,7 +445,9 @@ impl Worker {
     /// `max_pending` (slow consumer). Returns false if the connection can't take output.
     fn queue_out(&mut self, slot: usize, bytes: &[u8]) -> bool {
         let max_pending = self.rt.limits.max_pending;
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return false };
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return false;
+        };
         if conn.is_closing() {
             return false;
         }
@@ -488,7 +518,9 @@ impl Worker {
     fn flush(&mut self, slot: usize) {
         let now = Instant::now();
         let write_deadline = self.rt.limits.write_deadline;
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return };
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         conn.dirty = false;
         if conn.closing.is_some_and(ClosedReason::drops_output) {
             self.close_now(slot);
@@ -527,11 +559,25 @@ impl Worker {
         if pending && conn.stalled_since.is_none() {
             conn.stalled_since = Some(now);
             let cid = conn.cid;
-            self.timers.schedule(Timer { at: now + write_deadline, slot, cid, kind: TimerKind::WriteStall });
+            self.timers.schedule(Timer {
+                at: now + write_deadline,
+                slot,
+                cid,
+                kind: TimerKind::WriteStall,
+            });
         }
         if pending != conn.write_interest {
-            let interest = if pending { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            if self.poll.registry().reregister(&mut conn.sock, Token(slot + 1), interest).is_ok() {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.sock, Token(slot + 1), interest)
+                .is_ok()
+            {
                 conn.write_interest = pending;
             }
         }
@@ -540,7 +586,9 @@ impl Worker {
     /// Closes and forgets a connection now: its subscriptions leave the sublist first, so no
     /// publisher matches them after this.
     fn close_now(&mut self, slot: usize) {
-        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
         let reason = conn.closing.unwrap_or(ClosedReason::ServerShutdown);
         remove_subs(&self.shared.sublist, std::mem::take(&mut conn.subs));
         let _ = self.poll.registry().deregister(&mut conn.sock);
@@ -566,7 +614,11 @@ impl Worker {
 
     fn fire_timers(&mut self, now: Instant) {
         while let Some(timer) = self.timers.pop_due(now) {
-            let live = self.conns.get(timer.slot).and_then(Option::as_ref).is_some_and(|c| c.cid == timer.cid);
+            let live = self
+                .conns
+                .get(timer.slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| c.cid == timer.cid);
             if !live {
                 continue;
             }
@@ -585,20 +637,37 @@ impl Worker {
     fn ping_timer(&mut self, slot: usize, now: Instant) {
         let limits = &self.rt.limits;
         let (interval, ping_max) = (limits.ping_interval, limits.ping_max);
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         if conn.is_closing() {
             return;
         }
         let cid = conn.cid;
-        self.timers.schedule(Timer { at: now + interval, slot, cid, kind: TimerKind::Ping });
+        self.timers.schedule(Timer {
+            at: now + interval,
+            slot,
+            cid,
+            kind: TimerKind::Ping,
+        });
         // An RTT is wanted until the client has answered a PING, and again every hour.
-        let need_rtt = conn.ping.rtt_at.is_none_or(|at| now.duration_since(at) > Duration::from_secs(3600));
+        let need_rtt = conn
+            .ping
+            .rtt_at
+            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(3600));
         if !need_rtt && now.duration_since(conn.ping.last_in) < interval {
             return;
         }
         if conn.ping.outstanding + 1 > ping_max {
-            log::debug(&format!("{} - Stale Client Connection - Closing", conn.log_prefix()));
-            self.send_err_and_close(slot, protocol::errors::STALE_CONNECTION.as_bytes(), ClosedReason::StaleConnection);
+            log::debug(&format!(
+                "{} - Stale Client Connection - Closing",
+                conn.log_prefix()
+            ));
+            self.send_err_and_close(
+                slot,
+                protocol::errors::STALE_CONNECTION.as_bytes(),
+                ClosedReason::StaleConnection,
+            );
             return;
         }
         conn.ping.outstanding += 1;
@@ -607,7 +676,9 @@ impl Worker {
     }
 
     fn auth_timer(&mut self, slot: usize, now: Instant) {
-        let Some(conn) = self.conns[slot].as_ref() else { return };
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return;
+        };
         let expired = conn.auth_deadline.is_some_and(|at| at <= now);
         if expired && conn.identity.is_none() && !conn.is_closing() {
             log::debug(&format!("{} - Authentication Timeout", conn.log_prefix()));
@@ -621,11 +692,20 @@ impl Worker {
 
     fn write_stall_timer(&mut self, slot: usize, now: Instant) {
         let deadline = self.rt.limits.write_deadline;
-        let Some(conn) = self.conns[slot].as_mut() else { return };
-        let Some(since) = conn.stalled_since else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let Some(since) = conn.stalled_since else {
+            return;
+        };
         if now.duration_since(since) < deadline {
             let cid = conn.cid;
-            self.timers.schedule(Timer { at: since + deadline, slot, cid, kind: TimerKind::WriteStall });
+            self.timers.schedule(Timer {
+                at: since + deadline,
+                slot,
+                cid,
+                kind: TimerKind::WriteStall,
+            });
             return;
         }
         log::notice(&format!(
@@ -642,26 +722,41 @@ impl Worker {
     /// pause of between half and all of (time left / clients left), at most one second
     /// (nats-server `lameDuckMode`).
     fn lame_duck_tick(&mut self, now: Instant) {
-        let Some(ldm) = self.lame_duck.as_mut() else { return };
+        let Some(ldm) = self.lame_duck.as_mut() else {
+            return;
+        };
         if now < ldm.next_at {
             return;
         }
-        let Some(slot) = self.conns.iter().position(|c| c.as_ref().is_some_and(|c| !c.is_closing())) else {
+        let Some(slot) = self
+            .conns
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| !c.is_closing()))
+        else {
             return;
         };
         let left = self.conns.iter().filter(|c| c.is_some()).count().max(1) as u32;
         let per = (ldm.deadline.saturating_duration_since(now) / left).min(Duration::from_secs(1));
         let half = per / 2;
         let deadline = ldm.deadline;
-        let jitter = if half.is_zero() { 0 } else { self.next_random() % (half.as_nanos() as u64 + 1) };
+        let jitter = if half.is_zero() {
+            0
+        } else {
+            self.next_random() % (half.as_nanos() as u64 + 1)
+        };
         let next = now + half + Duration::from_nanos(jitter);
-        self.lame_duck = Some(LameDuckClose { deadline, next_at: next });
+        self.lame_duck = Some(LameDuckClose {
+            deadline,
+            next_at: next,
+        });
         self.mark_close(slot, ClosedReason::ServerShutdown);
     }
 
     fn send_lame_duck_info(&mut self) {
         for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_ref() else { continue };
+            let Some(conn) = self.conns[slot].as_ref() else {
+                continue;
+            };
             if conn.opts.protocol < 1 || !conn.first_pong_sent || conn.is_closing() {
                 continue;
             }
@@ -677,14 +772,19 @@ impl Worker {
         self.refresh_runtime();
         let (mcl, mpay) = (self.rt.limits.max_control_line, self.rt.limits.max_payload);
         for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_mut() else { continue };
+            let Some(conn) = self.conns[slot].as_mut() else {
+                continue;
+            };
             conn.parser.max_control_line = mcl;
             conn.parser.max_payload = mpay;
             if !conn.connect_received {
                 continue;
             }
             if let Err(why) = self.rt.auth.check(&conn.opts) {
-                log::debug(&format!("{} - reload: no longer authorized: {why}", conn.log_prefix()));
+                log::debug(&format!(
+                    "{} - reload: no longer authorized: {why}",
+                    conn.log_prefix()
+                ));
                 // nats-server 2.15.1 closes such a client without sending anything (observed).
                 self.mark_close(slot, ClosedReason::AuthenticationViolation);
             }
@@ -704,7 +804,8 @@ impl Worker {
                 Ok(()) => {
                     let _ = handle.waker.wake();
                 }
-                Err(TrySendError::Full(WorkerMsg::Batch(batch))) | Err(TrySendError::Disconnected(WorkerMsg::Batch(batch))) => {
+                Err(TrySendError::Full(WorkerMsg::Batch(batch)))
+                | Err(TrySendError::Disconnected(WorkerMsg::Batch(batch))) => {
                     self.batches[dest] = batch;
                 }
                 Err(_) => {}
@@ -731,7 +832,11 @@ fn remove_subs(
         sub.closed.store(true, Ordering::Relaxed);
     }
     let subs: Vec<Arc<crate::sub::Sub>> = subs.into_values().collect();
-    sublist.remove_batch(
-        subs.iter().map(|s| (&*s.subject, s.queue.as_deref(), crate::sub::SubRef(s.clone()))),
-    );
+    sublist.remove_batch(subs.iter().map(|s| {
+        (
+            &*s.subject,
+            s.queue.as_deref(),
+            crate::sub::SubRef(s.clone()),
+        )
+    }));
 }

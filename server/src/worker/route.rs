@@ -29,7 +29,12 @@ const RECORD_HEADER: usize = 4 + 8 + 4;
 impl Batch {
     /// An empty batch from `from`.
     pub fn new(from: usize) -> Batch {
-        Batch { from, msgs: Vec::new(), auto_unsubs: Vec::new(), count: 0 }
+        Batch {
+            from,
+            msgs: Vec::new(),
+            auto_unsubs: Vec::new(),
+            count: 0,
+        }
     }
 
     /// Whether there is nothing to hand over.
@@ -74,7 +79,15 @@ fn encode_delivery(out: &mut Vec<u8>, sub: &Sub, msg: &Pub<'_>) {
     match msg.header_size_field {
         Some(hdr_field) if msg.header_len > 0 => {
             if sub.headers.load(std::sync::atomic::Ordering::Relaxed) {
-                encode::write_hmsg(out, msg.subject, sid, msg.reply, hdr_field, msg.size_field, msg.data);
+                encode::write_hmsg(
+                    out,
+                    msg.subject,
+                    sid,
+                    msg.reply,
+                    hdr_field,
+                    msg.size_field,
+                    msg.data,
+                );
             } else {
                 let payload = msg.payload();
                 let mut digits = [0u8; 20];
@@ -96,13 +109,19 @@ fn reserved_reply(reply: &[u8]) -> bool {
 impl Worker {
     /// PUB/HPUB from the connection in `slot` (spec §1.5 for the order of checks).
     pub(super) fn route_pub(&mut self, slot: usize, msg: &Pub<'_>) {
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         conn.in_msgs += 1;
         conn.in_bytes += msg.data.len() as u64;
         self.stats.in_msgs += 1;
         self.stats.in_bytes += msg.data.len() as u64;
-        let (cid, echo, verbose, no_responders) =
-            (conn.cid, conn.opts.echo, conn.opts.verbose, conn.opts.no_responders);
+        let (cid, echo, verbose, no_responders) = (
+            conn.cid,
+            conn.opts.echo,
+            conn.opts.verbose,
+            conn.opts.no_responders,
+        );
         if conn.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
             self.send_err(slot, errors::INVALID_PUBLISH_SUBJECT.as_bytes());
         }
@@ -120,7 +139,10 @@ impl Worker {
         if verbose {
             self.queue_out(slot, encode::OK);
         }
-        let result = self.cache.matches(&self.shared.sublist, msg.subject).clone();
+        let result = self
+            .cache
+            .matches(&self.shared.sublist, msg.subject)
+            .clone();
         let mut delivered = 0usize;
         for sub in result.psubs.iter() {
             if (echo || sub.cid != cid) && self.deliver(sub, msg) {
@@ -164,7 +186,9 @@ impl Worker {
             return true;
         }
         let max_pending = self.rt.limits.max_pending;
-        let Some(conn) = self.conns.get_mut(sub.slot).and_then(Option::as_mut) else { return false };
+        let Some(conn) = self.conns.get_mut(sub.slot).and_then(Option::as_mut) else {
+            return false;
+        };
         if conn.cid != sub.cid || conn.is_closing() {
             return false;
         }
@@ -186,7 +210,9 @@ impl Worker {
 
     /// The last allowed delivery happened: remove the subscription if it is still this one.
     fn auto_unsub_done(&mut self, sub: &Arc<Sub>) {
-        let Some(conn) = self.conns.get(sub.slot).and_then(Option::as_ref) else { return };
+        let Some(conn) = self.conns.get(sub.slot).and_then(Option::as_ref) else {
+            return;
+        };
         let current = conn.subs.get(&sub.sid).is_some_and(|s| Arc::ptr_eq(s, sub));
         if conn.cid == sub.cid && current {
             self.remove_sub(sub.slot, &sub.sid.clone());
@@ -197,7 +223,9 @@ impl Worker {
     pub(super) fn deliver_batch(&mut self, batch: Batch) {
         let max_pending = self.rt.limits.max_pending;
         for (slot, cid, bytes) in records(&batch.msgs) {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { continue };
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
             if conn.cid != cid || conn.is_closing() {
                 continue;
             }
@@ -218,7 +246,9 @@ impl Worker {
     /// Sends the 503 no-responders status on the requester's own subscription that matches the
     /// reply subject, if it has one (spec §1.12).
     fn no_responders(&mut self, slot: usize, subject: &[u8], reply: &[u8]) {
-        let Some(conn) = self.conns[slot].as_ref() else { return };
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return;
+        };
         let sid = conn
             .subs
             .values()
@@ -241,8 +271,16 @@ mod tests {
         let mut b = Batch::new(0);
         b.push_msg(3, 42, |out| out.extend_from_slice(b"MSG a 1 0\r\n\r\n"));
         b.push_msg(7, 43, |out| out.extend_from_slice(b"x"));
-        let got: Vec<_> = records(&b.msgs).map(|(s, c, bytes)| (s, c, bytes.to_vec())).collect();
-        assert_eq!(got, vec![(3, 42, b"MSG a 1 0\r\n\r\n".to_vec()), (7, 43, b"x".to_vec())]);
+        let got: Vec<_> = records(&b.msgs)
+            .map(|(s, c, bytes)| (s, c, bytes.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, 42, b"MSG a 1 0\r\n\r\n".to_vec()),
+                (7, 43, b"x".to_vec())
+            ]
+        );
         assert_eq!(b.count, 2);
     }
 

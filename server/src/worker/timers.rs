@@ -67,7 +67,12 @@ mod tests {
         let now = Instant::now();
         let mut t = Timers::default();
         for (i, ms) in [30u64, 10, 20].iter().enumerate() {
-            t.schedule(Timer { at: now + Duration::from_millis(*ms), slot: i, cid: 1, kind: TimerKind::Ping });
+            t.schedule(Timer {
+                at: now + Duration::from_millis(*ms),
+                slot: i,
+                cid: 1,
+                kind: TimerKind::Ping,
+            });
         }
         assert!(t.pop_due(now).is_none());
         let later = now + Duration::from_millis(25);

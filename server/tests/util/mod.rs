@@ -123,7 +123,12 @@ pub fn start_server(config: &str, args: &[&str]) -> Server {
         let mut tx = Some(tx);
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
             if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                if let Some(port) = rest.trim().rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
+                if let Some(port) = rest
+                    .trim()
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(port);
                     }
@@ -143,7 +148,12 @@ pub fn start_server(config: &str, args: &[&str]) -> Server {
             panic!("gannet did not start; log:\n{}", log.lock().unwrap());
         }
     };
-    Server { child, port, log, dir }
+    Server {
+        child,
+        port,
+        log,
+        dir,
+    }
 }
 
 /// A raw protocol connection.
@@ -155,9 +165,13 @@ pub struct Conn {
 impl Conn {
     pub fn connect(server: &Server) -> Conn {
         let sock = TcpStream::connect(server.addr()).expect("connect");
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let _ = sock.set_nodelay(true);
-        Conn { sock, buf: Vec::new() }
+        Conn {
+            sock,
+            buf: Vec::new(),
+        }
     }
 
     /// Connects and consumes INFO.
@@ -189,13 +203,21 @@ impl Conn {
         loop {
             if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=pos).collect();
-                return String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
+                return String::from_utf8_lossy(&line)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
             }
             if Instant::now() > end {
-                panic!("timeout waiting for a line; have {:?}", String::from_utf8_lossy(&self.buf));
+                panic!(
+                    "timeout waiting for a line; have {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                );
             }
             match self.fill() {
-                Ok(0) => panic!("connection closed; have {:?}", String::from_utf8_lossy(&self.buf)),
+                Ok(0) => panic!(
+                    "connection closed; have {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
                 _ => {}
             }
         }
@@ -233,7 +255,9 @@ impl Conn {
             match self.fill() {
                 Ok(0) => return true,
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => return true,
             }
         }
@@ -249,7 +273,11 @@ impl Conn {
                 let before: Vec<u8> = self.buf.drain(..pos + 6).collect();
                 return String::from_utf8_lossy(&before[..pos]).to_string();
             }
-            assert!(Instant::now() < end, "no PONG; have {:?}", String::from_utf8_lossy(&self.buf));
+            assert!(
+                Instant::now() < end,
+                "no PONG; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
             if let Ok(0) = self.fill() {
                 panic!("closed; have {:?}", String::from_utf8_lossy(&self.buf));
             }
