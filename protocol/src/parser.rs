@@ -569,8 +569,10 @@ pub fn fuzz_run(
     stream: &[u8],
     cuts: &mut dyn FnMut(usize) -> usize,
 ) -> (Vec<String>, Option<ParseError>) {
-    let mut p = Parser::default();
-    p.headers = true;
+    let mut p = Parser {
+        headers: true,
+        ..Parser::default()
+    };
     let mut buf: Vec<u8> = Vec::new();
     let mut ops = Vec::new();
     let mut fed = 0;
@@ -623,8 +625,10 @@ mod tests {
     use super::*;
 
     fn parse_all(input: &[u8]) -> Result<Vec<String>, ParseError> {
-        let mut p = Parser::default();
-        p.headers = true;
+        let mut p = Parser {
+            headers: true,
+            ..Parser::default()
+        };
         let mut out = Vec::new();
         let mut pos = 0;
         while let Some((op, used)) = p.parse(&input[pos..])? {
@@ -665,7 +669,8 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: &[(&[u8], Result<&[&str], ParseError>)] = &[
+        type Case<'a> = (&'a [u8], Result<&'a [&'a str], ParseError>);
+        let cases: &[Case] = &[
             (b"PING\r\n", Ok(&["PING"])),
             (b"ping\r\n", Ok(&["PING"])),
             (b"PING foo\r\n", Ok(&["PING"])),
@@ -796,8 +801,10 @@ mod tests {
     /// Feeds `stream` as separate reads cut at `cuts`, like a socket would, keeping the
     /// unconsumed tail between reads.
     fn feed_chunks(stream: &[u8], cuts: &[usize]) -> Vec<String> {
-        let mut p = Parser::default();
-        p.headers = true;
+        let mut p = Parser {
+            headers: true,
+            ..Parser::default()
+        };
         let mut buf = Vec::new();
         let mut out = Vec::new();
         let mut prev = 0;

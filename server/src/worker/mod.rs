@@ -390,10 +390,7 @@ impl Worker {
         let rbuf = std::mem::take(&mut conn.rbuf);
         let rlen = conn.rlen;
         let mut pos = 0;
-        loop {
-            let Some(conn) = self.conns[slot].as_mut() else {
-                break;
-            };
+        while let Some(conn) = self.conns[slot].as_mut() {
             if conn.is_closing() {
                 break;
             }

@@ -213,12 +213,11 @@ impl Conn {
                     String::from_utf8_lossy(&self.buf)
                 );
             }
-            match self.fill() {
-                Ok(0) => panic!(
+            if let Ok(0) = self.fill() {
+                panic!(
                     "connection closed; have {:?}",
                     String::from_utf8_lossy(&self.buf)
-                ),
-                _ => {}
+                );
             }
         }
     }
@@ -227,9 +226,8 @@ impl Conn {
     pub fn expect_bytes(&mut self, want: &[u8], timeout: Duration) {
         let end = Instant::now() + timeout;
         while self.buf.len() < want.len() && Instant::now() < end {
-            match self.fill() {
-                Ok(0) => break,
-                _ => {}
+            if let Ok(0) = self.fill() {
+                break;
             }
         }
         let got: Vec<u8> = self.buf.drain(..want.len().min(self.buf.len())).collect();
@@ -240,9 +238,8 @@ impl Conn {
     pub fn drain_for(&mut self, wait: Duration) -> Vec<u8> {
         let end = Instant::now() + wait;
         while Instant::now() < end {
-            match self.fill() {
-                Ok(0) => break,
-                _ => {}
+            if let Ok(0) = self.fill() {
+                break;
             }
         }
         std::mem::take(&mut self.buf)
