@@ -326,6 +326,9 @@ impl Server {
                 opts.config_file, opts.config_digest
             ));
         }
+        if opts.http_port != 0 || opts.https_port != 0 {
+            log::warn("The HTTP monitoring port is accepted but not implemented yet by gannet; ignoring it");
+        }
         for key in &opts.not_implemented {
             log::warn(&format!(
                 "Option {key:?} is accepted but not implemented yet by gannet; ignoring it"

@@ -490,3 +490,34 @@ fn log_file_and_line_format() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn write_deadline_closes_a_stalled_reader() {
+    let s = start_server(
+        "write_deadline: \"500ms\"\nmax_payload: 65536\n",
+        &["-workers", "1"],
+    );
+    let mut slow = Conn::setup(&s);
+    slow.send(QUIET);
+    slow.send(b"SUB data 1\r\n");
+    slow.sync();
+    let mut publisher = Conn::setup(&s);
+    publisher.send(QUIET);
+    let mut batch = Vec::new();
+    for _ in 0..16 {
+        batch.extend_from_slice(b"PUB data 65536\r\n");
+        batch.extend_from_slice(&vec![b'x'; 65536]);
+        batch.extend_from_slice(b"\r\n");
+    }
+    // 32 MB: more than the socket buffers hold, well under max_pending (64 MB).
+    for _ in 0..32 {
+        publisher.send(&batch);
+    }
+    publisher.sync();
+    assert!(
+        s.wait_log("Slow Consumer Detected: WriteDeadline", 10 * SEC),
+        "{}",
+        s.log.lock().unwrap()
+    );
+    assert!(slow.is_closed(5 * SEC));
+}

@@ -16,6 +16,9 @@ impl Worker {
         let Some(conn) = self.conns[slot].as_ref() else {
             return;
         };
+        if log::trace_enabled() {
+            trace_in(conn, &op);
+        }
         // While auth is pending the first op must be CONNECT (spec §1.2 step 6).
         if conn.identity.is_none() && !matches!(op, ClientOp::Connect(_)) {
             self.auth_violation(slot, "expected CONNECT first");
@@ -49,6 +52,12 @@ impl Worker {
     }
 
     pub(super) fn send_err(&mut self, slot: usize, text: &[u8]) {
+        if log::trace_enabled() {
+            if let Some(conn) = self.conns[slot].as_ref() {
+                let text = String::from_utf8_lossy(text);
+                log::trace(&format!("{} - ->> [-ERR '{text}']", conn.log_prefix()));
+            }
+        }
         let mut line = Vec::with_capacity(text.len() + 10);
         encode::write_err(&mut line, text);
         self.queue_out(slot, &line);
@@ -266,5 +275,46 @@ impl Worker {
             conn.ping.rtt = Some(now.duration_since(start));
             conn.ping.rtt_at = Some(now);
         }
+    }
+}
+
+/// Logs an inbound op the way nats-server's `-V` does: `<<- [PUB foo 5]`, then the payload.
+fn trace_in(conn: &super::conn::Conn, op: &ClientOp<'_>) {
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let opt = |b: Option<&[u8]>| b.map(|b| format!(" {}", s(b))).unwrap_or_default();
+    let prefix = conn.log_prefix();
+    let line = match op {
+        ClientOp::Connect(json) => format!("CONNECT {}", s(json)),
+        ClientOp::Info(json) => format!("INFO {}", s(json)),
+        ClientOp::Pub(p) => match p.header_size_field {
+            Some(h) => format!(
+                "HPUB {}{} {} {}",
+                s(p.subject),
+                opt(p.reply),
+                s(h),
+                s(p.size_field)
+            ),
+            None => format!("PUB {}{} {}", s(p.subject), opt(p.reply), s(p.size_field)),
+        },
+        ClientOp::Sub {
+            subject,
+            queue,
+            sid,
+        } => format!("SUB {}{} {}", s(subject), opt(*queue), s(sid)),
+        ClientOp::Unsub { sid, max_msgs } if *max_msgs > 0 => {
+            format!("UNSUB {} {max_msgs}", s(sid))
+        }
+        ClientOp::Unsub { sid, .. } => format!("UNSUB {}", s(sid)),
+        ClientOp::Ping => "PING".to_string(),
+        ClientOp::Pong => "PONG".to_string(),
+        ClientOp::Ok => "OK".to_string(),
+        ClientOp::Err(text) => format!("-ERR {}", s(text)),
+    };
+    log::trace(&format!("{prefix} - <<- [{line}]"));
+    if let ClientOp::Pub(p) = op {
+        log::trace(&format!(
+            "{prefix} - <<- MSG_PAYLOAD: [{:?}]",
+            s(p.payload())
+        ));
     }
 }
