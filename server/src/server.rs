@@ -29,6 +29,9 @@ const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 /// How often the control loop looks at lame-duck progress.
 const CONTROL_TICK: Duration = Duration::from_millis(50);
+/// Longest timer the workers schedule: config durations beyond it (say `"99999999h"`) are
+/// clamped so that deadline arithmetic can never overflow.
+const TIMER_MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Limits and switches the workers apply per connection, taken from [`Options`].
 #[derive(Debug, Clone)]
@@ -80,10 +83,12 @@ impl Runtime {
             max_subscriptions: opts.max_subscriptions.max(0) as usize,
             max_sub_tokens: opts.max_sub_tokens as usize,
             max_connections: opts.max_connections,
-            ping_interval: opts.ping_interval,
+            ping_interval: opts
+                .ping_interval
+                .clamp(Duration::from_millis(1), TIMER_MAX),
             ping_max: opts.ping_max.max(0) as u32,
-            write_deadline: opts.write_deadline,
-            auth_timeout: opts.auth_timeout,
+            write_deadline: opts.write_deadline.min(TIMER_MAX),
+            auth_timeout: opts.auth_timeout.min(TIMER_MAX),
             headers: !opts.no_header_support,
         };
         let auth = if !opts.authorization.token.is_empty() {
@@ -580,7 +585,7 @@ impl Server {
         for w in self.shared.workers() {
             w.send(WorkerMsg::LameDuckInfo);
         }
-        let grace = self.opts().opts.lame_duck_grace_period;
+        let grace = self.opts().opts.lame_duck_grace_period.min(TIMER_MAX);
         self.lame_duck = LameDuck::Grace {
             until: Instant::now() + grace,
         };
@@ -659,7 +664,16 @@ fn spawn_workers(
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                Worker::new(id, poll, inbox, shared).run_loop();
+                // A bug that panics a worker would leave its connections hanging while the
+                // control thread keeps handing it new ones; stop the whole server instead, as
+                // a Go panic stops nats-server.
+                let run = std::panic::AssertUnwindSafe(|| {
+                    Worker::new(id, poll, inbox, shared).run_loop()
+                });
+                if std::panic::catch_unwind(run).is_err() {
+                    log::fatal(&format!("worker {id} panicked; exiting"));
+                    std::process::exit(2);
+                }
             })
             .map_err(|e| Error(format!("worker thread: {e}")))?;
         threads.push(thread);

@@ -521,3 +521,12 @@ fn write_deadline_closes_a_stalled_reader() {
     );
     assert!(slow.is_closed(5 * SEC));
 }
+
+#[test]
+fn absurd_durations_do_not_break_timers() {
+    let conf = "ping_interval: \"2000000h\"\nwrite_deadline: \"2000000h\"\nauthorization { token: t, timeout: \"2000000h\" }\n";
+    let s = start_server(conf, &[]);
+    let mut c = Conn::setup(&s);
+    c.send(b"CONNECT {\"verbose\":false,\"auth_token\":\"t\"}\r\nSUB a 1\r\nPUB a 1\r\nx\r\n");
+    assert_eq!(c.sync(), "MSG a 1 1\r\nx\r\n");
+}
