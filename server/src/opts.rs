@@ -47,7 +47,6 @@ const AUTH_TIMEOUT_WARN_SECS: f64 = 60.0;
 const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "mappings",
     "maps",
-    "accounts",
     "cluster",
     "gateway",
     "leaf",
@@ -178,6 +177,11 @@ pub struct Options {
     /// Worker threads (Gannet only: `workers` key, `--workers` flag);
     /// `None` = one per core.
     pub workers: Option<usize>,
+    /// Users from `authorization { users }` and from every account, with their account name
+    /// and permissions (defaults applied).
+    pub users: Vec<crate::auth::config::UserConfig>,
+    /// Accounts from `accounts { … }`.
+    pub accounts: Vec<crate::auth::config::AccountConfig>,
     /// Settings that were accepted but have no effect in Gannet yet, in the
     /// order found: top-level config keys (`"cluster"`), nested ones
     /// (`"authorization.users"`) and flag groups (`"tls"`, `"routes"`).
@@ -363,6 +367,8 @@ impl Options {
             lame_duck_grace_period: Duration::ZERO,
             max_traced_msg_len: 0,
             workers: None,
+            users: Vec::new(),
+            accounts: Vec::new(),
             not_implemented: Vec::new(),
             http_host_configured: String::new(),
             cluster_listen_configured: false,
@@ -450,6 +456,34 @@ impl Options {
         }
         if self.server_name.contains(' ') {
             return Err(Error::Invalid("server name cannot contain spaces".into()));
+        }
+        crate::auth::config::validate(&self.users, &self.accounts).map_err(Error::Invalid)?;
+        let in_accounts = self.users.iter().any(|u| !u.account.is_empty());
+        if in_accounts && !self.authorization.user.is_empty() {
+            return Err(Error::Invalid(
+                "Can not have a single user/pass and accounts".into(),
+            ));
+        }
+        if in_accounts && !self.authorization.token.is_empty() {
+            return Err(Error::Invalid("Can not have a token and accounts".into()));
+        }
+        if !self.no_auth_user.is_empty() {
+            if self.users.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "no_auth_user: {:?} present, but users/nkeys are not defined",
+                    self.no_auth_user
+                )));
+            }
+            let known = self
+                .users
+                .iter()
+                .any(|u| u.user == self.no_auth_user || u.nkey == self.no_auth_user);
+            if !known {
+                return Err(Error::Invalid(format!(
+                    "no_auth_user: {:?} not present as user or nkey in authorization block or account configuration",
+                    self.no_auth_user
+                )));
+            }
         }
         Ok(())
     }
@@ -545,6 +579,11 @@ impl Options {
             "no_header_support" => self.no_header_support = boolean(v)?,
             "authorization" => self.config_authorization(v, report)?,
             "no_auth_user" => self.no_auth_user = owned(v)?,
+            "accounts" => {
+                let (accounts, users) = crate::auth::config::parse_accounts(v)?;
+                self.accounts = accounts;
+                self.users.extend(users);
+            }
             "http" => (self.http_host_configured, self.http_port) = listen(v)?,
             "https" => (self.http_host_configured, self.https_port) = listen(v)?,
             "http_port" | "monitor_port" => self.http_port = int(v)?,
@@ -632,10 +671,12 @@ impl Options {
                 "timeout" => timeout = auth_timeout(&entry.key, mv, report)?,
                 "users" => {
                     has_users = true;
-                    self.not_implemented("authorization.users");
+                    let defaults = block_default_permissions(map)?;
+                    let users = crate::auth::config::parse_users(mv, "", defaults.as_ref())?;
+                    self.users.splice(0..0, users);
                 }
                 "default_permission" | "default_permissions" | "permissions" => {
-                    self.not_implemented("authorization.default_permissions");
+                    crate::auth::config::parse_permissions(mv)?;
                 }
                 "auth_callout" | "auth_hook" => self.not_implemented("authorization.auth_callout"),
                 "proxy_required" => {
@@ -663,6 +704,21 @@ impl Options {
         self.auth_timeout = timeout;
         Ok(())
     }
+}
+
+/// The `default_permissions` of an `authorization` block, wherever it appears in the block.
+fn block_default_permissions(
+    block: &Map,
+) -> Result<Option<crate::auth::config::Permissions>, String> {
+    for e in block.iter() {
+        if matches!(
+            e.key.to_lowercase().as_str(),
+            "default_permission" | "default_permissions" | "permissions"
+        ) {
+            return crate::auth::config::parse_permissions(&e.value).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// `file:line:col: unknown field "x"`.
@@ -1159,6 +1215,8 @@ impl Options {
             "",
         );
         diff.value("authorization token", &old_auth.token, &new_auth.token, "");
+        diff.value("authorization users", &old.users, &new.users, "");
+        diff.value("accounts", &old.accounts, &new.accounts, "");
         let ping = go_duration_string(new.ping_interval);
         diff.value(
             "ping_interval",
@@ -1732,13 +1790,11 @@ mod tests {
                 "gateway",
                 "leafnodes",
                 "jetstream",
-                "accounts",
                 "tls",
                 "system_account",
                 "prof_port",
                 "server_tags",
-                "mappings",
-                "authorization.users"
+                "mappings"
             ]
         );
         assert_eq!(
@@ -1877,14 +1933,7 @@ mod tests {
         let o = opts(
             "authorization { users = [ {user: a} ], default_permissions: {}, auth_callout: {} }",
         );
-        assert_eq!(
-            o.not_implemented,
-            [
-                "authorization.users",
-                "authorization.default_permissions",
-                "authorization.auth_callout"
-            ]
-        );
+        assert_eq!(o.not_implemented, ["authorization.auth_callout"]);
     }
 
     #[test]
@@ -2018,7 +2067,6 @@ server_tags: ["az:1", "region:eu"]
             o.not_implemented,
             [
                 "tls",
-                "accounts",
                 "system_account",
                 "jetstream",
                 "cluster",
@@ -2289,8 +2337,15 @@ server_tags: ["az:1", "region:eu"]
         let new = with_flags("port: -1", &[]).unwrap();
         assert!(old.diff_reloadable(&new).unwrap().is_empty());
         // no_auth_user may be removed but not added.
-        let with_user = with_flags("no_auth_user: bob", &[]).unwrap();
-        assert!(with_user.diff_reloadable(&old).unwrap().is_empty());
+        let with_user = with_flags(
+            "no_auth_user: bob\nauthorization { users = [{user: bob, password: x}] }",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            with_user.diff_reloadable(&old).unwrap(),
+            [("authorization users".to_string(), String::new())]
+        );
         assert_eq!(
             old.diff_reloadable(&with_user).unwrap_err(),
             "config reload not supported for NoAuthUser: old=, new=bob"

@@ -5,6 +5,8 @@
 //! successful check is an [`Identity`], which is where accounts and permissions attach when
 //! multi-user, nkey and JWT auth arrive.
 
+pub mod config;
+
 use crate::connect::ConnectOpts;
 
 /// The global account every client joins when no accounts are configured.
