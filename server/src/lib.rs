@@ -8,11 +8,13 @@
 //!   reload, shutdown).
 //! - [`worker`]: the per-core event loops that own the connections.
 //! - [`connect`], [`info`]: the CONNECT and INFO JSON.
-//! - [`auth`]: client authentication.
+//! - [`auth`]: client authentication and permissions. [`account`]: accounts and their
+//!   sublists.
 //! - [`sub`]: the subscription type stored in the sublist.
 //! - [`log`]: nats-server-style logging. [`signals`]: `--signal`.
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod auth;
 pub mod cli;
 pub mod conf;

@@ -6,11 +6,12 @@
 //! an immutable [`Runtime`] snapshot that a reload replaces as a whole (workers notice a bumped
 //! generation number with one atomic load per loop iteration).
 
+use crate::account::Accounts;
+use crate::auth::pool::BcryptPool;
 use crate::auth::AuthConfig;
 use crate::info::{Info, GANNET_VERSION, NATS_VERSION};
 use crate::log;
 use crate::opts::Options;
-use crate::sub::SubRef;
 use crate::worker::{self, Worker, WorkerHandle, WorkerMsg};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -23,7 +24,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use sublist::Sublist;
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -91,16 +91,7 @@ impl Runtime {
             auth_timeout: opts.auth_timeout.min(TIMER_MAX),
             headers: !opts.no_header_support,
         };
-        let auth = if !opts.authorization.token.is_empty() {
-            AuthConfig::Token(opts.authorization.token.clone())
-        } else if !opts.authorization.user.is_empty() {
-            AuthConfig::User {
-                user: opts.authorization.user.clone(),
-                pass: opts.authorization.password.clone(),
-            }
-        } else {
-            AuthConfig::None
-        };
+        let auth = AuthConfig::from_opts(&opts);
         let (host, port) = advertised(&opts, bound);
         let server_name = if opts.server_name.is_empty() {
             ids.server_id.clone()
@@ -116,7 +107,7 @@ impl Runtime {
             host,
             port,
             headers: limits.headers,
-            auth_required: auth.required(),
+            auth_required: auth.info_auth_required(),
             max_payload: limits.max_payload as i64,
             api_lvl: 5,
             xkey: ids.xkey.clone(),
@@ -130,12 +121,21 @@ impl Runtime {
         }
     }
 
-    /// INFO JSON for one client: the template plus `client_id`, `client_ip` and, after the
-    /// first PONG, the `connect_info` fields (`account` set).
-    pub fn client_info(&self, cid: u64, peer: &SocketAddr, account: Option<&str>) -> Vec<u8> {
+    /// INFO JSON for one client: the template plus `client_id`, `client_ip`, the nonce and
+    /// its max payload, and after the first PONG the `connect_info` fields (`account` set).
+    pub fn client_info(
+        &self,
+        cid: u64,
+        peer: &SocketAddr,
+        account: Option<&str>,
+        nonce: &str,
+        max_payload: usize,
+    ) -> Vec<u8> {
         let mut info = self.info.clone();
         info.client_id = cid;
         info.client_ip = peer.ip().to_string();
+        info.nonce = nonce.to_string();
+        info.max_payload = max_payload as i64;
         if let Some(account) = account {
             info.connect_info = true;
             info.remote_account = account.to_string();
@@ -190,8 +190,10 @@ impl ServerIds {
 pub struct Shared {
     runtime: RwLock<Arc<Runtime>>,
     runtime_gen: AtomicU64,
-    /// Subscriptions of the global account.
-    pub sublist: Sublist<SubRef>,
+    /// Accounts, each with its sublist.
+    pub accounts: Accounts,
+    /// Threads that verify bcrypt passwords off the workers.
+    pub bcrypt: BcryptPool,
     next_cid: AtomicU64,
     num_clients: AtomicUsize,
     workers: OnceLock<Vec<WorkerHandle>>,
@@ -348,12 +350,14 @@ impl Server {
             .workers
             .filter(|n| *n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let sublist = Sublist::with_options(16, !opts.disable_sublist_cache);
+        let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
+        let bcrypt = BcryptPool::start().map_err(|e| Error(format!("bcrypt threads: {e}")))?;
         let runtime = Runtime::new(opts, &ids, bound);
         let shared = Arc::new(Shared {
             runtime: RwLock::new(Arc::new(runtime)),
             runtime_gen: AtomicU64::new(1),
-            sublist,
+            accounts,
+            bcrypt,
             next_cid: AtomicU64::new(1),
             num_clients: AtomicUsize::new(0),
             workers: OnceLock::new(),
@@ -488,7 +492,8 @@ impl Server {
         if max <= 0 || self.shared.num_clients() as i64 >= max {
             // nats-server still sends INFO, then the error, then closes.
             let mut out = Vec::new();
-            protocol::encode::write_info(&mut out, &rt.client_info(cid, &peer, None));
+            let info = rt.client_info(cid, &peer, None, "", rt.limits.max_payload);
+            protocol::encode::write_info(&mut out, &info);
             protocol::encode::write_err(
                 &mut out,
                 protocol::errors::MAX_CONNECTIONS_EXCEEDED.as_bytes(),
@@ -561,6 +566,7 @@ impl Server {
             }
         }
         let digest = new_opts.config_digest.clone();
+        self.shared.accounts.sync(&new_opts.accounts);
         self.shared
             .set_runtime(Runtime::new(new_opts, &self.ids, self.bound));
         for w in self.shared.workers() {

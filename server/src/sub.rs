@@ -32,6 +32,12 @@ pub struct Sub {
     /// Set by the owner when the subscription is removed, so publishers holding an older match
     /// result skip it.
     pub closed: AtomicBool,
+    /// Subscribe deny entries to check each delivery against (wildcard or queue
+    /// subscriptions of clients with a subscribe deny list, spec §4.9).
+    pub deny: Option<Box<[crate::auth::perms::Entry]>>,
+    /// The subscriber has response permissions: deliveries carry the reply subject to it so
+    /// it may answer.
+    pub track_replies: bool,
 }
 
 /// What a publisher may do with a subscription right now.

@@ -1,19 +1,35 @@
-//! Client authentication: deciding at `CONNECT` who a client is and which account it joins.
+//! Client authentication: deciding at `CONNECT` who a client is, which account it joins and
+//! what it may do (spec §4.1–4.7).
 //!
-//! This issue implements nats-server's simple modes (spec §4.1, §4.3, §4.4): no auth, a single
-//! user with a password, or a token; passwords and tokens may be bcrypt hashes. The result of a
-//! successful check is an [`Identity`], which is where accounts and permissions attach when
-//! multi-user, nkey and JWT auth arrive.
+//! Modes, settled from the options at startup and on reload: no auth; a single user or a
+//! token; or multi-user (users with passwords and nkey users, in `authorization` or in
+//! accounts). A check returns an [`AuthStep`]: accept, reject, or "verify this bcrypt hash",
+//! which the worker hands to the bcrypt threads because a bcrypt check costs milliseconds.
 
 pub mod config;
+pub mod perms;
+pub mod pool;
 
 use crate::connect::ConnectOpts;
+use config::UserConfig;
+use perms::ClientPerms;
+use std::collections::HashMap;
+use std::sync::Arc;
 
-/// The global account every client joins when no accounts are configured.
+/// The global account every client joins when its user names no account.
 pub const GLOBAL_ACCOUNT: &str = "$G";
 
-/// How clients authenticate, settled from the options at startup and on reload.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A user as the auth check sees it.
+#[derive(Debug)]
+pub struct User {
+    /// The configured entry.
+    pub config: UserConfig,
+    /// Compiled permissions.
+    pub perms: Option<Arc<ClientPerms>>,
+}
+
+/// How clients authenticate.
+#[derive(Debug, Default)]
 pub enum AuthConfig {
     /// No authentication: CONNECT is optional and credentials are ignored.
     #[default]
@@ -27,6 +43,15 @@ pub enum AuthConfig {
         /// The password, plain or bcrypt.
         pass: String,
     },
+    /// Users and nkey users (`authorization { users }` and accounts).
+    Users {
+        /// Password users by name.
+        users: HashMap<String, Arc<User>>,
+        /// Nkey users by public key.
+        nkeys: HashMap<String, Arc<User>>,
+        /// The user (name or nkey) a client without credentials becomes.
+        no_auth_user: Option<String>,
+    },
 }
 
 /// Who a client turned out to be.
@@ -34,53 +59,235 @@ pub enum AuthConfig {
 pub struct Identity {
     /// The account the client is bound to.
     pub account: String,
-    /// The authenticated user name, when there is one (for logs and monitoring).
+    /// The authenticated user name or nkey, when there is one (for logs and monitoring).
     pub user: Option<String>,
+    /// The user's permissions; `None` allows everything.
+    pub perms: Option<Arc<ClientPerms>>,
 }
 
 impl Identity {
-    fn global(user: Option<String>) -> Identity {
+    /// An unrestricted client of the global account.
+    pub fn global(user: Option<String>) -> Identity {
         Identity {
             account: GLOBAL_ACCOUNT.to_string(),
             user,
+            perms: None,
+        }
+    }
+
+    fn of(user: &User, name: &str) -> Identity {
+        let account = if user.config.account.is_empty() {
+            GLOBAL_ACCOUNT
+        } else {
+            &user.config.account
+        };
+        Identity {
+            account: account.to_string(),
+            user: Some(name.to_string()),
+            perms: user.perms.clone(),
         }
     }
 }
 
+/// The outcome of a credential check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthStep {
+    /// Authenticated.
+    Accept(Identity),
+    /// Refused; the text is for the debug log only.
+    Reject(&'static str),
+    /// Accept as `then` if `given` verifies against the bcrypt `hash` (off the worker thread).
+    VerifyBcrypt {
+        /// The configured hash.
+        hash: String,
+        /// The client's secret.
+        given: String,
+        /// The identity on success.
+        then: Identity,
+    },
+}
+
 impl AuthConfig {
-    /// Whether clients must authenticate (INFO `auth_required`, the auth timer, and the
-    /// "first op must be CONNECT" rule).
+    /// Builds the auth mode from the options (spec §4.1: the first matching mode wins).
+    pub fn from_opts(opts: &crate::opts::Options) -> AuthConfig {
+        if !opts.users.is_empty() {
+            let mut users = HashMap::new();
+            let mut nkeys = HashMap::new();
+            for u in &opts.users {
+                let perms = u
+                    .permissions
+                    .as_ref()
+                    .map(|p| Arc::new(ClientPerms::compile(p)));
+                let user = Arc::new(User {
+                    config: u.clone(),
+                    perms,
+                });
+                if u.nkey.is_empty() {
+                    users.insert(u.user.clone(), user);
+                } else {
+                    nkeys.insert(u.nkey.clone(), user);
+                }
+            }
+            let no_auth_user = (!opts.no_auth_user.is_empty()).then(|| opts.no_auth_user.clone());
+            return AuthConfig::Users {
+                users,
+                nkeys,
+                no_auth_user,
+            };
+        }
+        if !opts.authorization.token.is_empty() {
+            return AuthConfig::Token(opts.authorization.token.clone());
+        }
+        if !opts.authorization.user.is_empty() {
+            return AuthConfig::User {
+                user: opts.authorization.user.clone(),
+                pass: opts.authorization.password.clone(),
+            };
+        }
+        AuthConfig::None
+    }
+
+    /// Whether clients must authenticate (the auth timer and the "first op must be CONNECT"
+    /// rule apply).
     pub fn required(&self) -> bool {
         !matches!(self, AuthConfig::None)
     }
 
-    /// Checks a client's CONNECT credentials. The reason for a failure is for the debug log
-    /// only; the client just gets `Authorization Violation`.
-    ///
-    /// # Errors
-    /// The credentials don't match.
-    pub fn check(&self, opts: &ConnectOpts) -> Result<Identity, &'static str> {
+    /// Whether INFO says `auth_required`: not when a `no_auth_user` lets anyone in.
+    pub fn info_auth_required(&self) -> bool {
         match self {
-            AuthConfig::None => Ok(Identity::global(None)),
-            AuthConfig::Token(token) => {
-                if password_matches(token, &opts.auth_token) {
-                    Ok(Identity::global(None))
-                } else {
-                    Err("invalid token")
-                }
-            }
+            AuthConfig::None => false,
+            AuthConfig::Users { no_auth_user, .. } => no_auth_user.is_none(),
+            _ => true,
+        }
+    }
+
+    /// Whether INFO carries a nonce (nkey users are configured).
+    pub fn wants_nonce(&self) -> bool {
+        matches!(self, AuthConfig::Users { nkeys, .. } if !nkeys.is_empty())
+    }
+
+    /// The identity a client gets without CONNECT credentials, if a `no_auth_user` exists.
+    pub fn no_auth_identity(&self) -> Option<Identity> {
+        let AuthConfig::Users {
+            users,
+            nkeys,
+            no_auth_user: Some(name),
+        } = self
+        else {
+            return None;
+        };
+        let user = users.get(name).or_else(|| nkeys.get(name))?;
+        Some(Identity::of(user, name))
+    }
+
+    /// Checks a client's CONNECT credentials against the nonce it was sent (spec §4.2).
+    pub fn check(&self, opts: &ConnectOpts, nonce: &str) -> AuthStep {
+        match self {
+            AuthConfig::None => AuthStep::Accept(Identity::global(None)),
+            AuthConfig::Token(token) => secret_step(
+                token,
+                &opts.auth_token,
+                Identity::global(None),
+                "invalid token",
+            ),
             AuthConfig::User { user, pass } => {
                 if opts.user != *user {
-                    return Err("unknown user");
+                    return AuthStep::Reject("unknown user");
                 }
-                if password_matches(pass, &opts.pass) {
-                    Ok(Identity::global(Some(user.clone())))
-                } else {
-                    Err("invalid password")
+                secret_step(
+                    pass,
+                    &opts.pass,
+                    Identity::global(Some(user.clone())),
+                    "invalid password",
+                )
+            }
+            AuthConfig::Users { users, nkeys, .. } => {
+                let no_credentials = opts.user.is_empty()
+                    && opts.pass.is_empty()
+                    && opts.auth_token.is_empty()
+                    && opts.nkey.is_empty();
+                if no_credentials {
+                    return match self.no_auth_identity() {
+                        Some(identity) => AuthStep::Accept(identity),
+                        None => AuthStep::Reject("no credentials"),
+                    };
                 }
+                if !opts.nkey.is_empty() {
+                    let Some(user) = nkeys.get(&opts.nkey) else {
+                        return AuthStep::Reject("unknown nkey");
+                    };
+                    if !allowed_type(&user.config) {
+                        return AuthStep::Reject("connection type not allowed");
+                    }
+                    return if verify_nonce_signature(&opts.nkey, nonce, &opts.sig) {
+                        AuthStep::Accept(Identity::of(user, &opts.nkey))
+                    } else {
+                        AuthStep::Reject("invalid nkey signature")
+                    };
+                }
+                let Some(user) = users.get(&opts.user) else {
+                    return AuthStep::Reject("unknown user");
+                };
+                if !allowed_type(&user.config) {
+                    return AuthStep::Reject("connection type not allowed");
+                }
+                secret_step(
+                    &user.config.password,
+                    &opts.pass,
+                    Identity::of(user, &opts.user),
+                    "invalid password",
+                )
             }
         }
     }
+}
+
+/// Plain TCP clients are `STANDARD`.
+fn allowed_type(user: &UserConfig) -> bool {
+    user.allowed_connection_types.is_empty()
+        || user
+            .allowed_connection_types
+            .iter()
+            .any(|t| t == "STANDARD")
+}
+
+fn secret_step(configured: &str, given: &str, then: Identity, why: &'static str) -> AuthStep {
+    if is_bcrypt(configured) {
+        return AuthStep::VerifyBcrypt {
+            hash: configured.to_string(),
+            given: given.to_string(),
+            then,
+        };
+    }
+    if constant_time_eq(configured.as_bytes(), given.as_bytes()) {
+        AuthStep::Accept(then)
+    } else {
+        AuthStep::Reject(why)
+    }
+}
+
+/// Verifies an nkey signature of the nonce: base64url without padding first, then standard
+/// base64 (spec §4.5).
+pub fn verify_nonce_signature(public_key: &str, nonce: &str, sig: &str) -> bool {
+    use base64::Engine;
+    let Ok(kp) = nkeys::KeyPair::from_public_key(public_key) else {
+        return false;
+    };
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(sig));
+    match decoded {
+        Ok(sig) => kp.verify(nonce.as_bytes(), &sig).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A fresh nonce for INFO: 11 random bytes, base64url without padding (15 characters).
+pub fn new_nonce() -> String {
+    use base64::Engine;
+    let bytes: [u8; 11] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Whether a configured secret is a bcrypt hash: `$2a$`, `$2b$`, `$2x$` or `$2y$` followed by
@@ -98,7 +305,7 @@ pub fn is_bcrypt(secret: &str) -> bool {
 }
 
 /// Compares a client secret with a configured one: bcrypt verification for hashes, otherwise a
-/// constant-time byte comparison.
+/// constant-time byte comparison. Slow for bcrypt: never call it on a worker thread.
 pub fn password_matches(configured: &str, given: &str) -> bool {
     if is_bcrypt(configured) {
         return bcrypt::verify(given, configured).unwrap_or(false);
@@ -126,33 +333,65 @@ mod tests {
         }
     }
 
+    fn accepted(step: AuthStep) -> Option<Identity> {
+        match step {
+            AuthStep::Accept(i) => Some(i),
+            AuthStep::VerifyBcrypt { hash, given, then } => {
+                password_matches(&hash, &given).then_some(then)
+            }
+            AuthStep::Reject(_) => None,
+        }
+    }
+
     #[test]
-    fn modes() {
-        assert!(AuthConfig::None.check(&opts("x", "y", "z")).is_ok());
+    fn simple_modes() {
+        assert!(accepted(AuthConfig::None.check(&opts("x", "y", "z"), "")).is_some());
         let tok = AuthConfig::Token("s3cr3t".into());
-        assert!(tok.check(&opts("", "", "s3cr3t")).is_ok());
-        assert!(tok.check(&opts("s3cr3t", "", "")).is_err());
+        assert!(accepted(tok.check(&opts("", "", "s3cr3t"), "")).is_some());
+        assert!(accepted(tok.check(&opts("s3cr3t", "", ""), "")).is_none());
         let user = AuthConfig::User {
             user: "derek".into(),
             pass: "pw".into(),
         };
         assert_eq!(
-            user.check(&opts("derek", "pw", ""))
+            accepted(user.check(&opts("derek", "pw", ""), ""))
                 .unwrap()
                 .user
                 .as_deref(),
             Some("derek")
         );
-        assert!(user.check(&opts("derek", "px", "")).is_err());
-        assert!(user.check(&opts("dere", "pw", "")).is_err());
+        assert!(accepted(user.check(&opts("derek", "px", ""), "")).is_none());
+        assert!(accepted(user.check(&opts("dere", "pw", ""), "")).is_none());
     }
 
     #[test]
-    fn bcrypt_passwords() {
+    fn bcrypt_goes_off_thread() {
         let hash = bcrypt::hash("s3cr3t", 4).unwrap();
         assert!(is_bcrypt(&hash));
+        let user = AuthConfig::User {
+            user: "a".into(),
+            pass: hash.clone(),
+        };
+        assert!(matches!(
+            user.check(&opts("a", "s3cr3t", ""), ""),
+            AuthStep::VerifyBcrypt { .. }
+        ));
         assert!(password_matches(&hash, "s3cr3t"));
         assert!(!password_matches(&hash, "s3cr3tx"));
         assert!(!is_bcrypt("$2q$10$abc"));
+    }
+
+    #[test]
+    fn nkey_signatures() {
+        use base64::Engine;
+        let kp = nkeys::KeyPair::new_user();
+        let nonce = new_nonce();
+        assert_eq!(nonce.len(), 15);
+        let sig = kp.sign(nonce.as_bytes()).unwrap();
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sig);
+        let std = base64::engine::general_purpose::STANDARD.encode(&sig);
+        assert!(verify_nonce_signature(&kp.public_key(), &nonce, &url));
+        assert!(verify_nonce_signature(&kp.public_key(), &nonce, &std));
+        assert!(!verify_nonce_signature(&kp.public_key(), "other", &url));
     }
 }

@@ -146,6 +146,17 @@ pub struct Conn {
     pub connect_received: bool,
     /// Who the client is, once authenticated (or immediately when no auth is required).
     pub identity: Option<Identity>,
+    /// The account it is bound to, with `identity`.
+    pub account: Option<Arc<crate::account::Account>>,
+    /// The nonce sent in INFO (empty when none was sent).
+    pub nonce: String,
+    /// A bcrypt check is running for this connection; parsing waits for it.
+    pub auth_pending: bool,
+    /// Publish permission results by subject, so checks cost a lookup per message.
+    pub pub_cache: HashMap<Box<[u8]>, bool>,
+    /// Reply subjects this client may publish to (response permissions): when received, and
+    /// how many responses were sent.
+    pub replies: HashMap<Box<[u8]>, (Instant, i64)>,
     /// When the auth timer fires, while auth is pending.
     pub auth_deadline: Option<Instant>,
     /// The first PONG after CONNECT has been sent (async INFO allowed from then on).
@@ -187,6 +198,11 @@ impl Conn {
             opts: ConnectOpts::default(),
             connect_received: false,
             identity: None,
+            account: None,
+            nonce: String::new(),
+            auth_pending: false,
+            pub_cache: HashMap::new(),
+            replies: HashMap::new(),
             auth_deadline: None,
             first_pong_sent: false,
             subs: HashMap::new(),
@@ -214,10 +230,25 @@ impl Conn {
     }
 
     /// The account name for INFO `remote_account` and logs.
-    pub fn account(&self) -> &str {
+    pub fn account_name(&self) -> &str {
         self.identity
             .as_ref()
             .map_or(crate::auth::GLOBAL_ACCOUNT, |i| i.account.as_str())
+    }
+
+    /// The client's permissions, if restricted.
+    pub fn perms(&self) -> Option<&crate::auth::perms::ClientPerms> {
+        self.identity.as_ref().and_then(|i| i.perms.as_deref())
+    }
+
+    /// This connection's max payload: the server's, lowered by the account's limit.
+    pub fn max_payload(&self, server_max: usize) -> usize {
+        let account_max = self.account.as_ref().map_or(0, |a| a.limits().max_payload);
+        if account_max > 0 {
+            server_max.min(account_max as usize)
+        } else {
+            server_max
+        }
     }
 
     /// Short description for log lines, like nats-server's `127.0.0.1:5555 - cid:6`.

@@ -2,6 +2,8 @@
 //! [`super::route`]. Checks follow nats-server `server/client.go` in order and wording.
 
 use super::{ClosedReason, Worker};
+use crate::auth::pool::BcryptJob;
+use crate::auth::{AuthStep, Identity};
 use crate::connect::ConnectOpts;
 use crate::log;
 use crate::sub::{Sub, SubRef};
@@ -19,10 +21,23 @@ impl Worker {
         if log::trace_enabled() {
             trace_in(conn, &op);
         }
-        // While auth is pending the first op must be CONNECT (spec §1.2 step 6).
+        // While auth is pending the first op must be CONNECT (spec §1.2 step 6), unless a
+        // no_auth_user lets the client in as that user.
         if conn.identity.is_none() && !matches!(op, ClientOp::Connect(_)) {
-            self.auth_violation(slot, "expected CONNECT first");
-            return;
+            match self.rt.auth.no_auth_identity() {
+                Some(identity) => {
+                    if let Some(conn) = self.conns[slot].as_mut() {
+                        conn.auth_deadline = None;
+                    }
+                    if !self.bind(slot, identity) {
+                        return;
+                    }
+                }
+                None => {
+                    self.auth_violation(slot, "expected CONNECT first");
+                    return;
+                }
+            }
         }
         match op {
             ClientOp::Connect(json) => self.dispatch_connect(slot, json),
@@ -98,32 +113,89 @@ impl Worker {
                 return;
             }
         };
-        let server_headers = self.rt.limits.headers;
         let Some(conn) = self.conns[slot].as_mut() else {
             return;
         };
         conn.auth_deadline = None;
         if conn.connect_received {
             // v2.12+ drops every subscription on a second CONNECT.
-            super::remove_subs(&self.shared.sublist, std::mem::take(&mut conn.subs));
+            if let Some(account) = &conn.account {
+                super::remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
+            }
         }
-        let Some(conn) = self.conns[slot].as_mut() else {
-            return;
-        };
         conn.connect_received = true;
         conn.opts = opts;
-        let identity = match self.rt.auth.check(&conn.opts) {
-            Ok(identity) => identity,
-            Err(why) => {
-                self.auth_violation(slot, why);
-                return;
+        match self.rt.auth.check(&conn.opts, &conn.nonce) {
+            AuthStep::Accept(identity) => self.connect_authenticated(slot, identity),
+            AuthStep::Reject(why) => self.auth_violation(slot, why),
+            AuthStep::VerifyBcrypt { hash, given, then } => {
+                conn.auth_pending = true;
+                self.submit_bcrypt(slot, hash, given, then);
             }
+        }
+    }
+
+    /// Hands a bcrypt check to the bcrypt threads; the answer arrives as `AuthResult`.
+    pub(super) fn submit_bcrypt(
+        &mut self,
+        slot: usize,
+        hash: String,
+        given: String,
+        then: Identity,
+    ) {
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return;
+        };
+        let job = BcryptJob {
+            worker: self.shared.workers()[self.id].clone(),
+            slot,
+            cid: conn.cid,
+            hash,
+            given,
+            then,
+        };
+        if !self.shared.bcrypt.submit(job) {
+            self.auth_violation(slot, "bcrypt queue full");
+        }
+    }
+
+    /// The answer of a bcrypt check: finishes a CONNECT, or a reload's re-check.
+    pub(super) fn auth_result(&mut self, slot: usize, cid: u64, identity: Option<Identity>) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.cid != cid || conn.is_closing() {
+            return;
+        }
+        let connecting = conn.auth_pending;
+        conn.auth_pending = false;
+        match (identity, connecting) {
+            (Some(identity), true) => self.connect_authenticated(slot, identity),
+            (None, true) => self.auth_violation(slot, "invalid password"),
+            (Some(identity), false) => self.reauthorized(slot, identity),
+            (None, false) => self.mark_close(slot, ClosedReason::AuthenticationViolation),
+        }
+        // Resume what arrived while the check ran.
+        self.parse_and_dispatch(slot);
+        self.read_ready(slot);
+    }
+
+    /// The rest of CONNECT once the credentials passed (spec §1.4 steps 5-9).
+    fn connect_authenticated(&mut self, slot: usize, identity: Identity) {
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return;
         };
         if !conn.opts.account.is_empty() || conn.opts.new_account {
             self.auth_violation(slot, "account binding in CONNECT is not supported");
             return;
         }
-        conn.identity = Some(identity);
+        if !self.bind(slot, identity) {
+            return;
+        }
+        let server_headers = self.rt.limits.headers;
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         if !(0..=1).contains(&conn.opts.protocol) {
             self.send_err_and_close(
                 slot,
@@ -147,15 +219,82 @@ impl Worker {
         }
         if log::debug_enabled() {
             log::debug(&format!(
-                "{} - Client connection created: name={:?} lang={:?} version={:?} protocol={}",
+                "{} - Client connection created: name={:?} lang={:?} version={:?} protocol={} account={}",
                 conn.log_prefix(),
                 conn.opts.name,
                 conn.opts.lang,
                 conn.opts.version,
-                conn.opts.protocol
+                conn.opts.protocol,
+                conn.account_name()
             ));
         }
         self.verbose_ok(slot);
+    }
+
+    /// Binds a connection to its identity's account. Returns false (and closes the
+    /// connection) if the account is unknown or full.
+    pub(super) fn bind(&mut self, slot: usize, identity: Identity) -> bool {
+        let Some(account) = self.shared.accounts.get(&identity.account) else {
+            self.auth_violation(slot, "account not found");
+            return false;
+        };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return false;
+        };
+        let same = conn
+            .account
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(a, &account));
+        if !same {
+            if !account.try_add_conn() {
+                self.send_err_and_close(
+                    slot,
+                    errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED.as_bytes(),
+                    ClosedReason::MaxConnectionsExceeded,
+                );
+                return false;
+            }
+            if let Some(old) = conn.account.replace(account) {
+                old.remove_conn();
+            }
+        }
+        conn.identity = Some(identity);
+        conn.pub_cache.clear();
+        conn.parser.max_payload = conn.max_payload(self.rt.limits.max_payload);
+        true
+    }
+
+    /// After a reload: the client still authenticates; apply its new permissions, drop the
+    /// subscriptions they no longer allow, and close it if its account changed.
+    pub(super) fn reauthorized(&mut self, slot: usize, identity: Identity) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        if conn.account_name() != identity.account {
+            self.mark_close(slot, ClosedReason::AuthenticationViolation);
+            return;
+        }
+        conn.identity = Some(identity);
+        conn.pub_cache.clear();
+        let Some(perms) = conn.perms() else {
+            return;
+        };
+        let revoked: Vec<(Box<[u8]>, Vec<u8>)> = conn
+            .subs
+            .values()
+            .filter(|sub| !perms.can_subscribe(&sub.subject, sub.queue.as_deref()))
+            .map(|sub| {
+                let mut text = errors::sub_violation(&sub.subject, sub.queue.as_deref());
+                text.extend_from_slice(b" (sid ");
+                errors::push_go_quoted(&mut text, &sub.sid);
+                text.push(b')');
+                (sub.sid.clone(), text)
+            })
+            .collect();
+        for (sid, text) in revoked {
+            self.send_err(slot, &text);
+            self.remove_sub(slot, &sid);
+        }
     }
 
     /// SUB, in nats-server's order (spec §1.6).
@@ -164,8 +303,14 @@ impl Worker {
             self.send_err(slot, &errors::sub_violation(subject, queue));
             return;
         }
+        if let Some(perms) = self.conns[slot].as_ref().and_then(|c| c.perms()) {
+            if !perms.can_subscribe(subject, queue) {
+                self.send_err(slot, &errors::sub_violation(subject, queue));
+                return;
+            }
+        }
         let limits = &self.rt.limits;
-        let (max_tokens, max_subs) = (limits.max_sub_tokens, limits.max_subscriptions);
+        let (max_tokens, mut max_subs) = (limits.max_sub_tokens, limits.max_subscriptions);
         if max_tokens > 0 && protocol::subject::tokens(subject).count() > max_tokens {
             self.send_err(slot, &errors::sub_too_many_tokens(subject));
             return;
@@ -174,6 +319,13 @@ impl Worker {
         let Some(conn) = self.conns[slot].as_mut() else {
             return;
         };
+        let account_max = conn
+            .account
+            .as_ref()
+            .map_or(0, |a| a.limits().max_subscriptions);
+        if account_max > 0 && (max_subs == 0 || (account_max as usize) < max_subs) {
+            max_subs = account_max as usize;
+        }
         if max_subs > 0 && conn.subs.len() >= max_subs {
             log::error(&format!(
                 "{} - maximum subscriptions exceeded",
@@ -197,9 +349,16 @@ impl Worker {
             max_msgs: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            deny: conn
+                .perms()
+                .and_then(|p| p.delivery_deny(subject, queue))
+                .map(Vec::into_boxed_slice),
+            track_replies: conn.perms().is_some_and(|p| p.response.is_some()),
         });
-        if self
-            .shared
+        let Some(account) = conn.account.clone() else {
+            return;
+        };
+        if account
             .sublist
             .insert(subject, queue, SubRef(sub.clone()))
             .is_err()
@@ -241,10 +400,12 @@ impl Worker {
             return;
         };
         sub.closed.store(true, Ordering::Relaxed);
-        let _ =
-            self.shared
-                .sublist
-                .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        if let Some(account) = &conn.account {
+            let _ =
+                account
+                    .sublist
+                    .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        }
     }
 
     fn dispatch_ping(&mut self, slot: usize) {
@@ -255,9 +416,14 @@ impl Worker {
         if conn.connect_received && !conn.first_pong_sent {
             conn.first_pong_sent = true;
             if conn.opts.protocol >= 1 {
-                let json = self
-                    .rt
-                    .client_info(conn.cid, &conn.peer, Some(conn.account()));
+                let max_payload = conn.max_payload(self.rt.limits.max_payload);
+                let json = self.rt.client_info(
+                    conn.cid,
+                    &conn.peer,
+                    Some(conn.account_name()),
+                    &conn.nonce,
+                    max_payload,
+                );
                 let mut line = Vec::with_capacity(json.len() + 8);
                 encode::write_info(&mut line, &json);
                 self.queue_out(slot, &line);

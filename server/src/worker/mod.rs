@@ -75,6 +75,15 @@ pub enum WorkerMsg {
         /// All clients should be closed by then.
         deadline: Instant,
     },
+    /// The answer of a bcrypt check for a connection of this worker.
+    AuthResult {
+        /// Connection slot.
+        slot: usize,
+        /// Connection id.
+        cid: u64,
+        /// The identity if the secret matched.
+        identity: Option<crate::auth::Identity>,
+    },
     /// Close everything and exit.
     Shutdown,
 }
@@ -260,6 +269,11 @@ impl Worker {
                         next_at: Instant::now(),
                     });
                 }
+                WorkerMsg::AuthResult {
+                    slot,
+                    cid,
+                    identity,
+                } => self.auth_result(slot, cid, identity),
                 WorkerMsg::Shutdown => self.shutting_down = true,
             }
         }
@@ -285,9 +299,15 @@ impl Worker {
         let limits = &self.rt.limits;
         let parser = protocol::Parser::new(limits.max_control_line, limits.max_payload);
         let mut conn = Conn::new(cid, sock, peer, parser, now);
-        let info = self.rt.client_info(cid, &peer, None);
+        if self.rt.auth.wants_nonce() {
+            conn.nonce = crate::auth::new_nonce();
+        }
+        let info = self
+            .rt
+            .client_info(cid, &peer, None, &conn.nonce, limits.max_payload);
         protocol::encode::write_info(&mut conn.out.buf, &info);
-        if self.rt.auth.required() {
+        let auth_required = self.rt.auth.required();
+        if auth_required {
             let at = now + limits.auth_timeout;
             conn.auth_deadline = Some(at);
             self.timers.schedule(Timer {
@@ -295,11 +315,6 @@ impl Worker {
                 slot,
                 cid,
                 kind: TimerKind::Auth,
-            });
-        } else {
-            conn.identity = Some(crate::auth::Identity {
-                account: crate::auth::GLOBAL_ACCOUNT.to_string(),
-                user: None,
             });
         }
         let first_ping = limits.ping_interval.min(Duration::from_secs(2));
@@ -314,6 +329,9 @@ impl Worker {
         log::debug(&format!("{peer} - cid:{cid} - Client connection created"));
         self.conns[slot] = Some(conn);
         self.mark_dirty(slot);
+        if !auth_required {
+            self.bind(slot, crate::auth::Identity::global(None));
+        }
     }
 
     fn conn_ready(&mut self, slot: usize, readable: bool, writable: bool) {
@@ -339,7 +357,9 @@ impl Worker {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 return;
             };
-            if conn.is_closing() {
+            if conn.is_closing() || conn.auth_pending {
+                // While a bcrypt check runs the bytes wait in the socket; `auth_result`
+                // resumes reading.
                 return;
             }
             if conn.rbuf.len() - conn.rlen < READ_BUF_MIN / 2 {
@@ -391,7 +411,7 @@ impl Worker {
         let rlen = conn.rlen;
         let mut pos = 0;
         while let Some(conn) = self.conns[slot].as_mut() {
-            if conn.is_closing() {
+            if conn.is_closing() || conn.auth_pending {
                 break;
             }
             match conn.parser.parse(&rbuf[pos..rlen]) {
@@ -587,7 +607,10 @@ impl Worker {
             return;
         };
         let reason = conn.closing.unwrap_or(ClosedReason::ServerShutdown);
-        remove_subs(&self.shared.sublist, std::mem::take(&mut conn.subs));
+        if let Some(account) = conn.account.take() {
+            remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
+            account.remove_conn();
+        }
         let _ = self.poll.registry().deregister(&mut conn.sock);
         let _ = conn.sock.shutdown(std::net::Shutdown::Both);
         self.free_slots.push(slot);
@@ -773,17 +796,24 @@ impl Worker {
                 continue;
             };
             conn.parser.max_control_line = mcl;
-            conn.parser.max_payload = mpay;
-            if !conn.connect_received {
+            conn.parser.max_payload = conn.max_payload(mpay);
+            if !conn.connect_received || conn.identity.is_none() || conn.auth_pending {
                 continue;
             }
-            if let Err(why) = self.rt.auth.check(&conn.opts) {
-                log::debug(&format!(
-                    "{} - reload: no longer authorized: {why}",
-                    conn.log_prefix()
-                ));
-                // nats-server 2.15.1 closes such a client without sending anything (observed).
-                self.mark_close(slot, ClosedReason::AuthenticationViolation);
+            match self.rt.auth.check(&conn.opts, &conn.nonce) {
+                crate::auth::AuthStep::Accept(identity) => self.reauthorized(slot, identity),
+                crate::auth::AuthStep::Reject(why) => {
+                    log::debug(&format!(
+                        "{} - reload: no longer authorized: {why}",
+                        conn.log_prefix()
+                    ));
+                    // nats-server 2.15.1 closes such a client without sending anything
+                    // (observed).
+                    self.mark_close(slot, ClosedReason::AuthenticationViolation);
+                }
+                crate::auth::AuthStep::VerifyBcrypt { hash, given, then } => {
+                    self.submit_bcrypt(slot, hash, given, then);
+                }
             }
         }
     }

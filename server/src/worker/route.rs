@@ -5,17 +5,22 @@
 //! one difference by design: a delivery to another worker's connection is encoded here into
 //! that worker's batch, which is handed over once per loop iteration.
 
+use super::conn::Conn;
 use super::Worker;
+use crate::auth::perms::denied_at_delivery;
 use crate::sub::{Claim, Sub, SubRef};
 use protocol::{encode, errors, subject, Pub};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Deliveries from one worker to another, handed over in one channel send.
 #[derive(Debug)]
 pub struct Batch {
     /// The sending worker.
     pub from: usize,
-    /// Records: `slot: u32 | cid: u64 | len: u32 | encoded MSG/HMSG bytes`, little-endian.
+    /// Records: `slot: u32 | cid: u64 | len: u32 | reply_len: u32 | encoded MSG/HMSG bytes |
+    /// reply`, little-endian. The reply is only carried to subscribers with response
+    /// permissions, which must learn what they may answer.
     pub msgs: Vec<u8>,
     /// Subscriptions that reached their auto-unsubscribe limit with a message in this batch;
     /// applied after the messages.
@@ -24,7 +29,7 @@ pub struct Batch {
     pub count: u32,
 }
 
-const RECORD_HEADER: usize = 4 + 8 + 4;
+const RECORD_HEADER: usize = 4 + 8 + 4 + 4;
 
 impl Batch {
     /// An empty batch from `from`.
@@ -42,20 +47,38 @@ impl Batch {
         self.count == 0 && self.auto_unsubs.is_empty()
     }
 
-    fn push_msg(&mut self, slot: usize, cid: u64, encode: impl FnOnce(&mut Vec<u8>)) {
+    fn push_msg(
+        &mut self,
+        slot: usize,
+        cid: u64,
+        reply: Option<&[u8]>,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
         let start = self.msgs.len();
+        let reply = reply.unwrap_or_default();
         self.msgs.extend_from_slice(&(slot as u32).to_le_bytes());
         self.msgs.extend_from_slice(&cid.to_le_bytes());
         self.msgs.extend_from_slice(&[0; 4]);
+        self.msgs
+            .extend_from_slice(&(reply.len() as u32).to_le_bytes());
         encode(&mut self.msgs);
         let len = (self.msgs.len() - start - RECORD_HEADER) as u32;
         self.msgs[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
+        self.msgs.extend_from_slice(reply);
         self.count += 1;
     }
 }
 
-/// Iterates a batch's message records as `(slot, cid, bytes)`.
-fn records(msgs: &[u8]) -> impl Iterator<Item = (usize, u64, &[u8])> {
+/// One record of a batch.
+struct Record<'a> {
+    slot: usize,
+    cid: u64,
+    bytes: &'a [u8],
+    reply: &'a [u8],
+}
+
+/// Iterates a batch's message records.
+fn records(msgs: &[u8]) -> impl Iterator<Item = Record<'_>> {
     let mut pos = 0;
     std::iter::from_fn(move || {
         if pos + RECORD_HEADER > msgs.len() {
@@ -65,10 +88,17 @@ fn records(msgs: &[u8]) -> impl Iterator<Item = (usize, u64, &[u8])> {
         let slot = u32::from_le_bytes(word(0, 4).try_into().ok()?) as usize;
         let cid = u64::from_le_bytes(word(4, 8).try_into().ok()?);
         let len = u32::from_le_bytes(word(12, 4).try_into().ok()?) as usize;
+        let reply_len = u32::from_le_bytes(word(16, 4).try_into().ok()?) as usize;
         let start = pos + RECORD_HEADER;
         let bytes = msgs.get(start..start + len)?;
-        pos = start + len;
-        Some((slot, cid, bytes))
+        let reply = msgs.get(start + len..start + len + reply_len)?;
+        pos = start + len + reply_len;
+        Some(Record {
+            slot,
+            cid,
+            bytes,
+            reply,
+        })
     })
 }
 
@@ -99,6 +129,32 @@ fn encode_delivery(out: &mut Vec<u8>, sub: &Sub, msg: &Pub<'_>) {
     }
 }
 
+/// Publish permission results cached per connection (nats-server keeps 128 too).
+const PUB_CACHE_MAX: usize = 128;
+/// Reply subjects remembered per connection for response permissions.
+const REPLIES_MAX: usize = 16 * 1024;
+
+/// Remembers that the subscriber received `reply`, so it may publish a response to it.
+fn allow_reply(conn: &mut Conn, reply: &[u8]) {
+    if conn.replies.len() >= REPLIES_MAX {
+        // Drop the expired ones first; if it is still full, forget the oldest half.
+        let ttl = conn
+            .perms()
+            .and_then(|p| p.response)
+            .and_then(|r| r.expires);
+        if let Some(ttl) = ttl {
+            conn.replies.retain(|_, (at, _)| at.elapsed() <= ttl);
+        }
+        if conn.replies.len() >= REPLIES_MAX {
+            let mut ages: Vec<Instant> = conn.replies.values().map(|(at, _)| *at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            conn.replies.retain(|_, (at, _)| *at > cutoff);
+        }
+    }
+    conn.replies.insert(reply.into(), (Instant::now(), 0));
+}
+
 /// Reply prefixes a client may not use (spec §1.11).
 fn reserved_reply(reply: &[u8]) -> bool {
     reply.starts_with(b"_R_.")
@@ -122,11 +178,21 @@ impl Worker {
             conn.opts.verbose,
             conn.opts.no_responders,
         );
+        let Some(account) = conn.account.clone() else {
+            return;
+        };
         if conn.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
             self.send_err(slot, errors::INVALID_PUBLISH_SUBJECT.as_bytes());
         }
-        let internal = msg.subject.starts_with(b"_GR_.") && msg.subject.len() > 5;
-        if internal || msg.subject.starts_with(b"$NRG.") {
+        if msg.subject.starts_with(b"_GR_.") && msg.subject.len() > 5 {
+            self.send_err(slot, &errors::pub_violation(msg.subject));
+            return;
+        }
+        if !self.publish_allowed(slot, msg.subject) {
+            self.send_err(slot, &errors::pub_violation(msg.subject));
+            return;
+        }
+        if msg.subject.starts_with(b"$NRG.") {
             self.send_err(slot, &errors::pub_violation(msg.subject));
             return;
         }
@@ -139,10 +205,7 @@ impl Worker {
         if verbose {
             self.queue_out(slot, encode::OK);
         }
-        let result = self
-            .cache
-            .matches(&self.shared.sublist, msg.subject)
-            .clone();
+        let result = self.cache.matches(&account.sublist, msg.subject).clone();
         let mut delivered = 0usize;
         for sub in result.psubs.iter() {
             if (echo || sub.cid != cid) && self.deliver(sub, msg) {
@@ -171,15 +234,65 @@ impl Worker {
         }
     }
 
+    /// Publish permission (spec §4.9): the allow/deny lists, cached per connection, then the
+    /// reply subjects the client received while it has response permissions.
+    fn publish_allowed(&mut self, slot: usize, subject: &[u8]) -> bool {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return false;
+        };
+        let Some(perms) = conn.identity.as_ref().and_then(|i| i.perms.clone()) else {
+            return true;
+        };
+        let allowed = match conn.pub_cache.get(subject) {
+            Some(&allowed) => allowed,
+            None => {
+                let allowed = perms.can_publish(subject);
+                if conn.pub_cache.len() >= PUB_CACHE_MAX {
+                    conn.pub_cache.clear();
+                }
+                conn.pub_cache.insert(subject.into(), allowed);
+                allowed
+            }
+        };
+        if allowed {
+            return true;
+        }
+        let Some(resp) = perms.response else {
+            return false;
+        };
+        let Some((at, count)) = conn.replies.get_mut(subject) else {
+            return false;
+        };
+        let expired = resp.expires.is_some_and(|ttl| at.elapsed() > ttl);
+        let exhausted = resp.max_msgs > 0 && *count >= resp.max_msgs;
+        if expired || exhausted {
+            conn.replies.remove(subject);
+            return false;
+        }
+        *count += 1;
+        if resp.max_msgs > 0 && *count >= resp.max_msgs {
+            conn.replies.remove(subject);
+        }
+        true
+    }
+
     /// Delivers to one subscription. Returns false if it could not take the message.
     fn deliver(&mut self, sub: &SubRef, msg: &Pub<'_>) -> bool {
+        if let Some(deny) = &sub.deny {
+            if denied_at_delivery(deny, msg.subject, sub.queue.as_deref()) {
+                return false;
+            }
+        }
         let claim = sub.claim();
         if claim == Claim::Skip {
             return false;
         }
+        let reply = if sub.track_replies { msg.reply } else { None };
         if sub.worker != self.id {
             let batch = &mut self.batches[sub.worker];
-            batch.push_msg(sub.slot, sub.cid, |out| encode_delivery(out, sub, msg));
+            batch.push_msg(sub.slot, sub.cid, reply, |out| {
+                encode_delivery(out, sub, msg)
+            });
             if claim == Claim::DeliverLast {
                 batch.auto_unsubs.push(sub.0.clone());
             }
@@ -193,6 +306,9 @@ impl Worker {
             return false;
         }
         encode_delivery(&mut conn.out.buf, sub, msg);
+        if let Some(reply) = reply {
+            allow_reply(conn, reply);
+        }
         conn.out_msgs += 1;
         conn.out_bytes += msg.data.len() as u64;
         self.stats.out_msgs += 1;
@@ -222,7 +338,13 @@ impl Worker {
     /// Deliveries handed over by another worker.
     pub(super) fn deliver_batch(&mut self, batch: Batch) {
         let max_pending = self.rt.limits.max_pending;
-        for (slot, cid, bytes) in records(&batch.msgs) {
+        for Record {
+            slot,
+            cid,
+            bytes,
+            reply,
+        } in records(&batch.msgs)
+        {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
@@ -230,6 +352,9 @@ impl Worker {
                 continue;
             }
             conn.out.buf.extend_from_slice(bytes);
+            if !reply.is_empty() {
+                allow_reply(conn, reply);
+            }
             conn.out_msgs += 1;
             self.stats.out_msgs += 1;
             if conn.out.pending() > max_pending {
@@ -269,16 +394,18 @@ mod tests {
     #[test]
     fn batch_records_round_trip() {
         let mut b = Batch::new(0);
-        b.push_msg(3, 42, |out| out.extend_from_slice(b"MSG a 1 0\r\n\r\n"));
-        b.push_msg(7, 43, |out| out.extend_from_slice(b"x"));
+        b.push_msg(3, 42, None, |out| {
+            out.extend_from_slice(b"MSG a 1 0\r\n\r\n")
+        });
+        b.push_msg(7, 43, Some(b"r"), |out| out.extend_from_slice(b"x"));
         let got: Vec<_> = records(&b.msgs)
-            .map(|(s, c, bytes)| (s, c, bytes.to_vec()))
+            .map(|r| (r.slot, r.cid, [r.bytes, r.reply].concat()))
             .collect();
         assert_eq!(
             got,
             vec![
                 (3, 42, b"MSG a 1 0\r\n\r\n".to_vec()),
-                (7, 43, b"x".to_vec())
+                (7, 43, b"xr".to_vec())
             ]
         );
         assert_eq!(b.count, 2);
