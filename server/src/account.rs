@@ -4,14 +4,111 @@
 //! subscriptions of connected clients stay where they are. The registry is read at CONNECT and
 //! on reload only, never per message.
 
-use crate::auth::config::{AccountConfig, AccountLimits};
+use crate::auth::config::{AccountConfig, AccountLimits, ExportKind, ResponseType};
 use crate::auth::GLOBAL_ACCOUNT;
+use crate::sub::Sub;
 use crate::sub::SubRef;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use sublist::Sublist;
+
+/// Pending service responses kept per exporting account before expired ones are swept.
+const RESPONSES_SWEEP_AT: usize = 16 * 1024;
+
+/// Where an import entry (an internal subscription, see [`Sub::import`]) sends what it
+/// matches (spec §4.11).
+#[derive(Debug)]
+pub enum ImportRoute {
+    /// Stream import: messages of the exporter, delivered in `to` under a new subject.
+    Stream {
+        /// The importing account.
+        to: Arc<Account>,
+        /// The import subject in the exporter (a pattern).
+        from: String,
+        /// The subject in the importer: a prefix (ending in `.`) or a mapped pattern.
+        prefix: String,
+        /// Mapped pattern (`to`), if no prefix.
+        to_subject: String,
+    },
+    /// Service import: requests in the importer, forwarded to the exporter.
+    Service {
+        /// The exporting account.
+        exporter: Arc<Account>,
+        /// The importer's name (for `Nats-Request-Info`).
+        importer: String,
+        /// The importer's reply prefix (`_R_.xxxxxx.`).
+        reply_prefix: String,
+        /// The local subject (pattern) in the importer.
+        local: String,
+        /// The exported subject (pattern) in the exporter.
+        remote: String,
+        /// How many responses the exporter may send.
+        response_type: ResponseType,
+        /// How long a response mapping lives.
+        threshold: Duration,
+    },
+    /// Responses to `_R_.<importer prefix>.>` in the exporter, mapped back to the requester.
+    Response {
+        /// The importing account.
+        importer: Arc<Account>,
+    },
+}
+
+/// A request waiting for its response across accounts.
+#[derive(Debug)]
+pub struct PendingResponse {
+    /// Where the response goes.
+    pub importer: Arc<Account>,
+    /// The requester's own reply subject.
+    pub reply: Box<[u8]>,
+    /// Singleton, stream or chunked.
+    pub response_type: ResponseType,
+    /// When the mapping lapses.
+    pub expires: Instant,
+}
+
+/// Maps `subject`, which matches `from`, onto `to`: the tokens caught by `from`'s wildcards
+/// fill `to`'s wildcards in order; a `to` without wildcards is used as is.
+pub fn map_subject(from: &str, to: &str, subject: &[u8]) -> Vec<u8> {
+    if !protocol::subject::has_wildcard(to.as_bytes()) {
+        return to.as_bytes().to_vec();
+    }
+    let mut captured: Vec<Vec<u8>> = Vec::new();
+    let subj: Vec<&[u8]> = subject.split(|b| *b == b'.').collect();
+    for (i, pat) in from.split('.').enumerate() {
+        match pat {
+            "*" => captured.push(subj.get(i).map(|t| t.to_vec()).unwrap_or_default()),
+            ">" => captured.push(
+                subj.get(i..)
+                    .map(|rest| rest.join(&b'.'))
+                    .unwrap_or_default(),
+            ),
+            _ => {}
+        }
+    }
+    let mut caught = captured.into_iter();
+    let mut out = Vec::with_capacity(subject.len() + to.len());
+    for (i, tok) in to.split('.').enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        match tok {
+            "*" | ">" => out.extend(caught.next().unwrap_or_else(|| tok.as_bytes().to_vec())),
+            _ => out.extend_from_slice(tok.as_bytes()),
+        }
+    }
+    out
+}
+
+fn random_token() -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    (0..6)
+        .map(|_| BASE62[rand::random::<usize>() % BASE62.len()] as char)
+        .collect()
+}
 
 /// Literal-subject shards of each account's sublist.
 const SUBLIST_SHARDS: usize = 16;
@@ -27,6 +124,11 @@ pub struct Account {
     pub num_conns: AtomicI64,
     /// Its configuration (limits, imports, exports); replaced on reload.
     pub config: RwLock<Arc<AccountConfig>>,
+    /// Reply subjects of service requests it imports are `<reply_prefix><random>`.
+    pub reply_prefix: String,
+    /// Requests from importers waiting for this (exporting) account's response, by the
+    /// generated reply subject.
+    pub responses: parking_lot::Mutex<HashMap<Box<[u8]>, PendingResponse>>,
 }
 
 impl Account {
@@ -36,7 +138,58 @@ impl Account {
             sublist: Sublist::with_options(SUBLIST_SHARDS, cache),
             num_conns: AtomicI64::new(0),
             config: RwLock::new(Arc::new(config)),
+            reply_prefix: format!("_R_.{}.", random_token()),
+            responses: parking_lot::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Records a request forwarded into this account and returns the reply subject to use.
+    pub fn add_response(
+        &self,
+        importer: &Arc<Account>,
+        reply: &[u8],
+        kind: ResponseType,
+        threshold: Duration,
+    ) -> Vec<u8> {
+        let mut subject = importer.reply_prefix.clone().into_bytes();
+        subject.extend_from_slice(random_token().as_bytes());
+        subject.extend_from_slice(random_token().as_bytes());
+        let now = Instant::now();
+        let mut map = self.responses.lock();
+        if map.len() >= RESPONSES_SWEEP_AT {
+            map.retain(|_, r| r.expires > now);
+        }
+        map.insert(
+            subject.clone().into_boxed_slice(),
+            PendingResponse {
+                importer: importer.clone(),
+                reply: reply.into(),
+                response_type: kind,
+                expires: now + threshold,
+            },
+        );
+        subject
+    }
+
+    /// Looks up where a response to `subject` goes, retiring the mapping when this response
+    /// ends it (singleton, or an empty message ending a stream).
+    pub fn take_response(
+        &self,
+        subject: &[u8],
+        payload_empty: bool,
+    ) -> Option<(Arc<Account>, Box<[u8]>)> {
+        let mut map = self.responses.lock();
+        let entry = map.get(subject)?;
+        if entry.expires <= Instant::now() {
+            map.remove(subject);
+            return None;
+        }
+        let done = entry.response_type == ResponseType::Singleton || payload_empty;
+        let out = (entry.importer.clone(), entry.reply.clone());
+        if done {
+            map.remove(subject);
+        }
+        Some(out)
     }
 
     /// The account's limits.
@@ -66,6 +219,8 @@ impl Account {
 pub struct Accounts {
     map: RwLock<HashMap<String, Arc<Account>>>,
     cache: bool,
+    /// The import entries in the sublists, so a reload can take them out again.
+    import_subs: parking_lot::Mutex<Vec<(Arc<Account>, Arc<Sub>)>>,
 }
 
 impl Accounts {
@@ -74,6 +229,7 @@ impl Accounts {
         let accounts = Accounts {
             map: RwLock::new(HashMap::new()),
             cache,
+            import_subs: parking_lot::Mutex::new(Vec::new()),
         };
         accounts.sync(configs);
         accounts
@@ -109,6 +265,95 @@ impl Accounts {
                 }
             }
         }
+        drop(map);
+        self.rebuild_imports(configs);
+    }
+
+    /// Replaces the import entries in the sublists with those of `configs`. Stream imports
+    /// sit in the exporter's sublist; service imports in the importer's, plus one response
+    /// entry per importer in the exporter's.
+    fn rebuild_imports(&self, configs: &[AccountConfig]) {
+        let mut subs = self.import_subs.lock();
+        for (account, sub) in subs.drain(..) {
+            let _ = account
+                .sublist
+                .remove(&sub.subject, None, &crate::sub::SubRef(sub.clone()));
+        }
+        let mut add = |account: &Arc<Account>, subject: &[u8], route: ImportRoute| {
+            let sub = Arc::new(Sub::import(subject, route));
+            let value = crate::sub::SubRef(sub.clone());
+            if account.sublist.insert(subject, None, value).is_ok() {
+                subs.push((account.clone(), sub));
+            }
+        };
+        for config in configs {
+            let Some(importer) = self.get(&config.name) else {
+                continue;
+            };
+            let mut responders: Vec<String> = Vec::new();
+            for imp in &config.imports {
+                let Some(exporter) = self.get(&imp.account) else {
+                    continue;
+                };
+                match imp.kind {
+                    ExportKind::Stream => {
+                        let route = ImportRoute::Stream {
+                            to: importer.clone(),
+                            from: imp.subject.clone(),
+                            prefix: imp.prefix.clone(),
+                            to_subject: imp.to.clone(),
+                        };
+                        add(&exporter, imp.subject.as_bytes(), route);
+                    }
+                    ExportKind::Service => {
+                        let export = exporter
+                            .config
+                            .read()
+                            .exports
+                            .iter()
+                            .find(|e| {
+                                e.kind == ExportKind::Service
+                                    && protocol::subject::subject_matches(
+                                        e.subject.as_bytes(),
+                                        imp.subject.as_bytes(),
+                                    )
+                            })
+                            .cloned();
+                        let local = if imp.to.is_empty() {
+                            imp.subject.clone()
+                        } else {
+                            imp.to.clone()
+                        };
+                        let threshold = export
+                            .as_ref()
+                            .map_or(crate::auth::config::RESPONSE_THRESHOLD_DEFAULT, |e| {
+                                e.response_threshold
+                            });
+                        let route = ImportRoute::Service {
+                            exporter: exporter.clone(),
+                            importer: importer.name.clone(),
+                            reply_prefix: importer.reply_prefix.clone(),
+                            local: local.clone(),
+                            remote: imp.subject.clone(),
+                            response_type: export
+                                .as_ref()
+                                .map(|e| e.response_type)
+                                .unwrap_or_default(),
+                            threshold,
+                        };
+                        add(&importer, local.as_bytes(), route);
+                        if !responders.contains(&exporter.name) {
+                            responders.push(exporter.name.clone());
+                            let pattern = format!("{}>", importer.reply_prefix);
+                            let route = ImportRoute::Response {
+                                importer: importer.clone(),
+                            };
+                            add(&exporter, pattern.as_bytes(), route);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Every account.
@@ -120,6 +365,14 @@ impl Accounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subject_mapping() {
+        assert_eq!(map_subject("events.>", "ev.>", b"events.x.y"), b"ev.x.y");
+        assert_eq!(map_subject("a.*.c", "x.*", b"a.b.c"), b"x.b");
+        assert_eq!(map_subject("svc.echo", "echo", b"svc.echo"), b"echo");
+        assert_eq!(map_subject("echo", "svc.echo", b"echo"), b"svc.echo");
+    }
 
     #[test]
     fn sync_keeps_accounts_and_limits_connections() {

@@ -38,6 +38,30 @@ pub struct Sub {
     /// The subscriber has response permissions: deliveries carry the reply subject to it so
     /// it may answer.
     pub track_replies: bool,
+    /// Set for the server's own entries that carry messages across accounts (imports);
+    /// `None` for client subscriptions.
+    pub import: Option<Box<crate::account::ImportRoute>>,
+}
+
+impl Sub {
+    /// An internal subscription that forwards matching messages across accounts.
+    pub fn import(subject: &[u8], route: crate::account::ImportRoute) -> Sub {
+        Sub {
+            worker: usize::MAX,
+            slot: usize::MAX,
+            cid: 0,
+            sid: Box::default(),
+            subject: subject.into(),
+            queue: None,
+            headers: AtomicBool::new(true),
+            max_msgs: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            deny: None,
+            track_replies: false,
+            import: Some(Box::new(route)),
+        }
+    }
 }
 
 /// What a publisher may do with a subscription right now.

@@ -21,7 +21,10 @@ fn login(s: &util::Server, user: &str, pass: &str) -> Conn {
 
 fn rejected(c: &mut Conn) {
     assert!(c.is_closed(3 * SEC), "expected close");
-    assert_eq!(String::from_utf8_lossy(&c.buf), "-ERR 'Authorization Violation'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&c.buf),
+        "-ERR 'Authorization Violation'\r\n"
+    );
 }
 
 const ACCOUNTS: &str = r#"
@@ -80,30 +83,56 @@ fn bcrypt_check_does_not_stall_the_worker() {
     assert_eq!(fast.read_line(5 * SEC), "PONG");
     assert!(slow.buf.is_empty());
     let early = slow.drain_for(Duration::from_millis(1));
-    assert!(early.is_empty(), "bcrypt client answered before the fast one: {:?}", String::from_utf8_lossy(&early));
+    assert!(
+        early.is_empty(),
+        "bcrypt client answered before the fast one: {:?}",
+        String::from_utf8_lossy(&early)
+    );
     assert_eq!(slow.read_line(10 * SEC), "PONG");
 }
 
 #[test]
 fn nkey_users_sign_the_nonce() {
     let kp = nkeys::KeyPair::new_user();
-    let conf = format!("authorization {{ users = [ {{nkey: {}}} ] }}\n", kp.public_key());
+    let conf = format!(
+        "authorization {{ users = [ {{nkey: {}}} ] }}\n",
+        kp.public_key()
+    );
     let s = start_server(&conf, &[]);
     let mut c = Conn::connect(&s);
     let info = info_json(&mut c);
     let nonce = info["nonce"].as_str().expect("nonce in INFO").to_string();
     assert_eq!(nonce.len(), 15);
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(kp.sign(nonce.as_bytes()).unwrap());
-    c.send(format!("CONNECT {{\"verbose\":false,\"nkey\":\"{}\",\"sig\":\"{sig}\"}}\r\n", kp.public_key()).as_bytes());
+    let sig =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(kp.sign(nonce.as_bytes()).unwrap());
+    c.send(
+        format!(
+            "CONNECT {{\"verbose\":false,\"nkey\":\"{}\",\"sig\":\"{sig}\"}}\r\n",
+            kp.public_key()
+        )
+        .as_bytes(),
+    );
     assert_eq!(c.sync(), "");
     // A signature over something else is refused.
     let mut bad = Conn::connect(&s);
     info_json(&mut bad);
-    bad.send(format!("CONNECT {{\"nkey\":\"{}\",\"sig\":\"{sig}\"}}\r\n", kp.public_key()).as_bytes());
+    bad.send(
+        format!(
+            "CONNECT {{\"nkey\":\"{}\",\"sig\":\"{sig}\"}}\r\n",
+            kp.public_key()
+        )
+        .as_bytes(),
+    );
     rejected(&mut bad);
     let mut unknown = Conn::setup(&s);
     let other = nkeys::KeyPair::new_user();
-    unknown.send(format!("CONNECT {{\"nkey\":\"{}\",\"sig\":\"{sig}\"}}\r\n", other.public_key()).as_bytes());
+    unknown.send(
+        format!(
+            "CONNECT {{\"nkey\":\"{}\",\"sig\":\"{sig}\"}}\r\n",
+            other.public_key()
+        )
+        .as_bytes(),
+    );
     rejected(&mut unknown);
 }
 
@@ -143,7 +172,9 @@ fn publish_permissions() {
     let s = start_server(PERMS, &[]);
     let mut p = login(&s, "p", "p");
     p.send(b"SUB foo.> 1\r\n");
-    p.send(b"PUB foo.ok 1\r\na\r\nPUB foo.secret 1\r\nb\r\nPUB bar 1\r\nc\r\nPUB foo.ok 1\r\nd\r\n");
+    p.send(
+        b"PUB foo.ok 1\r\na\r\nPUB foo.secret 1\r\nb\r\nPUB bar 1\r\nc\r\nPUB foo.ok 1\r\nd\r\n",
+    );
     assert_eq!(
         p.sync(),
         "MSG foo.ok 1 1\r\na\r\n-ERR 'Permissions Violation for Publish to \"foo.secret\"'\r\n-ERR 'Permissions Violation for Publish to \"bar\"'\r\nMSG foo.ok 1 1\r\nd\r\n"
@@ -151,7 +182,10 @@ fn publish_permissions() {
     // default_permissions apply to users without their own.
     let mut d = login(&s, "d", "d");
     d.send(b"PUB default.x 0\r\n\r\nPUB other 0\r\n\r\n");
-    assert_eq!(d.sync(), "-ERR 'Permissions Violation for Publish to \"other\"'\r\n");
+    assert_eq!(
+        d.sync(),
+        "-ERR 'Permissions Violation for Publish to \"other\"'\r\n"
+    );
 }
 
 #[test]
@@ -159,9 +193,16 @@ fn subscribe_permissions_and_deny_at_delivery() {
     let s = start_server(PERMS, &[]);
     let mut p = login(&s, "p", "p");
     p.send(b"SUB foo.bar 1\r\nSUB foo.* 2\r\n");
-    assert_eq!(p.sync(), "-ERR 'Permissions Violation for Subscription to \"foo.bar\"'\r\n");
+    assert_eq!(
+        p.sync(),
+        "-ERR 'Permissions Violation for Subscription to \"foo.bar\"'\r\n"
+    );
     p.send(b"PUB foo.bar 1\r\nx\r\nPUB foo.baz 1\r\ny\r\n");
-    assert_eq!(p.sync(), "MSG foo.baz 2 1\r\ny\r\n", "foo.bar is denied at delivery");
+    assert_eq!(
+        p.sync(),
+        "MSG foo.baz 2 1\r\ny\r\n",
+        "foo.bar is denied at delivery"
+    );
     let mut q = login(&s, "q", "q");
     q.send(b"SUB work 1\r\nSUB work v2 2\r\nSUB work v1 3\r\nSUB plain 4\r\nSUB plain any 5\r\n");
     assert_eq!(
@@ -190,13 +231,17 @@ fn allow_responses_lets_one_reply_through() {
 
 #[test]
 fn account_connection_limit() {
-    let conf = "accounts { A: { users: [ {user: a, password: a} ], limits: { max_connections: 1 } } }\n";
+    let conf =
+        "accounts { A: { users: [ {user: a, password: a} ], limits: { max_connections: 1 } } }\n";
     let s = start_server(conf, &[]);
     let _first = login(&s, "a", "a");
     let mut second = Conn::setup(&s);
     second.send(b"CONNECT {\"user\":\"a\",\"pass\":\"a\"}\r\n");
     assert!(second.is_closed(3 * SEC));
-    assert_eq!(String::from_utf8_lossy(&second.buf), "-ERR 'maximum account active connections exceeded'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&second.buf),
+        "-ERR 'maximum account active connections exceeded'\r\n"
+    );
 }
 
 #[test]
@@ -240,7 +285,10 @@ fn config_errors_for_users_and_accounts() {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.conf");
         std::fs::write(&path, conf).unwrap();
-        let out = std::process::Command::new(util::bin()).args(["-c", path.to_str().unwrap()]).output().unwrap();
+        let out = std::process::Command::new(util::bin())
+            .args(["-c", path.to_str().unwrap()])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{conf}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{conf}: {err}");
@@ -256,20 +304,29 @@ async fn async_nats_with_user_token_and_nkey() {
         kp.public_key()
     );
     let s = start_server(&conf, &[]);
-    let alice = async_nats::ConnectOptions::with_user_and_password("alice".into(), "wonderland".into())
+    let alice =
+        async_nats::ConnectOptions::with_user_and_password("alice".into(), "wonderland".into())
+            .connect(s.url())
+            .await
+            .unwrap();
+    let nk = async_nats::ConnectOptions::with_nkey(seed)
         .connect(s.url())
         .await
         .unwrap();
-    let nk = async_nats::ConnectOptions::with_nkey(seed).connect(s.url()).await.unwrap();
     let mut sub = nk.subscribe("greet").await.unwrap();
     nk.flush().await.unwrap();
     // Make sure the SUB is processed (flush only flushes the socket).
     let mut probe = nk.subscribe("probe").await.unwrap();
     nk.publish("probe", "".into()).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut probe)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut probe))
+        .await
+        .unwrap();
     alice.publish("greet", "hi".into()).await.unwrap();
     alice.flush().await.unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut sub)).await.unwrap().unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut sub))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(m.payload, "hi");
     let bad = async_nats::ConnectOptions::with_user_and_password("alice".into(), "wrong".into())
         .connect(s.url())
@@ -277,6 +334,135 @@ async fn async_nats_with_user_token_and_nkey() {
     assert!(bad.is_err());
 
     let t = start_server("authorization { token: s3cr3t }\n", &[]);
-    let c = async_nats::ConnectOptions::with_token("s3cr3t".into()).connect(t.url()).await.unwrap();
+    let c = async_nats::ConnectOptions::with_token("s3cr3t".into())
+        .connect(t.url())
+        .await
+        .unwrap();
     c.flush().await.unwrap();
+}
+
+const IMPORTS: &str = r#"
+accounts {
+  A: {
+    users: [ {user: a, password: a} ]
+    exports: [ {stream: "events.>"}, {service: "svc.echo"}, {stream: "private.>", accounts: [C]} ]
+  }
+  B: {
+    users: [ {user: b, password: b} ]
+    imports: [
+      {stream: {account: A, subject: "events.>"}, prefix: "fromA"}
+      {service: {account: A, subject: "svc.echo"}, to: "echo"}
+    ]
+  }
+  C: {
+    users: [ {user: c, password: c} ]
+    imports: [ {stream: {account: A, subject: "events.>"}, to: "ev.>"} ]
+  }
+}
+"#;
+
+#[test]
+fn stream_imports_with_prefix_and_mapping() {
+    let s = start_server(IMPORTS, &[]);
+    let mut b = login(&s, "b", "b");
+    b.send(b"SUB fromA.> 1\r\nSUB events.> 2\r\n");
+    b.sync();
+    let mut c = login(&s, "c", "c");
+    c.send(b"SUB ev.> 1\r\n");
+    c.sync();
+    let mut a = login(&s, "a", "a");
+    a.send(b"PUB events.x.y 2\r\nhi\r\nPUB other 1\r\nz\r\n");
+    a.sync();
+    assert_eq!(b.sync(), "MSG fromA.events.x.y 1 2\r\nhi\r\n");
+    assert_eq!(c.sync(), "MSG ev.x.y 1 2\r\nhi\r\n");
+}
+
+#[test]
+fn service_import_request_reply_across_accounts() {
+    let s = start_server(IMPORTS, &[]);
+    let mut responder = Conn::setup(&s);
+    responder.send(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"user\":\"a\",\"pass\":\"a\"}\r\nSUB svc.echo 1\r\n");
+    responder.sync();
+    let mut requester = login(&s, "b", "b");
+    requester.send(b"SUB inbox.1 5\r\nPUB echo inbox.1 4\r\nping\r\n");
+    requester.sync();
+    let line = responder.read_line(5 * SEC);
+    // HMSG svc.echo 1 _R_.xxxxxx.yyyyyyyyyyyy <hdr> <total>
+    let parts: Vec<&str> = line.split(' ').collect();
+    assert_eq!(parts[0], "HMSG", "{line}");
+    assert_eq!(parts[1], "svc.echo");
+    let reply = parts[3].to_string();
+    assert!(reply.starts_with("_R_."), "{line}");
+    let hdr_len: usize = parts[4].parse().unwrap();
+    let total: usize = parts[5].parse().unwrap();
+    responder.expect_bytes(b"", SEC);
+    let mut body = Vec::new();
+    while body.len() < total + 2 {
+        body.extend(responder.drain_for(Duration::from_millis(20)));
+    }
+    let headers = String::from_utf8_lossy(&body[..hdr_len]).to_string();
+    assert!(headers.starts_with("NATS/1.0\r\n"), "{headers}");
+    assert!(
+        headers.contains("Nats-Request-Info: {\"acc\":\"B\""),
+        "{headers}"
+    );
+    assert_eq!(&body[hdr_len..total], b"ping");
+    responder.send(format!("PUB {reply} 4\r\npong\r\n").as_bytes());
+    responder.sync();
+    assert_eq!(requester.sync(), "MSG inbox.1 5 4\r\npong\r\n");
+    // A singleton mapping is gone after one response.
+    responder.send(format!("PUB {reply} 4\r\nmore\r\n").as_bytes());
+    responder.sync();
+    assert_eq!(requester.sync(), "");
+}
+
+#[tokio::test]
+async fn async_nats_request_through_service_import() {
+    let s = start_server(IMPORTS, &[]);
+    let a = async_nats::ConnectOptions::with_user_and_password("a".into(), "a".into())
+        .connect(s.url())
+        .await
+        .unwrap();
+    let mut service = a.subscribe("svc.echo").await.unwrap();
+    let a2 = a.clone();
+    tokio::spawn(async move {
+        while let Some(m) = futures::StreamExt::next(&mut service).await {
+            if let Some(reply) = m.reply {
+                a2.publish(reply, m.payload).await.unwrap();
+            }
+        }
+    });
+    // Make sure the subscription is in place before requesting.
+    let mut probe = a.subscribe("probe").await.unwrap();
+    a.publish("probe", "".into()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut probe))
+        .await
+        .unwrap();
+    let b = async_nats::ConnectOptions::with_user_and_password("b".into(), "b".into())
+        .connect(s.url())
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), b.request("echo", "hello".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.payload, "hello");
+}
+
+#[test]
+fn unauthorized_private_import_is_a_config_error() {
+    let conf = "accounts { A: { exports: [ {stream: \"p.>\", accounts: [C]} ] }, B: { imports: [ {stream: {account: A, subject: \"p.>\"}} ] }, C: {} }\n";
+    let dir = std::env::temp_dir().join(format!("gannet-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.conf");
+    std::fs::write(&path, conf).unwrap();
+    let out = std::process::Command::new(util::bin())
+        .args(["-c", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stream import not authorized"),
+        "{out:?}"
+    );
 }

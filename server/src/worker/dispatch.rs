@@ -354,6 +354,7 @@ impl Worker {
                 .and_then(|p| p.delivery_deny(subject, queue))
                 .map(Vec::into_boxed_slice),
             track_replies: conn.perms().is_some_and(|p| p.response.is_some()),
+            import: None,
         });
         let Some(account) = conn.account.clone() else {
             return;

@@ -7,6 +7,7 @@
 
 use super::conn::Conn;
 use super::Worker;
+use crate::account::{map_subject, Account, ImportRoute};
 use crate::auth::perms::denied_at_delivery;
 use crate::sub::{Claim, Sub, SubRef};
 use protocol::{encode, errors, subject, Pub};
@@ -129,6 +130,48 @@ fn encode_delivery(out: &mut Vec<u8>, sub: &Sub, msg: &Pub<'_>) {
     }
 }
 
+/// Import hops one message may take (cycles are refused at config time; this bounds the rest).
+const IMPORT_DEPTH_MAX: usize = 8;
+
+/// A request forwarded through a service import, with `Nats-Request-Info` added to its
+/// header block (creating one if it had none).
+struct RequestWithHeader {
+    data: Vec<u8>,
+    header_len: usize,
+    header_size: Vec<u8>,
+    total_size: Vec<u8>,
+}
+
+impl RequestWithHeader {
+    fn build(msg: &Pub<'_>, line: &[u8]) -> RequestWithHeader {
+        let mut data = Vec::with_capacity(msg.data.len() + line.len() + 16);
+        match msg.headers() {
+            // Insert before the blank line that ends the block.
+            Some(h) if h.ends_with(b"\r\n\r\n") => {
+                data.extend_from_slice(&h[..h.len() - 2]);
+                data.extend_from_slice(line);
+                data.extend_from_slice(b"\r\n\r\n");
+            }
+            _ => {
+                data.extend_from_slice(b"NATS/1.0\r\n");
+                data.extend_from_slice(line);
+                data.extend_from_slice(b"\r\n\r\n");
+            }
+        }
+        let header_len = data.len();
+        data.extend_from_slice(msg.payload());
+        let mut digits = [0u8; 20];
+        let header_size = encode::fmt_usize(header_len, &mut digits).to_vec();
+        let total_size = encode::fmt_usize(data.len(), &mut digits).to_vec();
+        RequestWithHeader {
+            data,
+            header_len,
+            header_size,
+            total_size,
+        }
+    }
+}
+
 /// Publish permission results cached per connection (nats-server keeps 128 too).
 const PUB_CACHE_MAX: usize = 128;
 /// Reply subjects remembered per connection for response permissions.
@@ -205,10 +248,31 @@ impl Worker {
         if verbose {
             self.queue_out(slot, encode::OK);
         }
+        let delivered = self.route_in(&account, msg, cid, echo, 0);
+        if delivered == 0 && no_responders {
+            if let Some(reply) = msg.reply {
+                self.no_responders(slot, msg.subject, reply);
+            }
+        }
+    }
+
+    /// Delivers `msg` within `account`: every plain subscription, one member per queue group,
+    /// and the import entries that carry it into other accounts. `cid`/`echo` describe the
+    /// publisher for echo suppression. Returns how many deliveries were made.
+    fn route_in(
+        &mut self,
+        account: &Arc<Account>,
+        msg: &Pub<'_>,
+        cid: u64,
+        echo: bool,
+        depth: usize,
+    ) -> usize {
         let result = self.cache.matches(&account.sublist, msg.subject).clone();
         let mut delivered = 0usize;
         for sub in result.psubs.iter() {
-            if (echo || sub.cid != cid) && self.deliver(sub, msg) {
+            if let Some(route) = &sub.import {
+                delivered += self.route_import(account, route, msg, depth);
+            } else if (echo || sub.cid != cid) && self.deliver(sub, msg) {
                 delivered += 1;
             }
         }
@@ -227,9 +291,82 @@ impl Worker {
                 }
             }
         }
-        if delivered == 0 && no_responders {
-            if let Some(reply) = msg.reply {
-                self.no_responders(slot, msg.subject, reply);
+        delivered
+    }
+
+    /// Carries a message across accounts through an import entry (spec §4.11).
+    fn route_import(
+        &mut self,
+        account: &Arc<Account>,
+        route: &ImportRoute,
+        msg: &Pub<'_>,
+        depth: usize,
+    ) -> usize {
+        if depth >= IMPORT_DEPTH_MAX {
+            return 0;
+        }
+        match route {
+            ImportRoute::Stream {
+                to,
+                from,
+                prefix,
+                to_subject,
+            } => {
+                let subject = if !prefix.is_empty() {
+                    [prefix.as_bytes(), msg.subject].concat()
+                } else if !to_subject.is_empty() {
+                    map_subject(from, to_subject, msg.subject)
+                } else {
+                    msg.subject.to_vec()
+                };
+                let mapped = Pub {
+                    subject: &subject,
+                    ..*msg
+                };
+                self.route_in(to, &mapped, 0, true, depth + 1)
+            }
+            ImportRoute::Service {
+                exporter,
+                importer,
+                local,
+                remote,
+                response_type,
+                threshold,
+                ..
+            } => {
+                let subject = map_subject(local, remote, msg.subject);
+                let reply = msg.reply.map(|r| {
+                    let importer_acc = self.shared.accounts.get(importer);
+                    match importer_acc {
+                        Some(acc) => exporter.add_response(&acc, r, *response_type, *threshold),
+                        None => Vec::new(),
+                    }
+                });
+                let info = format!("Nats-Request-Info: {{\"acc\":{:?},\"rtt\":0}}", importer);
+                let with_header = RequestWithHeader::build(msg, info.as_bytes());
+                let forwarded = Pub {
+                    subject: &subject,
+                    reply: reply.as_deref().filter(|r| !r.is_empty()),
+                    header_size_field: Some(&with_header.header_size),
+                    size_field: &with_header.total_size,
+                    header_len: with_header.header_len,
+                    data: &with_header.data,
+                };
+                self.route_in(exporter, &forwarded, 0, true, depth + 1)
+            }
+            ImportRoute::Response { importer } => {
+                let Some((to, reply)) =
+                    account.take_response(msg.subject, msg.payload().is_empty())
+                else {
+                    return 0;
+                };
+                debug_assert!(Arc::ptr_eq(&to, importer));
+                let back = Pub {
+                    subject: &reply,
+                    reply: None,
+                    ..*msg
+                };
+                self.route_in(&to, &back, 0, true, depth + 1)
             }
         }
     }
