@@ -1,0 +1,20 @@
+//! The system account's wire types: the JSON bodies of `$SYS` events and `$SYS.REQ` replies,
+//! shaped exactly like nats-server's (field names, order and omission rules of its Go structs,
+//! spec `sys.md` §0), plus the helpers every event needs (Go time format, event ids).
+//!
+//! Nothing here does I/O or knows about connections; the server fills these types from its own
+//! state and publishes them.
+//!
+//! # Layout
+//! - [`types`]: shared payload pieces: [`types::ServerInfo`], [`types::ClientInfo`],
+//!   [`types::DataStats`].
+//! - [`events`]: event bodies and subjects: CONNECT, DISCONNECT, AUTH.ERR, account CONNS,
+//!   STATSZ, and the request/response envelope.
+//! - [`time`]: RFC 3339 timestamps the way Go prints them.
+//! - [`id`]: NUID-style unique event ids.
+#![deny(missing_docs)]
+
+pub mod events;
+pub mod id;
+pub mod time;
+pub mod types;
