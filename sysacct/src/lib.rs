@@ -10,11 +10,13 @@
 //!   [`types::DataStats`].
 //! - [`events`]: event bodies and subjects: CONNECT, DISCONNECT, AUTH.ERR, account CONNS,
 //!   STATSZ, and the request/response envelope.
+//! - [`monitor`]: `/varz`, `/connz`, `/subsz`, `/healthz` documents and their text formats.
 //! - [`time`]: RFC 3339 timestamps the way Go prints them.
 //! - [`id`]: NUID-style unique event ids.
 #![deny(missing_docs)]
 
 pub mod events;
 pub mod id;
+pub mod monitor;
 pub mod time;
 pub mod types;

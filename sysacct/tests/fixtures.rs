@@ -87,3 +87,15 @@ fn subjects() {
         "$SYS.SERVER.ACCOUNT.A.CONNS"
     );
 }
+
+#[test]
+fn captured_monitoring_documents_round_trip() {
+    use sysacct::monitor::{Connz, Subsz, Varz};
+    let http = fixtures("http.json");
+    let mut varz = http["varz"].clone();
+    // Fields Gannet has no equivalent for yet (feature flags are Go-build specific).
+    varz.as_object_mut().unwrap().remove("feature_flags");
+    round_trip::<Varz>("varz", &varz);
+    round_trip::<Connz>("connz", &http["connz"]);
+    round_trip::<Subsz>("subsz", &http["subsz"]);
+}
