@@ -44,10 +44,14 @@ pub(crate) fn publish_tokens(subject: &[u8]) -> Option<Tokens<'_>> {
     Some(toks)
 }
 
+/// A literal token as a map key. Tokens are usually short, so they are stored inline; only
+/// longer ones allocate. This roughly halves the trie's memory per distinct token.
+pub(crate) type TokenKey = SmallVec<[u8; 16]>;
+
 /// One position in a subscription pattern: the nodes for each token that can appear there.
 pub(crate) struct Level<T> {
     /// Children for literal tokens. Never holds a whole-token `*` or `>` key.
-    nodes: HashMap<Box<[u8]>, Node<T>, ProcessHasher>,
+    nodes: HashMap<TokenKey, Node<T>, ProcessHasher>,
     /// The child for a whole-token `*`.
     pwc: Option<Box<Node<T>>>,
     /// The child for a whole-token `>`. Patterns end there, so its `next` is always `None`.
@@ -58,8 +62,9 @@ pub(crate) struct Level<T> {
 pub(crate) struct Node<T> {
     /// The level for the next token, if any pattern continues past this one.
     next: Option<Box<Level<T>>>,
-    /// Plain subscriptions.
-    psubs: Vec<T>,
+    /// Plain subscriptions. Most patterns have one subscriber, kept inline so that a
+    /// subscription costs no allocation here.
+    psubs: SmallVec<[T; 1]>,
     /// Queue subscriptions, one entry per queue name, never with an empty `members`.
     qsubs: Vec<QueueGroup<T>>,
 }
@@ -78,7 +83,7 @@ impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
             next: None,
-            psubs: Vec::new(),
+            psubs: SmallVec::new(),
             qsubs: Vec::new(),
         }
     }
@@ -171,7 +176,7 @@ impl<T: Clone + PartialEq> Level<T> {
         match token {
             PWC => self.pwc.get_or_insert_with(Box::default),
             FWC => self.fwc.get_or_insert_with(Box::default),
-            literal => self.nodes.entry(Box::from(literal)).or_default(),
+            literal => self.nodes.entry(TokenKey::from_slice(literal)).or_default(),
         }
     }
 
@@ -288,7 +293,13 @@ impl<T: Clone + PartialEq> Node<T> {
     /// costs `O(n)`; order isn't kept (`swap_remove`).
     fn remove_value(&mut self, queue: Option<&[u8]>, value: &T) -> bool {
         let Some(queue) = queue else {
-            return remove_first(&mut self.psubs, value);
+            return match self.psubs.iter().position(|v| v == value) {
+                Some(index) => {
+                    self.psubs.swap_remove(index);
+                    true
+                }
+                None => false,
+            };
         };
         let Some(index) = self.qsubs.iter().position(|group| &*group.name == queue) else {
             return false;
