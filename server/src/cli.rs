@@ -642,6 +642,17 @@ TLS is configured with a tls block in the configuration file:
         timeout:        2                    # handshake timeout in seconds
     }
 
+Other keys:
+    verify_and_map: true       # verify, and take the user from the certificate
+                               # (email, DNS or URI SAN, or subject DN)
+    handshake_first: true      # TLS handshake before INFO (\"auto\" or a duration
+                               # falls back to INFO first when the client waits)
+    min_version: \"1.3\"         # \"1.2\" (default) or \"1.3\"
+    pinned_certs: [\"<hex sha256 of the client certificate's public key info>\"]
+    cipher_suites, curve_preferences, connection_rate_limit
+
+With allow_non_tls: true (top level) plaintext clients are served too.
+
 The command line equivalents are --tls, --tlscert, --tlskey, --tlsverify and --tlscacert.
 ";
 

@@ -10,6 +10,7 @@
 //! - [`connect`], [`info`]: the CONNECT and INFO JSON.
 //! - [`auth`]: client authentication and permissions. [`account`]: accounts and their
 //!   sublists.
+//! - [`tls`]: the `tls` block and rustls server configuration; the workers run the sessions.
 //! - [`sub`]: the subscription type stored in the sublist.
 //! - [`log`]: nats-server-style logging. [`signals`]: `--signal`.
 #![deny(missing_docs)]
@@ -25,6 +26,7 @@ pub mod opts;
 pub mod server;
 pub mod signals;
 pub mod sub;
+pub mod tls;
 pub mod worker;
 
 use std::process::ExitCode;

@@ -52,7 +52,6 @@ const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "leaf",
     "leafnodes",
     "jetstream",
-    "tls",
     "ocsp",
     "ocsp_cache",
     "operator",
@@ -182,6 +181,11 @@ pub struct Options {
     pub users: Vec<crate::auth::config::UserConfig>,
     /// Accounts from `accounts { … }`.
     pub accounts: Vec<crate::auth::config::AccountConfig>,
+    /// The client listener's `tls { … }` block (or the `--tls*` flags), with its certificates
+    /// loaded; `None` = plaintext only.
+    pub tls: Option<crate::tls::TlsOptions>,
+    /// `allow_non_tls`: with TLS configured, plaintext clients are served too.
+    pub allow_non_tls: bool,
     /// Settings that were accepted but have no effect in Gannet yet, in the
     /// order found: top-level config keys (`"cluster"`), nested ones
     /// (`"authorization.users"`) and flag groups (`"tls"`, `"routes"`).
@@ -191,6 +195,9 @@ pub struct Options {
     /// True if the config or `--cluster` gives the cluster a listen address,
     /// which `--routes` needs.
     cluster_listen_configured: bool,
+    /// `authorization.timeout` as configured (zero = not set): the default depends on TLS,
+    /// which flags may still change, so [`Options::auth_timeout`] is derived at baseline.
+    auth_timeout_configured: Duration,
 }
 
 /// The single user or token clients must present (`authorization` block,
@@ -203,6 +210,8 @@ pub struct Authorization {
     pub password: String,
     /// `token`: plain text or a bcrypt hash.
     pub token: String,
+    /// BOSH `certificate_clients` (used with `tls.enable_cert_authorization`).
+    pub certificate_clients: Vec<crate::auth::cert::CertClientConfig>,
 }
 
 /// What to do with a client whose write deadline expires (`write_timeout`).
@@ -369,9 +378,12 @@ impl Options {
             workers: None,
             users: Vec::new(),
             accounts: Vec::new(),
+            tls: None,
+            allow_non_tls: false,
             not_implemented: Vec::new(),
             http_host_configured: String::new(),
             cluster_listen_configured: false,
+            auth_timeout_configured: Duration::ZERO,
         }
     }
 
@@ -509,7 +521,16 @@ impl Options {
         if self.ping_max == 0 {
             self.ping_max = DEFAULT_PING_MAX;
         }
-        default_duration(&mut self.auth_timeout, DEFAULT_AUTH_TIMEOUT);
+        // With TLS and no explicit auth timeout, the TLS handshake timeout plus a second
+        // (nats-server `getDefaultAuthTimeout`).
+        self.auth_timeout = if !self.auth_timeout_configured.is_zero() {
+            self.auth_timeout_configured
+        } else {
+            match &self.tls {
+                Some(tls) => tls.timeout().saturating_add(Duration::from_secs(1)),
+                None => DEFAULT_AUTH_TIMEOUT,
+            }
+        };
         if self.max_control_line == 0 {
             self.max_control_line = DEFAULT_MAX_CONTROL_LINE_BYTES;
         }
@@ -613,6 +634,8 @@ impl Options {
             "lame_duck_duration" => self.lame_duck_duration = lame_duck_duration(v)?,
             "lame_duck_grace_period" => self.lame_duck_grace_period = lame_duck_grace(v)?,
             "workers" => self.workers = workers(v)?,
+            "tls" => self.config_tls(v)?,
+            "allow_non_tls" => self.allow_non_tls = boolean(v)?,
             lower => self.config_other(entry, lower)?,
         }
         Ok(())
@@ -623,7 +646,6 @@ impl Options {
         let v = &entry.value;
         match lower {
             "proxy_protocol"
-            | "allow_non_tls"
             | "no_system_account"
             | "no_system"
             | "no_sys_acc"
@@ -669,6 +691,9 @@ impl Options {
                 "pass" | "password" => auth.password = owned(mv)?,
                 "token" => auth.token = owned(mv)?,
                 "timeout" => timeout = auth_timeout(&entry.key, mv, report)?,
+                "certificate_clients" => {
+                    auth.certificate_clients = crate::auth::config::parse_certificate_clients(mv)?
+                }
                 "users" => {
                     has_users = true;
                     let defaults = block_default_permissions(map)?;
@@ -701,7 +726,19 @@ impl Options {
             return Err(format!("{}: Can not have a token and a users array", v.pos));
         }
         self.authorization = auth;
-        self.auth_timeout = timeout;
+        self.auth_timeout_configured = timeout;
+        Ok(())
+    }
+
+    /// `tls { … }`: parsed (`parseTLS`) and its files loaded (`GenTLSConfig`), so a bad
+    /// certificate is a config error at the block's position.
+    fn config_tls(&mut self, v: &Value) -> Result<(), String> {
+        let (mut tls, ignored) = crate::tls::config::parse_tls(v)?;
+        tls.build().map_err(|e| format!("{}: {e}", v.pos))?;
+        for key in ignored {
+            self.not_implemented(&key);
+        }
+        self.tls = Some(tls);
         Ok(())
     }
 }
@@ -1034,10 +1071,11 @@ impl Options {
     }
 
     /// `--tls*` (`overrideTLS`): `--tls=false` turns TLS off; any other TLS
-    /// flag rebuilds TLS from the flags alone.
+    /// flag rebuilds the certificate settings from the flags alone (the config's timeout,
+    /// mapping and handshake settings stay, as in nats-server).
     fn apply_flag_tls(&mut self, flags: &Flags) -> Result<(), Error> {
         if flags.tls == Some(false) {
-            self.forget_not_implemented("tls");
+            self.tls = None;
             return Ok(());
         }
         let any = flags.tls.is_some()
@@ -1058,7 +1096,15 @@ impl Options {
                 "TLS Server private key must be present and valid".into(),
             ));
         }
-        self.not_implemented("tls");
+        let mut tls = crate::tls::TlsOptions::from_flags(
+            self.tls.as_ref(),
+            flags.tls_cert.as_deref().unwrap_or_default(),
+            flags.tls_key.as_deref().unwrap_or_default(),
+            flags.tls_ca_cert.as_deref().unwrap_or_default(),
+            flags.tls_verify.unwrap_or(false),
+        );
+        tls.build().map_err(Error::Invalid)?;
+        self.tls = Some(tls);
         Ok(())
     }
 }
@@ -1245,6 +1291,7 @@ impl Options {
             new.max_payload,
         );
         fixed("MaxPending", &old.max_pending, &new.max_pending)?;
+        old.diff_tls(new, &mut diff)?;
         diff.value("pid_file", &old.pid_file, &new.pid_file, &new.pid_file);
         let ports = &new.ports_file_dir;
         diff.value("ports_file_dir", &old.ports_file_dir, ports, ports);
@@ -1292,6 +1339,55 @@ impl Options {
             &workers_text(new.workers),
         )?;
         Ok(diff.changes)
+    }
+}
+
+impl Options {
+    /// The TLS part of a reload (nats-server `reload.go`): certificates and settings, the
+    /// timeout, pinned certs and handshake-first may change; mapping, `allow_non_tls` and the
+    /// rate limit may not.
+    fn diff_tls(&self, new: &Options, diff: &mut Diff) -> Result<(), String> {
+        let (old_tls, new_tls) = (self.tls.as_ref(), new.tls.as_ref());
+        let flag = |t: Option<&crate::tls::TlsOptions>, f: fn(&crate::tls::TlsOptions) -> bool| {
+            t.is_some_and(f)
+        };
+        let timeout = |t: Option<&crate::tls::TlsOptions>| {
+            t.map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout())
+        };
+        let server = |t: Option<&crate::tls::TlsOptions>| t.and_then(|t| t.server.clone());
+        let state = if new_tls.is_some() {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        diff.value("tls", &server(old_tls), &server(new_tls), state);
+        let shown = go_float(timeout(new_tls).as_secs_f64());
+        diff.value("tls timeout", &timeout(old_tls), &timeout(new_tls), shown);
+        let pins = |t: Option<&crate::tls::TlsOptions>| t.and_then(|t| t.pinned_certs.clone());
+        let count = pins(new_tls).map_or(0, |p| p.len());
+        diff.value(
+            &format!("{count} pinned_certs"),
+            &pins(old_tls),
+            &pins(new_tls),
+            "",
+        );
+        let first = |t: &crate::tls::TlsOptions| t.handshake_first;
+        let (old_first, new_first) = (flag(old_tls, first), flag(new_tls, first));
+        let name = format!("Client TLS handshake first: {new_first}");
+        diff.value(&name, &old_first, &new_first, "");
+        let fallback = |t: Option<&crate::tls::TlsOptions>| {
+            t.map_or(Duration::ZERO, |t| t.handshake_first_fallback)
+        };
+        let name = format!(
+            "Client TLS handshake first fallback delay: {}",
+            go_duration_string(fallback(new_tls))
+        );
+        diff.value(&name, &fallback(old_tls), &fallback(new_tls), "");
+        let map = |t: &crate::tls::TlsOptions| t.map;
+        fixed("TLSMap", &flag(old_tls, map), &flag(new_tls, map))?;
+        fixed("AllowNonTLS", &self.allow_non_tls, &new.allow_non_tls)?;
+        let rate = |t: Option<&crate::tls::TlsOptions>| t.map_or(0, |t| t.rate_limit);
+        fixed("TLSRateLimit", &rate(old_tls), &rate(new_tls))
     }
 }
 
@@ -1780,7 +1876,7 @@ mod tests {
     fn not_implemented_keys_are_recorded() {
         let o = opts(
             "cluster { port: 6222 }\ngateway { name: a }\nleafnodes {}\njetstream: enabled\n\
-             accounts { A: {} }\ntls { cert_file: x }\nsystem_account: SYS\nprof_port: 6060\n\
+             accounts { A: {} }\nsystem_account: SYS\nprof_port: 6060\n\
              server_tags: [a, b]\nmappings { a: b }\nauthorization { users = [] }\n",
         );
         assert_eq!(
@@ -1790,7 +1886,6 @@ mod tests {
                 "gateway",
                 "leafnodes",
                 "jetstream",
-                "tls",
                 "system_account",
                 "prof_port",
                 "server_tags",
@@ -1995,6 +2090,8 @@ mod tests {
 
     #[test]
     fn realistic_nats_server_config() {
+        let dir = temp_dir("realistic");
+        let certs = crate::tls::config::test_certs::write(&dir);
         let text = r#"
 # A production-style nats-server config.
 server_name: "nats-1"
@@ -2010,9 +2107,9 @@ logtime: true
 debug: false
 
 tls {
-  cert_file: "./certs/server.pem"
-  key_file:  "./certs/server-key.pem"
-  ca_file:   "./certs/ca.pem"
+  cert_file: "CERT"
+  key_file:  "KEY"
+  ca_file:   "CA"
   verify:    true
   timeout:   2
 }
@@ -2056,7 +2153,12 @@ websocket { port: 8080, no_tls: true }
 mqtt { port: 1883 }
 server_tags: ["az:1", "region:eu"]
 "#;
-        let o = opts(text);
+        let text = text
+            .replace("CERT", &certs.cert.display().to_string())
+            .replace("KEY", &certs.key.display().to_string())
+            .replace("CA", &certs.ca.display().to_string());
+        let o = opts(&text);
+        assert!(o.tls.as_ref().is_some_and(|t| t.verify));
         assert_eq!(o.server_name, "nats-1");
         assert_eq!(
             (o.port, o.http_port, o.max_connections),
@@ -2066,7 +2168,6 @@ server_tags: ["az:1", "region:eu"]
         assert_eq!(
             o.not_implemented,
             [
-                "tls",
                 "system_account",
                 "jetstream",
                 "cluster",
@@ -2208,9 +2309,44 @@ server_tags: ["az:1", "region:eu"]
             with_flags("", &["--tlscert", "c"]).unwrap_err().to_string(),
             "TLS Server private key must be present and valid"
         );
-        let o = with_flags("", &["--tlscert", "c", "--tlskey", "k", "--tlsverify"]).unwrap();
-        assert_eq!(o.not_implemented, ["tls"]);
-        let o = with_flags("tls { cert_file: c }", &["--tls=false", "--tlscert", "c"]).unwrap();
+        assert_eq!(
+            with_flags("", &["--tlscert", "c", "--tlskey", "k", "--tlsverify"])
+                .unwrap_err()
+                .to_string(),
+            "error parsing X509 certificate/key pair: open c: no such file or directory"
+        );
+        let dir = temp_dir("tls-flags");
+        let certs = crate::tls::config::test_certs::write(&dir);
+        let (cert, key) = (certs.cert.display(), certs.key.display());
+        let (cert, key, ca) = (
+            cert.to_string(),
+            key.to_string(),
+            certs.ca.display().to_string(),
+        );
+        let conf = format!("tls {{ cert_file: \"{cert}\", key_file: \"{key}\", timeout: 5 }}");
+        let o = with_flags(
+            &conf,
+            &[
+                "--tlscert",
+                &cert,
+                "--tlskey",
+                &key,
+                "--tlsverify",
+                "--tlscacert",
+                &ca,
+            ],
+        )
+        .unwrap();
+        let tls = o.tls.as_ref().unwrap();
+        assert!(tls.verify && tls.server.as_ref().unwrap().client_cert_required);
+        // The config's timeout stays, and the auth timeout follows it.
+        assert_eq!(
+            (tls.timeout(), o.auth_timeout),
+            (Duration::from_secs(5), Duration::from_secs(6))
+        );
+        let o = with_flags(&conf, &["--tls=false", "--tlscert", &cert]).unwrap();
+        assert!(o.tls.is_none());
+        assert_eq!(o.auth_timeout, Duration::from_secs(2));
         assert!(o.not_implemented.is_empty());
 
         let o = with_flags("", &["-js", "-sd", "/data", "--profile", "6060"]).unwrap();
@@ -2300,6 +2436,58 @@ server_tags: ["az:1", "region:eu"]
             ]
         );
         assert!(old.diff_reloadable(&old.clone()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn reload_diff_tls() {
+        let dir = temp_dir("reload-tls");
+        let certs = crate::tls::config::test_certs::write(&dir);
+        let (cert, key) = (certs.cert.display(), certs.key.display());
+        let conf =
+            |extra: &str| format!("tls {{ cert_file: \"{cert}\", key_file: \"{key}\" {extra} }}\n");
+        let old = with_flags(&conf(""), &[]).unwrap();
+        assert_eq!(old.auth_timeout, Duration::from_secs(3));
+        assert!(old
+            .diff_reloadable(&with_flags(&conf(""), &[]).unwrap())
+            .unwrap()
+            .is_empty());
+        let new = with_flags(
+            &conf(", timeout: 4, handshake_first: true, pinned_certs: [\"00000000000000000000000000000000000000000000000000000000000000ff\"]"),
+            &[],
+        )
+        .unwrap();
+        let changes = old.diff_reloadable(&new).unwrap();
+        let pairs: Vec<(&str, &str)> = changes
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("authorization timeout", "5"),
+                ("tls timeout", "4"),
+                ("1 pinned_certs", ""),
+                ("Client TLS handshake first: true", ""),
+            ]
+        );
+        // New certificate files' contents, same paths: the TLS config changed.
+        crate::tls::config::test_certs::write(&dir);
+        let renewed = with_flags(&conf(""), &[]).unwrap();
+        let changes = old.diff_reloadable(&renewed).unwrap();
+        assert_eq!(changes, [("tls".to_string(), "enabled".to_string())]);
+        let none = with_flags("", &[]).unwrap();
+        let changes = old.diff_reloadable(&none).unwrap();
+        assert_eq!(changes[1], ("tls".to_string(), "disabled".to_string()));
+        assert_eq!(
+            old.diff_reloadable(&with_flags(&conf(", verify_and_map: true"), &[]).unwrap())
+                .unwrap_err(),
+            "config reload not supported for TLSMap: old=false, new=true"
+        );
+        let mixed = with_flags(&format!("{}allow_non_tls: true\n", conf("")), &[]).unwrap();
+        assert_eq!(
+            old.diff_reloadable(&mixed).unwrap_err(),
+            "config reload not supported for AllowNonTLS: old=false, new=true"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::account::Accounts;
 use crate::auth::pool::BcryptPool;
-use crate::auth::AuthConfig;
+use crate::auth::{AuthConfig, CertAuth};
 use crate::info::{Info, GANNET_VERSION, NATS_VERSION};
 use crate::log;
 use crate::opts::Options;
@@ -31,7 +31,7 @@ const SIGNALS: Token = Token(1);
 const CONTROL_TICK: Duration = Duration::from_millis(50);
 /// Longest timer the workers schedule: config durations beyond it (say `"99999999h"`) are
 /// clamped so that deadline arithmetic can never overflow.
-const TIMER_MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+pub(crate) const TIMER_MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Limits and switches the workers apply per connection, taken from [`Options`].
 #[derive(Debug, Clone)]
@@ -69,6 +69,8 @@ pub struct Runtime {
     pub limits: Limits,
     /// Client authentication.
     pub auth: AuthConfig,
+    /// How TLS client certificates take part in authentication.
+    pub cert_auth: CertAuth,
     /// The INFO template (no per-connection fields).
     pub info: Info,
 }
@@ -92,6 +94,8 @@ impl Runtime {
             headers: !opts.no_header_support,
         };
         let auth = AuthConfig::from_opts(&opts);
+        let cert_auth = CertAuth::from_opts(&opts);
+        let tls = opts.tls.as_ref();
         let (host, port) = advertised(&opts, bound);
         let server_name = if opts.server_name.is_empty() {
             ids.server_id.clone()
@@ -107,7 +111,12 @@ impl Runtime {
             host,
             port,
             headers: limits.headers,
-            auth_required: auth.info_auth_required(),
+            auth_required: auth.info_auth_required() || cert_auth.requires_auth(),
+            tls_required: tls.is_some() && !opts.allow_non_tls,
+            tls_verify: tls
+                .and_then(|t| t.server.as_ref())
+                .is_some_and(|s| s.client_cert_required),
+            tls_available: tls.is_some() && opts.allow_non_tls,
             max_payload: limits.max_payload as i64,
             api_lvl: 5,
             xkey: ids.xkey.clone(),
@@ -117,8 +126,36 @@ impl Runtime {
             opts,
             limits,
             auth,
+            cert_auth,
             info,
         }
+    }
+
+    /// Whether clients must authenticate (auth timer, CONNECT first).
+    pub fn auth_required(&self) -> bool {
+        self.auth.required() || self.cert_auth.requires_auth()
+    }
+
+    /// The INFO JSON a connection gets first. `tls_first`: it is sent after a handshake-first
+    /// TLS handshake, and then says `tls_required` even with `allow_non_tls` (nats-server).
+    pub fn initial_info(
+        &self,
+        cid: u64,
+        peer: &SocketAddr,
+        nonce: &str,
+        max_payload: usize,
+        tls_first: bool,
+    ) -> Vec<u8> {
+        if !tls_first || self.info.tls_required {
+            return self.client_info(cid, peer, None, nonce, max_payload);
+        }
+        let mut info = self.info.clone();
+        info.tls_required = true;
+        info.client_id = cid;
+        info.client_ip = peer.ip().to_string();
+        info.nonce = nonce.to_string();
+        info.max_payload = max_payload as i64;
+        info.to_json()
     }
 
     /// INFO JSON for one client: the template plus `client_id`, `client_ip`, the nonce and
@@ -270,6 +307,29 @@ pub struct Server {
     next_worker: usize,
     lame_duck: LameDuck,
     ports_file: Option<PathBuf>,
+    tls_rate: RateCounter,
+}
+
+/// `tls.connection_rate_limit`: new connections allowed per one-second window (nats-server
+/// `rateCounter`).
+#[derive(Debug, Default)]
+struct RateCounter {
+    window_start: Option<Instant>,
+    count: i64,
+}
+
+impl RateCounter {
+    fn allow(&mut self, limit: i64, now: Instant) -> bool {
+        let fresh = self
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= Duration::from_secs(1));
+        if fresh {
+            self.window_start = Some(now);
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(1);
+        self.count <= limit
+    }
 }
 
 fn bind_listener(opts: &Options) -> Result<std::net::TcpListener, Error> {
@@ -386,6 +446,7 @@ impl Server {
             next_worker: 0,
             lame_duck: LameDuck::Off,
             ports_file: None,
+            tls_rate: RateCounter::default(),
         };
         server.write_pid_and_ports()?;
         let host = bound.ip();
@@ -393,8 +454,30 @@ impl Server {
             "Listening for client connections on {}",
             SocketAddr::new(host, bound.port())
         ));
+        server.log_tls_mode();
         log::notice(&format!("Server is ready (gannet, {workers} workers)"));
         Ok(server)
+    }
+
+    /// The startup lines saying how clients get TLS (nats-server `Start`).
+    fn log_tls_mode(&self) {
+        let rt = self.opts();
+        let Some(tls) = &rt.opts.tls else {
+            return;
+        };
+        // Handshake first without a fallback delay always requires the handshake, which
+        // overrides allow_non_tls.
+        let first_only = tls.handshake_first && tls.handshake_first_fallback.is_zero();
+        if rt.opts.allow_non_tls && !first_only {
+            log::notice("TLS available for client connections");
+        } else {
+            log::notice("TLS required for client connections");
+        }
+        if first_only {
+            log::warn(
+                "Clients that are not using \"TLS Handshake First\" option will fail to connect",
+            );
+        }
     }
 
     /// The address the client listener is bound to.
@@ -489,20 +572,31 @@ impl Server {
         let cid = self.shared.next_cid.fetch_add(1, Ordering::AcqRel);
         let rt = self.opts();
         let max = rt.limits.max_connections;
-        if max <= 0 || self.shared.num_clients() as i64 >= max {
-            // nats-server still sends INFO, then the error, then closes.
+        let full = max <= 0 || self.shared.num_clients() as i64 >= max;
+        let rate_limit = rt.opts.tls.as_ref().map_or(0, |t| t.rate_limit);
+        let throttled = !full && rate_limit > 0 && !self.tls_rate.allow(rate_limit, Instant::now());
+        if full || throttled {
+            // nats-server still sends INFO (in the clear; not at all with handshake first),
+            // then the error, then closes.
             let mut out = Vec::new();
-            let info = rt.client_info(cid, &peer, None, "", rt.limits.max_payload);
-            protocol::encode::write_info(&mut out, &info);
-            protocol::encode::write_err(
-                &mut out,
-                protocol::errors::MAX_CONNECTIONS_EXCEEDED.as_bytes(),
-            );
+            if !rt.opts.tls.as_ref().is_some_and(|t| t.handshake_first) {
+                let info = rt.client_info(cid, &peer, None, "", rt.limits.max_payload);
+                protocol::encode::write_info(&mut out, &info);
+            }
+            let text = if full {
+                protocol::errors::MAX_CONNECTIONS_EXCEEDED
+            } else {
+                protocol::errors::CONNECTION_THROTTLING
+            };
+            protocol::encode::write_err(&mut out, text.as_bytes());
             let _ = sock.write_all(&out);
             let _ = sock.flush();
-            log::error(&format!(
-                "{peer} - cid:{cid} - maximum connections exceeded"
-            ));
+            let why = if full {
+                "maximum connections exceeded"
+            } else {
+                "connection throttling is active"
+            };
+            log::error(&format!("{peer} - cid:{cid} - {why}"));
             return;
         }
         self.shared.num_clients.fetch_add(1, Ordering::AcqRel);

@@ -407,6 +407,44 @@ pub fn parse_users(
     Ok(users)
 }
 
+/// Parses BOSH's `authorization.certificate_clients`: an array of
+/// `{client_name: <name>, permissions: {…}}` (see [`super::cert`]).
+///
+/// # Errors
+/// A malformed entry.
+pub fn parse_certificate_clients(v: &Value) -> Result<Vec<super::cert::CertClientConfig>, String> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| err(v, "Expected certificate_clients field to be an array"))?;
+    let mut clients = Vec::with_capacity(items.len());
+    for item in items {
+        let m = map_of(item)?;
+        let mut name = String::new();
+        let mut permissions = Permissions::default();
+        for e in m.iter() {
+            match e.key.to_lowercase().as_str() {
+                "client_name" | "name" => name = string_of(&e.value)?,
+                "permission" | "permissions" => permissions = parse_permissions(&e.value)?,
+                _ if e.used_as_variable => {}
+                _ => {
+                    return Err(err(
+                        &e.value,
+                        format!("Unknown field {:?} parsing certificate client", e.key),
+                    ))
+                }
+            }
+        }
+        if name.is_empty() {
+            return Err(err(item, "Certificate client entry requires a client_name"));
+        }
+        clients.push(super::cert::CertClientConfig {
+            client_name: name,
+            permissions,
+        });
+    }
+    Ok(clients)
+}
+
 /// Whether `key` is a valid public nkey of the given kind (`U`, `A`, `O`, …).
 pub fn is_public_nkey(key: &str, prefix: u8) -> bool {
     key.as_bytes().first() == Some(&prefix) && nkeys::KeyPair::from_public_key(key).is_ok()

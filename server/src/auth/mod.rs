@@ -5,7 +5,12 @@
 //! token; or multi-user (users with passwords and nkey users, in `authorization` or in
 //! accounts). A check returns an [`AuthStep`]: accept, reject, or "verify this bcrypt hash",
 //! which the worker hands to the bcrypt threads because a bcrypt check costs milliseconds.
+//!
+//! TLS client certificates add two paths ([`CertAuth`], see [`cert`]): `verify_and_map`, where
+//! the certificate names the user, and BOSH certificate clients, where the certificate's CN
+//! selects a permission template.
 
+pub mod cert;
 pub mod config;
 pub mod perms;
 pub mod pool;
@@ -52,6 +57,42 @@ pub enum AuthConfig {
         /// The user (name or nkey) a client without credentials becomes.
         no_auth_user: Option<String>,
     },
+}
+
+/// How a verified TLS client certificate takes part in authentication.
+#[derive(Debug, Default)]
+pub enum CertAuth {
+    /// Certificates don't identify anybody (plain `verify`, or no TLS).
+    #[default]
+    None,
+    /// `tls.verify_and_map`: the certificate names a configured user (spec §4.6).
+    Map,
+    /// BOSH `tls.enable_cert_authorization` with `authorization.certificate_clients`.
+    Clients(cert::CertClients),
+}
+
+impl CertAuth {
+    /// Builds it from the options: BOSH certificate clients win over `verify_and_map`.
+    pub fn from_opts(opts: &crate::opts::Options) -> CertAuth {
+        let Some(tls) = &opts.tls else {
+            return CertAuth::None;
+        };
+        if tls.enable_cert_authorization {
+            return CertAuth::Clients(cert::CertClients {
+                entries: opts.authorization.certificate_clients.clone(),
+                allow_legacy: tls.allow_legacy_clients,
+            });
+        }
+        if tls.map {
+            return CertAuth::Map;
+        }
+        CertAuth::None
+    }
+
+    /// Certificate clients must authenticate even when no other auth is configured.
+    pub fn requires_auth(&self) -> bool {
+        matches!(self, CertAuth::Clients(_))
+    }
 }
 
 /// Who a client turned out to be.
@@ -179,6 +220,71 @@ impl AuthConfig {
         };
         let user = users.get(name).or_else(|| nkeys.get(name))?;
         Some(Identity::of(user, name))
+    }
+
+    /// Checks a client's CONNECT, with the client's verified TLS certificate (DER) if it
+    /// presented one: certificate clients and `verify_and_map` first, as `cert_auth` says,
+    /// then the credential check of [`AuthConfig::check`].
+    pub fn check_client(
+        &self,
+        cert_auth: &CertAuth,
+        opts: &ConnectOpts,
+        nonce: &str,
+        peer_cert: Option<&[u8]>,
+    ) -> AuthStep {
+        match (cert_auth, peer_cert) {
+            (CertAuth::Clients(clients), Some(der)) => clients.check(der),
+            (CertAuth::Clients(clients), None) if !clients.allow_legacy => {
+                AuthStep::Reject("client certificate required")
+            }
+            (CertAuth::Map, _) => self.check_mapped(opts, nonce, peer_cert),
+            _ => self.check(opts, nonce),
+        }
+    }
+
+    /// `verify_and_map` (spec §4.2 step 4): with users configured and no nkey user selected,
+    /// the certificate picks the user and a `user` in CONNECT is ignored.
+    fn check_mapped(&self, opts: &ConnectOpts, nonce: &str, peer_cert: Option<&[u8]>) -> AuthStep {
+        let AuthConfig::Users {
+            users,
+            nkeys,
+            no_auth_user,
+        } = self
+        else {
+            return self.check(opts, nonce);
+        };
+        let no_credentials = opts.user.is_empty()
+            && opts.pass.is_empty()
+            && opts.auth_token.is_empty()
+            && opts.nkey.is_empty();
+        let nkey_selected = !opts.nkey.is_empty()
+            || (no_credentials && no_auth_user.as_ref().is_some_and(|n| nkeys.contains_key(n)));
+        if users.is_empty() || (!nkeys.is_empty() && nkey_selected) {
+            return self.check(opts, nonce);
+        }
+        let Some(cert) = peer_cert.and_then(cert::CertIdentity::from_der) else {
+            return AuthStep::Reject("user required in cert, no peer certificate");
+        };
+        let usable = |u: &User| allowed_type(&u.config);
+        let dn_users: Vec<(&str, cert::Dn)> = users
+            .iter()
+            .filter(|(_, u)| usable(u))
+            .filter_map(|(name, _)| cert::parse_dn(name).map(|dn| (name.as_str(), dn)))
+            .collect();
+        let lookup = |name: &str| users.get(name).is_some_and(|u| usable(u));
+        let Some(name) = cert::map_to_user(&cert, lookup, &dn_users) else {
+            return AuthStep::Reject("user in cert not found");
+        };
+        let Some(user) = users.get(&name) else {
+            return AuthStep::Reject("user in cert not found");
+        };
+        // Mapped users normally have no password; one that has must still be given.
+        secret_step(
+            &user.config.password,
+            &opts.pass,
+            Identity::of(user, &name),
+            "invalid password",
+        )
     }
 
     /// Checks a client's CONNECT credentials against the nonce it was sent (spec §4.2).

@@ -47,6 +47,9 @@ pub enum ClosedReason {
     MaxConnectionsExceeded,
     /// Server shutting down or lame duck mode closing clients.
     ServerShutdown,
+    /// The TLS handshake failed or timed out (plaintext on a TLS port, no or a bad client
+    /// certificate, a certificate that isn't pinned).
+    TlsHandshakeError,
 }
 
 impl ClosedReason {
@@ -65,6 +68,7 @@ impl ClosedReason {
             ClosedReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             ClosedReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             ClosedReason::ServerShutdown => "Server Shutdown",
+            ClosedReason::TlsHandshakeError => "TLS Handshake Failure",
         }
     }
 
@@ -128,6 +132,9 @@ pub struct Conn {
     pub cid: u64,
     /// The socket.
     pub sock: TcpStream,
+    /// The TLS session, for a connection on a TLS port (`None` = plaintext). Boxed so that
+    /// plaintext connections don't carry its size.
+    pub tls: Option<Box<super::tls::TlsState>>,
     /// The client's address.
     pub peer: SocketAddr,
     /// When it connected.
@@ -189,6 +196,7 @@ impl Conn {
         Conn {
             cid,
             sock,
+            tls: None,
             peer,
             start: now,
             parser,
@@ -249,6 +257,13 @@ impl Conn {
         } else {
             server_max
         }
+    }
+
+    /// The client's verified TLS certificate (DER), if it presented one.
+    pub fn peer_cert(&self) -> Option<&[u8]> {
+        let tls = self.tls.as_ref()?;
+        let chain = tls.session.peer_certificates()?;
+        chain.first().map(|c| c.as_ref())
     }
 
     /// Short description for log lines, like nats-server's `127.0.0.1:5555 - cid:6`.

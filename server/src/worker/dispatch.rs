@@ -125,7 +125,22 @@ impl Worker {
         }
         conn.connect_received = true;
         conn.opts = opts;
-        match self.rt.auth.check(&conn.opts, &conn.nonce) {
+        let step = self.rt.auth.check_client(
+            &self.rt.cert_auth,
+            &conn.opts,
+            &conn.nonce,
+            conn.peer_cert(),
+        );
+        let mapped = matches!(self.rt.cert_auth, crate::auth::CertAuth::Map)
+            && matches!(self.rt.auth, crate::auth::AuthConfig::Users { .. });
+        if mapped && matches!(step, AuthStep::Accept(_)) && !conn.opts.user.is_empty() {
+            log::warn(&format!(
+                "{} - User {:?} found in connect proto, but user required from cert",
+                conn.log_prefix(),
+                conn.opts.user
+            ));
+        }
+        match step {
             AuthStep::Accept(identity) => self.connect_authenticated(slot, identity),
             AuthStep::Reject(why) => self.auth_violation(slot, why),
             AuthStep::VerifyBcrypt { hash, given, then } => {

@@ -18,13 +18,14 @@ mod conn;
 mod dispatch;
 mod route;
 mod timers;
+mod tls;
 
 pub use conn::ClosedReason;
 pub use route::Batch;
 
 use crate::log;
 use crate::server::{Runtime, Shared};
-use conn::{Conn, READ_BUF_MAX, READ_BUF_MIN};
+use conn::{Conn, Outbound, READ_BUF_MAX, READ_BUF_MIN};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -220,7 +221,7 @@ impl Worker {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.read_again.is_empty() || !self.inbox.is_empty() {
+        if !self.read_again.is_empty() || !self.inbox.is_empty() || !self.dirty.is_empty() {
             return Some(Duration::ZERO);
         }
         if self.batches.iter().any(|b| !b.is_empty()) {
@@ -302,13 +303,99 @@ impl Worker {
         if self.rt.auth.wants_nonce() {
             conn.nonce = crate::auth::new_nonce();
         }
-        let info = self
+        log::debug(&format!("{peer} - cid:{cid} - Client connection created"));
+        self.conns[slot] = Some(conn);
+        self.mark_dirty(slot);
+        if self.rt.opts.tls.is_some() {
+            self.add_conn_tls(slot, now);
+            return;
+        }
+        let info = self.initial_info(slot, false);
+        self.queue_out(slot, &info);
+        self.conn_established(slot, now);
+    }
+
+    /// A connection on a TLS port: INFO now unless the handshake comes first, and the timer of
+    /// its first TLS phase (see `tls.rs`).
+    fn add_conn_tls(&mut self, slot: usize, now: Instant) {
+        let Some(t) = self.rt.opts.tls.as_ref() else {
+            return;
+        };
+        let (first, fallback) = (t.handshake_first, t.handshake_first_fallback);
+        let allow_non_tls = self.rt.opts.allow_non_tls;
+        let timeout = self.tls_timeout();
+        let session = match t.server.as_ref().map(crate::tls::new_session) {
+            Some(Ok(session)) => session,
+            Some(Err(e)) => {
+                log::error(&format!("TLS session setup failed: {e}"));
+                self.mark_close(slot, ClosedReason::TlsHandshakeError);
+                return;
+            }
+            None => {
+                self.mark_close(slot, ClosedReason::TlsHandshakeError);
+                return;
+            }
+        };
+        let (phase, info_now, wait) = match (first, fallback.is_zero(), allow_non_tls) {
+            (true, true, _) => (tls::TlsPhase::Handshake, false, timeout),
+            (true, false, _) => (tls::TlsPhase::FirstWait, false, fallback),
+            (false, _, true) => (tls::TlsPhase::Sniff, true, timeout),
+            (false, _, false) => (tls::TlsPhase::Handshake, true, timeout),
+        };
+        let at = now + wait.min(crate::server::TIMER_MAX);
+        if info_now {
+            let info = self.initial_info(slot, false);
+            self.queue_out(slot, &info);
+        }
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        conn.tls = Some(Box::new(tls::TlsState {
+            session,
+            phase,
+            deadline: at,
+            info_sent: info_now,
+            received_any: false,
+            close_notify_sent: false,
+            silent: false,
+        }));
+        let cid = conn.cid;
+        self.timers.schedule(Timer {
+            at,
+            slot,
+            cid,
+            kind: TimerKind::Tls,
+        });
+    }
+
+    /// The INFO line a new connection gets first. With handshake first it says
+    /// `tls_required` whatever `allow_non_tls` says (nats-server forces it).
+    fn initial_info(&self, slot: usize, tls_first: bool) -> Vec<u8> {
+        let Some(conn) = self.conns.get(slot).and_then(Option::as_ref) else {
+            return Vec::new();
+        };
+        let max_payload = self.rt.limits.max_payload;
+        let json = self
             .rt
-            .client_info(cid, &peer, None, &conn.nonce, limits.max_payload);
-        protocol::encode::write_info(&mut conn.out.buf, &info);
-        let auth_required = self.rt.auth.required();
+            .initial_info(conn.cid, &conn.peer, &conn.nonce, max_payload, tls_first);
+        let mut line = Vec::with_capacity(json.len() + 8);
+        protocol::encode::write_info(&mut line, &json);
+        line
+    }
+
+    /// The connection is ready for the protocol (at once for plaintext, after the TLS step
+    /// otherwise): start the auth and PING timers, and bind it when no auth is required.
+    fn conn_established(&mut self, slot: usize, now: Instant) {
+        let (ping_interval, auth_timeout) =
+            (self.rt.limits.ping_interval, self.rt.limits.auth_timeout);
+        let auth_required = self.rt.auth_required();
+        let jitter_pct = self.next_random() % 21;
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let cid = conn.cid;
         if auth_required {
-            let at = now + limits.auth_timeout;
+            let at = now + auth_timeout;
             conn.auth_deadline = Some(at);
             self.timers.schedule(Timer {
                 at,
@@ -317,8 +404,7 @@ impl Worker {
                 kind: TimerKind::Auth,
             });
         }
-        let first_ping = limits.ping_interval.min(Duration::from_secs(2));
-        let jitter_pct = self.next_random() % 21;
+        let first_ping = ping_interval.min(Duration::from_secs(2));
         let at = now + first_ping + first_ping * jitter_pct as u32 / 100;
         self.timers.schedule(Timer {
             at,
@@ -326,9 +412,6 @@ impl Worker {
             cid,
             kind: TimerKind::Ping,
         });
-        log::debug(&format!("{peer} - cid:{cid} - Client connection created"));
-        self.conns[slot] = Some(conn);
-        self.mark_dirty(slot);
         if !auth_required {
             self.bind(slot, crate::auth::Identity::global(None));
         }
@@ -357,16 +440,15 @@ impl Worker {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 return;
             };
+            if conn.tls.is_some() {
+                return self.read_ready_tls(slot);
+            }
             if conn.is_closing() || conn.auth_pending {
                 // While a bcrypt check runs the bytes wait in the socket; `auth_result`
                 // resumes reading.
                 return;
             }
-            if conn.rbuf.len() - conn.rlen < READ_BUF_MIN / 2 {
-                let want =
-                    (conn.rbuf.len() * 2).clamp(READ_BUF_MIN, READ_BUF_MAX.max(conn.rlen * 2));
-                conn.rbuf.resize(want.max(conn.rlen + READ_BUF_MIN / 2), 0);
-            }
+            grow_read_buf(&mut conn.rbuf, conn.rlen);
             let rlen = conn.rlen;
             match conn.sock.read(&mut conn.rbuf[rlen..]) {
                 Ok(0) => {
@@ -543,36 +625,39 @@ impl Worker {
             self.close_now(slot);
             return;
         }
-        let mut failed = false;
-        for _ in 0..WRITES_PER_FLUSH {
-            if conn.out.pending() == 0 {
-                break;
+        let mut progressed = false;
+        let flushed = match conn.tls.as_deref_mut() {
+            None => write_plain(&mut conn.sock, &mut conn.out, &mut progressed),
+            Some(session) => {
+                let closing = conn.closing.is_some();
+                tls::flush_tls(
+                    &mut conn.sock,
+                    &mut conn.out,
+                    session,
+                    closing,
+                    &mut progressed,
+                )
             }
-            match conn.sock.write(&conn.out.buf[conn.out.pos..]) {
-                Ok(0) => {
-                    failed = true;
-                    break;
-                }
-                Ok(n) => {
-                    conn.out.advance(n);
-                    conn.stalled_since = None;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
-            }
+        };
+        if progressed {
+            conn.stalled_since = None;
         }
-        if failed {
+        if flushed == Flushed::Failed {
             conn.closing = Some(conn.closing.unwrap_or(ClosedReason::ReadError));
         }
         if conn.closing.is_some() {
             self.close_now(slot);
             return;
         }
-        let pending = conn.out.pending() > 0;
+        if flushed == Flushed::Capped {
+            // The socket still takes data but this flush used its share: come back on the
+            // next iteration. The writes made progress, so this is no stall; and WRITABLE
+            // would not fire again (edge-triggered, the socket never stopped being writable).
+            self.mark_dirty(slot);
+            return;
+        }
+        let pending =
+            conn.out.pending() > 0 || conn.tls.as_ref().is_some_and(|t| t.session.wants_write());
         if pending && conn.stalled_since.is_none() {
             conn.stalled_since = Some(now);
             let cid = conn.cid;
@@ -646,6 +731,7 @@ impl Worker {
                 TimerKind::Ping => self.ping_timer(timer.slot, now),
                 TimerKind::Auth => self.auth_timer(timer.slot, now),
                 TimerKind::WriteStall => self.write_stall_timer(timer.slot, now),
+                TimerKind::Tls => self.tls_timer(timer.slot, now),
             }
         }
         self.lame_duck_tick(now);
@@ -800,7 +886,13 @@ impl Worker {
             if !conn.connect_received || conn.identity.is_none() || conn.auth_pending {
                 continue;
             }
-            match self.rt.auth.check(&conn.opts, &conn.nonce) {
+            let step = self.rt.auth.check_client(
+                &self.rt.cert_auth,
+                &conn.opts,
+                &conn.nonce,
+                conn.peer_cert(),
+            );
+            match step {
                 crate::auth::AuthStep::Accept(identity) => self.reauthorized(slot, identity),
                 crate::auth::AuthStep::Reject(why) => {
                     log::debug(&format!(
@@ -843,6 +935,55 @@ impl Worker {
     /// This worker's counters.
     pub fn stats(&self) -> &WorkerStats {
         &self.stats
+    }
+}
+
+/// How a flush of one connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    /// Everything queued was written.
+    Done,
+    /// The socket is full (WouldBlock): wait for WRITABLE.
+    Blocked,
+    /// [`WRITES_PER_FLUSH`] writes made progress and more is queued: flush again next
+    /// iteration.
+    Capped,
+    /// The socket failed.
+    Failed,
+}
+
+/// Writes `out` to the socket as is, at most [`WRITES_PER_FLUSH`] times.
+#[inline]
+fn write_plain(sock: &mut TcpStream, out: &mut Outbound, progressed: &mut bool) -> Flushed {
+    for _ in 0..WRITES_PER_FLUSH {
+        if out.pending() == 0 {
+            return Flushed::Done;
+        }
+        match sock.write(&out.buf[out.pos..]) {
+            Ok(0) => return Flushed::Failed,
+            Ok(n) => {
+                out.advance(n);
+                *progressed = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flushed::Blocked,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Flushed::Failed,
+        }
+    }
+    if out.pending() == 0 {
+        Flushed::Done
+    } else {
+        Flushed::Capped
+    }
+}
+
+/// Makes room in a read buffer before a read: it doubles while reads keep filling it, up to
+/// [`READ_BUF_MAX`] unless one large message needs more.
+#[inline]
+fn grow_read_buf(rbuf: &mut Vec<u8>, rlen: usize) {
+    if rbuf.len() - rlen < READ_BUF_MIN / 2 {
+        let want = (rbuf.len() * 2).clamp(READ_BUF_MIN, READ_BUF_MAX.max(rlen * 2));
+        rbuf.resize(want.max(rlen + READ_BUF_MIN / 2), 0);
     }
 }
 

@@ -15,6 +15,9 @@ pub enum TimerKind {
     Auth,
     /// Write deadline: close a connection whose output has not moved.
     WriteStall,
+    /// TLS setup: handshake timeout, the handshake-first fallback, or the plaintext/TLS
+    /// sniffing of `allow_non_tls`.
+    Tls,
 }
 
 /// One scheduled timer.
