@@ -754,7 +754,7 @@ pub fn validate(users: &[UserConfig], accounts: &[AccountConfig]) -> Result<(), 
                         ex.subject.as_bytes(),
                         imp.subject.as_bytes(),
                     )
-                    && (ex.accounts.is_empty() || ex.accounts.iter().any(|a| *a == acc.name))
+                    && (ex.accounts.is_empty() || ex.accounts.contains(&acc.name))
             });
             if !authorized {
                 return Err(format!(
