@@ -1,8 +1,9 @@
 //! Accounts: isolated subject namespaces, each with its own sublist (spec §1.12, §4.11).
 //!
-//! Account objects live as long as the server: a reload updates their limits in place, so the
-//! subscriptions of connected clients stay where they are. The registry is read at CONNECT and
-//! on reload only, never per message.
+//! Account objects live as long as the process: a reload updates their limits in place, so the
+//! subscriptions of connected clients stay where they are. That is also why they are handed out
+//! as `&'static Account`: connections and publishes refer to their account without touching a
+//! shared reference count per message. The registry is read at CONNECT and on reload only.
 
 use crate::auth::config::{AccountConfig, AccountLimits, ExportKind, ResponseType};
 use crate::auth::GLOBAL_ACCOUNT;
@@ -25,7 +26,7 @@ pub enum ImportRoute {
     /// Stream import: messages of the exporter, delivered in `to` under a new subject.
     Stream {
         /// The importing account.
-        to: Arc<Account>,
+        to: &'static Account,
         /// The import subject in the exporter (a pattern).
         from: String,
         /// The subject in the importer: a prefix (ending in `.`) or a mapped pattern.
@@ -36,7 +37,7 @@ pub enum ImportRoute {
     /// Service import: requests in the importer, forwarded to the exporter.
     Service {
         /// The exporting account.
-        exporter: Arc<Account>,
+        exporter: &'static Account,
         /// The importer's name (for `Nats-Request-Info`).
         importer: String,
         /// The importer's reply prefix (`_R_.xxxxxx.`).
@@ -53,7 +54,7 @@ pub enum ImportRoute {
     /// Responses to `_R_.<importer prefix>.>` in the exporter, mapped back to the requester.
     Response {
         /// The importing account.
-        importer: Arc<Account>,
+        importer: &'static Account,
     },
 }
 
@@ -61,7 +62,7 @@ pub enum ImportRoute {
 #[derive(Debug)]
 pub struct PendingResponse {
     /// Where the response goes.
-    pub importer: Arc<Account>,
+    pub importer: &'static Account,
     /// The requester's own reply subject.
     pub reply: Box<[u8]>,
     /// Singleton, stream or chunked.
@@ -146,7 +147,7 @@ impl Account {
     /// Records a request forwarded into this account and returns the reply subject to use.
     pub fn add_response(
         &self,
-        importer: &Arc<Account>,
+        importer: &&'static Account,
         reply: &[u8],
         kind: ResponseType,
         threshold: Duration,
@@ -162,7 +163,7 @@ impl Account {
         map.insert(
             subject.clone().into_boxed_slice(),
             PendingResponse {
-                importer: importer.clone(),
+                importer: *importer,
                 reply: reply.into(),
                 response_type: kind,
                 expires: now + threshold,
@@ -177,7 +178,7 @@ impl Account {
         &self,
         subject: &[u8],
         payload_empty: bool,
-    ) -> Option<(Arc<Account>, Box<[u8]>)> {
+    ) -> Option<(&'static Account, Box<[u8]>)> {
         let mut map = self.responses.lock();
         let entry = map.get(subject)?;
         if entry.expires <= Instant::now() {
@@ -185,7 +186,7 @@ impl Account {
             return None;
         }
         let done = entry.response_type == ResponseType::Singleton || payload_empty;
-        let out = (entry.importer.clone(), entry.reply.clone());
+        let out = (entry.importer, entry.reply.clone());
         if done {
             map.remove(subject);
         }
@@ -217,10 +218,10 @@ impl Account {
 /// All accounts by name.
 #[derive(Debug)]
 pub struct Accounts {
-    map: RwLock<HashMap<String, Arc<Account>>>,
+    map: RwLock<HashMap<String, &'static Account>>,
     cache: bool,
     /// The import entries in the sublists, so a reload can take them out again.
-    import_subs: parking_lot::Mutex<Vec<(Arc<Account>, Arc<Sub>)>>,
+    import_subs: parking_lot::Mutex<Vec<(&'static Account, Arc<Sub>)>>,
 }
 
 impl Accounts {
@@ -236,7 +237,7 @@ impl Accounts {
     }
 
     /// Looks an account up by name.
-    pub fn get(&self, name: &str) -> Option<Arc<Account>> {
+    pub fn get(&self, name: &str) -> Option<&'static Account> {
         self.map.read().get(name).cloned()
     }
 
@@ -246,22 +247,21 @@ impl Accounts {
     pub fn sync(&self, configs: &[AccountConfig]) {
         let mut map = self.map.write();
         map.entry(GLOBAL_ACCOUNT.to_string()).or_insert_with(|| {
-            Arc::new(Account::new(
+            Box::leak(Box::new(Account::new(
                 AccountConfig {
                     name: GLOBAL_ACCOUNT.to_string(),
                     ..AccountConfig::default()
                 },
                 self.cache,
-            ))
+            )))
         });
         for config in configs {
             match map.get(&config.name) {
                 Some(acc) => *acc.config.write() = Arc::new(config.clone()),
                 None => {
-                    map.insert(
-                        config.name.clone(),
-                        Arc::new(Account::new(config.clone(), self.cache)),
-                    );
+                    let account: &'static Account =
+                        Box::leak(Box::new(Account::new(config.clone(), self.cache)));
+                    map.insert(config.name.clone(), account);
                 }
             }
         }
@@ -279,11 +279,11 @@ impl Accounts {
                 .sublist
                 .remove(&sub.subject, None, &crate::sub::SubRef(sub.clone()));
         }
-        let mut add = |account: &Arc<Account>, subject: &[u8], route: ImportRoute| {
+        let mut add = |account: &&'static Account, subject: &[u8], route: ImportRoute| {
             let sub = Arc::new(Sub::import(subject, route));
             let value = crate::sub::SubRef(sub.clone());
             if account.sublist.insert(subject, None, value).is_ok() {
-                subs.push((account.clone(), sub));
+                subs.push((*account, sub));
             }
         };
         for config in configs {
@@ -298,7 +298,7 @@ impl Accounts {
                 match imp.kind {
                     ExportKind::Stream => {
                         let route = ImportRoute::Stream {
-                            to: importer.clone(),
+                            to: importer,
                             from: imp.subject.clone(),
                             prefix: imp.prefix.clone(),
                             to_subject: imp.to.clone(),
@@ -330,7 +330,7 @@ impl Accounts {
                                 e.response_threshold
                             });
                         let route = ImportRoute::Service {
-                            exporter: exporter.clone(),
+                            exporter,
                             importer: importer.name.clone(),
                             reply_prefix: importer.reply_prefix.clone(),
                             local: local.clone(),
@@ -345,9 +345,7 @@ impl Accounts {
                         if !responders.contains(&exporter.name) {
                             responders.push(exporter.name.clone());
                             let pattern = format!("{}>", importer.reply_prefix);
-                            let route = ImportRoute::Response {
-                                importer: importer.clone(),
-                            };
+                            let route = ImportRoute::Response { importer };
                             add(&exporter, pattern.as_bytes(), route);
                         }
                     }
@@ -357,7 +355,7 @@ impl Accounts {
     }
 
     /// Every account.
-    pub fn all(&self) -> Vec<Arc<Account>> {
+    pub fn all(&self) -> Vec<&'static Account> {
         self.map.read().values().cloned().collect()
     }
 }
@@ -393,7 +391,7 @@ mod tests {
         a2.limits.max_connections = 2;
         accs.sync(&[a2]);
         let after = accs.get("A").unwrap();
-        assert!(Arc::ptr_eq(&before, &after));
+        assert!(std::ptr::eq(before, after));
         assert!(after.try_add_conn());
     }
 }

@@ -749,13 +749,18 @@ fn spawn_workers(
     for _ in 0..count {
         let (poll, waker) = worker::new_poll().map_err(|e| Error(format!("worker poll: {e}")))?;
         let (tx, rx) = crossbeam_channel::bounded(worker::INBOX_CAPACITY);
-        handles.push(WorkerHandle { tx, waker });
+        let (spare_tx, spare_rx) = crossbeam_channel::bounded(worker::SPARE_BUFFERS);
+        handles.push(WorkerHandle {
+            tx,
+            waker,
+            spare_tx,
+        });
         polls.push(poll);
-        inboxes.push(rx);
+        inboxes.push((rx, spare_rx));
     }
     let _ = shared.workers.set(handles);
     let mut threads = Vec::with_capacity(count);
-    for (id, (poll, inbox)) in polls.into_iter().zip(inboxes).enumerate() {
+    for (id, (poll, (inbox, spare))) in polls.into_iter().zip(inboxes).enumerate() {
         let shared = shared.clone();
         let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
         let thread = std::thread::Builder::new()
@@ -768,7 +773,7 @@ fn spawn_workers(
                 // control thread keeps handing it new ones; stop the whole server instead, as
                 // a Go panic stops nats-server.
                 let run = std::panic::AssertUnwindSafe(|| {
-                    Worker::new(id, poll, inbox, shared).run_loop()
+                    Worker::new(id, poll, inbox, spare, shared).run_loop()
                 });
                 if std::panic::catch_unwind(run).is_err() {
                     log::fatal(&format!("worker {id} panicked; exiting"));

@@ -154,7 +154,7 @@ pub struct Conn {
     /// Who the client is, once authenticated (or immediately when no auth is required).
     pub identity: Option<Identity>,
     /// The account it is bound to, with `identity`.
-    pub account: Option<Arc<crate::account::Account>>,
+    pub account: Option<&'static crate::account::Account>,
     /// The nonce sent in INFO (empty when none was sent).
     pub nonce: String,
     /// A bcrypt check is running for this connection; parsing waits for it.

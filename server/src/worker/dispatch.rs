@@ -259,7 +259,7 @@ impl Worker {
         let same = conn
             .account
             .as_ref()
-            .is_some_and(|a| Arc::ptr_eq(a, &account));
+            .is_some_and(|a| std::ptr::eq(*a, account));
         if !same {
             if !account.try_add_conn() {
                 self.send_err_and_close(

@@ -48,6 +48,10 @@ const READ_BUDGET_BYTES: usize = 256 * 1024;
 const INBOX_PER_ITERATION: usize = 4096;
 /// Capacity of each worker's inbox channel (batches and commands).
 pub const INBOX_CAPACITY: usize = 8192;
+/// Emptied batch buffers a worker keeps for reuse.
+pub const SPARE_BUFFERS: usize = 16;
+/// Batch buffers larger than this are freed rather than returned.
+pub(crate) const SPARE_BUFFER_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Write attempts per flush of one connection.
 const WRITES_PER_FLUSH: usize = 16;
 /// How soon to retry handing over a batch when the destination's inbox was full.
@@ -96,6 +100,10 @@ pub struct WorkerHandle {
     pub tx: Sender<WorkerMsg>,
     /// Wakes the worker's poll.
     pub waker: Arc<Waker>,
+    /// Where other workers return this worker's emptied batch buffers, so a busy pair of
+    /// workers reuses the same few buffers instead of allocating (and, for large batches,
+    /// mapping and unmapping) one per loop iteration.
+    pub spare_tx: Sender<Vec<u8>>,
 }
 
 impl WorkerHandle {
@@ -138,6 +146,8 @@ pub struct Worker {
     rt: Arc<Runtime>,
     rt_gen: u64,
     inbox: Receiver<WorkerMsg>,
+    /// Batch buffers returned by the workers this one sent them to.
+    spare: Receiver<Vec<u8>>,
     conns: Vec<Option<Conn>>,
     free_slots: Vec<usize>,
     cache: LocalCache<crate::sub::SubRef>,
@@ -165,7 +175,13 @@ pub fn new_poll() -> io::Result<(Poll, Arc<Waker>)> {
 
 impl Worker {
     /// A worker with its poll, inbox and the shared server state.
-    pub fn new(id: usize, poll: Poll, inbox: Receiver<WorkerMsg>, shared: Arc<Shared>) -> Worker {
+    pub fn new(
+        id: usize,
+        poll: Poll,
+        inbox: Receiver<WorkerMsg>,
+        spare: Receiver<Vec<u8>>,
+        shared: Arc<Shared>,
+    ) -> Worker {
         let (rt, rt_gen) = shared.runtime();
         let workers = shared.worker_count();
         Worker {
@@ -174,6 +190,7 @@ impl Worker {
             rt,
             rt_gen,
             inbox,
+            spare,
             conns: Vec::new(),
             free_slots: Vec::new(),
             cache: LocalCache::new(),
@@ -917,7 +934,8 @@ impl Worker {
             if self.batches[dest].is_empty() {
                 continue;
             }
-            let batch = std::mem::replace(&mut self.batches[dest], Batch::new(self.id));
+            let fresh = Batch::with_buffer(self.id, self.spare.try_recv().unwrap_or_default());
+            let batch = std::mem::replace(&mut self.batches[dest], fresh);
             let handle = &self.shared.workers()[dest];
             match handle.tx.try_send(WorkerMsg::Batch(batch)) {
                 Ok(()) => {

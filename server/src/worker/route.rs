@@ -33,6 +33,17 @@ pub struct Batch {
 const RECORD_HEADER: usize = 4 + 8 + 4 + 4;
 
 impl Batch {
+    /// An empty batch from `from` that fills `buffer` (emptied first).
+    pub fn with_buffer(from: usize, mut buffer: Vec<u8>) -> Batch {
+        buffer.clear();
+        Batch {
+            from,
+            msgs: buffer,
+            auto_unsubs: Vec::new(),
+            count: 0,
+        }
+    }
+
     /// An empty batch from `from`.
     pub fn new(from: usize) -> Batch {
         Batch {
@@ -221,7 +232,7 @@ impl Worker {
             conn.opts.verbose,
             conn.opts.no_responders,
         );
-        let Some(account) = conn.account.clone() else {
+        let Some(account) = conn.account else {
             return;
         };
         if conn.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
@@ -261,13 +272,17 @@ impl Worker {
     /// publisher for echo suppression. Returns how many deliveries were made.
     fn route_in(
         &mut self,
-        account: &Arc<Account>,
+        account: &'static Account,
         msg: &Pub<'_>,
         cid: u64,
         echo: bool,
         depth: usize,
     ) -> usize {
-        let result = self.cache.matches(&account.sublist, msg.subject).clone();
+        // The cache is taken out while its result is in use, so deliveries can borrow the
+        // worker mutably without cloning the result's `Arc` (a shared reference count) per
+        // message. A nested route (through an import) works with an empty stand-in cache.
+        let mut cache = std::mem::take(&mut self.cache);
+        let result = cache.matches(&account.sublist, msg.subject);
         let mut delivered = 0usize;
         for sub in result.psubs.iter() {
             if let Some(route) = &sub.import {
@@ -291,13 +306,14 @@ impl Worker {
                 }
             }
         }
+        self.cache = cache;
         delivered
     }
 
     /// Carries a message across accounts through an import entry (spec §4.11).
     fn route_import(
         &mut self,
-        account: &Arc<Account>,
+        account: &'static Account,
         route: &ImportRoute,
         msg: &Pub<'_>,
         depth: usize,
@@ -360,13 +376,13 @@ impl Worker {
                 else {
                     return 0;
                 };
-                debug_assert!(Arc::ptr_eq(&to, importer));
+                debug_assert!(std::ptr::eq(to, *importer));
                 let back = Pub {
                     subject: &reply,
                     reply: None,
                     ..*msg
                 };
-                self.route_in(&to, &back, 0, true, depth + 1)
+                self.route_in(to, &back, 0, true, depth + 1)
             }
         }
     }
@@ -502,6 +518,14 @@ impl Worker {
         }
         for sub in &batch.auto_unsubs {
             self.auto_unsub_done(sub);
+        }
+        // Hand the buffer back to its sender for the next batch.
+        let mut msgs = batch.msgs;
+        if msgs.capacity() <= super::SPARE_BUFFER_MAX_BYTES {
+            msgs.clear();
+            if let Some(sender) = self.shared.workers().get(batch.from) {
+                let _ = sender.spare_tx.try_send(msgs);
+            }
         }
     }
 
