@@ -101,10 +101,14 @@ impl Outbound {
         self.pos += n;
         debug_assert!(self.pos <= self.buf.len());
         if self.pos == self.buf.len() {
+            // A buffer much larger than what it just carried is shrunk back; one that is
+            // busy is kept, because freeing and regrowing a large buffer every loop iteration
+            // (mmap/munmap for big ones) costs more than the copy it holds.
+            let used = self.buf.len();
             self.buf.clear();
             self.pos = 0;
-            if self.buf.capacity() > OUT_BUF_KEEP {
-                self.buf = Vec::new();
+            if self.buf.capacity() > OUT_BUF_KEEP && used < self.buf.capacity() / 4 {
+                self.buf.shrink_to(OUT_BUF_KEEP.max(used));
             }
         }
     }
