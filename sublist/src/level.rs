@@ -48,10 +48,101 @@ pub(crate) fn publish_tokens(subject: &[u8]) -> Option<Tokens<'_>> {
 /// longer ones allocate. This roughly halves the trie's memory per distinct token.
 pub(crate) type TokenKey = SmallVec<[u8; 16]>;
 
+/// Levels with at most this many literal children keep them in a short list; larger ones
+/// switch to a hash map. Most levels deep in a subject tree have a single child (`a.<id>.v`),
+/// and a hash map for one entry costs several hundred bytes per subscription.
+const SMALL_CHILDREN_MAX: usize = 8;
+
+/// The literal children of a level: a short inline list, or a map once there are many.
+pub(crate) enum Children<T> {
+    /// Few children, searched linearly.
+    Small(SmallVec<[(TokenKey, Node<T>); 1]>),
+    /// Many children.
+    Map(HashMap<TokenKey, Node<T>, ProcessHasher>),
+}
+
+impl<T> Default for Children<T> {
+    fn default() -> Self {
+        Children::Small(SmallVec::new())
+    }
+}
+
+impl<T> Children<T> {
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Children::Small(v) => v.len(),
+            Children::Map(m) => m.len(),
+        }
+    }
+
+    fn get(&self, token: &[u8]) -> Option<&Node<T>> {
+        match self {
+            Children::Small(v) => v
+                .iter()
+                .find(|(k, _)| k.as_slice() == token)
+                .map(|(_, n)| n),
+            Children::Map(m) => m.get(token),
+        }
+    }
+
+    fn get_mut(&mut self, token: &[u8]) -> Option<&mut Node<T>> {
+        match self {
+            Children::Small(v) => v
+                .iter_mut()
+                .find(|(k, _)| k.as_slice() == token)
+                .map(|(_, n)| n),
+            Children::Map(m) => m.get_mut(token),
+        }
+    }
+
+    fn get_or_insert(&mut self, token: &[u8]) -> &mut Node<T> {
+        if let Children::Small(v) = self {
+            if v.len() >= SMALL_CHILDREN_MAX && !v.iter().any(|(k, _)| k.as_slice() == token) {
+                let mut map = HashMap::with_capacity_and_hasher(v.len() * 2, ProcessHasher);
+                map.extend(v.drain(..));
+                *self = Children::Map(map);
+            }
+        }
+        match self {
+            Children::Small(v) => {
+                let index = match v.iter().position(|(k, _)| k.as_slice() == token) {
+                    Some(i) => i,
+                    None => {
+                        v.push((TokenKey::from_slice(token), Node::default()));
+                        v.len() - 1
+                    }
+                };
+                &mut v[index].1
+            }
+            Children::Map(m) => m.entry(TokenKey::from_slice(token)).or_default(),
+        }
+    }
+
+    fn remove(&mut self, token: &[u8]) {
+        match self {
+            Children::Small(v) => {
+                if let Some(i) = v.iter().position(|(k, _)| k.as_slice() == token) {
+                    v.remove(i);
+                }
+            }
+            Children::Map(m) => {
+                m.remove(token);
+                if m.is_empty() {
+                    *self = Children::default();
+                }
+            }
+        }
+    }
+}
+
 /// One position in a subscription pattern: the nodes for each token that can appear there.
 pub(crate) struct Level<T> {
     /// Children for literal tokens. Never holds a whole-token `*` or `>` key.
-    nodes: HashMap<TokenKey, Node<T>, ProcessHasher>,
+    nodes: Children<T>,
     /// The child for a whole-token `*`.
     pwc: Option<Box<Node<T>>>,
     /// The child for a whole-token `>`. Patterns end there, so its `next` is always `None`.
@@ -72,7 +163,7 @@ pub(crate) struct Node<T> {
 impl<T> Default for Level<T> {
     fn default() -> Self {
         Level {
-            nodes: HashMap::with_hasher(ProcessHasher),
+            nodes: Children::default(),
             pwc: None,
             fwc: None,
         }
@@ -176,7 +267,7 @@ impl<T: Clone + PartialEq> Level<T> {
         match token {
             PWC => self.pwc.get_or_insert_with(Box::default),
             FWC => self.fwc.get_or_insert_with(Box::default),
-            literal => self.nodes.entry(TokenKey::from_slice(literal)).or_default(),
+            literal => self.nodes.get_or_insert(literal),
         }
     }
 

@@ -227,3 +227,36 @@ fn reference_agrees_on_spec_examples() {
     assert_eq!(reference_match(&entries, "foo").0, vec![3]);
     assert!(reference_match(&entries, "foo..bar").0.is_empty());
 }
+
+/// Levels switch from a short list to a map past a handful of children, and back when they
+/// empty; every child must stay reachable either way.
+#[test]
+fn wide_levels_grow_and_shrink() {
+    let sl: sublist::Sublist<u32> = sublist::Sublist::new();
+    for i in 0..50u32 {
+        sl.insert(format!("wide.{i}.v").as_bytes(), None, i)
+            .unwrap();
+    }
+    for i in 0..50u32 {
+        assert_eq!(
+            sl.matches(format!("wide.{i}.v").as_bytes())
+                .psubs
+                .as_slice(),
+            &[i]
+        );
+    }
+    for i in 0..45u32 {
+        sl.remove(format!("wide.{i}.v").as_bytes(), None, &i)
+            .unwrap();
+    }
+    for i in 0..50u32 {
+        let want: &[u32] = if i < 45 { &[] } else { &[i] };
+        assert_eq!(
+            sl.matches(format!("wide.{i}.v").as_bytes())
+                .psubs
+                .as_slice(),
+            want
+        );
+    }
+    assert_eq!(sl.count(), 5);
+}
