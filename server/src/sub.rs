@@ -114,3 +114,78 @@ impl std::ops::Deref for SubRef {
         &self.0
     }
 }
+
+/// A connection's subscriptions by sid. The key is the sid inside each `Sub`, so a
+/// subscription costs no second copy of its sid (this map has one entry per subscription and
+/// connections can hold many thousands).
+#[derive(Debug, Default)]
+pub struct SidMap {
+    set: std::collections::HashSet<BySid>,
+}
+
+/// A subscription hashed and compared by its sid.
+#[derive(Debug, Clone)]
+struct BySid(Arc<Sub>);
+
+impl PartialEq for BySid {
+    fn eq(&self, other: &BySid) -> bool {
+        self.0.sid == other.0.sid
+    }
+}
+
+impl Eq for BySid {}
+
+impl std::hash::Hash for BySid {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Must hash like the `[u8]` it borrows as.
+        self.0.sid.as_ref().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for BySid {
+    fn borrow(&self) -> &[u8] {
+        &self.0.sid
+    }
+}
+
+impl SidMap {
+    /// The subscription with this sid.
+    pub fn get(&self, sid: &[u8]) -> Option<&Arc<Sub>> {
+        self.set.get(sid).map(|s| &s.0)
+    }
+
+    /// Whether a subscription has this sid.
+    pub fn contains_key(&self, sid: &[u8]) -> bool {
+        self.set.contains(sid)
+    }
+
+    /// Adds a subscription (replacing one with the same sid).
+    pub fn insert(&mut self, sub: Arc<Sub>) {
+        self.set.replace(BySid(sub));
+    }
+
+    /// Removes and returns the subscription with this sid.
+    pub fn remove(&mut self, sid: &[u8]) -> Option<Arc<Sub>> {
+        self.set.take(sid).map(|s| s.0)
+    }
+
+    /// Number of subscriptions.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The subscriptions.
+    pub fn values(&self) -> impl Iterator<Item = &Arc<Sub>> {
+        self.set.iter().map(|s| &s.0)
+    }
+
+    /// All subscriptions, consuming the map.
+    pub fn into_values(self) -> impl Iterator<Item = Arc<Sub>> {
+        self.set.into_iter().map(|s| s.0)
+    }
+}

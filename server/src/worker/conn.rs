@@ -3,12 +3,10 @@
 
 use crate::auth::Identity;
 use crate::connect::ConnectOpts;
-use crate::sub::Sub;
 use mio::net::TcpStream;
 use protocol::Parser;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Read buffer size of a new connection. Small, because most connections are idle most of the
@@ -173,7 +171,7 @@ pub struct Conn {
     /// The first PONG after CONNECT has been sent (async INFO allowed from then on).
     pub first_pong_sent: bool,
     /// Subscriptions by sid.
-    pub subs: HashMap<Box<[u8]>, Arc<Sub>>,
+    pub subs: crate::sub::SidMap,
     /// Keepalive state.
     pub ping: PingState,
     /// Set when the connection is to be closed at the end of this loop iteration.
@@ -217,7 +215,7 @@ impl Conn {
             replies: HashMap::new(),
             auth_deadline: None,
             first_pong_sent: false,
-            subs: HashMap::new(),
+            subs: crate::sub::SidMap::default(),
             ping: PingState {
                 outstanding: 0,
                 rtt_start: None,

@@ -382,7 +382,7 @@ impl Worker {
             self.send_err(slot, errors::INVALID_SUBJECT.as_bytes());
             return;
         }
-        conn.subs.insert(sid.into(), sub);
+        conn.subs.insert(sub);
         self.verbose_ok(slot);
     }
 

@@ -1009,7 +1009,7 @@ fn grow_read_buf(rbuf: &mut Vec<u8>, rlen: usize) {
 /// publishers holding an older match result skip it.
 fn remove_subs(
     sublist: &sublist::Sublist<crate::sub::SubRef>,
-    subs: std::collections::HashMap<Box<[u8]>, Arc<crate::sub::Sub>>,
+    subs: crate::sub::SidMap,
 ) {
     if subs.is_empty() {
         return;
