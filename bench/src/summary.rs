@@ -1,0 +1,616 @@
+//! The comparison: JSON lines from repeated `gannet-bench --json --label <server>` runs are
+//! grouped by case and metric, reduced to a median and a spread (min–max) per server, and
+//! set against each other as a gannet / nats-server ratio, with the issue's targets checked.
+//! Used by `gannet-chart`, which `scripts/compare.sh` runs at the end.
+
+use crate::report::Report;
+use crate::stats::{bytes, median, si};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// The label of gannet's runs.
+pub const GANNET: &str = "gannet";
+/// The label of the reference server's runs.
+pub const NATS: &str = "nats-server";
+
+/// Which way is better for a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// Throughput, rates.
+    Higher,
+    /// Latency, memory.
+    Lower,
+}
+
+/// One number a report contributes to the comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Short name: `msgs/s`, `p99`, `RSS/conn`.
+    pub name: &'static str,
+    /// Unit for formatting: `msgs/s`, `us`, `bytes`, `/s`.
+    pub unit: &'static str,
+    /// Which way is better.
+    pub better: Better,
+    /// The value.
+    pub value: f64,
+}
+
+fn metric(
+    name: &'static str,
+    unit: &'static str,
+    better: Better,
+    value: Option<f64>,
+) -> Option<Metric> {
+    value.map(|value| Metric {
+        name,
+        unit,
+        better,
+        value,
+    })
+}
+
+/// The metrics compared for a report's scenario.
+pub fn metrics(r: &Report) -> Vec<Metric> {
+    use Better::{Higher, Lower};
+    let out: Vec<Option<Metric>> = match r.scenario.as_str() {
+        "pub" | "pubsub" | "fanout" | "queue" => {
+            vec![metric("msgs/s", "msgs/s", Higher, r.msgs_per_sec)]
+        }
+        "req" | "req-open" => match &r.latency_us {
+            Some(l) => vec![
+                metric("p50", "us", Lower, Some(l.p50)),
+                metric("p90", "us", Lower, Some(l.p90)),
+                metric("p99", "us", Lower, Some(l.p99)),
+                metric("p99.9", "us", Lower, Some(l.p999)),
+                metric("max", "us", Lower, Some(l.max)),
+            ],
+            None => Vec::new(),
+        },
+        "conns" => vec![
+            metric("RSS/conn", "bytes", Lower, r.rss_per_conn_bytes),
+            metric("conns/s", "/s", Higher, r.conns_per_sec),
+        ],
+        "churn" => vec![metric("conns/s", "/s", Higher, r.conns_per_sec)],
+        "subs" => vec![
+            metric("RSS/sub", "bytes", Lower, r.rss_per_sub_bytes),
+            metric("SUB/s", "/s", Higher, r.subs_per_sec),
+            metric("msgs/s", "msgs/s", Higher, r.msgs_per_sec),
+        ],
+        _ => Vec::new(),
+    };
+    out.into_iter().flatten().collect()
+}
+
+/// A target from the issue: gannet's value over nats-server's must be at least (`ge`) or at
+/// most (`le`) `ratio`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// `ge` or `le`.
+    pub op: Op,
+    /// The ratio bound.
+    pub ratio: f64,
+}
+
+/// Comparison of a [`Target`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// At least.
+    Ge,
+    /// At most.
+    Le,
+}
+
+impl Target {
+    /// Whether `ratio` meets the target.
+    pub fn met(&self, ratio: f64) -> bool {
+        match self.op {
+            Op::Ge => ratio >= self.ratio,
+            Op::Le => ratio <= self.ratio,
+        }
+    }
+
+    /// `≥ 1.5×`.
+    pub fn text(&self) -> String {
+        let op = match self.op {
+            Op::Ge => "≥",
+            Op::Le => "≤",
+        };
+        format!("{op} {}×", self.ratio)
+    }
+}
+
+/// One of the issue's targets and the rows it applies to.
+struct TargetSpec {
+    scenario: &'static str,
+    /// Payload size, when the target names one.
+    size: Option<usize>,
+    /// Subscribers or subscriptions, when the target names a count.
+    subs: Option<usize>,
+    metric: &'static str,
+    target: Target,
+}
+
+const fn spec(
+    scenario: &'static str,
+    size: Option<usize>,
+    subs: Option<usize>,
+    metric: &'static str,
+    op: Op,
+    ratio: f64,
+) -> TargetSpec {
+    TargetSpec {
+        scenario,
+        size,
+        subs,
+        metric,
+        target: Target { op, ratio },
+    }
+}
+
+/// The issue's targets (gannet / nats-server 2.15.1, same machine, same run).
+const TARGETS: &[TargetSpec] = &[
+    spec("pubsub", Some(16), None, "msgs/s", Op::Ge, 1.5),
+    spec("pubsub", Some(128), None, "msgs/s", Op::Ge, 1.5),
+    spec("fanout", Some(128), Some(16), "msgs/s", Op::Ge, 1.5),
+    spec("pub", Some(16), None, "msgs/s", Op::Ge, 1.3),
+    spec("queue", None, Some(4), "msgs/s", Op::Ge, 1.3),
+    spec("req", None, None, "p50", Op::Le, 0.8),
+    spec("req", None, None, "p99", Op::Le, 0.8),
+    spec("conns", None, None, "RSS/conn", Op::Le, 0.3),
+    spec("subs", None, Some(100_000), "RSS/sub", Op::Le, 0.5),
+];
+
+/// The target for a case's metric, if the issue sets one.
+pub fn target_for(r: &Report, metric: &str) -> Option<Target> {
+    TARGETS
+        .iter()
+        .find(|t| {
+            t.scenario == r.scenario
+                && t.metric == metric
+                && t.size.is_none_or(|s| s == r.size)
+                && t.subs.is_none_or(|n| n == r.subs)
+                // The 1 -> 1 targets are for one publisher, and publish-only for one too.
+                && (!matches!(r.scenario.as_str(), "pubsub" | "pub") || r.pubs == 1)
+        })
+        .map(|t| t.target)
+}
+
+/// Median and spread of one server's runs of one case and metric.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stat {
+    /// Median over the clean runs.
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Clean runs.
+    pub runs: usize,
+}
+
+impl Stat {
+    fn of(values: &[f64]) -> Option<Stat> {
+        Some(Stat {
+            median: median(values)?,
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            runs: values.len(),
+        })
+    }
+}
+
+/// One line of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Case name (see [`Report::case`]).
+    pub case: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Payload size.
+    pub size: usize,
+    /// Metric name.
+    pub metric: String,
+    /// Unit of the metric.
+    pub unit: String,
+    /// Which way is better.
+    pub better: Better,
+    /// Gannet's runs.
+    pub gannet: Option<Stat>,
+    /// nats-server's runs.
+    #[serde(rename = "nats-server")]
+    pub nats: Option<Stat>,
+    /// Runs that reported errors and were left out, per server: (gannet, nats-server).
+    pub failed: (usize, usize),
+    /// Gannet's median over nats-server's.
+    pub ratio: Option<f64>,
+    /// The issue's target for this row, if any.
+    pub target: Option<Target>,
+    /// Whether the target is met.
+    pub met: Option<bool>,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Facts about the run (machine, versions, repetitions), as `key: value`, in order.
+    #[serde(default)]
+    pub meta: Vec<(String, String)>,
+    /// Rows in the order the cases were first run.
+    pub rows: Vec<Row>,
+    /// Errors the runs reported, with their case and server (at most a few per case).
+    pub errors: Vec<String>,
+}
+
+/// Errors quoted per case and server in [`Summary::errors`].
+const ERRORS_PER_CASE_MAX: usize = 3;
+
+/// Builds the comparison from reports labelled [`GANNET`] or [`NATS`]; others are ignored.
+pub fn summarize(reports: &[Report]) -> Summary {
+    struct Acc {
+        row: Row,
+        values: [Vec<f64>; 2],
+    }
+    let mut accs: Vec<Acc> = Vec::new();
+    let mut errors = Vec::new();
+    let mut quoted: Vec<(String, usize, usize)> = Vec::new();
+    for r in reports {
+        let side = match r.label.as_deref() {
+            Some(GANNET) => 0,
+            Some(NATS) => 1,
+            _ => continue,
+        };
+        let case = r.case();
+        let failed = !r.errors.is_empty();
+        if failed {
+            let n = match quoted.iter_mut().find(|(c, s, _)| *c == case && *s == side) {
+                Some(q) => {
+                    q.2 += 1;
+                    q.2
+                }
+                None => {
+                    quoted.push((case.clone(), side, 1));
+                    1
+                }
+            };
+            if n <= ERRORS_PER_CASE_MAX {
+                let server = [GANNET, NATS][side];
+                errors.push(format!("{case} on {server}: {}", r.errors.join("; ")));
+            }
+        }
+        let ms = if failed {
+            template_metrics(r)
+        } else {
+            metrics(r)
+        };
+        for m in ms {
+            let idx = match accs
+                .iter()
+                .position(|a| a.row.case == case && a.row.metric == m.name)
+            {
+                Some(i) => i,
+                None => {
+                    accs.push(Acc {
+                        row: Row {
+                            case: case.clone(),
+                            scenario: r.scenario.clone(),
+                            size: r.size,
+                            metric: m.name.to_string(),
+                            unit: m.unit.to_string(),
+                            better: m.better,
+                            gannet: None,
+                            nats: None,
+                            failed: (0, 0),
+                            ratio: None,
+                            target: target_for(r, m.name),
+                            met: None,
+                        },
+                        values: [Vec::new(), Vec::new()],
+                    });
+                    accs.len() - 1
+                }
+            };
+            let acc = &mut accs[idx];
+            if failed {
+                if side == 0 {
+                    acc.row.failed.0 += 1;
+                } else {
+                    acc.row.failed.1 += 1;
+                }
+            } else {
+                acc.values[side].push(m.value);
+            }
+        }
+    }
+    let rows = accs
+        .into_iter()
+        .map(|mut a| {
+            a.row.gannet = Stat::of(&a.values[0]);
+            a.row.nats = Stat::of(&a.values[1]);
+            if let (Some(g), Some(n)) = (a.row.gannet, a.row.nats) {
+                if n.median > 0.0 {
+                    let ratio = g.median / n.median;
+                    a.row.ratio = Some(ratio);
+                    a.row.met = a.row.target.map(|t| t.met(ratio));
+                }
+            }
+            a.row
+        })
+        .collect();
+    Summary {
+        meta: Vec::new(),
+        rows,
+        errors,
+    }
+}
+
+/// The metric names a scenario would have had, for counting a failed run against its rows.
+fn template_metrics(r: &Report) -> Vec<Metric> {
+    let mut full = r.clone();
+    full.msgs_per_sec = Some(0.0);
+    full.conns_per_sec = Some(0.0);
+    full.subs_per_sec = Some(0.0);
+    full.rss_per_conn_bytes = Some(0.0);
+    full.rss_per_sub_bytes = Some(0.0);
+    full.latency_us = Some(crate::stats::LatencySummary {
+        count: 0,
+        p50: 0.0,
+        p90: 0.0,
+        p99: 0.0,
+        p999: 0.0,
+        max: 0.0,
+        mean: 0.0,
+    });
+    metrics(&full)
+}
+
+/// A value in its unit, for tables: `1.23M`, `45.1 µs`, `12.3 KiB`.
+pub fn format_value(unit: &str, v: f64) -> String {
+    match unit {
+        "us" if v >= 10_000.0 => format!("{:.1} ms", v / 1000.0),
+        "us" => format!("{v:.1} µs"),
+        "bytes" => bytes(v),
+        "msgs/s" => format!("{}/s", si(v)),
+        _ => format!("{}/s", si(v)),
+    }
+}
+
+fn format_stat(unit: &str, s: Option<Stat>, failed: usize) -> String {
+    let mut out = match s {
+        None => "–".to_string(),
+        Some(s) if s.runs == 1 => format_value(unit, s.median),
+        Some(s) => format!(
+            "{} ({}–{})",
+            format_value(unit, s.median),
+            format_value(unit, s.min),
+            format_value(unit, s.max)
+        ),
+    };
+    if failed > 0 {
+        let _ = write!(out, " [{failed} failed]");
+    }
+    out
+}
+
+/// The comparison as a Markdown table, followed by the targets and any errors.
+pub fn markdown(s: &Summary) -> String {
+    let mut md = String::new();
+    for (k, v) in &s.meta {
+        let _ = writeln!(md, "- {k}: {v}");
+    }
+    if !s.meta.is_empty() {
+        md.push('\n');
+    }
+    md.push_str(
+        "| case | metric | gannet median (min–max) | nats-server median (min–max) | gannet / nats-server | target |\n",
+    );
+    md.push_str("|---|---|---|---|---|---|\n");
+    for r in &s.rows {
+        let ratio = r.ratio.map_or("–".to_string(), |x| format!("{x:.2}×"));
+        let better = match r.better {
+            Better::Higher => "higher is better",
+            Better::Lower => "lower is better",
+        };
+        let target = match (r.target, r.met) {
+            (Some(t), Some(true)) => format!("{} **met**", t.text()),
+            (Some(t), Some(false)) => format!("{} missed", t.text()),
+            (Some(t), None) => format!("{} (no data)", t.text()),
+            (None, _) => String::new(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} ({better}) | {} | {} | {ratio} | {target} |",
+            r.case,
+            r.metric,
+            format_stat(&r.unit, r.gannet, r.failed.0),
+            format_stat(&r.unit, r.nats, r.failed.1),
+        );
+    }
+    let targets: Vec<&Row> = s.rows.iter().filter(|r| r.target.is_some()).collect();
+    if !targets.is_empty() {
+        let met = targets.iter().filter(|r| r.met == Some(true)).count();
+        let _ = writeln!(md, "\nTargets met: {met} of {}.", targets.len());
+    }
+    if !s.errors.is_empty() {
+        md.push_str("\nErrors reported by the runs (those runs are left out of the medians):\n\n");
+        for e in &s.errors {
+            let _ = writeln!(md, "- {e}");
+        }
+    }
+    md
+}
+
+/// Parses JSON lines (blank lines and lines starting with `#` are skipped).
+///
+/// # Errors
+/// The first line that is not a report, with its line number.
+pub fn parse_lines(text: &str) -> Result<Vec<Report>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::LatencySummary;
+
+    fn pubsub(label: &str, size: usize, rate: f64) -> Report {
+        let mut r = Report::new("pubsub");
+        r.label = Some(label.into());
+        r.size = size;
+        r.pubs = 1;
+        r.subs = 1;
+        r.msgs_per_sec = Some(rate);
+        r
+    }
+
+    fn req(label: &str, p50: f64, p99: f64) -> Report {
+        let mut r = Report::new("req");
+        r.label = Some(label.into());
+        r.size = 128;
+        r.latency_us = Some(LatencySummary {
+            count: 100,
+            p50,
+            p90: p50,
+            p99,
+            p999: p99,
+            max: p99,
+            mean: p50,
+        });
+        r
+    }
+
+    #[test]
+    fn medians_spreads_and_ratios() {
+        let reports = vec![
+            pubsub(GANNET, 16, 3.0e6),
+            pubsub(NATS, 16, 1.0e6),
+            pubsub(GANNET, 16, 2.0e6),
+            pubsub(NATS, 16, 2.0e6),
+            pubsub(GANNET, 16, 4.0e6),
+            pubsub(NATS, 16, 3.0e6),
+            pubsub("other", 16, 99.0),
+        ];
+        let s = summarize(&reports);
+        assert_eq!(s.rows.len(), 1);
+        let row = &s.rows[0];
+        assert_eq!(row.case, "pubsub 1->1 16B");
+        assert_eq!(
+            row.gannet,
+            Some(Stat {
+                median: 3.0e6,
+                min: 2.0e6,
+                max: 4.0e6,
+                runs: 3
+            })
+        );
+        assert_eq!(row.nats.unwrap().median, 2.0e6);
+        assert_eq!(row.ratio, Some(1.5));
+        assert_eq!(row.target.unwrap().op, Op::Ge);
+        assert_eq!(row.met, Some(true), "1.5 meets >= 1.5");
+    }
+
+    #[test]
+    fn latency_ratios_are_gannet_over_nats() {
+        let s = summarize(&[req(GANNET, 40.0, 100.0), req(NATS, 50.0, 100.0)]);
+        let names: Vec<&str> = s.rows.iter().map(|r| r.metric.as_str()).collect();
+        assert_eq!(names, ["p50", "p90", "p99", "p99.9", "max"]);
+        let p50 = &s.rows[0];
+        assert_eq!(p50.ratio, Some(0.8));
+        assert_eq!(p50.met, Some(true));
+        let p99 = &s.rows[2];
+        assert_eq!(p99.ratio, Some(1.0));
+        assert_eq!(p99.met, Some(false));
+        assert_eq!(s.rows[1].target, None, "p90 has no target");
+    }
+
+    #[test]
+    fn failed_runs_are_counted_not_averaged() {
+        let mut bad = pubsub(GANNET, 128, 9.9e9);
+        bad.errors
+            .push("subscriber 0 received 5 of 10 messages".into());
+        let s = summarize(&[bad, pubsub(GANNET, 128, 1.0e6), pubsub(NATS, 128, 1.0e6)]);
+        let row = &s.rows[0];
+        assert_eq!(row.gannet.unwrap().median, 1.0e6);
+        assert_eq!(row.failed, (1, 0));
+        assert_eq!(s.errors.len(), 1);
+        assert!(s.errors[0].starts_with("pubsub 1->1 128B on gannet: subscriber 0"));
+        let md = markdown(&s);
+        assert!(md.contains("[1 failed]"), "{md}");
+        assert!(md.contains("Errors reported by the runs"));
+    }
+
+    #[test]
+    fn targets_match_only_their_cases() {
+        let mut r = pubsub(GANNET, 1024, 1.0);
+        assert_eq!(target_for(&r, "msgs/s"), None);
+        r.size = 128;
+        assert!(target_for(&r, "msgs/s").is_some());
+        r.scenario = "fanout".into();
+        r.subs = 4;
+        assert_eq!(target_for(&r, "msgs/s"), None);
+        r.subs = 16;
+        assert!(target_for(&r, "msgs/s").is_some());
+        r.scenario = "conns".into();
+        assert_eq!(target_for(&r, "RSS/conn").unwrap().op, Op::Le);
+        assert_eq!(target_for(&r, "conns/s"), None);
+        let t = Target {
+            op: Op::Le,
+            ratio: 0.3,
+        };
+        assert!(t.met(0.3) && !t.met(0.31));
+        assert_eq!(t.text(), "≤ 0.3×");
+    }
+
+    #[test]
+    fn markdown_table() {
+        let s = summarize(&[
+            pubsub(GANNET, 16, 2.0e6),
+            pubsub(GANNET, 16, 2.2e6),
+            pubsub(NATS, 16, 2.0e6),
+        ]);
+        let md = markdown(&s);
+        let lines: Vec<&str> = md.lines().collect();
+        assert!(lines[0].starts_with("| case | metric |"));
+        assert_eq!(
+            lines[2],
+            "| pubsub 1->1 16B | msgs/s (higher is better) | 2.10M/s (2.00M/s–2.20M/s) | 2.00M/s | 1.05× | ≥ 1.5× missed |"
+        );
+        assert!(md.contains("Targets met: 0 of 1."));
+
+        let mut with_meta = s.clone();
+        with_meta.meta.push(("reps".into(), "3".into()));
+        let md = markdown(&with_meta);
+        assert!(md.starts_with("- reps: 3\n\n| case |"), "{md}");
+    }
+
+    #[test]
+    fn values_by_unit() {
+        assert_eq!(format_value("us", 45.14), "45.1 µs");
+        assert_eq!(format_value("us", 25_000.0), "25.0 ms");
+        assert_eq!(format_value("bytes", 2048.0), "2.0 KiB");
+        assert_eq!(format_value("msgs/s", 1.5e6), "1.50M/s");
+        assert_eq!(format_value("/s", 950.0), "950/s");
+    }
+
+    #[test]
+    fn json_lines() {
+        let text = format!(
+            "# comment\n\n{}\n{}\n",
+            pubsub(GANNET, 16, 1.0).json(),
+            req(NATS, 1.0, 2.0).json()
+        );
+        let reports = parse_lines(&text).unwrap();
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[1].latency_us.unwrap().p99, 2.0);
+        let err = parse_lines("{\"scenario\":\"pub\"}\nnot json\n").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+        let s = summarize(&reports);
+        let back: Summary = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+}
