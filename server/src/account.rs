@@ -163,7 +163,7 @@ impl Account {
         map.insert(
             subject.clone().into_boxed_slice(),
             PendingResponse {
-                importer: *importer,
+                importer,
                 reply: reply.into(),
                 response_type: kind,
                 expires: now + threshold,

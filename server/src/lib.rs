@@ -12,6 +12,7 @@
 //!   sublists.
 //! - [`tls`]: the `tls` block and rustls server configuration; the workers run the sessions.
 //! - [`sub`]: the subscription type stored in the sublist.
+//! - [`monitor`]: the HTTP monitoring port (`/varz`, `/connz`, `/subsz`, …).
 //! - [`log`]: nats-server-style logging. [`signals`]: `--signal`.
 #![deny(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod conf;
 pub mod connect;
 pub mod info;
 pub mod log;
+pub mod monitor;
 pub mod opts;
 pub mod server;
 pub mod signals;

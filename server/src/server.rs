@@ -236,9 +236,87 @@ pub struct Shared {
     workers: OnceLock<Vec<WorkerHandle>>,
     worker_count: usize,
     lame_duck: AtomicBool,
+    started: std::time::SystemTime,
+    config_load_time: parking_lot::Mutex<std::time::SystemTime>,
+    http_stats: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Recently closed connections for `/connz?state=closed`, oldest first.
+    closed: parking_lot::Mutex<std::collections::VecDeque<crate::monitor::snapshot::ConnSnapshot>>,
 }
 
+/// How long a snapshot request waits for the workers.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Shared {
+    /// When the server started.
+    pub fn started(&self) -> std::time::SystemTime {
+        self.started
+    }
+
+    /// When the configuration was last loaded.
+    pub fn config_load_time(&self) -> std::time::SystemTime {
+        *self.config_load_time.lock()
+    }
+
+    /// Counts one monitoring request for `http_req_stats`.
+    pub fn count_http_request(&self, path: &str) {
+        *self.http_stats.lock().entry(path.to_string()).or_insert(0) += 1;
+    }
+
+    /// Monitoring requests per path.
+    pub fn http_request_stats(&self) -> std::collections::BTreeMap<String, u64> {
+        self.http_stats.lock().clone()
+    }
+
+    /// Client connections accepted since start.
+    pub fn total_connections(&self) -> u64 {
+        self.next_cid.load(Ordering::Acquire).saturating_sub(1)
+    }
+
+    /// Asks every worker for a snapshot and waits (bounded) for the answers. Workers answer
+    /// between two loop iterations; the data path never waits for this.
+    pub fn gather(
+        &self,
+        req: crate::monitor::snapshot::SnapshotRequest,
+    ) -> Vec<crate::monitor::snapshot::WorkerSnapshot> {
+        let workers = self.workers();
+        let (tx, rx) = crossbeam_channel::bounded(workers.len().max(1));
+        for w in workers {
+            w.send(WorkerMsg::Snapshot {
+                req,
+                tx: tx.clone(),
+            });
+        }
+        drop(tx);
+        let deadline = Instant::now() + SNAPSHOT_TIMEOUT;
+        let mut out = Vec::with_capacity(workers.len());
+        while out.len() < workers.len() {
+            match rx.recv_deadline(deadline) {
+                Ok(snap) => out.push(snap),
+                Err(_) => break,
+            }
+        }
+        out.sort_by_key(|s| s.worker);
+        out
+    }
+
+    /// Remembers a closed connection, keeping at most `max_closed_clients`.
+    pub fn push_closed(&self, conn: crate::monitor::snapshot::ConnSnapshot) {
+        let max = self.runtime().0.opts.max_closed_clients.max(0) as usize;
+        if max == 0 {
+            return;
+        }
+        let mut ring = self.closed.lock();
+        while ring.len() >= max {
+            ring.pop_front();
+        }
+        ring.push_back(conn);
+    }
+
+    /// The remembered closed connections, oldest first.
+    pub fn closed_conns(&self) -> Vec<crate::monitor::snapshot::ConnSnapshot> {
+        self.closed.lock().iter().cloned().collect()
+    }
+
     /// The current runtime snapshot and its generation.
     pub fn runtime(&self) -> (Arc<Runtime>, u64) {
         let guard = self.runtime.read();
@@ -307,6 +385,8 @@ pub struct Server {
     next_worker: usize,
     lame_duck: LameDuck,
     ports_file: Option<PathBuf>,
+    /// The monitoring listener's address, when enabled.
+    monitor: Option<SocketAddr>,
     tls_rate: RateCounter,
 }
 
@@ -393,8 +473,8 @@ impl Server {
                 opts.config_file, opts.config_digest
             ));
         }
-        if opts.http_port != 0 || opts.https_port != 0 {
-            log::warn("The HTTP monitoring port is accepted but not implemented yet by gannet; ignoring it");
+        if opts.https_port != 0 {
+            log::warn("The HTTPS monitoring port is accepted but not implemented yet by gannet; ignoring it");
         }
         for key in &opts.not_implemented {
             log::warn(&format!(
@@ -423,6 +503,10 @@ impl Server {
             workers: OnceLock::new(),
             worker_count: workers,
             lame_duck: AtomicBool::new(false),
+            started: std::time::SystemTime::now(),
+            config_load_time: parking_lot::Mutex::new(std::time::SystemTime::now()),
+            http_stats: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
+            closed: parking_lot::Mutex::new(std::collections::VecDeque::new()),
         });
         let threads = spawn_workers(&shared, workers)?;
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
@@ -446,8 +530,10 @@ impl Server {
             next_worker: 0,
             lame_duck: LameDuck::Off,
             ports_file: None,
+            monitor: None,
             tls_rate: RateCounter::default(),
         };
+        server.start_monitor()?;
         server.write_pid_and_ports()?;
         let host = bound.ip();
         log::notice(&format!(
@@ -489,6 +575,29 @@ impl Server {
         self.shared.runtime().0
     }
 
+    /// Starts the HTTP monitoring port if configured (`-m`, `http_port`, `http`).
+    fn start_monitor(&mut self) -> Result<(), Error> {
+        let rt = self.opts();
+        let opts = &rt.opts;
+        if opts.http_port == 0 {
+            return Ok(());
+        }
+        let host = if opts.http_host.is_empty() {
+            opts.host.as_str()
+        } else {
+            opts.http_host.as_str()
+        };
+        let addr = crate::monitor::start(
+            self.shared.clone(),
+            host,
+            opts.http_port,
+            &opts.http_base_path,
+        )
+        .map_err(|e| Error(format!("Can't listen to the monitor port: {e}")))?;
+        self.monitor = Some(addr);
+        Ok(())
+    }
+
     fn write_pid_and_ports(&mut self) -> Result<(), Error> {
         let rt = self.opts();
         let opts = &rt.opts;
@@ -509,8 +618,16 @@ impl Server {
             } else {
                 self.bound.ip().to_string()
             };
-            let json =
+            let mut json =
                 serde_json::json!({ "nats": [format!("nats://{host}:{}", self.bound.port())] });
+            if let Some(http) = self.monitor {
+                let mhost = if http.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    http.ip().to_string()
+                };
+                json["monitoring"] = serde_json::json!([format!("http://{mhost}:{}", http.port())]);
+            }
             std::fs::write(&path, json.to_string())
                 .map_err(|e| Error(format!("Error writing ports file: {e}")))?;
             self.ports_file = Some(path);
@@ -661,6 +778,7 @@ impl Server {
         }
         let digest = new_opts.config_digest.clone();
         self.shared.accounts.sync(&new_opts.accounts);
+        *self.shared.config_load_time.lock() = std::time::SystemTime::now();
         self.shared
             .set_runtime(Runtime::new(new_opts, &self.ids, self.bound));
         for w in self.shared.workers() {

@@ -371,7 +371,7 @@ impl Worker {
             track_replies: conn.perms().is_some_and(|p| p.response.is_some()),
             import: None,
         });
-        let Some(account) = conn.account.clone() else {
+        let Some(account) = conn.account else {
             return;
         };
         if account

@@ -17,6 +17,7 @@
 mod conn;
 mod dispatch;
 mod route;
+mod snapshot;
 mod timers;
 mod tls;
 
@@ -89,6 +90,13 @@ pub enum WorkerMsg {
         /// The identity if the secret matched.
         identity: Option<crate::auth::Identity>,
     },
+    /// A snapshot for monitoring, answered on `tx` between two loop iterations.
+    Snapshot {
+        /// What to include.
+        req: crate::monitor::snapshot::SnapshotRequest,
+        /// Where to answer.
+        tx: Sender<crate::monitor::snapshot::WorkerSnapshot>,
+    },
     /// Close everything and exit.
     Shutdown,
 }
@@ -129,6 +137,8 @@ pub struct WorkerStats {
     pub out_bytes: u64,
     /// Slow consumers closed.
     pub slow_consumers: u64,
+    /// Connections closed as stale.
+    pub stale_connections: u64,
 }
 
 /// Lame duck closing progress.
@@ -292,6 +302,9 @@ impl Worker {
                     cid,
                     identity,
                 } => self.auth_result(slot, cid, identity),
+                WorkerMsg::Snapshot { req, tx } => {
+                    let _ = tx.try_send(self.snapshot(req));
+                }
                 WorkerMsg::Shutdown => self.shutting_down = true,
             }
         }
@@ -709,6 +722,14 @@ impl Worker {
             return;
         };
         let reason = conn.closing.unwrap_or(ClosedReason::ServerShutdown);
+        if reason == ClosedReason::StaleConnection {
+            self.stats.stale_connections += 1;
+        }
+        if conn.identity.is_some() || reason != ClosedReason::ServerShutdown {
+            let mut closed = snapshot::conn_snapshot(&conn, true);
+            closed.closed = Some((std::time::SystemTime::now(), reason.as_str().to_string()));
+            self.shared.push_closed(closed);
+        }
         if let Some(account) = conn.account.take() {
             remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
             account.remove_conn();
@@ -1007,10 +1028,7 @@ fn grow_read_buf(rbuf: &mut Vec<u8>, rlen: usize) {
 
 /// Takes a connection's subscriptions out of the sublist, marking each closed first so that
 /// publishers holding an older match result skip it.
-fn remove_subs(
-    sublist: &sublist::Sublist<crate::sub::SubRef>,
-    subs: crate::sub::SidMap,
-) {
+fn remove_subs(sublist: &sublist::Sublist<crate::sub::SubRef>, subs: crate::sub::SidMap) {
     if subs.is_empty() {
         return;
     }

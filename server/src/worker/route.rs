@@ -259,7 +259,7 @@ impl Worker {
         if verbose {
             self.queue_out(slot, encode::OK);
         }
-        let delivered = self.route_in(&account, msg, cid, echo, 0);
+        let delivered = self.route_in(account, msg, cid, echo, 0);
         if delivered == 0 && no_responders {
             if let Some(reply) = msg.reply {
                 self.no_responders(slot, msg.subject, reply);

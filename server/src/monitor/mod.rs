@@ -1,0 +1,570 @@
+//! The HTTP monitoring port (`-m`, `http_port`, `http: host:port`, `http_base_path`): `/varz`,
+//! `/connz`, `/subsz`, `/accountz`, `/healthz` and the empty cluster documents, built from
+//! worker snapshots (spec `sys.md` §4). The same builders will answer `$SYS.REQ.SERVER.*`.
+
+pub mod http;
+pub mod snapshot;
+
+use crate::log;
+use crate::server::Shared;
+use http::{Request, Response};
+use snapshot::{ConnSnapshot, SnapshotRequest};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::SystemTime;
+use sysacct::monitor::{uptime_text, ConnInfo, Connz, HealthStatus, SubDetail, Subsz, Varz};
+use sysacct::time::rfc3339_nano;
+
+/// Connections listed per page by default (nats-server: 1024).
+const CONNZ_LIMIT_DEFAULT: i64 = 1024;
+
+/// Paths counted in `http_req_stats` (nats-server's list).
+const COUNTED_PATHS: &[&str] = &[
+    "/",
+    "/varz",
+    "/connz",
+    "/routez",
+    "/gatewayz",
+    "/leafz",
+    "/subsz",
+    "/accountz",
+    "/accstatz",
+    "/jsz",
+    "/healthz",
+];
+
+/// Binds the monitoring listener and serves it on its own thread. Returns the bound address.
+///
+/// # Errors
+/// The address can't be bound.
+pub fn start(
+    shared: Arc<Shared>,
+    host: &str,
+    port: i64,
+    base_path: &str,
+) -> std::io::Result<SocketAddr> {
+    let port = if port < 0 { 0 } else { port as u16 };
+    let listener = TcpListener::bind((host, port))?;
+    let addr = listener.local_addr()?;
+    let base = normalize_base(base_path);
+    log::notice(&format!("Starting http monitor on {}", addr));
+    let handler = Arc::new(move |req: &Request| route(&shared, &base, req));
+    std::thread::Builder::new()
+        .name("gannet-monitor".into())
+        .spawn(move || http::serve(listener, handler))?;
+    Ok(addr)
+}
+
+/// `http_base_path` as nats-server cleans it: a leading `/`, no trailing one (`mon/` -> `/mon`).
+fn normalize_base(base: &str) -> String {
+    let trimmed = base.trim_matches('/');
+    if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
+    let path = if base == "/" {
+        req.path.as_str()
+    } else if req.path == base {
+        "/"
+    } else {
+        match req.path.strip_prefix(base) {
+            // `<base>/` is not the index page (Go's ServeMux: only the exact base is).
+            Some(rest) if rest.starts_with('/') && rest != "/" => rest,
+            _ => return Response::not_found(),
+        }
+    };
+    let path = if path == "/subscriptionsz" {
+        "/subsz"
+    } else {
+        path
+    };
+    if COUNTED_PATHS.contains(&path) {
+        shared.count_http_request(path);
+    }
+    let json = |v: serde_json::Result<Vec<u8>>| Response::json(v.unwrap_or_default());
+    match path {
+        "/" => Response {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            cors: false,
+            body: index_page(base),
+        },
+        "/varz" => json(serde_json::to_vec_pretty(&varz(shared))),
+        "/connz" => match connz(shared, req) {
+            Ok(doc) => json(serde_json::to_vec_pretty(&doc)),
+            Err(e) => Response::text(400, e),
+        },
+        "/subsz" => json(serde_json::to_vec_pretty(&subsz(shared, req))),
+        "/accountz" => match accountz(shared, req) {
+            Ok(doc) => json(serde_json::to_vec_pretty(&doc)),
+            Err(e) => Response::text(400, e),
+        },
+        "/healthz" => {
+            let status = HealthStatus {
+                status: "ok".into(),
+                ..HealthStatus::default()
+            };
+            json(serde_json::to_vec(&status))
+        }
+        "/routez" => json(serde_json::to_vec_pretty(&empty_doc(
+            shared,
+            "routes",
+            "num_routes",
+        ))),
+        "/gatewayz" => json(serde_json::to_vec_pretty(&serde_json::json!({
+            "server_id": shared.runtime().0.info.server_id,
+            "now": rfc3339_nano(SystemTime::now()),
+            "outbound_gateways": {},
+            "inbound_gateways": {},
+        }))),
+        "/leafz" => json(serde_json::to_vec_pretty(&empty_doc(
+            shared,
+            "leafs",
+            "leafnodes",
+        ))),
+        _ => Response::not_found(),
+    }
+}
+
+fn empty_doc(shared: &Arc<Shared>, list: &str, count: &str) -> serde_json::Value {
+    let rt = shared.runtime().0;
+    let mut doc = serde_json::Map::new();
+    doc.insert("server_id".into(), rt.info.server_id.clone().into());
+    doc.insert("now".into(), rfc3339_nano(SystemTime::now()).into());
+    doc.insert(count.into(), 0.into());
+    doc.insert(list.into(), serde_json::Value::Array(Vec::new()));
+    serde_json::Value::Object(doc)
+}
+
+fn index_page(base: &str) -> Vec<u8> {
+    let prefix = if base == "/" {
+        String::new()
+    } else {
+        base.to_string()
+    };
+    let links: String = [
+        "varz", "connz", "routez", "gatewayz", "leafz", "subsz", "accountz", "healthz",
+    ]
+    .iter()
+    .map(|p| format!("    <a href=\"{prefix}/{p}\">{p}</a><br/>\n"))
+    .collect();
+    format!(
+        "<html lang=\"en\">\n  <head><title>gannet</title></head>\n  <body>\n    <h1>Gannet {} (nats-server {} compatible)</h1>\n{links}  </body>\n</html>\n",
+        crate::info::GANNET_VERSION,
+        crate::info::NATS_VERSION
+    )
+    .into_bytes()
+}
+
+/// Resident set size in bytes, from /proc.
+pub fn rss_bytes() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// `/varz`.
+pub fn varz(shared: &Arc<Shared>) -> Varz {
+    let (rt, _) = shared.runtime();
+    let snaps = shared.gather(SnapshotRequest::default());
+    let opts = &rt.opts;
+    let now = SystemTime::now();
+    let started = shared.started();
+    let mut v = Varz {
+        server_id: rt.info.server_id.clone(),
+        server_name: rt.info.server_name.clone(),
+        version: rt.info.version.clone(),
+        proto: 1,
+        go: rt.info.go.clone(),
+        host: rt.info.host.clone(),
+        port: rt.info.port as i64,
+        auth_required: rt.info.auth_required,
+        tls_required: rt.info.tls_required,
+        tls_verify: rt.info.tls_verify,
+        max_connections: opts.max_connections,
+        max_subscriptions: opts.max_subscriptions,
+        ping_interval: opts.ping_interval.as_nanos() as i64,
+        ping_max: opts.ping_max,
+        http_host: opts.http_host.clone(),
+        http_port: opts.http_port,
+        http_base_path: opts.http_base_path.clone(),
+        https_port: opts.https_port,
+        auth_timeout: opts.auth_timeout.as_secs_f64(),
+        max_control_line: opts.max_control_line as i64,
+        max_payload: opts.max_payload as i64,
+        max_pending: opts.max_pending,
+        tls_timeout: 2.0,
+        write_deadline: opts.write_deadline.as_nanos() as i64,
+        start: rfc3339_nano(started),
+        now: rfc3339_nano(now),
+        uptime: uptime_text(now.duration_since(started).unwrap_or_default()),
+        mem: rss_bytes(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as i64,
+        gomaxprocs: shared.worker_count() as i64,
+        connections: shared.num_clients() as i64,
+        total_connections: shared.total_connections(),
+        subscriptions: shared
+            .accounts
+            .all()
+            .iter()
+            .map(|a| a.sublist.count() as u32)
+            .sum(),
+        http_req_stats: shared.http_request_stats(),
+        config_load_time: rfc3339_nano(shared.config_load_time()),
+        config_digest: if opts.config_digest.is_empty() {
+            String::new()
+        } else {
+            format!("sha256:{}", opts.config_digest)
+        },
+        ..Varz::default()
+    };
+    for s in &snaps {
+        v.in_msgs += s.counters.in_msgs as i64;
+        v.in_bytes += s.counters.in_bytes as i64;
+        v.out_msgs += s.counters.out_msgs as i64;
+        v.out_bytes += s.counters.out_bytes as i64;
+        v.slow_consumers += s.counters.slow_consumers as i64;
+        v.stale_connections += s.counters.stale_connections as i64;
+    }
+    v.in_client_msgs = v.in_msgs;
+    v.in_client_bytes = v.in_bytes;
+    v.out_client_msgs = v.out_msgs;
+    v.out_client_bytes = v.out_bytes;
+    v.slow_consumer_stats.clients = v.slow_consumers as u64;
+    v.stale_connection_stats.clients = v.stale_connections as u64;
+    v
+}
+
+/// Go `strconv.ParseBool`.
+fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, String> {
+    match value.unwrap_or("") {
+        "" => Ok(false),
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        other => Err(format!("Error decoding boolean for '{name}': strconv.ParseBool: parsing {other:?}: invalid syntax")),
+    }
+}
+
+fn parse_int(name: &str, value: Option<&str>) -> Result<i64, String> {
+    match value.unwrap_or("") {
+        "" => Ok(0),
+        v => v.parse().map_err(|_| {
+            format!("Error decoding int for '{name}': strconv.Atoi: parsing {v:?}: invalid syntax")
+        }),
+    }
+}
+
+fn conn_info(c: &ConnSnapshot, now: SystemTime, auth: bool, subs: &str) -> ConnInfo {
+    let until = c.closed.as_ref().map_or(now, |(stop, _)| *stop);
+    let mut info = ConnInfo {
+        cid: c.cid,
+        kind: "Client".into(),
+        client_type: "nats".into(),
+        ip: c.peer.ip().to_string(),
+        port: c.peer.port(),
+        start: rfc3339_nano(c.start),
+        last_activity: rfc3339_nano(c.last_activity),
+        rtt: sysacct::monitor::rtt_text(c.rtt.unwrap_or_default()),
+        uptime: uptime_text(until.duration_since(c.start).unwrap_or_default()),
+        idle: uptime_text(until.duration_since(c.last_activity).unwrap_or_default()),
+        pending_bytes: c.pending_bytes as i64,
+        in_msgs: c.in_msgs as i64,
+        out_msgs: c.out_msgs as i64,
+        in_bytes: c.in_bytes as i64,
+        out_bytes: c.out_bytes as i64,
+        subscriptions: c.num_subs,
+        name: c.name.clone(),
+        lang: c.lang.clone(),
+        version: c.version.clone(),
+        tls_version: c.tls_version.clone(),
+        tls_cipher_suite: c.tls_cipher.clone(),
+        ..ConnInfo::default()
+    };
+    if let Some((stop, reason)) = &c.closed {
+        info.stop = rfc3339_nano(*stop);
+        info.reason = reason.clone();
+    }
+    if auth {
+        info.authorized_user = c.user.clone();
+        if c.account != crate::auth::GLOBAL_ACCOUNT {
+            info.account = c.account.clone();
+            info.name_tag = c.account.clone();
+        }
+    }
+    match subs {
+        "detail" => {
+            info.subscriptions_list_detail = c
+                .subs
+                .iter()
+                .map(|s| SubDetail {
+                    subject: s.subject.clone(),
+                    qgroup: s.queue.clone(),
+                    sid: s.sid.clone(),
+                    msgs: s.msgs as i64,
+                    max: s.max as i64,
+                    cid: c.cid,
+                    ..SubDetail::default()
+                })
+                .collect()
+        }
+        "1" | "true" | "t" | "T" | "TRUE" | "True" => {
+            info.subscriptions_list = c.subs.iter().map(|s| s.subject.clone()).collect()
+        }
+        _ => {}
+    }
+    info
+}
+
+/// `/connz` (spec `sys.md` §4.4): state, cid, acc and user filters, sorting and paging.
+pub fn connz(shared: &Arc<Shared>, req: &Request) -> Result<Connz, String> {
+    let auth = parse_bool("auth", req.param("auth"))?;
+    let subs = req.param("subs").unwrap_or("");
+    if subs != "detail" {
+        parse_bool("subs", Some(subs))?;
+    }
+    let mut offset = parse_int("offset", req.param("offset"))?.max(0);
+    let mut limit = parse_int("limit", req.param("limit"))?;
+    if limit <= 0 {
+        limit = CONNZ_LIMIT_DEFAULT;
+    }
+    let cid = parse_int("cid", req.param("cid"))?;
+    let state = req.param("state").unwrap_or("open").to_lowercase();
+    let (open, closed) = match state.as_str() {
+        "open" | "" => (true, false),
+        "closed" => (false, true),
+        "any" | "all" => (true, true),
+        other => return Err(format!("Error decoding state for {other}")),
+    };
+    let sort = req.param("sort").unwrap_or("cid");
+    let valid = [
+        "cid",
+        "start",
+        "subs",
+        "pending",
+        "msgs_to",
+        "msgs_from",
+        "bytes_to",
+        "bytes_from",
+        "last",
+        "idle",
+        "rtt",
+        "uptime",
+        "stop",
+        "reason",
+        "",
+    ];
+    if !valid.contains(&sort) {
+        return Err(format!("invalid sorting option: {sort}"));
+    }
+    if (sort == "stop" || sort == "reason") && state != "closed" {
+        return Err(format!("sort by {sort} only valid on closed connections"));
+    }
+    let (rt, _) = shared.runtime();
+    let now = SystemTime::now();
+    if let Some(acc) = req.param("acc") {
+        if shared.accounts.get(acc).is_none() {
+            return Ok(Connz {
+                now: rfc3339_nano(now),
+                offset,
+                limit,
+                ..Connz::default()
+            });
+        }
+    }
+    let want_subs = !subs.is_empty() && subs != "0" && subs.to_lowercase() != "false";
+    let mut conns: Vec<ConnSnapshot> = Vec::new();
+    if open {
+        for s in shared.gather(SnapshotRequest {
+            conns: true,
+            subs: want_subs,
+        }) {
+            conns.extend(s.conns);
+        }
+    }
+    if closed {
+        conns.extend(shared.closed_conns());
+    }
+    if let Some(acc) = req.param("acc") {
+        conns.retain(|c| c.account == acc);
+    }
+    if cid > 0 {
+        conns.retain(|c| c.cid == cid as u64);
+        limit = 1;
+        offset = 0;
+    }
+    let total = conns.len() as i64;
+    if let Some(user) = req.param("user") {
+        conns.retain(|c| c.user == user);
+    }
+    sort_conns(&mut conns, sort, now);
+    let start = (offset as usize).min(conns.len());
+    let end = (start + limit as usize).min(conns.len());
+    let page: Vec<ConnInfo> = conns[start..end]
+        .iter()
+        .map(|c| conn_info(c, now, auth, subs))
+        .collect();
+    Ok(Connz {
+        server_id: rt.info.server_id.clone(),
+        now: rfc3339_nano(now),
+        num_connections: page.len() as i64,
+        total,
+        offset,
+        limit,
+        connections: Some(page),
+    })
+}
+
+fn sort_conns(conns: &mut [ConnSnapshot], sort: &str, now: SystemTime) {
+    use std::cmp::Reverse;
+    let idle = |c: &ConnSnapshot| now.duration_since(c.last_activity).unwrap_or_default();
+    match sort {
+        "subs" => conns.sort_by_key(|c| Reverse(c.num_subs)),
+        "pending" => conns.sort_by_key(|c| Reverse(c.pending_bytes)),
+        "msgs_to" => conns.sort_by_key(|c| Reverse(c.out_msgs)),
+        "msgs_from" => conns.sort_by_key(|c| Reverse(c.in_msgs)),
+        "bytes_to" => conns.sort_by_key(|c| Reverse(c.out_bytes)),
+        "bytes_from" => conns.sort_by_key(|c| Reverse(c.in_bytes)),
+        "last" => conns.sort_by_key(|c| Reverse(c.last_activity)),
+        "idle" => conns.sort_by_key(|c| Reverse(idle(c))),
+        "rtt" => conns.sort_by_key(|c| Reverse(c.rtt)),
+        // Longest uptime first means earliest start first.
+        "uptime" => conns.sort_by_key(|c| c.start),
+        "stop" => conns.sort_by_key(|c| Reverse(c.closed.as_ref().map(|(t, _)| *t))),
+        "reason" => conns.sort_by(|a, b| {
+            let reason = |c: &ConnSnapshot| c.closed.as_ref().map(|(_, r)| r.clone());
+            reason(a).cmp(&reason(b))
+        }),
+        _ => conns.sort_by_key(|c| c.cid),
+    }
+}
+
+/// `/subsz`: sublist statistics summed over accounts (or one), with `subs=1` listing.
+pub fn subsz(shared: &Arc<Shared>, req: &Request) -> Subsz {
+    let (rt, _) = shared.runtime();
+    let accounts = match req.param("acc") {
+        Some(name) => shared.accounts.get(name).into_iter().collect(),
+        None => shared.accounts.all(),
+    };
+    let mut total = sublist::SublistStats::default();
+    for acc in &accounts {
+        total.add(&acc.sublist.stats());
+    }
+    let mut doc = Subsz {
+        server_id: rt.info.server_id.clone(),
+        now: rfc3339_nano(SystemTime::now()),
+        num_subscriptions: total.num_subscriptions as u32,
+        num_cache: total.num_cache as u32,
+        num_inserts: total.num_inserts,
+        num_removes: total.num_removes,
+        num_matches: total.num_matches,
+        cache_hit_rate: total.cache_hit_rate,
+        max_fanout: total.max_fanout as u32,
+        avg_fanout: total.avg_fanout,
+        offset: parse_int("offset", req.param("offset")).unwrap_or(0).max(0),
+        limit: parse_int("limit", req.param("limit")).unwrap_or(0),
+        ..Subsz::default()
+    };
+    if doc.limit <= 0 {
+        doc.limit = CONNZ_LIMIT_DEFAULT;
+    }
+    if parse_bool("subs", req.param("subs")).unwrap_or(false) {
+        let mut list = Vec::new();
+        for snap in shared.gather(SnapshotRequest {
+            conns: true,
+            subs: true,
+        }) {
+            for c in snap.conns {
+                if req.param("acc").is_some_and(|a| a != c.account) {
+                    continue;
+                }
+                for s in c.subs {
+                    if let Some(test) = req.param("test") {
+                        if !protocol::subject::subject_matches(
+                            s.subject.as_bytes(),
+                            test.as_bytes(),
+                        ) {
+                            continue;
+                        }
+                    }
+                    list.push(SubDetail {
+                        account: c.account.clone(),
+                        account_tag: c.account.clone(),
+                        subject: s.subject,
+                        qgroup: s.queue,
+                        sid: s.sid,
+                        msgs: s.msgs as i64,
+                        max: s.max as i64,
+                        cid: c.cid,
+                    });
+                }
+            }
+        }
+        doc.total = list.len() as i64;
+        let start = (doc.offset as usize).min(list.len());
+        let end = (start + doc.limit as usize).min(list.len());
+        doc.subscriptions_list = list[start..end].to_vec();
+    }
+    doc
+}
+
+/// `/accountz`: the account names, or one account's detail.
+pub fn accountz(shared: &Arc<Shared>, req: &Request) -> Result<serde_json::Value, String> {
+    let (rt, _) = shared.runtime();
+    let now = rfc3339_nano(SystemTime::now());
+    if let Some(name) = req.param("acc") {
+        let Some(acc) = shared.accounts.get(name) else {
+            return Err(format!("Account {name} does not exist"));
+        };
+        return Ok(serde_json::json!({
+            "server_id": rt.info.server_id,
+            "now": now,
+            "account_detail": {
+                "account_name": acc.name,
+                "update_time": now,
+                "expired": false,
+                "complete": true,
+                "jetstream_enabled": false,
+                "leafnode_connections": 0,
+                "client_connections": acc.num_conns.load(std::sync::atomic::Ordering::Relaxed),
+                "subscriptions": acc.sublist.count(),
+            }
+        }));
+    }
+    let mut names: Vec<String> = shared
+        .accounts
+        .all()
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    names.sort();
+    Ok(serde_json::json!({ "server_id": rt.info.server_id, "now": now, "accounts": names }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_paths() {
+        assert_eq!(normalize_base(""), "/");
+        assert_eq!(normalize_base("mon/"), "/mon");
+        assert_eq!(normalize_base("/a/b/"), "/a/b");
+    }
+
+    #[test]
+    fn go_bools() {
+        assert_eq!(parse_bool("auth", Some("1")), Ok(true));
+        assert_eq!(parse_bool("auth", None), Ok(false));
+        assert_eq!(
+            parse_bool("auth", Some("zz")),
+            Err("Error decoding boolean for 'auth': strconv.ParseBool: parsing \"zz\": invalid syntax".into())
+        );
+    }
+}

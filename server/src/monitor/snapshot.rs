@@ -1,0 +1,105 @@
+//! Point-in-time views of the workers' connections, for `/connz`, `/varz` and STATSZ. A
+//! worker builds its snapshot between two loop iterations when asked; nothing is shared or
+//! locked on the data path to make this possible.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+/// One subscription of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubSnapshot {
+    /// Subject.
+    pub subject: String,
+    /// Queue group.
+    pub queue: String,
+    /// Sid.
+    pub sid: String,
+    /// Deliveries.
+    pub msgs: u64,
+    /// Auto-unsubscribe limit (0 = none).
+    pub max: u64,
+}
+
+/// One connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnSnapshot {
+    /// Connection id.
+    pub cid: u64,
+    /// Peer address.
+    pub peer: SocketAddr,
+    /// Connect time.
+    pub start: SystemTime,
+    /// Last inbound activity.
+    pub last_activity: SystemTime,
+    /// Last RTT, if measured.
+    pub rtt: Option<Duration>,
+    /// Outbound bytes waiting.
+    pub pending_bytes: u64,
+    /// Messages from the client.
+    pub in_msgs: u64,
+    /// Messages to the client.
+    pub out_msgs: u64,
+    /// Bytes from the client.
+    pub in_bytes: u64,
+    /// Bytes to the client.
+    pub out_bytes: u64,
+    /// CONNECT name.
+    pub name: String,
+    /// CONNECT lang.
+    pub lang: String,
+    /// CONNECT version.
+    pub version: String,
+    /// Account name.
+    pub account: String,
+    /// Authenticated user.
+    pub user: String,
+    /// Number of subscriptions.
+    pub num_subs: u32,
+    /// Subscriptions (when asked for).
+    pub subs: Vec<SubSnapshot>,
+    /// TLS version text, if TLS.
+    pub tls_version: String,
+    /// TLS cipher suite name, if TLS.
+    pub tls_cipher: String,
+    /// Close time and reason, for closed connections.
+    pub closed: Option<(SystemTime, String)>,
+}
+
+/// Counters of one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages from clients.
+    pub in_msgs: u64,
+    /// Bytes from clients.
+    pub in_bytes: u64,
+    /// Messages to clients.
+    pub out_msgs: u64,
+    /// Bytes to clients.
+    pub out_bytes: u64,
+    /// Slow consumers closed.
+    pub slow_consumers: u64,
+    /// Stale connections closed.
+    pub stale_connections: u64,
+}
+
+/// A worker's answer to a snapshot request.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSnapshot {
+    /// Worker id.
+    pub worker: usize,
+    /// Its counters.
+    pub counters: Counters,
+    /// Its open connections (empty unless asked for).
+    pub conns: Vec<ConnSnapshot>,
+    /// Number of open connections.
+    pub num_conns: usize,
+}
+
+/// What to include in a snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotRequest {
+    /// Per-connection entries.
+    pub conns: bool,
+    /// Their subscriptions.
+    pub subs: bool,
+}

@@ -1,0 +1,92 @@
+//! Answering monitoring snapshots: counters and per-connection views, built on the worker
+//! thread between two loop iterations (see `crate::monitor::snapshot`).
+
+use super::conn::Conn;
+use super::Worker;
+use crate::monitor::snapshot::{
+    ConnSnapshot, Counters, SnapshotRequest, SubSnapshot, WorkerSnapshot,
+};
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+/// Wall-clock time of an `Instant` in the past.
+fn wall(at: Instant, now: Instant, now_wall: SystemTime) -> SystemTime {
+    now_wall
+        .checked_sub(now.saturating_duration_since(at))
+        .unwrap_or(now_wall)
+}
+
+/// A view of one connection.
+pub(super) fn conn_snapshot(conn: &Conn, with_subs: bool) -> ConnSnapshot {
+    let (now, now_wall) = (Instant::now(), SystemTime::now());
+    let subs = if with_subs {
+        conn.subs
+            .values()
+            .map(|s| SubSnapshot {
+                subject: String::from_utf8_lossy(&s.subject).into_owned(),
+                queue: s
+                    .queue
+                    .as_deref()
+                    .map(|q| String::from_utf8_lossy(q).into_owned())
+                    .unwrap_or_default(),
+                sid: String::from_utf8_lossy(&s.sid).into_owned(),
+                msgs: s.delivered.load(Ordering::Relaxed),
+                max: s.max_msgs.load(Ordering::Relaxed),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let identity = conn.identity.as_ref();
+    ConnSnapshot {
+        cid: conn.cid,
+        peer: conn.peer,
+        start: wall(conn.start, now, now_wall),
+        last_activity: wall(conn.ping.last_in, now, now_wall),
+        rtt: conn.ping.rtt,
+        pending_bytes: conn.out.pending() as u64,
+        in_msgs: conn.in_msgs,
+        out_msgs: conn.out_msgs,
+        in_bytes: conn.in_bytes,
+        out_bytes: conn.out_bytes,
+        name: conn.opts.name.clone(),
+        lang: conn.opts.lang.clone(),
+        version: conn.opts.version.clone(),
+        account: conn.account_name().to_string(),
+        user: identity.and_then(|i| i.user.clone()).unwrap_or_default(),
+        num_subs: conn.subs.len() as u32,
+        subs,
+        tls_version: String::new(),
+        tls_cipher: String::new(),
+        closed: None,
+    }
+}
+
+impl Worker {
+    /// Counters, and the connections when asked.
+    pub(super) fn snapshot(&self, req: SnapshotRequest) -> WorkerSnapshot {
+        let conns: Vec<ConnSnapshot> = if req.conns {
+            self.conns
+                .iter()
+                .flatten()
+                .filter(|c| c.identity.is_some())
+                .map(|c| conn_snapshot(c, req.subs))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        WorkerSnapshot {
+            worker: self.id,
+            counters: Counters {
+                in_msgs: self.stats.in_msgs,
+                in_bytes: self.stats.in_bytes,
+                out_msgs: self.stats.out_msgs,
+                out_bytes: self.stats.out_bytes,
+                slow_consumers: self.stats.slow_consumers,
+                stale_connections: self.stats.stale_connections,
+            },
+            num_conns: self.conns.iter().flatten().count(),
+            conns,
+        }
+    }
+}
