@@ -174,8 +174,6 @@ pub struct Varz {
     /// Config digest (`sha256:<hex>`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub config_digest: String,
-    /// Disk I/O waits (nats-server 2.15.1 emits it here, before `system_account`).
-    pub disk_io_wait_stats: DiskIoWaitStats,
     /// System account.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub system_account: String,
@@ -183,6 +181,8 @@ pub struct Varz {
     pub slow_consumer_stats: KindStats,
     /// Stale connections by kind.
     pub stale_connection_stats: KindStats,
+    /// Disk I/O waits.
+    pub disk_io_wait_stats: DiskIoWaitStats,
 }
 
 /// One subscription in `subs=detail` lists.
