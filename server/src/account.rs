@@ -354,6 +354,18 @@ impl Accounts {
         }
     }
 
+    /// The account called `name`, created empty if it doesn't exist.
+    pub fn ensure(&self, name: &str) -> &'static Account {
+        let mut map = self.map.write();
+        map.entry(name.to_string()).or_insert_with(|| {
+            let config = AccountConfig {
+                name: name.to_string(),
+                ..AccountConfig::default()
+            };
+            Box::leak(Box::new(Account::new(config, self.cache)))
+        })
+    }
+
     /// Every account.
     pub fn all(&self) -> Vec<&'static Account> {
         self.map.read().values().cloned().collect()

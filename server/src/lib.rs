@@ -12,6 +12,7 @@
 //!   sublists.
 //! - [`tls`]: the `tls` block and rustls server configuration; the workers run the sessions.
 //! - [`sub`]: the subscription type stored in the sublist.
+//! - [`sys`]: the system account's event thread (`$SYS.ACCOUNT.*.CONNECT`, …).
 //! - [`monitor`]: the HTTP monitoring port (`/varz`, `/connz`, `/subsz`, …).
 //! - [`log`]: nats-server-style logging. [`signals`]: `--signal`.
 #![deny(missing_docs)]
@@ -28,6 +29,7 @@ pub mod opts;
 pub mod server;
 pub mod signals;
 pub mod sub;
+pub mod sys;
 pub mod tls;
 pub mod worker;
 

@@ -123,6 +123,10 @@ pub struct Options {
     pub max_sub_tokens: u8,
     /// `no_auth_user`.
     pub no_auth_user: String,
+    /// `system_account`/`system`: the system account's name; empty means `$SYS`.
+    pub system_account: String,
+    /// `no_system_account`: no system account, no events.
+    pub no_system_account: bool,
     /// Single-user or token authorization from `authorization { … }` and
     /// `--user`/`--pass`/`--auth`.
     pub authorization: Authorization,
@@ -333,6 +337,8 @@ impl Options {
     /// `logtime = true`. Everything else comes from the baseline.
     fn unset() -> Options {
         Options {
+            system_account: String::new(),
+            no_system_account: false,
             config_file: String::new(),
             config_digest: String::new(),
             server_name: String::new(),
@@ -645,11 +651,11 @@ impl Options {
     fn config_other(&mut self, entry: &Entry, lower: &str) -> Result<(), String> {
         let v = &entry.value;
         match lower {
-            "proxy_protocol"
-            | "no_system_account"
-            | "no_system"
-            | "no_sys_acc"
-            | "no_fast_producer_stall" => {
+            "no_system_account" | "no_system" | "no_sys_acc" => {
+                self.no_system_account = boolean(v)?;
+                return Ok(());
+            }
+            "proxy_protocol" | "no_fast_producer_stall" => {
                 boolean(v)?;
             }
             "prof_port"
@@ -667,6 +673,8 @@ impl Options {
                 {
                     return Err(format!("{}: system account name must be a string", v.pos));
                 }
+                self.system_account = v.as_str().unwrap_or_default().to_string();
+                return Ok(());
             }
             "cluster" => self.cluster_listen_configured = cluster_has_listen(v),
             _ if NOT_IMPLEMENTED_KEYS.contains(&lower) => {}
@@ -1205,6 +1213,7 @@ impl Options {
         let mut diff = Diff::default();
         fixed("ConfigFile", &old.config_file, &new.config_file)?;
         fixed("ServerName", &old.server_name, &new.server_name)?;
+        fixed("SystemAccount", &old.system_account, &new.system_account)?;
         fixed("Host", &old.host, &new.host)?;
         if new.port != RANDOM_PORT {
             fixed("Port", &old.port, &new.port)?;
@@ -1886,7 +1895,6 @@ mod tests {
                 "gateway",
                 "leafnodes",
                 "jetstream",
-                "system_account",
                 "prof_port",
                 "server_tags",
                 "mappings"
@@ -2168,7 +2176,6 @@ server_tags: ["az:1", "region:eu"]
         assert_eq!(
             o.not_implemented,
             [
-                "system_account",
                 "jetstream",
                 "cluster",
                 "leafnodes",

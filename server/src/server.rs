@@ -239,6 +239,8 @@ pub struct Shared {
     started: std::time::SystemTime,
     config_load_time: parking_lot::Mutex<std::time::SystemTime>,
     http_stats: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The system account's event thread, when there is a system account.
+    sys: OnceLock<crate::sys::SysHandle>,
     /// Recently closed connections for `/connz?state=closed`, oldest first.
     closed: parking_lot::Mutex<std::collections::VecDeque<crate::monitor::snapshot::ConnSnapshot>>,
 }
@@ -247,6 +249,11 @@ pub struct Shared {
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Shared {
+    /// The system event thread, if eventing is on.
+    pub fn sys(&self) -> Option<&crate::sys::SysHandle> {
+        self.sys.get()
+    }
+
     /// When the server started.
     pub fn started(&self) -> std::time::SystemTime {
         self.started
@@ -491,6 +498,7 @@ impl Server {
             .filter(|n| *n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
+        let system_account = system_account(&accounts, &opts)?;
         let bcrypt = BcryptPool::start().map_err(|e| Error(format!("bcrypt threads: {e}")))?;
         let runtime = Runtime::new(opts, &ids, bound);
         let shared = Arc::new(Shared {
@@ -507,7 +515,13 @@ impl Server {
             config_load_time: parking_lot::Mutex::new(std::time::SystemTime::now()),
             http_stats: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
             closed: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+            sys: OnceLock::new(),
         });
+        if let Some(system) = system_account {
+            let handle = crate::sys::start(Arc::downgrade(&shared), system)
+                .map_err(|e| Error(format!("system thread: {e}")))?;
+            let _ = shared.sys.set(handle);
+        }
         let threads = spawn_workers(&shared, workers)?;
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
         poll.registry()
@@ -855,6 +869,30 @@ impl Server {
         log::notice("Server Exiting..");
     }
 }
+
+/// Picks the system account (spec sys.md §1.2): the configured one, else an account named
+/// `$SYS`, else a new empty `$SYS`; none with `no_system_account`.
+fn system_account(
+    accounts: &Accounts,
+    opts: &Options,
+) -> Result<Option<&'static crate::account::Account>, Error> {
+    if opts.no_system_account {
+        return Ok(None);
+    }
+    if opts.system_account.is_empty() {
+        return Ok(Some(accounts.ensure(DEFAULT_SYSTEM_ACCOUNT)));
+    }
+    match accounts.get(&opts.system_account) {
+        Some(account) => Ok(Some(account)),
+        None => Err(Error(format!(
+            "Can't set system account: account {:?} not found",
+            opts.system_account
+        ))),
+    }
+}
+
+/// The system account nats-server creates when none is configured.
+pub const DEFAULT_SYSTEM_ACCOUNT: &str = "$SYS";
 
 fn spawn_workers(
     shared: &Arc<Shared>,

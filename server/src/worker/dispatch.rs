@@ -79,6 +79,12 @@ impl Worker {
     }
 
     fn auth_violation(&mut self, slot: usize, why: &str) {
+        if let (Some(conn), Some(sys)) = (self.conns[slot].as_ref(), self.shared.sys()) {
+            sys.report(crate::sys::SysEvent::AuthError {
+                client: super::snapshot::client_facts(conn),
+                reason: ClosedReason::AuthenticationViolation.as_str().to_string(),
+            });
+        }
         if let Some(conn) = self.conns[slot].as_ref() {
             let user = if conn.opts.user.is_empty() {
                 String::new()
@@ -241,6 +247,11 @@ impl Worker {
                 conn.opts.version,
                 conn.opts.protocol,
                 conn.account_name()
+            ));
+        }
+        if let Some(sys) = self.shared.sys() {
+            sys.report(crate::sys::SysEvent::Connect(
+                super::snapshot::client_facts(conn),
             ));
         }
         self.verbose_ok(slot);

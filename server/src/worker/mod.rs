@@ -97,6 +97,15 @@ pub enum WorkerMsg {
         /// Where to answer.
         tx: Sender<crate::monitor::snapshot::WorkerSnapshot>,
     },
+    /// A message from the server itself (system events), routed like a client's publish.
+    InternalPublish {
+        /// The account to publish in.
+        account: &'static crate::account::Account,
+        /// Subject.
+        subject: Vec<u8>,
+        /// Payload.
+        data: Vec<u8>,
+    },
     /// Close everything and exit.
     Shutdown,
 }
@@ -304,6 +313,13 @@ impl Worker {
                 } => self.auth_result(slot, cid, identity),
                 WorkerMsg::Snapshot { req, tx } => {
                     let _ = tx.try_send(self.snapshot(req));
+                }
+                WorkerMsg::InternalPublish {
+                    account,
+                    subject,
+                    data,
+                } => {
+                    self.route_internal(account, &subject, &data);
                 }
                 WorkerMsg::Shutdown => self.shutting_down = true,
             }
@@ -724,6 +740,14 @@ impl Worker {
         let reason = conn.closing.unwrap_or(ClosedReason::ServerShutdown);
         if reason == ClosedReason::StaleConnection {
             self.stats.stale_connections += 1;
+        }
+        if let Some(sys) = self.shared.sys() {
+            sys.report(crate::sys::SysEvent::Disconnect {
+                client: snapshot::client_facts(&conn),
+                sent: (conn.in_msgs, conn.in_bytes),
+                received: (conn.out_msgs, conn.out_bytes),
+                reason: reason.as_str().to_string(),
+            });
         }
         if conn.identity.is_some() || reason != ClosedReason::ServerShutdown {
             let mut closed = snapshot::conn_snapshot(&conn, true);

@@ -267,6 +267,26 @@ impl Worker {
         }
     }
 
+    /// Publishes a message of the server's own (system events) in `account`.
+    pub(super) fn route_internal(
+        &mut self,
+        account: &'static Account,
+        subject: &[u8],
+        data: &[u8],
+    ) {
+        let mut digits = [0u8; 20];
+        let size = encode::fmt_usize(data.len(), &mut digits);
+        let msg = Pub {
+            subject,
+            reply: None,
+            header_size_field: None,
+            size_field: size,
+            header_len: 0,
+            data,
+        };
+        self.route_in(account, &msg, 0, true, 0);
+    }
+
     /// Delivers `msg` within `account`: every plain subscription, one member per queue group,
     /// and the import entries that carry it into other accounts. `cid`/`echo` describe the
     /// publisher for echo suppression. Returns how many deliveries were made.

@@ -90,3 +90,25 @@ impl Worker {
         }
     }
 }
+
+/// What the system account's events say about a client.
+pub(super) fn client_facts(conn: &Conn) -> crate::sys::ClientFacts {
+    let (now, now_wall) = (Instant::now(), SystemTime::now());
+    let user = match conn.identity.as_ref().and_then(|i| i.user.clone()) {
+        Some(user) => user,
+        // Not authenticated: the name it presented.
+        None if !conn.opts.user.is_empty() => conn.opts.user.clone(),
+        None => conn.opts.nkey.clone(),
+    };
+    crate::sys::ClientFacts {
+        cid: conn.cid,
+        start: wall(conn.start, now, now_wall),
+        host: conn.peer.ip().to_string(),
+        account: conn.account_name().to_string(),
+        user,
+        name: conn.opts.name.clone(),
+        lang: conn.opts.lang.clone(),
+        version: conn.opts.version.clone(),
+        rtt_ns: conn.ping.rtt.map_or(0, |d| d.as_nanos() as i64),
+    }
+}

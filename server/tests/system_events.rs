@@ -1,0 +1,160 @@
+//! System-account events against the real binary (and, with `GANNET_TEST_BIN=nats-server`,
+//! the reference): the product walkthrough's CONNECT, DISCONNECT and authentication-error
+//! events, with the key sets of the payloads captured from nats-server 2.15.1.
+
+mod util;
+
+use std::time::{Duration, Instant};
+use util::{start_server, Conn, SEC};
+
+const CONF: &str = r#"
+accounts: { USERS: { users: [ {user: a, password: a} ] }, SYS: { users: [ {user: admin, password: changeit} ] } }
+system_account: SYS
+"#;
+
+/// Reads MSG frames for `wait` and returns (subject, parsed JSON body) pairs.
+fn events(c: &mut Conn, wait: Duration) -> Vec<(String, serde_json::Value)> {
+    let end = Instant::now() + wait;
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while Instant::now() < end {
+        buf.extend(c.drain_for(Duration::from_millis(50)));
+        while let Some(nl) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&buf[..nl]).to_string();
+            if line == "PING" {
+                c.send(b"PONG\r\n");
+                buf.drain(..nl + 2);
+                continue;
+            }
+            let parts: Vec<&str> = line.split(' ').collect();
+            if parts[0] != "MSG" {
+                buf.drain(..nl + 2);
+                continue;
+            }
+            let size: usize = parts.last().unwrap().parse().unwrap();
+            if buf.len() < nl + 2 + size + 2 {
+                break;
+            }
+            let body = buf[nl + 2..nl + 2 + size].to_vec();
+            buf.drain(..nl + 2 + size + 2);
+            out.push((
+                parts[1].to_string(),
+                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            ));
+        }
+    }
+    out
+}
+
+fn fixture_event(ends_with: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sysacct/tests/fixtures/events.json"
+    ))
+    .unwrap();
+    let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"].as_str().unwrap().ends_with(ends_with))
+        .map(|e| e["body"].clone())
+        .unwrap()
+}
+
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// The same keys at the top level and in `client`, `server` (less Go-only `feature_flags`).
+fn same_keys(what: &str, got: &serde_json::Value, want: &serde_json::Value) {
+    assert_eq!(keys(got), keys(want), "{what}: top-level keys");
+    let mut want_server = want["server"].clone();
+    want_server.as_object_mut().unwrap().remove("feature_flags");
+    let mut got_server = got["server"].clone();
+    got_server.as_object_mut().unwrap().remove("feature_flags");
+    assert_eq!(keys(&got_server), keys(&want_server), "{what}: server keys");
+    assert_eq!(
+        keys(&got["client"]),
+        keys(&want["client"]),
+        "{what}: client keys"
+    );
+}
+
+#[test]
+fn walkthrough_connect_disconnect_and_auth_errors() {
+    let s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\nSUB $SYS.ACCOUNT.> 1\r\nSUB $SYS.SERVER.*.CLIENT.AUTH.ERR 2\r\n");
+    admin.sync();
+
+    let mut a = Conn::setup(&s);
+    a.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\",\"name\":\"walker\",\"lang\":\"raw\",\"version\":\"1\"}\r\nPUB foo 3\r\nbar\r\n");
+    a.sync();
+    drop(a);
+    let mut bad = Conn::setup(&s);
+    bad.send(b"CONNECT {\"user\":\"a\",\"pass\":\"wrong\"}\r\n");
+    assert!(bad.is_closed(3 * SEC));
+
+    let got = events(&mut admin, Duration::from_millis(1500));
+    let find = |subject: &str| {
+        got.iter()
+            .find(|(s, _)| s == subject)
+            .map(|(_, b)| b.clone())
+    };
+    let connect = find("$SYS.ACCOUNT.USERS.CONNECT").expect("CONNECT event");
+    assert_eq!(connect["type"], "io.nats.server.advisory.v1.client_connect");
+    assert_eq!(connect["client"]["acc"], "USERS");
+    assert_eq!(connect["client"]["user"], "a");
+    assert_eq!(connect["client"]["name"], "walker");
+    assert_eq!(connect["client"]["kind"], "Client");
+    same_keys("CONNECT", &connect, &fixture_event("USERS.CONNECT"));
+
+    let disconnect = find("$SYS.ACCOUNT.USERS.DISCONNECT").expect("DISCONNECT event");
+    assert_eq!(
+        disconnect["type"],
+        "io.nats.server.advisory.v1.client_disconnect"
+    );
+    assert_eq!(disconnect["reason"], "Client Closed");
+    assert_eq!(disconnect["sent"]["msgs"], 1, "the client sent one message");
+    assert_eq!(disconnect["sent"]["bytes"], 3);
+    assert!(disconnect["client"]["stop"].is_string());
+    let mut want = fixture_event("USERS.DISCONNECT");
+    // rtt is only there once measured.
+    if disconnect["client"].get("rtt").is_none() {
+        want["client"].as_object_mut().unwrap().remove("rtt");
+    }
+    same_keys("DISCONNECT", &disconnect, &want);
+
+    let auth_err = got
+        .iter()
+        .find(|(s, _)| s.starts_with("$SYS.SERVER.") && s.ends_with(".CLIENT.AUTH.ERR"))
+        .map(|(_, b)| b.clone())
+        .expect("AUTH.ERR event");
+    assert_eq!(auth_err["reason"], "Authentication Failure");
+    assert_eq!(auth_err["client"]["acc"], "$G");
+    assert_eq!(auth_err["client"]["user"], "a");
+    let g_disconnect =
+        find("$SYS.ACCOUNT.$G.DISCONNECT").expect("$G DISCONNECT after the auth failure");
+    assert_eq!(g_disconnect["reason"], "Authentication Failure");
+    // Event ids are unique and the server sequence grows.
+    let seqs: Vec<u64> = got
+        .iter()
+        .filter_map(|(_, b)| b["server"]["seq"].as_u64())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[test]
+fn no_system_account_means_no_events() {
+    let s = start_server("no_system_account: true\n", &[]);
+    let mut watcher = Conn::setup(&s);
+    watcher.send(b"CONNECT {\"verbose\":false}\r\nSUB $SYS.> 1\r\n");
+    watcher.sync();
+    let mut c = Conn::setup(&s);
+    c.send(b"CONNECT {\"verbose\":false}\r\n");
+    c.sync();
+    drop(c);
+    assert!(events(&mut watcher, Duration::from_millis(500)).is_empty());
+}
