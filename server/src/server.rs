@@ -245,6 +245,8 @@ pub struct Shared {
     closed: parking_lot::Mutex<std::collections::VecDeque<crate::monitor::snapshot::ConnSnapshot>>,
 }
 
+/// Time for the SHUTDOWN event to reach its subscribers before connections close.
+const SHUTDOWN_EVENT_GRACE: Duration = Duration::from_millis(200);
 /// How long a snapshot request waits for the workers.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -807,6 +809,9 @@ impl Server {
             return false;
         }
         log::notice("Entering lame duck mode, stop accepting new clients");
+        if let Some(sys) = self.shared.sys() {
+            sys.report(crate::sys::SysEvent::LameDuck);
+        }
         self.shared.lame_duck.store(true, Ordering::Release);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
@@ -853,6 +858,12 @@ impl Server {
 
     fn shutdown(mut self) {
         log::notice("Initiating Shutdown...");
+        if let Some(sys) = self.shared.sys() {
+            // SHUTDOWN is the last system message; give the workers a moment to deliver it
+            // before they close their connections.
+            sys.shutdown(Duration::from_secs(1));
+            std::thread::sleep(SHUTDOWN_EVENT_GRACE);
+        }
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }

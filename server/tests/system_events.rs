@@ -158,3 +158,83 @@ fn no_system_account_means_no_events() {
     drop(c);
     assert!(events(&mut watcher, Duration::from_millis(500)).is_empty());
 }
+
+#[test]
+fn account_conns_and_statsz() {
+    let s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\nSUB $SYS.ACCOUNT.USERS.SERVER.CONNS 1\r\nSUB $SYS.SERVER.ACCOUNT.USERS.CONNS 2\r\nSUB $SYS.SERVER.*.STATSZ 3\r\n");
+    admin.sync();
+    let mut a = Conn::setup(&s);
+    a.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\n");
+    a.sync();
+    // STATSZ goes out 0.25 s, 1.25 s, 3.25 s … after start; wait for at least one.
+    let got = events(&mut admin, Duration::from_millis(2000));
+    let conns: Vec<&serde_json::Value> = got
+        .iter()
+        .filter(|(s, _)| s == "$SYS.ACCOUNT.USERS.SERVER.CONNS")
+        .map(|(_, b)| b)
+        .collect();
+    assert!(!conns.is_empty(), "CONNS event: {got:?}");
+    assert_eq!(conns[0]["conns"], 1);
+    assert_eq!(conns[0]["acc"], "USERS");
+    let legacy = got
+        .iter()
+        .find(|(s, _)| s == "$SYS.SERVER.ACCOUNT.USERS.CONNS")
+        .map(|(_, b)| b)
+        .expect("legacy CONNS");
+    assert_eq!(
+        legacy["id"], conns[0]["id"],
+        "both copies share the event id"
+    );
+    let want = fixture_event("USERS.SERVER.CONNS");
+    let mut k = keys(conns[0]);
+    let mut w = keys(&want);
+    k.sort();
+    w.sort();
+    assert_eq!(k, w);
+    let statsz = got
+        .iter()
+        .find(|(s, _)| s.ends_with(".STATSZ"))
+        .map(|(_, b)| b)
+        .expect("STATSZ event");
+    let want = fixture_event(".STATSZ");
+    assert_eq!(keys(&statsz["statsz"]), keys(&want["statsz"]));
+    assert!(statsz["statsz"]["connections"].as_u64().unwrap() >= 2);
+    drop(a);
+    let got = events(&mut admin, Duration::from_millis(500));
+    let last = got
+        .iter()
+        .rev()
+        .find(|(s, _)| s == "$SYS.ACCOUNT.USERS.SERVER.CONNS")
+        .map(|(_, b)| b)
+        .expect("CONNS after close");
+    assert_eq!(last["conns"], 0);
+}
+
+#[test]
+fn shutdown_and_lame_duck_events() {
+    let mut s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\nSUB $SYS.SERVER.*.SHUTDOWN 1\r\n");
+    admin.sync();
+    s.signal(libc::SIGTERM);
+    let got = events(&mut admin, Duration::from_millis(1000));
+    let shutdown = got
+        .iter()
+        .find(|(s, _)| s.ends_with(".SHUTDOWN"))
+        .map(|(_, b)| b)
+        .expect("SHUTDOWN event");
+    assert!(shutdown["id"].as_str().unwrap().starts_with('N'));
+    assert!(shutdown.get("seq").is_some() && shutdown.get("time").is_some());
+    assert_eq!(s.wait_exit(10 * SEC), Some(0));
+
+    let conf = format!("{CONF}\nlame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n");
+    let s = start_server(&conf, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\nSUB $SYS.SERVER.*.LAMEDUCK 1\r\n");
+    admin.sync();
+    s.signal(libc::SIGUSR2);
+    let got = events(&mut admin, Duration::from_millis(800));
+    assert!(got.iter().any(|(s, _)| s.ends_with(".LAMEDUCK")), "{got:?}");
+}

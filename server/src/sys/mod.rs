@@ -9,18 +9,28 @@ use crate::account::Account;
 use crate::server::Shared;
 use crate::worker::WorkerMsg;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
+use std::time::{Duration, Instant};
 use sysacct::events::{
-    auth_error_subject, connect_subject, disconnect_subject, ConnectEventMsg, DisconnectEventMsg,
-    CONNECT_EVENT_TYPE, DISCONNECT_EVENT_TYPE,
+    account_conns_subjects, auth_error_subject, connect_subject, disconnect_subject,
+    statsz_subject, AccountNumConns, ConnectEventMsg, DisconnectEventMsg, ServerStats,
+    ServerStatsMsg, ACCOUNT_CONNS_EVENT_TYPE, CONNECT_EVENT_TYPE, DISCONNECT_EVENT_TYPE,
 };
 use sysacct::time::rfc3339_nano;
+use sysacct::types::MsgBytes;
 use sysacct::types::{ClientInfo, DataStats, ServerInfo};
 
 /// Facts waiting for the system thread, at most.
 const EVENTS_QUEUE_MAX: usize = 64 * 1024;
+/// First STATSZ broadcast after start; the interval then doubles up to `STATSZ_INTERVAL_MAX`.
+const STATSZ_FIRST: Duration = Duration::from_millis(250);
+/// Longest STATSZ interval.
+const STATSZ_INTERVAL_MAX: Duration = Duration::from_secs(10);
+/// Account CONNS heartbeat while the account has connections.
+const CONNS_HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// What a worker knows about a client when something happens to it.
 #[derive(Debug, Clone)]
@@ -68,6 +78,13 @@ pub enum SysEvent {
         /// Reason text (`Authentication Failure`).
         reason: String,
     },
+    /// Lame duck mode started: announce it; no system message follows.
+    LameDuck,
+    /// Clean shutdown: send SHUTDOWN (unless in lame duck mode), then answer on `ack`.
+    Shutdown {
+        /// Answered once the SHUTDOWN message has been handed to a worker.
+        ack: Sender<()>,
+    },
 }
 
 /// How workers reach the system thread.
@@ -78,6 +95,18 @@ pub struct SysHandle {
 }
 
 impl SysHandle {
+    /// Sends SHUTDOWN and waits (bounded) until it has been handed to a worker.
+    pub fn shutdown(&self, wait: Duration) {
+        let (ack, done) = crossbeam_channel::bounded(1);
+        if self
+            .tx
+            .send_timeout(SysEvent::Shutdown { ack }, wait)
+            .is_ok()
+        {
+            let _ = done.recv_timeout(wait);
+        }
+    }
+
     /// Reports an event without waiting.
     pub fn report(&self, event: SysEvent) {
         if let Err(TrySendError::Full(_)) = self.tx.try_send(event) {
@@ -183,6 +212,100 @@ fn disconnect_body(
     serde_json::to_vec(&msg).unwrap_or_default()
 }
 
+/// A bare ServerInfo body (SHUTDOWN, LAMEDUCK).
+fn server_info_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
+    let info = s.server_info(shared);
+    serde_json::to_vec(&info).unwrap_or_default()
+}
+
+/// `$SYS.SERVER.<sid>.STATSZ`, built from the workers' counters.
+fn statsz_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
+    let snaps = shared.gather(crate::monitor::snapshot::SnapshotRequest::default());
+    let (mut in_msgs, mut in_bytes, mut out_msgs, mut out_bytes, mut slow) =
+        (0i64, 0i64, 0i64, 0i64, 0i64);
+    for snap in &snaps {
+        in_msgs += snap.counters.in_msgs as i64;
+        in_bytes += snap.counters.in_bytes as i64;
+        out_msgs += snap.counters.out_msgs as i64;
+        out_bytes += snap.counters.out_bytes as i64;
+        slow += snap.counters.slow_consumers as i64;
+    }
+    let accounts = shared.accounts.all();
+    let active = accounts
+        .iter()
+        .filter(|a| a.num_conns.load(Ordering::Relaxed) > 0)
+        .count();
+    let stats = ServerStats {
+        start: rfc3339_nano(shared.started()),
+        mem: crate::monitor::rss_bytes(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as i64,
+        cpu: 0.0,
+        connections: shared.num_clients() as i64,
+        total_connections: shared.total_connections(),
+        active_accounts: active as i64,
+        subscriptions: accounts.iter().map(|a| a.sublist.count() as u32).sum(),
+        sent: MsgBytes {
+            msgs: out_msgs,
+            bytes: out_bytes,
+        },
+        sent_to_clients: MsgBytes {
+            msgs: out_msgs,
+            bytes: out_bytes,
+        },
+        received: MsgBytes {
+            msgs: in_msgs,
+            bytes: in_bytes,
+        },
+        received_from_clients: MsgBytes {
+            msgs: in_msgs,
+            bytes: in_bytes,
+        },
+        slow_consumers: slow,
+        active_servers: 1,
+        gomaxprocs: shared.worker_count() as i64,
+    };
+    let msg = ServerStatsMsg {
+        server: s.server_info(shared),
+        statsz: stats,
+    };
+    serde_json::to_vec(&msg).unwrap_or_default()
+}
+
+/// Publishes an account's connection count on both CONNS subjects (legacy first, same id).
+fn account_conns(s: &mut EventSender, shared: &Shared, account: &'static Account) -> i64 {
+    let conns = account.num_conns.load(Ordering::Relaxed).max(0);
+    let zero = MsgBytes::default();
+    let stats = DataStats {
+        msgs: 0,
+        bytes: 0,
+        gateways: Some(zero),
+        routes: Some(zero),
+        leafs: Some(zero),
+    };
+    let id = s.ids.next_id();
+    let [current, legacy] = account_conns_subjects(&account.name);
+    for subject in [legacy, current] {
+        let msg = AccountNumConns {
+            kind: ACCOUNT_CONNS_EVENT_TYPE.into(),
+            id: id.clone(),
+            timestamp: rfc3339_nano(SystemTime::now()),
+            server: s.server_info(shared),
+            acc: account.name.clone(),
+            name: account.name.clone(),
+            conns,
+            leafnodes: 0,
+            total_conns: conns,
+            num_subscriptions: account.sublist.count() as u32,
+            sent: stats,
+            received: stats,
+            slow_consumers: 0,
+        };
+        let body = serde_json::to_vec(&msg).unwrap_or_default();
+        s.publish(shared, s.system, subject, body);
+    }
+    conns
+}
+
 fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
     let mut s = EventSender {
         shared,
@@ -190,10 +313,57 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
         ids: sysacct::id::IdGen::new(),
         seq: 1,
     };
-    for event in rx {
+    let mut statsz_interval = STATSZ_FIRST;
+    let mut statsz_at = Instant::now() + STATSZ_FIRST;
+    // Accounts with connections get a CONNS heartbeat.
+    let mut heartbeats: HashMap<String, Instant> = HashMap::new();
+    let mut silenced = false;
+    loop {
+        let next = heartbeats.values().copied().fold(statsz_at, Instant::min);
+        let event = match rx.recv_deadline(next) {
+            Ok(event) => Some(event),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
         let Some(shared) = s.shared.upgrade() else {
             return;
         };
+        let now = Instant::now();
+        if now >= statsz_at {
+            // Gaps of 1, 2, 4, 8, then 10 s (spec sys.md §2.2.2).
+            statsz_interval = if statsz_interval == STATSZ_FIRST {
+                Duration::from_secs(1)
+            } else {
+                (statsz_interval * 2).min(STATSZ_INTERVAL_MAX)
+            };
+            statsz_at = now + statsz_interval;
+            let subject = statsz_subject(&shared.runtime().0.info.server_id);
+            // Standalone servers only broadcast when somebody listens (spec sys.md §2.2.3).
+            if !silenced && !s.system.sublist.matches(subject.as_bytes()).is_empty() {
+                let body = statsz_body(&mut s, &shared);
+                s.publish(&shared, s.system, subject, body);
+            }
+        }
+        let due: Vec<String> = heartbeats
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for name in due {
+            heartbeats.remove(&name);
+            if let Some(account) = shared.accounts.get(&name) {
+                if !silenced && account_conns(&mut s, &shared, account) > 0 {
+                    heartbeats.insert(name, now + CONNS_HEARTBEAT);
+                }
+            }
+        }
+        let Some(event) = event else { continue };
+        if silenced {
+            if let SysEvent::Shutdown { ack } = event {
+                let _ = ack.send(());
+            }
+            continue;
+        }
         match event {
             SysEvent::Connect(c) => {
                 let msg = ConnectEventMsg {
@@ -205,6 +375,7 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                 };
                 let body = serde_json::to_vec(&msg).unwrap_or_default();
                 s.publish(&shared, s.system, connect_subject(&c.account), body);
+                conns_changed(&mut s, &shared, &c.account, &mut heartbeats);
             }
             SysEvent::Disconnect {
                 client,
@@ -214,6 +385,7 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
             } => {
                 let body = disconnect_body(&mut s, &shared, &client, sent, received, &reason);
                 s.publish(&shared, s.system, disconnect_subject(&client.account), body);
+                conns_changed(&mut s, &shared, &client.account, &mut heartbeats);
             }
             SysEvent::AuthError { client, reason } => {
                 let id = shared.runtime().0.info.server_id.clone();
@@ -229,6 +401,51 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                     );
                 }
             }
+            SysEvent::LameDuck => {
+                let id = shared.runtime().0.info.server_id.clone();
+                let body = server_info_body(&mut s, &shared);
+                s.publish(
+                    &shared,
+                    s.system,
+                    format!("$SYS.SERVER.{id}.LAMEDUCK"),
+                    body,
+                );
+                // Like nats-server: after LAMEDUCK the server sends no system message at all.
+                silenced = true;
+            }
+            SysEvent::Shutdown { ack } => {
+                let id = shared.runtime().0.info.server_id.clone();
+                let body = server_info_body(&mut s, &shared);
+                s.publish(
+                    &shared,
+                    s.system,
+                    format!("$SYS.SERVER.{id}.SHUTDOWN"),
+                    body,
+                );
+                silenced = true;
+                let _ = ack.send(());
+            }
         }
+    }
+}
+
+/// After a connect or disconnect in a non-`$G` account: the CONNS event, and its heartbeat
+/// while the account has connections.
+fn conns_changed(
+    s: &mut EventSender,
+    shared: &Shared,
+    account: &str,
+    heartbeats: &mut HashMap<String, Instant>,
+) {
+    if account == crate::auth::GLOBAL_ACCOUNT {
+        return;
+    }
+    let Some(acc) = shared.accounts.get(account) else {
+        return;
+    };
+    if account_conns(s, shared, acc) > 0 {
+        heartbeats.insert(account.to_string(), Instant::now() + CONNS_HEARTBEAT);
+    } else {
+        heartbeats.remove(account);
     }
 }

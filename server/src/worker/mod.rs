@@ -741,14 +741,7 @@ impl Worker {
         if reason == ClosedReason::StaleConnection {
             self.stats.stale_connections += 1;
         }
-        if let Some(sys) = self.shared.sys() {
-            sys.report(crate::sys::SysEvent::Disconnect {
-                client: snapshot::client_facts(&conn),
-                sent: (conn.in_msgs, conn.in_bytes),
-                received: (conn.out_msgs, conn.out_bytes),
-                reason: reason.as_str().to_string(),
-            });
-        }
+        let facts = snapshot::client_facts(&conn);
         if conn.identity.is_some() || reason != ClosedReason::ServerShutdown {
             let mut closed = snapshot::conn_snapshot(&conn, true);
             closed.closed = Some((std::time::SystemTime::now(), reason.as_str().to_string()));
@@ -757,6 +750,16 @@ impl Worker {
         if let Some(account) = conn.account.take() {
             remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
             account.remove_conn();
+        }
+        // Reported after the account lost the connection, so the account's connection count
+        // in the CONNS event that follows is already the new one.
+        if let Some(sys) = self.shared.sys() {
+            sys.report(crate::sys::SysEvent::Disconnect {
+                client: facts,
+                sent: (conn.in_msgs, conn.in_bytes),
+                received: (conn.out_msgs, conn.out_bytes),
+                reason: reason.as_str().to_string(),
+            });
         }
         let _ = self.poll.registry().deregister(&mut conn.sock);
         let _ = conn.sock.shutdown(std::net::Shutdown::Both);
