@@ -51,6 +51,8 @@ pub enum ImportRoute {
         /// How long a response mapping lives.
         threshold: Duration,
     },
+    /// A `$SYS.REQ` service of this server: the request goes to the system thread.
+    SysRequest,
     /// Responses to `_R_.<importer prefix>.>` in the exporter, mapped back to the requester.
     Response {
         /// The importing account.

@@ -238,3 +238,79 @@ fn shutdown_and_lame_duck_events() {
     let got = events(&mut admin, Duration::from_millis(800));
     assert!(got.iter().any(|(s, _)| s.ends_with(".LAMEDUCK")), "{got:?}");
 }
+
+/// Sends a request as the admin and returns the reply's JSON.
+fn request(admin: &mut Conn, subject: &str, body: &str, inbox_sid: usize) -> serde_json::Value {
+    let inbox = format!("_INBOX.req{inbox_sid}");
+    admin.send(
+        format!(
+            "SUB {inbox} {}\r\nPUB {subject} {inbox} {}\r\n{body}\r\n",
+            100 + inbox_sid,
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let got = events(admin, Duration::from_millis(400));
+    got.into_iter()
+        .find(|(s, _)| *s == inbox)
+        .map(|(_, b)| b)
+        .unwrap_or_else(|| panic!("no reply to {subject}"))
+}
+
+fn fixture_reply(subject: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sysacct/tests/fixtures/requests.json"
+    ))
+    .unwrap();
+    let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+    all[subject].clone()
+}
+
+#[test]
+fn server_ping_services() {
+    let s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
+    admin.sync();
+    let statsz = request(&mut admin, "$SYS.REQ.SERVER.PING", "", 1);
+    assert_eq!(keys(&statsz), keys(&fixture_reply("$SYS.REQ.SERVER.PING")));
+    assert_eq!(
+        keys(&statsz["statsz"]),
+        keys(&fixture_reply("$SYS.REQ.SERVER.PING")["statsz"])
+    );
+    let idz = request(&mut admin, "$SYS.REQ.SERVER.PING.IDZ", "", 2);
+    assert_eq!(keys(&idz), keys(&fixture_reply("$SYS.REQ.SERVER.PING.IDZ")));
+    let id = idz["id"].as_str().unwrap().to_string();
+    for (n, ep) in ["VARZ", "CONNZ", "SUBSZ", "HEALTHZ", "ACCOUNTZ"]
+        .iter()
+        .enumerate()
+    {
+        let reply = request(
+            &mut admin,
+            &format!("$SYS.REQ.SERVER.PING.{ep}"),
+            "{}",
+            10 + n,
+        );
+        assert_eq!(keys(&reply), ["data", "server"], "{ep}: {reply}");
+        assert!(reply["data"].is_object(), "{ep}");
+    }
+    let connz = request(
+        &mut admin,
+        &format!("$SYS.REQ.SERVER.{id}.CONNZ"),
+        "{\"auth\":true}",
+        20,
+    );
+    let conn = &connz["data"]["connections"][0];
+    assert_eq!(conn["authorized_user"], "admin");
+    let healthz = request(&mut admin, "$SYS.REQ.SERVER.PING.HEALTHZ", "", 21);
+    assert_eq!(healthz["data"]["status"], "ok");
+    let bad = request(&mut admin, "$SYS.REQ.SERVER.PING.VARZ", "{bad", 22);
+    assert_eq!(bad["error"]["code"], 400);
+    assert!(bad.get("data").is_none());
+    // A filter that doesn't match: no reply at all.
+    admin.send(b"SUB _INBOX.none 99\r\nPUB $SYS.REQ.SERVER.PING.VARZ _INBOX.none 31\r\n{\"server_name\":\"no-such-server\"}\r\n");
+    assert!(events(&mut admin, Duration::from_millis(400))
+        .iter()
+        .all(|(s, _)| s != "_INBOX.none"));
+}

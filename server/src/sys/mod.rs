@@ -78,6 +78,15 @@ pub enum SysEvent {
         /// Reason text (`Authentication Failure`).
         reason: String,
     },
+    /// A request to one of this server's `$SYS.REQ` services.
+    Request {
+        /// The request subject.
+        subject: String,
+        /// Where to answer.
+        reply: Option<Vec<u8>>,
+        /// The request body (options and filters).
+        payload: Vec<u8>,
+    },
     /// Lame duck mode started: announce it; no system message follows.
     LameDuck,
     /// Clean shutdown: send SHUTDOWN (unless in lame duck mode), then answer on `ack`.
@@ -122,6 +131,23 @@ impl SysHandle {
 /// The thread could not be spawned.
 pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<SysHandle> {
     let (tx, rx) = crossbeam_channel::bounded(EVENTS_QUEUE_MAX);
+    if let Some(shared) = shared.upgrade() {
+        let id = shared.runtime().0.info.server_id.clone();
+        // The services this server answers, as internal subscriptions in the system account.
+        for subject in [
+            "$SYS.REQ.SERVER.PING".to_string(),
+            "$SYS.REQ.SERVER.PING.*".into(),
+            format!("$SYS.REQ.SERVER.{id}.*"),
+        ] {
+            let sub = Arc::new(crate::sub::Sub::import(
+                subject.as_bytes(),
+                crate::account::ImportRoute::SysRequest,
+            ));
+            let _ = system
+                .sublist
+                .insert(subject.as_bytes(), None, crate::sub::SubRef(sub));
+        }
+    }
     let dropped = Arc::new(AtomicU64::new(0));
     std::thread::Builder::new()
         .name("gannet-system".into())
@@ -129,7 +155,9 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
     Ok(SysHandle { tx, dropped })
 }
 
-struct EventSender {
+mod requests;
+
+pub(crate) struct EventSender {
     shared: Weak<Shared>,
     system: &'static Account,
     ids: sysacct::id::IdGen,
@@ -137,7 +165,7 @@ struct EventSender {
 }
 
 impl EventSender {
-    fn server_info(&mut self, shared: &Shared) -> ServerInfo {
+    pub(crate) fn server_info(&mut self, shared: &Shared) -> ServerInfo {
         let (rt, _) = shared.runtime();
         // The sequence is shared by every message that carries a ServerInfo (spec sys.md §1.8).
         self.seq += 1;
@@ -213,13 +241,13 @@ fn disconnect_body(
 }
 
 /// A bare ServerInfo body (SHUTDOWN, LAMEDUCK).
-fn server_info_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
+pub(crate) fn server_info_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
     let info = s.server_info(shared);
     serde_json::to_vec(&info).unwrap_or_default()
 }
 
 /// `$SYS.SERVER.<sid>.STATSZ`, built from the workers' counters.
-fn statsz_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
+pub(crate) fn statsz_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
     let snaps = shared.gather(crate::monitor::snapshot::SnapshotRequest::default());
     let (mut in_msgs, mut in_bytes, mut out_msgs, mut out_bytes, mut slow) =
         (0i64, 0i64, 0i64, 0i64, 0i64);
@@ -399,6 +427,27 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                         "$SYS.ACCOUNT.CLIENT.AUTH.ERR".into(),
                         body,
                     );
+                }
+            }
+            SysEvent::Request {
+                subject,
+                reply,
+                payload,
+            } => {
+                if let Some(reply) = reply {
+                    if let Some(body) = requests::answer(&mut s, &shared, &subject, &payload) {
+                        s.publish(
+                            &shared,
+                            s.system,
+                            String::from_utf8_lossy(&reply).into_owned(),
+                            body,
+                        );
+                    }
+                } else if subject.ends_with(".PING") || subject.ends_with(".STATSZ") {
+                    // A STATSZ request without a reply asks for a broadcast.
+                    let body = statsz_body(&mut s, &shared);
+                    let id = shared.runtime().0.info.server_id.clone();
+                    s.publish(&shared, s.system, statsz_subject(&id), body);
                 }
             }
             SysEvent::LameDuck => {

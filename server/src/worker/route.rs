@@ -390,6 +390,17 @@ impl Worker {
                 };
                 self.route_in(exporter, &forwarded, 0, true, depth + 1)
             }
+            ImportRoute::SysRequest => {
+                let Some(sys) = self.shared.sys() else {
+                    return 0;
+                };
+                sys.report(crate::sys::SysEvent::Request {
+                    subject: String::from_utf8_lossy(msg.subject).into_owned(),
+                    reply: msg.reply.map(|r| r.to_vec()),
+                    payload: msg.payload().to_vec(),
+                });
+                1
+            }
             ImportRoute::Response { importer } => {
                 let Some((to, reply)) =
                     account.take_response(msg.subject, msg.payload().is_empty())

@@ -1,0 +1,182 @@
+//! This server's `$SYS.REQ.SERVER.*` services (spec `sys.md` §3): STATSZ, IDZ and the
+//! monitoring endpoints over NATS, with the request body's options and filters and the reply
+//! envelope `{"server":…,"data":…}`.
+
+use super::EventSender;
+use crate::monitor::http::Request;
+use crate::server::Shared;
+use serde_json::{json, Value};
+
+/// The reply body for a request on `subject`, or `None` when this server stays silent (a
+/// filter does not match, or the endpoint is unknown).
+pub(super) fn answer(
+    s: &mut EventSender,
+    shared: &std::sync::Arc<Shared>,
+    subject: &str,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let endpoint = match subject.rsplit_once('.') {
+        _ if subject == "$SYS.REQ.SERVER.PING" => "STATSZ",
+        Some((_, ep)) => ep,
+        None => return None,
+    };
+    let opts: Value = if payload.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice::<Value>(payload) {
+            Ok(v) if v.is_object() => v,
+            Ok(_) => {
+                return Some(error_reply(
+                    s,
+                    shared,
+                    400,
+                    "json: cannot unmarshal non-object request",
+                ))
+            }
+            Err(e) => return Some(error_reply(s, shared, 400, &e.to_string())),
+        }
+    };
+    if endpoint != "IDZ" && !filters_match(shared, &opts) {
+        return None;
+    }
+    let rt = shared.runtime().0;
+    let data = match endpoint {
+        "STATSZ" => return Some(super::statsz_body(s, shared)),
+        "IDZ" => {
+            let id =
+                json!({"name": rt.info.server_name, "host": rt.info.host, "id": rt.info.server_id});
+            return serde_json::to_vec(&id).ok();
+        }
+        "VARZ" => serde_json::to_value(crate::monitor::varz(shared)).ok()?,
+        "CONNZ" => match crate::monitor::connz(shared, &to_request(&opts, CONNZ_PARAMS)) {
+            Ok(doc) => serde_json::to_value(doc).ok()?,
+            Err(e) => return Some(envelope_error(s, shared, 500, &e)),
+        },
+        "SUBSZ" => serde_json::to_value(crate::monitor::subsz(
+            shared,
+            &to_request(&opts, SUBSZ_PARAMS),
+        ))
+        .ok()?,
+        "ACCOUNTZ" => {
+            match crate::monitor::accountz(shared, &to_request(&opts, &[("account", "acc")])) {
+                Ok(doc) => doc,
+                Err(e) => return Some(envelope_error(s, shared, 500, &e)),
+            }
+        }
+        "HEALTHZ" => json!({"status": "ok", "status_code": 200}),
+        "ROUTEZ" => {
+            json!({"server_id": rt.info.server_id, "server_name": rt.info.server_name, "now": now(), "num_routes": 0, "routes": []})
+        }
+        "GATEWAYZ" => {
+            json!({"server_id": rt.info.server_id, "now": now(), "outbound_gateways": {}, "inbound_gateways": {}})
+        }
+        "LEAFZ" => {
+            json!({"server_id": rt.info.server_id, "now": now(), "leafnodes": 0, "leafs": []})
+        }
+        "EXPVARZ" => json!({"cmdline": std::env::args().collect::<Vec<_>>(), "memstats": {}}),
+        _ => return None,
+    };
+    let server = s.server_info(shared);
+    serde_json::to_vec(&json!({"server": server, "data": data})).ok()
+}
+
+fn now() -> String {
+    sysacct::time::rfc3339_nano(std::time::SystemTime::now())
+}
+
+/// JSON request options of CONNZ and the HTTP query names they correspond to.
+const CONNZ_PARAMS: &[(&str, &str)] = &[
+    ("sort", "sort"),
+    ("auth", "auth"),
+    ("subscriptions", "subs"),
+    ("subscriptions_detail", "subs"),
+    ("offset", "offset"),
+    ("limit", "limit"),
+    ("cid", "cid"),
+    ("state", "state"),
+    ("user", "user"),
+    ("acc", "acc"),
+    ("account", "acc"),
+];
+
+/// JSON request options of SUBSZ.
+const SUBSZ_PARAMS: &[(&str, &str)] = &[
+    ("subscriptions", "subs"),
+    ("offset", "offset"),
+    ("limit", "limit"),
+    ("test", "test"),
+    ("account", "acc"),
+];
+
+/// Turns JSON options into the query parameters the HTTP builders take.
+fn to_request(opts: &Value, names: &[(&str, &str)]) -> Request {
+    let mut query = Vec::new();
+    for (json_name, query_name) in names {
+        let Some(v) = opts.get(*json_name) else {
+            continue;
+        };
+        let text = match v {
+            Value::Bool(true) if *json_name == "subscriptions_detail" => "detail".to_string(),
+            Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => continue,
+        };
+        if *json_name == "state" {
+            // Over NATS the state is an integer: 0 open, 1 closed, 2 all.
+            let state = match text.as_str() {
+                "0" => "open",
+                "1" => "closed",
+                "2" => "all",
+                other => other,
+            };
+            query.push((query_name.to_string(), state.to_string()));
+            continue;
+        }
+        query.retain(|(k, _): &(String, String)| {
+            k != query_name || *json_name != "subscriptions_detail"
+        });
+        query.push((query_name.to_string(), text));
+    }
+    Request {
+        path: String::new(),
+        query,
+    }
+}
+
+/// The common filters: `server_name`, `host` (substring, or equality with `exact_match`)
+/// and `tags` (all must be present).
+fn filters_match(shared: &Shared, opts: &Value) -> bool {
+    let rt = shared.runtime().0;
+    let exact = opts
+        .get("exact_match")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let check = |key: &str, have: &str| match opts.get(key).and_then(Value::as_str) {
+        None | Some("") => true,
+        Some(want) if exact => have == want,
+        Some(want) => have.contains(want),
+    };
+    if !check("server_name", &rt.info.server_name)
+        || !check("host", &rt.info.host)
+        || !check("cluster", "")
+    {
+        return false;
+    }
+    // Gannet has no server tags yet, so any tag filter excludes this server.
+    !matches!(opts.get("tags").and_then(Value::as_array), Some(tags) if !tags.is_empty())
+}
+
+fn error_reply(s: &mut EventSender, shared: &Shared, code: i32, description: &str) -> Vec<u8> {
+    let server = s.server_info(shared);
+    serde_json::to_vec(
+        &json!({"server": server, "error": {"code": code, "description": description}}),
+    )
+    .unwrap_or_default()
+}
+
+fn envelope_error(s: &mut EventSender, shared: &Shared, code: i32, description: &str) -> Vec<u8> {
+    let server = s.server_info(shared);
+    serde_json::to_vec(&json!({"server": server, "data": null, "error": {"code": code, "description": description}}))
+        .unwrap_or_default()
+}
