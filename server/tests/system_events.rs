@@ -314,3 +314,40 @@ fn server_ping_services() {
         .iter()
         .all(|(s, _)| s != "_INBOX.none"));
 }
+
+#[test]
+fn user_info_from_any_account() {
+    let conf = r#"
+accounts: {
+  USERS: { users: [ {user: a, password: a}, {user: p, password: p, permissions: { publish: { allow: ["foo.>", "$SYS.REQ.>", "_INBOX.>"], deny: ["foo.bar"] }, subscribe: [">"] }} ] }
+  SYS: { users: [ {user: admin, password: changeit} ] }
+}
+system_account: SYS
+"#;
+    let s = start_server(conf, &[]);
+    for (user, pass, account) in [("a", "a", "USERS"), ("admin", "changeit", "SYS")] {
+        let mut c = Conn::setup(&s);
+        c.send(
+            format!("CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\n")
+                .as_bytes(),
+        );
+        c.sync();
+        let reply = request(&mut c, "$SYS.REQ.USER.INFO", "", 1);
+        assert_eq!(reply["data"]["user"], user);
+        assert_eq!(reply["data"]["account"], account);
+        assert_eq!(reply["data"]["account_name"], account);
+        assert!(reply["data"].get("permissions").is_none());
+        assert_eq!(
+            keys(&reply),
+            keys(&fixture_reply("$SYS.REQ.USER.INFO (from USERS)"))
+        );
+    }
+    let mut p = Conn::setup(&s);
+    p.send(b"CONNECT {\"verbose\":false,\"user\":\"p\",\"pass\":\"p\"}\r\n");
+    p.sync();
+    let reply = request(&mut p, "$SYS.REQ.USER.INFO", "", 2);
+    assert_eq!(
+        reply["data"]["permissions"],
+        serde_json::json!({"publish": {"allow": ["foo.>", "$SYS.REQ.>", "_INBOX.>"], "deny": ["foo.bar"]}, "subscribe": {"allow": [">"]}})
+    );
+}

@@ -87,6 +87,15 @@ pub enum SysEvent {
         /// The request body (options and filters).
         payload: Vec<u8>,
     },
+    /// `$SYS.REQ.USER.INFO` from a client: answer in its account on `reply`.
+    UserInfo {
+        /// The requester's account.
+        account: &'static Account,
+        /// Where to answer.
+        reply: Vec<u8>,
+        /// The reply's `data`.
+        data: serde_json::Value,
+    },
     /// Lame duck mode started: announce it; no system message follows.
     LameDuck,
     /// Clean shutdown: send SHUTDOWN (unless in lame duck mode), then answer on `ack`.
@@ -449,6 +458,21 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                     let id = shared.runtime().0.info.server_id.clone();
                     s.publish(&shared, s.system, statsz_subject(&id), body);
                 }
+            }
+            SysEvent::UserInfo {
+                account,
+                reply,
+                data,
+            } => {
+                let server = s.server_info(&shared);
+                let body = serde_json::to_vec(&serde_json::json!({"server": server, "data": data}))
+                    .unwrap_or_default();
+                s.publish(
+                    &shared,
+                    account,
+                    String::from_utf8_lossy(&reply).into_owned(),
+                    body,
+                );
             }
             SysEvent::LameDuck => {
                 let id = shared.runtime().0.info.server_id.clone();

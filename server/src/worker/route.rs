@@ -141,6 +141,56 @@ fn encode_delivery(out: &mut Vec<u8>, sub: &Sub, msg: &Pub<'_>) {
     }
 }
 
+/// Who-am-I requests, answered by the requester's own server in every account.
+const USER_INFO_SUBJECT: &[u8] = b"$SYS.REQ.USER.INFO";
+
+/// The `data` of a USER.INFO reply: user, account and the connection's permissions.
+fn user_info(conn: &Conn) -> serde_json::Value {
+    let identity = conn.identity.as_ref();
+    let user = identity.and_then(|i| i.user.clone()).unwrap_or_default();
+    let mut data = serde_json::json!({
+        "user": user,
+        "account": conn.account_name(),
+        "account_name": conn.account_name(),
+    });
+    if let Some(perms) = conn.perms() {
+        let render = |lists: &Option<crate::auth::perms::Lists>| {
+            let mut side = serde_json::Map::new();
+            if let Some(lists) = lists {
+                let entries = |l: &Vec<crate::auth::perms::Entry>| {
+                    l.iter()
+                        .map(|e| match &e.queue {
+                            Some(q) => format!(
+                                "{} {}",
+                                String::from_utf8_lossy(&e.subject),
+                                String::from_utf8_lossy(q)
+                            ),
+                            None => String::from_utf8_lossy(&e.subject).into_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                };
+                if let Some(allow) = lists.allow.as_ref().filter(|a| !a.is_empty()) {
+                    side.insert("allow".into(), entries(allow).into());
+                }
+                if let Some(deny) = lists.deny.as_ref().filter(|d| !d.is_empty()) {
+                    side.insert("deny".into(), entries(deny).into());
+                }
+            }
+            serde_json::Value::Object(side)
+        };
+        let mut p = serde_json::json!({ "publish": render(&perms.publish), "subscribe": render(&perms.subscribe) });
+        if let Some(resp) = perms.response {
+            let ttl = resp
+                .expires
+                .unwrap_or(crate::auth::config::RESPONSE_EXPIRES_DEFAULT);
+            p["responses"] =
+                serde_json::json!({ "max": resp.max_msgs, "ttl": ttl.as_nanos() as u64 });
+        }
+        data["permissions"] = p;
+    }
+    data
+}
+
 /// Import hops one message may take (cycles are refused at config time; this bounds the rest).
 const IMPORT_DEPTH_MAX: usize = 8;
 
@@ -258,6 +308,20 @@ impl Worker {
         }
         if verbose {
             self.queue_out(slot, encode::OK);
+        }
+        if msg.subject == USER_INFO_SUBJECT {
+            if let (Some(sys), Some(reply), Some(conn)) =
+                (self.shared.sys(), msg.reply, self.conns[slot].as_ref())
+            {
+                // Answered here, from the requesting connection's live identity (spec sys.md
+                // §3.8), by the system thread so the reply carries its ServerInfo sequence.
+                sys.report(crate::sys::SysEvent::UserInfo {
+                    account,
+                    reply: reply.to_vec(),
+                    data: user_info(conn),
+                });
+                return;
+            }
         }
         let delivered = self.route_in(account, msg, cid, echo, 0);
         if delivered == 0 && no_responders {
