@@ -241,6 +241,8 @@ pub struct Shared {
     http_stats: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The system account's event thread, when there is a system account.
     sys: OnceLock<crate::sys::SysHandle>,
+    /// Closed connections counted by close reason, for `/metrics`.
+    closed_by_reason: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Recently closed connections for `/connz?state=closed`, oldest first.
     closed: parking_lot::Mutex<std::collections::VecDeque<crate::monitor::snapshot::ConnSnapshot>>,
 }
@@ -310,6 +312,13 @@ impl Shared {
 
     /// Remembers a closed connection, keeping at most `max_closed_clients`.
     pub fn push_closed(&self, conn: crate::monitor::snapshot::ConnSnapshot) {
+        if let Some((_, reason)) = &conn.closed {
+            *self
+                .closed_by_reason
+                .lock()
+                .entry(reason.clone())
+                .or_insert(0) += 1;
+        }
         let max = self.runtime().0.opts.max_closed_clients.max(0) as usize;
         if max == 0 {
             return;
@@ -319,6 +328,11 @@ impl Shared {
             ring.pop_front();
         }
         ring.push_back(conn);
+    }
+
+    /// Closed connections so far, by close reason.
+    pub fn closed_by_reason(&self) -> std::collections::BTreeMap<String, u64> {
+        self.closed_by_reason.lock().clone()
     }
 
     /// The remembered closed connections, oldest first.
@@ -518,6 +532,7 @@ impl Server {
             http_stats: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
             closed: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             sys: OnceLock::new(),
+            closed_by_reason: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
         });
         if let Some(system) = system_account {
             let handle = crate::sys::start(Arc::downgrade(&shared), system)

@@ -228,3 +228,37 @@ fn base_path_and_ports_file() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn prometheus_metrics() {
+    if !util::is_gannet() {
+        return; // nats-server has no /metrics; this is Gannet's own.
+    }
+    let (s, port) = start_monitored(
+        "accounts { A: { users: [ {user: a, password: a} ] } }\n",
+        &[],
+    );
+    let mut a = Conn::setup(&s);
+    a.send(
+        b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\nSUB x 1\r\nPUB x 1\r\nz\r\n",
+    );
+    a.sync();
+    let mut bad = Conn::setup(&s);
+    bad.send(b"CONNECT {\"user\":\"a\",\"pass\":\"no\"}\r\n");
+    assert!(bad.is_closed(3 * SEC));
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, ctype, body) = get(port, "/metrics");
+    assert_eq!(status, 200);
+    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
+    for want in [
+        "# TYPE gannet_connections gauge",
+        "gannet_connections 1\n",
+        "gannet_in_msgs_total 1\n",
+        "gannet_out_msgs_total 1\n",
+        "gannet_account_connections{account=\"A\"} 1\n",
+        "gannet_account_subscriptions{account=\"A\"} 1\n",
+        "gannet_closed_connections_total{reason=\"Authentication Failure\"} 1\n",
+    ] {
+        assert!(body.contains(want), "missing {want:?} in:\n{body}");
+    }
+}

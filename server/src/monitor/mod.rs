@@ -126,6 +126,12 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
             "leafs",
             "leafnodes",
         ))),
+        "/metrics" => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            cors: false,
+            body: metrics(shared).into_bytes(),
+        },
         _ => Response::not_found(),
     }
 }
@@ -240,6 +246,132 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
     v.slow_consumer_stats.clients = v.slow_consumers as u64;
     v.stale_connection_stats.clients = v.stale_connections as u64;
     v
+}
+
+/// Prometheus label value escaping.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `/metrics`: the server's counters in the Prometheus text format, per server, per account
+/// and per close reason (nats-server has no such endpoint; its users run an exporter).
+pub fn metrics(shared: &Arc<Shared>) -> String {
+    let v = varz(shared);
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
+        out.push_str(&format!(
+            "# HELP gannet_{name} {help}\n# TYPE gannet_{name} {kind}\n"
+        ));
+        for (labels, value) in samples {
+            out.push_str(&format!("gannet_{name}{labels} {value}\n"));
+        }
+    };
+    let one = |x: f64| vec![(String::new(), x)];
+    let uptime = SystemTime::now()
+        .duration_since(shared.started())
+        .unwrap_or_default();
+    metric(
+        "connections",
+        "gauge",
+        "Client connections open now.",
+        one(v.connections as f64),
+    );
+    metric(
+        "connections_total",
+        "counter",
+        "Client connections accepted since start.",
+        one(v.total_connections as f64),
+    );
+    metric(
+        "subscriptions",
+        "gauge",
+        "Subscriptions in all accounts.",
+        one(v.subscriptions as f64),
+    );
+    metric(
+        "in_msgs_total",
+        "counter",
+        "Messages received from clients.",
+        one(v.in_msgs as f64),
+    );
+    metric(
+        "in_bytes_total",
+        "counter",
+        "Payload bytes received from clients.",
+        one(v.in_bytes as f64),
+    );
+    metric(
+        "out_msgs_total",
+        "counter",
+        "Messages delivered to clients.",
+        one(v.out_msgs as f64),
+    );
+    metric(
+        "out_bytes_total",
+        "counter",
+        "Payload bytes delivered to clients.",
+        one(v.out_bytes as f64),
+    );
+    metric(
+        "slow_consumers_total",
+        "counter",
+        "Connections closed as slow consumers.",
+        one(v.slow_consumers as f64),
+    );
+    metric(
+        "stale_connections_total",
+        "counter",
+        "Connections closed as stale.",
+        one(v.stale_connections as f64),
+    );
+    metric(
+        "memory_bytes",
+        "gauge",
+        "Resident memory.",
+        one(v.mem as f64),
+    );
+    metric(
+        "uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+        one(uptime.as_secs_f64()),
+    );
+    let mut accounts = shared.accounts.all();
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    let per_account = |value: &dyn Fn(&crate::account::Account) -> f64| -> Vec<(String, f64)> {
+        accounts
+            .iter()
+            .map(|a| (format!("{{account=\"{}\"}}", label(&a.name)), value(a)))
+            .collect()
+    };
+    let conns = per_account(&|a| a.num_conns.load(std::sync::atomic::Ordering::Relaxed) as f64);
+    let subs = per_account(&|a| a.sublist.count() as f64);
+    metric(
+        "account_connections",
+        "gauge",
+        "Client connections per account.",
+        conns,
+    );
+    metric(
+        "account_subscriptions",
+        "gauge",
+        "Subscriptions per account.",
+        subs,
+    );
+    let closed = shared
+        .closed_by_reason()
+        .into_iter()
+        .map(|(r, n)| (format!("{{reason=\"{}\"}}", label(&r)), n as f64))
+        .collect();
+    metric(
+        "closed_connections_total",
+        "counter",
+        "Closed client connections by close reason.",
+        closed,
+    );
+    out
 }
 
 /// Go `strconv.ParseBool`.
