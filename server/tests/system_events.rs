@@ -351,3 +351,51 @@ system_account: SYS
         serde_json::json!({"publish": {"allow": ["foo.>", "$SYS.REQ.>", "_INBOX.>"], "deny": ["foo.bar"]}, "subscribe": {"allow": [">"]}})
     );
 }
+
+#[test]
+fn account_scoped_requests() {
+    let s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
+    admin.sync();
+    let mut a = Conn::setup(&s);
+    a.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\",\"name\":\"acct-user\"}\r\nSUB foo 1\r\n");
+    a.sync();
+    let connz = request(&mut admin, "$SYS.REQ.ACCOUNT.USERS.CONNZ", "", 1);
+    assert_eq!(connz["data"]["num_connections"], 1);
+    assert_eq!(connz["data"]["connections"][0]["name"], "acct-user");
+    let info = request(&mut admin, "$SYS.REQ.ACCOUNT.USERS.INFO", "", 2);
+    assert_eq!(info["data"]["account_name"], "USERS");
+    let subsz = request(
+        &mut admin,
+        "$SYS.REQ.ACCOUNT.USERS.SUBSZ",
+        "{\"subscriptions\":true}",
+        3,
+    );
+    assert!(subsz["data"]["subscriptions_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["subject"] == "foo"));
+    let statz = request(&mut admin, "$SYS.REQ.ACCOUNT.PING.STATZ", "", 4);
+    let stats = statz["data"]["account_statz"].as_array().unwrap();
+    assert!(
+        stats.iter().any(|s| s["acc"] == "USERS" && s["conns"] == 1),
+        "{statz}"
+    );
+    // A non-system user sees its own account only.
+    let own = request(&mut a, "$SYS.REQ.SERVER.PING.CONNZ", "", 5);
+    let names: Vec<&str> = own["data"]["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["acct-user"]);
+    let own_statz = request(&mut a, "$SYS.REQ.ACCOUNT.PING.STATZ", "", 6);
+    assert_eq!(own_statz["data"]["account_statz"][0]["acc"], "USERS");
+    // Server-wide services are not reachable from a non-system account.
+    a.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\",\"headers\":true,\"no_responders\":true}\r\nSUB _INBOX.np 9\r\nPUB $SYS.REQ.SERVER.PING _INBOX.np 0\r\n\r\n");
+    let got = String::from_utf8_lossy(&a.drain_for(Duration::from_millis(400))).to_string();
+    assert!(got.contains("NATS/1.0 503"), "{got}");
+}

@@ -80,6 +80,8 @@ pub enum SysEvent {
     },
     /// A request to one of this server's `$SYS.REQ` services.
     Request {
+        /// The account the request was published in (replies go back there).
+        account: &'static Account,
         /// The request subject.
         subject: String,
         /// Where to answer.
@@ -143,18 +145,34 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
     if let Some(shared) = shared.upgrade() {
         let id = shared.runtime().0.info.server_id.clone();
         // The services this server answers, as internal subscriptions in the system account.
-        for subject in [
-            "$SYS.REQ.SERVER.PING".to_string(),
-            "$SYS.REQ.SERVER.PING.*".into(),
-            format!("$SYS.REQ.SERVER.{id}.*"),
-        ] {
-            let sub = Arc::new(crate::sub::Sub::import(
-                subject.as_bytes(),
-                crate::account::ImportRoute::SysRequest,
-            ));
-            let _ = system
+        let add = |account: &'static Account, subject: &str| {
+            let route = crate::account::ImportRoute::SysRequest;
+            let sub = Arc::new(crate::sub::Sub::import(subject.as_bytes(), route));
+            let _ = account
                 .sublist
                 .insert(subject.as_bytes(), None, crate::sub::SubRef(sub));
+        };
+        let server_wide = format!("$SYS.REQ.SERVER.{id}.*");
+        for subject in [
+            "$SYS.REQ.SERVER.PING",
+            "$SYS.REQ.SERVER.PING.*",
+            server_wide.as_str(),
+            "$SYS.REQ.ACCOUNT.*.*",
+        ] {
+            add(system, subject);
+        }
+        // What every other account may ask about itself (spec sys.md §1.7): its own CONNZ
+        // and STATZ. Accounts added by a later reload don't get these yet.
+        for account in shared.accounts.all() {
+            if !std::ptr::eq(account, system) {
+                for subject in [
+                    "$SYS.REQ.SERVER.PING.CONNZ",
+                    "$SYS.REQ.ACCOUNT.PING.CONNZ",
+                    "$SYS.REQ.ACCOUNT.PING.STATZ",
+                ] {
+                    add(account, subject);
+                }
+            }
         }
     }
     let dropped = Arc::new(AtomicU64::new(0));
@@ -168,8 +186,8 @@ mod requests;
 
 pub(crate) struct EventSender {
     shared: Weak<Shared>,
-    system: &'static Account,
-    ids: sysacct::id::IdGen,
+    pub(crate) system: &'static Account,
+    pub(crate) ids: sysacct::id::IdGen,
     seq: u64,
 }
 
@@ -308,6 +326,39 @@ pub(crate) fn statsz_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
     serde_json::to_vec(&msg).unwrap_or_default()
 }
 
+/// An account's connection-count event body.
+pub(crate) fn account_conns_msg(
+    s: &mut EventSender,
+    shared: &Shared,
+    account: &'static Account,
+    id: String,
+) -> AccountNumConns {
+    let conns = account.num_conns.load(Ordering::Relaxed).max(0);
+    let zero = MsgBytes::default();
+    let stats = DataStats {
+        msgs: 0,
+        bytes: 0,
+        gateways: Some(zero),
+        routes: Some(zero),
+        leafs: Some(zero),
+    };
+    AccountNumConns {
+        kind: ACCOUNT_CONNS_EVENT_TYPE.into(),
+        id,
+        timestamp: rfc3339_nano(SystemTime::now()),
+        server: s.server_info(shared),
+        acc: account.name.clone(),
+        name: account.name.clone(),
+        conns,
+        leafnodes: 0,
+        total_conns: conns,
+        num_subscriptions: account.sublist.count() as u32,
+        sent: stats,
+        received: stats,
+        slow_consumers: 0,
+    }
+}
+
 /// Publishes an account's connection count on both CONNS subjects (legacy first, same id).
 fn account_conns(s: &mut EventSender, shared: &Shared, account: &'static Account) -> i64 {
     let conns = account.num_conns.load(Ordering::Relaxed).max(0);
@@ -439,15 +490,18 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                 }
             }
             SysEvent::Request {
+                account,
                 subject,
                 reply,
                 payload,
             } => {
                 if let Some(reply) = reply {
-                    if let Some(body) = requests::answer(&mut s, &shared, &subject, &payload) {
+                    if let Some(body) =
+                        requests::answer(&mut s, &shared, account, &subject, &payload)
+                    {
                         s.publish(
                             &shared,
-                            s.system,
+                            account,
                             String::from_utf8_lossy(&reply).into_owned(),
                             body,
                         );

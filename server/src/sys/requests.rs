@@ -12,9 +12,26 @@ use serde_json::{json, Value};
 pub(super) fn answer(
     s: &mut EventSender,
     shared: &std::sync::Arc<Shared>,
+    account: &'static crate::account::Account,
     subject: &str,
     payload: &[u8],
 ) -> Option<Vec<u8>> {
+    let from_system = std::ptr::eq(account, s.system);
+    // Account-scoped requests: `$SYS.REQ.ACCOUNT.<acc>.<EP>` in the system account, or an
+    // account asking about itself.
+    let scoped = if !from_system {
+        let ep = subject.rsplit('.').next().unwrap_or("");
+        Some((account.name.clone(), ep.to_string()))
+    } else {
+        subject
+            .strip_prefix("$SYS.REQ.ACCOUNT.")
+            .and_then(|rest| rest.split_once('.'))
+            .map(|(acc, ep)| (acc.to_string(), ep.to_string()))
+    };
+    if let Some((acc, ep)) = scoped {
+        let opts: Value = serde_json::from_slice(payload).unwrap_or_else(|_| json!({}));
+        return account_request(s, shared, &acc, &ep, &opts, from_system);
+    }
     let endpoint = match subject.rsplit_once('.') {
         _ if subject == "$SYS.REQ.SERVER.PING" => "STATSZ",
         Some((_, ep)) => ep,
@@ -179,4 +196,85 @@ fn envelope_error(s: &mut EventSender, shared: &Shared, code: i32, description: 
     let server = s.server_info(shared);
     serde_json::to_vec(&json!({"server": server, "data": null, "error": {"code": code, "description": description}}))
         .unwrap_or_default()
+}
+
+/// One account's statistics for STATZ.
+fn account_stat(acc: &crate::account::Account) -> Value {
+    let conns = acc
+        .num_conns
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(0);
+    let zero = json!({"msgs": 0, "bytes": 0, "gateways": {"msgs": 0, "bytes": 0}, "routes": {"msgs": 0, "bytes": 0}, "leafs": {"msgs": 0, "bytes": 0}});
+    json!({
+        "acc": acc.name, "name": acc.name, "conns": conns, "leafnodes": 0, "total_conns": conns,
+        "num_subscriptions": acc.sublist.count(), "sent": zero, "received": zero, "slow_consumers": 0,
+    })
+}
+
+/// `$SYS.REQ.ACCOUNT.<acc>.<EP>` (CONNZ, SUBSZ, INFO, STATZ, CONNS) and `…PING.STATZ`.
+fn account_request(
+    s: &mut EventSender,
+    shared: &std::sync::Arc<Shared>,
+    acc: &str,
+    ep: &str,
+    opts: &Value,
+    from_system: bool,
+) -> Option<Vec<u8>> {
+    let rt = shared.runtime().0;
+    let include_unused = opts.get("unused").and_then(Value::as_bool).unwrap_or(false);
+    let data = match ep {
+        "STATZ" => {
+            let all_accounts = from_system && acc == "PING";
+            let mut accounts: Vec<&'static crate::account::Account> = if all_accounts {
+                shared.accounts.all()
+            } else {
+                shared.accounts.get(acc).into_iter().collect()
+            };
+            accounts.sort_by(|a, b| a.name.cmp(&b.name));
+            let stats: Vec<Value> = accounts
+                .into_iter()
+                .filter(|a| {
+                    include_unused || a.num_conns.load(std::sync::atomic::Ordering::Relaxed) > 0
+                })
+                .map(account_stat)
+                .collect();
+            if stats.is_empty() {
+                // Nothing to report: no reply (nats-server does the same).
+                return None;
+            }
+            json!({"server_id": rt.info.server_id, "now": now(), "account_statz": stats})
+        }
+        "CONNZ" => {
+            let mut req = to_request(opts, CONNZ_PARAMS);
+            req.query.retain(|(k, _)| k != "acc");
+            req.query.push(("acc".into(), acc.to_string()));
+            serde_json::to_value(crate::monitor::connz(shared, &req).ok()?).ok()?
+        }
+        "SUBSZ" => {
+            let mut req = to_request(opts, SUBSZ_PARAMS);
+            req.query.retain(|(k, _)| k != "acc");
+            req.query.push(("acc".into(), acc.to_string()));
+            serde_json::to_value(crate::monitor::subsz(shared, &req)).ok()?
+        }
+        "INFO" => {
+            let req = Request {
+                path: String::new(),
+                query: vec![("acc".into(), acc.to_string())],
+            };
+            let doc = crate::monitor::accountz(shared, &req).ok()?;
+            doc.get("account_detail").cloned()?
+        }
+        "CONNS" => {
+            let account = shared.accounts.get(acc)?;
+            if account.num_conns.load(std::sync::atomic::Ordering::Relaxed) <= 0 {
+                return None;
+            }
+            let id = s.ids.next_id();
+            let msg = super::account_conns_msg(s, shared, account, id);
+            return serde_json::to_vec(&msg).ok();
+        }
+        _ => return None,
+    };
+    let server = s.server_info(shared);
+    serde_json::to_vec(&json!({"server": server, "data": data})).ok()
 }

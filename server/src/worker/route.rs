@@ -459,6 +459,7 @@ impl Worker {
                     return 0;
                 };
                 sys.report(crate::sys::SysEvent::Request {
+                    account,
                     subject: String::from_utf8_lossy(msg.subject).into_owned(),
                     reply: msg.reply.map(|r| r.to_vec()),
                     payload: msg.payload().to_vec(),
