@@ -256,7 +256,8 @@ fn prometheus_metrics() {
         "gannet_in_msgs_total 1\n",
         "gannet_out_msgs_total 1\n",
         "gannet_account_connections{account=\"A\"} 1\n",
-        "gannet_account_subscriptions{account=\"A\"} 1\n",
+        // One client subscription plus the three system-request entries every account has.
+        "gannet_account_subscriptions{account=\"A\"} 4\n",
         "gannet_closed_connections_total{reason=\"Authentication Failure\"} 1\n",
     ] {
         assert!(body.contains(want), "missing {want:?} in:\n{body}");
