@@ -258,6 +258,11 @@ impl Shared {
         self.sys.get()
     }
 
+    /// The system account's name, if there is one.
+    pub fn system_account_name(&self) -> Option<&str> {
+        self.sys.get().map(|h| h.account().name.as_str())
+    }
+
     /// When the server started.
     pub fn started(&self) -> std::time::SystemTime {
         self.started

@@ -69,12 +69,10 @@ fn varz_has_the_reference_keys_in_order() {
         .unwrap(),
     )
     .unwrap();
-    // nats-server's /varz keys, less what only a Go build, a system account (not in gannet
-    // yet), auth or a config file adds.
+    // nats-server's /varz keys, less what only a Go build, auth or a config file adds.
     let skip = [
         "feature_flags",
         "git_commit",
-        "system_account",
         "auth_required",
         "config_digest",
     ];
@@ -94,6 +92,7 @@ fn varz_has_the_reference_keys_in_order() {
     assert_eq!(varz["ping_interval"], 120_000_000_000u64);
     assert_eq!(varz["connections"], 1);
     assert_eq!(varz["http_req_stats"]["/varz"], 1);
+    assert_eq!(varz["system_account"], "$SYS");
 }
 
 #[test]

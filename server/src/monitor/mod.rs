@@ -224,6 +224,7 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
             .sum(),
         http_req_stats: shared.http_request_stats(),
         config_load_time: rfc3339_nano(shared.config_load_time()),
+        system_account: shared.system_account_name().unwrap_or_default().to_string(),
         config_digest: if opts.config_digest.is_empty() {
             String::new()
         } else {
@@ -676,7 +677,14 @@ pub fn accountz(shared: &Arc<Shared>, req: &Request) -> Result<serde_json::Value
         .map(|a| a.name.clone())
         .collect();
     names.sort();
-    Ok(serde_json::json!({ "server_id": rt.info.server_id, "now": now, "accounts": names }))
+    let mut doc = serde_json::Map::new();
+    doc.insert("server_id".into(), rt.info.server_id.clone().into());
+    doc.insert("now".into(), now.into());
+    if let Some(system) = shared.system_account_name() {
+        doc.insert("system_account".into(), system.into());
+    }
+    doc.insert("accounts".into(), names.into());
+    Ok(serde_json::Value::Object(doc))
 }
 
 #[cfg(test)]

@@ -110,11 +110,17 @@ pub enum SysEvent {
 /// How workers reach the system thread.
 #[derive(Debug, Clone)]
 pub struct SysHandle {
+    account: &'static Account,
     tx: Sender<SysEvent>,
     dropped: Arc<AtomicU64>,
 }
 
 impl SysHandle {
+    /// The system account.
+    pub fn account(&self) -> &'static Account {
+        self.account
+    }
+
     /// Sends SHUTDOWN and waits (bounded) until it has been handed to a worker.
     pub fn shutdown(&self, wait: Duration) {
         let (ack, done) = crossbeam_channel::bounded(1);
@@ -179,7 +185,11 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
     std::thread::Builder::new()
         .name("gannet-system".into())
         .spawn(move || run(shared, system, rx))?;
-    Ok(SysHandle { tx, dropped })
+    Ok(SysHandle {
+        account: system,
+        tx,
+        dropped,
+    })
 }
 
 mod requests;
