@@ -27,6 +27,41 @@ use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+const CONTROL: Token = Token(2);
+/// Requests waiting for the control thread, at most.
+const CONTROL_QUEUE_MAX: usize = 16;
+
+/// What other threads ask of the control thread.
+#[derive(Debug)]
+pub enum ControlMsg {
+    /// Reload the configuration and report the outcome.
+    Reload {
+        /// The result.
+        done: crossbeam_channel::Sender<Result<(), String>>,
+    },
+}
+
+/// How other threads reach the control thread.
+#[derive(Debug)]
+pub struct ControlHandle {
+    tx: crossbeam_channel::Sender<ControlMsg>,
+    waker: mio::Waker,
+}
+
+impl ControlHandle {
+    /// Asks for a reload and waits (bounded) for its result.
+    pub fn reload(&self, wait: Duration) -> Result<(), String> {
+        let (done, result) = crossbeam_channel::bounded(1);
+        self.tx
+            .try_send(ControlMsg::Reload { done })
+            .map_err(|_| "server busy".to_string())?;
+        let _ = self.waker.wake();
+        result
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| Err("reload timed out".into()))
+    }
+}
+
 /// How often the control loop looks at lame-duck progress.
 const CONTROL_TICK: Duration = Duration::from_millis(50);
 /// Longest timer the workers schedule: config durations beyond it (say `"99999999h"`) are
@@ -241,6 +276,8 @@ pub struct Shared {
     http_stats: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The system account's event thread, when there is a system account.
     sys: OnceLock<crate::sys::SysHandle>,
+    /// The control thread's request channel.
+    control: OnceLock<ControlHandle>,
     /// Closed connections counted by close reason, for `/metrics`.
     closed_by_reason: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Recently closed connections for `/connz?state=closed`, oldest first.
@@ -256,6 +293,11 @@ impl Shared {
     /// The system event thread, if eventing is on.
     pub fn sys(&self) -> Option<&crate::sys::SysHandle> {
         self.sys.get()
+    }
+
+    /// The control thread, for requests such as reload.
+    pub fn control(&self) -> Option<&ControlHandle> {
+        self.control.get()
     }
 
     /// The system account's name, if there is one.
@@ -415,6 +457,7 @@ pub struct Server {
     ports_file: Option<PathBuf>,
     /// The monitoring listener's address, when enabled.
     monitor: Option<SocketAddr>,
+    control_rx: crossbeam_channel::Receiver<ControlMsg>,
     tls_rate: RateCounter,
 }
 
@@ -537,6 +580,7 @@ impl Server {
             http_stats: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
             closed: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             sys: OnceLock::new(),
+            control: OnceLock::new(),
             closed_by_reason: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
         });
         if let Some(system) = system_account {
@@ -546,6 +590,13 @@ impl Server {
         }
         let threads = spawn_workers(&shared, workers)?;
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
+        let (control_tx, control_rx) = crossbeam_channel::bounded(CONTROL_QUEUE_MAX);
+        let control_waker =
+            mio::Waker::new(poll.registry(), CONTROL).map_err(|e| Error(e.to_string()))?;
+        let _ = shared.control.set(ControlHandle {
+            tx: control_tx,
+            waker: control_waker,
+        });
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| Error(e.to_string()))?;
@@ -567,6 +618,7 @@ impl Server {
             lame_duck: LameDuck::Off,
             ports_file: None,
             monitor: None,
+            control_rx,
             tls_rate: RateCounter::default(),
         };
         server.start_monitor()?;
@@ -691,6 +743,7 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept_until_would_block(),
                     SIGNALS => shutdown |= self.handle_signals(),
+                    CONTROL => self.handle_control(),
                     _ => {}
                 }
             }
@@ -785,26 +838,26 @@ impl Server {
     }
 
     /// Re-reads the configuration and applies what may change (spec §2.13).
+    /// Reloads and logs the outcome (SIGHUP).
     fn reload(&mut self) {
-        let new_opts = match crate::opts::load(&self.flags) {
-            Ok((opts, _warnings)) => opts,
-            Err(e) => {
-                log::error(&format!("Failed to reload server configuration: {e}"));
-                return;
-            }
-        };
-        let rt = self.opts();
-        let changes = match rt.opts.diff_reloadable(&new_opts) {
-            Ok(changes) => changes,
-            Err(e) => {
-                log::error(&format!("Failed to reload server configuration: {e}"));
-                return;
-            }
-        };
-        if let Err(e) = crate::configure_logging(&new_opts) {
+        if let Err(e) = self.try_reload() {
             log::error(&format!("Failed to reload server configuration: {e}"));
-            return;
         }
+    }
+
+    /// Re-reads the configuration and applies what may change (spec §2.13); the error is the
+    /// text nats-server reports.
+    fn try_reload(&mut self) -> Result<(), String> {
+        if self.flags.config_file.as_deref().unwrap_or("").is_empty() {
+            return Err(
+                "can only reload config when a file is provided using -c or --config".into(),
+            );
+        }
+        let (new_opts, _warnings) =
+            crate::opts::load(&self.flags).map_err(|e| e.to_string().trim_end().to_string())?;
+        let rt = self.opts();
+        let changes = rt.opts.diff_reloadable(&new_opts)?;
+        crate::configure_logging(&new_opts).map_err(|e| e.to_string())?;
         for (name, value) in &changes {
             if value.is_empty() {
                 log::notice(&format!("Reloaded: {name}"));
@@ -821,6 +874,18 @@ impl Server {
             w.send(WorkerMsg::Reload);
         }
         log::notice(&format!("Reloaded server configuration (sha256:{digest})"));
+        Ok(())
+    }
+
+    /// Requests from other threads (the system thread's `$SYS.REQ.SERVER.<id>.RELOAD`).
+    fn handle_control(&mut self) {
+        while let Ok(msg) = self.control_rx.try_recv() {
+            match msg {
+                ControlMsg::Reload { done } => {
+                    let _ = done.send(self.try_reload());
+                }
+            }
+        }
     }
 
     /// Returns true if there is nobody to wait for and the server should stop now.

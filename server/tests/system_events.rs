@@ -399,3 +399,68 @@ fn account_scoped_requests() {
     let got = String::from_utf8_lossy(&a.drain_for(Duration::from_millis(400))).to_string();
     assert!(got.contains("NATS/1.0 503"), "{got}");
 }
+
+#[test]
+fn reload_kick_and_ldm_requests() {
+    let s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
+    admin.sync();
+    let id = request(&mut admin, "$SYS.REQ.SERVER.PING.IDZ", "", 1)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // RELOAD applies the config file; a broken one is reported in `error`.
+    let ok = request(&mut admin, &format!("$SYS.REQ.SERVER.{id}.RELOAD"), "", 2);
+    assert!(ok.get("error").is_none(), "{ok}");
+    assert!(ok.get("server").is_some());
+    std::fs::write(s.dir.join("gannet.conf"), "accounts: {\n").unwrap();
+    let bad = request(&mut admin, &format!("$SYS.REQ.SERVER.{id}.RELOAD"), "", 3);
+    assert_eq!(bad["error"]["code"], 500, "{bad}");
+    assert!(
+        bad["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Parse error"),
+        "{bad}"
+    );
+    std::fs::write(s.dir.join("gannet.conf"), CONF).unwrap();
+
+    // LDM to a protocol-1 client that got its first PONG; KICK closes it.
+    let mut victim = Conn::setup(&s);
+    victim.send(
+        b"CONNECT {\"verbose\":false,\"protocol\":1,\"user\":\"a\",\"pass\":\"a\"}\r\nPING\r\n",
+    );
+    assert_eq!(victim.read_line(5 * SEC), "PONG");
+    assert!(victim.read_line(5 * SEC).starts_with("INFO "));
+    let connz = request(&mut admin, "$SYS.REQ.ACCOUNT.USERS.CONNZ", "", 4);
+    let cid = connz["data"]["connections"][0]["cid"].as_u64().unwrap();
+    let ldm = request(
+        &mut admin,
+        &format!("$SYS.REQ.SERVER.{id}.LDM"),
+        &format!("{{\"cid\":{cid}}}"),
+        5,
+    );
+    assert!(ldm.get("error").is_none(), "{ldm}");
+    let info = victim.read_line(5 * SEC);
+    assert!(info.contains("\"ldm\":true"), "{info}");
+    let kick = request(
+        &mut admin,
+        &format!("$SYS.REQ.SERVER.{id}.KICK"),
+        &format!("{{\"cid\":{cid}}}"),
+        6,
+    );
+    assert!(kick.get("error").is_none(), "{kick}");
+    assert!(victim.is_closed(3 * SEC));
+    let missing = request(
+        &mut admin,
+        &format!("$SYS.REQ.SERVER.{id}.KICK"),
+        "{\"cid\":999999}",
+        7,
+    );
+    assert_eq!(
+        missing["error"]["description"],
+        "no such client or leafnode id"
+    );
+}

@@ -81,6 +81,40 @@ pub(super) fn answer(
             }
         }
         "HEALTHZ" => json!({"status": "ok", "status_code": 200}),
+        "RELOAD" if subject.contains(&rt.info.server_id) => {
+            let result = match shared.control() {
+                Some(control) => control.reload(std::time::Duration::from_secs(5)),
+                None => Err("server not ready".to_string()),
+            };
+            return Some(match result {
+                Ok(()) => {
+                    let server = s.server_info(shared);
+                    serde_json::to_vec(&json!({"server": server})).unwrap_or_default()
+                }
+                Err(e) => envelope_error(s, shared, 500, &e),
+            });
+        }
+        "KICK" | "LDM" if subject.contains(&rt.info.server_id) => {
+            // An empty or non-JSON body gets no reply (nats-server only logs it).
+            let cid = serde_json::from_slice::<Value>(payload)
+                .ok()?
+                .get("cid")?
+                .as_u64()?;
+            let answers = ask_workers(shared, endpoint == "KICK", cid);
+            let error = match (endpoint, answers.iter().max().copied().unwrap_or(0)) {
+                ("KICK", 0) => Some("no such client or leafnode id"),
+                ("LDM", 0) => Some("no such client id"),
+                ("LDM", 2) => Some("client does not support Lame Duck Mode or is not ready to receive the notification"),
+                _ => None,
+            };
+            return Some(match error {
+                Some(e) => envelope_error(s, shared, 500, e),
+                None => {
+                    let server = s.server_info(shared);
+                    serde_json::to_vec(&json!({"server": server})).unwrap_or_default()
+                }
+            });
+        }
         "ROUTEZ" => {
             json!({"server_id": rt.info.server_id, "server_name": rt.info.server_name, "now": now(), "num_routes": 0, "routes": []})
         }
@@ -95,6 +129,41 @@ pub(super) fn answer(
     };
     let server = s.server_info(shared);
     serde_json::to_vec(&json!({"server": server, "data": data})).ok()
+}
+
+/// KICK (`kick`) or LDM for `cid` on every worker; returns each worker's answer (0 not here,
+/// 1 done, 2 not possible).
+fn ask_workers(shared: &Shared, kick: bool, cid: u64) -> Vec<u8> {
+    let workers = shared.workers();
+    let (tx, rx) = crossbeam_channel::bounded(workers.len().max(1));
+    let (ktx, krx) = crossbeam_channel::bounded(workers.len().max(1));
+    for w in workers {
+        if kick {
+            w.send(crate::worker::WorkerMsg::Kick {
+                cid,
+                done: ktx.clone(),
+            });
+        } else {
+            w.send(crate::worker::WorkerMsg::ClientLdm {
+                cid,
+                done: tx.clone(),
+            });
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut out = Vec::new();
+    for _ in 0..workers.len() {
+        let answer = if kick {
+            krx.recv_deadline(deadline).map(u8::from)
+        } else {
+            rx.recv_deadline(deadline)
+        };
+        match answer {
+            Ok(a) => out.push(a),
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 fn now() -> String {

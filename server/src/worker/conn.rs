@@ -45,6 +45,8 @@ pub enum ClosedReason {
     MaxConnectionsExceeded,
     /// Server shutting down or lame duck mode closing clients.
     ServerShutdown,
+    /// Closed by `$SYS.REQ.SERVER.<id>.KICK`.
+    Kicked,
     /// The TLS handshake failed or timed out (plaintext on a TLS port, no or a bad client
     /// certificate, a certificate that isn't pinned).
     TlsHandshakeError,
@@ -66,6 +68,7 @@ impl ClosedReason {
             ClosedReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             ClosedReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             ClosedReason::ServerShutdown => "Server Shutdown",
+            ClosedReason::Kicked => "Kicked",
             ClosedReason::TlsHandshakeError => "TLS Handshake Failure",
         }
     }

@@ -106,6 +106,21 @@ pub enum WorkerMsg {
         /// Payload.
         data: Vec<u8>,
     },
+    /// `$SYS.REQ.SERVER.<id>.KICK`: close client `cid` if it is here; answers whether it was.
+    Kick {
+        /// The connection id.
+        cid: u64,
+        /// The answer.
+        done: Sender<bool>,
+    },
+    /// `$SYS.REQ.SERVER.<id>.LDM`: send client `cid` a lame duck INFO. Answers 0 (not here),
+    /// 1 (sent) or 2 (the client can't take it: protocol 0 or not ready).
+    ClientLdm {
+        /// The connection id.
+        cid: u64,
+        /// The answer.
+        done: Sender<u8>,
+    },
     /// Close everything and exit.
     Shutdown,
 }
@@ -320,6 +335,19 @@ impl Worker {
                     data,
                 } => {
                     self.route_internal(account, &subject, &data);
+                }
+                WorkerMsg::Kick { cid, done } => {
+                    let slot = self
+                        .conns
+                        .iter()
+                        .position(|c| c.as_ref().is_some_and(|c| c.cid == cid));
+                    if let Some(slot) = slot {
+                        self.mark_close(slot, ClosedReason::Kicked);
+                    }
+                    let _ = done.try_send(slot.is_some());
+                }
+                WorkerMsg::ClientLdm { cid, done } => {
+                    let _ = done.try_send(self.client_ldm(cid));
                 }
                 WorkerMsg::Shutdown => self.shutting_down = true,
             }
@@ -921,6 +949,28 @@ impl Worker {
             next_at: next,
         });
         self.mark_close(slot, ClosedReason::ServerShutdown);
+    }
+
+    /// Sends one client the lame duck INFO; see [`WorkerMsg::ClientLdm`] for the answer.
+    fn client_ldm(&mut self, cid: u64) -> u8 {
+        let Some(slot) = self
+            .conns
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.cid == cid))
+        else {
+            return 0;
+        };
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return 0;
+        };
+        if conn.opts.protocol < 1 || !conn.first_pong_sent || conn.is_closing() {
+            return 2;
+        }
+        let json = self.rt.lame_duck_info(conn.cid, &conn.peer);
+        let mut line = Vec::with_capacity(json.len() + 8);
+        protocol::encode::write_info(&mut line, &json);
+        self.queue_out(slot, &line);
+        1
     }
 
     fn send_lame_duck_info(&mut self) {
