@@ -371,33 +371,12 @@ pub(crate) fn account_conns_msg(
 
 /// Publishes an account's connection count on both CONNS subjects (legacy first, same id).
 fn account_conns(s: &mut EventSender, shared: &Shared, account: &'static Account) -> i64 {
-    let conns = account.num_conns.load(Ordering::Relaxed).max(0);
-    let zero = MsgBytes::default();
-    let stats = DataStats {
-        msgs: 0,
-        bytes: 0,
-        gateways: Some(zero),
-        routes: Some(zero),
-        leafs: Some(zero),
-    };
     let id = s.ids.next_id();
     let [current, legacy] = account_conns_subjects(&account.name);
+    let mut conns = 0;
     for subject in [legacy, current] {
-        let msg = AccountNumConns {
-            kind: ACCOUNT_CONNS_EVENT_TYPE.into(),
-            id: id.clone(),
-            timestamp: rfc3339_nano(SystemTime::now()),
-            server: s.server_info(shared),
-            acc: account.name.clone(),
-            name: account.name.clone(),
-            conns,
-            leafnodes: 0,
-            total_conns: conns,
-            num_subscriptions: account.sublist.count() as u32,
-            sent: stats,
-            received: stats,
-            slow_consumers: 0,
-        };
+        let msg = account_conns_msg(s, shared, account, id.clone());
+        conns = msg.conns;
         let body = serde_json::to_vec(&msg).unwrap_or_default();
         s.publish(shared, s.system, subject, body);
     }
