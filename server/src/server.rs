@@ -867,6 +867,9 @@ impl Server {
         }
         let digest = new_opts.config_digest.clone();
         self.shared.accounts.sync(&new_opts.accounts);
+        if let Some(sys) = self.shared.sys() {
+            sys.serve_accounts(&self.shared);
+        }
         *self.shared.config_load_time.lock() = std::time::SystemTime::now();
         self.shared
             .set_runtime(Runtime::new(new_opts, &self.ids, self.bound));

@@ -464,3 +464,27 @@ fn reload_kick_and_ldm_requests() {
         "no such client or leafnode id"
     );
 }
+
+#[test]
+fn accounts_added_by_reload_can_ask_about_themselves() {
+    let s = start_server(CONF, &[]);
+    let more = format!(
+        "{}\n",
+        CONF.replace(
+            "USERS: {",
+            "B: { users: [ {user: b, password: b} ] }, USERS: {"
+        )
+    );
+    std::fs::write(s.dir.join("gannet.conf"), more).unwrap();
+    s.signal(libc::SIGHUP);
+    assert!(
+        s.wait_log("Reloaded server configuration", 5 * SEC),
+        "{}",
+        s.log.lock().unwrap()
+    );
+    let mut b = Conn::setup(&s);
+    b.send(b"CONNECT {\"verbose\":false,\"user\":\"b\",\"pass\":\"b\"}\r\n");
+    b.sync();
+    let statz = request(&mut b, "$SYS.REQ.ACCOUNT.PING.STATZ", "", 1);
+    assert_eq!(statz["data"]["account_statz"][0]["acc"], "B");
+}

@@ -113,9 +113,34 @@ pub struct SysHandle {
     account: &'static Account,
     tx: Sender<SysEvent>,
     dropped: Arc<AtomicU64>,
+    /// Accounts that already have their system-request entries.
+    served: Arc<parking_lot::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl SysHandle {
+    /// Gives every account that lacks them the entries through which it may ask about
+    /// itself (spec sys.md §1.7: its own CONNZ and STATZ). Called at start and after a reload
+    /// that may have added accounts.
+    pub fn serve_accounts(&self, shared: &Shared) {
+        let mut served = self.served.lock();
+        for account in shared.accounts.all() {
+            if std::ptr::eq(account, self.account) || !served.insert(account.name.clone()) {
+                continue;
+            }
+            for subject in [
+                "$SYS.REQ.SERVER.PING.CONNZ",
+                "$SYS.REQ.ACCOUNT.PING.CONNZ",
+                "$SYS.REQ.ACCOUNT.PING.STATZ",
+            ] {
+                let route = crate::account::ImportRoute::SysRequest;
+                let sub = Arc::new(crate::sub::Sub::import(subject.as_bytes(), route));
+                let _ = account
+                    .sublist
+                    .insert(subject.as_bytes(), None, crate::sub::SubRef(sub));
+            }
+        }
+    }
+
     /// The system account.
     pub fn account(&self) -> &'static Account {
         self.account
@@ -167,29 +192,21 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
         ] {
             add(system, subject);
         }
-        // What every other account may ask about itself (spec sys.md §1.7): its own CONNZ
-        // and STATZ. Accounts added by a later reload don't get these yet.
-        for account in shared.accounts.all() {
-            if !std::ptr::eq(account, system) {
-                for subject in [
-                    "$SYS.REQ.SERVER.PING.CONNZ",
-                    "$SYS.REQ.ACCOUNT.PING.CONNZ",
-                    "$SYS.REQ.ACCOUNT.PING.STATZ",
-                ] {
-                    add(account, subject);
-                }
-            }
-        }
     }
     let dropped = Arc::new(AtomicU64::new(0));
+    let handle = SysHandle {
+        account: system,
+        tx: tx.clone(),
+        dropped: dropped.clone(),
+        served: Arc::new(parking_lot::Mutex::new(std::collections::HashSet::new())),
+    };
+    if let Some(shared) = shared.upgrade() {
+        handle.serve_accounts(&shared);
+    }
     std::thread::Builder::new()
         .name("gannet-system".into())
         .spawn(move || run(shared, system, rx))?;
-    Ok(SysHandle {
-        account: system,
-        tx,
-        dropped,
-    })
+    Ok(handle)
 }
 
 mod requests;
