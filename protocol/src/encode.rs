@@ -27,6 +27,21 @@ pub fn write_err(out: &mut Vec<u8>, text: &[u8]) {
     out.extend_from_slice(b"'\r\n");
 }
 
+/// Appends `<op><subject> <sid> [reply] `, the part MSG and HMSG lines share (`op` includes
+/// its trailing space).
+fn write_head(out: &mut Vec<u8>, op: &[u8], subject: &[u8], sid: &[u8], reply: Option<&[u8]>) {
+    out.reserve(op.len() + subject.len() + sid.len() + reply.map_or(0, |r| r.len() + 1) + 2);
+    out.extend_from_slice(op);
+    out.extend_from_slice(subject);
+    out.push(b' ');
+    out.extend_from_slice(sid);
+    out.push(b' ');
+    if let Some(r) = reply {
+        out.extend_from_slice(r);
+        out.push(b' ');
+    }
+}
+
 /// Appends `MSG <subject> <sid> [reply] <size>␍␊<payload>␍␊`. `size_field` is written as given
 /// (nats-server copies the publisher's field byte for byte, leading zeros included).
 pub fn write_msg(
@@ -37,17 +52,8 @@ pub fn write_msg(
     size_field: &[u8],
     payload: &[u8],
 ) {
-    let reply_len = reply.map_or(0, |r| r.len() + 1);
-    out.reserve(subject.len() + sid.len() + reply_len + size_field.len() + payload.len() + 10);
-    out.extend_from_slice(b"MSG ");
-    out.extend_from_slice(subject);
-    out.push(b' ');
-    out.extend_from_slice(sid);
-    out.push(b' ');
-    if let Some(r) = reply {
-        out.extend_from_slice(r);
-        out.push(b' ');
-    }
+    out.reserve(size_field.len() + payload.len() + 4);
+    write_head(out, b"MSG ", subject, sid, reply);
     out.extend_from_slice(size_field);
     out.extend_from_slice(CRLF);
     out.extend_from_slice(payload);
@@ -65,25 +71,8 @@ pub fn write_hmsg(
     total_size_field: &[u8],
     data: &[u8],
 ) {
-    let reply_len = reply.map_or(0, |r| r.len() + 1);
-    out.reserve(
-        subject.len()
-            + sid.len()
-            + reply_len
-            + header_size_field.len()
-            + total_size_field.len()
-            + data.len()
-            + 12,
-    );
-    out.extend_from_slice(b"HMSG ");
-    out.extend_from_slice(subject);
-    out.push(b' ');
-    out.extend_from_slice(sid);
-    out.push(b' ');
-    if let Some(r) = reply {
-        out.extend_from_slice(r);
-        out.push(b' ');
-    }
+    out.reserve(header_size_field.len() + total_size_field.len() + data.len() + 5);
+    write_head(out, b"HMSG ", subject, sid, reply);
     out.extend_from_slice(header_size_field);
     out.push(b' ');
     out.extend_from_slice(total_size_field);
@@ -114,11 +103,7 @@ pub fn write_no_responders(out: &mut Vec<u8>, reply: &[u8], sid: &[u8], subject:
     let header_len = STATUS.len() + subject.len() + 4;
     let mut digits = [0u8; 20];
     let size = fmt_usize(header_len, &mut digits);
-    out.extend_from_slice(b"HMSG ");
-    out.extend_from_slice(reply);
-    out.push(b' ');
-    out.extend_from_slice(sid);
-    out.push(b' ');
+    write_head(out, b"HMSG ", reply, sid, None);
     out.extend_from_slice(size);
     out.push(b' ');
     out.extend_from_slice(size);

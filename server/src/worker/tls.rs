@@ -119,6 +119,11 @@ impl Worker {
 
     /// Enters the handshake phase with a fresh handshake timer.
     fn tls_start_handshake(&mut self, slot: usize, now: Instant) {
+        self.tls_enter_phase(slot, now, TlsPhase::Handshake);
+    }
+
+    /// Moves a connection to `phase` and arms the TLS timer for it.
+    fn tls_enter_phase(&mut self, slot: usize, now: Instant, phase: TlsPhase) {
         let timeout = self.tls_timeout();
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
@@ -126,7 +131,7 @@ impl Worker {
         let Some(tls) = conn.tls.as_mut() else {
             return;
         };
-        tls.phase = TlsPhase::Handshake;
+        tls.phase = phase;
         tls.deadline = now + timeout;
         let cid = conn.cid;
         self.timers.schedule(Timer {
@@ -366,22 +371,7 @@ impl Worker {
     }
 
     fn tls_start_sniff(&mut self, slot: usize, now: Instant) {
-        let timeout = self.tls_timeout();
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        let Some(tls) = conn.tls.as_mut() else {
-            return;
-        };
-        tls.phase = TlsPhase::Sniff;
-        tls.deadline = now + timeout;
-        let cid = conn.cid;
-        self.timers.schedule(Timer {
-            at: now + timeout,
-            slot,
-            cid,
-            kind: TimerKind::Tls,
-        });
+        self.tls_enter_phase(slot, now, TlsPhase::Sniff);
         // The client may have sent its first bytes already (edge-triggered: no new event).
         self.read_ready_tls_peek(slot, TlsPhase::Sniff);
     }
