@@ -123,6 +123,11 @@ pub struct Options {
     pub max_sub_tokens: u8,
     /// `no_auth_user`.
     pub no_auth_user: String,
+    /// The `$G` user the server made up because only the system account has users (see
+    /// [`Options::add_sys_only_no_auth_user`]); empty when there is none.
+    pub sys_only_no_auth_user: String,
+    /// An `authorization { … }` block was present.
+    pub auth_block_defined: bool,
     /// `system_account`/`system`: the system account's name; empty means `$SYS`.
     pub system_account: String,
     /// `no_system_account`: no system account, no events.
@@ -357,6 +362,8 @@ impl Options {
             max_subscriptions: 0,
             max_sub_tokens: 0,
             no_auth_user: String::new(),
+            sys_only_no_auth_user: String::new(),
+            auth_block_defined: false,
             authorization: Authorization::default(),
             auth_timeout: Duration::ZERO,
             ping_interval: Duration::ZERO,
@@ -504,6 +511,41 @@ impl Options {
             }
         }
         Ok(())
+    }
+
+    /// When the only configured account is the system account and nothing else asks for
+    /// authentication, nats-server makes up a `$G` user `nats-XXXXXXXX` and lets anonymous
+    /// clients in as that user, so the system account's users are the only ones who need
+    /// credentials (`configureAccounts` in nats-server's server.go). `keep` is the name made
+    /// up before (a reload keeps it, so connected clients keep their identity).
+    pub fn add_sys_only_no_auth_user(&mut self, keep: &str) {
+        let only_system = self.accounts.len() == 1
+            && !self.system_account.is_empty()
+            && self.accounts[0].name == self.system_account;
+        if !only_system || !self.no_auth_user.is_empty() || self.auth_block_defined {
+            return;
+        }
+        let name = if keep.is_empty() {
+            const BASE62: &[u8] =
+                b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+            let tail: String = (0..8)
+                .map(|_| BASE62[rand::random::<usize>() % BASE62.len()] as char)
+                .collect();
+            format!("nats-{tail}")
+        } else {
+            keep.to_string()
+        };
+        self.users.push(crate::auth::config::UserConfig {
+            user: name.clone(),
+            // As nats-server: the password is the name's tail.
+            password: name[6..].to_string(),
+            nkey: String::new(),
+            permissions: None,
+            account: String::new(),
+            allowed_connection_types: Vec::new(),
+        });
+        self.no_auth_user = name.clone();
+        self.sys_only_no_auth_user = name;
     }
 
     /// Fills in defaults for unset values (`setBaselineOptions`). Safe to
@@ -734,6 +776,7 @@ impl Options {
             return Err(format!("{}: Can not have a token and a users array", v.pos));
         }
         self.authorization = auth;
+        self.auth_block_defined = true;
         self.auth_timeout_configured = timeout;
         Ok(())
     }

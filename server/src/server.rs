@@ -526,7 +526,7 @@ impl Server {
     ///
     /// # Errors
     /// The listen address is unusable or a thread/poll could not be created.
-    pub fn start(opts: Options, flags: crate::cli::Flags) -> Result<Server, Error> {
+    pub fn start(mut opts: Options, flags: crate::cli::Flags) -> Result<Server, Error> {
         let ids = ServerIds::generate();
         log::notice(&format!("Starting nats-server (gannet {GANNET_VERSION})"));
         log::notice(&format!("  Version:  {NATS_VERSION}"));
@@ -564,6 +564,7 @@ impl Server {
         let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
         let system_account = system_account(&accounts, &opts)?;
         let bcrypt = BcryptPool::start().map_err(|e| Error(format!("bcrypt threads: {e}")))?;
+        opts.add_sys_only_no_auth_user("");
         let runtime = Runtime::new(opts, &ids, bound);
         let shared = Arc::new(Shared {
             runtime: RwLock::new(Arc::new(runtime)),
@@ -853,9 +854,10 @@ impl Server {
                 "can only reload config when a file is provided using -c or --config".into(),
             );
         }
-        let (new_opts, _warnings) =
+        let (mut new_opts, _warnings) =
             crate::opts::load(&self.flags).map_err(|e| e.to_string().trim_end().to_string())?;
         let rt = self.opts();
+        new_opts.add_sys_only_no_auth_user(&rt.opts.sys_only_no_auth_user);
         let changes = rt.opts.diff_reloadable(&new_opts)?;
         crate::configure_logging(&new_opts).map_err(|e| e.to_string())?;
         for (name, value) in &changes {

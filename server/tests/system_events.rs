@@ -488,3 +488,39 @@ fn accounts_added_by_reload_can_ask_about_themselves() {
     let statz = request(&mut b, "$SYS.REQ.ACCOUNT.PING.STATZ", "", 1);
     assert_eq!(statz["data"]["account_statz"][0]["acc"], "B");
 }
+
+#[test]
+fn system_account_only_config_lets_anonymous_clients_into_global() {
+    // Only the system account has users: nats-server makes up a `$G` user and lets anonymous
+    // clients in as that user (INFO still says auth_required); the SYS users still need
+    // their password.
+    let conf = "accounts { SYS { users: [{user: admin, password: x}] } }\nsystem_account: SYS\n";
+    let s = start_server(conf, &[]);
+    let mut anon = Conn::connect(&s);
+    let info = anon.read_line(5 * SEC);
+    assert!(info.contains("\"auth_required\":true"), "{info}");
+    anon.send(b"CONNECT {\"verbose\":false}\r\n");
+    anon.sync();
+    let reply = request(&mut anon, "$SYS.REQ.USER.INFO", "", 1);
+    let user = reply["data"]["user"].as_str().unwrap().to_string();
+    assert!(
+        user.starts_with("nats-") && user.len() == 13,
+        "made-up user {user:?}"
+    );
+    assert_eq!(reply["data"]["account"], "$G");
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"x\"}\r\n");
+    admin.sync();
+    let reply = request(&mut admin, "$SYS.REQ.USER.INFO", "", 2);
+    assert_eq!(reply["data"]["account"], "SYS");
+    let mut bad = Conn::setup(&s);
+    bad.send(b"CONNECT {\"user\":\"admin\",\"pass\":\"wrong\"}\r\n");
+    assert!(bad.read_line(3 * SEC).contains("Authorization Violation"));
+
+    // With a second account nothing is made up: anonymous clients are refused.
+    let conf = "accounts { SYS { users: [{user: admin, password: x}] }, A { users: [{user: a, password: a}] } }\nsystem_account: SYS\n";
+    let s = start_server(conf, &[]);
+    let mut anon = Conn::setup(&s);
+    anon.send(b"CONNECT {\"verbose\":false}\r\n");
+    assert!(anon.read_line(3 * SEC).contains("Authorization Violation"));
+}

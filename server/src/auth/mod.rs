@@ -56,6 +56,9 @@ pub enum AuthConfig {
         nkeys: HashMap<String, Arc<User>>,
         /// The user (name or nkey) a client without credentials becomes.
         no_auth_user: Option<String>,
+        /// INFO still says `auth_required` although `no_auth_user` is set (the user made up
+        /// for a system-account-only config).
+        advertise_auth: bool,
     },
 }
 
@@ -170,10 +173,13 @@ impl AuthConfig {
                 }
             }
             let no_auth_user = (!opts.no_auth_user.is_empty()).then(|| opts.no_auth_user.clone());
+            let advertise_auth = !opts.sys_only_no_auth_user.is_empty()
+                && opts.no_auth_user == opts.sys_only_no_auth_user;
             return AuthConfig::Users {
                 users,
                 nkeys,
                 no_auth_user,
+                advertise_auth,
             };
         }
         if !opts.authorization.token.is_empty() {
@@ -198,7 +204,11 @@ impl AuthConfig {
     pub fn info_auth_required(&self) -> bool {
         match self {
             AuthConfig::None => false,
-            AuthConfig::Users { no_auth_user, .. } => no_auth_user.is_none(),
+            AuthConfig::Users {
+                no_auth_user,
+                advertise_auth,
+                ..
+            } => no_auth_user.is_none() || *advertise_auth,
             _ => true,
         }
     }
@@ -214,6 +224,7 @@ impl AuthConfig {
             users,
             nkeys,
             no_auth_user: Some(name),
+            ..
         } = self
         else {
             return None;
@@ -249,6 +260,7 @@ impl AuthConfig {
             users,
             nkeys,
             no_auth_user,
+            ..
         } = self
         else {
             return self.check(opts, nonce);
