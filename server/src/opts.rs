@@ -526,8 +526,7 @@ impl Options {
             return;
         }
         let name = if keep.is_empty() {
-            const BASE62: &[u8] =
-                b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+            const BASE62: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
             let tail: String = (0..8)
                 .map(|_| BASE62[rand::random::<usize>() % BASE62.len()] as char)
                 .collect();

@@ -475,6 +475,9 @@ fn accounts_added_by_reload_can_ask_about_themselves() {
             "B: { users: [ {user: b, password: b} ] }, USERS: {"
         )
     );
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\nSUB $SYS.REQ.ACCOUNT.*.CONNS 1\r\n");
+    admin.sync();
     std::fs::write(s.dir.join("gannet.conf"), more).unwrap();
     s.signal(libc::SIGHUP);
     assert!(
@@ -482,6 +485,14 @@ fn accounts_added_by_reload_can_ask_about_themselves() {
         "{}",
         s.log.lock().unwrap()
     );
+    // The new account asks the other servers for their connection counts (spec sys.md §2.9).
+    let tracking = events(&mut admin, Duration::from_millis(500));
+    let (_, body) = tracking
+        .iter()
+        .find(|(subject, _)| subject == "$SYS.REQ.ACCOUNT.B.CONNS")
+        .expect("account-tracking request for B");
+    assert_eq!(body["acc"], "B");
+    assert!(body["server"]["id"].is_string());
     let mut b = Conn::setup(&s);
     b.send(b"CONNECT {\"verbose\":false,\"user\":\"b\",\"pass\":\"b\"}\r\n");
     b.sync();

@@ -98,6 +98,8 @@ pub enum SysEvent {
         /// The reply's `data`.
         data: serde_json::Value,
     },
+    /// An account was registered: send its account-tracking CONNS request.
+    TrackAccount(&'static Account),
     /// Lame duck mode started: announce it; no system message follows.
     LameDuck,
     /// Clean shutdown: send SHUTDOWN (unless in lame duck mode), then answer on `ack`.
@@ -124,7 +126,13 @@ impl SysHandle {
     pub fn serve_accounts(&self, shared: &Shared) {
         let mut served = self.served.lock();
         for account in shared.accounts.all() {
-            if std::ptr::eq(account, self.account) || !served.insert(account.name.clone()) {
+            if !served.insert(account.name.clone()) {
+                continue;
+            }
+            // A newly registered account asks the other servers for their connection counts
+            // (spec sys.md §2.9).
+            self.report(SysEvent::TrackAccount(account));
+            if std::ptr::eq(account, self.account) {
                 continue;
             }
             for subject in [
@@ -234,11 +242,24 @@ impl EventSender {
         }
     }
 
+    /// Publishes a request of this server's in the system account.
+    fn publish_request(&self, shared: &Shared, subject: String, reply: String, body: Vec<u8>) {
+        if let Some(worker) = shared.workers().first() {
+            worker.send(WorkerMsg::InternalPublish {
+                account: self.system,
+                subject: subject.into_bytes(),
+                reply: Some(reply.into_bytes()),
+                data: body,
+            });
+        }
+    }
+
     fn publish(&self, shared: &Shared, account: &'static Account, subject: String, body: Vec<u8>) {
         if let Some(worker) = shared.workers().first() {
             worker.send(WorkerMsg::InternalPublish {
                 account,
                 subject: subject.into_bytes(),
+                reply: None,
                 data: body,
             });
         }
@@ -460,6 +481,9 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
         }
         match event {
             SysEvent::Connect(c) => {
+                // nats-server registers the client with its account (the CONNS event) before
+                // it reports the CONNECT.
+                conns_changed(&mut s, &shared, &c.account, &mut heartbeats);
                 let msg = ConnectEventMsg {
                     kind: CONNECT_EVENT_TYPE.into(),
                     id: s.ids.next_id(),
@@ -469,7 +493,6 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                 };
                 let body = serde_json::to_vec(&msg).unwrap_or_default();
                 s.publish(&shared, s.system, connect_subject(&c.account), body);
-                conns_changed(&mut s, &shared, &c.account, &mut heartbeats);
             }
             SysEvent::Disconnect {
                 client,
@@ -501,6 +524,12 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                 reply,
                 payload,
             } => {
+                let own = tracking_inbox(&shared.runtime().0.info.server_id);
+                if reply.as_deref() == Some(own.as_bytes()) {
+                    // Our own account-tracking request: the system client does not hear its
+                    // own messages (echo off).
+                    continue;
+                }
                 if let Some(reply) = reply {
                     if let Some(body) =
                         requests::answer(&mut s, &shared, account, &subject, &payload)
@@ -534,6 +563,19 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                     body,
                 );
             }
+            SysEvent::TrackAccount(account) => {
+                let id = shared.runtime().0.info.server_id.clone();
+                let server = s.server_info(&shared);
+                let body =
+                    serde_json::to_vec(&serde_json::json!({"server": server, "acc": account.name}))
+                        .unwrap_or_default();
+                s.publish_request(
+                    &shared,
+                    format!("$SYS.REQ.ACCOUNT.{}.CONNS", account.name),
+                    tracking_inbox(&id),
+                    body,
+                );
+            }
             SysEvent::LameDuck => {
                 let id = shared.runtime().0.info.server_id.clone();
                 let body = server_info_body(&mut s, &shared);
@@ -560,6 +602,11 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
             }
         }
     }
+}
+
+/// Where other servers answer this server's account-tracking requests.
+pub(crate) fn tracking_inbox(server_id: &str) -> String {
+    format!("$SYS._INBOX_.{server_id}")
 }
 
 /// After a connect or disconnect in a non-`$G` account: the CONNS event, and its heartbeat

@@ -334,6 +334,10 @@ fn account_request(
             doc.get("account_detail").cloned()?
         }
         "CONNS" => {
+            // A tracking request names the account in its body too; they must agree.
+            if opts.get("acc").is_some_and(|a| a.as_str() != Some(acc)) {
+                return None;
+            }
             let account = shared.accounts.get(acc)?;
             if account.num_conns.load(std::sync::atomic::Ordering::Relaxed) <= 0 {
                 return None;

@@ -103,6 +103,8 @@ pub enum WorkerMsg {
         account: &'static crate::account::Account,
         /// Subject.
         subject: Vec<u8>,
+        /// Reply subject, for the server's own requests.
+        reply: Option<Vec<u8>>,
         /// Payload.
         data: Vec<u8>,
     },
@@ -332,9 +334,10 @@ impl Worker {
                 WorkerMsg::InternalPublish {
                     account,
                     subject,
+                    reply,
                     data,
                 } => {
-                    self.route_internal(account, &subject, &data);
+                    self.route_internal(account, &subject, reply.as_deref(), &data);
                 }
                 WorkerMsg::Kick { cid, done } => {
                     let slot = self

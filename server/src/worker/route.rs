@@ -336,13 +336,14 @@ impl Worker {
         &mut self,
         account: &'static Account,
         subject: &[u8],
+        reply: Option<&[u8]>,
         data: &[u8],
     ) {
         let mut digits = [0u8; 20];
         let size = encode::fmt_usize(data.len(), &mut digits);
         let msg = Pub {
             subject,
-            reply: None,
+            reply,
             header_size_field: None,
             size_field: size,
             header_len: 0,
