@@ -41,12 +41,28 @@ fn get(port: u16, path: &str) -> (u16, String, String) {
     sock.read_to_string(&mut resp).unwrap();
     let (head, body) = resp.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    // Go answers big bodies chunked.
+    let body = if head.contains("Transfer-Encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
     let ctype = head
         .lines()
         .find_map(|l| l.strip_prefix("Content-Type: "))
         .unwrap_or("")
         .to_string();
-    (status, ctype, body.to_string())
+    (status, ctype, body)
 }
 
 fn get_json(port: u16, path: &str) -> serde_json::Value {
@@ -261,4 +277,87 @@ fn prometheus_metrics() {
     ] {
         assert!(body.contains(want), "missing {want:?} in:\n{body}");
     }
+}
+
+#[test]
+fn jsz_accstatz_healthz_parameters_and_expvars() {
+    let (s, port) = start_monitored(
+        "accounts { A: { users: [ {user: a, password: a} ] }, B: { users: [ {user: b, password: b} ] } }\n",
+        &[],
+    );
+    let mut a = Conn::setup(&s);
+    a.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\nSUB foo 1\r\n");
+    a.sync();
+
+    // JetStream is not enabled: the disabled document, same keys as nats-server's.
+    let jsz = get_json(port, "/jsz");
+    assert_eq!(jsz["disabled"], true);
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../sysacct/tests/fixtures/http.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&jsz), keys(&fixture["jsz"]));
+    assert_eq!(
+        get(port, "/jsz?leader-only=1"),
+        (
+            400,
+            "text/plain; charset=utf-8".into(),
+            "filtered response: not leader".into()
+        )
+    );
+
+    // Only accounts with connections, unless unused=1.
+    let statz = get_json(port, "/accstatz");
+    let accs: Vec<&str> = statz["account_statz"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["acc"].as_str().unwrap())
+        .collect();
+    assert_eq!(accs, ["A"]);
+    assert_eq!(statz["account_statz"][0]["conns"], 1);
+    assert_eq!(
+        keys(&statz["account_statz"][0]),
+        keys(&fixture["accstatz"]["account_statz"][0])
+    );
+    let all = get_json(port, "/accstatz?unused=1");
+    let accs: Vec<&str> = all["account_statz"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["acc"].as_str().unwrap())
+        .collect();
+    assert!(accs.contains(&"B") && accs.contains(&"$G"), "{accs:?}");
+
+    // The JetStream parameters Kubernetes probes send, and their validation.
+    for path in [
+        "/healthz?js-enabled-only=1",
+        "/healthz?js-server-only=1",
+        "/healthz?account=A&stream=X",
+    ] {
+        assert_eq!(get(port, path).2, "{\"status\":\"ok\"}", "{path}");
+    }
+    let (status, ctype, body) = get(port, "/healthz?stream=X");
+    assert_eq!((status, ctype.as_str()), (400, "application/json"));
+    assert_eq!(
+        body,
+        r#"{"status":"error","error":"\"account\" must not be empty when checking stream health"}"#
+    );
+
+    let (status, ctype, body) = get(port, "/debug/vars");
+    assert_eq!(
+        (status, ctype.as_str()),
+        (200, "application/json; charset=utf-8")
+    );
+    assert!(
+        body.contains("\"cmdline\"") && body.contains("\"memstats\""),
+        "{body}"
+    );
+    assert_eq!(get(port, "/expvarz").0, 404);
 }

@@ -535,3 +535,103 @@ fn system_account_only_config_lets_anonymous_clients_into_global() {
     anon.send(b"CONNECT {\"verbose\":false}\r\n");
     assert!(anon.read_line(3 * SEC).contains("Authorization Violation"));
 }
+
+#[test]
+fn jsz_leafz_healthz_and_subscriber_counts() {
+    let s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
+    admin.sync();
+    let mut a = Conn::setup(&s);
+    a.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\nSUB foo 1\r\nSUB foo q1 2\r\nSUB bar.* 3\r\n");
+    a.sync();
+
+    let jsz = request(&mut admin, "$SYS.REQ.SERVER.PING.JSZ", "", 1);
+    assert_eq!(jsz["data"]["disabled"], true);
+    assert_eq!(
+        keys(&jsz["data"]),
+        keys(&fixture_reply("$SYS.REQ.SERVER.PING.JSZ")["data"])
+    );
+    let acc_jsz = request(&mut admin, "$SYS.REQ.ACCOUNT.USERS.JSZ", "", 2);
+    assert_eq!(acc_jsz["data"], serde_json::Value::Null);
+    assert_eq!(
+        acc_jsz["error"],
+        serde_json::json!({"code": 500, "description": "jetstream not enabled"})
+    );
+    let leafz = request(&mut admin, "$SYS.REQ.ACCOUNT.USERS.LEAFZ", "", 3);
+    assert_eq!(leafz["data"]["leafnodes"], 0);
+    assert_eq!(leafz["data"]["leafs"], serde_json::json!([]));
+    let health = request(
+        &mut admin,
+        "$SYS.REQ.SERVER.PING.HEALTHZ",
+        "{\"stream\":\"x\"}",
+        4,
+    );
+    assert_eq!(
+        health["data"],
+        serde_json::json!({"status": "error", "status_code": 400, "error": "\"account\" must not be empty when checking stream health"})
+    );
+    let health = request(
+        &mut admin,
+        "$SYS.REQ.SERVER.PING.HEALTHZ",
+        "{\"js-enabled-only\":true}",
+        5,
+    );
+    assert_eq!(health["data"]["status"], "ok");
+
+    // Subscriber counts answer with a bare integer.
+    let count = |admin: &mut Conn, subject: &str, body: &str, n: usize| -> String {
+        let inbox = format!("_INBOX.count{n}");
+        admin.send(
+            format!(
+                "SUB {inbox} {}\r\nPUB {subject} {inbox} {}\r\n{body}\r\n",
+                200 + n,
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let head = format!("MSG {inbox} {} ", 200 + n);
+        loop {
+            let line = admin.read_line(2 * SEC);
+            assert!(!line.is_empty(), "no answer on {subject} {body}");
+            if let Some(size) = line.strip_prefix(&head) {
+                let body = admin.read_line(2 * SEC);
+                // (nats-server writes this MSG line with two spaces before the size.)
+                assert_eq!(size.trim(), body.len().to_string(), "{line:?}");
+                return body;
+            }
+        }
+    };
+    let nsubs = "$SYS.REQ.ACCOUNT.NSUBS";
+    assert_eq!(
+        count(&mut admin, nsubs, r#"{"acc":"USERS","subject":"foo"}"#, 1),
+        "2"
+    );
+    // The queue travels base64-encoded ("q1").
+    assert_eq!(
+        count(
+            &mut admin,
+            nsubs,
+            r#"{"acc":"USERS","subject":"foo","queue":"cTE="}"#,
+            2
+        ),
+        "1"
+    );
+    assert_eq!(
+        count(&mut admin, nsubs, r#"{"acc":"USERS","subject":"bar.x"}"#, 3),
+        "1"
+    );
+    assert_eq!(
+        count(&mut admin, nsubs, r#"{"acc":"USERS","subject":"*"}"#, 4),
+        "2"
+    );
+    // `$SYS.DEBUG.SUBSCRIBERS` counts in the requester's own account.
+    assert_eq!(count(&mut admin, "$SYS.DEBUG.SUBSCRIBERS", "foo", 5), "0");
+    admin.send(b"SUB foo 9\r\n");
+    assert_eq!(count(&mut admin, "$SYS.DEBUG.SUBSCRIBERS", "foo", 6), "1");
+    // Not imported into other accounts: no responders there.
+    let mut b = Conn::setup(&s);
+    b.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\",\"headers\":true,\"no_responders\":true}\r\nSUB _INBOX.nr 77\r\nPUB $SYS.DEBUG.SUBSCRIBERS _INBOX.nr 3\r\nfoo\r\n");
+    let line = b.read_line(2 * SEC);
+    assert!(line.starts_with("HMSG _INBOX.nr 77"), "{line}");
+}

@@ -350,6 +350,28 @@ pub struct HealthStatus {
     /// Error text.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
+    /// The problems, with `details=true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<HealthzError>,
+}
+
+/// One problem in `/healthz?details=true`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthzError {
+    /// `CONNECTION`, `BAD_REQUEST`, `JETSTREAM`, `ACCOUNT`, `STREAM` or `CONSUMER`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Account concerned.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub account: String,
+    /// Stream concerned.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stream: String,
+    /// Consumer concerned.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub consumer: String,
+    /// What is wrong.
+    pub error: String,
 }
 
 /// Uptime and idle text: whole seconds, largest non-zero unit first and every lower unit after

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod snapshot;
+pub mod status;
 
 use crate::log;
 use crate::server::Shared;
@@ -12,7 +13,7 @@ use snapshot::{ConnSnapshot, SnapshotRequest};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::SystemTime;
-use sysacct::monitor::{uptime_text, ConnInfo, Connz, HealthStatus, SubDetail, Subsz, Varz};
+use sysacct::monitor::{uptime_text, ConnInfo, Connz, SubDetail, Subsz, Varz};
 use sysacct::time::rfc3339_nano;
 
 /// Connections listed per page by default (nats-server: 1024).
@@ -104,12 +105,28 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
             Err(e) => Response::text(400, e),
         },
         "/healthz" => {
-            let status = HealthStatus {
-                status: "ok".into(),
-                ..HealthStatus::default()
-            };
-            json(serde_json::to_vec(&status))
+            // Over HTTP the code is the response status, not part of the body.
+            let (code, mut status) = status::healthz(req);
+            status.status_code = None;
+            let mut response = json(serde_json::to_vec(&status));
+            response.status = code;
+            response
         }
+        "/jsz" => match status::jsz(shared, req) {
+            Ok(doc) => json(serde_json::to_vec_pretty(&doc)),
+            Err(e) => Response::text(400, e),
+        },
+        "/accstatz" => {
+            let unused = parse_bool("unused", req.param("unused")).unwrap_or(false);
+            json(serde_json::to_vec_pretty(&status::accstatz(
+                shared, None, unused,
+            )))
+        }
+        "/debug/vars" => Response {
+            content_type: "application/json; charset=utf-8",
+            cors: false,
+            ..json(serde_json::to_vec(&status::expvarz()))
+        },
         "/routez" => json(serde_json::to_vec_pretty(&empty_doc(
             shared,
             "routes",

@@ -86,6 +86,8 @@ pub enum SysEvent {
         subject: String,
         /// Where to answer.
         reply: Option<Vec<u8>>,
+        /// The request's header block (`Nats-Request-Info`), empty if none.
+        headers: Vec<u8>,
         /// The request body (options and filters).
         payload: Vec<u8>,
     },
@@ -197,6 +199,8 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
             "$SYS.REQ.SERVER.PING.*",
             server_wide.as_str(),
             "$SYS.REQ.ACCOUNT.*.*",
+            "$SYS.REQ.ACCOUNT.NSUBS",
+            "$SYS.DEBUG.SUBSCRIBERS",
         ] {
             add(system, subject);
         }
@@ -522,6 +526,7 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                 account,
                 subject,
                 reply,
+                headers,
                 payload,
             } => {
                 let own = tracking_inbox(&shared.runtime().0.info.server_id);
@@ -532,7 +537,7 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                 }
                 if let Some(reply) = reply {
                     if let Some(body) =
-                        requests::answer(&mut s, &shared, account, &subject, &payload)
+                        requests::answer(&mut s, &shared, account, &subject, &headers, &payload)
                     {
                         s.publish(
                             &shared,

@@ -14,9 +14,15 @@ pub(super) fn answer(
     shared: &std::sync::Arc<Shared>,
     account: &'static crate::account::Account,
     subject: &str,
+    headers: &[u8],
     payload: &[u8],
 ) -> Option<Vec<u8>> {
     let from_system = std::ptr::eq(account, s.system);
+    match subject {
+        "$SYS.REQ.ACCOUNT.NSUBS" => return nsubs(shared, payload),
+        "$SYS.DEBUG.SUBSCRIBERS" => return debug_subscribers(shared, account, headers, payload),
+        _ => {}
+    }
     // Account-scoped requests: `$SYS.REQ.ACCOUNT.<acc>.<EP>` in the system account, or an
     // account asking about itself.
     let scoped = if !from_system {
@@ -80,7 +86,15 @@ pub(super) fn answer(
                 Err(e) => return Some(envelope_error(s, shared, 500, &e)),
             }
         }
-        "HEALTHZ" => json!({"status": "ok", "status_code": 200}),
+        "HEALTHZ" => {
+            let req = to_request(&opts, HEALTHZ_PARAMS);
+            serde_json::to_value(crate::monitor::status::healthz(&req).1).ok()?
+        }
+        "JSZ" => match crate::monitor::status::jsz(shared, &to_request(&opts, JSZ_PARAMS)) {
+            Ok(doc) => doc,
+            // Only the meta leader answers a leader-only request.
+            Err(_) => return None,
+        },
         "RELOAD" if subject.contains(&rt.info.server_id) => {
             let result = match shared.control() {
                 Some(control) => control.reload(std::time::Duration::from_secs(5)),
@@ -124,7 +138,7 @@ pub(super) fn answer(
         "LEAFZ" => {
             json!({"server_id": rt.info.server_id, "now": now(), "leafnodes": 0, "leafs": []})
         }
-        "EXPVARZ" => json!({"cmdline": std::env::args().collect::<Vec<_>>(), "memstats": {}}),
+        "EXPVARZ" => crate::monitor::status::expvarz(),
         _ => return None,
     };
     let server = s.server_info(shared);
@@ -184,6 +198,20 @@ const CONNZ_PARAMS: &[(&str, &str)] = &[
     ("acc", "acc"),
     ("account", "acc"),
 ];
+
+/// JSON request options of HEALTHZ (the same names over HTTP).
+const HEALTHZ_PARAMS: &[(&str, &str)] = &[
+    ("js-enabled-only", "js-enabled-only"),
+    ("js-server-only", "js-server-only"),
+    ("js-meta-only", "js-meta-only"),
+    ("account", "account"),
+    ("stream", "stream"),
+    ("consumer", "consumer"),
+    ("details", "details"),
+];
+
+/// JSON request options of JSZ that change a disabled JetStream's answer.
+const JSZ_PARAMS: &[(&str, &str)] = &[("leader_only", "leader-only")];
 
 /// JSON request options of SUBSZ.
 const SUBSZ_PARAMS: &[(&str, &str)] = &[
@@ -267,19 +295,6 @@ fn envelope_error(s: &mut EventSender, shared: &Shared, code: i32, description: 
         .unwrap_or_default()
 }
 
-/// One account's statistics for STATZ.
-fn account_stat(acc: &crate::account::Account) -> Value {
-    let conns = acc
-        .num_conns
-        .load(std::sync::atomic::Ordering::Relaxed)
-        .max(0);
-    let zero = json!({"msgs": 0, "bytes": 0, "gateways": {"msgs": 0, "bytes": 0}, "routes": {"msgs": 0, "bytes": 0}, "leafs": {"msgs": 0, "bytes": 0}});
-    json!({
-        "acc": acc.name, "name": acc.name, "conns": conns, "leafnodes": 0, "total_conns": conns,
-        "num_subscriptions": acc.sublist.count(), "sent": zero, "received": zero, "slow_consumers": 0,
-    })
-}
-
 /// `$SYS.REQ.ACCOUNT.<acc>.<EP>` (CONNZ, SUBSZ, INFO, STATZ, CONNS) and `…PING.STATZ`.
 fn account_request(
     s: &mut EventSender,
@@ -290,29 +305,41 @@ fn account_request(
     from_system: bool,
 ) -> Option<Vec<u8>> {
     let rt = shared.runtime().0;
-    let include_unused = opts.get("unused").and_then(Value::as_bool).unwrap_or(false);
+    let include_unused = opts
+        .get("include_unused")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let data = match ep {
         "STATZ" => {
             let all_accounts = from_system && acc == "PING";
-            let mut accounts: Vec<&'static crate::account::Account> = if all_accounts {
-                shared.accounts.all()
+            let listed: Vec<&str> = opts
+                .get("accounts")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let accounts = if all_accounts && listed.is_empty() {
+                None
+            } else if all_accounts {
+                Some(
+                    listed
+                        .iter()
+                        .filter_map(|n| shared.accounts.get(n))
+                        .collect(),
+                )
             } else {
-                shared.accounts.get(acc).into_iter().collect()
+                Some(shared.accounts.get(acc).into_iter().collect())
             };
-            accounts.sort_by(|a, b| a.name.cmp(&b.name));
-            let stats: Vec<Value> = accounts
-                .into_iter()
-                .filter(|a| {
-                    include_unused || a.num_conns.load(std::sync::atomic::Ordering::Relaxed) > 0
-                })
-                .map(account_stat)
-                .collect();
-            if stats.is_empty() {
+            let doc = crate::monitor::status::accstatz(shared, accounts, include_unused);
+            if doc["account_statz"].as_array().is_none_or(Vec::is_empty) {
                 // Nothing to report: no reply (nats-server does the same).
                 return None;
             }
-            json!({"server_id": rt.info.server_id, "now": now(), "account_statz": stats})
+            doc
         }
+        "LEAFZ" => {
+            json!({"server_id": rt.info.server_id, "now": now(), "leafnodes": 0, "leafs": []})
+        }
+        "JSZ" => return Some(envelope_error(s, shared, 500, "jetstream not enabled")),
         "CONNZ" => {
             let mut req = to_request(opts, CONNZ_PARAMS);
             req.query.retain(|(k, _)| k != "acc");
@@ -350,4 +377,92 @@ fn account_request(
     };
     let server = s.server_info(shared);
     serde_json::to_vec(&json!({"server": server, "data": data})).ok()
+}
+
+/// `$SYS.REQ.ACCOUNT.NSUBS` (spec sys.md §3.10): how many client subscriptions of an account
+/// match `subject` (and `queue`, base64) here, as a bare JSON integer. No reply for an
+/// account without local connections.
+fn nsubs(shared: &Shared, payload: &[u8]) -> Option<Vec<u8>> {
+    let req: Value = serde_json::from_slice(payload).ok()?;
+    let account = shared.accounts.get(req.get("acc")?.as_str()?)?;
+    if account.num_conns.load(std::sync::atomic::Ordering::Relaxed) <= 0 {
+        return None;
+    }
+    let subject = req.get("subject")?.as_str()?;
+    let queue = match req.get("queue").and_then(Value::as_str) {
+        Some(q) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(q).ok()?;
+            Some(String::from_utf8(bytes).ok()?)
+        }
+        None => None,
+    };
+    let n = count_subscribers(shared, &account.name, subject, queue.as_deref());
+    Some(n.to_string().into_bytes())
+}
+
+/// `$SYS.DEBUG.SUBSCRIBERS`: body `<subject> [<queue>]`, counted in the requester's account
+/// (the one named in `Nats-Request-Info` when the request came through an import).
+fn debug_subscribers(
+    shared: &Shared,
+    account: &'static crate::account::Account,
+    headers: &[u8],
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut words = text.split_whitespace();
+    let subject = words.next()?;
+    let queue = words.next();
+    let info = request_info(headers);
+    let name = ["svc", "acc"]
+        .iter()
+        .find_map(|k| {
+            info.get(*k)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+        })
+        .unwrap_or(&account.name);
+    let n = count_subscribers(shared, name, subject, queue);
+    Some(n.to_string().into_bytes())
+}
+
+/// The JSON of a `Nats-Request-Info` header, or `null`.
+fn request_info(headers: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(headers);
+    text.split("\r\n")
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("Nats-Request-Info")
+                .then(|| serde_json::from_str(value.trim()).ok())?
+        })
+        .unwrap_or(Value::Null)
+}
+
+/// Client subscriptions of `account` that a message on `subject` would reach (a literal
+/// subject), or that lie within `subject` (a wildcard); with `queue`, only that group's.
+fn count_subscribers(shared: &Shared, account: &str, subject: &str, queue: Option<&str>) -> u64 {
+    let wildcard = protocol::subject::has_wildcard(subject.as_bytes());
+    let snapshots = shared.gather(crate::monitor::snapshot::SnapshotRequest {
+        conns: true,
+        subs: true,
+    });
+    let mut n = 0;
+    for conn in snapshots.iter().flat_map(|s| s.conns.iter()) {
+        if conn.account != account {
+            continue;
+        }
+        for sub in &conn.subs {
+            if queue.is_some_and(|q| q != sub.queue) {
+                continue;
+            }
+            let hit = if wildcard {
+                protocol::subject::subject_matches(subject.as_bytes(), sub.subject.as_bytes())
+            } else {
+                protocol::subject::subject_matches(sub.subject.as_bytes(), subject.as_bytes())
+            };
+            n += u64::from(hit);
+        }
+    }
+    n
 }

@@ -463,6 +463,7 @@ impl Worker {
                     account,
                     subject: String::from_utf8_lossy(msg.subject).into_owned(),
                     reply: msg.reply.map(|r| r.to_vec()),
+                    headers: msg.data[..msg.header_len].to_vec(),
                     payload: msg.payload().to_vec(),
                 });
                 1

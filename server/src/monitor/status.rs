@@ -1,0 +1,123 @@
+//! `/healthz`, `/jsz`, `/accstatz` and `/debug/vars` (EXPVARZ): the documents both the HTTP
+//! port and the `$SYS.REQ` services serve.
+
+use super::http::Request;
+use super::parse_bool;
+use crate::account::Account;
+use crate::server::Shared;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+use sysacct::monitor::HealthStatus;
+use sysacct::time::rfc3339_nano;
+
+/// `/healthz` and HEALTHZ. Gannet has no JetStream, so once the client listener is up the
+/// only failures are the parameter checks (`healthz` in nats-server's monitor.go). Returns
+/// the status code and the body (with `status_code` for the NATS form).
+pub fn healthz(req: &Request) -> (u16, HealthStatus) {
+    let given = |name: &str| req.param(name).is_some_and(|v| !v.is_empty());
+    let problem = if given("stream") && !given("account") {
+        Some("\"account\" must not be empty when checking stream health")
+    } else if given("consumer") && !given("stream") {
+        Some("\"stream\" must not be empty when checking consumer health")
+    } else {
+        None
+    };
+    match problem {
+        None => (
+            200,
+            HealthStatus {
+                status: "ok".into(),
+                status_code: Some(200),
+                ..HealthStatus::default()
+            },
+        ),
+        Some(text) => {
+            let details = parse_bool("details", req.param("details")).unwrap_or(false);
+            let mut status = HealthStatus {
+                status: "error".into(),
+                status_code: Some(400),
+                ..HealthStatus::default()
+            };
+            if details {
+                status.errors = vec![sysacct::monitor::HealthzError {
+                    kind: "BAD_REQUEST".into(),
+                    error: text.into(),
+                    ..Default::default()
+                }];
+            } else {
+                status.error = text.into();
+            }
+            (400, status)
+        }
+    }
+}
+
+/// `/jsz` and JSZ with JetStream disabled. `Err` when the request only wants the meta
+/// leader's answer (nobody is leader without JetStream).
+pub fn jsz(shared: &Shared, req: &Request) -> Result<Value, String> {
+    if parse_bool("leader-only", req.param("leader-only")).unwrap_or(false) {
+        return Err("filtered response: not leader".into());
+    }
+    let rt = shared.runtime().0;
+    Ok(json!({
+        "memory": 0, "storage": 0, "reserved_memory": 0, "reserved_storage": 0,
+        "accounts": 0, "ha_assets": 0, "api": {"level": 0, "total": 0, "errors": 0},
+        "server_id": rt.info.server_id, "now": rfc3339_nano(SystemTime::now()),
+        "disabled": true, "config": {"max_memory": 0, "max_storage": 0},
+        "streams": 0, "consumers": 0, "messages": 0, "bytes": 0, "total": 0,
+    }))
+}
+
+/// One account's entry of `account_statz` (the body of the account CONNS event without its
+/// event header).
+pub fn account_stat(acc: &Account) -> Value {
+    let conns = acc.num_conns.load(Ordering::Relaxed).max(0);
+    let zero = json!({"msgs": 0, "bytes": 0, "gateways": {"msgs": 0, "bytes": 0}, "routes": {"msgs": 0, "bytes": 0}, "leafs": {"msgs": 0, "bytes": 0}});
+    json!({
+        "acc": acc.name, "name": acc.name, "conns": conns, "leafnodes": 0, "total_conns": conns,
+        "num_subscriptions": acc.sublist.count(), "sent": zero, "received": zero, "slow_consumers": 0,
+    })
+}
+
+/// `/accstatz` and STATZ: `accounts` (every account when `None`), sorted by name; without
+/// `include_unused` only those with local connections.
+pub fn accstatz(
+    shared: &Shared,
+    accounts: Option<Vec<&'static Account>>,
+    include_unused: bool,
+) -> Value {
+    let mut accounts = accounts.unwrap_or_else(|| shared.accounts.all());
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    let stats: Vec<Value> = accounts
+        .into_iter()
+        .filter(|a| include_unused || a.num_conns.load(Ordering::Relaxed) > 0)
+        .map(account_stat)
+        .collect();
+    json!({
+        "server_id": shared.runtime().0.info.server_id,
+        "now": rfc3339_nano(SystemTime::now()),
+        "account_statz": stats,
+    })
+}
+
+/// `/debug/vars` and EXPVARZ: the command line and memory figures under Go's `memstats` names,
+/// taken from the C allocator's statistics and /proc (Gannet has no garbage collector, so the
+/// GC fields are absent rather than zero).
+pub fn expvarz() -> Value {
+    let cmdline: Vec<String> = std::env::args().collect();
+    let mut memstats = serde_json::Map::new();
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let info = unsafe { libc::mallinfo2() };
+        let in_use = (info.uordblks + info.hblkhd) as u64;
+        memstats.insert("Alloc".into(), in_use.into());
+        memstats.insert("HeapAlloc".into(), in_use.into());
+        memstats.insert("HeapSys".into(), ((info.arena + info.hblkhd) as u64).into());
+        memstats.insert("HeapIdle".into(), (info.fordblks as u64).into());
+        memstats.insert("HeapInuse".into(), in_use.into());
+    }
+    memstats.insert("Sys".into(), super::rss_bytes().into());
+    json!({"cmdline": cmdline, "memstats": memstats})
+}
