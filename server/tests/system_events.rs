@@ -635,3 +635,52 @@ fn jsz_leafz_healthz_and_subscriber_counts() {
     let line = b.read_line(2 * SEC);
     assert!(line.starts_with("HMSG _INBOX.nr 77"), "{line}");
 }
+
+#[test]
+fn profilez_returns_a_cpu_profile() {
+    use base64::Engine;
+    let s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
+    admin.sync();
+    let idz = request(&mut admin, "$SYS.REQ.SERVER.PING.IDZ", "", 1);
+    let id = idz["id"].as_str().unwrap().to_string();
+    let body = r#"{"name":"cpu","duration":300000000}"#;
+    admin.send(
+        format!(
+            "SUB _INBOX.prof 50\r\nPUB $SYS.REQ.SERVER.{id}.PROFILEZ _INBOX.prof {}\r\n{body}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let got = events(&mut admin, Duration::from_millis(2500));
+    let reply = got
+        .iter()
+        .find(|(s, _)| s == "_INBOX.prof")
+        .map(|(_, b)| b.clone())
+        .expect("PROFILEZ reply");
+    assert_eq!(reply["data"]["error"], "", "{reply}");
+    let profile = base64::engine::general_purpose::STANDARD
+        .decode(reply["data"]["profile"].as_str().unwrap())
+        .unwrap();
+    // pprof's format: a gzipped protobuf, as Go writes it.
+    assert!(
+        profile.len() > 20 && profile[..2] == [0x1f, 0x8b],
+        "{profile:?}"
+    );
+
+    // Other profiles and bad durations answer with an error inside `data`.
+    let reply = request(
+        &mut admin,
+        "$SYS.REQ.SERVER.PING.PROFILEZ",
+        r#"{"name":"cpu","duration":0}"#,
+        2,
+    );
+    assert_eq!(
+        reply["data"],
+        serde_json::json!({"profile": null, "error": "Duration 0s should be between 0s and 15s"})
+    );
+    let reply = request(&mut admin, "$SYS.REQ.SERVER.PING.PROFILEZ", "{}", 3);
+    assert_eq!(reply["data"]["error"], "Profile name not specified");
+    assert!(reply.get("error").is_none());
+}

@@ -91,8 +91,9 @@ pub enum SysEvent {
         /// The request body (options and filters).
         payload: Vec<u8>,
     },
-    /// `$SYS.REQ.USER.INFO` from a client: answer in its account on `reply`.
-    UserInfo {
+    /// An answer worked out elsewhere (USER.INFO by the requester's worker, PROFILEZ by its
+    /// sampling thread): send the envelope with `data` in `account` on `reply`.
+    Reply {
         /// The requester's account.
         account: &'static Account,
         /// Where to answer.
@@ -221,6 +222,7 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
     Ok(handle)
 }
 
+mod profilez;
 mod requests;
 
 pub(crate) struct EventSender {
@@ -536,9 +538,9 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                     continue;
                 }
                 if let Some(reply) = reply {
-                    if let Some(body) =
-                        requests::answer(&mut s, &shared, account, &subject, &headers, &payload)
-                    {
+                    if let Some(body) = requests::answer(
+                        &mut s, &shared, account, &subject, &reply, &headers, &payload,
+                    ) {
                         s.publish(
                             &shared,
                             account,
@@ -553,7 +555,7 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                     s.publish(&shared, s.system, statsz_subject(&id), body);
                 }
             }
-            SysEvent::UserInfo {
+            SysEvent::Reply {
                 account,
                 reply,
                 data,

@@ -14,6 +14,7 @@ pub(super) fn answer(
     shared: &std::sync::Arc<Shared>,
     account: &'static crate::account::Account,
     subject: &str,
+    reply: &[u8],
     headers: &[u8],
     payload: &[u8],
 ) -> Option<Vec<u8>> {
@@ -139,6 +140,32 @@ pub(super) fn answer(
             json!({"server_id": rt.info.server_id, "now": now(), "leafnodes": 0, "leafs": []})
         }
         "EXPVARZ" => crate::monitor::status::expvarz(),
+        "PROFILEZ" => match super::profilez::plan(&opts) {
+            super::profilez::Plan::Answer(data) => data,
+            super::profilez::Plan::Cpu(duration) => {
+                // The profile takes `duration`: sample on a thread of its own and answer from
+                // there, so the system thread keeps serving.
+                let shared = std::sync::Arc::downgrade(shared);
+                let reply = reply.to_vec();
+                let spawned = std::thread::Builder::new()
+                    .name("gannet-profilez".into())
+                    .spawn(move || {
+                        let data = super::profilez::cpu_profile(duration);
+                        if let Some(sys) = shared.upgrade().as_ref().and_then(|s| s.sys()) {
+                            sys.report(super::SysEvent::Reply {
+                                account,
+                                reply,
+                                data,
+                            });
+                        }
+                    });
+                if let Err(e) = spawned {
+                    json!({"profile": null, "error": format!("Failed to start CPU profile: {e}")})
+                } else {
+                    return None;
+                }
+            }
+        },
         _ => return None,
     };
     let server = s.server_info(shared);

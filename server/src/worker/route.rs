@@ -315,7 +315,7 @@ impl Worker {
             {
                 // Answered here, from the requesting connection's live identity (spec sys.md
                 // §3.8), by the system thread so the reply carries its ServerInfo sequence.
-                sys.report(crate::sys::SysEvent::UserInfo {
+                sys.report(crate::sys::SysEvent::Reply {
                     account,
                     reply: reply.to_vec(),
                     data: user_info(conn),
