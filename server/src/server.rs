@@ -456,7 +456,7 @@ pub struct Server {
     lame_duck: LameDuck,
     ports_file: Option<PathBuf>,
     /// The monitoring listener's address, when enabled.
-    monitor: Option<SocketAddr>,
+    monitor: Option<(&'static str, SocketAddr)>,
     control_rx: crossbeam_channel::Receiver<ControlMsg>,
     tls_rate: RateCounter,
 }
@@ -543,9 +543,6 @@ impl Server {
                 "Using configuration file: {} (sha256:{})",
                 opts.config_file, opts.config_digest
             ));
-        }
-        if opts.https_port != 0 {
-            log::warn("The HTTPS monitoring port is accepted but not implemented yet by gannet; ignoring it");
         }
         for key in &opts.not_implemented {
             log::warn(&format!(
@@ -668,22 +665,35 @@ impl Server {
     fn start_monitor(&mut self) -> Result<(), Error> {
         let rt = self.opts();
         let opts = &rt.opts;
-        if opts.http_port == 0 {
-            return Ok(());
+        if opts.http_port != 0 && opts.https_port != 0 {
+            return Err(Error(format!(
+                "can't specify both HTTP ({}) and HTTPs ({}) ports",
+                opts.http_port, opts.https_port
+            )));
         }
+        let (port, tls) = if opts.http_port != 0 {
+            (opts.http_port, None)
+        } else if opts.https_port != 0 {
+            let Some(tls) = opts.tls.as_ref() else {
+                return Err(Error("TLS cert and key required for HTTPS".into()));
+            };
+            (
+                opts.https_port,
+                Some(tls.monitoring_config().map_err(Error)?),
+            )
+        } else {
+            return Ok(());
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let host = if opts.http_host.is_empty() {
             opts.host.as_str()
         } else {
             opts.http_host.as_str()
         };
-        let addr = crate::monitor::start(
-            self.shared.clone(),
-            host,
-            opts.http_port,
-            &opts.http_base_path,
-        )
-        .map_err(|e| Error(format!("Can't listen to the monitor port: {e}")))?;
-        self.monitor = Some(addr);
+        let addr =
+            crate::monitor::start(self.shared.clone(), host, port, &opts.http_base_path, tls)
+                .map_err(|e| Error(format!("Can't listen to the monitor port: {e}")))?;
+        self.monitor = Some((scheme, addr));
         Ok(())
     }
 
@@ -709,13 +719,14 @@ impl Server {
             };
             let mut json =
                 serde_json::json!({ "nats": [format!("nats://{host}:{}", self.bound.port())] });
-            if let Some(http) = self.monitor {
+            if let Some((scheme, http)) = self.monitor {
                 let mhost = if http.ip().is_unspecified() {
                     "127.0.0.1".to_string()
                 } else {
                     http.ip().to_string()
                 };
-                json["monitoring"] = serde_json::json!([format!("http://{mhost}:{}", http.port())]);
+                json["monitoring"] =
+                    serde_json::json!([format!("{scheme}://{mhost}:{}", http.port())]);
             }
             std::fs::write(&path, json.to_string())
                 .map_err(|e| Error(format!("Error writing ports file: {e}")))?;

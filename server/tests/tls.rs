@@ -982,3 +982,57 @@ fn connection_rate_limit() {
         "-ERR 'Connection throttling is active. Please try again later.'\r\n"
     );
 }
+
+#[test]
+fn https_monitoring_port() {
+    let pki = Pki::new("https");
+    let server = pki.server();
+    // `verify` applies to NATS clients only: the monitoring port asks for no certificate.
+    let s = start_server(
+        &tls_block(&pki, &server, "verify: true"),
+        &["--https_port", "-1"],
+    );
+    assert!(
+        s.wait_log("Starting https monitor on", 5 * SEC),
+        "{}",
+        s.log.lock().unwrap()
+    );
+    let log = s.log.lock().unwrap().clone();
+    let port: u16 = log
+        .lines()
+        .find(|l| l.contains("Starting https monitor on"))
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(5 * SEC)).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config(&pki.ca, None), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"GET /varz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = Vec::new();
+    // A peer that closes without close_notify is an error here; what was read still counts.
+    let _ = tls.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+    let body = &resp[resp.find("\r\n\r\n").unwrap() + 4..];
+    let varz: serde_json::Value = serde_json::from_str(body).unwrap();
+    // Like nats-server, /varz shows the port as configured (-1: ephemeral).
+    assert_eq!(varz["https_port"], -1);
+    drop(s);
+
+    // Without a TLS block, or with both ports, the server refuses to start.
+    let (code, out) = start_fails("", &["--https_port", "-1"]);
+    assert_ne!(code, Some(0));
+    assert!(out.contains("TLS cert and key required for HTTPS"), "{out}");
+    let (code, out) = start_fails(
+        &tls_block(&pki, &server, ""),
+        &["--https_port", "8443", "-m", "8222"],
+    );
+    assert_ne!(code, Some(0));
+    assert!(
+        out.contains("can't specify both HTTP (8222) and HTTPs (8443) ports"),
+        "{out}"
+    );
+}

@@ -130,8 +130,7 @@ pub fn parse_target(target: &str) -> Request {
     }
 }
 
-fn read_request(stream: &TcpStream) -> io::Result<Option<Request>> {
-    stream.set_read_timeout(Some(READ_HEADER_TIMEOUT))?;
+fn read_request(stream: impl io::Read) -> io::Result<Option<Request>> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     let mut total = 0;
@@ -151,7 +150,7 @@ fn read_request(stream: &TcpStream) -> io::Result<Option<Request>> {
     Ok(target.map(|t| parse_target(&t)))
 }
 
-fn write_response(mut stream: &TcpStream, resp: &Response) -> io::Result<()> {
+fn write_response(mut stream: impl Write, resp: &Response) -> io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         resp.status,
@@ -168,8 +167,40 @@ fn write_response(mut stream: &TcpStream, resp: &Response) -> io::Result<()> {
     stream.flush()
 }
 
-/// Serves requests with `handler` until the process exits.
-pub fn serve(listener: TcpListener, handler: Arc<dyn Fn(&Request) -> Response + Send + Sync>) {
+/// Reads one request from `stream` (over TLS when `tls` is given) and answers it.
+fn exchange(
+    stream: TcpStream,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    handler: &(dyn Fn(&Request) -> Response + Send + Sync),
+) -> io::Result<()> {
+    // The timeout covers the TLS handshake and the request head.
+    stream.set_read_timeout(Some(READ_HEADER_TIMEOUT))?;
+    match tls {
+        None => {
+            if let Some(req) = read_request(&stream)? {
+                write_response(&stream, &handler(&req))?;
+            }
+        }
+        Some(config) => {
+            let session =
+                rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+            let mut tls = rustls::StreamOwned::new(session, stream);
+            if let Some(req) = read_request(&mut tls)? {
+                write_response(&mut tls, &handler(&req))?;
+                tls.conn.send_close_notify();
+                tls.flush()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Serves requests with `handler` until the process exits; over TLS with `tls`.
+pub fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    handler: Arc<dyn Fn(&Request) -> Response + Send + Sync>,
+) {
     let in_flight = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -179,13 +210,11 @@ pub fn serve(listener: TcpListener, handler: Arc<dyn Fn(&Request) -> Response + 
         in_flight.fetch_add(1, Ordering::AcqRel);
         let handler = handler.clone();
         let in_flight2 = in_flight.clone();
+        let tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .name("gannet-http".into())
             .spawn(move || {
-                if let Ok(Some(req)) = read_request(&stream) {
-                    let resp = handler(&req);
-                    let _ = write_response(&stream, &resp);
-                }
+                let _ = exchange(stream, tls.as_ref(), &*handler);
                 in_flight2.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {

@@ -43,16 +43,18 @@ pub fn start(
     host: &str,
     port: i64,
     base_path: &str,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<SocketAddr> {
     let port = if port < 0 { 0 } else { port as u16 };
     let listener = TcpListener::bind((host, port))?;
     let addr = listener.local_addr()?;
     let base = normalize_base(base_path);
-    log::notice(&format!("Starting http monitor on {}", addr));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    log::notice(&format!("Starting {scheme} monitor on {}", addr));
     let handler = Arc::new(move |req: &Request| route(&shared, &base, req));
     std::thread::Builder::new()
         .name("gannet-monitor".into())
-        .spawn(move || http::serve(listener, handler))?;
+        .spawn(move || http::serve(listener, tls, handler))?;
     Ok(addr)
 }
 

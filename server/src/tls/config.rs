@@ -171,6 +171,17 @@ impl TlsOptions {
         self.server = Some(build_server_tls(self)?);
         Ok(())
     }
+
+    /// The configuration of the HTTPS monitoring port: the client certificates and
+    /// settings, but no client certificate asked for (nats-server's `startMonitoring`).
+    ///
+    /// # Errors
+    /// As [`TlsOptions::build`].
+    pub fn monitoring_config(&self) -> Result<Arc<rustls::ServerConfig>, String> {
+        let mut t = self.clone();
+        t.verify = false;
+        build_server_tls(&t).map(|s| s.config)
+    }
 }
 
 // ----- Parsing -----
