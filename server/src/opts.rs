@@ -71,8 +71,6 @@ const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "websocket",
     "ws",
     "mqtt",
-    "server_tags",
-    "server_metadata",
     "feature_flags",
     "default_js_domain",
     "proxies",
@@ -123,6 +121,10 @@ pub struct Options {
     pub max_sub_tokens: u8,
     /// `no_auth_user`.
     pub no_auth_user: String,
+    /// `server_tags`, lower-cased as nats-server stores them.
+    pub server_tags: Vec<String>,
+    /// `server_metadata`.
+    pub server_metadata: std::collections::BTreeMap<String, String>,
     /// The `$G` user the server made up because only the system account has users (see
     /// [`Options::add_sys_only_no_auth_user`]); empty when there is none.
     pub sys_only_no_auth_user: String,
@@ -362,6 +364,8 @@ impl Options {
             max_subscriptions: 0,
             max_sub_tokens: 0,
             no_auth_user: String::new(),
+            server_tags: Vec::new(),
+            server_metadata: std::collections::BTreeMap::new(),
             sys_only_no_auth_user: String::new(),
             auth_block_defined: false,
             authorization: Authorization::default(),
@@ -647,6 +651,35 @@ impl Options {
             "no_header_support" => self.no_header_support = boolean(v)?,
             "authorization" => self.config_authorization(v, report)?,
             "no_auth_user" => self.no_auth_user = owned(v)?,
+            "server_tags" => {
+                let items = match &v.kind {
+                    ValueKind::Array(items) => items.iter().collect(),
+                    _ => vec![v],
+                };
+                for item in items {
+                    let ValueKind::Str(tag) = &item.kind else {
+                        return Err(format!(
+                            "{}: error parsing tags: unsupported type where string is expected",
+                            item.pos
+                        ));
+                    };
+                    let tag = tag.trim().to_lowercase();
+                    if !tag.is_empty() && !self.server_tags.contains(&tag) {
+                        self.server_tags.push(tag);
+                    }
+                }
+            }
+            "server_metadata" => {
+                let ValueKind::Map(entries) = &v.kind else {
+                    return Err(format!(
+                        "{}: error parsing metadata: unsupported type",
+                        v.pos
+                    ));
+                };
+                for e in entries.iter() {
+                    self.server_metadata.insert(e.key.clone(), owned(&e.value)?);
+                }
+            }
             "accounts" => {
                 let (accounts, users) = crate::auth::config::parse_accounts(v)?;
                 self.accounts = accounts;
@@ -1268,6 +1301,18 @@ impl Options {
             advertise,
         );
         diff.value("trace", &old.trace, &new.trace, new.trace);
+        diff.value(
+            "server_tags",
+            &old.server_tags,
+            &new.server_tags,
+            format!("{:?}", new.server_tags),
+        );
+        diff.value(
+            "server_metadata",
+            &old.server_metadata,
+            &new.server_metadata,
+            format!("{:?}", new.server_metadata),
+        );
         diff.value("debug", &old.debug, &new.debug, new.debug);
         diff.value(
             "trace_verbose",
@@ -1938,7 +1983,6 @@ mod tests {
                 "leafnodes",
                 "jetstream",
                 "prof_port",
-                "server_tags",
                 "mappings"
             ]
         );
@@ -2217,15 +2261,9 @@ server_tags: ["az:1", "region:eu"]
         assert_eq!(o.ping_interval, Duration::from_secs(20));
         assert_eq!(
             o.not_implemented,
-            [
-                "jetstream",
-                "cluster",
-                "leafnodes",
-                "websocket",
-                "mqtt",
-                "server_tags"
-            ]
+            ["jetstream", "cluster", "leafnodes", "websocket", "mqtt",]
         );
+        assert_eq!(o.server_tags, ["az:1", "region:eu"]);
         // --routes works since the config has a cluster listener.
         let mut o = o;
         o.apply_flags(&flags(&["--routes", "nats://x:6222"]))

@@ -684,3 +684,37 @@ fn profilez_returns_a_cpu_profile() {
     assert_eq!(reply["data"]["error"], "Profile name not specified");
     assert!(reply.get("error").is_none());
 }
+
+#[test]
+fn server_tags_and_metadata_filter_and_show() {
+    let conf =
+        format!("{CONF}server_tags: [\"Az:1\", \"region:eu\"]\nserver_metadata: {{ env: prod }}\n");
+    let s = start_server(&conf, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
+    admin.sync();
+    let statsz = request(&mut admin, "$SYS.REQ.SERVER.PING", "", 1);
+    assert_eq!(
+        statsz["server"]["tags"],
+        serde_json::json!(["az:1", "region:eu"])
+    );
+    assert_eq!(
+        statsz["server"]["metadata"],
+        serde_json::json!({"env": "prod"})
+    );
+    let varz = request(
+        &mut admin,
+        "$SYS.REQ.SERVER.PING.VARZ",
+        r#"{"tags":["AZ:1","region:eu"]}"#,
+        2,
+    );
+    assert_eq!(
+        varz["data"]["tags"],
+        serde_json::json!(["az:1", "region:eu"])
+    );
+    // A tag this server lacks: silence.
+    admin.send(b"SUB _INBOX.none 99\r\nPUB $SYS.REQ.SERVER.PING.VARZ _INBOX.none 26\r\n{\"tags\":[\"az:1\",\"other\"]}\r\n");
+    assert!(events(&mut admin, Duration::from_millis(400))
+        .iter()
+        .all(|(s, _)| s != "_INBOX.none"));
+}

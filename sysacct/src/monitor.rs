@@ -174,6 +174,12 @@ pub struct Varz {
     /// Config digest (`sha256:<hex>`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub config_digest: String,
+    /// `server_tags`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// `server_metadata`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
     /// System account.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub system_account: String,

@@ -244,6 +244,8 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         http_req_stats: shared.http_request_stats(),
         config_load_time: rfc3339_nano(shared.config_load_time()),
         system_account: shared.system_account_name().unwrap_or_default().to_string(),
+        tags: opts.server_tags.clone(),
+        metadata: opts.server_metadata.clone(),
         config_digest: if opts.config_digest.is_empty() {
             String::new()
         } else {

@@ -242,6 +242,8 @@ impl EventSender {
             host: rt.info.host.clone(),
             id: rt.info.server_id.clone(),
             ver: rt.info.version.clone(),
+            tags: rt.opts.server_tags.clone(),
+            metadata: rt.opts.server_metadata.clone(),
             seq: self.seq,
             time: rfc3339_nano(SystemTime::now()),
             ..ServerInfo::default()

@@ -304,8 +304,12 @@ fn filters_match(shared: &Shared, opts: &Value) -> bool {
     {
         return false;
     }
-    // Gannet has no server tags yet, so any tag filter excludes this server.
-    !matches!(opts.get("tags").and_then(Value::as_array), Some(tags) if !tags.is_empty())
+    // Every requested tag must be one of this server's (tags are compared lower-cased).
+    let tags = opts.get("tags").and_then(Value::as_array);
+    tags.into_iter().flatten().all(|t| {
+        t.as_str()
+            .is_some_and(|t| rt.opts.server_tags.contains(&t.to_lowercase()))
+    })
 }
 
 fn error_reply(s: &mut EventSender, shared: &Shared, code: i32, description: &str) -> Vec<u8> {
