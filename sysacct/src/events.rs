@@ -33,6 +33,21 @@ pub fn account_conns_subjects(account: &str) -> [String; 2] {
     ]
 }
 
+/// `$SYS.ACCOUNT.<acc>.LEAFNODE.CONNECT` (sent by servers with gateways when a leaf node
+/// binds to `<acc>`).
+pub fn leafnode_connect_subject(account: &str) -> String {
+    format!("$SYS.ACCOUNT.{account}.LEAFNODE.CONNECT")
+}
+
+/// The body of `$SYS.ACCOUNT.<acc>.LEAFNODE.CONNECT` (no `type`, spec sys.md §2.10).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeafNodeConnectMsg {
+    /// The sending server.
+    pub server: ServerInfo,
+    /// The account the leaf node bound to.
+    pub acc: String,
+}
+
 /// `$SYS.SERVER.<sid>.STATSZ`.
 pub fn statsz_subject(server_id: &str) -> String {
     format!("$SYS.SERVER.{server_id}.STATSZ")

@@ -101,3 +101,25 @@ fn captured_monitoring_documents_round_trip() {
     round_trip::<Connz>("connz", &http["connz"]);
     round_trip::<Subsz>("subsz", &http["subsz"]);
 }
+
+#[test]
+fn leafnode_connect_body_is_server_and_account() {
+    // Spec sys.md §2.10 (captured): `{"server":{…},"acc":"USERS"}`, no `type`.
+    let msg = sysacct::events::LeafNodeConnectMsg {
+        server: sysacct::types::ServerInfo {
+            name: "hub".into(),
+            id: "NABC".into(),
+            ver: "2.15.1".into(),
+            seq: 23,
+            ..Default::default()
+        },
+        acc: "USERS".into(),
+    };
+    let v: serde_json::Value = serde_json::to_value(&msg).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["server", "acc"]);
+    assert_eq!(
+        sysacct::events::leafnode_connect_subject("USERS"),
+        "$SYS.ACCOUNT.USERS.LEAFNODE.CONNECT"
+    );
+}

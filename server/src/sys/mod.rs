@@ -53,6 +53,9 @@ pub struct ClientFacts {
     pub version: String,
     /// Last RTT in nanoseconds, 0 if none.
     pub rtt_ns: i64,
+    /// Connection kind as events name it: `Client`, or `Leafnode` for leaf node connections
+    /// (which get the same CONNECT/DISCONNECT events; there is no LEAFNODE.DISCONNECT).
+    pub kind: &'static str,
 }
 
 /// Something the system thread reports.
@@ -101,6 +104,9 @@ pub enum SysEvent {
         /// The reply's `data`.
         data: serde_json::Value,
     },
+    /// A leaf node connection bound to an account on a server with gateways: tell the other
+    /// servers, which then switch that account to interest-only mode on their gateways.
+    LeafnodeConnect(&'static Account),
     /// An account was registered: send its account-tracking CONNS request.
     TrackAccount(&'static Account),
     /// Lame duck mode started: announce it; no system message follows.
@@ -287,8 +293,13 @@ fn client_info(c: &ClientFacts, stop: Option<&str>) -> ClientInfo {
         rtt: if stop.is_some() { c.rtt_ns } else { 0 },
         stop: stop.unwrap_or_default().to_string(),
         name_tag: c.account.clone(),
-        kind: "Client".into(),
-        client_type: "nats".into(),
+        kind: c.kind.into(),
+        // Only client connections have a client type.
+        client_type: if c.kind == "Client" {
+            "nats".into()
+        } else {
+            String::new()
+        },
         ..ClientInfo::default()
     }
 }
@@ -571,6 +582,15 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                     String::from_utf8_lossy(&reply).into_owned(),
                     body,
                 );
+            }
+            SysEvent::LeafnodeConnect(account) => {
+                let msg = sysacct::events::LeafNodeConnectMsg {
+                    server: s.server_info(&shared),
+                    acc: account.name.clone(),
+                };
+                let body = serde_json::to_vec(&msg).unwrap_or_default();
+                let subject = sysacct::events::leafnode_connect_subject(&account.name);
+                s.publish(&shared, s.system, subject, body);
             }
             SysEvent::TrackAccount(account) => {
                 let id = shared.runtime().0.info.server_id.clone();

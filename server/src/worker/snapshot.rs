@@ -110,5 +110,6 @@ pub(super) fn client_facts(conn: &Conn) -> crate::sys::ClientFacts {
         lang: conn.opts.lang.clone(),
         version: conn.opts.version.clone(),
         rtt_ns: conn.ping.rtt.map_or(0, |d| d.as_nanos() as i64),
+        kind: "Client",
     }
 }
