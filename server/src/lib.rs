@@ -23,6 +23,7 @@ pub mod cli;
 pub mod conf;
 pub mod connect;
 pub mod info;
+pub mod jwt;
 pub mod log;
 pub mod monitor;
 pub mod opts;
