@@ -268,7 +268,14 @@ impl Accounts {
             }
         }
         drop(map);
-        self.rebuild_imports(configs);
+        // Every registered account's imports, not only the configured ones: in operator mode
+        // the accounts come from JWTs.
+        let all: Vec<AccountConfig> = self
+            .all()
+            .iter()
+            .map(|a| (**a.config.read()).clone())
+            .collect();
+        self.rebuild_imports(&all);
     }
 
     /// Replaces the import entries in the sublists with those of `configs`. Stream imports
@@ -354,6 +361,29 @@ impl Accounts {
                 }
             }
         }
+    }
+
+    /// Adds or updates one account (operator mode: an account JWT was loaded or changed) and
+    /// rebuilds the import entries of every account.
+    pub fn register(&self, config: AccountConfig) {
+        {
+            let mut map = self.map.write();
+            match map.get(&config.name) {
+                Some(acc) => *acc.config.write() = Arc::new(config),
+                None => {
+                    let name = config.name.clone();
+                    let account: &'static Account =
+                        Box::leak(Box::new(Account::new(config, self.cache)));
+                    map.insert(name, account);
+                }
+            }
+        }
+        let configs: Vec<AccountConfig> = self
+            .all()
+            .iter()
+            .map(|a| (**a.config.read()).clone())
+            .collect();
+        self.rebuild_imports(&configs);
     }
 
     /// The account called `name`, created empty if it doesn't exist.

@@ -207,7 +207,7 @@ pub enum SigningKey {
         role: String,
         /// The permissions users signed with this key get.
         #[serde(default)]
-        template: UserPermissionLimits,
+        template: Box<UserPermissionLimits>,
     },
 }
 
@@ -443,7 +443,10 @@ pub fn peek(token: &str) -> Option<serde_json::Value> {
 ///
 /// # Errors
 /// The key can't sign (a public-only key).
-pub fn encode<N: Serialize>(claims: &mut Claims<N>, issuer: &nkeys::KeyPair) -> Result<String, String> {
+pub fn encode<N: Serialize>(
+    claims: &mut Claims<N>,
+    issuer: &nkeys::KeyPair,
+) -> Result<String, String> {
     use sha2::Digest;
     claims.iss = issuer.public_key();
     if claims.iat == 0 {

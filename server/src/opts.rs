@@ -54,20 +54,8 @@ const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "jetstream",
     "ocsp",
     "ocsp_cache",
-    "operator",
-    "operators",
-    "root",
-    "roots",
-    "root_operator",
-    "root_operators",
-    "resolver",
-    "account_resolver",
-    "accounts_resolver",
     "resolver_tls",
-    "resolver_preload",
     "resolver_pinned_accounts",
-    "trusted",
-    "trusted_keys",
     "websocket",
     "ws",
     "mqtt",
@@ -121,6 +109,14 @@ pub struct Options {
     pub max_sub_tokens: u8,
     /// `no_auth_user`.
     pub no_auth_user: String,
+    /// `operator` (and aliases): the trusted operator JWTs, as tokens.
+    pub operators: Vec<String>,
+    /// `trusted_keys`/`trusted`: trusted operator public keys.
+    pub trusted_keys: Vec<String>,
+    /// `resolver`.
+    pub resolver: Option<crate::auth::operator::ResolverConfig>,
+    /// `resolver_preload`: account public key → account JWT.
+    pub resolver_preload: std::collections::BTreeMap<String, String>,
     /// `server_tags`, lower-cased as nats-server stores them.
     pub server_tags: Vec<String>,
     /// `server_metadata`.
@@ -364,6 +360,10 @@ impl Options {
             max_subscriptions: 0,
             max_sub_tokens: 0,
             no_auth_user: String::new(),
+            operators: Vec::new(),
+            trusted_keys: Vec::new(),
+            resolver: None,
+            resolver_preload: std::collections::BTreeMap::new(),
             server_tags: Vec::new(),
             server_metadata: std::collections::BTreeMap::new(),
             sys_only_no_auth_user: String::new(),
@@ -458,6 +458,7 @@ impl Options {
         self.apply_flag_cluster(flags)?;
         self.apply_flag_tls(flags)?;
         self.set_baseline();
+        self.validate_operator_mode()?;
         self.validate()
     }
 
@@ -512,6 +513,49 @@ impl Options {
                     "no_auth_user: {:?} not present as user or nkey in authorization block or account configuration",
                     self.no_auth_user
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Operator-mode rules of nats-server's `validateTrustedOperators`, and the settings the
+    /// operator JWT supplies (system account, URL resolver).
+    fn validate_operator_mode(&mut self) -> Result<(), Error> {
+        if self.operators.is_empty() && self.trusted_keys.is_empty() {
+            return Ok(());
+        }
+        let invalid = |s: &str| Err(Error::Invalid(s.to_string()));
+        if !self.operators.is_empty() && !self.trusted_keys.is_empty() {
+            return invalid("conflicting options for 'TrustedKeys' and 'TrustedOperators'");
+        }
+        let claims: Vec<crate::jwt::Claims<crate::jwt::Operator>> = self
+            .operators
+            .iter()
+            .filter_map(|t| crate::jwt::decode(t).ok())
+            .collect();
+        if self.resolver.is_none() {
+            match claims.as_slice() {
+                [op] if !op.nats.account_server_url.is_empty() => {
+                    let base = op.nats.account_server_url.trim_end_matches('/');
+                    self.resolver = Some(crate::auth::operator::ResolverConfig::Url(format!(
+                        "{base}/accounts/"
+                    )));
+                }
+                _ => return invalid("operators require an account resolver to be configured"),
+            }
+        }
+        if !self.accounts.is_empty() {
+            return invalid("operators do not allow Accounts to be configured directly");
+        }
+        if !self.users.is_empty() || !self.authorization.user.is_empty() {
+            return invalid("operators do not allow users to be configured directly");
+        }
+        if let [op] = claims.as_slice() {
+            let from_jwt = &op.nats.system_account;
+            if self.system_account.is_empty() {
+                self.system_account = from_jwt.clone();
+            } else if !from_jwt.is_empty() && *from_jwt != self.system_account {
+                return invalid("system_account in config and operator JWT must be identical");
             }
         }
         Ok(())
@@ -651,6 +695,48 @@ impl Options {
             "no_header_support" => self.no_header_support = boolean(v)?,
             "authorization" => self.config_authorization(v, report)?,
             "no_auth_user" => self.no_auth_user = owned(v)?,
+            "operator" | "operators" | "root" | "roots" | "root_operator" | "root_operators" => {
+                for item in string_items(v)? {
+                    self.operators.push(
+                        operator_token(&item)
+                            .map_err(|e| format!("{}: error parsing operator JWT: {e}", v.pos))?,
+                    );
+                }
+            }
+            "trusted" | "trusted_keys" => {
+                for key in string_items(v)? {
+                    if !crate::auth::config::is_public_nkey(&key, b'O') {
+                        return Err(format!(
+                            "{}: trusted Keys {key:?} are required to be a valid public operator nkey",
+                            v.pos
+                        ));
+                    }
+                    self.trusted_keys.push(key);
+                }
+            }
+            "resolver" | "account_resolver" | "accounts_resolver" => {
+                self.resolver = Some(resolver(v)?);
+            }
+            "resolver_preload" => {
+                let ValueKind::Map(entries) = &v.kind else {
+                    return Err(format!(
+                        "{}: preload should be a map of account_public_key:account_jwt",
+                        v.pos
+                    ));
+                };
+                for e in entries.iter() {
+                    let ValueKind::Str(token) = &e.value.kind else {
+                        return Err(format!(
+                            "{}: preload map value should be a string JWT",
+                            e.value.pos
+                        ));
+                    };
+                    if crate::jwt::decode::<crate::jwt::Account>(token).is_err() {
+                        return Err(format!("{}: invalid account JWT", e.value.pos));
+                    }
+                    self.resolver_preload.insert(e.key.clone(), token.clone());
+                }
+            }
             "server_tags" => {
                 let items = match &v.kind {
                     ValueKind::Array(items) => items.iter().collect(),
@@ -887,6 +973,79 @@ fn server_name(v: &Value) -> Result<String, String> {
         return Err(format!("{}: server name cannot contain spaces", v.pos));
     }
     Ok(name)
+}
+
+/// A string or a list of strings.
+fn string_items(v: &Value) -> Result<Vec<String>, String> {
+    match &v.kind {
+        ValueKind::Str(s) => Ok(vec![s.clone()]),
+        ValueKind::Array(items) => items.iter().map(owned).collect(),
+        _ => Err(format!(
+            "{}: interface conversion: interface {{}} is {}, not string",
+            v.pos,
+            v.go_type_name()
+        )),
+    }
+}
+
+/// An `operator` entry: a file holding the (possibly decorated) JWT, or the JWT itself.
+fn operator_token(item: &str) -> Result<String, String> {
+    let token = match std::fs::read_to_string(item) {
+        Ok(text) => crate::jwt::undecorate(&text),
+        Err(_) if item.starts_with("eyJ") => item.to_string(),
+        Err(e) => return Err(format!("open {item}: {e}")),
+    };
+    let claims: crate::jwt::Claims<crate::jwt::Operator> = crate::jwt::decode(&token)?;
+    if claims.nats.kind != "operator" {
+        return Err(format!("not an operator JWT (type {:?})", claims.nats.kind));
+    }
+    Ok(token)
+}
+
+/// `resolver`: `MEMORY`/`MEM`, `URL(<base>)`, or a map (`{type: mem}`; the NATS-based
+/// `full`/`cache` resolvers are not available yet).
+fn resolver(v: &Value) -> Result<crate::auth::operator::ResolverConfig, String> {
+    use crate::auth::operator::ResolverConfig;
+    let bad = || {
+        format!(
+            "{}: error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])",
+            v.pos
+        )
+    };
+    match &v.kind {
+        ValueKind::Str(s) => {
+            let t = s.trim();
+            if t.eq_ignore_ascii_case("mem") || t.eq_ignore_ascii_case("memory") {
+                return Ok(ResolverConfig::Memory);
+            }
+            let upper = t.to_uppercase();
+            if upper.starts_with("URL(") && t.ends_with(')') {
+                let url = t[4..t.len() - 1].trim().trim_matches('"').to_string();
+                let url = if url.ends_with('/') {
+                    url
+                } else {
+                    format!("{url}/")
+                };
+                return Ok(ResolverConfig::Url(url));
+            }
+            Err(bad())
+        }
+        ValueKind::Map(entries) => {
+            let kind = entries
+                .iter()
+                .find(|e| e.key.eq_ignore_ascii_case("type"))
+                .and_then(|e| e.value.as_str().map(str::to_lowercase));
+            match kind.as_deref() {
+                Some("mem" | "memory") => Ok(ResolverConfig::Memory),
+                Some("full" | "cache") => Err(format!(
+                    "{}: the NATS-based account resolvers (full, cache) are not available in gannet yet",
+                    v.pos
+                )),
+                _ => Err(bad()),
+            }
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// `listen`, `http` and `https`: a port, or `host:port` (`parseListen`).

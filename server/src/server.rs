@@ -112,7 +112,12 @@ pub struct Runtime {
 
 impl Runtime {
     /// Builds the snapshot for `opts`, with the server identity and the bound address.
-    pub fn new(opts: Options, ids: &ServerIds, bound: SocketAddr) -> Runtime {
+    pub fn new(
+        opts: Options,
+        ids: &ServerIds,
+        bound: SocketAddr,
+        trust: Option<&Arc<crate::auth::operator::Trust>>,
+    ) -> Runtime {
         let limits = Limits {
             max_payload: opts.max_payload.max(0) as usize,
             max_control_line: opts.max_control_line.max(0) as usize,
@@ -128,7 +133,7 @@ impl Runtime {
             auth_timeout: opts.auth_timeout.min(TIMER_MAX),
             headers: !opts.no_header_support,
         };
-        let auth = AuthConfig::from_opts(&opts);
+        let auth = AuthConfig::from_opts(&opts, trust);
         let cert_auth = CertAuth::from_opts(&opts);
         let tls = opts.tls.as_ref();
         let (host, port) = advertised(&opts, bound);
@@ -559,10 +564,28 @@ impl Server {
             .filter(|n| *n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
+        let trust = crate::auth::operator::from_opts(&opts);
+        if let Some(trust) = &trust {
+            if trust.system_account.is_empty() {
+                log::warn("Trusted Operators should utilize a System Account");
+            } else {
+                match trust.account(&trust.system_account) {
+                    Ok(sys) => {
+                        accounts.register(crate::auth::operator::account_config(&sys.claims))
+                    }
+                    Err(e) => {
+                        // As nats-server with a resolver that can't deliver it yet: start with
+                        // a placeholder.
+                        log::warn(&format!("Using bootstrapping system account ({e})"));
+                        accounts.ensure(&trust.system_account);
+                    }
+                }
+            }
+        }
         let system_account = system_account(&accounts, &opts)?;
         let bcrypt = BcryptPool::start().map_err(|e| Error(format!("bcrypt threads: {e}")))?;
         opts.add_sys_only_no_auth_user("");
-        let runtime = Runtime::new(opts, &ids, bound);
+        let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
         let shared = Arc::new(Shared {
             runtime: RwLock::new(Arc::new(runtime)),
             runtime_gen: AtomicU64::new(1),
@@ -581,6 +604,9 @@ impl Server {
             control: OnceLock::new(),
             closed_by_reason: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
         });
+        if let Some(trust) = &trust {
+            trust.attach(&shared);
+        }
         if let Some(system) = system_account {
             let handle = crate::sys::start(Arc::downgrade(&shared), system)
                 .map_err(|e| Error(format!("system thread: {e}")))?;
@@ -869,6 +895,19 @@ impl Server {
             crate::opts::load(&self.flags).map_err(|e| e.to_string().trim_end().to_string())?;
         let rt = self.opts();
         new_opts.add_sys_only_no_auth_user(&rt.opts.sys_only_no_auth_user);
+        // The trust state (and the accounts loaded through it) carries over; moving to or
+        // from operator mode is refused below.
+        let trust = match &rt.auth {
+            AuthConfig::Operator(trust) => Some(trust.clone()),
+            _ => None,
+        };
+        if trust.is_some() != crate::auth::operator::from_opts(&new_opts).is_some()
+            || rt.opts.resolver != new_opts.resolver
+        {
+            return Err(
+                "config reload does not support moving to or from an account resolver".into(),
+            );
+        }
         let changes = rt.opts.diff_reloadable(&new_opts)?;
         crate::configure_logging(&new_opts).map_err(|e| e.to_string())?;
         for (name, value) in &changes {
@@ -884,8 +923,12 @@ impl Server {
             sys.serve_accounts(&self.shared);
         }
         *self.shared.config_load_time.lock() = std::time::SystemTime::now();
-        self.shared
-            .set_runtime(Runtime::new(new_opts, &self.ids, self.bound));
+        self.shared.set_runtime(Runtime::new(
+            new_opts,
+            &self.ids,
+            self.bound,
+            trust.as_ref(),
+        ));
         for w in self.shared.workers() {
             w.send(WorkerMsg::Reload);
         }

@@ -383,6 +383,7 @@ impl CertClients {
                 account: super::GLOBAL_ACCOUNT.to_string(),
                 user: Some(cn.to_string()),
                 perms: Some(Arc::new(ClientPerms::compile(&perms))),
+                expires: None,
             });
         }
         AuthStep::Reject("certificate matches no certificate client")

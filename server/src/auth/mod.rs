@@ -12,6 +12,7 @@
 
 pub mod cert;
 pub mod config;
+pub mod operator;
 pub mod perms;
 pub mod pool;
 
@@ -60,6 +61,8 @@ pub enum AuthConfig {
         /// for a system-account-only config).
         advertise_auth: bool,
     },
+    /// Operator mode: user JWTs checked against the trusted operators' accounts.
+    Operator(Arc<operator::Trust>),
 }
 
 /// How a verified TLS client certificate takes part in authentication.
@@ -107,6 +110,8 @@ pub struct Identity {
     pub user: Option<String>,
     /// The user's permissions; `None` allows everything.
     pub perms: Option<Arc<ClientPerms>>,
+    /// When the credential expires (user JWT `exp`); the client is closed then.
+    pub expires: Option<std::time::SystemTime>,
 }
 
 impl Identity {
@@ -116,6 +121,7 @@ impl Identity {
             account: GLOBAL_ACCOUNT.to_string(),
             user,
             perms: None,
+            expires: None,
         }
     }
 
@@ -129,6 +135,7 @@ impl Identity {
             account: account.to_string(),
             user: Some(name.to_string()),
             perms: user.perms.clone(),
+            expires: None,
         }
     }
 }
@@ -153,7 +160,13 @@ pub enum AuthStep {
 
 impl AuthConfig {
     /// Builds the auth mode from the options (spec §4.1: the first matching mode wins).
-    pub fn from_opts(opts: &crate::opts::Options) -> AuthConfig {
+    pub fn from_opts(
+        opts: &crate::opts::Options,
+        trust: Option<&Arc<operator::Trust>>,
+    ) -> AuthConfig {
+        if let Some(trust) = trust {
+            return AuthConfig::Operator(trust.clone());
+        }
         if !opts.users.is_empty() {
             let mut users = HashMap::new();
             let mut nkeys = HashMap::new();
@@ -204,6 +217,7 @@ impl AuthConfig {
     pub fn info_auth_required(&self) -> bool {
         match self {
             AuthConfig::None => false,
+            AuthConfig::Operator(_) => true,
             AuthConfig::Users {
                 no_auth_user,
                 advertise_auth,
@@ -216,6 +230,7 @@ impl AuthConfig {
     /// Whether INFO carries a nonce (nkey users are configured).
     pub fn wants_nonce(&self) -> bool {
         matches!(self, AuthConfig::Users { nkeys, .. } if !nkeys.is_empty())
+            || matches!(self, AuthConfig::Operator(_))
     }
 
     /// The identity a client gets without CONNECT credentials, if a `no_auth_user` exists.
@@ -303,6 +318,7 @@ impl AuthConfig {
     pub fn check(&self, opts: &ConnectOpts, nonce: &str) -> AuthStep {
         match self {
             AuthConfig::None => AuthStep::Accept(Identity::global(None)),
+            AuthConfig::Operator(trust) => trust.check(opts, nonce),
             AuthConfig::Token(token) => secret_step(
                 token,
                 &opts.auth_token,

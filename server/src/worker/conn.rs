@@ -47,6 +47,8 @@ pub enum ClosedReason {
     ServerShutdown,
     /// Closed by `$SYS.REQ.SERVER.<id>.KICK`.
     Kicked,
+    /// The user's JWT expired while connected.
+    AuthenticationExpired,
     /// The TLS handshake failed or timed out (plaintext on a TLS port, no or a bad client
     /// certificate, a certificate that isn't pinned).
     TlsHandshakeError,
@@ -69,6 +71,7 @@ impl ClosedReason {
             ClosedReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             ClosedReason::ServerShutdown => "Server Shutdown",
             ClosedReason::Kicked => "Kicked",
+            ClosedReason::AuthenticationExpired => "Authentication Expired",
             ClosedReason::TlsHandshakeError => "TLS Handshake Failure",
         }
     }

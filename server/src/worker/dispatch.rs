@@ -287,6 +287,7 @@ impl Worker {
         conn.identity = Some(identity);
         conn.pub_cache.clear();
         conn.parser.max_payload = conn.max_payload(self.rt.limits.max_payload);
+        self.arm_expiry(slot);
         true
     }
 

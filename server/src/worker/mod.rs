@@ -826,6 +826,7 @@ impl Worker {
             match timer.kind {
                 TimerKind::Ping => self.ping_timer(timer.slot, now),
                 TimerKind::Auth => self.auth_timer(timer.slot, now),
+                TimerKind::Expiry => self.expiry_timer(timer.slot),
                 TimerKind::WriteStall => self.write_stall_timer(timer.slot, now),
                 TimerKind::Tls => self.tls_timer(timer.slot, now),
             }
@@ -890,6 +891,45 @@ impl Worker {
                 ClosedReason::AuthenticationTimeout,
             );
         }
+    }
+
+    /// Closes a client whose user JWT expired (nats-server: `User Authentication Expired`).
+    fn expiry_timer(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return;
+        };
+        let expired = conn
+            .identity
+            .as_ref()
+            .and_then(|i| i.expires)
+            .is_some_and(crate::auth::operator::is_past);
+        if expired && !conn.is_closing() {
+            log::debug(&format!("{} - User JWT expired", conn.log_prefix()));
+            self.send_err_and_close(
+                slot,
+                protocol::errors::USER_AUTHENTICATION_EXPIRED.as_bytes(),
+                ClosedReason::AuthenticationExpired,
+            );
+        }
+    }
+
+    /// Arms the expiry timer of a client whose credentials expire.
+    pub(super) fn arm_expiry(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return;
+        };
+        let Some(expires) = conn.identity.as_ref().and_then(|i| i.expires) else {
+            return;
+        };
+        let left = expires
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        self.timers.schedule(Timer {
+            at: Instant::now() + left.min(crate::server::TIMER_MAX),
+            slot,
+            cid: conn.cid,
+            kind: TimerKind::Expiry,
+        });
     }
 
     fn write_stall_timer(&mut self, slot: usize, now: Instant) {

@@ -13,6 +13,8 @@ pub enum TimerKind {
     Ping,
     /// Auth timeout: close if still not authenticated.
     Auth,
+    /// The client's credentials expire (user JWT `exp`).
+    Expiry,
     /// Write deadline: close a connection whose output has not moved.
     WriteStall,
     /// TLS setup: handshake timeout, the handshake-first fallback, or the plaintext/TLS

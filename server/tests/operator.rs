@@ -1,0 +1,314 @@
+//! Operator (JWT) mode against the real binary, and with `GANNET_TEST_BIN=nats-server` against
+//! the reference with the same JWTs: users connect with a user JWT and a signature over the
+//! nonce; tampered, untrusted, expired and revoked credentials are refused with an AUTH.ERR
+//! event; an expiring user is disconnected; scoped signing keys impose their template.
+
+mod util;
+
+use gannet::jwt::{self, Claims};
+use nkeys::KeyPair;
+use std::time::Duration;
+use util::{start_server, Conn, SEC};
+
+struct Setup {
+    operator: KeyPair,
+    sys: KeyPair,
+    acc: KeyPair,
+    acc_signer: KeyPair,
+    scoped: KeyPair,
+    conf: String,
+}
+
+fn account_jwt(
+    key: &KeyPair,
+    name: &str,
+    by: &KeyPair,
+    edit: impl FnOnce(&mut jwt::Account),
+) -> String {
+    let mut nats = jwt::Account {
+        kind: "account".into(),
+        version: 2,
+        ..Default::default()
+    };
+    edit(&mut nats);
+    let mut c = Claims {
+        sub: key.public_key(),
+        name: name.into(),
+        nats,
+        ..Default::default()
+    };
+    jwt::encode(&mut c, by).unwrap()
+}
+
+fn user_jwt(user: &KeyPair, by: &KeyPair, edit: impl FnOnce(&mut Claims<jwt::User>)) -> String {
+    let mut c = Claims {
+        sub: user.public_key(),
+        name: "u".into(),
+        nats: jwt::User {
+            kind: "user".into(),
+            version: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    edit(&mut c);
+    jwt::encode(&mut c, by).unwrap()
+}
+
+fn setup(revoke: Option<(&KeyPair, i64)>) -> Setup {
+    let operator = KeyPair::new_operator();
+    let sys = KeyPair::new_account();
+    let acc = KeyPair::new_account();
+    let acc_signer = KeyPair::new_account();
+    let scoped = KeyPair::new_account();
+    let mut op = Claims {
+        sub: operator.public_key(),
+        name: "OP".into(),
+        nats: jwt::Operator {
+            kind: "operator".into(),
+            version: 2,
+            system_account: sys.public_key(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let op_jwt = jwt::encode(&mut op, &operator).unwrap();
+    let sys_jwt = account_jwt(&sys, "SYS", &operator, |_| {});
+    let acc_jwt = account_jwt(&acc, "ACC", &operator, |a| {
+        a.signing_keys = vec![
+            jwt::SigningKey::Key(acc_signer.public_key()),
+            jwt::SigningKey::Scoped {
+                kind: "user_scope".into(),
+                key: scoped.public_key(),
+                role: "limited".into(),
+                template: Box::new(jwt::UserPermissionLimits {
+                    publish: jwt::Permission {
+                        allow: vec!["allowed.>".into(), "_INBOX.>".into()],
+                        deny: Vec::new(),
+                    },
+                    ..Default::default()
+                }),
+            },
+        ];
+        if let Some((user, at)) = revoke {
+            a.revocations.insert(user.public_key(), at);
+        }
+    });
+    let conf = format!(
+        "operator: \"{op_jwt}\"\nsystem_account: {sys}\nresolver: MEMORY\nresolver_preload: {{\n  {sys}: \"{sys_jwt}\"\n  {acc}: \"{acc_jwt}\"\n}}\n",
+        sys = sys.public_key(),
+        acc = acc.public_key()
+    );
+    Setup {
+        operator,
+        sys,
+        acc,
+        acc_signer,
+        scoped,
+        conf,
+    }
+}
+
+/// Connects with `jwt`, signing the INFO nonce with `signer`; returns the connection and
+/// the first line the server answered with after CONNECT + PING.
+fn connect_jwt(s: &util::Server, jwt: &str, signer: &KeyPair) -> (Conn, String) {
+    use base64::Engine;
+    let mut c = Conn::connect(s);
+    let info = c.read_line(5 * SEC);
+    let info: serde_json::Value =
+        serde_json::from_str(info.strip_prefix("INFO ").unwrap()).unwrap();
+    assert_eq!(info["auth_required"], true);
+    let nonce = info["nonce"].as_str().expect("nonce in INFO");
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(signer.sign(nonce.as_bytes()).unwrap());
+    c.send(
+        format!("CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPING\r\n")
+            .as_bytes(),
+    );
+    let line = c.read_line(5 * SEC);
+    (c, line)
+}
+
+#[test]
+fn users_connect_with_jwt_and_nonce_signature() {
+    let st = setup(None);
+    let s = start_server(&st.conf, &[]);
+    let alice = KeyPair::new_user();
+    let token = user_jwt(&alice, &st.acc, |_| {});
+    let (mut a, line) = connect_jwt(&s, &token, &alice);
+    assert_eq!(line, "PONG");
+    a.send(b"SUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\n");
+    a.expect_bytes(b"MSG foo 1 2\r\nhi\r\nPONG\r\n", 2 * SEC);
+    // USER.INFO names the user and account keys.
+    a.send(b"SUB _INBOX.me 2\r\nPUB $SYS.REQ.USER.INFO _INBOX.me 0\r\n\r\n");
+    let head = a.read_line(2 * SEC);
+    assert!(head.starts_with("MSG _INBOX.me 2"), "{head}");
+    let body: serde_json::Value = serde_json::from_str(&a.read_line(2 * SEC)).unwrap();
+    assert_eq!(body["data"]["user"], alice.public_key());
+    assert_eq!(body["data"]["account"], st.acc.public_key());
+
+    // A user signed by one of the account's signing keys names its account.
+    let bob = KeyPair::new_user();
+    let token = user_jwt(&bob, &st.acc_signer, |c| {
+        c.nats.issuer_account = st.acc.public_key();
+    });
+    let (_b, line) = connect_jwt(&s, &token, &bob);
+    assert_eq!(line, "PONG");
+
+    // A scoped signing key's template replaces the user's permissions.
+    let carol = KeyPair::new_user();
+    // (A scoped user carries no permissions or limits of its own, as nsc writes it.)
+    let token = user_jwt(&carol, &st.scoped, |c| {
+        c.nats.issuer_account = st.acc.public_key();
+        (
+            c.nats.limits.subs,
+            c.nats.limits.data,
+            c.nats.limits.payload,
+        ) = (0, 0, 0);
+    });
+    let (mut c, line) = connect_jwt(&s, &token, &carol);
+    assert_eq!(line, "PONG");
+    c.send(b"PUB allowed.x 1\r\nx\r\nPUB other 1\r\nx\r\nPING\r\n");
+    assert_eq!(
+        c.read_line(2 * SEC),
+        "-ERR 'Permissions Violation for Publish to \"other\"'"
+    );
+}
+
+#[test]
+fn bad_credentials_are_refused_with_an_auth_error_event() {
+    let alice = KeyPair::new_user();
+    let now = jwt::now_unix();
+    // Alice's JWTs issued before the revocation time are revoked.
+    let st = setup(Some((&alice, now + 60)));
+    let s = start_server(&st.conf, &[]);
+    let admin_key = KeyPair::new_user();
+    let admin_jwt = user_jwt(&admin_key, &st.sys, |_| {});
+    let (mut admin, line) = connect_jwt(&s, &admin_jwt, &admin_key);
+    assert_eq!(line, "PONG");
+    admin.send(b"SUB $SYS.SERVER.*.CLIENT.AUTH.ERR 1\r\nPING\r\n");
+    assert_eq!(admin.read_line(2 * SEC), "PONG");
+
+    let bob = KeyPair::new_user();
+    let good = user_jwt(&bob, &st.acc, |_| {});
+    let other_operator = KeyPair::new_operator();
+    let rogue_acc = KeyPair::new_account();
+    let mut rogue = Claims {
+        sub: rogue_acc.public_key(),
+        nats: jwt::Account {
+            kind: "account".into(),
+            version: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let _ = jwt::encode(&mut rogue, &other_operator).unwrap();
+    let cases: Vec<(&str, String, &KeyPair)> = vec![
+        ("wrong signer of the nonce", good.clone(), &alice),
+        (
+            "tampered claims",
+            {
+                let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+                let mut v = jwt::peek(&good).unwrap();
+                v["name"] = "evil".into();
+                use base64::Engine;
+                parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(serde_json::to_vec(&v).unwrap());
+                parts.join(".")
+            },
+            &bob,
+        ),
+        (
+            "expired",
+            user_jwt(&bob, &st.acc, |c| c.exp = now - 10),
+            &bob,
+        ),
+        ("revoked", user_jwt(&alice, &st.acc, |_| {}), &alice),
+        (
+            "issuer unknown to the account",
+            user_jwt(&bob, &st.operator, |c| {
+                c.nats.issuer_account = st.acc.public_key()
+            }),
+            &bob,
+        ),
+        (
+            "account of an untrusted operator",
+            user_jwt(&bob, &rogue_acc, |_| {}),
+            &bob,
+        ),
+    ];
+    for (what, token, signer) in &cases {
+        let (mut c, line) = connect_jwt(&s, token, signer);
+        assert_eq!(line, "-ERR 'Authorization Violation'", "{what}");
+        assert!(c.is_closed(3 * SEC), "{what}");
+    }
+    let got = admin.drain_for(Duration::from_millis(500));
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(
+        text.matches(".CLIENT.AUTH.ERR 1 ").count(),
+        cases.len(),
+        "{text}"
+    );
+    assert!(text.contains("\"reason\":\"Authentication Failure\""));
+}
+
+#[test]
+fn a_user_is_disconnected_when_its_jwt_expires() {
+    let st = setup(None);
+    let s = start_server(&st.conf, &[]);
+    let alice = KeyPair::new_user();
+    let token = user_jwt(&alice, &st.acc, |c| c.exp = jwt::now_unix() + 2);
+    let (mut a, line) = connect_jwt(&s, &token, &alice);
+    assert_eq!(line, "PONG");
+    let mut seen = String::new();
+    for _ in 0..80 {
+        seen.push_str(&String::from_utf8_lossy(
+            &a.drain_for(Duration::from_millis(50)),
+        ));
+        if seen.contains("Expired") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("-ERR 'User Authentication Expired'"),
+        "{seen:?}"
+    );
+    assert!(a.is_closed(2 * SEC));
+}
+
+#[tokio::test]
+async fn async_nats_connects_with_a_creds_file() {
+    let st = setup(None);
+    let s = start_server(&st.conf, &[]);
+    let user = KeyPair::new_user();
+    let token = user_jwt(&user, &st.sys, |_| {});
+    let creds = format!(
+        "-----BEGIN NATS USER JWT-----\n{token}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n\n\
+         *************************************************************\n",
+        user.seed().unwrap()
+    );
+    let path = s.dir.join("sys.creds");
+    std::fs::write(&path, creds).unwrap();
+    let client = async_nats::ConnectOptions::with_credentials_file(&path)
+        .await
+        .unwrap()
+        .connect(s.addr())
+        .await
+        .unwrap();
+    let reply = client
+        .request("$SYS.REQ.SERVER.PING.IDZ", "".into())
+        .await
+        .unwrap();
+    let idz: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert!(idz["id"].as_str().unwrap().starts_with('N'));
+    let info = client
+        .request("$SYS.REQ.USER.INFO", "".into())
+        .await
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
+    assert_eq!(info["data"]["account"], st.sys.public_key());
+    assert_eq!(info["data"]["user"], user.public_key());
+}
