@@ -312,3 +312,54 @@ async fn async_nats_connects_with_a_creds_file() {
     assert_eq!(info["data"]["account"], st.sys.public_key());
     assert_eq!(info["data"]["user"], user.public_key());
 }
+
+#[test]
+fn a_claims_update_revokes_a_connected_user() {
+    let st = setup(None);
+    let s = start_server(&st.conf, &[]);
+    let admin_key = KeyPair::new_user();
+    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
+    assert_eq!(line, "PONG");
+    let alice = KeyPair::new_user();
+    let (mut a, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
+    assert_eq!(line, "PONG");
+
+    let update = |admin: &mut Conn, token: &str, n: usize| -> serde_json::Value {
+        let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", st.acc.public_key());
+        admin.send(
+            format!(
+                "SUB _INBOX.cu{n} {n}\r\nPUB {subject} _INBOX.cu{n} {}\r\n{token}\r\n",
+                token.len()
+            )
+            .as_bytes(),
+        );
+        let head = admin.read_line(3 * SEC);
+        assert!(head.starts_with(&format!("MSG _INBOX.cu{n} {n}")), "{head}");
+        serde_json::from_str(&admin.read_line(2 * SEC)).unwrap()
+    };
+    // Garbage and a JWT for another account are refused.
+    let reply = update(&mut admin, "garbage", 1);
+    assert_eq!(
+        reply["error"]["description"],
+        "jwt update resulted in error - expected 3 chunks"
+    );
+    let other = account_jwt(&st.sys, "SYS", &st.operator, |_| {});
+    let reply = update(&mut admin, &other, 2);
+    assert_eq!(
+        reply["error"]["description"],
+        "jwt update resulted in error - subject does not match jwt content"
+    );
+    // The new account JWT revokes alice: she is disconnected.
+    let revoking = account_jwt(&st.acc, "ACC", &st.operator, |acc| {
+        acc.revocations
+            .insert(alice.public_key(), jwt::now_unix() + 60);
+    });
+    let reply = update(&mut admin, &revoking, 3);
+    assert_eq!(
+        reply["data"],
+        serde_json::json!({"account": st.acc.public_key(), "code": 200, "message": "jwt updated"})
+    );
+    assert!(a.is_closed(3 * SEC), "revoked user still connected");
+    let (_, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
+    assert_eq!(line, "-ERR 'Authorization Violation'");
+}

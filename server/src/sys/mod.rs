@@ -208,6 +208,9 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
             "$SYS.REQ.ACCOUNT.*.*",
             "$SYS.REQ.ACCOUNT.NSUBS",
             "$SYS.DEBUG.SUBSCRIBERS",
+            // Account JWT updates (the resolvers here don't track updates themselves).
+            "$SYS.ACCOUNT.*.CLAIMS.UPDATE",
+            "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE",
         ] {
             add(system, subject);
         }
@@ -561,6 +564,17 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                             body,
                         );
                     }
+                } else if subject.ends_with(".CLAIMS.UPDATE") {
+                    // Account servers push updates without expecting an answer.
+                    let _ = requests::answer(
+                        &mut s,
+                        &shared,
+                        account,
+                        &subject,
+                        &[],
+                        &headers,
+                        &payload,
+                    );
                 } else if subject.ends_with(".PING") || subject.ends_with(".STATSZ") {
                     // A STATSZ request without a reply asks for a broadcast.
                     let body = statsz_body(&mut s, &shared);
