@@ -433,14 +433,16 @@ pub(crate) fn account_conns_msg(
 fn account_conns(s: &mut EventSender, shared: &Shared, account: &'static Account) -> i64 {
     let id = s.ids.next_id();
     let [current, legacy] = account_conns_subjects(&account.name);
-    let mut conns = 0;
-    for subject in [legacy, current] {
-        let msg = account_conns_msg(s, shared, account, id.clone());
-        conns = msg.conns;
+    // Both copies report the same counts (read once); each gets its own sequence number.
+    let mut msg = account_conns_msg(s, shared, account, id);
+    for (n, subject) in [legacy, current].into_iter().enumerate() {
+        if n > 0 {
+            msg.server = s.server_info(shared);
+        }
         let body = serde_json::to_vec(&msg).unwrap_or_default();
         s.publish(shared, s.system, subject, body);
     }
-    conns
+    msg.conns
 }
 
 fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
