@@ -566,6 +566,7 @@ impl Server {
         let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
         let trust = crate::auth::operator::from_opts(&opts);
         if let Some(trust) = &trust {
+            trust.probe().map_err(Error)?;
             if trust.system_account.is_empty() {
                 log::warn("Trusted Operators should utilize a System Account");
             } else {

@@ -363,3 +363,72 @@ fn a_claims_update_revokes_a_connected_user() {
     let (_, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
     assert_eq!(line, "-ERR 'Authorization Violation'");
 }
+
+/// A tiny account server (the nats-account-server protocol): `GET <base><key>` → the JWT.
+fn account_server(jwts: Vec<(String, String)>) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
+                    break;
+                }
+            }
+            let found = jwts
+                .iter()
+                .find(|(k, _)| path == format!("/jwt/v1/accounts/{k}"));
+            let found = found.cloned().or_else(|| {
+                // The server probes the base URL at startup.
+                (path == "/jwt/v1/accounts/").then(|| (String::new(), String::new()))
+            });
+            let resp = match found {
+                Some((_, jwt)) => format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{jwt}",
+                    jwt.len()
+                ),
+                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .into(),
+            };
+            let _ = (&stream).write_all(resp.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn url_resolver_fetches_account_jwts() {
+    let st = setup(None);
+    let sys_jwt = account_jwt(&st.sys, "SYS", &st.operator, |_| {});
+    let acc_jwt = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
+    let port = account_server(vec![
+        (st.sys.public_key(), sys_jwt),
+        (st.acc.public_key(), acc_jwt),
+    ]);
+    let conf = st
+        .conf
+        .split("resolver: MEMORY")
+        .next()
+        .unwrap()
+        .to_string()
+        + &format!("resolver: URL(\"http://127.0.0.1:{port}/jwt/v1/accounts/\")\n");
+    let s = start_server(&conf, &[]);
+    let alice = KeyPair::new_user();
+    let (mut a, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
+    assert_eq!(line, "PONG");
+    a.send(b"SUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\n");
+    a.expect_bytes(b"MSG foo 1 2\r\nhi\r\nPONG\r\n", 2 * SEC);
+    // An account the server doesn't vend is refused.
+    let stranger = KeyPair::new_account();
+    let bob = KeyPair::new_user();
+    let (_, line) = connect_jwt(&s, &user_jwt(&bob, &stranger, |_| {}), &bob);
+    assert_eq!(line, "-ERR 'Authorization Violation'");
+}

@@ -79,6 +79,17 @@ impl Trust {
         }
     }
 
+    /// nats-server's startup check of a URL resolver: `GET <base>` must answer 200.
+    ///
+    /// # Errors
+    /// `could not fetch <"url">: <status or error>`.
+    pub fn probe(&self) -> Result<(), String> {
+        match &self.resolver {
+            ResolverConfig::Url(base) => fetch(base).map(|_| ()),
+            ResolverConfig::Memory => Ok(()),
+        }
+    }
+
     /// Links the trust state to the server, so accounts can be registered.
     pub fn attach(&self, shared: &Arc<crate::server::Shared>) {
         let _ = self.shared.set(Arc::downgrade(shared));
