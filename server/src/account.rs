@@ -247,29 +247,37 @@ impl Accounts {
     /// existing ones get their new configuration, and none is dropped (clients bound to an
     /// account that left the configuration are closed by the re-authorization).
     pub fn sync(&self, configs: &[AccountConfig]) {
-        let mut map = self.map.write();
-        map.entry(GLOBAL_ACCOUNT.to_string()).or_insert_with(|| {
-            Box::leak(Box::new(Account::new(
-                AccountConfig {
-                    name: GLOBAL_ACCOUNT.to_string(),
-                    ..AccountConfig::default()
-                },
-                self.cache,
-            )))
-        });
+        self.ensure(GLOBAL_ACCOUNT);
         for config in configs {
-            match map.get(&config.name) {
-                Some(acc) => *acc.config.write() = Arc::new(config.clone()),
-                None => {
-                    let account: &'static Account =
-                        Box::leak(Box::new(Account::new(config.clone(), self.cache)));
-                    map.insert(config.name.clone(), account);
-                }
+            self.upsert(config.clone());
+        }
+        self.rebuild_all_imports();
+    }
+
+    /// Adds or updates one account (operator mode: an account JWT was loaded or changed) and
+    /// rebuilds the import entries of every account.
+    pub fn register(&self, config: AccountConfig) {
+        self.upsert(config);
+        self.rebuild_all_imports();
+    }
+
+    /// Creates the account or replaces its configuration.
+    fn upsert(&self, config: AccountConfig) {
+        let mut map = self.map.write();
+        match map.get(&config.name) {
+            Some(acc) => *acc.config.write() = Arc::new(config),
+            None => {
+                let name = config.name.clone();
+                let account: &'static Account =
+                    Box::leak(Box::new(Account::new(config, self.cache)));
+                map.insert(name, account);
             }
         }
-        drop(map);
-        // Every registered account's imports, not only the configured ones: in operator mode
-        // the accounts come from JWTs.
+    }
+
+    /// Rebuilds the imports of every registered account, not only the configured ones: in
+    /// operator mode the accounts come from JWTs.
+    fn rebuild_all_imports(&self) {
         let all: Vec<AccountConfig> = self
             .all()
             .iter()
@@ -361,29 +369,6 @@ impl Accounts {
                 }
             }
         }
-    }
-
-    /// Adds or updates one account (operator mode: an account JWT was loaded or changed) and
-    /// rebuilds the import entries of every account.
-    pub fn register(&self, config: AccountConfig) {
-        {
-            let mut map = self.map.write();
-            match map.get(&config.name) {
-                Some(acc) => *acc.config.write() = Arc::new(config),
-                None => {
-                    let name = config.name.clone();
-                    let account: &'static Account =
-                        Box::leak(Box::new(Account::new(config, self.cache)));
-                    map.insert(name, account);
-                }
-            }
-        }
-        let configs: Vec<AccountConfig> = self
-            .all()
-            .iter()
-            .map(|a| (**a.config.read()).clone())
-            .collect();
-        self.rebuild_imports(&configs);
     }
 
     /// The account called `name`, created empty if it doesn't exist.

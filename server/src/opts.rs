@@ -518,10 +518,15 @@ impl Options {
         Ok(())
     }
 
+    /// Whether operators or trusted keys are configured (decentralized JWT auth).
+    pub fn operator_mode(&self) -> bool {
+        !self.operators.is_empty() || !self.trusted_keys.is_empty()
+    }
+
     /// Operator-mode rules of nats-server's `validateTrustedOperators`, and the settings the
     /// operator JWT supplies (system account, URL resolver).
     fn validate_operator_mode(&mut self) -> Result<(), Error> {
-        if self.operators.is_empty() && self.trusted_keys.is_empty() {
+        if !self.operator_mode() {
             return Ok(());
         }
         let invalid = |s: &str| Err(Error::Invalid(s.to_string()));

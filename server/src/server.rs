@@ -902,9 +902,7 @@ impl Server {
             AuthConfig::Operator(trust) => Some(trust.clone()),
             _ => None,
         };
-        if trust.is_some() != crate::auth::operator::from_opts(&new_opts).is_some()
-            || rt.opts.resolver != new_opts.resolver
-        {
+        if trust.is_some() != new_opts.operator_mode() || rt.opts.resolver != new_opts.resolver {
             return Err(
                 "config reload does not support moving to or from an account resolver".into(),
             );

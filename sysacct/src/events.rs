@@ -103,6 +103,14 @@ pub struct AccountNumConns {
     pub timestamp: String,
     /// Sending server.
     pub server: ServerInfo,
+    /// The counts (also the entries of STATZ's `account_statz`).
+    #[serde(flatten)]
+    pub stat: AccountStat,
+}
+
+/// One account's connection and message counts on one server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountStat {
     /// Account name.
     pub acc: String,
     /// Account name tag.

@@ -16,7 +16,7 @@ use crate::jwt;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Where account JWTs come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,7 +422,7 @@ fn dechunk(mut rest: &str) -> String {
 
 /// The trust state for `opts`, or `None` outside operator mode.
 pub fn from_opts(opts: &crate::opts::Options) -> Option<Arc<Trust>> {
-    if opts.operators.is_empty() && opts.trusted_keys.is_empty() {
+    if !opts.operator_mode() {
         return None;
     }
     let operators: Vec<jwt::Claims<jwt::Operator>> = opts
@@ -437,9 +437,4 @@ pub fn from_opts(opts: &crate::opts::Options) -> Option<Arc<Trust>> {
         opts.resolver.clone().unwrap_or(ResolverConfig::Memory),
         opts.resolver_preload.clone(),
     )))
-}
-
-/// Whether a time is past (for expiry timers).
-pub fn is_past(at: SystemTime) -> bool {
-    at <= SystemTime::now()
 }

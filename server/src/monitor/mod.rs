@@ -129,22 +129,9 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
             cors: false,
             ..json(serde_json::to_vec(&status::expvarz()))
         },
-        "/routez" => json(serde_json::to_vec_pretty(&empty_doc(
-            shared,
-            "routes",
-            "num_routes",
-        ))),
-        "/gatewayz" => json(serde_json::to_vec_pretty(&serde_json::json!({
-            "server_id": shared.runtime().0.info.server_id,
-            "now": rfc3339_nano(SystemTime::now()),
-            "outbound_gateways": {},
-            "inbound_gateways": {},
-        }))),
-        "/leafz" => json(serde_json::to_vec_pretty(&empty_doc(
-            shared,
-            "leafs",
-            "leafnodes",
-        ))),
+        "/routez" => json(serde_json::to_vec_pretty(&status::routez(shared))),
+        "/gatewayz" => json(serde_json::to_vec_pretty(&status::gatewayz(shared))),
+        "/leafz" => json(serde_json::to_vec_pretty(&status::leafz(shared))),
         "/metrics" => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -153,16 +140,6 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
         },
         _ => Response::not_found(),
     }
-}
-
-fn empty_doc(shared: &Arc<Shared>, list: &str, count: &str) -> serde_json::Value {
-    let rt = shared.runtime().0;
-    let mut doc = serde_json::Map::new();
-    doc.insert("server_id".into(), rt.info.server_id.clone().into());
-    doc.insert("now".into(), rfc3339_nano(SystemTime::now()).into());
-    doc.insert(count.into(), 0.into());
-    doc.insert(list.into(), serde_json::Value::Array(Vec::new()));
-    serde_json::Value::Object(doc)
 }
 
 fn index_page(base: &str) -> Vec<u8> {

@@ -8,8 +8,10 @@ use crate::server::Shared;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
+use sysacct::events::AccountStat;
 use sysacct::monitor::HealthStatus;
 use sysacct::time::rfc3339_nano;
+use sysacct::types::{DataStats, MsgBytes};
 
 /// `/healthz` and HEALTHZ. Gannet has no JetStream, so once the client listener is up the
 /// only failures are the parameter checks (`healthz` in nats-server's monitor.go). Returns
@@ -53,6 +55,27 @@ pub fn healthz(req: &Request) -> (u16, HealthStatus) {
     }
 }
 
+/// `/routez` and ROUTEZ: no routes until clustering exists.
+pub fn routez(shared: &Shared) -> Value {
+    let rt = shared.runtime().0;
+    json!({"server_id": rt.info.server_id, "server_name": rt.info.server_name,
+           "now": rfc3339_nano(SystemTime::now()), "num_routes": 0, "routes": []})
+}
+
+/// `/gatewayz` and GATEWAYZ: no gateways yet.
+pub fn gatewayz(shared: &Shared) -> Value {
+    let rt = shared.runtime().0;
+    json!({"server_id": rt.info.server_id, "now": rfc3339_nano(SystemTime::now()),
+           "outbound_gateways": {}, "inbound_gateways": {}})
+}
+
+/// `/leafz` and LEAFZ (also per account): no leaf nodes yet.
+pub fn leafz(shared: &Shared) -> Value {
+    let rt = shared.runtime().0;
+    json!({"server_id": rt.info.server_id, "now": rfc3339_nano(SystemTime::now()),
+           "leafnodes": 0, "leafs": []})
+}
+
 /// `/jsz` and JSZ with JetStream disabled. `Err` when the request only wants the meta
 /// leader's answer (nobody is leader without JetStream).
 pub fn jsz(shared: &Shared, req: &Request) -> Result<Value, String> {
@@ -69,15 +92,28 @@ pub fn jsz(shared: &Shared, req: &Request) -> Result<Value, String> {
     }))
 }
 
-/// One account's entry of `account_statz` (the body of the account CONNS event without its
-/// event header).
-pub fn account_stat(acc: &Account) -> Value {
+/// One account's counts here: an entry of `account_statz`, and the body of its CONNS event.
+pub fn account_stat(acc: &Account) -> AccountStat {
     let conns = acc.num_conns.load(Ordering::Relaxed).max(0);
-    let zero = json!({"msgs": 0, "bytes": 0, "gateways": {"msgs": 0, "bytes": 0}, "routes": {"msgs": 0, "bytes": 0}, "leafs": {"msgs": 0, "bytes": 0}});
-    json!({
-        "acc": acc.name, "name": acc.name, "conns": conns, "leafnodes": 0, "total_conns": conns,
-        "num_subscriptions": acc.sublist.count(), "sent": zero, "received": zero, "slow_consumers": 0,
-    })
+    let zero = MsgBytes::default();
+    let stats = DataStats {
+        msgs: 0,
+        bytes: 0,
+        gateways: Some(zero),
+        routes: Some(zero),
+        leafs: Some(zero),
+    };
+    AccountStat {
+        acc: acc.name.clone(),
+        name: acc.name.clone(),
+        conns,
+        leafnodes: 0,
+        total_conns: conns,
+        num_subscriptions: acc.sublist.count() as u32,
+        sent: stats,
+        received: stats,
+        slow_consumers: 0,
+    }
 }
 
 /// `/accstatz` and STATZ: `accounts` (every account when `None`), sorted by name; without
@@ -89,7 +125,7 @@ pub fn accstatz(
 ) -> Value {
     let mut accounts = accounts.unwrap_or_else(|| shared.accounts.all());
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
-    let stats: Vec<Value> = accounts
+    let stats: Vec<AccountStat> = accounts
         .into_iter()
         .filter(|a| include_unused || a.num_conns.load(Ordering::Relaxed) > 0)
         .map(account_stat)

@@ -261,22 +261,27 @@ impl EventSender {
 
     /// Publishes a request of this server's in the system account.
     fn publish_request(&self, shared: &Shared, subject: String, reply: String, body: Vec<u8>) {
-        if let Some(worker) = shared.workers().first() {
-            worker.send(WorkerMsg::InternalPublish {
-                account: self.system,
-                subject: subject.into_bytes(),
-                reply: Some(reply.into_bytes()),
-                data: body,
-            });
-        }
+        self.send(shared, self.system, subject, Some(reply), body);
     }
 
     fn publish(&self, shared: &Shared, account: &'static Account, subject: String, body: Vec<u8>) {
+        self.send(shared, account, subject, None, body);
+    }
+
+    /// Hands a message to a worker, which routes it like a client's publish.
+    fn send(
+        &self,
+        shared: &Shared,
+        account: &'static Account,
+        subject: String,
+        reply: Option<String>,
+        body: Vec<u8>,
+    ) {
         if let Some(worker) = shared.workers().first() {
             worker.send(WorkerMsg::InternalPublish {
                 account,
                 subject: subject.into_bytes(),
-                reply: None,
+                reply: reply.map(String::into_bytes),
                 data: body,
             });
         }
@@ -403,29 +408,12 @@ pub(crate) fn account_conns_msg(
     account: &'static Account,
     id: String,
 ) -> AccountNumConns {
-    let conns = account.num_conns.load(Ordering::Relaxed).max(0);
-    let zero = MsgBytes::default();
-    let stats = DataStats {
-        msgs: 0,
-        bytes: 0,
-        gateways: Some(zero),
-        routes: Some(zero),
-        leafs: Some(zero),
-    };
     AccountNumConns {
         kind: ACCOUNT_CONNS_EVENT_TYPE.into(),
         id,
         timestamp: rfc3339_nano(SystemTime::now()),
         server: s.server_info(shared),
-        acc: account.name.clone(),
-        name: account.name.clone(),
-        conns,
-        leafnodes: 0,
-        total_conns: conns,
-        num_subscriptions: account.sublist.count() as u32,
-        sent: stats,
-        received: stats,
-        slow_consumers: 0,
+        stat: crate::monitor::status::account_stat(account),
     }
 }
 
@@ -442,7 +430,7 @@ fn account_conns(s: &mut EventSender, shared: &Shared, account: &'static Account
         let body = serde_json::to_vec(&msg).unwrap_or_default();
         s.publish(shared, s.system, subject, body);
     }
-    msg.conns
+    msg.stat.conns
 }
 
 fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {

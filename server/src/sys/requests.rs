@@ -133,15 +133,9 @@ pub(super) fn answer(
                 }
             });
         }
-        "ROUTEZ" => {
-            json!({"server_id": rt.info.server_id, "server_name": rt.info.server_name, "now": now(), "num_routes": 0, "routes": []})
-        }
-        "GATEWAYZ" => {
-            json!({"server_id": rt.info.server_id, "now": now(), "outbound_gateways": {}, "inbound_gateways": {}})
-        }
-        "LEAFZ" => {
-            json!({"server_id": rt.info.server_id, "now": now(), "leafnodes": 0, "leafs": []})
-        }
+        "ROUTEZ" => crate::monitor::status::routez(shared),
+        "GATEWAYZ" => crate::monitor::status::gatewayz(shared),
+        "LEAFZ" => crate::monitor::status::leafz(shared),
         "EXPVARZ" => crate::monitor::status::expvarz(),
         "PROFILEZ" => match super::profilez::plan(&opts) {
             super::profilez::Plan::Answer(data) => data,
@@ -208,10 +202,6 @@ fn ask_workers(shared: &Shared, kick: bool, cid: u64) -> Vec<u8> {
         }
     }
     out
-}
-
-fn now() -> String {
-    sysacct::time::rfc3339_nano(std::time::SystemTime::now())
 }
 
 /// JSON request options of CONNZ and the HTTP query names they correspond to.
@@ -338,7 +328,6 @@ fn account_request(
     opts: &Value,
     from_system: bool,
 ) -> Option<Vec<u8>> {
-    let rt = shared.runtime().0;
     let include_unused = opts
         .get("include_unused")
         .and_then(Value::as_bool)
@@ -370,9 +359,7 @@ fn account_request(
             }
             doc
         }
-        "LEAFZ" => {
-            json!({"server_id": rt.info.server_id, "now": now(), "leafnodes": 0, "leafs": []})
-        }
+        "LEAFZ" => crate::monitor::status::leafz(shared),
         "JSZ" => return Some(envelope_error(s, shared, 500, "jetstream not enabled")),
         "CONNZ" => {
             let mut req = to_request(opts, CONNZ_PARAMS);

@@ -902,7 +902,7 @@ impl Worker {
             .identity
             .as_ref()
             .and_then(|i| i.expires)
-            .is_some_and(crate::auth::operator::is_past);
+            .is_some_and(|at| at <= std::time::SystemTime::now());
         if expired && !conn.is_closing() {
             log::debug(&format!("{} - User JWT expired", conn.log_prefix()));
             self.send_err_and_close(
