@@ -211,6 +211,11 @@ impl Account {
         true
     }
 
+    /// Connections bound to the account now.
+    pub fn num_conns(&self) -> i64 {
+        self.num_conns.load(Ordering::Acquire)
+    }
+
     /// A bound connection went away.
     pub fn remove_conn(&self) {
         self.num_conns.fetch_sub(1, Ordering::AcqRel);

@@ -359,6 +359,26 @@ pub struct DefaultPermissions {
     pub subscribe: Permission,
 }
 
+/// `nats` of an activation token: the exporter lets one account import a private export.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// The subject the importer may import.
+    #[serde(default)]
+    pub subject: String,
+    /// `stream` or `service`.
+    #[serde(rename = "kind", default)]
+    pub import_type: String,
+    /// The exporting account, when `iss` is one of its signing keys.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub issuer_account: String,
+    /// `activation`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// 2.
+    #[serde(default)]
+    pub version: i64,
+}
+
 /// `nats` of an operator JWT.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operator {

@@ -563,6 +563,13 @@ impl Options {
                 return invalid("system_account in config and operator JWT must be identical");
             }
         }
+        let nats_based = matches!(
+            self.resolver,
+            Some(crate::auth::operator::ResolverConfig::Dir(_))
+        );
+        if nats_based && self.system_account.is_empty() {
+            return invalid("using nats based account resolver - the system account needs to be specified in configuration or the operator jwt");
+        }
         Ok(())
     }
 
@@ -1007,8 +1014,8 @@ fn operator_token(item: &str) -> Result<String, String> {
     Ok(token)
 }
 
-/// `resolver`: `MEMORY`/`MEM`, `URL(<base>)`, or a map (`{type: mem}`; the NATS-based
-/// `full`/`cache` resolvers are not available yet).
+/// `resolver`: `MEMORY`/`MEM`, `URL(<base>)`, or a map (`{type: mem}`, or the NATS-based
+/// `{type: full|cache, dir, …}`).
 fn resolver(v: &Value) -> Result<crate::auth::operator::ResolverConfig, String> {
     use crate::auth::operator::ResolverConfig;
     let bad = || {
@@ -1042,15 +1049,86 @@ fn resolver(v: &Value) -> Result<crate::auth::operator::ResolverConfig, String> 
                 .and_then(|e| e.value.as_str().map(str::to_lowercase));
             match kind.as_deref() {
                 Some("mem" | "memory") => Ok(ResolverConfig::Memory),
-                Some("full" | "cache") => Err(format!(
-                    "{}: the NATS-based account resolvers (full, cache) are not available in gannet yet",
-                    v.pos
-                )),
+                Some(t @ ("full" | "cache")) => dir_resolver(t == "cache", entries)
+                    .map(ResolverConfig::Dir)
+                    .map_err(|e| format!("{}: {e}", v.pos)),
                 _ => Err(bad()),
             }
         }
         _ => Err(bad()),
     }
+}
+
+/// The map form of a NATS-based resolver, with nats-server's checks (`resolver` in
+/// opts.go): `dir` is created if missing; `cache` takes `ttl`, `full` takes `interval`,
+/// `allow_delete` and `hard_delete`.
+fn dir_resolver(cache: bool, entries: &Map) -> Result<crate::auth::store::DirConfig, String> {
+    use crate::auth::store;
+    let get = |key: &str| entries.iter().find(|e| e.key.eq_ignore_ascii_case(key));
+    let text = |key: &str| get(key).and_then(|e| e.value.as_str().map(str::to_owned));
+    let flag = |key: &str| get(key).and_then(|e| e.value.as_bool());
+    let span = |key: &str| -> Result<Option<Duration>, String> {
+        match text(key) {
+            Some(t) => {
+                let ns = parse_go_duration(&t)?;
+                Ok(Some(Duration::from_nanos(ns.max(0) as u64)))
+            }
+            None => Ok(None),
+        }
+    };
+    let ttl = span("ttl")?;
+    let interval = span("interval")?;
+    let timeout = span("timeout")?;
+    let dir = text("dir").unwrap_or_default();
+    if dir.is_empty() {
+        return Err("dir has no value and needs to point to a directory".into());
+    }
+    if let Ok(meta) = std::fs::metadata(&dir) {
+        use std::os::unix::fs::PermissionsExt;
+        if !meta.is_dir() || meta.permissions().mode() & 0o200 == 0 {
+            return Err("dir needs to point to an accessible directory".into());
+        }
+    }
+    let allow_delete = flag("allow_delete").unwrap_or(false);
+    let hard_delete = flag("hard_delete");
+    let limit = get("limit").and_then(|e| e.value.as_int()).unwrap_or(0);
+    if cache {
+        if interval.is_some_and(|d| !d.is_zero()) {
+            return Err("CACHE does not accept sync".into());
+        }
+        if allow_delete {
+            return Err("CACHE does not accept allow_delete".into());
+        }
+        if hard_delete.is_some() {
+            return Err("CACHE does not accept hard_delete".into());
+        }
+    } else {
+        if ttl.is_some_and(|d| !d.is_zero()) {
+            return Err("FULL does not accept ttl".into());
+        }
+        if hard_delete.is_some() && !allow_delete {
+            return Err("hard_delete has no effect without delete".into());
+        }
+    }
+    let limit = match usize::try_from(limit) {
+        Ok(0) | Err(_) if cache => store::CACHE_LIMIT_DEFAULT,
+        Ok(n) => n,
+        Err(_) => 0,
+    };
+    Ok(store::DirConfig {
+        cache,
+        dir: dir.into(),
+        allow_delete,
+        hard_delete: hard_delete.unwrap_or(false),
+        interval: interval
+            .filter(|d| !d.is_zero())
+            .unwrap_or(store::SYNC_INTERVAL_DEFAULT),
+        limit,
+        ttl: ttl.unwrap_or(Duration::ZERO),
+        timeout: timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(store::FETCH_TIMEOUT_DEFAULT),
+    })
 }
 
 /// `listen`, `http` and `https`: a port, or `host:port` (`parseListen`).

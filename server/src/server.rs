@@ -7,7 +7,7 @@
 //! generation number with one atomic load per loop iteration).
 
 use crate::account::Accounts;
-use crate::auth::pool::BcryptPool;
+use crate::auth::pool::AuthPool;
 use crate::auth::{AuthConfig, CertAuth};
 use crate::info::{Info, GANNET_VERSION, NATS_VERSION};
 use crate::log;
@@ -269,8 +269,8 @@ pub struct Shared {
     runtime_gen: AtomicU64,
     /// Accounts, each with its sublist.
     pub accounts: Accounts,
-    /// Threads that verify bcrypt passwords off the workers.
-    pub bcrypt: BcryptPool,
+    /// Threads for authentication work too slow for a worker (bcrypt, resolver fetches).
+    pub auth_pool: AuthPool,
     next_cid: AtomicU64,
     num_clients: AtomicUsize,
     workers: OnceLock<Vec<WorkerHandle>>,
@@ -564,7 +564,7 @@ impl Server {
             .filter(|n| *n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
-        let trust = crate::auth::operator::from_opts(&opts);
+        let trust = crate::auth::operator::from_opts(&opts).map_err(Error)?;
         if let Some(trust) = &trust {
             trust.probe().map_err(Error)?;
             if trust.system_account.is_empty() {
@@ -584,14 +584,14 @@ impl Server {
             }
         }
         let system_account = system_account(&accounts, &opts)?;
-        let bcrypt = BcryptPool::start().map_err(|e| Error(format!("bcrypt threads: {e}")))?;
+        let auth_pool = AuthPool::start().map_err(|e| Error(format!("auth threads: {e}")))?;
         opts.add_sys_only_no_auth_user("");
         let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
         let shared = Arc::new(Shared {
             runtime: RwLock::new(Arc::new(runtime)),
             runtime_gen: AtomicU64::new(1),
             accounts,
-            bcrypt,
+            auth_pool,
             next_cid: AtomicU64::new(1),
             num_clients: AtomicUsize::new(0),
             workers: OnceLock::new(),

@@ -384,6 +384,7 @@ impl CertClients {
                 user: Some(cn.to_string()),
                 perms: Some(Arc::new(ClientPerms::compile(&perms))),
                 expires: None,
+                jwt: None,
             });
         }
         AuthStep::Reject("certificate matches no certificate client")

@@ -15,6 +15,7 @@ pub mod config;
 pub mod operator;
 pub mod perms;
 pub mod pool;
+pub mod store;
 
 use crate::connect::ConnectOpts;
 use config::UserConfig;
@@ -110,8 +111,24 @@ pub struct Identity {
     pub user: Option<String>,
     /// The user's permissions; `None` allows everything.
     pub perms: Option<Arc<ClientPerms>>,
-    /// When the credential expires (user JWT `exp`); the client is closed then.
+    /// When the credential expires (user JWT `exp`, or the end of its `times` window); the
+    /// client is closed then.
     pub expires: Option<std::time::SystemTime>,
+    /// What a user JWT and its account add (operator mode).
+    pub jwt: Option<Arc<JwtFacts>>,
+}
+
+/// Limits and deadlines of a client that authenticated with a user JWT.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JwtFacts {
+    /// Most subscriptions (the user's `subs`); 0 = none of its own.
+    pub max_subs: i64,
+    /// Largest payload (the user's `payload`); 0 = none of its own.
+    pub max_payload: i64,
+    /// When the account JWT expires (`Account Authentication Expired`).
+    pub account_expires: Option<std::time::SystemTime>,
+    /// The key that signed the user JWT (the account or one of its signing keys).
+    pub issuer: String,
 }
 
 impl Identity {
@@ -122,6 +139,7 @@ impl Identity {
             user,
             perms: None,
             expires: None,
+            jwt: None,
         }
     }
 
@@ -136,6 +154,7 @@ impl Identity {
             user: Some(name.to_string()),
             perms: user.perms.clone(),
             expires: None,
+            jwt: None,
         }
     }
 }
@@ -147,6 +166,9 @@ pub enum AuthStep {
     Accept(Identity),
     /// Refused; the text is for the debug log only.
     Reject(&'static str),
+    /// The account is not loaded yet and must be fetched (URL or NATS resolver): check again
+    /// off the worker thread, where waiting is allowed.
+    Resolve,
     /// Accept as `then` if `given` verifies against the bcrypt `hash` (off the worker thread).
     VerifyBcrypt {
         /// The configured hash.
@@ -257,7 +279,11 @@ impl AuthConfig {
         opts: &ConnectOpts,
         nonce: &str,
         peer_cert: Option<&[u8]>,
+        peer_ip: Option<std::net::IpAddr>,
     ) -> AuthStep {
+        if let AuthConfig::Operator(trust) = self {
+            return trust.check(opts, nonce, peer_ip, false);
+        }
         match (cert_auth, peer_cert) {
             (CertAuth::Clients(clients), Some(der)) => clients.check(der),
             (CertAuth::Clients(clients), None) if !clients.allow_legacy => {
@@ -318,7 +344,7 @@ impl AuthConfig {
     pub fn check(&self, opts: &ConnectOpts, nonce: &str) -> AuthStep {
         match self {
             AuthConfig::None => AuthStep::Accept(Identity::global(None)),
-            AuthConfig::Operator(trust) => trust.check(opts, nonce),
+            AuthConfig::Operator(trust) => trust.check(opts, nonce, None, false),
             AuthConfig::Token(token) => secret_step(
                 token,
                 &opts.auth_token,
@@ -473,7 +499,7 @@ mod tests {
             AuthStep::VerifyBcrypt { hash, given, then } => {
                 password_matches(&hash, &given).then_some(then)
             }
-            AuthStep::Reject(_) => None,
+            AuthStep::Reject(_) | AuthStep::Resolve => None,
         }
     }
 

@@ -10,11 +10,14 @@ use super::config::{
     AccountConfig, AccountLimits, Permissions, ResponsePermission, SubjectPermission,
 };
 use super::perms::ClientPerms;
-use super::{verify_nonce_signature, AuthStep, Identity};
+use super::store::{DirConfig, DirStore};
+use super::{verify_nonce_signature, AuthStep, Identity, JwtFacts};
 use crate::connect::ConnectOpts;
 use crate::jwt;
+use crate::log;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -25,6 +28,9 @@ pub enum ResolverConfig {
     Memory,
     /// `resolver: URL(<base>)`: the nats-account-server protocol.
     Url(String),
+    /// `resolver: {type: full|cache, dir: …}`: JWTs kept in a directory, missing ones asked
+    /// of the other servers over `$SYS`, updates taken over `$SYS` (spec sys.md §5.4).
+    Dir(DirConfig),
 }
 
 /// An account JWT in use, decoded.
@@ -36,15 +42,32 @@ pub struct AccountJwt {
     pub claims: jwt::Claims<jwt::Account>,
 }
 
+/// What changed for connected clients when an account's claims were replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountChange {
+    /// The account.
+    pub account: String,
+    /// Signing keys removed or whose scope template changed: their users are closed.
+    pub dropped_signers: Vec<String>,
+    /// The account is gone (deleted from the resolver): its clients are closed.
+    pub deleted: bool,
+}
+
 /// The trust state of operator mode.
 #[derive(Debug)]
 pub struct Trust {
     /// Keys that may sign account JWTs: operator keys (unless strict) and signing keys.
     issuers: HashSet<String>,
+    /// Every operator key and operator signing key (who may ask to delete accounts).
+    operator_keys: HashSet<String>,
+    /// Operators with `strict_signing_key_usage` (their own key may not sign accounts).
+    strict_operators: HashSet<String>,
     /// The system account's public key.
     pub system_account: String,
     resolver: ResolverConfig,
     preload: BTreeMap<String, String>,
+    /// The JWT directory of a `full` or `cache` resolver.
+    store: Option<DirStore>,
     /// Current claims of every account loaded so far.
     accounts: RwLock<HashMap<String, Arc<AccountJwt>>>,
     shared: OnceLock<Weak<crate::server::Shared>>,
@@ -52,31 +75,56 @@ pub struct Trust {
 
 /// How long a URL resolver fetch may take (nats-server's default).
 const FETCH_TIMEOUT: Duration = Duration::from_millis(1900);
+/// How deep loading an account may follow its imports' exporters.
+const IMPORT_DEPTH_MAX: usize = 8;
 
 impl Trust {
-    /// Builds the trust state from the decoded operator JWTs and `trusted_keys`.
+    /// Builds the trust state from the decoded operator JWTs and `trusted_keys`; a `full` or
+    /// `cache` resolver opens its directory and takes `resolver_preload` if newer.
+    ///
+    /// # Errors
+    /// The resolver directory can't be used.
     pub fn new(
         operators: &[jwt::Claims<jwt::Operator>],
         trusted_keys: &[String],
         system_account: String,
         resolver: ResolverConfig,
         preload: BTreeMap<String, String>,
-    ) -> Trust {
+    ) -> Result<Trust, String> {
         let mut issuers: HashSet<String> = trusted_keys.iter().cloned().collect();
+        let mut operator_keys = issuers.clone();
+        let mut strict_operators = HashSet::new();
         for op in operators {
-            if !op.nats.strict_signing_key_usage {
+            if op.nats.strict_signing_key_usage {
+                strict_operators.insert(op.sub.clone());
+            } else {
                 issuers.insert(op.sub.clone());
             }
+            operator_keys.insert(op.sub.clone());
             issuers.extend(op.nats.signing_keys.iter().cloned());
+            operator_keys.extend(op.nats.signing_keys.iter().cloned());
         }
-        Trust {
+        let store = match &resolver {
+            ResolverConfig::Dir(config) => {
+                let store = DirStore::open(config.clone())?;
+                for (key, token) in &preload {
+                    store.save_if_newer(key, token)?;
+                }
+                Some(store)
+            }
+            _ => None,
+        };
+        Ok(Trust {
             issuers,
+            operator_keys,
+            strict_operators,
             system_account,
             resolver,
             preload,
+            store,
             accounts: RwLock::new(HashMap::new()),
             shared: OnceLock::new(),
-        }
+        })
     }
 
     /// nats-server's startup check of a URL resolver: `GET <base>` must answer 200.
@@ -86,7 +134,7 @@ impl Trust {
     pub fn probe(&self) -> Result<(), String> {
         match &self.resolver {
             ResolverConfig::Url(base) => fetch(base).map(|_| ()),
-            ResolverConfig::Memory => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -95,31 +143,120 @@ impl Trust {
         let _ = self.shared.set(Arc::downgrade(shared));
     }
 
-    /// The account JWT for `key`: loaded already, or fetched from the resolver and checked.
+    /// The JWT directory, with a `full` or `cache` resolver.
+    pub fn store(&self) -> Option<&DirStore> {
+        self.store.as_ref()
+    }
+
+    /// The account JWT for `key` if it can be had without waiting: loaded already, preloaded
+    /// (MEMORY) or in the resolver's directory. `Ok(None)`: it must be fetched.
     ///
     /// # Errors
-    /// Not found, not decodable, or not issued by a trusted key.
-    pub fn account(&self, key: &str) -> Result<Arc<AccountJwt>, String> {
+    /// Not found (MEMORY), not decodable, or not issued by a trusted key.
+    pub fn local_account(&self, key: &str) -> Result<Option<Arc<AccountJwt>>, String> {
         if let Some(acc) = self.accounts.read().get(key) {
-            return Ok(acc.clone());
+            return Ok(Some(acc.clone()));
         }
         let token = match &self.resolver {
-            ResolverConfig::Memory => self
-                .preload
-                .get(key)
-                .cloned()
-                .ok_or_else(|| "account not found".to_string())?,
-            ResolverConfig::Url(base) => fetch(&format!("{base}{key}"))?,
+            ResolverConfig::Memory => Some(
+                self.preload
+                    .get(key)
+                    .cloned()
+                    .ok_or_else(|| "account not found".to_string())?,
+            ),
+            ResolverConfig::Url(_) => None,
+            ResolverConfig::Dir(_) => self.store.as_ref().and_then(|s| s.get(key)),
         };
-        self.apply(key, &token)
+        match token {
+            Some(token) => self.load(key, &token, false, 0).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The account JWT for `key`, fetched from the resolver if needed. May wait up to the
+    /// resolver's timeout: never call it on a worker thread.
+    ///
+    /// # Errors
+    /// Not found, timed out, not decodable, or not issued by a trusted key.
+    pub fn account(&self, key: &str) -> Result<Arc<AccountJwt>, String> {
+        self.account_at_depth(key, 0)
+    }
+
+    fn account_at_depth(&self, key: &str, depth: usize) -> Result<Arc<AccountJwt>, String> {
+        if let Some(acc) = self.local_account(key)? {
+            return Ok(acc);
+        }
+        let token = match &self.resolver {
+            ResolverConfig::Url(base) => fetch(&format!("{base}{key}"))?,
+            ResolverConfig::Dir(config) => {
+                let token = self.lookup(key, config.timeout)?;
+                if let Some(store) = &self.store {
+                    store.save_if_newer(key, &token)?;
+                }
+                token
+            }
+            ResolverConfig::Memory => return Err("account not found".into()),
+        };
+        self.load(key, &token, true, depth)
+    }
+
+    /// Asks the other servers for `key`'s JWT (`$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`).
+    fn lookup(&self, key: &str, timeout: Duration) -> Result<String, String> {
+        let shared = self
+            .shared
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| "eventing shut down".to_string())?;
+        let sys = shared
+            .sys()
+            .ok_or_else(|| "eventing shut down".to_string())?;
+        sys.lookup_account(key, timeout)
+    }
+
+    /// Applies a JWT just loaded, then loads the exporters its imports name (waiting for
+    /// them only when `fetch` allows it), so the imports can be checked.
+    fn load(
+        &self,
+        key: &str,
+        token: &str,
+        fetch: bool,
+        depth: usize,
+    ) -> Result<Arc<AccountJwt>, String> {
+        let (acc, _) = self.apply(key, token)?;
+        if depth < IMPORT_DEPTH_MAX {
+            for import in &acc.claims.nats.imports {
+                if self.is_loaded(&import.account) {
+                    continue;
+                }
+                let loaded = if fetch {
+                    self.account_at_depth(&import.account, depth + 1)
+                        .map(|_| ())
+                } else {
+                    self.local_account(&import.account).map(|_| ())
+                };
+                if let Err(e) = loaded {
+                    log::debug(&format!(
+                        "account {key}: exporter {} not available: {e}",
+                        import.account
+                    ));
+                }
+            }
+        }
+        Ok(acc)
     }
 
     /// Checks an account JWT and makes it the account's current claims; the live account
-    /// (limits, exports, imports) follows. Returns the new state.
+    /// (limits, exports, imports) follows. Returns the new state and what changed for the
+    /// connected clients.
     ///
     /// # Errors
-    /// `account validation failed` for an untrusted issuer, or the decode error.
-    pub fn apply(&self, key: &str, token: &str) -> Result<Arc<AccountJwt>, String> {
+    /// `account validation failed` for an untrusted issuer, validation errors, or the decode
+    /// error.
+    pub fn apply(
+        &self,
+        key: &str,
+        token: &str,
+    ) -> Result<(Arc<AccountJwt>, AccountChange), String> {
         let claims: jwt::Claims<jwt::Account> = jwt::decode(token)?;
         if claims.sub != key {
             return Err("subject does not match jwt content".into());
@@ -127,6 +264,7 @@ impl Trust {
         if !self.issuers.contains(&claims.iss) {
             return Err("account validation failed".into());
         }
+        validate_account(&claims)?;
         if claims.exp > 0 && claims.exp <= jwt::now_unix() {
             return Err("account expired".into());
         }
@@ -134,11 +272,79 @@ impl Trust {
             token: token.to_string(),
             claims,
         });
-        self.accounts.write().insert(key.to_string(), acc.clone());
-        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
-            shared.accounts.register(account_config(&acc.claims));
+        let old = self.accounts.write().insert(key.to_string(), acc.clone());
+        let change = AccountChange {
+            account: key.to_string(),
+            dropped_signers: old
+                .map(|old| dropped_signers(&old.claims, &acc.claims))
+                .unwrap_or_default(),
+            deleted: false,
+        };
+        self.register(&acc.claims);
+        // Accounts importing from this one have their imports checked again.
+        let importers: Vec<Arc<AccountJwt>> = self
+            .accounts
+            .read()
+            .values()
+            .filter(|a| a.claims.sub != key)
+            .filter(|a| a.claims.nats.imports.iter().any(|i| i.account == key))
+            .cloned()
+            .collect();
+        for importer in importers {
+            self.register(&importer.claims);
         }
-        Ok(acc)
+        Ok((acc, change))
+    }
+
+    /// Registers `claims` with the server's accounts, keeping only the imports their
+    /// exporters allow.
+    fn register(&self, claims: &jwt::Claims<jwt::Account>) {
+        let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let mut config = account_config(claims);
+        let loaded = self.accounts.read();
+        config.imports.retain(|import| {
+            let raw = claims
+                .nats
+                .imports
+                .iter()
+                .find(|i| i.account == import.account && i.subject == import.subject);
+            match (loaded.get(&import.account), raw) {
+                (Some(exporter), Some(raw)) => {
+                    let allowed = import_allowed(&exporter.claims, &claims.sub, raw);
+                    if let Err(why) = &allowed {
+                        log::debug(&format!(
+                            "account {}: import {:?} from {} refused: {why}",
+                            claims.sub, raw.subject, raw.account
+                        ));
+                    }
+                    allowed.is_ok()
+                }
+                _ => false,
+            }
+        });
+        drop(loaded);
+        shared.accounts.register(config);
+    }
+
+    /// Forgets `key`'s account (deleted from the resolver): new clients can't join it, and
+    /// the returned change closes the connected ones.
+    pub fn remove(&self, key: &str) -> AccountChange {
+        self.accounts.write().remove(key);
+        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
+            if let Some(account) = shared.accounts.get(key) {
+                let mut config = (**account.config.read()).clone();
+                config.imports.clear();
+                config.exports.clear();
+                shared.accounts.register(config);
+            }
+        }
+        AccountChange {
+            account: key.to_string(),
+            dropped_signers: Vec::new(),
+            deleted: true,
+        }
     }
 
     /// Whether `key`'s account is loaded here.
@@ -146,9 +352,32 @@ impl Trust {
         self.accounts.read().contains_key(key)
     }
 
+    /// Whether `key` may sign account JWTs.
+    pub fn is_trusted_issuer(&self, key: &str) -> bool {
+        self.issuers.contains(key)
+    }
+
+    /// Whether `key` is an operator key or operator signing key (may delete accounts).
+    pub fn is_operator_key(&self, key: &str) -> bool {
+        self.operator_keys.contains(key)
+    }
+
+    /// Whether `key` is an operator that requires its signing keys to sign accounts.
+    pub fn is_strict_operator(&self, key: &str) -> bool {
+        self.strict_operators.contains(key)
+    }
+
     /// Checks a client's CONNECT: its user JWT, the signature over `nonce`, the account's
-    /// trust, revocations and expiry (spec core.md §4.8).
-    pub fn check(&self, opts: &ConnectOpts, nonce: &str) -> AuthStep {
+    /// trust, revocations, expiry, source network, time windows and connection type (spec
+    /// core.md §4.8). Without `may_wait`, an account that must be fetched first gives
+    /// [`AuthStep::Resolve`].
+    pub fn check(
+        &self,
+        opts: &ConnectOpts,
+        nonce: &str,
+        peer_ip: Option<IpAddr>,
+        may_wait: bool,
+    ) -> AuthStep {
         if opts.jwt.is_empty() {
             return AuthStep::Reject("no user JWT");
         }
@@ -170,8 +399,15 @@ impl Trust {
         } else {
             user.nats.issuer_account.clone()
         };
-        let Ok(account) = self.account(&account_key) else {
-            return AuthStep::Reject("account not found");
+        let found = if may_wait {
+            self.account(&account_key).map(Some)
+        } else {
+            self.local_account(&account_key)
+        };
+        let account = match found {
+            Ok(Some(account)) => account,
+            Ok(None) => return AuthStep::Resolve,
+            Err(_) => return AuthStep::Reject("account not found"),
         };
         let acc = &account.claims;
         // The issuer is the account itself or one of its signing keys; a scoped key's template
@@ -192,14 +428,8 @@ impl Trust {
                 None => return AuthStep::Reject("user JWT issuer is not trusted by its account"),
             }
         };
-        let revoked = |k: &str| {
-            acc.nats
-                .revocations
-                .get(k)
-                .is_some_and(|at| *at >= user.iat)
-        };
-        if revoked(&user.sub) || revoked("*") {
-            return AuthStep::Reject("user JWT revoked");
+        if is_revoked(acc, &user) {
+            return AuthStep::Reject(REVOKED);
         }
         let limits = scope.unwrap_or_else(|| user.nats.limits.clone());
         if limits.bearer_token {
@@ -209,14 +439,215 @@ impl Trust {
         } else if !verify_nonce_signature(&user.sub, nonce, &opts.sig) {
             return AuthStep::Reject("signature does not verify");
         }
+        if !connection_type_allowed(&limits.allowed_connection_types) {
+            return AuthStep::Reject("connection type not allowed");
+        }
+        if !source_allowed(&limits.src.items(), peer_ip) {
+            return AuthStep::Reject("source network not allowed");
+        }
+        let window_end = match time_window(&limits, std::time::SystemTime::now()) {
+            Ok(end) => end,
+            Err(why) => return AuthStep::Reject(why),
+        };
         let perms = permissions(&limits, acc.nats.default_permissions.as_ref());
+        let user_exp = (user.exp > 0).then(|| UNIX_EPOCH + Duration::from_secs(user.exp as u64));
+        let expires = match (user_exp, window_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let own = |v: i64| if v > 0 { v } else { 0 };
         AuthStep::Accept(Identity {
             account: account_key,
             user: Some(user.sub.clone()),
             perms: perms.map(|p| Arc::new(ClientPerms::compile(&p))),
-            expires: (user.exp > 0).then(|| UNIX_EPOCH + Duration::from_secs(user.exp as u64)),
+            expires,
+            jwt: Some(Arc::new(JwtFacts {
+                max_subs: own(limits.subs),
+                max_payload: own(limits.payload),
+                account_expires: (acc.exp > 0)
+                    .then(|| UNIX_EPOCH + Duration::from_secs(acc.exp as u64)),
+                issuer: user.iss.clone(),
+            })),
         })
     }
+}
+
+/// The reject reason of a revoked user (a claims update tells it `User Authentication
+/// Revoked`).
+pub const REVOKED: &str = "user JWT revoked";
+
+/// A user is revoked when the account revoked its key, or everybody, at or after the user
+/// JWT's issue time.
+fn is_revoked(acc: &jwt::Claims<jwt::Account>, user: &jwt::Claims<jwt::User>) -> bool {
+    let revoked = |k: &str| {
+        acc.nats
+            .revocations
+            .get(k)
+            .is_some_and(|at| *at >= user.iat)
+    };
+    revoked(&user.sub) || revoked("*")
+}
+
+/// nats-io/jwt's blocking validation errors for account limits on imports and exports.
+///
+/// # Errors
+/// The first blocking issue.
+pub fn validate_account(claims: &jwt::Claims<jwt::Account>) -> Result<(), String> {
+    let limits = &claims.nats.limits;
+    let over = |limit: i64, n: usize| limit >= 0 && n as i64 > limit;
+    if over(limits.imports, claims.nats.imports.len()) {
+        return Err("the account contains more imports than allowed by the operator".into());
+    }
+    if over(limits.exports, claims.nats.exports.len()) {
+        return Err("the account contains more exports than allowed by the operator".into());
+    }
+    if !limits.wildcards
+        && claims
+            .nats
+            .exports
+            .iter()
+            .any(|e| e.subject.split('.').any(|t| t == "*" || t == ">"))
+    {
+        return Err("the account contains wildcard exports that are not allowed".into());
+    }
+    Ok(())
+}
+
+/// Signing keys of `old` that are gone from `new`, or whose scope changed.
+fn dropped_signers(
+    old: &jwt::Claims<jwt::Account>,
+    new: &jwt::Claims<jwt::Account>,
+) -> Vec<String> {
+    old.nats
+        .signing_keys
+        .iter()
+        .filter(|k| !new.nats.signing_keys.contains(k))
+        .map(|k| k.key().to_string())
+        .collect()
+}
+
+/// Whether the exporter lets `importer` have `import`: a matching export of the same kind,
+/// and for a private export a valid activation token issued by the exporter.
+fn import_allowed(
+    exporter: &jwt::Claims<jwt::Account>,
+    importer: &str,
+    import: &jwt::Import,
+) -> Result<(), &'static str> {
+    let export = exporter
+        .nats
+        .exports
+        .iter()
+        .find(|e| {
+            e.kind.eq_ignore_ascii_case(&import.kind)
+                && protocol::subject::subject_matches(
+                    e.subject.as_bytes(),
+                    import.subject.as_bytes(),
+                )
+        })
+        .ok_or("no matching export")?;
+    if !export.token_req {
+        return Ok(());
+    }
+    let token =
+        jwt::decode::<jwt::Activation>(&import.token).map_err(|_| "activation token not valid")?;
+    let issuer_ok = token.iss == exporter.sub
+        || (token.nats.issuer_account == exporter.sub
+            && exporter
+                .nats
+                .signing_keys
+                .iter()
+                .any(|k| k.key() == token.iss));
+    if !issuer_ok {
+        return Err("activation token not issued by the exporter");
+    }
+    if token.sub != importer {
+        return Err("activation token is for another account");
+    }
+    if token.exp > 0 && token.exp <= jwt::now_unix() {
+        return Err("activation token expired");
+    }
+    if !protocol::subject::subject_matches(token.nats.subject.as_bytes(), import.subject.as_bytes())
+    {
+        return Err("activation token is for another subject");
+    }
+    Ok(())
+}
+
+/// Plain TCP clients are `STANDARD` (gannet has no websocket, MQTT or in-process clients).
+fn connection_type_allowed(types: &[String]) -> bool {
+    types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case("STANDARD"))
+}
+
+/// `src`: the client's address must be in one of the networks; an entry that is not a CIDR
+/// matches nothing (as nats-server's `validateSrc`).
+fn source_allowed(networks: &[String], peer: Option<IpAddr>) -> bool {
+    if networks.is_empty() {
+        return true;
+    }
+    let Some(peer) = peer else {
+        return false;
+    };
+    networks.iter().any(|cidr| cidr_contains(cidr, peer))
+}
+
+fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let Some((net, bits)) = cidr.split_once('/') else {
+        return false;
+    };
+    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
+        return false;
+    };
+    let ip = match (net, ip) {
+        (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        _ => ip,
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+/// `times`: the client may connect only inside one of the daily windows; it is closed when
+/// the window ends. Returns that end, or `None` without windows. As nats-server's
+/// `validateTimes`, a window whose start is after its end runs from today's start to
+/// tomorrow's end. `times_location` may be empty, `UTC` or `Local` (gannet has no time zone
+/// database; other names are refused, as nats-server refuses names it can't load).
+fn time_window(
+    limits: &jwt::UserPermissionLimits,
+    now: std::time::SystemTime,
+) -> Result<Option<std::time::SystemTime>, &'static str> {
+    if limits.times.is_empty() {
+        return Ok(None);
+    }
+    match limits.times_location.as_str() {
+        "" | "UTC" | "Local" => {}
+        _ => return Err("times_location not supported"),
+    }
+    let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let midnight = now_s - now_s % 86_400;
+    let secs = |t: &str| -> Option<u64> {
+        let mut parts = t.split(':').map(|p| p.parse::<u64>().ok());
+        let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+        (h < 24 && m < 60 && s < 60 && parts.next().is_none()).then_some(h * 3600 + m * 60 + s)
+    };
+    for range in &limits.times {
+        let (Some(start), Some(end)) = (secs(&range.start), secs(&range.end)) else {
+            return Err("times window not valid");
+        };
+        let start_at = midnight + start;
+        let end_at = midnight + end + if start > end { 86_400 } else { 0 };
+        if start_at < now_s && now_s < end_at {
+            return Ok(Some(UNIX_EPOCH + Duration::from_secs(end_at)));
+        }
+    }
+    Err("outside the allowed times")
 }
 
 /// Whether a user JWT leaves permissions and limits to its scoped signing key.
@@ -421,20 +852,24 @@ fn dechunk(mut rest: &str) -> String {
 }
 
 /// The trust state for `opts`, or `None` outside operator mode.
-pub fn from_opts(opts: &crate::opts::Options) -> Option<Arc<Trust>> {
+///
+/// # Errors
+/// The resolver's directory can't be used.
+pub fn from_opts(opts: &crate::opts::Options) -> Result<Option<Arc<Trust>>, String> {
     if !opts.operator_mode() {
-        return None;
+        return Ok(None);
     }
     let operators: Vec<jwt::Claims<jwt::Operator>> = opts
         .operators
         .iter()
         .filter_map(|t| jwt::decode(t).ok())
         .collect();
-    Some(Arc::new(Trust::new(
+    Trust::new(
         &operators,
         &opts.trusted_keys,
         opts.system_account.clone(),
         opts.resolver.clone().unwrap_or(ResolverConfig::Memory),
         opts.resolver_preload.clone(),
-    )))
+    )
+    .map(|t| Some(Arc::new(t)))
 }

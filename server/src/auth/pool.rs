@@ -1,71 +1,117 @@
-//! bcrypt checks off the worker threads. A bcrypt verification costs milliseconds; doing it on
-//! a worker would stall every other connection of that worker. Workers submit a job and carry
-//! on; the answer comes back through the worker's inbox as [`WorkerMsg::AuthResult`].
+//! Authentication work that may take long, off the worker threads: bcrypt checks cost
+//! milliseconds, and an operator-mode client whose account is not loaded yet waits for the
+//! resolver (an HTTP fetch or a `$SYS` lookup, up to its timeout). Doing either on a worker
+//! would stall every other connection of that worker. Workers submit a job and carry on; the
+//! answer comes back through the worker's inbox as [`WorkerMsg::AuthResult`].
 
-use super::{password_matches, Identity};
+use super::{password_matches, AuthStep, Identity};
+use crate::connect::ConnectOpts;
 use crate::worker::{WorkerHandle, WorkerMsg};
 use crossbeam_channel::{Sender, TrySendError};
+use std::sync::Arc;
 
-/// Threads verifying bcrypt hashes.
-const BCRYPT_THREADS: usize = 2;
+/// Threads doing the work. Two, so one slow resolver fetch does not hold up bcrypt checks.
+const AUTH_THREADS: usize = 2;
 /// Jobs waiting at most; beyond it new checks are refused (the client gets
 /// `Authorization Violation`) rather than queueing without bound.
-const BCRYPT_QUEUE_MAX: usize = 1024;
+const AUTH_QUEUE_MAX: usize = 1024;
 
-/// One bcrypt check and where its answer goes.
+/// What to check.
 #[derive(Debug)]
-pub struct BcryptJob {
+pub enum AuthWork {
+    /// Accept as `then` if `given` verifies against the bcrypt `hash`.
+    Bcrypt {
+        /// Configured hash.
+        hash: String,
+        /// Client secret.
+        given: String,
+        /// Identity on success.
+        then: Identity,
+    },
+    /// The whole operator-mode check, fetching the account if needed.
+    Operator {
+        /// The trust state.
+        trust: Arc<super::operator::Trust>,
+        /// The client's CONNECT.
+        opts: Box<ConnectOpts>,
+        /// The nonce the client was sent.
+        nonce: String,
+        /// The client's address.
+        peer_ip: Option<std::net::IpAddr>,
+    },
+}
+
+/// One check and where its answer goes.
+#[derive(Debug)]
+pub struct AuthJob {
     /// Worker to answer.
     pub worker: WorkerHandle,
     /// Connection slot in that worker.
     pub slot: usize,
     /// Connection id (slots are reused).
     pub cid: u64,
-    /// Configured hash.
-    pub hash: String,
-    /// Client secret.
-    pub given: String,
-    /// Identity on success.
-    pub then: Identity,
+    /// The check.
+    pub work: AuthWork,
 }
 
 /// The pool's submission side.
 #[derive(Debug, Clone)]
-pub struct BcryptPool {
-    tx: Sender<BcryptJob>,
+pub struct AuthPool {
+    tx: Sender<AuthJob>,
 }
 
-impl BcryptPool {
+impl AuthPool {
     /// Starts the threads.
     ///
     /// # Errors
     /// A thread could not be spawned.
-    pub fn start() -> std::io::Result<BcryptPool> {
-        let (tx, rx) = crossbeam_channel::bounded::<BcryptJob>(BCRYPT_QUEUE_MAX);
-        for i in 0..BCRYPT_THREADS {
+    pub fn start() -> std::io::Result<AuthPool> {
+        let (tx, rx) = crossbeam_channel::bounded::<AuthJob>(AUTH_QUEUE_MAX);
+        for i in 0..AUTH_THREADS {
             let rx = rx.clone();
             std::thread::Builder::new()
-                .name(format!("gannet-bcrypt-{i}"))
+                .name(format!("gannet-auth-{i}"))
                 .spawn(move || {
                     for job in rx {
-                        let ok = password_matches(&job.hash, &job.given);
-                        let identity = ok.then_some(job.then);
+                        let result = run(job.work);
                         job.worker.send(WorkerMsg::AuthResult {
                             slot: job.slot,
                             cid: job.cid,
-                            identity,
+                            result,
                         });
                     }
                 })?;
         }
-        Ok(BcryptPool { tx })
+        Ok(AuthPool { tx })
     }
 
     /// Queues a job; false if the queue is full.
-    pub fn submit(&self, job: BcryptJob) -> bool {
+    pub fn submit(&self, job: AuthJob) -> bool {
         !matches!(
             self.tx.try_send(job),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
         )
+    }
+}
+
+fn run(work: AuthWork) -> Result<Identity, &'static str> {
+    match work {
+        AuthWork::Bcrypt { hash, given, then } => {
+            if password_matches(&hash, &given) {
+                Ok(then)
+            } else {
+                Err("invalid password")
+            }
+        }
+        AuthWork::Operator {
+            trust,
+            opts,
+            nonce,
+            peer_ip,
+        } => match trust.check(&opts, &nonce, peer_ip, true) {
+            AuthStep::Accept(identity) => Ok(identity),
+            AuthStep::Reject(why) => Err(why),
+            AuthStep::Resolve | AuthStep::VerifyBcrypt { .. } => Err("account not found"),
+        },
     }
 }

@@ -31,6 +31,10 @@ const STATSZ_FIRST: Duration = Duration::from_millis(250);
 const STATSZ_INTERVAL_MAX: Duration = Duration::from_secs(10);
 /// Account CONNS heartbeat while the account has connections.
 const CONNS_HEARTBEAT: Duration = Duration::from_secs(30);
+/// Account lookups waiting for an answer at most.
+const LOOKUPS_MAX: usize = 1024;
+/// How long an unanswered lookup is remembered.
+const LOOKUP_KEEP: Duration = Duration::from_secs(30);
 
 /// What a worker knows about a client when something happens to it.
 #[derive(Debug, Clone)]
@@ -109,6 +113,14 @@ pub enum SysEvent {
     LeafnodeConnect(&'static Account),
     /// An account was registered: send its account-tracking CONNS request.
     TrackAccount(&'static Account),
+    /// An account JWT is needed: ask the other servers (`CLAIMS.LOOKUP`) and answer the
+    /// first JWT, or an empty message when they have none, on `done`.
+    Lookup {
+        /// The account public key.
+        account: String,
+        /// Where the answer goes.
+        done: Sender<Vec<u8>>,
+    },
     /// Lame duck mode started: announce it; no system message follows.
     LameDuck,
     /// Clean shutdown: send SHUTDOWN (unless in lame duck mode), then answer on `ack`.
@@ -158,6 +170,32 @@ impl SysHandle {
         }
     }
 
+    /// Asks the other servers for an account JWT and waits up to `timeout` (nats-server's
+    /// `fetch`).
+    ///
+    /// # Errors
+    /// `account jwt not found`, `fetching jwt timed out`, or `eventing shut down`.
+    pub fn lookup_account(&self, account: &str, timeout: Duration) -> Result<String, String> {
+        let (done, answer) = crossbeam_channel::bounded(1);
+        let event = SysEvent::Lookup {
+            account: account.to_string(),
+            done,
+        };
+        if self.tx.try_send(event).is_err() {
+            return Err("eventing shut down".into());
+        }
+        match answer.recv_timeout(timeout) {
+            Ok(jwt) if jwt.is_empty() => Err("account jwt not found".into()),
+            Ok(jwt) => Ok(String::from_utf8_lossy(&jwt).into_owned()),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                Err("fetching jwt timed out".into())
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                Err("fetching jwt failed due to shutdown".into())
+            }
+        }
+    }
+
     /// The system account.
     pub fn account(&self) -> &'static Account {
         self.account
@@ -201,7 +239,33 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
                 .insert(subject.as_bytes(), None, crate::sub::SubRef(sub));
         };
         let server_wide = format!("$SYS.REQ.SERVER.{id}.*");
+        let inbox = format!("{}.*", reply_inbox(&id));
+        let dir_resolver = match &shared.runtime().0.auth {
+            crate::auth::AuthConfig::Operator(t) => t.store().map(|st| st.config.cache),
+            _ => None,
+        };
+        // The NATS-based resolvers' services (spec sys.md §5.4); `full` also answers
+        // lookups and packs.
+        let resolver_subjects: &[&str] = match dir_resolver {
+            Some(true) => &[
+                "$SYS.REQ.CLAIMS.UPDATE",
+                "$SYS.REQ.CLAIMS.LIST",
+                "$SYS.REQ.CLAIMS.DELETE",
+            ],
+            Some(false) => &[
+                "$SYS.REQ.CLAIMS.UPDATE",
+                "$SYS.REQ.CLAIMS.LIST",
+                "$SYS.REQ.CLAIMS.DELETE",
+                "$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP",
+                "$SYS.REQ.CLAIMS.PACK",
+            ],
+            None => &[],
+        };
+        for subject in resolver_subjects {
+            add(system, subject);
+        }
         for subject in [
+            inbox.as_str(),
             "$SYS.REQ.SERVER.PING",
             "$SYS.REQ.SERVER.PING.*",
             server_wide.as_str(),
@@ -231,6 +295,7 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
     Ok(handle)
 }
 
+mod claims;
 mod profilez;
 mod requests;
 
@@ -445,8 +510,26 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
     // Accounts with connections get a CONNS heartbeat.
     let mut heartbeats: HashMap<String, Instant> = HashMap::new();
     let mut silenced = false;
+    // Lookups waiting for another server's answer, by reply subject.
+    let mut lookups: HashMap<String, (Sender<Vec<u8>>, Instant)> = HashMap::new();
+    // A full resolver asks the others for their JWTs every `interval`.
+    let pack_interval = s
+        .shared
+        .upgrade()
+        .and_then(|shared| match &shared.runtime().0.auth {
+            crate::auth::AuthConfig::Operator(t) => t
+                .store()
+                .filter(|st| !st.config.cache)
+                .map(|st| st.config.interval),
+            _ => None,
+        });
+    let mut pack_at = pack_interval.map(|i| Instant::now() + i);
     loop {
-        let next = heartbeats.values().copied().fold(statsz_at, Instant::min);
+        let next = heartbeats
+            .values()
+            .copied()
+            .chain(pack_at)
+            .fold(statsz_at, Instant::min);
         let event = match rx.recv_deadline(next) {
             Ok(event) => Some(event),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
@@ -469,6 +552,22 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
             if !silenced && !s.system.sublist.matches(subject.as_bytes()).is_empty() {
                 let body = statsz_body(&mut s, &shared);
                 s.publish(&shared, s.system, subject, body);
+            }
+        }
+        if let (Some(at), Some(interval)) = (pack_at, pack_interval) {
+            if now >= at {
+                pack_at = Some(now + interval);
+                if let crate::auth::AuthConfig::Operator(t) = &shared.runtime().0.auth {
+                    if let Some(store) = t.store() {
+                        let id = shared.runtime().0.info.server_id.clone();
+                        s.publish_request(
+                            &shared,
+                            "$SYS.REQ.CLAIMS.PACK".into(),
+                            format!("{}.pack", reply_inbox(&id)),
+                            store.hash().to_vec(),
+                        );
+                    }
+                }
             }
         }
         let due: Vec<String> = heartbeats
@@ -537,10 +636,39 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                 headers,
                 payload,
             } => {
-                let own = tracking_inbox(&shared.runtime().0.info.server_id);
-                if reply.as_deref() == Some(own.as_bytes()) {
-                    // Our own account-tracking request: the system client does not hear its
-                    // own messages (echo off).
+                let id = shared.runtime().0.info.server_id.clone();
+                let own = tracking_inbox(&id);
+                let inbox = reply_inbox(&id);
+                let ours = |r: &[u8]| {
+                    r == own.as_bytes()
+                        || (r.starts_with(inbox.as_bytes()) && r.get(inbox.len()) == Some(&b'.'))
+                };
+                if reply.as_deref().is_some_and(ours) {
+                    // Our own request (account tracking, lookup, pack): the system client
+                    // does not hear its own messages (echo off).
+                    continue;
+                }
+                if ours(subject.as_bytes()) {
+                    // An answer to one of our requests.
+                    if subject.ends_with(".pack") {
+                        if !payload.is_empty() {
+                            claims::merge(&shared, &payload);
+                        }
+                    } else if let Some((done, _)) = lookups.get(&subject) {
+                        // The first JWT wins; with no other server known, an empty answer
+                        // means nobody has it.
+                        let _ = done.try_send(payload.clone());
+                        lookups.remove(&subject);
+                    }
+                    continue;
+                }
+                if subject == "$SYS.REQ.CLAIMS.PACK" {
+                    if let Some(reply) = reply {
+                        let reply = String::from_utf8_lossy(&reply).into_owned();
+                        for msg in claims::pack(&shared, &payload) {
+                            s.publish(&shared, account, reply.clone(), msg);
+                        }
+                    }
                     continue;
                 }
                 if let Some(reply) = reply {
@@ -586,6 +714,18 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                     String::from_utf8_lossy(&reply).into_owned(),
                     body,
                 );
+            }
+            SysEvent::Lookup { account, done } => {
+                let id = shared.runtime().0.info.server_id.clone();
+                let reply = format!("{}.{}", reply_inbox(&id), s.ids.next_id());
+                // Bounded: a lookup nobody answered is forgotten after a while (its waiter
+                // gave up long before).
+                lookups.retain(|_, (_, at)| at.elapsed() < LOOKUP_KEEP);
+                if lookups.len() < LOOKUPS_MAX {
+                    lookups.insert(reply.clone(), (done, Instant::now()));
+                    let subject = format!("$SYS.REQ.ACCOUNT.{account}.CLAIMS.LOOKUP");
+                    s.publish_request(&shared, subject, reply, Vec::new());
+                }
             }
             SysEvent::LeafnodeConnect(account) => {
                 let msg = sysacct::events::LeafNodeConnectMsg {
@@ -640,6 +780,12 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
 /// Where other servers answer this server's account-tracking requests.
 pub(crate) fn tracking_inbox(server_id: &str) -> String {
     format!("$SYS._INBOX_.{server_id}")
+}
+
+/// The prefix of the inboxes the system thread's own requests (lookups, packs) get their
+/// answers on.
+fn reply_inbox(server_id: &str) -> String {
+    format!("$SYS._INBOX.{server_id}")
 }
 
 /// After a connect or disconnect in a non-`$G` account: the CONNS event, and its heartbeat

@@ -20,9 +20,14 @@ pub(super) fn answer(
 ) -> Option<Vec<u8>> {
     let from_system = std::ptr::eq(account, s.system);
     if subject.ends_with(".CLAIMS.UPDATE") {
-        return claims_update(s, shared, subject, payload);
+        return super::claims::update(s, shared, subject, payload);
+    }
+    if subject.ends_with(".CLAIMS.LOOKUP") {
+        return super::claims::lookup(shared, subject);
     }
     match subject {
+        "$SYS.REQ.CLAIMS.LIST" => return super::claims::list(s, shared),
+        "$SYS.REQ.CLAIMS.DELETE" => return super::claims::delete(s, shared, payload),
         "$SYS.REQ.ACCOUNT.NSUBS" => return nsubs(shared, payload),
         "$SYS.DEBUG.SUBSCRIBERS" => return debug_subscribers(shared, account, headers, payload),
         _ => {}
@@ -486,66 +491,4 @@ fn count_subscribers(shared: &Shared, account: &str, subject: &str, queue: Optio
         }
     }
     n
-}
-
-/// `$SYS.ACCOUNT.<acc>.CLAIMS.UPDATE` and `$SYS.REQ.ACCOUNT.<acc>.CLAIMS.UPDATE` with a
-/// resolver that does not track updates itself (spec sys.md §5.5): a newer account JWT is
-/// applied to the loaded account and every client is re-checked against it (revoked users
-/// go, new permissions apply).
-fn claims_update(
-    s: &mut EventSender,
-    shared: &std::sync::Arc<Shared>,
-    subject: &str,
-    payload: &[u8],
-) -> Option<Vec<u8>> {
-    let tokens: Vec<&str> = subject.split('.').collect();
-    let acc = match tokens.len() {
-        5 => tokens[2],
-        6 => tokens[3],
-        _ => return None,
-    };
-    let reply = |s: &mut EventSender, result: Result<&str, String>| {
-        let server = s.server_info(shared);
-        let body = match result {
-            Ok(message) => {
-                json!({"server": server, "data": {"account": acc, "code": 200, "message": message}})
-            }
-            Err(description) => {
-                json!({"server": server, "error": {"account": acc, "code": 500, "description": description}})
-            }
-        };
-        serde_json::to_vec(&body).ok()
-    };
-    if payload.is_empty() {
-        return reply(s, Err("jwt update error - request body is empty".into()));
-    }
-    let token = String::from_utf8_lossy(payload).trim().to_string();
-    let claims = match crate::jwt::decode::<crate::jwt::Account>(&token) {
-        Ok(claims) => claims,
-        Err(e) => return reply(s, Err(format!("jwt update resulted in error - {e}"))),
-    };
-    if claims.sub != acc {
-        return reply(
-            s,
-            Err("jwt update resulted in error - subject does not match jwt content".into()),
-        );
-    }
-    let rt = shared.runtime().0;
-    let crate::auth::AuthConfig::Operator(trust) = &rt.auth else {
-        // Config accounts are not JWT based: nothing here takes the update.
-        return reply(s, Ok("jwt update skipped"));
-    };
-    if !trust.is_loaded(acc) {
-        return reply(s, Ok("jwt update skipped"));
-    }
-    if trust.apply(acc, &token).is_err() {
-        return reply(
-            s,
-            Err("jwt update resulted in error - account validation failed".into()),
-        );
-    }
-    for w in shared.workers() {
-        w.send(crate::worker::WorkerMsg::Reload);
-    }
-    reply(s, Ok("jwt updated"))
 }

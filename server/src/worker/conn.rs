@@ -43,6 +43,10 @@ pub enum ClosedReason {
     MaxControlLineExceeded,
     /// `max_connections` reached.
     MaxConnectionsExceeded,
+    /// The account's connection limit reached.
+    MaxAccountConnectionsExceeded,
+    /// The account revoked the user's JWT while it was connected.
+    Revocation,
     /// Server shutting down or lame duck mode closing clients.
     ServerShutdown,
     /// Closed by `$SYS.REQ.SERVER.<id>.KICK`.
@@ -69,6 +73,8 @@ impl ClosedReason {
             ClosedReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
             ClosedReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             ClosedReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            ClosedReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
+            ClosedReason::Revocation => "Credentials Revoked",
             ClosedReason::ServerShutdown => "Server Shutdown",
             ClosedReason::Kicked => "Kicked",
             ClosedReason::AuthenticationExpired => "Authentication Expired",
@@ -260,11 +266,15 @@ impl Conn {
     /// This connection's max payload: the server's, lowered by the account's limit.
     pub fn max_payload(&self, server_max: usize) -> usize {
         let account_max = self.account.as_ref().map_or(0, |a| a.limits().max_payload);
-        if account_max > 0 {
-            server_max.min(account_max as usize)
-        } else {
-            server_max
-        }
+        let user_max = self
+            .identity
+            .as_ref()
+            .and_then(|i| i.jwt.as_ref())
+            .map_or(0, |j| j.max_payload);
+        [account_max, user_max]
+            .into_iter()
+            .filter(|m| *m > 0)
+            .fold(server_max, |max, m| max.min(m as usize))
     }
 
     /// The client's verified TLS certificate (DER), if it presented one.

@@ -2,7 +2,7 @@
 //! [`super::route`]. Checks follow nats-server `server/client.go` in order and wording.
 
 use super::{ClosedReason, Worker};
-use crate::auth::pool::BcryptJob;
+use crate::auth::pool::{AuthJob, AuthWork};
 use crate::auth::{AuthStep, Identity};
 use crate::connect::ConnectOpts;
 use crate::log;
@@ -136,6 +136,7 @@ impl Worker {
             &conn.opts,
             &conn.nonce,
             conn.peer_cert(),
+            Some(conn.peer.ip()),
         );
         let mapped = matches!(self.rt.cert_auth, crate::auth::CertAuth::Map)
             && matches!(self.rt.auth, crate::auth::AuthConfig::Users { .. });
@@ -149,39 +150,52 @@ impl Worker {
         match step {
             AuthStep::Accept(identity) => self.connect_authenticated(slot, identity),
             AuthStep::Reject(why) => self.auth_violation(slot, why),
-            AuthStep::VerifyBcrypt { hash, given, then } => {
+            step => {
                 conn.auth_pending = true;
-                self.submit_bcrypt(slot, hash, given, then);
+                self.submit_auth(slot, step);
             }
         }
     }
 
-    /// Hands a bcrypt check to the bcrypt threads; the answer arrives as `AuthResult`.
-    pub(super) fn submit_bcrypt(
-        &mut self,
-        slot: usize,
-        hash: String,
-        given: String,
-        then: Identity,
-    ) {
+    /// Hands a check that takes long (bcrypt, or fetching an operator-mode account) to the
+    /// auth threads; the answer arrives as `AuthResult`.
+    pub(super) fn submit_auth(&mut self, slot: usize, step: AuthStep) {
         let Some(conn) = self.conns[slot].as_ref() else {
             return;
         };
-        let job = BcryptJob {
+        let work = match step {
+            AuthStep::VerifyBcrypt { hash, given, then } => AuthWork::Bcrypt { hash, given, then },
+            AuthStep::Resolve => {
+                let crate::auth::AuthConfig::Operator(trust) = &self.rt.auth else {
+                    return;
+                };
+                AuthWork::Operator {
+                    trust: trust.clone(),
+                    opts: Box::new(conn.opts.clone()),
+                    nonce: conn.nonce.clone(),
+                    peer_ip: Some(conn.peer.ip()),
+                }
+            }
+            AuthStep::Accept(_) | AuthStep::Reject(_) => return,
+        };
+        let job = AuthJob {
             worker: self.shared.workers()[self.id].clone(),
             slot,
             cid: conn.cid,
-            hash,
-            given,
-            then,
+            work,
         };
-        if !self.shared.bcrypt.submit(job) {
-            self.auth_violation(slot, "bcrypt queue full");
+        if !self.shared.auth_pool.submit(job) {
+            self.auth_violation(slot, "auth queue full");
         }
     }
 
-    /// The answer of a bcrypt check: finishes a CONNECT, or a reload's re-check.
-    pub(super) fn auth_result(&mut self, slot: usize, cid: u64, identity: Option<Identity>) {
+    /// The answer of a check on the auth threads: finishes a CONNECT, or a reload's re-check.
+    pub(super) fn auth_result(
+        &mut self,
+        slot: usize,
+        cid: u64,
+        result: Result<Identity, &'static str>,
+    ) {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
@@ -190,11 +204,11 @@ impl Worker {
         }
         let connecting = conn.auth_pending;
         conn.auth_pending = false;
-        match (identity, connecting) {
-            (Some(identity), true) => self.connect_authenticated(slot, identity),
-            (None, true) => self.auth_violation(slot, "invalid password"),
-            (Some(identity), false) => self.reauthorized(slot, identity),
-            (None, false) => self.mark_close(slot, ClosedReason::AuthenticationViolation),
+        match (result, connecting) {
+            (Ok(identity), true) => self.connect_authenticated(slot, identity),
+            (Err(why), true) => self.auth_violation(slot, why),
+            (Ok(identity), false) => self.reauthorized(slot, identity),
+            (Err(_), false) => self.mark_close(slot, ClosedReason::AuthenticationViolation),
         }
         // Resume what arrived while the check ran.
         self.parse_and_dispatch(slot);
@@ -276,7 +290,7 @@ impl Worker {
                 self.send_err_and_close(
                     slot,
                     errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED.as_bytes(),
-                    ClosedReason::MaxConnectionsExceeded,
+                    ClosedReason::MaxAccountConnectionsExceeded,
                 );
                 return false;
             }
@@ -350,8 +364,15 @@ impl Worker {
             .account
             .as_ref()
             .map_or(0, |a| a.limits().max_subscriptions);
-        if account_max > 0 && (max_subs == 0 || (account_max as usize) < max_subs) {
-            max_subs = account_max as usize;
+        let user_max = conn
+            .identity
+            .as_ref()
+            .and_then(|i| i.jwt.as_ref())
+            .map_or(0, |j| j.max_subs);
+        for m in [account_max, user_max] {
+            if m > 0 && (max_subs == 0 || (m as usize) < max_subs) {
+                max_subs = m as usize;
+            }
         }
         if max_subs > 0 && conn.subs.len() >= max_subs {
             log::error(&format!(

@@ -87,9 +87,11 @@ pub enum WorkerMsg {
         slot: usize,
         /// Connection id.
         cid: u64,
-        /// The identity if the secret matched.
-        identity: Option<crate::auth::Identity>,
+        /// The identity, or why the check failed (for the debug log).
+        result: Result<crate::auth::Identity, &'static str>,
     },
+    /// An account's claims changed (operator mode): re-check its clients.
+    AccountChanged(Arc<crate::auth::operator::AccountChange>),
     /// A snapshot for monitoring, answered on `tx` between two loop iterations.
     Snapshot {
         /// What to include.
@@ -323,11 +325,8 @@ impl Worker {
                         next_at: Instant::now(),
                     });
                 }
-                WorkerMsg::AuthResult {
-                    slot,
-                    cid,
-                    identity,
-                } => self.auth_result(slot, cid, identity),
+                WorkerMsg::AuthResult { slot, cid, result } => self.auth_result(slot, cid, result),
+                WorkerMsg::AccountChanged(change) => self.account_changed(&change),
                 WorkerMsg::Snapshot { req, tx } => {
                     let _ = tx.try_send(self.snapshot(req));
                 }
@@ -898,19 +897,22 @@ impl Worker {
         let Some(conn) = self.conns[slot].as_ref() else {
             return;
         };
-        let expired = conn
-            .identity
-            .as_ref()
-            .and_then(|i| i.expires)
-            .is_some_and(|at| at <= std::time::SystemTime::now());
-        if expired && !conn.is_closing() {
-            log::debug(&format!("{} - User JWT expired", conn.log_prefix()));
-            self.send_err_and_close(
-                slot,
-                protocol::errors::USER_AUTHENTICATION_EXPIRED.as_bytes(),
-                ClosedReason::AuthenticationExpired,
-            );
+        if conn.is_closing() {
+            return;
         }
+        let now = std::time::SystemTime::now();
+        let identity = conn.identity.as_ref();
+        let due = |at: Option<std::time::SystemTime>| at.is_some_and(|at| at <= now);
+        let account_expires = identity.and_then(|i| i.jwt.as_ref()?.account_expires);
+        let text = if due(identity.and_then(|i| i.expires)) {
+            protocol::errors::USER_AUTHENTICATION_EXPIRED
+        } else if due(account_expires) {
+            protocol::errors::ACCOUNT_AUTHENTICATION_EXPIRED
+        } else {
+            return;
+        };
+        log::debug(&format!("{} - {text}", conn.log_prefix()));
+        self.send_err_and_close(slot, text.as_bytes(), ClosedReason::AuthenticationExpired);
     }
 
     /// Arms the expiry timer of a client whose credentials expire.
@@ -918,7 +920,13 @@ impl Worker {
         let Some(conn) = self.conns[slot].as_ref() else {
             return;
         };
-        let Some(expires) = conn.identity.as_ref().and_then(|i| i.expires) else {
+        let identity = conn.identity.as_ref();
+        let account_expires = identity.and_then(|i| i.jwt.as_ref()?.account_expires);
+        let Some(expires) = [identity.and_then(|i| i.expires), account_expires]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
             return;
         };
         let left = expires
@@ -1049,6 +1057,7 @@ impl Worker {
                 &conn.opts,
                 &conn.nonce,
                 conn.peer_cert(),
+                Some(conn.peer.ip()),
             );
             match step {
                 crate::auth::AuthStep::Accept(identity) => self.reauthorized(slot, identity),
@@ -1061,11 +1070,100 @@ impl Worker {
                     // (observed).
                     self.mark_close(slot, ClosedReason::AuthenticationViolation);
                 }
-                crate::auth::AuthStep::VerifyBcrypt { hash, given, then } => {
-                    self.submit_bcrypt(slot, hash, given, then);
-                }
+                step => self.submit_auth(slot, step),
             }
         }
+    }
+
+    /// An account's claims changed or it was deleted: as nats-server's
+    /// `updateAccountClaimsWithRefresh`, users signed by a dropped or re-scoped signing key
+    /// are closed, revoked users are told `User Authentication Revoked`, clients over the new
+    /// connection limit go (newest first), and the others get the new permissions and limits.
+    /// A deleted account's clients get `Account Authentication Expired`.
+    fn account_changed(&mut self, change: &crate::auth::operator::AccountChange) {
+        use crate::auth::AuthStep;
+        let mut slots: Vec<(u64, usize)> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, c)| c.as_ref().map(|c| (slot, c)))
+            .filter(|(_, c)| {
+                c.connect_received
+                    && !c.auth_pending
+                    && !c.is_closing()
+                    && c.identity
+                        .as_ref()
+                        .is_some_and(|i| i.account == change.account)
+            })
+            .map(|(slot, c)| (c.cid, slot))
+            .collect();
+        // Newest first, so a lowered connection limit keeps the oldest clients.
+        slots.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, slot) in slots {
+            let Some(conn) = self.conns[slot].as_ref() else {
+                continue;
+            };
+            if change.deleted {
+                self.send_err_and_close(
+                    slot,
+                    protocol::errors::ACCOUNT_AUTHENTICATION_EXPIRED.as_bytes(),
+                    ClosedReason::AuthenticationExpired,
+                );
+                continue;
+            }
+            let issuer = conn
+                .identity
+                .as_ref()
+                .and_then(|i| i.jwt.as_ref())
+                .map(|j| j.issuer.clone())
+                .unwrap_or_default();
+            if change.dropped_signers.contains(&issuer) {
+                self.mark_close(slot, ClosedReason::AuthenticationViolation);
+                continue;
+            }
+            if let Some(account) = conn.account {
+                let max = account.limits().max_connections;
+                if max > 0 && account.num_conns() > max {
+                    self.send_err_and_close(
+                        slot,
+                        protocol::errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED.as_bytes(),
+                        ClosedReason::MaxAccountConnectionsExceeded,
+                    );
+                    continue;
+                }
+            }
+            let step = self.rt.auth.check_client(
+                &self.rt.cert_auth,
+                &conn.opts,
+                &conn.nonce,
+                conn.peer_cert(),
+                Some(conn.peer.ip()),
+            );
+            match step {
+                AuthStep::Accept(identity) => {
+                    self.reauthorized(slot, identity);
+                    let mpay = self.rt.limits.max_payload;
+                    if let Some(conn) = self.conns[slot].as_mut() {
+                        conn.parser.max_payload = conn.max_payload(mpay);
+                    }
+                    self.arm_expiry(slot);
+                }
+                AuthStep::Reject(crate::auth::operator::REVOKED) => self.send_err_and_close(
+                    slot,
+                    protocol::errors::USER_AUTHENTICATION_REVOKED.as_bytes(),
+                    ClosedReason::Revocation,
+                ),
+                AuthStep::Reject(why) => {
+                    log::debug(&format!(
+                        "{} - account update: no longer authorized: {why}",
+                        conn.log_prefix()
+                    ));
+                    self.mark_close(slot, ClosedReason::AuthenticationViolation);
+                }
+                step => self.submit_auth(slot, step),
+            }
+        }
+        self.flush_dirty();
     }
 
     /// Hands each non-empty batch to its worker. A full inbox keeps the batch here (it grows
