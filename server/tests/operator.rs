@@ -16,6 +16,8 @@ struct Setup {
     acc: KeyPair,
     acc_signer: KeyPair,
     scoped: KeyPair,
+    op_jwt: String,
+    sys_jwt: String,
     conf: String,
 }
 
@@ -105,6 +107,8 @@ fn setup(revoke: Option<(&KeyPair, i64)>) -> Setup {
         acc,
         acc_signer,
         scoped,
+        op_jwt,
+        sys_jwt,
         conf,
     }
 }
@@ -112,8 +116,12 @@ fn setup(revoke: Option<(&KeyPair, i64)>) -> Setup {
 /// Connects with `jwt`, signing the INFO nonce with `signer`; returns the connection and
 /// the first line the server answered with after CONNECT + PING.
 fn connect_jwt(s: &util::Server, jwt: &str, signer: &KeyPair) -> (Conn, String) {
+    connect_jwt_addr(&s.addr(), jwt, signer)
+}
+
+fn connect_jwt_addr(addr: &str, jwt: &str, signer: &KeyPair) -> (Conn, String) {
     use base64::Engine;
-    let mut c = Conn::connect(s);
+    let mut c = Conn::connect_addr(addr);
     let info = c.read_line(5 * SEC);
     let info: serde_json::Value =
         serde_json::from_str(info.strip_prefix("INFO ").unwrap()).unwrap();
@@ -359,6 +367,7 @@ fn a_claims_update_revokes_a_connected_user() {
         reply["data"],
         serde_json::json!({"account": st.acc.public_key(), "code": 200, "message": "jwt updated"})
     );
+    assert_eq!(a.read_line(3 * SEC), "-ERR 'User Authentication Revoked'");
     assert!(a.is_closed(3 * SEC), "revoked user still connected");
     let (_, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
     assert_eq!(line, "-ERR 'Authorization Violation'");
@@ -431,4 +440,263 @@ fn url_resolver_fetches_account_jwts() {
     let bob = KeyPair::new_user();
     let (_, line) = connect_jwt(&s, &user_jwt(&bob, &stranger, |_| {}), &bob);
     assert_eq!(line, "-ERR 'Authorization Violation'");
+}
+
+/// Sends a request on `conn` (subscribing its inbox first) and returns the answers' payloads,
+/// `n` of them.
+fn request_n(conn: &mut Conn, subject: &str, payload: &[u8], tag: &str, n: usize) -> Vec<String> {
+    let inbox = format!("_INBOX.{tag}");
+    let mut out = format!(
+        "SUB {inbox} {tag}\r\nPUB {subject} {inbox} {}\r\n",
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+    conn.send(&out);
+    (0..n)
+        .map(|_| {
+            let head = conn.read_line(4 * SEC);
+            assert!(head.starts_with(&format!("MSG {inbox} ")), "{head}");
+            conn.read_line(2 * SEC)
+        })
+        .collect()
+}
+
+fn request_json(conn: &mut Conn, subject: &str, payload: &[u8], tag: &str) -> serde_json::Value {
+    let body = request_n(conn, subject, payload, tag, 1).remove(0);
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// The conf of `setup` with a `full` resolver in `dir` instead of MEMORY.
+fn full_resolver_conf(st: &Setup, dir: &std::path::Path, extra: &str) -> String {
+    st.conf.replace(
+        "resolver: MEMORY",
+        &format!(
+            "resolver: {{ type: full, dir: \"{}\", allow_delete: true {extra} }}",
+            dir.display()
+        ),
+    )
+}
+
+/// A generic JWT asking a full resolver to delete `accounts`.
+fn delete_request(subject: &KeyPair, by: &KeyPair, accounts: &[String]) -> String {
+    let mut c = Claims {
+        sub: subject.public_key(),
+        nats: serde_json::json!({"accounts": accounts, "type": "generic", "version": 2}),
+        ..Default::default()
+    };
+    jwt::encode(&mut c, by).unwrap()
+}
+
+#[test]
+fn full_resolver_serves_claims_requests_and_applies_updates() {
+    let st = setup(None);
+    let dir = std::env::temp_dir().join(format!("gannet-full-{}", rand::random::<u64>()));
+    let s = start_server(&full_resolver_conf(&st, &dir, ""), &[]);
+    let admin_key = KeyPair::new_user();
+    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
+    assert_eq!(line, "PONG");
+    let alice = KeyPair::new_user();
+    let (mut a, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
+    assert_eq!(line, "PONG");
+    a.send(b"SUB secret.> 1\r\nPUB secret.x 2\r\nhi\r\nPING\r\n");
+    a.expect_bytes(b"MSG secret.x 1 2\r\nhi\r\nPONG\r\n", 2 * SEC);
+    let (sys_key, acc_key) = (st.sys.public_key(), st.acc.public_key());
+
+    // LIST: the preloaded JWTs are stored.
+    let list = request_json(&mut admin, "$SYS.REQ.CLAIMS.LIST", b"", "l1");
+    let mut keys: Vec<String> = serde_json::from_value(list["data"].clone()).unwrap();
+    keys.sort();
+    let mut want = vec![sys_key.clone(), acc_key.clone()];
+    want.sort();
+    assert_eq!(keys, want);
+    // LOOKUP: the stored JWT, or an empty message.
+    let stored = std::fs::read_to_string(dir.join(format!("{acc_key}.jwt"))).unwrap();
+    let found = request_n(
+        &mut admin,
+        &format!("$SYS.REQ.ACCOUNT.{acc_key}.CLAIMS.LOOKUP"),
+        b"",
+        "k1",
+        1,
+    );
+    assert_eq!(found[0], stored);
+    let stranger = KeyPair::new_account().public_key();
+    let missing = request_n(
+        &mut admin,
+        &format!("$SYS.REQ.ACCOUNT.{stranger}.CLAIMS.LOOKUP"),
+        b"",
+        "k2",
+        1,
+    );
+    assert_eq!(missing[0], "");
+
+    // An update through `$SYS.REQ.CLAIMS.UPDATE` tightens alice's default permissions.
+    let tighter = account_jwt(&st.acc, "ACC", &st.operator, |acc| {
+        acc.default_permissions = Some(jwt::DefaultPermissions {
+            publish: jwt::Permission {
+                allow: Vec::new(),
+                deny: vec!["secret.>".into()],
+            },
+            subscribe: jwt::Permission {
+                allow: Vec::new(),
+                deny: vec!["secret.>".into()],
+            },
+        });
+    });
+    let reply = request_json(
+        &mut admin,
+        "$SYS.REQ.CLAIMS.UPDATE",
+        tighter.as_bytes(),
+        "u1",
+    );
+    assert_eq!(
+        reply["data"],
+        serde_json::json!({"account": acc_key, "code": 200, "message": "jwt updated"})
+    );
+    assert_eq!(reply["server"]["id"].as_str().map(|id| id.len()), Some(56));
+    assert_eq!(
+        a.read_line(3 * SEC),
+        "-ERR 'Permissions Violation for Subscription to \"secret.>\" (sid \"1\")'"
+    );
+    a.send(b"PUB secret.x 2\r\nhi\r\nPING\r\n");
+    assert_eq!(
+        a.read_line(2 * SEC),
+        "-ERR 'Permissions Violation for Publish to \"secret.x\"'"
+    );
+    assert_eq!(a.read_line(2 * SEC), "PONG");
+    let stored = std::fs::read_to_string(dir.join(format!("{acc_key}.jwt"))).unwrap();
+    assert_eq!(stored, tighter);
+    // Errors keep nats-server's texts.
+    let reply = request_json(&mut admin, "$SYS.REQ.CLAIMS.UPDATE", b"garbage", "u2");
+    assert_eq!(
+        reply["error"],
+        serde_json::json!({"account": "n/a", "code": 500,
+            "description": "jwt update resulted in error - expected 3 chunks"})
+    );
+    let reply = request_json(
+        &mut admin,
+        &format!("$SYS.REQ.ACCOUNT.{sys_key}.CLAIMS.UPDATE"),
+        tighter.as_bytes(),
+        "u3",
+    );
+    assert_eq!(
+        reply["error"]["description"],
+        "jwt update resulted in error - subject does not match jwt content"
+    );
+
+    // PACK: our own hash gets one empty message; another hash gets every JWT, then an empty
+    // message.
+    let mut hash = [0u8; 32];
+    for token in [
+        &tighter,
+        &std::fs::read_to_string(dir.join(format!("{sys_key}.jwt"))).unwrap(),
+    ] {
+        use sha2::Digest;
+        for (h, b) in hash.iter_mut().zip(sha2::Sha256::digest(token.as_bytes())) {
+            *h ^= b;
+        }
+    }
+    let same = request_n(&mut admin, "$SYS.REQ.CLAIMS.PACK", &hash, "p1", 1);
+    assert_eq!(same, [""]);
+    let mut pack = request_n(&mut admin, "$SYS.REQ.CLAIMS.PACK", &[0u8; 32], "p2", 3);
+    assert_eq!(pack.pop().as_deref(), Some(""));
+    assert!(pack.contains(&format!("{acc_key}|{tighter}")), "{pack:?}");
+
+    // DELETE: only operator-signed, never the system account; the deleted account's
+    // clients are told their account expired.
+    let reply = request_json(
+        &mut admin,
+        "$SYS.REQ.CLAIMS.DELETE",
+        delete_request(&st.operator, &st.operator, &[sys_key.clone()]).as_bytes(),
+        "d1",
+    );
+    assert_eq!(
+        reply["error"],
+        serde_json::json!({"code": 500, "description": format!(
+            "delete accounts request by {} failed - not allowed to delete system account",
+            st.operator.public_key())})
+    );
+    let reply = request_json(
+        &mut admin,
+        "$SYS.REQ.CLAIMS.DELETE",
+        delete_request(&st.acc, &st.operator, &[acc_key.clone()]).as_bytes(),
+        "d2",
+    );
+    assert_eq!(
+        reply["error"]["description"],
+        format!("delete accounts request by {acc_key} failed - not self signed")
+    );
+    let reply = request_json(
+        &mut admin,
+        "$SYS.REQ.CLAIMS.DELETE",
+        delete_request(&st.operator, &st.operator, &[acc_key.clone()]).as_bytes(),
+        "d3",
+    );
+    assert_eq!(
+        reply["data"],
+        serde_json::json!({"code": 200, "message": "deleted 1 accounts"})
+    );
+    assert_eq!(
+        a.read_line(3 * SEC),
+        "-ERR 'Account Authentication Expired'"
+    );
+    assert!(a.is_closed(2 * SEC));
+    assert!(dir.join(format!("{acc_key}.jwt.deleted")).exists());
+    let list = request_json(&mut admin, "$SYS.REQ.CLAIMS.LIST", b"", "l2");
+    assert_eq!(list["data"], serde_json::json!([sys_key]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn full_resolver_looks_missing_accounts_up_over_sys() {
+    let st = setup(None);
+    let dir = std::env::temp_dir().join(format!("gannet-lookup-{}", rand::random::<u64>()));
+    // Only the system account is preloaded; ACC comes from another "server" (a system user
+    // answering the lookup request).
+    let conf = format!(
+        "operator: \"{}\"\nsystem_account: {sys}\nresolver: {{ type: full, dir: \"{}\" }}\nresolver_preload: {{\n  {sys}: \"{}\"\n}}\n",
+        st.op_jwt,
+        dir.display(),
+        st.sys_jwt,
+        sys = st.sys.public_key(),
+    );
+    let s = start_server(&conf, &[]);
+    let admin_key = KeyPair::new_user();
+    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
+    assert_eq!(line, "PONG");
+    admin.send(b"SUB $SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP 9\r\nPING\r\n");
+    assert_eq!(admin.read_line(2 * SEC), "PONG");
+    let acc_jwt = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
+    let alice = KeyPair::new_user();
+    let alice_jwt = user_jwt(&alice, &st.acc, |_| {});
+    let addr = s.addr();
+    let connecting = std::thread::spawn({
+        let addr = addr.clone();
+        move || connect_jwt_addr(&addr, &alice_jwt, &alice).1
+    });
+    let head = admin.read_line(3 * SEC);
+    let lookup = format!(
+        "MSG $SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP 9 ",
+        st.acc.public_key()
+    );
+    assert!(head.starts_with(&lookup), "{head}");
+    assert_eq!(head.split(' ').nth(4), Some("0"), "{head}");
+    let reply = head.split(' ').nth(3).unwrap().to_string();
+    admin.read_line(SEC);
+    admin.send(format!("PUB {reply} {}\r\n{acc_jwt}\r\n", acc_jwt.len()).as_bytes());
+    assert_eq!(connecting.join().unwrap(), "PONG");
+    let stored = std::fs::read_to_string(dir.join(format!("{}.jwt", st.acc.public_key())));
+    assert_eq!(stored.unwrap(), acc_jwt);
+    // An account nobody has: the empty answer ends the lookup, the client is refused.
+    let stranger = KeyPair::new_account();
+    let bob = KeyPair::new_user();
+    let bob_jwt = user_jwt(&bob, &stranger, |_| {});
+    let connecting = std::thread::spawn(move || connect_jwt_addr(&addr, &bob_jwt, &bob).1);
+    let head = admin.read_line(3 * SEC);
+    let reply = head.split(' ').nth(3).unwrap().to_string();
+    admin.read_line(SEC);
+    admin.send(format!("PUB {reply} 0\r\n\r\n").as_bytes());
+    assert_eq!(connecting.join().unwrap(), "-ERR 'Authorization Violation'");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -164,7 +164,12 @@ pub struct Conn {
 
 impl Conn {
     pub fn connect(server: &Server) -> Conn {
-        let sock = TcpStream::connect(server.addr()).expect("connect");
+        Conn::connect_addr(&server.addr())
+    }
+
+    /// Connects to `host:port` (from another thread than the server's owner).
+    pub fn connect_addr(addr: &str) -> Conn {
+        let sock = TcpStream::connect(addr).expect("connect");
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         let _ = sock.set_nodelay(true);
