@@ -700,3 +700,191 @@ fn full_resolver_looks_missing_accounts_up_over_sys() {
     assert_eq!(connecting.join().unwrap(), "-ERR 'Authorization Violation'");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn user_jwt_limits_source_networks_times_and_connection_types() {
+    let st = setup(None);
+    let s = start_server(&st.conf, &[]);
+    let connect = |edit: &dyn Fn(&mut jwt::User)| {
+        let user = KeyPair::new_user();
+        let token = user_jwt(&user, &st.acc, |c| edit(&mut c.nats));
+        connect_jwt(&s, &token, &user)
+    };
+    // `subs` and `payload`.
+    let (mut a, line) = connect(&|u| {
+        u.limits.subs = 1;
+        u.limits.payload = 4;
+    });
+    assert_eq!(line, "PONG");
+    a.send(b"SUB a 1\r\nSUB b 2\r\nPING\r\n");
+    assert_eq!(
+        a.read_line(2 * SEC),
+        "-ERR 'maximum subscriptions exceeded'"
+    );
+    assert_eq!(a.read_line(2 * SEC), "PONG");
+    a.send(b"PUB a 5\r\nhello\r\n");
+    assert_eq!(a.read_line(2 * SEC), "-ERR 'Maximum Payload Violation'");
+    assert!(a.is_closed(2 * SEC));
+    // `src`: the client's address must be in one of the networks.
+    let (_, line) = connect(&|u| u.limits.src = jwt::StringList::List(vec!["10.0.0.0/8".into()]));
+    assert_eq!(line, "-ERR 'Authorization Violation'");
+    let (_, line) = connect(&|u| {
+        u.limits.src = jwt::StringList::Joined("10.0.0.0/8, 127.0.0.0/8".into());
+    });
+    assert_eq!(line, "PONG");
+    // `allowed_connection_types`: a plain TCP client is STANDARD.
+    let (_, line) = connect(&|u| u.limits.allowed_connection_types = vec!["WEBSOCKET".into()]);
+    assert_eq!(line, "-ERR 'Authorization Violation'");
+    let (_, line) = connect(&|u| u.limits.allowed_connection_types = vec!["STANDARD".into()]);
+    assert_eq!(line, "PONG");
+    // `times`: only inside a window (UTC here), and closed when it ends.
+    let now = jwt::now_unix() % 86_400;
+    let hms = |s: i64| {
+        let s = s.rem_euclid(86_400);
+        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    };
+    if now > 120 && now < 86_400 - 120 {
+        let window = |from: i64, to: i64| {
+            vec![jwt::TimeRange {
+                start: hms(now + from),
+                end: hms(now + to),
+            }]
+        };
+        let (_, line) = connect(&|u| {
+            u.limits.times = window(60, 90);
+            u.limits.times_location = "UTC".into();
+        });
+        assert_eq!(line, "-ERR 'Authorization Violation'");
+        let (mut a, line) = connect(&|u| {
+            u.limits.times = window(-60, 2);
+            u.limits.times_location = "UTC".into();
+        });
+        assert_eq!(line, "PONG");
+        let mut seen = String::new();
+        for _ in 0..80 {
+            seen.push_str(&String::from_utf8_lossy(
+                &a.drain_for(Duration::from_millis(50)),
+            ));
+            if seen.contains("Expired") {
+                break;
+            }
+        }
+        assert!(
+            seen.contains("-ERR 'User Authentication Expired'"),
+            "{seen:?}"
+        );
+    }
+}
+
+#[test]
+fn an_expiring_account_disconnects_its_users() {
+    let st = setup(None);
+    let short = KeyPair::new_account();
+    let short_jwt = account_jwt(&short, "SHORT", &st.operator, |_| {});
+    let mut claims: Claims<jwt::Account> = Claims {
+        sub: short.public_key(),
+        name: "SHORT".into(),
+        exp: jwt::now_unix() + 3,
+        nats: jwt::Account {
+            kind: "account".into(),
+            version: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let _ = short_jwt;
+    let short_jwt = jwt::encode(&mut claims, &st.operator).unwrap();
+    let conf = st.conf.replace(
+        "resolver_preload: {\n",
+        &format!(
+            "resolver_preload: {{\n  {}: \"{short_jwt}\"\n",
+            short.public_key()
+        ),
+    );
+    let s = start_server(&conf, &[]);
+    let alice = KeyPair::new_user();
+    let (mut a, line) = connect_jwt(&s, &user_jwt(&alice, &short, |_| {}), &alice);
+    assert_eq!(line, "PONG");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen.push_str(&String::from_utf8_lossy(
+            &a.drain_for(Duration::from_millis(50)),
+        ));
+        if seen.contains("Expired") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("-ERR 'Account Authentication Expired'"),
+        "{seen:?}"
+    );
+    assert!(a.is_closed(2 * SEC));
+}
+
+#[test]
+fn private_exports_need_an_activation_token() {
+    let st = setup(None);
+    let exporter = KeyPair::new_account();
+    let (with, without) = (KeyPair::new_account(), KeyPair::new_account());
+    let exporter_jwt = account_jwt(&exporter, "EXP", &st.operator, |a| {
+        a.exports = vec![jwt::Export {
+            subject: "events.>".into(),
+            kind: "stream".into(),
+            token_req: true,
+            ..Default::default()
+        }];
+    });
+    let activation = {
+        let mut c = Claims {
+            sub: with.public_key(),
+            nats: jwt::Activation {
+                subject: "events.>".into(),
+                import_type: "stream".into(),
+                kind: "activation".into(),
+                version: 2,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        jwt::encode(&mut c, &exporter).unwrap()
+    };
+    let importer = |key: &KeyPair, name: &str, token: &str| {
+        account_jwt(key, name, &st.operator, |a| {
+            a.imports = vec![jwt::Import {
+                subject: "events.>".into(),
+                account: exporter.public_key(),
+                token: token.into(),
+                kind: "stream".into(),
+                ..Default::default()
+            }];
+        })
+    };
+    let conf = st.conf.replace(
+        "resolver_preload: {\n",
+        &format!(
+            "resolver_preload: {{\n  {}: \"{exporter_jwt}\"\n  {}: \"{}\"\n  {}: \"{}\"\n",
+            exporter.public_key(),
+            with.public_key(),
+            importer(&with, "WITH", &activation),
+            without.public_key(),
+            importer(&without, "WITHOUT", ""),
+        ),
+    );
+    let s = start_server(&conf, &[]);
+    let subscriber = |acc: &KeyPair| {
+        let user = KeyPair::new_user();
+        let (mut c, line) = connect_jwt(&s, &user_jwt(&user, acc, |_| {}), &user);
+        assert_eq!(line, "PONG");
+        c.send(b"SUB events.> 1\r\nPING\r\n");
+        assert_eq!(c.read_line(2 * SEC), "PONG");
+        c
+    };
+    let (mut w, mut wo) = (subscriber(&with), subscriber(&without));
+    let publisher = KeyPair::new_user();
+    let (mut p, line) = connect_jwt(&s, &user_jwt(&publisher, &exporter, |_| {}), &publisher);
+    assert_eq!(line, "PONG");
+    p.send(b"PUB events.a 2\r\nhi\r\nPING\r\n");
+    assert_eq!(p.read_line(2 * SEC), "PONG");
+    w.expect_bytes(b"MSG events.a 1 2\r\nhi\r\n", 2 * SEC);
+    assert!(wo.drain_for(Duration::from_millis(300)).is_empty());
+}
