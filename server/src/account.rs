@@ -195,6 +195,17 @@ impl Account {
         Some(out)
     }
 
+    /// The name events and monitoring show for the account (its JWT `name` in operator
+    /// mode).
+    pub fn name_tag(&self) -> String {
+        let config = self.config.read();
+        if config.name_tag.is_empty() {
+            self.name.clone()
+        } else {
+            config.name_tag.clone()
+        }
+    }
+
     /// The account's limits.
     pub fn limits(&self) -> AccountLimits {
         self.config.read().limits

@@ -888,3 +888,179 @@ fn private_exports_need_an_activation_token() {
     w.expect_bytes(b"MSG events.a 1 2\r\nhi\r\n", 2 * SEC);
     assert!(wo.drain_for(Duration::from_millis(300)).is_empty());
 }
+
+fn creds(jwt: &str, seed: &str) -> String {
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\
+         NKEYs are sensitive and should be treated as secrets.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
+         *************************************************************\n"
+    )
+}
+
+/// The operator-mode tutorial of the product docs, step by step: operator JWT in a file, the
+/// system account's key, a URL resolver (a tiny account server here); the system user's
+/// creds file sees every event and calls the six services. The transcript is printed (run
+/// with `--nocapture` to see it).
+#[tokio::test]
+async fn operator_tutorial_end_to_end() {
+    use futures::StreamExt;
+    let st = setup(None);
+    let sys_jwt = account_jwt(&st.sys, "SYS", &st.operator, |_| {});
+    let acc_jwt = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
+    let port = account_server(vec![
+        (st.sys.public_key(), sys_jwt),
+        (st.acc.public_key(), acc_jwt),
+    ]);
+    let files = std::env::temp_dir().join(format!("gannet-tutorial-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&files).unwrap();
+    let op_file = files.join("OP.jwt");
+    std::fs::write(
+        &op_file,
+        format!(
+            "-----BEGIN NATS OPERATOR JWT-----\n{}\n------END NATS OPERATOR JWT------\n",
+            st.op_jwt
+        ),
+    )
+    .unwrap();
+    let conf = format!(
+        "operator: \"{}\"\nsystem_account: {}\nresolver: URL(http://127.0.0.1:{port}/jwt/v1/accounts/)\n",
+        op_file.display(),
+        st.sys.public_key()
+    );
+    let s = start_server(&conf, &[]);
+    let sys_user = KeyPair::new_user();
+    let sys_creds = files.join("sys.creds");
+    std::fs::write(
+        &sys_creds,
+        creds(
+            &user_jwt(&sys_user, &st.sys, |_| {}),
+            &sys_user.seed().unwrap(),
+        ),
+    )
+    .unwrap();
+    let sys = async_nats::ConnectOptions::with_credentials_file(&sys_creds)
+        .await
+        .unwrap()
+        .connect(s.addr())
+        .await
+        .unwrap();
+    let mut events = sys.subscribe("$SYS.>").await.unwrap();
+    sys.flush().await.unwrap();
+
+    // A user of ACC comes and goes; a user with a forged JWT is refused.
+    let alice = KeyPair::new_user();
+    let alice_creds = files.join("alice.creds");
+    std::fs::write(
+        &alice_creds,
+        creds(&user_jwt(&alice, &st.acc, |_| {}), &alice.seed().unwrap()),
+    )
+    .unwrap();
+    let a = async_nats::ConnectOptions::with_credentials_file(&alice_creds)
+        .await
+        .unwrap()
+        .name("alice")
+        .connect(s.addr())
+        .await
+        .unwrap();
+    a.publish("greet", "hello".into()).await.unwrap();
+    a.flush().await.unwrap();
+    drop(a);
+    let mallory = KeyPair::new_user();
+    let (_, line) = connect_jwt(&s, &user_jwt(&mallory, &st.acc, |_| {}), &alice);
+    assert_eq!(line, "-ERR 'Authorization Violation'");
+
+    let acc = st.acc.public_key();
+    let mut seen: Vec<(String, serde_json::Value)> = Vec::new();
+    let wanted = |seen: &[(String, serde_json::Value)]| {
+        let has = |suffix: &str| seen.iter().any(|(s, _)| s.ends_with(suffix));
+        has(&format!("{acc}.CONNECT"))
+            && has(&format!("{acc}.DISCONNECT"))
+            && has("CLIENT.AUTH.ERR")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !wanted(&seen) {
+        let msg = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("events")
+            .unwrap();
+        let body = serde_json::from_slice(&msg.payload).unwrap_or_default();
+        seen.push((msg.subject.to_string(), body));
+    }
+    for (subject, body) in &seen {
+        eprintln!("event {subject} {body}");
+    }
+    let connect = &seen
+        .iter()
+        .find(|(s, _)| *s == format!("$SYS.ACCOUNT.{acc}.CONNECT"))
+        .unwrap()
+        .1;
+    assert_eq!(connect["type"], "io.nats.server.advisory.v1.client_connect");
+    assert_eq!(connect["client"]["acc"], acc);
+    assert_eq!(connect["client"]["user"], alice.public_key());
+    assert_eq!(connect["client"]["name_tag"], "ACC");
+    assert_eq!(connect["client"]["name"], "alice");
+    assert_eq!(connect["client"]["issuer_key"], acc);
+    assert!(connect["client"]["jwt"]
+        .as_str()
+        .unwrap()
+        .starts_with("eyJ"));
+    let disconnect = &seen
+        .iter()
+        .find(|(s, _)| *s == format!("$SYS.ACCOUNT.{acc}.DISCONNECT"))
+        .unwrap()
+        .1;
+    assert_eq!(disconnect["sent"]["msgs"], 1);
+    assert_eq!(disconnect["reason"], "Client Closed");
+    let auth_err = &seen
+        .iter()
+        .find(|(s, _)| s.ends_with(".CLIENT.AUTH.ERR"))
+        .unwrap()
+        .1;
+    assert_eq!(auth_err["reason"], "Authentication Failure");
+    assert!(auth_err["client"]["jwt"].as_str().is_some(), "{auth_err}");
+    let conns = &seen
+        .iter()
+        .find(|(s, _)| *s == format!("$SYS.ACCOUNT.{acc}.SERVER.CONNS"))
+        .unwrap()
+        .1;
+    assert_eq!(conns["name"], "ACC");
+
+    // The six requests.
+    let ask = |subject: String, body: &'static str| {
+        let sys = sys.clone();
+        async move {
+            let reply = sys.request(subject.clone(), body.into()).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+            let shown = v.to_string();
+            eprintln!("{subject} -> {}", &shown[..shown.len().min(400)]);
+            v
+        }
+    };
+    let info = ask("$SYS.REQ.USER.INFO".into(), "").await;
+    assert_eq!(info["data"]["user"], sys_user.public_key());
+    assert_eq!(info["data"]["account"], st.sys.public_key());
+    assert_eq!(info["data"]["account_name"], "SYS");
+    assert_eq!(info["data"]["user_name"], "u");
+    let idz = ask("$SYS.REQ.SERVER.PING.IDZ".into(), "").await;
+    let id = idz["id"].as_str().unwrap().to_string();
+    let ping = ask("$SYS.REQ.SERVER.PING".into(), "").await;
+    assert_eq!(ping["server"]["id"], id);
+    assert!(ping["statsz"]["connections"].as_u64().is_some(), "{ping}");
+    let statsz = ask(format!("$SYS.REQ.SERVER.{id}.STATSZ"), "").await;
+    assert_eq!(statsz["server"]["id"], id);
+    assert!(statsz["statsz"]["mem"].as_u64().unwrap() > 0);
+    let profilez = ask(
+        format!("$SYS.REQ.SERVER.{id}.PROFILEZ"),
+        r#"{"name":"cpu","duration":200000000}"#,
+    )
+    .await;
+    assert_eq!(profilez["data"]["error"], "", "{profilez}");
+    assert!(profilez["data"]["profile"].as_str().unwrap().len() > 20);
+    let reload = ask(format!("$SYS.REQ.SERVER.{id}.RELOAD"), "").await;
+    assert!(reload.get("error").is_none(), "{reload}");
+    assert_eq!(reload["server"]["id"], id);
+    let _ = std::fs::remove_dir_all(&files);
+}

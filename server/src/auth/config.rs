@@ -125,6 +125,9 @@ pub struct AccountLimits {
 pub struct AccountConfig {
     /// Name.
     pub name: String,
+    /// The name events and monitoring show (`name_tag`): the account JWT's `name` in
+    /// operator mode; empty = `name`.
+    pub name_tag: String,
     /// Public account nkey, if given.
     pub nkey: String,
     /// Exports.

@@ -129,6 +129,10 @@ pub struct JwtFacts {
     pub account_expires: Option<std::time::SystemTime>,
     /// The key that signed the user JWT (the account or one of its signing keys).
     pub issuer: String,
+    /// The user JWT's tags.
+    pub tags: Vec<String>,
+    /// The user JWT's `name`.
+    pub user_name: String,
 }
 
 impl Identity {

@@ -467,6 +467,8 @@ impl Trust {
                 account_expires: (acc.exp > 0)
                     .then(|| UNIX_EPOCH + Duration::from_secs(acc.exp as u64)),
                 issuer: user.iss.clone(),
+                tags: user.nats.tags.clone(),
+                user_name: user.name.clone(),
             })),
         })
     }
@@ -769,6 +771,7 @@ pub fn account_config(claims: &jwt::Claims<jwt::Account>) -> AccountConfig {
         .collect();
     AccountConfig {
         name: claims.sub.clone(),
+        name_tag: claims.name.clone(),
         nkey: claims.sub.clone(),
         exports,
         imports,

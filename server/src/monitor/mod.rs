@@ -657,7 +657,7 @@ pub fn accountz(shared: &Arc<Shared>, req: &Request) -> Result<serde_json::Value
             "server_id": rt.info.server_id,
             "now": now,
             "account_detail": {
-                "account_name": acc.name,
+                "account_name": acc.name_tag(),
                 "update_time": now,
                 "expired": false,
                 "complete": true,

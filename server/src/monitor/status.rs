@@ -105,7 +105,7 @@ pub fn account_stat(acc: &Account) -> AccountStat {
     };
     AccountStat {
         acc: acc.name.clone(),
-        name: acc.name.clone(),
+        name: acc.name_tag(),
         conns,
         leafnodes: 0,
         total_conns: conns,

@@ -60,6 +60,14 @@ pub struct ClientFacts {
     /// Connection kind as events name it: `Client`, or `Leafnode` for leaf node connections
     /// (which get the same CONNECT/DISCONNECT events; there is no LEAFNODE.DISCONNECT).
     pub kind: &'static str,
+    /// The account's name tag: its JWT `name` in operator mode, else the account name.
+    pub name_tag: String,
+    /// The user JWT (operator mode).
+    pub jwt: String,
+    /// The key that signed the user JWT.
+    pub issuer_key: String,
+    /// The user JWT's tags.
+    pub tags: Vec<String>,
 }
 
 /// Something the system thread reports.
@@ -365,7 +373,10 @@ fn client_info(c: &ClientFacts, stop: Option<&str>) -> ClientInfo {
         ver: c.version.clone(),
         rtt: if stop.is_some() { c.rtt_ns } else { 0 },
         stop: stop.unwrap_or_default().to_string(),
-        name_tag: c.account.clone(),
+        name_tag: c.name_tag.clone(),
+        jwt: c.jwt.clone(),
+        issuer_key: c.issuer_key.clone(),
+        tags: c.tags.clone(),
         kind: c.kind.into(),
         // Only client connections have a client type.
         client_type: if c.kind == "Client" {

@@ -148,11 +148,21 @@ const USER_INFO_SUBJECT: &[u8] = b"$SYS.REQ.USER.INFO";
 fn user_info(conn: &Conn) -> serde_json::Value {
     let identity = conn.identity.as_ref();
     let user = identity.and_then(|i| i.user.clone()).unwrap_or_default();
+    let account_name = conn
+        .account
+        .map_or_else(|| conn.account_name().to_string(), |a| a.name_tag());
     let mut data = serde_json::json!({
         "user": user,
         "account": conn.account_name(),
-        "account_name": conn.account_name(),
+        "account_name": account_name,
     });
+    if let Some(name) = identity
+        .and_then(|i| i.jwt.as_ref())
+        .map(|j| j.user_name.as_str())
+        .filter(|n| !n.is_empty())
+    {
+        data["user_name"] = name.into();
+    }
     if let Some(perms) = conn.perms() {
         let render = |lists: &Option<crate::auth::perms::Lists>| {
             let mut side = serde_json::Map::new();

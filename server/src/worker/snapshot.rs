@@ -100,6 +100,7 @@ pub(super) fn client_facts(conn: &Conn) -> crate::sys::ClientFacts {
         None if !conn.opts.user.is_empty() => conn.opts.user.clone(),
         None => conn.opts.nkey.clone(),
     };
+    let jwt = conn.identity.as_ref().and_then(|i| i.jwt.as_deref());
     crate::sys::ClientFacts {
         cid: conn.cid,
         start: wall(conn.start, now, now_wall),
@@ -111,5 +112,16 @@ pub(super) fn client_facts(conn: &Conn) -> crate::sys::ClientFacts {
         version: conn.opts.version.clone(),
         rtt_ns: conn.ping.rtt.map_or(0, |d| d.as_nanos() as i64),
         kind: "Client",
+        name_tag: conn
+            .account
+            .map_or_else(|| conn.account_name().to_string(), |a| a.name_tag()),
+        // nats-server shows the JWT a client presented even when it was refused.
+        jwt: if jwt.is_some() || conn.identity.is_none() {
+            conn.opts.jwt.clone()
+        } else {
+            String::new()
+        },
+        issuer_key: jwt.map(|j| j.issuer.clone()).unwrap_or_default(),
+        tags: jwt.map(|j| j.tags.clone()).unwrap_or_default(),
     }
 }
