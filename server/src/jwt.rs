@@ -287,6 +287,9 @@ pub struct Export {
     /// Importers need an activation token.
     #[serde(default)]
     pub token_req: bool,
+    /// Revoked activations: importing account (or `*`) → tokens issued at or before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub revocations: BTreeMap<String, i64>,
     /// `Singleton`, `Stream` or `Chunked`.
     #[serde(default)]
     pub response_type: String,

@@ -608,7 +608,7 @@ fn full_resolver_serves_claims_requests_and_applies_updates() {
     let reply = request_json(
         &mut admin,
         "$SYS.REQ.CLAIMS.DELETE",
-        delete_request(&st.operator, &st.operator, &[sys_key.clone()]).as_bytes(),
+        delete_request(&st.operator, &st.operator, std::slice::from_ref(&sys_key)).as_bytes(),
         "d1",
     );
     assert_eq!(
@@ -620,7 +620,7 @@ fn full_resolver_serves_claims_requests_and_applies_updates() {
     let reply = request_json(
         &mut admin,
         "$SYS.REQ.CLAIMS.DELETE",
-        delete_request(&st.acc, &st.operator, &[acc_key.clone()]).as_bytes(),
+        delete_request(&st.acc, &st.operator, std::slice::from_ref(&acc_key)).as_bytes(),
         "d2",
     );
     assert_eq!(
@@ -630,7 +630,7 @@ fn full_resolver_serves_claims_requests_and_applies_updates() {
     let reply = request_json(
         &mut admin,
         "$SYS.REQ.CLAIMS.DELETE",
-        delete_request(&st.operator, &st.operator, &[acc_key.clone()]).as_bytes(),
+        delete_request(&st.operator, &st.operator, std::slice::from_ref(&acc_key)).as_bytes(),
         "d3",
     );
     assert_eq!(
@@ -887,6 +887,30 @@ fn private_exports_need_an_activation_token() {
     assert_eq!(p.read_line(2 * SEC), "PONG");
     w.expect_bytes(b"MSG events.a 1 2\r\nhi\r\n", 2 * SEC);
     assert!(wo.drain_for(Duration::from_millis(300)).is_empty());
+
+    // The exporter revokes the activation: the stream stops.
+    let admin_key = KeyPair::new_user();
+    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
+    assert_eq!(line, "PONG");
+    let revoking = account_jwt(&exporter, "EXP", &st.operator, |a| {
+        a.exports = vec![jwt::Export {
+            subject: "events.>".into(),
+            kind: "stream".into(),
+            token_req: true,
+            revocations: [(with.public_key(), jwt::now_unix() + 60)].into(),
+            ..Default::default()
+        }];
+    });
+    let reply = request_json(
+        &mut admin,
+        &format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", exporter.public_key()),
+        revoking.as_bytes(),
+        "r1",
+    );
+    assert_eq!(reply["data"]["message"], "jwt updated");
+    p.send(b"PUB events.b 2\r\nhi\r\nPING\r\n");
+    assert_eq!(p.read_line(2 * SEC), "PONG");
+    assert!(w.drain_for(Duration::from_millis(300)).is_empty());
 }
 
 fn creds(jwt: &str, seed: &str) -> String {
@@ -1063,4 +1087,275 @@ async fn operator_tutorial_end_to_end() {
     assert!(reload.get("error").is_none(), "{reload}");
     assert_eq!(reload["server"]["id"], id);
     let _ = std::fs::remove_dir_all(&files);
+}
+
+#[test]
+fn cache_resolver_takes_updates_only_for_loaded_accounts() {
+    let st = setup(None);
+    let dir = std::env::temp_dir().join(format!("gannet-cache-{}", rand::random::<u64>()));
+    let conf = st.conf.replace(
+        "resolver: MEMORY",
+        &format!(
+            "resolver: {{ type: cache, dir: \"{}\", ttl: \"1h\" }}",
+            dir.display()
+        ),
+    );
+    let s = start_server(&conf, &[]);
+    let admin_key = KeyPair::new_user();
+    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
+    assert_eq!(line, "PONG");
+    // ACC is preloaded into the directory but not loaded until a client needs it.
+    let acc_key = st.acc.public_key();
+    let update = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
+    let reply = request_json(
+        &mut admin,
+        "$SYS.REQ.CLAIMS.UPDATE",
+        update.as_bytes(),
+        "c1",
+    );
+    assert_eq!(
+        reply["data"],
+        serde_json::json!({"account": acc_key, "code": 200, "message": "jwt update cache skipped"})
+    );
+    let alice = KeyPair::new_user();
+    let (_a, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
+    assert_eq!(line, "PONG");
+    let reply = request_json(
+        &mut admin,
+        &format!("$SYS.REQ.ACCOUNT.{acc_key}.CLAIMS.UPDATE"),
+        update.as_bytes(),
+        "c2",
+    );
+    assert_eq!(
+        reply["data"],
+        serde_json::json!({"account": acc_key, "code": 200, "message": "jwt updated cache"})
+    );
+    let reply = request_json(&mut admin, "$SYS.REQ.CLAIMS.UPDATE", b"garbage", "c3");
+    assert_eq!(
+        reply["error"]["description"],
+        "jwt update cache resulted in error - expected 3 chunks"
+    );
+    let list = request_json(&mut admin, "$SYS.REQ.CLAIMS.LIST", b"", "c4");
+    assert!(list["data"]
+        .as_array()
+        .unwrap()
+        .contains(&acc_key.clone().into()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn full_resolver_merges_packs_from_other_servers() {
+    let st = setup(None);
+    let dir = std::env::temp_dir().join(format!("gannet-pack-{}", rand::random::<u64>()));
+    let s = start_server(&full_resolver_conf(&st, &dir, ", interval: \"500ms\""), &[]);
+    let admin_key = KeyPair::new_user();
+    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
+    assert_eq!(line, "PONG");
+    // Play another full resolver: answer the periodic pack request with a JWT it lacks.
+    admin.send(b"SUB $SYS.REQ.CLAIMS.PACK 7\r\nPING\r\n");
+    assert_eq!(admin.read_line(2 * SEC), "PONG");
+    let head = admin.read_line(3 * SEC);
+    assert!(
+        head.starts_with("MSG $SYS.REQ.CLAIMS.PACK 7 $SYS._INBOX."),
+        "{head}"
+    );
+    assert!(head.ends_with(" 32"), "{head}");
+    let reply = head.split(' ').nth(3).unwrap().to_string();
+    let mut hash = Vec::new();
+    while hash.len() < 34 {
+        hash.extend_from_slice(&admin.drain_for(Duration::from_millis(50)));
+        hash.extend(std::mem::take(&mut admin.buf));
+    }
+    let extra = KeyPair::new_account();
+    let extra_jwt = account_jwt(&extra, "EXTRA", &st.operator, |_| {});
+    let line = format!("{}|{extra_jwt}", extra.public_key());
+    admin.send(
+        format!(
+            "PUB {reply} {}\r\n{line}\r\nPUB {reply} 0\r\n\r\n",
+            line.len()
+        )
+        .as_bytes(),
+    );
+    let mut found = false;
+    for n in 0..40 {
+        let list = request_json(&mut admin, "$SYS.REQ.CLAIMS.LIST", b"", &format!("m{n}"));
+        if list["data"]
+            .as_array()
+            .unwrap()
+            .contains(&extra.public_key().into())
+        {
+            found = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        // Further pack requests may be queued: drop them.
+        admin.buf.clear();
+    }
+    assert!(found, "merged JWT not listed");
+    let stored = std::fs::read_to_string(dir.join(format!("{}.jwt", extra.public_key())));
+    assert_eq!(stored.unwrap(), extra_jwt);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn account_updates_close_users_of_dropped_signers_and_over_the_limit() {
+    let st = setup(None);
+    let s = start_server(&st.conf, &[]);
+    let admin_key = KeyPair::new_user();
+    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
+    assert_eq!(line, "PONG");
+    let connect = |by: &KeyPair, edit: &dyn Fn(&mut Claims<jwt::User>)| {
+        let user = KeyPair::new_user();
+        let token = user_jwt(&user, by, |c| {
+            if by.public_key() != st.acc.public_key() {
+                c.nats.issuer_account = st.acc.public_key();
+            }
+            edit(c);
+        });
+        let (c, line) = connect_jwt(&s, &token, &user);
+        assert_eq!(line, "PONG");
+        c
+    };
+    let mut oldest = connect(&st.acc, &|_| {});
+    let mut by_signer = connect(&st.acc_signer, &|_| {});
+    let mut newest = connect(&st.acc, &|_| {});
+    // The new JWT drops the plain signing key and allows two connections: the signer's user
+    // goes without a word, then the newest client is over the limit.
+    let update = account_jwt(&st.acc, "ACC", &st.operator, |a| {
+        a.limits.conn = 1;
+    });
+    let reply = request_json(
+        &mut admin,
+        &format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", st.acc.public_key()),
+        update.as_bytes(),
+        "x1",
+    );
+    assert_eq!(reply["data"]["message"], "jwt updated");
+    assert!(by_signer.is_closed(3 * SEC));
+    assert_eq!(
+        newest.read_line(3 * SEC),
+        "-ERR 'maximum account active connections exceeded'"
+    );
+    assert!(newest.is_closed(2 * SEC));
+    oldest.send(b"PING\r\n");
+    assert_eq!(oldest.read_line(2 * SEC), "PONG");
+}
+
+#[test]
+fn resolver_config_errors_match_nats_server() {
+    let st = setup(None);
+    let dir = std::env::temp_dir().join(format!("gannet-rcfg-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let cases = [
+        (
+            "{ type: full }",
+            "dir has no value and needs to point to a directory",
+        ),
+        (
+            &format!("{{ type: full, dir: \"{}\" }}", file.display()) as &str,
+            "dir needs to point to an accessible directory",
+        ),
+        (
+            &format!(
+                "{{ type: cache, dir: \"{}\", allow_delete: true }}",
+                dir.display()
+            ),
+            "CACHE does not accept allow_delete",
+        ),
+        (
+            &format!("{{ type: full, dir: \"{}\", ttl: \"1m\" }}", dir.display()),
+            "FULL does not accept ttl",
+        ),
+        (
+            &format!(
+                "{{ type: full, dir: \"{}\", hard_delete: true }}",
+                dir.display()
+            ),
+            "hard_delete has no effect without delete",
+        ),
+        (
+            "{ type: bogus }",
+            "error parsing account resolver, should be MEM or",
+        ),
+    ];
+    for (resolver, want) in cases {
+        let conf = dir.join("r.conf");
+        std::fs::write(
+            &conf,
+            st.conf
+                .replace("resolver: MEMORY", &format!("resolver: {resolver}")),
+        )
+        .unwrap();
+        let out = std::process::Command::new(util::bin())
+            .args(["-c", conf.to_str().unwrap(), "-p", "-1"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{resolver}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{resolver}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_slow_resolver_fetch_does_not_stall_other_clients() {
+    use std::io::{BufRead, BufReader, Write};
+    let st = setup(None);
+    let sys_jwt = account_jwt(&st.sys, "SYS", &st.operator, |_| {});
+    let acc_jwt = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
+    let sys_key = st.sys.public_key();
+    let (release_tx, release) = std::sync::mpsc::channel::<()>();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // An account server that holds the answer for ACC until the test releases it.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let body = if path.ends_with(&sys_key) {
+                sys_jwt.clone()
+            } else if path.ends_with("/accounts/") {
+                String::new()
+            } else {
+                let _ = release.recv_timeout(Duration::from_secs(5));
+                acc_jwt.clone()
+            };
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = (&stream).write_all(resp.as_bytes());
+        }
+    });
+    let conf = st
+        .conf
+        .split("resolver: MEMORY")
+        .next()
+        .unwrap()
+        .to_string()
+        + &format!("resolver: URL(\"http://127.0.0.1:{port}/jwt/v1/accounts/\")\n");
+    let s = start_server(&conf, &["-workers", "1"]);
+    let admin_key = KeyPair::new_user();
+    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
+    assert_eq!(line, "PONG");
+    let alice = KeyPair::new_user();
+    let alice_jwt = user_jwt(&alice, &st.acc, |_| {});
+    let addr = s.addr();
+    let connecting = std::thread::spawn(move || connect_jwt_addr(&addr, &alice_jwt, &alice).1);
+    std::thread::sleep(Duration::from_millis(200));
+    // While ACC is being fetched, the same worker keeps serving others.
+    admin.send(b"PING\r\n");
+    assert_eq!(admin.read_line(SEC), "PONG");
+    release_tx.send(()).unwrap();
+    assert_eq!(connecting.join().unwrap(), "PONG");
 }

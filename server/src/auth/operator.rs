@@ -51,6 +51,9 @@ pub struct AccountChange {
     pub dropped_signers: Vec<String>,
     /// The account is gone (deleted from the resolver): its clients are closed.
     pub deleted: bool,
+    /// With a lowered connection limit: clients with a larger connection id (the newer
+    /// ones) are over it and closed.
+    pub conn_cutoff: Option<u64>,
 }
 
 /// The trust state of operator mode.
@@ -279,6 +282,7 @@ impl Trust {
                 .map(|old| dropped_signers(&old.claims, &acc.claims))
                 .unwrap_or_default(),
             deleted: false,
+            conn_cutoff: None,
         };
         self.register(&acc.claims);
         // Accounts importing from this one have their imports checked again.
@@ -344,6 +348,7 @@ impl Trust {
             account: key.to_string(),
             dropped_signers: Vec::new(),
             deleted: true,
+            conn_cutoff: None,
         }
     }
 
@@ -567,6 +572,10 @@ fn import_allowed(
     }
     if token.exp > 0 && token.exp <= jwt::now_unix() {
         return Err("activation token expired");
+    }
+    let revoked = |k: &str| export.revocations.get(k).is_some_and(|at| *at >= token.iat);
+    if revoked(importer) || revoked("*") {
+        return Err("activation token revoked");
     }
     if !protocol::subject::subject_matches(token.nats.subject.as_bytes(), import.subject.as_bytes())
     {

@@ -38,8 +38,28 @@ fn envelope(
     serde_json::to_vec(&body).ok()
 }
 
-/// Tells every worker that an account's claims changed, so its clients are re-checked.
-pub(crate) fn notify(shared: &Shared, change: AccountChange) {
+/// Tells every worker that an account's claims changed, so its clients are re-checked. If
+/// the account now has more connections than its limit allows, the oldest are kept, as
+/// nats-server does: the connection ids of the whole server decide which ones.
+pub(crate) fn notify(shared: &Shared, mut change: AccountChange) {
+    if let Some(account) = shared.accounts.get(&change.account) {
+        let max = account.limits().max_connections;
+        if !change.deleted && max > 0 && account.num_conns() > max {
+            let request = crate::monitor::snapshot::SnapshotRequest {
+                conns: true,
+                subs: false,
+            };
+            let mut cids: Vec<u64> = shared
+                .gather(request)
+                .iter()
+                .flat_map(|w| w.conns.iter())
+                .filter(|c| c.account == change.account)
+                .map(|c| c.cid)
+                .collect();
+            cids.sort_unstable();
+            change.conn_cutoff = cids.get(max as usize - 1).copied();
+        }
+    }
     let change = Arc::new(change);
     for w in shared.workers() {
         w.send(crate::worker::WorkerMsg::AccountChanged(change.clone()));

@@ -171,8 +171,12 @@ pub struct Conn {
     pub account: Option<&'static crate::account::Account>,
     /// The nonce sent in INFO (empty when none was sent).
     pub nonce: String,
-    /// A bcrypt check is running for this connection; parsing waits for it.
+    /// A slow auth check (bcrypt, resolver fetch) is running for this connection; parsing
+    /// waits for it.
     pub auth_pending: bool,
+    /// The connection no longer counts against its account's connection limit (an account
+    /// update is closing it); its close must not count it out again.
+    pub released: bool,
     /// Publish permission results by subject, so checks cost a lookup per message.
     pub pub_cache: HashMap<Box<[u8]>, bool>,
     /// Reply subjects this client may publish to (response permissions): when received, and
@@ -223,6 +227,7 @@ impl Conn {
             account: None,
             nonce: String::new(),
             auth_pending: false,
+            released: false,
             pub_cache: HashMap::new(),
             replies: HashMap::new(),
             auth_deadline: None,

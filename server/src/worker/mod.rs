@@ -779,7 +779,9 @@ impl Worker {
         }
         if let Some(account) = conn.account.take() {
             remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
-            account.remove_conn();
+            if !conn.released {
+                account.remove_conn();
+            }
         }
         // Reported after the account lost the connection, so the account's connection count
         // in the CONNS event that follows is already the new one.
@@ -1097,12 +1099,11 @@ impl Worker {
             })
             .map(|(slot, c)| (c.cid, slot))
             .collect();
-        // Newest first, so a lowered connection limit keeps the oldest clients.
-        slots.sort_unstable_by(|a, b| b.cmp(a));
+        slots.sort_unstable();
         for (_, slot) in slots {
-            let Some(conn) = self.conns[slot].as_ref() else {
+            if self.conns[slot].is_none() {
                 continue;
-            };
+            }
             if change.deleted {
                 self.send_err_and_close(
                     slot,
@@ -1111,26 +1112,27 @@ impl Worker {
                 );
                 continue;
             }
-            let issuer = conn
-                .identity
+            // nats-server applies the connection limit first, then the signer check.
+            let over = self.conns[slot]
                 .as_ref()
-                .and_then(|i| i.jwt.as_ref())
-                .map(|j| j.issuer.clone())
-                .unwrap_or_default();
-            if change.dropped_signers.contains(&issuer) {
-                self.mark_close(slot, ClosedReason::AuthenticationViolation);
+                .is_some_and(|c| change.conn_cutoff.is_some_and(|cut| c.cid > cut));
+            if over {
+                self.release_from_account(slot);
+                self.send_err_and_close(
+                    slot,
+                    protocol::errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED.as_bytes(),
+                    ClosedReason::MaxAccountConnectionsExceeded,
+                );
                 continue;
             }
-            if let Some(account) = conn.account {
-                let max = account.limits().max_connections;
-                if max > 0 && account.num_conns() > max {
-                    self.send_err_and_close(
-                        slot,
-                        protocol::errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED.as_bytes(),
-                        ClosedReason::MaxAccountConnectionsExceeded,
-                    );
-                    continue;
-                }
+            let Some(conn) = self.conns[slot].as_ref() else {
+                continue;
+            };
+            let issuer = conn.identity.as_ref().and_then(|i| i.jwt.as_ref());
+            if issuer.is_some_and(|j| change.dropped_signers.contains(&j.issuer)) {
+                self.release_from_account(slot);
+                self.mark_close(slot, ClosedReason::AuthenticationViolation);
+                continue;
             }
             let step = self.rt.auth.check_client(
                 &self.rt.cert_auth,
@@ -1164,6 +1166,20 @@ impl Worker {
             }
         }
         self.flush_dirty();
+    }
+
+    /// Takes a connection an account update closes out of its account's connection count
+    /// right away, so a client connecting meanwhile is not refused for it.
+    fn release_from_account(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        if let Some(account) = conn.account {
+            if !conn.released {
+                account.remove_conn();
+                conn.released = true;
+            }
+        }
     }
 
     /// Hands each non-empty batch to its worker. A full inbox keeps the batch here (it grows
