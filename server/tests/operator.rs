@@ -115,6 +115,14 @@ fn setup(revoke: Option<(&KeyPair, i64)>) -> Setup {
 
 /// Connects with `jwt`, signing the INFO nonce with `signer`; returns the connection and
 /// the first line the server answered with after CONNECT + PING.
+/// Connects a new user of `account` (signed by the account key) and checks it got in.
+fn connect_user(s: &util::Server, account: &KeyPair) -> Conn {
+    let user = KeyPair::new_user();
+    let (c, line) = connect_jwt(s, &user_jwt(&user, account, |_| {}), &user);
+    assert_eq!(line, "PONG");
+    c
+}
+
 fn connect_jwt(s: &util::Server, jwt: &str, signer: &KeyPair) -> (Conn, String) {
     connect_jwt_addr(&s.addr(), jwt, signer)
 }
@@ -268,15 +276,7 @@ fn a_user_is_disconnected_when_its_jwt_expires() {
     let token = user_jwt(&alice, &st.acc, |c| c.exp = jwt::now_unix() + 2);
     let (mut a, line) = connect_jwt(&s, &token, &alice);
     assert_eq!(line, "PONG");
-    let mut seen = String::new();
-    for _ in 0..80 {
-        seen.push_str(&String::from_utf8_lossy(
-            &a.drain_for(Duration::from_millis(50)),
-        ));
-        if seen.contains("Expired") {
-            break;
-        }
-    }
+    let seen = read_until(&mut a, "Expired", 5 * SEC);
     assert!(
         seen.contains("-ERR 'User Authentication Expired'"),
         "{seen:?}"
@@ -325,9 +325,7 @@ async fn async_nats_connects_with_a_creds_file() {
 fn a_claims_update_revokes_a_connected_user() {
     let st = setup(None);
     let s = start_server(&st.conf, &[]);
-    let admin_key = KeyPair::new_user();
-    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
-    assert_eq!(line, "PONG");
+    let mut admin = connect_user(&s, &st.sys);
     let alice = KeyPair::new_user();
     let (mut a, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
     assert_eq!(line, "PONG");
@@ -373,8 +371,20 @@ fn a_claims_update_revokes_a_connected_user() {
     assert_eq!(line, "-ERR 'Authorization Violation'");
 }
 
-/// A tiny account server (the nats-account-server protocol): `GET <base><key>` → the JWT.
-fn account_server(jwts: Vec<(String, String)>) -> u16 {
+/// Collects what `c` receives until it contains `needle` (or `timeout` passes).
+fn read_until(c: &mut Conn, needle: &str, timeout: Duration) -> String {
+    let end = std::time::Instant::now() + timeout;
+    let mut seen = String::new();
+    while !seen.contains(needle) && std::time::Instant::now() < end {
+        seen.push_str(&String::from_utf8_lossy(
+            &c.drain_for(Duration::from_millis(50)),
+        ));
+    }
+    seen
+}
+
+/// A tiny HTTP server answering `GET <path>` with `answer(path)` (200) or 404 for `None`.
+fn http_server(answer: impl Fn(&str) -> Option<String> + Send + 'static) -> u16 {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -392,17 +402,10 @@ fn account_server(jwts: Vec<(String, String)>) -> u16 {
                     break;
                 }
             }
-            let found = jwts
-                .iter()
-                .find(|(k, _)| path == format!("/jwt/v1/accounts/{k}"));
-            let found = found.cloned().or_else(|| {
-                // The server probes the base URL at startup.
-                (path == "/jwt/v1/accounts/").then(|| (String::new(), String::new()))
-            });
-            let resp = match found {
-                Some((_, jwt)) => format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{jwt}",
-                    jwt.len()
+            let resp = match answer(&path) {
+                Some(body) => format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
                 ),
                 None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     .into(),
@@ -411,6 +414,19 @@ fn account_server(jwts: Vec<(String, String)>) -> u16 {
         }
     });
     port
+}
+
+/// A tiny account server (the nats-account-server protocol): `GET <base><key>` → the JWT.
+fn account_server(jwts: Vec<(String, String)>) -> u16 {
+    http_server(move |path| {
+        // The server probes the base URL at startup.
+        if path == "/jwt/v1/accounts/" {
+            return Some(String::new());
+        }
+        jwts.iter()
+            .find(|(k, _)| path == format!("/jwt/v1/accounts/{k}"))
+            .map(|(_, jwt)| jwt.clone())
+    })
 }
 
 #[test]
@@ -430,9 +446,7 @@ fn url_resolver_fetches_account_jwts() {
         .to_string()
         + &format!("resolver: URL(\"http://127.0.0.1:{port}/jwt/v1/accounts/\")\n");
     let s = start_server(&conf, &[]);
-    let alice = KeyPair::new_user();
-    let (mut a, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
-    assert_eq!(line, "PONG");
+    let mut a = connect_user(&s, &st.acc);
     a.send(b"SUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\n");
     a.expect_bytes(b"MSG foo 1 2\r\nhi\r\nPONG\r\n", 2 * SEC);
     // An account the server doesn't vend is refused.
@@ -494,12 +508,8 @@ fn full_resolver_serves_claims_requests_and_applies_updates() {
     let st = setup(None);
     let dir = std::env::temp_dir().join(format!("gannet-full-{}", rand::random::<u64>()));
     let s = start_server(&full_resolver_conf(&st, &dir, ""), &[]);
-    let admin_key = KeyPair::new_user();
-    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
-    assert_eq!(line, "PONG");
-    let alice = KeyPair::new_user();
-    let (mut a, line) = connect_jwt(&s, &user_jwt(&alice, &st.acc, |_| {}), &alice);
-    assert_eq!(line, "PONG");
+    let mut admin = connect_user(&s, &st.sys);
+    let mut a = connect_user(&s, &st.acc);
     a.send(b"SUB secret.> 1\r\nPUB secret.x 2\r\nhi\r\nPING\r\n");
     a.expect_bytes(b"MSG secret.x 1 2\r\nhi\r\nPONG\r\n", 2 * SEC);
     let (sys_key, acc_key) = (st.sys.public_key(), st.acc.public_key());
@@ -662,9 +672,7 @@ fn full_resolver_looks_missing_accounts_up_over_sys() {
         sys = st.sys.public_key(),
     );
     let s = start_server(&conf, &[]);
-    let admin_key = KeyPair::new_user();
-    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
-    assert_eq!(line, "PONG");
+    let mut admin = connect_user(&s, &st.sys);
     admin.send(b"SUB $SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP 9\r\nPING\r\n");
     assert_eq!(admin.read_line(2 * SEC), "PONG");
     let acc_jwt = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
@@ -760,15 +768,7 @@ fn user_jwt_limits_source_networks_times_and_connection_types() {
             u.limits.times_location = "UTC".into();
         });
         assert_eq!(line, "PONG");
-        let mut seen = String::new();
-        for _ in 0..80 {
-            seen.push_str(&String::from_utf8_lossy(
-                &a.drain_for(Duration::from_millis(50)),
-            ));
-            if seen.contains("Expired") {
-                break;
-            }
-        }
+        let seen = read_until(&mut a, "Expired", 5 * SEC);
         assert!(
             seen.contains("-ERR 'User Authentication Expired'"),
             "{seen:?}"
@@ -780,7 +780,6 @@ fn user_jwt_limits_source_networks_times_and_connection_types() {
 fn an_expiring_account_disconnects_its_users() {
     let st = setup(None);
     let short = KeyPair::new_account();
-    let short_jwt = account_jwt(&short, "SHORT", &st.operator, |_| {});
     let mut claims: Claims<jwt::Account> = Claims {
         sub: short.public_key(),
         name: "SHORT".into(),
@@ -792,7 +791,6 @@ fn an_expiring_account_disconnects_its_users() {
         },
         ..Default::default()
     };
-    let _ = short_jwt;
     let short_jwt = jwt::encode(&mut claims, &st.operator).unwrap();
     let conf = st.conf.replace(
         "resolver_preload: {\n",
@@ -805,15 +803,7 @@ fn an_expiring_account_disconnects_its_users() {
     let alice = KeyPair::new_user();
     let (mut a, line) = connect_jwt(&s, &user_jwt(&alice, &short, |_| {}), &alice);
     assert_eq!(line, "PONG");
-    let mut seen = String::new();
-    for _ in 0..100 {
-        seen.push_str(&String::from_utf8_lossy(
-            &a.drain_for(Duration::from_millis(50)),
-        ));
-        if seen.contains("Expired") {
-            break;
-        }
-    }
+    let seen = read_until(&mut a, "Expired", 5 * SEC);
     assert!(
         seen.contains("-ERR 'Account Authentication Expired'"),
         "{seen:?}"
@@ -889,9 +879,7 @@ fn private_exports_need_an_activation_token() {
     assert!(wo.drain_for(Duration::from_millis(300)).is_empty());
 
     // The exporter revokes the activation: the stream stops.
-    let admin_key = KeyPair::new_user();
-    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
-    assert_eq!(line, "PONG");
+    let mut admin = connect_user(&s, &st.sys);
     let revoking = account_jwt(&exporter, "EXP", &st.operator, |a| {
         a.exports = vec![jwt::Export {
             subject: "events.>".into(),
@@ -1101,9 +1089,7 @@ fn cache_resolver_takes_updates_only_for_loaded_accounts() {
         ),
     );
     let s = start_server(&conf, &[]);
-    let admin_key = KeyPair::new_user();
-    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
-    assert_eq!(line, "PONG");
+    let mut admin = connect_user(&s, &st.sys);
     // ACC is preloaded into the directory but not loaded until a client needs it.
     let acc_key = st.acc.public_key();
     let update = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
@@ -1148,9 +1134,7 @@ fn full_resolver_merges_packs_from_other_servers() {
     let st = setup(None);
     let dir = std::env::temp_dir().join(format!("gannet-pack-{}", rand::random::<u64>()));
     let s = start_server(&full_resolver_conf(&st, &dir, ", interval: \"500ms\""), &[]);
-    let admin_key = KeyPair::new_user();
-    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
-    assert_eq!(line, "PONG");
+    let mut admin = connect_user(&s, &st.sys);
     // Play another full resolver: answer the periodic pack request with a JWT it lacks.
     admin.send(b"SUB $SYS.REQ.CLAIMS.PACK 7\r\nPING\r\n");
     assert_eq!(admin.read_line(2 * SEC), "PONG");
@@ -1201,9 +1185,7 @@ fn full_resolver_merges_packs_from_other_servers() {
 fn account_updates_close_users_of_dropped_signers_and_over_the_limit() {
     let st = setup(None);
     let s = start_server(&st.conf, &[]);
-    let admin_key = KeyPair::new_user();
-    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
-    assert_eq!(line, "PONG");
+    let mut admin = connect_user(&s, &st.sys);
     let connect = |by: &KeyPair, edit: &dyn Fn(&mut Claims<jwt::User>)| {
         let user = KeyPair::new_user();
         let token = user_jwt(&user, by, |c| {
@@ -1301,40 +1283,21 @@ fn resolver_config_errors_match_nats_server() {
 
 #[test]
 fn a_slow_resolver_fetch_does_not_stall_other_clients() {
-    use std::io::{BufRead, BufReader, Write};
     let st = setup(None);
     let sys_jwt = account_jwt(&st.sys, "SYS", &st.operator, |_| {});
     let acc_jwt = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
     let sys_key = st.sys.public_key();
     let (release_tx, release) = std::sync::mpsc::channel::<()>();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let release = std::sync::Mutex::new(release);
     // An account server that holds the answer for ACC until the test releases it.
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(&stream);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let body = if path.ends_with(&sys_key) {
-                sys_jwt.clone()
-            } else if path.ends_with("/accounts/") {
-                String::new()
-            } else {
-                let _ = release.recv_timeout(Duration::from_secs(5));
-                acc_jwt.clone()
-            };
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = (&stream).write_all(resp.as_bytes());
+    let port = http_server(move |path| {
+        if path.ends_with(&sys_key) {
+            Some(sys_jwt.clone())
+        } else if path.ends_with("/accounts/") {
+            Some(String::new())
+        } else {
+            let _ = release.lock().unwrap().recv_timeout(Duration::from_secs(5));
+            Some(acc_jwt.clone())
         }
     });
     let conf = st
@@ -1345,9 +1308,7 @@ fn a_slow_resolver_fetch_does_not_stall_other_clients() {
         .to_string()
         + &format!("resolver: URL(\"http://127.0.0.1:{port}/jwt/v1/accounts/\")\n");
     let s = start_server(&conf, &["-workers", "1"]);
-    let admin_key = KeyPair::new_user();
-    let (mut admin, line) = connect_jwt(&s, &user_jwt(&admin_key, &st.sys, |_| {}), &admin_key);
-    assert_eq!(line, "PONG");
+    let mut admin = connect_user(&s, &st.sys);
     let alice = KeyPair::new_user();
     let alice_jwt = user_jwt(&alice, &st.acc, |_| {});
     let addr = s.addr();

@@ -131,13 +131,7 @@ impl Worker {
         }
         conn.connect_received = true;
         conn.opts = opts;
-        let step = self.rt.auth.check_client(
-            &self.rt.cert_auth,
-            &conn.opts,
-            &conn.nonce,
-            conn.peer_cert(),
-            Some(conn.peer.ip()),
-        );
+        let step = super::auth_check(&self.rt, conn);
         let mapped = matches!(self.rt.cert_auth, crate::auth::CertAuth::Map)
             && matches!(self.rt.auth, crate::auth::AuthConfig::Users { .. });
         if mapped && matches!(step, AuthStep::Accept(_)) && !conn.opts.user.is_empty() {
@@ -317,6 +311,11 @@ impl Worker {
         }
         conn.identity = Some(identity);
         conn.pub_cache.clear();
+        conn.parser.max_payload = conn.max_payload(self.rt.limits.max_payload);
+        self.arm_expiry(slot);
+        let Some(conn) = self.conns[slot].as_ref() else {
+            return;
+        };
         let Some(perms) = conn.perms() else {
             return;
         };

@@ -1054,13 +1054,7 @@ impl Worker {
             if !conn.connect_received || conn.identity.is_none() || conn.auth_pending {
                 continue;
             }
-            let step = self.rt.auth.check_client(
-                &self.rt.cert_auth,
-                &conn.opts,
-                &conn.nonce,
-                conn.peer_cert(),
-                Some(conn.peer.ip()),
-            );
+            let step = auth_check(&self.rt, conn);
             match step {
                 crate::auth::AuthStep::Accept(identity) => self.reauthorized(slot, identity),
                 crate::auth::AuthStep::Reject(why) => {
@@ -1134,22 +1128,9 @@ impl Worker {
                 self.mark_close(slot, ClosedReason::AuthenticationViolation);
                 continue;
             }
-            let step = self.rt.auth.check_client(
-                &self.rt.cert_auth,
-                &conn.opts,
-                &conn.nonce,
-                conn.peer_cert(),
-                Some(conn.peer.ip()),
-            );
+            let step = auth_check(&self.rt, conn);
             match step {
-                AuthStep::Accept(identity) => {
-                    self.reauthorized(slot, identity);
-                    let mpay = self.rt.limits.max_payload;
-                    if let Some(conn) = self.conns[slot].as_mut() {
-                        conn.parser.max_payload = conn.max_payload(mpay);
-                    }
-                    self.arm_expiry(slot);
-                }
+                AuthStep::Accept(identity) => self.reauthorized(slot, identity),
                 AuthStep::Reject(crate::auth::operator::REVOKED) => self.send_err_and_close(
                     slot,
                     protocol::errors::USER_AUTHENTICATION_REVOKED.as_bytes(),
@@ -1209,6 +1190,18 @@ impl Worker {
     pub fn stats(&self) -> &WorkerStats {
         &self.stats
     }
+}
+
+/// Checks a connection's CONNECT credentials as they stand (at CONNECT, and again after a
+/// reload or an account update).
+pub(super) fn auth_check(rt: &Runtime, conn: &Conn) -> crate::auth::AuthStep {
+    rt.auth.check_client(
+        &rt.cert_auth,
+        &conn.opts,
+        &conn.nonce,
+        conn.peer_cert(),
+        Some(conn.peer.ip()),
+    )
 }
 
 /// How a flush of one connection ended.
