@@ -1320,3 +1320,76 @@ fn a_slow_resolver_fetch_does_not_stall_other_clients() {
     release_tx.send(()).unwrap();
     assert_eq!(connecting.join().unwrap(), "PONG");
 }
+
+#[test]
+fn operator_signing_keys_strict_usage_and_account_limits() {
+    let operator = KeyPair::new_operator();
+    let op_signer = KeyPair::new_operator();
+    let sys = KeyPair::new_account();
+    let user_signer = KeyPair::new_account();
+    let (by_signer, by_operator, too_many) = (
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
+    let mut op = Claims {
+        sub: operator.public_key(),
+        name: "OP".into(),
+        nats: jwt::Operator {
+            kind: "operator".into(),
+            version: 2,
+            system_account: sys.public_key(),
+            signing_keys: vec![op_signer.public_key()],
+            strict_signing_key_usage: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let op_jwt = jwt::encode(&mut op, &operator).unwrap();
+    let preload = [
+        (&sys, account_jwt(&sys, "SYS", &op_signer, |_| {})),
+        (
+            &by_signer,
+            account_jwt(&by_signer, "A", &op_signer, |a| {
+                a.signing_keys = vec![jwt::SigningKey::Key(user_signer.public_key())];
+            }),
+        ),
+        // Strict: the operator's own key may no longer sign accounts.
+        (
+            &by_operator,
+            account_jwt(&by_operator, "B", &operator, |_| {}),
+        ),
+        // More imports than its limits allow: not a valid account.
+        (
+            &too_many,
+            account_jwt(&too_many, "C", &op_signer, |a| {
+                a.limits.imports = 0;
+                a.imports = vec![jwt::Import {
+                    subject: "x".into(),
+                    account: by_signer.public_key(),
+                    kind: "stream".into(),
+                    ..Default::default()
+                }];
+            }),
+        ),
+    ];
+    let mut conf = format!("operator: \"{op_jwt}\"\nresolver: MEMORY\nresolver_preload: {{\n");
+    for (k, token) in &preload {
+        conf.push_str(&format!("  {}: \"{token}\"\n", k.public_key()));
+    }
+    conf.push_str("}\n");
+    let s = start_server(&conf, &[]);
+    let try_user = |acc: &KeyPair| {
+        let user = KeyPair::new_user();
+        connect_jwt(&s, &user_jwt(&user, acc, |_| {}), &user).1
+    };
+    // With strict signing, users are signed by an account signing key, not the account key.
+    let user = KeyPair::new_user();
+    let token = user_jwt(&user, &user_signer, |c| {
+        c.nats.issuer_account = by_signer.public_key()
+    });
+    assert_eq!(connect_jwt(&s, &token, &user).1, "PONG");
+    assert_eq!(try_user(&by_signer), "-ERR 'Authorization Violation'");
+    assert_eq!(try_user(&by_operator), "-ERR 'Authorization Violation'");
+    assert_eq!(try_user(&too_many), "-ERR 'Authorization Violation'");
+}

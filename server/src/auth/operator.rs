@@ -65,6 +65,9 @@ pub struct Trust {
     operator_keys: HashSet<String>,
     /// Operators with `strict_signing_key_usage` (their own key may not sign accounts).
     strict_operators: HashSet<String>,
+    /// Those operators' signing keys: accounts they sign must sign users with a signing key
+    /// of their own, not with the account key (nats-server's `strictSigningKeyUsage`).
+    strict_signers: HashSet<String>,
     /// The system account's public key.
     pub system_account: String,
     resolver: ResolverConfig,
@@ -97,9 +100,11 @@ impl Trust {
         let mut issuers: HashSet<String> = trusted_keys.iter().cloned().collect();
         let mut operator_keys = issuers.clone();
         let mut strict_operators = HashSet::new();
+        let mut strict_signers = HashSet::new();
         for op in operators {
             if op.nats.strict_signing_key_usage {
                 strict_operators.insert(op.sub.clone());
+                strict_signers.extend(op.nats.signing_keys.iter().cloned());
             } else {
                 issuers.insert(op.sub.clone());
             }
@@ -121,6 +126,7 @@ impl Trust {
             issuers,
             operator_keys,
             strict_operators,
+            strict_signers,
             system_account,
             resolver,
             preload,
@@ -418,6 +424,9 @@ impl Trust {
         // The issuer is the account itself or one of its signing keys; a scoped key's template
         // replaces the user's own permissions.
         let scope = if user.iss == acc.sub {
+            if self.strict_signers.contains(&acc.iss) {
+                return AuthStep::Reject("strict signing: users must be signed by a signing key");
+            }
             None
         } else {
             match acc.nats.signing_keys.iter().find(|k| k.key() == user.iss) {
