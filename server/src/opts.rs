@@ -54,7 +54,6 @@ const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "jetstream",
     "ocsp",
     "ocsp_cache",
-    "resolver_tls",
     "resolver_pinned_accounts",
     "websocket",
     "ws",
@@ -115,6 +114,8 @@ pub struct Options {
     pub trusted_keys: Vec<String>,
     /// `resolver`.
     pub resolver: Option<crate::auth::operator::ResolverConfig>,
+    /// `resolver_tls`: TLS settings of the URL resolver's HTTPS client.
+    pub resolver_tls: Option<crate::tls::config::TlsOptions>,
     /// `resolver_preload`: account public key → account JWT.
     pub resolver_preload: std::collections::BTreeMap<String, String>,
     /// `server_tags`, lower-cased as nats-server stores them.
@@ -363,6 +364,7 @@ impl Options {
             operators: Vec::new(),
             trusted_keys: Vec::new(),
             resolver: None,
+            resolver_tls: None,
             resolver_preload: std::collections::BTreeMap::new(),
             server_tags: Vec::new(),
             server_metadata: std::collections::BTreeMap::new(),
@@ -728,6 +730,12 @@ impl Options {
             }
             "resolver" | "account_resolver" | "accounts_resolver" => {
                 self.resolver = Some(resolver(v)?);
+            }
+            "resolver_tls" => {
+                let (tls, _) = crate::tls::config::parse_tls(v)?;
+                crate::tls::config::resolver_client_config(&tls)
+                    .map_err(|e| format!("{}: {e}", v.pos))?;
+                self.resolver_tls = Some(tls);
             }
             "resolver_preload" => {
                 let ValueKind::Map(entries) = &v.kind else {

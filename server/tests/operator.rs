@@ -7,6 +7,7 @@ mod util;
 
 use gannet::jwt::{self, Claims};
 use nkeys::KeyPair;
+use std::sync::Arc;
 use std::time::Duration;
 use util::{start_server, Conn, SEC};
 
@@ -1392,4 +1393,104 @@ fn operator_signing_keys_strict_usage_and_account_limits() {
     assert_eq!(try_user(&by_signer), "-ERR 'Authorization Violation'");
     assert_eq!(try_user(&by_operator), "-ERR 'Authorization Violation'");
     assert_eq!(try_user(&too_many), "-ERR 'Authorization Violation'");
+}
+
+#[test]
+fn url_resolver_over_https_with_resolver_tls() {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{BufRead, BufReader, Write};
+    let st = setup(None);
+    let dir = std::env::temp_dir().join(format!("gannet-rtls-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A CA and a certificate for 127.0.0.1, the account server's.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let server_config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes())
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    let jwts = [
+        (
+            st.sys.public_key(),
+            account_jwt(&st.sys, "SYS", &st.operator, |_| {}),
+        ),
+        (
+            st.acc.public_key(),
+            account_jwt(&st.acc, "ACC", &st.operator, |_| {}),
+        ),
+    ];
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(server_config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut reader = BufReader::new(&mut tls);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("");
+            let body = if path == "/jwt/v1/accounts/" {
+                String::new()
+            } else {
+                jwts.iter()
+                    .find(|(k, _)| path.ends_with(k.as_str()))
+                    .map(|(_, jwt)| jwt.clone())
+                    .unwrap_or_default()
+            };
+            let _ = write!(
+                tls,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    let conf = st.conf.split("resolver: MEMORY").next().unwrap().to_string()
+        + &format!(
+            "resolver: URL(\"https://127.0.0.1:{port}/jwt/v1/accounts/\")\nresolver_tls {{ ca_file: \"{}\" }}\n",
+            dir.join("ca.pem").display()
+        );
+    let s = start_server(&conf, &[]);
+    let mut a = connect_user(&s, &st.acc);
+    a.send(b"SUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\n");
+    a.expect_bytes(b"MSG foo 1 2\r\nhi\r\nPONG\r\n", 2 * SEC);
+    // Without the CA the account server's certificate is not trusted: startup fails.
+    let untrusting = dir.join("untrusting.conf");
+    std::fs::write(&untrusting, conf.split("resolver_tls").next().unwrap()).unwrap();
+    let out = std::process::Command::new(util::bin())
+        .args(["-c", untrusting.to_str().unwrap(), "-p", "-1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not fetch"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -74,6 +74,8 @@ pub struct Trust {
     preload: BTreeMap<String, String>,
     /// The JWT directory of a `full` or `cache` resolver.
     store: Option<DirStore>,
+    /// `resolver_tls`: the URL resolver's TLS client settings for `https://` URLs.
+    url_tls: Option<Arc<rustls::ClientConfig>>,
     /// Current claims of every account loaded so far.
     accounts: RwLock<HashMap<String, Arc<AccountJwt>>>,
     shared: OnceLock<Weak<crate::server::Shared>>,
@@ -131,6 +133,7 @@ impl Trust {
             resolver,
             preload,
             store,
+            url_tls: None,
             accounts: RwLock::new(HashMap::new()),
             shared: OnceLock::new(),
         })
@@ -142,7 +145,7 @@ impl Trust {
     /// `could not fetch <"url">: <status or error>`.
     pub fn probe(&self) -> Result<(), String> {
         match &self.resolver {
-            ResolverConfig::Url(base) => fetch(base).map(|_| ()),
+            ResolverConfig::Url(base) => fetch(base, self.url_tls.as_ref()).map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -196,7 +199,7 @@ impl Trust {
             return Ok(acc);
         }
         let token = match &self.resolver {
-            ResolverConfig::Url(base) => fetch(&format!("{base}{key}"))?,
+            ResolverConfig::Url(base) => fetch(&format!("{base}{key}"), self.url_tls.as_ref())?,
             ResolverConfig::Dir(config) => {
                 let token = self.lookup(key, config.timeout)?;
                 if let Some(store) = &self.store {
@@ -802,12 +805,15 @@ pub fn account_config(claims: &jwt::Claims<jwt::Account>) -> AccountConfig {
 }
 
 /// `GET <url>` with a short timeout (the nats-account-server protocol): the body of a 200
-/// answer, else nats-server's `could not fetch <"url">: <status>`.
-fn fetch(url: &str) -> Result<String, String> {
+/// answer, else nats-server's `could not fetch <"url">: <status>`. `https://` URLs use the
+/// `resolver_tls` settings (the system CAs without them).
+fn fetch(url: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<String, String> {
     let fail = |why: String| format!("could not fetch <{url:?}>: {why}");
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| fail("only http:// URLs are supported".into()))?;
+    let (secure, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => return Err(fail("unsupported protocol scheme".into())),
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -819,21 +825,45 @@ fn fetch(url: &str) -> Result<String, String> {
         .map_err(|e| fail(e.to_string()))?
         .next()
         .ok_or_else(|| fail("no address".into()))?;
-    let mut sock = std::net::TcpStream::connect_timeout(&addr, FETCH_TIMEOUT)
+    let sock = std::net::TcpStream::connect_timeout(&addr, FETCH_TIMEOUT)
         .map_err(|e| fail(e.to_string()))?;
     sock.set_read_timeout(Some(FETCH_TIMEOUT))
         .and_then(|()| sock.set_write_timeout(Some(FETCH_TIMEOUT)))
         .map_err(|e| fail(e.to_string()))?;
-    write!(
-        sock,
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: gannet\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    let mut resp = Vec::new();
-    // Account JWTs are small; anything over 1 MiB is not one.
-    sock.take(1 << 20)
-        .read_to_end(&mut resp)
+    );
+    let mut stream: Box<dyn ReadWrite> = if secure {
+        let config = match tls {
+            Some(config) => config.clone(),
+            None => {
+                crate::tls::config::resolver_client_config(&Default::default()).map_err(fail)?
+            }
+        };
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| fail(e.to_string()))?;
+        let conn = rustls::ClientConnection::new(config, name).map_err(|e| fail(e.to_string()))?;
+        Box::new(rustls::StreamOwned::new(conn, sock))
+    } else {
+        Box::new(sock)
+    };
+    stream
+        .write_all(request.as_bytes())
         .map_err(|e| fail(e.to_string()))?;
+    let mut resp = Vec::new();
+    // Account JWTs are small; anything over 1 MiB is not one. A TLS peer that closes without
+    // close_notify still delivered a complete `Connection: close` answer.
+    let read = stream.take(1 << 20).read_to_end(&mut resp);
+    if let Err(e) = read {
+        if resp.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
+            return Err(fail(e.to_string()));
+        }
+    }
     let text = String::from_utf8_lossy(&resp);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -855,6 +885,10 @@ fn fetch(url: &str) -> Result<String, String> {
         body.trim().to_string()
     })
 }
+
+/// A plain or TLS socket.
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
 
 /// The body of a chunked HTTP answer.
 fn dechunk(mut rest: &str) -> String {
@@ -885,12 +919,15 @@ pub fn from_opts(opts: &crate::opts::Options) -> Result<Option<Arc<Trust>>, Stri
         .iter()
         .filter_map(|t| jwt::decode(t).ok())
         .collect();
-    Trust::new(
+    let mut trust = Trust::new(
         &operators,
         &opts.trusted_keys,
         opts.system_account.clone(),
         opts.resolver.clone().unwrap_or(ResolverConfig::Memory),
         opts.resolver_preload.clone(),
-    )
-    .map(|t| Some(Arc::new(t)))
+    )?;
+    if let Some(tls) = &opts.resolver_tls {
+        trust.url_tls = Some(crate::tls::config::resolver_client_config(tls)?);
+    }
+    Ok(Some(Arc::new(trust)))
 }

@@ -600,6 +600,33 @@ fn client_roots(ca_file: &str, digest: &mut sha2::Sha256) -> Result<RootCertStor
     Ok(roots)
 }
 
+/// The client side of `resolver_tls` (nats-server's `GenTLSConfig` for the URL resolver's
+/// HTTP client): server certificates checked against `ca_file` (else the system bundle), and
+/// `cert_file`/`key_file` presented when the account server asks for a client certificate.
+///
+/// # Errors
+/// A file can't be read or parsed.
+pub fn resolver_client_config(t: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut digest = <sha2::Sha256 as sha2::Digest>::new();
+    let roots = client_roots(&t.ca_file, &mut digest)?;
+    let provider = Arc::new(provider(t));
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let config = if t.cert_file.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let (_, certified) = load_pair(&t.cert_file, &t.key_file, &provider, &mut digest)?;
+        let key = PrivateKeyDer::from_pem_slice(&read_file(&t.key_file)?)
+            .map_err(|_| "tls: failed to parse private key".to_string())?;
+        builder
+            .with_client_auth_cert(certified.cert.clone(), key)
+            .map_err(|e| e.to_string())?
+    };
+    Ok(Arc::new(config))
+}
+
 /// The crypto provider with the configured cipher suites and curves. In Go the cipher list
 /// only chooses TLS 1.2 suites (TLS 1.3 suites are fixed), so the same holds here; suites and
 /// curves rustls does not implement (CBC, P-521, …) are left out.
