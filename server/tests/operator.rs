@@ -980,6 +980,13 @@ async fn operator_tutorial_end_to_end() {
         .unwrap();
     a.publish("greet", "hello".into()).await.unwrap();
     a.flush().await.unwrap();
+    // An account loaded from its JWT can ask about itself like a configured one.
+    let connz = a
+        .request("$SYS.REQ.ACCOUNT.PING.CONNZ", "".into())
+        .await
+        .unwrap();
+    let connz: serde_json::Value = serde_json::from_slice(&connz.payload).unwrap();
+    assert_eq!(connz["data"]["connections"][0]["name"], "alice", "{connz}");
     drop(a);
     let mallory = KeyPair::new_user();
     let (_, line) = connect_jwt(&s, &user_jwt(&mallory, &st.acc, |_| {}), &alice);
@@ -1025,7 +1032,7 @@ async fn operator_tutorial_end_to_end() {
         .find(|(s, _)| *s == format!("$SYS.ACCOUNT.{acc}.DISCONNECT"))
         .unwrap()
         .1;
-    assert_eq!(disconnect["sent"]["msgs"], 1);
+    assert_eq!(disconnect["sent"]["msgs"], 2);
     assert_eq!(disconnect["reason"], "Client Closed");
     let auth_err = &seen
         .iter()

@@ -339,6 +339,11 @@ impl Trust {
         });
         drop(loaded);
         shared.accounts.register(config);
+        // A new account gets its system services (its own CONNZ/STATZ, account tracking)
+        // like configured accounts do at startup.
+        if let Some(sys) = shared.sys() {
+            sys.serve_accounts(&shared);
+        }
     }
 
     /// Forgets `key`'s account (deleted from the resolver): new clients can't join it, and
