@@ -386,23 +386,40 @@ fn read_until(c: &mut Conn, needle: &str, timeout: Duration) -> String {
 
 /// A tiny HTTP server answering `GET <path>` with `answer(path)` (200) or 404 for `None`.
 fn http_server(answer: impl Fn(&str) -> Option<String> + Send + 'static) -> u16 {
-    use std::io::{BufRead, BufReader, Write};
+    http_server_with(None, answer)
+}
+
+/// [`http_server`], over TLS when `tls` is given.
+fn http_server_with(
+    tls: Option<Arc<rustls::ServerConfig>>,
+    answer: impl Fn(&str) -> Option<String> + Send + 'static,
+) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    trait Stream: Read + Write {}
+    impl<T: Read + Write> Stream for T {}
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(&stream);
+        for tcp in listener.incoming().flatten() {
+            let mut stream: Box<dyn Stream> = match &tls {
+                Some(config) => {
+                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                    Box::new(rustls::StreamOwned::new(conn, tcp))
+                }
+                None => Box::new(tcp),
+            };
+            let mut reader = BufReader::new(&mut stream);
             let mut line = String::new();
             if reader.read_line(&mut line).is_err() {
                 continue;
             }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
             loop {
                 let mut h = String::new();
                 if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
                     break;
                 }
             }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
             let resp = match answer(&path) {
                 Some(body) => format!(
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -411,7 +428,8 @@ fn http_server(answer: impl Fn(&str) -> Option<String> + Send + 'static) -> u16 
                 None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     .into(),
             };
-            let _ = (&stream).write_all(resp.as_bytes());
+            let _ = stream.write_all(resp.as_bytes());
+            let _ = stream.flush();
         }
     });
     port
@@ -1405,7 +1423,6 @@ fn operator_signing_keys_strict_usage_and_account_limits() {
 #[test]
 fn url_resolver_over_https_with_resolver_tls() {
     use rustls::pki_types::pem::PemObject;
-    use std::io::{BufRead, BufReader, Write};
     let st = setup(None);
     let dir = std::env::temp_dir().join(format!("gannet-rtls-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -1435,49 +1452,18 @@ fn url_resolver_over_https_with_resolver_tls() {
         )
         .unwrap(),
     );
-    let jwts = [
-        (
-            st.sys.public_key(),
-            account_jwt(&st.sys, "SYS", &st.operator, |_| {}),
-        ),
-        (
-            st.acc.public_key(),
-            account_jwt(&st.acc, "ACC", &st.operator, |_| {}),
-        ),
-    ];
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for tcp in listener.incoming().flatten() {
-            let conn = rustls::ServerConnection::new(server_config.clone()).unwrap();
-            let mut tls = rustls::StreamOwned::new(conn, tcp);
-            let mut reader = BufReader::new(&mut tls);
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("");
-            let body = if path == "/jwt/v1/accounts/" {
-                String::new()
-            } else {
-                jwts.iter()
-                    .find(|(k, _)| path.ends_with(k.as_str()))
-                    .map(|(_, jwt)| jwt.clone())
-                    .unwrap_or_default()
-            };
-            let _ = write!(
-                tls,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
+    let sys_jwt = account_jwt(&st.sys, "SYS", &st.operator, |_| {});
+    let acc_jwt = account_jwt(&st.acc, "ACC", &st.operator, |_| {});
+    let (sys_key, acc_key) = (st.sys.public_key(), st.acc.public_key());
+    let port = http_server_with(Some(server_config), move |path| {
+        if path == "/jwt/v1/accounts/" {
+            Some(String::new())
+        } else if path.ends_with(&sys_key) {
+            Some(sys_jwt.clone())
+        } else if path.ends_with(&acc_key) {
+            Some(acc_jwt.clone())
+        } else {
+            None
         }
     });
     let conf = st.conf.split("resolver: MEMORY").next().unwrap().to_string()
