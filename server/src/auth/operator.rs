@@ -315,30 +315,24 @@ impl Trust {
         let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
             return;
         };
-        let mut config = account_config(claims);
-        let loaded = self.accounts.read();
-        config.imports.retain(|import| {
-            let raw = claims
-                .nats
-                .imports
-                .iter()
-                .find(|i| i.account == import.account && i.subject == import.subject);
-            match (loaded.get(&import.account), raw) {
-                (Some(exporter), Some(raw)) => {
-                    let allowed = import_allowed(&exporter.claims, &claims.sub, raw);
-                    if let Err(why) = &allowed {
-                        log::debug(&format!(
-                            "account {}: import {:?} from {} refused: {why}",
-                            claims.sub, raw.subject, raw.account
-                        ));
-                    }
-                    allowed.is_ok()
+        let mut allowed = claims.clone();
+        {
+            let loaded = self.accounts.read();
+            allowed.nats.imports.retain(|import| {
+                let Some(exporter) = loaded.get(&import.account) else {
+                    return false;
+                };
+                let checked = import_allowed(&exporter.claims, &claims.sub, import);
+                if let Err(why) = &checked {
+                    log::debug(&format!(
+                        "account {}: import {:?} from {} refused: {why}",
+                        claims.sub, import.subject, import.account
+                    ));
                 }
-                _ => false,
-            }
-        });
-        drop(loaded);
-        shared.accounts.register(config);
+                checked.is_ok()
+            });
+        }
+        shared.accounts.register(account_config(&allowed));
         // A new account gets its system services (its own CONNZ/STATZ, account tracking)
         // like configured accounts do at startup.
         if let Some(sys) = shared.sys() {

@@ -152,23 +152,6 @@ impl WorkerHandle {
     }
 }
 
-/// Per-worker counters, plain fields: gathered on request, never shared per message.
-#[derive(Debug, Default, Clone)]
-pub struct WorkerStats {
-    /// Messages received from clients.
-    pub in_msgs: u64,
-    /// Payload bytes received.
-    pub in_bytes: u64,
-    /// Messages delivered to clients.
-    pub out_msgs: u64,
-    /// Payload bytes delivered.
-    pub out_bytes: u64,
-    /// Slow consumers closed.
-    pub slow_consumers: u64,
-    /// Connections closed as stale.
-    pub stale_connections: u64,
-}
-
 /// Lame duck closing progress.
 #[derive(Debug)]
 struct LameDuckClose {
@@ -196,7 +179,8 @@ pub struct Worker {
     batches: Vec<Batch>,
     timers: Timers,
     rng: u64,
-    stats: WorkerStats,
+    /// Plain counters: gathered on request (snapshots), never shared per message.
+    stats: crate::monitor::snapshot::Counters,
     lame_duck: Option<LameDuckClose>,
     shutting_down: bool,
 }
@@ -237,7 +221,7 @@ impl Worker {
             batches: (0..workers).map(|_| Batch::new(id)).collect(),
             timers: Timers::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) << 32) ^ std::process::id() as u64,
-            stats: WorkerStats::default(),
+            stats: Default::default(),
             lame_duck: None,
             shutting_down: false,
             shared,
@@ -1078,7 +1062,7 @@ impl Worker {
     /// A deleted account's clients get `Account Authentication Expired`.
     fn account_changed(&mut self, change: &crate::auth::operator::AccountChange) {
         use crate::auth::AuthStep;
-        let mut slots: Vec<(u64, usize)> = self
+        let slots: Vec<usize> = self
             .conns
             .iter()
             .enumerate()
@@ -1091,10 +1075,9 @@ impl Worker {
                         .as_ref()
                         .is_some_and(|i| i.account == change.account)
             })
-            .map(|(slot, c)| (c.cid, slot))
+            .map(|(slot, _)| slot)
             .collect();
-        slots.sort_unstable();
-        for (_, slot) in slots {
+        for slot in slots {
             if self.conns[slot].is_none() {
                 continue;
             }
@@ -1184,11 +1167,6 @@ impl Worker {
                 Err(_) => {}
             }
         }
-    }
-
-    /// This worker's counters.
-    pub fn stats(&self) -> &WorkerStats {
-        &self.stats
     }
 }
 

@@ -3,9 +3,7 @@
 
 use super::conn::Conn;
 use super::Worker;
-use crate::monitor::snapshot::{
-    ConnSnapshot, Counters, SnapshotRequest, SubSnapshot, WorkerSnapshot,
-};
+use crate::monitor::snapshot::{ConnSnapshot, SnapshotRequest, SubSnapshot, WorkerSnapshot};
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
@@ -77,14 +75,7 @@ impl Worker {
         };
         WorkerSnapshot {
             worker: self.id,
-            counters: Counters {
-                in_msgs: self.stats.in_msgs,
-                in_bytes: self.stats.in_bytes,
-                out_msgs: self.stats.out_msgs,
-                out_bytes: self.stats.out_bytes,
-                slow_consumers: self.stats.slow_consumers,
-                stale_connections: self.stats.stale_connections,
-            },
+            counters: self.stats,
             num_conns: self.conns.iter().flatten().count(),
             conns,
         }
