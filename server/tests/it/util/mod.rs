@@ -1,11 +1,14 @@
 //! Helpers for black-box tests: start the real `gannet` binary on a random port and talk to it
-//! over raw TCP, in the spirit of nats-server's `test/test.go`.
-#![allow(dead_code)]
+//! over raw TCP, in the spirit of nats-server's `test/test.go`. `jwt` mints operator-mode
+//! JWTs and creds files and connects with them; `http` serves tiny HTTP(S) account servers.
+
+pub mod http;
+pub mod jwt;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -80,12 +83,19 @@ pub fn is_gannet() -> bool {
     std::env::var("GANNET_TEST_BIN").is_err()
 }
 
-fn temp_dir() -> PathBuf {
+/// A fresh directory for one test (unique within the process: a process-wide counter).
+pub fn temp_dir() -> PathBuf {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("gannet-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Runs the server binary with `args` until it exits (startup errors, `-t`, `--signal`,
+/// `--version` …) and returns its exit status, stdout and stderr.
+pub fn run_to_exit(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().unwrap()
 }
 
 /// Starts gannet with a config file body (may be empty) and extra flags, on a random port.
@@ -154,6 +164,15 @@ pub fn start_server(config: &str, args: &[&str]) -> Server {
         log,
         dir,
     }
+}
+
+/// CONNECT without verbose (no +OK) and without pedantic.
+pub const QUIET: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+
+/// Reads the INFO line and returns its JSON.
+pub fn info_json(c: &mut Conn) -> serde_json::Value {
+    let line = c.read_line(5 * SEC);
+    serde_json::from_str(line.strip_prefix("INFO ").expect("INFO")).unwrap()
 }
 
 /// A raw protocol connection.

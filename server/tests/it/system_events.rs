@@ -2,10 +2,8 @@
 //! the reference): the product walkthrough's CONNECT, DISCONNECT and authentication-error
 //! events, with the key sets of the payloads captured from nats-server 2.15.1.
 
-mod util;
-
+use crate::util::{start_server, Conn, SEC};
 use std::time::{Duration, Instant};
-use util::{start_server, Conn, SEC};
 
 const CONF: &str = r#"
 accounts: { USERS: { users: [ {user: a, password: a} ] }, SYS: { users: [ {user: admin, password: changeit} ] } }

@@ -6,8 +6,7 @@
 //! Everything but the BOSH tests also runs against the reference server with
 //! `GANNET_TEST_BIN=nats-server`.
 
-mod util;
-
+use crate::util::{self, start_server, Server, SEC};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, SanType,
@@ -19,7 +18,6 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use util::{start_server, Server, SEC};
 
 // ----- Certificates -----
 
@@ -757,21 +755,20 @@ fn reload_applies_a_new_certificate_to_new_connections() {
     assert_eq!(before.sync(), "");
 }
 
-/// Runs the server binary expecting a startup failure; returns (exit code, stderr).
+/// Runs the server binary expecting a startup failure; returns (exit code, stderr). The
+/// config file goes to a directory of its own (tests run in parallel), removed afterwards.
 fn start_fails(config: &str, args: &[&str]) -> (Option<i32>, String) {
-    let dir = std::env::temp_dir().join(format!("gannet-tls-fail-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut cmd = std::process::Command::new(util::bin());
+    let dir = util::temp_dir();
+    let path = dir.join("tls.conf");
+    let mut all: Vec<&str> = Vec::new();
     if !config.is_empty() {
-        let path = dir.join(format!("{}.conf", config.len()));
         std::fs::write(&path, config).unwrap();
-        cmd.arg("-c").arg(path);
+        all.extend(["-c", path.to_str().unwrap()]);
     }
-    let out = cmd
-        .args(["-a", "127.0.0.1", "-p", "-1"])
-        .args(args)
-        .output()
-        .unwrap();
+    all.extend(["-a", "127.0.0.1", "-p", "-1"]);
+    all.extend_from_slice(args);
+    let out = util::run_to_exit(&all);
+    let _ = std::fs::remove_dir_all(&dir);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).to_string(),

@@ -1,16 +1,9 @@
 //! Accounts, multi-user auth, nkeys, no_auth_user and permissions, against the real binary
 //! (and, with `GANNET_TEST_BIN=nats-server`, against the reference server).
 
-mod util;
-
+use crate::util::{self, info_json, start_server, Conn, SEC};
 use base64::Engine;
 use std::time::Duration;
-use util::{start_server, Conn, SEC};
-
-fn info_json(c: &mut Conn) -> serde_json::Value {
-    let line = c.read_line(5 * SEC);
-    serde_json::from_str(line.strip_prefix("INFO ").expect("INFO")).unwrap()
-}
 
 fn login(s: &util::Server, user: &str, pass: &str) -> Conn {
     let mut c = Conn::setup(s);
@@ -286,10 +279,7 @@ fn config_errors_for_users_and_accounts() {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.conf");
         std::fs::write(&path, conf).unwrap();
-        let out = std::process::Command::new(util::bin())
-            .args(["-c", path.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = util::run_to_exit(&["-c", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{conf}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{conf}: {err}");
@@ -457,10 +447,7 @@ fn unauthorized_private_import_is_a_config_error() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("c.conf");
     std::fs::write(&path, conf).unwrap();
-    let out = std::process::Command::new(util::bin())
-        .args(["-c", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("stream import not authorized"),

@@ -2,11 +2,9 @@
 //! against the fixture captured from nats-server 2.15.1), `/connz` lists live and closed
 //! connections with its filters, `/subsz`, `/accountz`, `/healthz`, base paths and errors.
 
-mod util;
-
+use crate::util::{self, start_server, Conn, SEC};
 use std::io::{Read, Write};
 use std::time::Duration;
-use util::{start_server, Conn, SEC};
 
 /// Starts a server with the monitoring port on a random port and returns it and the port.
 fn start_monitored(config: &str, extra: &[&str]) -> (util::Server, u16) {

@@ -1,12 +1,8 @@
 //! Cross-worker fan-out over raw TCP: every plain subscriber gets every message and each
 //! queue group gets each message exactly once, with connections spread over workers.
 
-mod util;
-
+use crate::util::{start_server, Conn, QUIET};
 use std::time::{Duration, Instant};
-use util::{start_server, Conn};
-
-const QUIET: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
 
 fn count(buf: &[u8], needle: &[u8]) -> usize {
     buf.windows(needle.len()).filter(|w| *w == needle).count()

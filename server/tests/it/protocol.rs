@@ -1,12 +1,8 @@
 //! Raw-protocol tests against the real binary: the wire vectors of spec §5 and the edge cases
 //! of §1 (each expectation was observed on nats-server 2.15.1).
 
-mod util;
-
+use crate::util::{start_server, Conn, QUIET, SEC};
 use std::time::Duration;
-use util::{start_server, Conn, SEC};
-
-const QUIET: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
 
 #[test]
 fn info_fields() {

@@ -2,11 +2,9 @@
 //! groups, request/reply, headers, no-responders, auto-unsubscribe, max_payload, reconnect,
 //! many connections across workers, and per-publisher ordering.
 
-mod util;
-
+use crate::util::{self, start_server};
 use futures::StreamExt;
 use std::time::Duration;
-use util::start_server;
 
 const T: Duration = Duration::from_secs(10);
 

@@ -1,17 +1,8 @@
 //! Connection lifecycle against the real binary: auth, keepalive, limits, slow consumers, lame
 //! duck mode, reload and signals.
 
-mod util;
-
+use crate::util::{self, info_json, start_server, Conn, QUIET, SEC};
 use std::time::{Duration, Instant};
-use util::{start_server, Conn, SEC};
-
-const QUIET: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
-
-fn info_json(c: &mut Conn) -> serde_json::Value {
-    let line = c.read_line(5 * SEC);
-    serde_json::from_str(line.strip_prefix("INFO ").expect("INFO")).unwrap()
-}
 
 #[test]
 fn user_password_auth() {
@@ -353,16 +344,10 @@ fn signal_command_reaches_server() {
     std::fs::create_dir_all(&dir).unwrap();
     let pid_file = dir.join("gannet.pid");
     let mut s = start_server("", &["-P", pid_file.to_str().unwrap()]);
-    let out = std::process::Command::new(util::bin())
-        .args(["--signal", &format!("quit={}", pid_file.display())])
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["--signal", &format!("quit={}", pid_file.display())]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(s.wait_exit(10 * SEC), Some(0));
-    let out = std::process::Command::new(util::bin())
-        .args(["--signal", "reload=999999"])
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["--signal", "reload=999999"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no such process"),
@@ -375,10 +360,7 @@ fn signal_command_reaches_server() {
 fn startup_errors_exit_non_zero() {
     let s = start_server("", &[]);
     let port = s.port.to_string();
-    let out = std::process::Command::new(util::bin())
-        .args(["-a", "127.0.0.1", "-p", &port])
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["-a", "127.0.0.1", "-p", &port]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Error listening on port"),
@@ -389,10 +371,7 @@ fn startup_errors_exit_non_zero() {
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("bad.conf");
     std::fs::write(&conf, "port: 4222\nbogus_key: 1\n").unwrap();
-    let out = std::process::Command::new(util::bin())
-        .args(["-c", conf.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["-c", conf.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -401,10 +380,7 @@ fn startup_errors_exit_non_zero() {
     );
 
     std::fs::write(&conf, "port: 4222\n").unwrap();
-    let out = std::process::Command::new(util::bin())
-        .args(["-t", "-c", conf.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["-t", "-c", conf.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is valid (sha256:"),
@@ -415,34 +391,22 @@ fn startup_errors_exit_non_zero() {
 
 #[test]
 fn cli_version_help_and_unknown_flag() {
-    let out = std::process::Command::new(util::bin())
-        .arg("--version")
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["--version"]);
     assert!(out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("v2.15.1"),
         "{out:?}"
     );
-    let out = std::process::Command::new(util::bin())
-        .arg("-h")
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["-h"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--config"));
-    let out = std::process::Command::new(util::bin())
-        .arg("-bogus")
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["-bogus"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -bogus"),
         "{out:?}"
     );
-    let out = std::process::Command::new(util::bin())
-        .args(["-D", "true"])
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["-D", "true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unrecognized command: \"true\""),

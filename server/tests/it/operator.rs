@@ -3,148 +3,15 @@
 //! nonce; tampered, untrusted, expired and revoked credentials are refused with an AUTH.ERR
 //! event; an expiring user is disconnected; scoped signing keys impose their template.
 
-mod util;
-
+use crate::util::http::{account_server, http_server, http_server_with};
+use crate::util::jwt::{
+    account_jwt, connect_jwt, connect_jwt_addr, connect_user, creds, setup, user_jwt, Setup,
+};
+use crate::util::{self, start_server, Conn, SEC};
 use gannet::jwt::{self, Claims};
 use nkeys::KeyPair;
 use std::sync::Arc;
 use std::time::Duration;
-use util::{start_server, Conn, SEC};
-
-struct Setup {
-    operator: KeyPair,
-    sys: KeyPair,
-    acc: KeyPair,
-    acc_signer: KeyPair,
-    scoped: KeyPair,
-    op_jwt: String,
-    sys_jwt: String,
-    conf: String,
-}
-
-fn account_jwt(
-    key: &KeyPair,
-    name: &str,
-    by: &KeyPair,
-    edit: impl FnOnce(&mut jwt::Account),
-) -> String {
-    let mut nats = jwt::Account {
-        kind: "account".into(),
-        version: 2,
-        ..Default::default()
-    };
-    edit(&mut nats);
-    let mut c = Claims {
-        sub: key.public_key(),
-        name: name.into(),
-        nats,
-        ..Default::default()
-    };
-    jwt::encode(&mut c, by).unwrap()
-}
-
-fn user_jwt(user: &KeyPair, by: &KeyPair, edit: impl FnOnce(&mut Claims<jwt::User>)) -> String {
-    let mut c = Claims {
-        sub: user.public_key(),
-        name: "u".into(),
-        nats: jwt::User {
-            kind: "user".into(),
-            version: 2,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    edit(&mut c);
-    jwt::encode(&mut c, by).unwrap()
-}
-
-fn setup(revoke: Option<(&KeyPair, i64)>) -> Setup {
-    let operator = KeyPair::new_operator();
-    let sys = KeyPair::new_account();
-    let acc = KeyPair::new_account();
-    let acc_signer = KeyPair::new_account();
-    let scoped = KeyPair::new_account();
-    let mut op = Claims {
-        sub: operator.public_key(),
-        name: "OP".into(),
-        nats: jwt::Operator {
-            kind: "operator".into(),
-            version: 2,
-            system_account: sys.public_key(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let op_jwt = jwt::encode(&mut op, &operator).unwrap();
-    let sys_jwt = account_jwt(&sys, "SYS", &operator, |_| {});
-    let acc_jwt = account_jwt(&acc, "ACC", &operator, |a| {
-        a.signing_keys = vec![
-            jwt::SigningKey::Key(acc_signer.public_key()),
-            jwt::SigningKey::Scoped {
-                kind: "user_scope".into(),
-                key: scoped.public_key(),
-                role: "limited".into(),
-                template: Box::new(jwt::UserPermissionLimits {
-                    publish: jwt::Permission {
-                        allow: vec!["allowed.>".into(), "_INBOX.>".into()],
-                        deny: Vec::new(),
-                    },
-                    ..Default::default()
-                }),
-            },
-        ];
-        if let Some((user, at)) = revoke {
-            a.revocations.insert(user.public_key(), at);
-        }
-    });
-    let conf = format!(
-        "operator: \"{op_jwt}\"\nsystem_account: {sys}\nresolver: MEMORY\nresolver_preload: {{\n  {sys}: \"{sys_jwt}\"\n  {acc}: \"{acc_jwt}\"\n}}\n",
-        sys = sys.public_key(),
-        acc = acc.public_key()
-    );
-    Setup {
-        operator,
-        sys,
-        acc,
-        acc_signer,
-        scoped,
-        op_jwt,
-        sys_jwt,
-        conf,
-    }
-}
-
-/// Connects with `jwt`, signing the INFO nonce with `signer`; returns the connection and
-/// the first line the server answered with after CONNECT + PING.
-/// Connects a new user of `account` (signed by the account key) and checks it got in.
-fn connect_user(s: &util::Server, account: &KeyPair) -> Conn {
-    let user = KeyPair::new_user();
-    let (c, line) = connect_jwt(s, &user_jwt(&user, account, |_| {}), &user);
-    assert_eq!(line, "PONG");
-    c
-}
-
-fn connect_jwt(s: &util::Server, jwt: &str, signer: &KeyPair) -> (Conn, String) {
-    connect_jwt_addr(&s.addr(), jwt, signer)
-}
-
-fn connect_jwt_addr(addr: &str, jwt: &str, signer: &KeyPair) -> (Conn, String) {
-    use base64::Engine;
-    let mut c = Conn::connect_addr(addr);
-    let info = c.read_line(5 * SEC);
-    let info: serde_json::Value =
-        serde_json::from_str(info.strip_prefix("INFO ").unwrap()).unwrap();
-    assert_eq!(info["auth_required"], true);
-    let nonce = info["nonce"].as_str().expect("nonce in INFO");
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(signer.sign(nonce.as_bytes()).unwrap());
-    c.send(
-        format!("CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPING\r\n")
-            .as_bytes(),
-    );
-    let line = c.read_line(5 * SEC);
-    (c, line)
-}
 
 #[test]
 fn users_connect_with_jwt_and_nonce_signature() {
@@ -382,70 +249,6 @@ fn read_until(c: &mut Conn, needle: &str, timeout: Duration) -> String {
         ));
     }
     seen
-}
-
-/// A tiny HTTP server answering `GET <path>` with `answer(path)` (200) or 404 for `None`.
-fn http_server(answer: impl Fn(&str) -> Option<String> + Send + 'static) -> u16 {
-    http_server_with(None, answer)
-}
-
-/// [`http_server`], over TLS when `tls` is given.
-fn http_server_with(
-    tls: Option<Arc<rustls::ServerConfig>>,
-    answer: impl Fn(&str) -> Option<String> + Send + 'static,
-) -> u16 {
-    use std::io::{BufRead, BufReader, Read, Write};
-    trait Stream: Read + Write {}
-    impl<T: Read + Write> Stream for T {}
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for tcp in listener.incoming().flatten() {
-            let mut stream: Box<dyn Stream> = match &tls {
-                Some(config) => {
-                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-                    Box::new(rustls::StreamOwned::new(conn, tcp))
-                }
-                None => Box::new(tcp),
-            };
-            let mut reader = BufReader::new(&mut stream);
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let resp = match answer(&path) {
-                Some(body) => format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                ),
-                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .into(),
-            };
-            let _ = stream.write_all(resp.as_bytes());
-            let _ = stream.flush();
-        }
-    });
-    port
-}
-
-/// A tiny account server (the nats-account-server protocol): `GET <base><key>` → the JWT.
-fn account_server(jwts: Vec<(String, String)>) -> u16 {
-    http_server(move |path| {
-        // The server probes the base URL at startup.
-        if path == "/jwt/v1/accounts/" {
-            return Some(String::new());
-        }
-        jwts.iter()
-            .find(|(k, _)| path == format!("/jwt/v1/accounts/{k}"))
-            .map(|(_, jwt)| jwt.clone())
-    })
 }
 
 #[test]
@@ -920,17 +723,6 @@ fn private_exports_need_an_activation_token() {
     assert!(w.drain_for(Duration::from_millis(300)).is_empty());
 }
 
-fn creds(jwt: &str, seed: &str) -> String {
-    format!(
-        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
-         ************************* IMPORTANT *************************\n\
-         NKEY Seed printed below can be used to sign and prove identity.\n\
-         NKEYs are sensitive and should be treated as secrets.\n\n\
-         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
-         *************************************************************\n"
-    )
-}
-
 /// The operator-mode tutorial of the product docs, step by step: operator JWT in a file, the
 /// system account's key, a URL resolver (a tiny account server here); the system user's
 /// creds file sees every event and calls the six services. The transcript is printed (run
@@ -1296,10 +1088,7 @@ fn resolver_config_errors_match_nats_server() {
                 .replace("resolver: MEMORY", &format!("resolver: {resolver}")),
         )
         .unwrap();
-        let out = std::process::Command::new(util::bin())
-            .args(["-c", conf.to_str().unwrap(), "-p", "-1"])
-            .output()
-            .unwrap();
+        let out = util::run_to_exit(&["-c", conf.to_str().unwrap(), "-p", "-1"]);
         assert_eq!(out.status.code(), Some(1), "{resolver}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{resolver}: {err}");
@@ -1478,10 +1267,7 @@ fn url_resolver_over_https_with_resolver_tls() {
     // Without the CA the account server's certificate is not trusted: startup fails.
     let untrusting = dir.join("untrusting.conf");
     std::fs::write(&untrusting, conf.split("resolver_tls").next().unwrap()).unwrap();
-    let out = std::process::Command::new(util::bin())
-        .args(["-c", untrusting.to_str().unwrap(), "-p", "-1"])
-        .output()
-        .unwrap();
+    let out = util::run_to_exit(&["-c", untrusting.to_str().unwrap(), "-p", "-1"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("could not fetch"), "{err}");
