@@ -19,6 +19,7 @@
 //! assert_eq!(flags.config_file.as_deref(), Some("nats.conf"));
 //! ```
 
+use crate::gofmt::{go_quote, parse_go_bool, parse_go_int};
 use std::fmt;
 
 /// The command-line flags. `None` (or `false` for the actions) means the flag
@@ -462,77 +463,6 @@ impl Flags {
     }
 }
 
-/// Go's `strconv.ParseBool`.
-fn parse_go_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-/// Go's `strconv.ParseInt(text, 0, 64)`: an optional sign, then decimal,
-/// `0x` hex, `0o` or leading-`0` octal, or `0b` binary, with `_` allowed
-/// between digits. The error is the reason text Go's `flag` package prints.
-fn parse_go_int(text: &str) -> Result<i64, &'static str> {
-    const SYNTAX: &str = "parse error";
-    const RANGE: &str = "value out of range";
-    let (negative, unsigned) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let lower = unsigned.to_ascii_lowercase();
-    let (radix, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d, true)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d, true)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d, true)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..], true)
-    } else {
-        (10, lower.as_str(), false)
-    };
-    if !underscores_ok(digits, prefixed) {
-        return Err(SYNTAX);
-    }
-    let digits: String = digits.chars().filter(|&c| c != '_').collect();
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return Err(SYNTAX);
-    }
-    let magnitude = u64::from_str_radix(&digits, radix).map_err(|_| RANGE)?;
-    if negative {
-        0_i64.checked_sub_unsigned(magnitude).ok_or(RANGE)
-    } else {
-        i64::try_from(magnitude).map_err(|_| RANGE)
-    }
-}
-
-/// Go allows `_` only between digits, or between a base prefix (a leading
-/// `0` counts) and a digit.
-fn underscores_ok(digits: &str, prefixed: bool) -> bool {
-    let mut prev_digit = prefixed;
-    for c in digits.chars() {
-        if c == '_' {
-            if !prev_digit {
-                return false;
-            }
-            prev_digit = false;
-        } else {
-            prev_digit = true;
-        }
-    }
-    !digits.ends_with('_')
-}
-
-/// A string quoted the way Go's `%q` does it, for error messages.
-pub(crate) fn go_quote(text: &str) -> String {
-    let mut out = Vec::with_capacity(text.len() + 2);
-    protocol::errors::push_go_quoted(&mut out, text.as_bytes());
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The text printed for `-h`, `--help` and after a flag error.
 pub fn usage() -> &'static str {
     USAGE
@@ -901,36 +831,6 @@ mod tests {
             "invalid signal parameters: [c]"
         );
         assert_eq!(ok(&["--signal", ""]).signal, None);
-    }
-
-    #[test]
-    fn go_integers() {
-        assert_eq!(parse_go_int("4222"), Ok(4222));
-        assert_eq!(parse_go_int("-1"), Ok(-1));
-        assert_eq!(parse_go_int("+7"), Ok(7));
-        assert_eq!(parse_go_int("0x10"), Ok(16));
-        assert_eq!(parse_go_int("0o17"), Ok(15));
-        assert_eq!(parse_go_int("017"), Ok(15));
-        assert_eq!(parse_go_int("0b101"), Ok(5));
-        assert_eq!(parse_go_int("0"), Ok(0));
-        assert_eq!(parse_go_int("0x_1f"), Ok(31));
-        assert_eq!(parse_go_int("1_000"), Ok(1000));
-        assert_eq!(parse_go_int("_1"), Err("parse error"));
-        assert_eq!(parse_go_int("0_1"), Ok(1));
-        assert_eq!(parse_go_int("0x1__f"), Err("parse error"));
-        assert_eq!(parse_go_int("0x1f_"), Err("parse error"));
-        assert_eq!(parse_go_int("08"), Err("parse error"));
-        assert_eq!(parse_go_int(""), Err("parse error"));
-        assert_eq!(parse_go_int("-9223372036854775808"), Ok(i64::MIN));
-        assert_eq!(
-            parse_go_int("9223372036854775808"),
-            Err("value out of range")
-        );
-    }
-
-    #[test]
-    fn go_quoting() {
-        assert_eq!(go_quote("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\x01é\"");
     }
 
     #[test]

@@ -15,8 +15,12 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::{go_quote, Flags};
+use crate::cli::Flags;
 use crate::conf::{self, Entry, Map, Value, ValueKind};
+use crate::gofmt::{
+    go_duration_string, go_float, go_nanos_string, go_quote, go_split_host_port, parse_go_duration,
+    positive_duration, NANOS_PER_SEC,
+};
 
 /// Client port when none is configured (`server/const.go` `DEFAULT_PORT`).
 const DEFAULT_PORT: i64 = 4222;
@@ -113,7 +117,7 @@ pub struct Options {
     /// `trusted_keys`/`trusted`: trusted operator public keys.
     pub trusted_keys: Vec<String>,
     /// `resolver`.
-    pub resolver: Option<crate::auth::operator::ResolverConfig>,
+    pub resolver: Option<crate::auth::config::ResolverConfig>,
     /// `resolver_tls`: TLS settings of the URL resolver's HTTPS client.
     pub resolver_tls: Option<crate::tls::config::TlsOptions>,
     /// `resolver_preload`: account public key → account JWT.
@@ -219,7 +223,7 @@ pub struct Authorization {
     /// `token`: plain text or a bcrypt hash.
     pub token: String,
     /// BOSH `certificate_clients` (used with `tls.enable_cert_authorization`).
-    pub certificate_clients: Vec<crate::auth::cert::CertClientConfig>,
+    pub certificate_clients: Vec<crate::auth::config::CertClientConfig>,
 }
 
 /// What to do with a client whose write deadline expires (`write_timeout`).
@@ -544,7 +548,7 @@ impl Options {
             match claims.as_slice() {
                 [op] if !op.nats.account_server_url.is_empty() => {
                     let base = op.nats.account_server_url.trim_end_matches('/');
-                    self.resolver = Some(crate::auth::operator::ResolverConfig::Url(format!(
+                    self.resolver = Some(crate::auth::config::ResolverConfig::Url(format!(
                         "{base}/accounts/"
                     )));
                 }
@@ -567,7 +571,7 @@ impl Options {
         }
         let nats_based = matches!(
             self.resolver,
-            Some(crate::auth::operator::ResolverConfig::Dir(_))
+            Some(crate::auth::config::ResolverConfig::Dir(_))
         );
         if nats_based && self.system_account.is_empty() {
             return invalid("using nats based account resolver - the system account needs to be specified in configuration or the operator jwt");
@@ -1024,8 +1028,8 @@ fn operator_token(item: &str) -> Result<String, String> {
 
 /// `resolver`: `MEMORY`/`MEM`, `URL(<base>)`, or a map (`{type: mem}`, or the NATS-based
 /// `{type: full|cache, dir, …}`).
-fn resolver(v: &Value) -> Result<crate::auth::operator::ResolverConfig, String> {
-    use crate::auth::operator::ResolverConfig;
+fn resolver(v: &Value) -> Result<crate::auth::config::ResolverConfig, String> {
+    use crate::auth::config::ResolverConfig;
     let bad = || {
         format!(
             "{}: error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])",
@@ -1070,8 +1074,8 @@ fn resolver(v: &Value) -> Result<crate::auth::operator::ResolverConfig, String> 
 /// The map form of a NATS-based resolver, with nats-server's checks (`resolver` in
 /// opts.go): `dir` is created if missing; `cache` takes `ttl`, `full` takes `interval`,
 /// `allow_delete` and `hard_delete`.
-fn dir_resolver(cache: bool, entries: &Map) -> Result<crate::auth::store::DirConfig, String> {
-    use crate::auth::store;
+fn dir_resolver(cache: bool, entries: &Map) -> Result<crate::auth::dirstore::DirConfig, String> {
+    use crate::auth::dirstore as store;
     let get = |key: &str| entries.iter().find(|e| e.key.eq_ignore_ascii_case(key));
     let text = |key: &str| get(key).and_then(|e| e.value.as_str().map(str::to_owned));
     let flag = |key: &str| get(key).and_then(|e| e.value.as_bool());
@@ -1474,49 +1478,6 @@ fn check_cluster_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Go's `net.SplitHostPort`, with its error texts.
-fn go_split_host_port(hostport: &str) -> Result<(String, String), String> {
-    let fail = |why: &str| {
-        if hostport.is_empty() {
-            Err(why.to_string())
-        } else {
-            Err(format!("address {hostport}: {why}"))
-        }
-    };
-    let Some(colon) = hostport.rfind(':') else {
-        return fail("missing port in address");
-    };
-    let (host, after_host) = if hostport.starts_with('[') {
-        let Some(end) = hostport.find(']') else {
-            return fail("missing ']' in address");
-        };
-        if end + 1 == hostport.len() {
-            return fail("missing port in address");
-        }
-        if end + 1 != colon {
-            if hostport.as_bytes()[end + 1] == b':' {
-                return fail("too many colons in address");
-            }
-            return fail("missing port in address");
-        }
-        (&hostport[1..end], end + 1)
-    } else {
-        let host = &hostport[..colon];
-        if host.contains(':') {
-            return fail("too many colons in address");
-        }
-        (host, 0)
-    };
-    let before = if after_host > 0 { 1 } else { 0 };
-    if hostport[before..].contains('[') {
-        return fail("unexpected '[' in address");
-    }
-    if hostport[after_host..].contains(']') {
-        return fail("unexpected ']' in address");
-    }
-    Ok((host.to_string(), hostport[colon + 1..].to_string()))
-}
-
 // ----- Reload -----
 
 impl Options {
@@ -1773,211 +1734,6 @@ fn fixed<T: PartialEq + fmt::Display + ?Sized>(
 
 fn workers_text(workers: Option<usize>) -> String {
     workers.map(|w| w.to_string()).unwrap_or_default()
-}
-
-// ----- Go formats: durations and floats -----
-
-const NANOS_PER_SEC: i64 = 1_000_000_000;
-
-fn positive_duration(nanos: i64) -> Option<Duration> {
-    u64::try_from(nanos).ok().map(Duration::from_nanos)
-}
-
-/// Parses a Go duration (`time.ParseDuration`): a sequence of decimal
-/// numbers, each with an optional fraction and a unit (`ns`, `us`, `µs`,
-/// `ms`, `s`, `m`, `h`), with an optional sign. Returns nanoseconds, or Go's
-/// error text.
-pub(crate) fn parse_go_duration(text: &str) -> Result<i64, String> {
-    let invalid = || format!("time: invalid duration {}", go_time_quote(text));
-    let (negative, mut rest) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    // Accumulated as u64 up to 2^63 so that -2^63 is representable.
-    const LIMIT: u64 = 1 << 63;
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        if !rest.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
-            return Err(invalid());
-        }
-        let int_len = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (int_digits, after) = rest.split_at(int_len);
-        let whole = leading_int(int_digits).ok_or_else(invalid)?;
-        rest = after;
-        let (mut frac, mut scale, mut frac_digits) = (0_u64, 1.0_f64, 0);
-        if let Some(after_dot) = rest.strip_prefix('.') {
-            frac_digits = after_dot
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(after_dot.len());
-            (frac, scale) = leading_fraction(&after_dot[..frac_digits]);
-            rest = &after_dot[frac_digits..];
-        }
-        if int_len == 0 && frac_digits == 0 {
-            return Err(invalid());
-        }
-        let unit_len = rest
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if unit_len == 0 {
-            return Err(format!(
-                "time: missing unit in duration {}",
-                go_time_quote(text)
-            ));
-        }
-        let (unit_text, after_unit) = rest.split_at(unit_len);
-        rest = after_unit;
-        let unit: u64 = match unit_text {
-            "ns" => 1,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60 * 1_000_000_000,
-            "h" => 3600 * 1_000_000_000,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    go_time_quote(unit_text),
-                    go_time_quote(text)
-                ))
-            }
-        };
-        if whole > LIMIT / unit {
-            return Err(invalid());
-        }
-        let mut value = whole * unit;
-        if frac > 0 {
-            // Float maths, as in Go; exact enough for a nanosecond count.
-            value += (frac as f64 * (unit as f64 / scale)) as u64;
-            if value > LIMIT {
-                return Err(invalid());
-            }
-        }
-        total = total
-            .checked_add(value)
-            .filter(|&t| t <= LIMIT)
-            .ok_or_else(invalid)?;
-    }
-    if negative {
-        return Ok(0_i64.wrapping_sub_unsigned(total));
-    }
-    i64::try_from(total).map_err(|_| invalid())
-}
-
-/// The integer part of a duration component; `None` on overflow.
-fn leading_int(digits: &str) -> Option<u64> {
-    let mut value: u64 = 0;
-    for d in digits.bytes() {
-        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-        if value > 1 << 63 {
-            return None;
-        }
-    }
-    Some(value)
-}
-
-/// The fraction digits of a duration component, as a value and a scale;
-/// digits beyond what fits are ignored.
-fn leading_fraction(digits: &str) -> (u64, f64) {
-    let (mut value, mut scale) = (0_u64, 1.0_f64);
-    for d in digits.bytes() {
-        match value.checked_mul(10).map(|v| v + u64::from(d - b'0')) {
-            Some(next) if next <= 1 << 63 => {
-                value = next;
-                scale *= 10.0;
-            }
-            _ => break,
-        }
-    }
-    (value, scale)
-}
-
-/// How Go's `time` package quotes a string in its errors.
-fn go_time_quote(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        if c.is_ascii() && c >= ' ' {
-            if c == '"' || c == '\\' {
-                out.push('\\');
-            }
-            out.push(c);
-        } else {
-            let mut buf = [0; 4];
-            for byte in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("\\x{byte:02x}"));
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Formats a duration like Go's `Duration.String`: `2m0s`, `10s`, `1.5s`,
-/// `250ms`, `1h30m0s`.
-pub fn go_duration_string(d: Duration) -> String {
-    go_nanos_string(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-fn go_nanos_string(nanos: i64) -> String {
-    let sign = if nanos < 0 { "-" } else { "" };
-    let u = nanos.unsigned_abs();
-    if u == 0 {
-        return "0s".to_string();
-    }
-    if u < 1_000_000_000 {
-        let (unit, precision) = match u {
-            0..=999 => ("ns", 0),
-            1_000..=999_999 => ("\u{b5}s", 3),
-            _ => ("ms", 6),
-        };
-        let (int, frac) = split_fraction(u, precision);
-        return format!("{sign}{int}{frac}{unit}");
-    }
-    let (secs, frac) = split_fraction(u, 9);
-    let (mins, secs) = (secs / 60, secs % 60);
-    let (hours, mins) = (mins / 60, mins % 60);
-    match (hours, mins) {
-        (0, 0) => format!("{sign}{secs}{frac}s"),
-        (0, _) => format!("{sign}{mins}m{secs}{frac}s"),
-        _ => format!("{sign}{hours}h{mins}m{secs}{frac}s"),
-    }
-}
-
-/// Splits `value` into `value / 10^precision` and the fraction digits as
-/// `.ddd` without trailing zeros (empty if the fraction is zero).
-fn split_fraction(value: u64, precision: u32) -> (u64, String) {
-    let scale = 10_u64.pow(precision);
-    let frac = value % scale;
-    if frac == 0 {
-        return (value / scale, String::new());
-    }
-    let digits = format!("{frac:0width$}", width = precision as usize);
-    (value / scale, format!(".{}", digits.trim_end_matches('0')))
-}
-
-/// Formats a float like Go's `%v`: the shortest digits that read back
-/// exactly, in exponent form when the exponent is below -4 or at least 6
-/// (`0.5`, `123456`, `1e+06`).
-fn go_float(f: f64) -> String {
-    if f == 0.0 || !f.is_finite() {
-        return format!("{f}");
-    }
-    let scientific = format!("{f:e}");
-    let (mantissa, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exp.abs());
-    }
-    format!("{f}")
 }
 
 #[cfg(test)]
@@ -2874,107 +2630,6 @@ server_tags: ["az:1", "region:eu"]
         assert_eq!(
             old.diff_reloadable(&with_user).unwrap_err(),
             "config reload not supported for NoAuthUser: old=, new=bob"
-        );
-    }
-
-    #[test]
-    fn go_durations() {
-        let ok = |s: &str| parse_go_duration(s).unwrap();
-        assert_eq!(ok("0"), 0);
-        assert_eq!(ok("2s"), 2 * NANOS_PER_SEC);
-        assert_eq!(ok("1m30s"), 90 * NANOS_PER_SEC);
-        assert_eq!(ok("1.5h"), 5400 * NANOS_PER_SEC);
-        assert_eq!(ok("250ms"), 250_000_000);
-        assert_eq!(ok("1us"), 1000);
-        assert_eq!(ok("1µs"), 1000);
-        assert_eq!(ok(".5s"), 500_000_000);
-        assert_eq!(ok("-1.5s"), -1_500_000_000);
-        assert_eq!(ok("+3ns"), 3);
-        assert_eq!(ok("2562047h47m16.854775807s"), i64::MAX);
-        assert_eq!(ok("-2562047h47m16.854775808s"), i64::MIN);
-        assert_eq!(
-            parse_go_duration("").unwrap_err(),
-            "time: invalid duration \"\""
-        );
-        assert_eq!(
-            parse_go_duration("1").unwrap_err(),
-            "time: missing unit in duration \"1\""
-        );
-        assert_eq!(
-            parse_go_duration(".s").unwrap_err(),
-            "time: invalid duration \".s\""
-        );
-        assert_eq!(
-            parse_go_duration("3d").unwrap_err(),
-            "time: unknown unit \"d\" in duration \"3d\""
-        );
-        assert_eq!(
-            parse_go_duration("1é").unwrap_err(),
-            "time: unknown unit \"\\xc3\\xa9\" in duration \"1\\xc3\\xa9\""
-        );
-        assert_eq!(
-            parse_go_duration("2562047h47m16.854775808s").unwrap_err(),
-            "time: invalid duration \"2562047h47m16.854775808s\""
-        );
-    }
-
-    #[test]
-    fn go_duration_strings() {
-        let s = |ms: u64| go_duration_string(Duration::from_millis(ms));
-        assert_eq!(s(0), "0s");
-        assert_eq!(s(120_000), "2m0s");
-        assert_eq!(s(10_000), "10s");
-        assert_eq!(s(1_500), "1.5s");
-        assert_eq!(s(250), "250ms");
-        assert_eq!(s(5_400_000), "1h30m0s");
-        assert_eq!(go_duration_string(Duration::from_nanos(1_500)), "1.5µs");
-        assert_eq!(go_duration_string(Duration::from_nanos(7)), "7ns");
-        assert_eq!(go_nanos_string(-5 * NANOS_PER_SEC), "-5s");
-    }
-
-    #[test]
-    fn go_floats() {
-        assert_eq!(go_float(2.0), "2");
-        assert_eq!(go_float(0.5), "0.5");
-        assert_eq!(go_float(120.5), "120.5");
-        assert_eq!(go_float(123456.0), "123456");
-        assert_eq!(go_float(1e6), "1e+06");
-        assert_eq!(go_float(1234567.0), "1.234567e+06");
-        assert_eq!(go_float(0.0001), "0.0001");
-        assert_eq!(go_float(0.00001), "1e-05");
-    }
-
-    #[test]
-    fn split_host_port_like_go() {
-        assert_eq!(go_split_host_port("a:1").unwrap(), ("a".into(), "1".into()));
-        assert_eq!(go_split_host_port(":1").unwrap(), ("".into(), "1".into()));
-        assert_eq!(
-            go_split_host_port("[::1]:2").unwrap(),
-            ("::1".into(), "2".into())
-        );
-        assert_eq!(
-            go_split_host_port("a").unwrap_err(),
-            "address a: missing port in address"
-        );
-        assert_eq!(
-            go_split_host_port("").unwrap_err(),
-            "missing port in address"
-        );
-        assert_eq!(
-            go_split_host_port("a:b:c").unwrap_err(),
-            "address a:b:c: too many colons in address"
-        );
-        assert_eq!(
-            go_split_host_port("[::1]").unwrap_err(),
-            "address [::1]: missing port in address"
-        );
-        assert_eq!(
-            go_split_host_port("[::1:2").unwrap_err(),
-            "address [::1:2: missing ']' in address"
-        );
-        assert_eq!(
-            go_split_host_port("a]:1").unwrap_err(),
-            "address a]:1: unexpected ']' in address"
         );
     }
 }

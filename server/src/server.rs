@@ -1,28 +1,33 @@
-//! The server: shared state, startup, and the control thread.
+//! The server: startup and the control thread. The top of the layers: the only module that
+//! names every thread.
 //!
 //! The control thread (the process's main thread) owns the client listener, the signals and
 //! the lame-duck/shutdown sequence. It accepts connections, gives each a cid and hands it to a
 //! worker round-robin; the workers do everything else. Configuration that workers read lives in
-//! an immutable [`Runtime`] snapshot that a reload replaces as a whole (workers notice a bumped
-//! generation number with one atomic load per loop iteration).
+//! an immutable [`Runtime`] snapshot that a reload replaces as a whole (see
+//! [`crate::shared::Shared`]).
 
 use crate::account::Accounts;
+use crate::auth::operator::AccountHost;
 use crate::auth::pool::AuthPool;
-use crate::auth::{AuthConfig, CertAuth};
-use crate::info::{Info, GANNET_VERSION, NATS_VERSION};
+use crate::auth::AuthConfig;
+use crate::info::{GANNET_VERSION, NATS_VERSION};
 use crate::log;
+use crate::msgs::{ControlHandle, ControlMsg, WorkerHandle, WorkerMsg};
 use crate::opts::Options;
-use crate::worker::{self, Worker, WorkerHandle, WorkerMsg};
+use crate::runtime::TIMER_MAX;
+use crate::runtime::{Runtime, ServerIds};
+use crate::shared::Shared;
+use crate::worker::{self, Worker};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use parking_lot::RwLock;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(0);
@@ -31,405 +36,10 @@ const CONTROL: Token = Token(2);
 /// Requests waiting for the control thread, at most.
 const CONTROL_QUEUE_MAX: usize = 16;
 
-/// What other threads ask of the control thread.
-#[derive(Debug)]
-pub enum ControlMsg {
-    /// Reload the configuration and report the outcome.
-    Reload {
-        /// The result.
-        done: crossbeam_channel::Sender<Result<(), String>>,
-    },
-}
-
-/// How other threads reach the control thread.
-#[derive(Debug)]
-pub struct ControlHandle {
-    tx: crossbeam_channel::Sender<ControlMsg>,
-    waker: mio::Waker,
-}
-
-impl ControlHandle {
-    /// Asks for a reload and waits (bounded) for its result.
-    pub fn reload(&self, wait: Duration) -> Result<(), String> {
-        let (done, result) = crossbeam_channel::bounded(1);
-        self.tx
-            .try_send(ControlMsg::Reload { done })
-            .map_err(|_| "server busy".to_string())?;
-        let _ = self.waker.wake();
-        result
-            .recv_timeout(wait)
-            .unwrap_or_else(|_| Err("reload timed out".into()))
-    }
-}
-
-/// How often the control loop looks at lame-duck progress.
-const CONTROL_TICK: Duration = Duration::from_millis(50);
-/// Longest timer the workers schedule: config durations beyond it (say `"99999999h"`) are
-/// clamped so that deadline arithmetic can never overflow.
-pub(crate) const TIMER_MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// Limits and switches the workers apply per connection, taken from [`Options`].
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest message.
-    pub max_payload: usize,
-    /// Largest control-line argument.
-    pub max_control_line: usize,
-    /// Outbound bytes before a slow-consumer close.
-    pub max_pending: usize,
-    /// Subscriptions per connection; 0 = unlimited.
-    pub max_subscriptions: usize,
-    /// Tokens per subscription subject; 0 = unlimited.
-    pub max_sub_tokens: usize,
-    /// Connections; at or over it new clients are refused.
-    pub max_connections: i64,
-    /// Keepalive period.
-    pub ping_interval: Duration,
-    /// Unanswered PINGs before `Stale Connection`.
-    pub ping_max: u32,
-    /// A write that makes no progress for this long closes the connection.
-    pub write_deadline: Duration,
-    /// Time allowed for CONNECT when auth is required.
-    pub auth_timeout: Duration,
-    /// Server supports headers.
-    pub headers: bool,
-}
-
-/// The configuration snapshot workers read.
-#[derive(Debug)]
-pub struct Runtime {
-    /// The options it was built from.
-    pub opts: Options,
-    /// Per-connection limits.
-    pub limits: Limits,
-    /// Client authentication.
-    pub auth: AuthConfig,
-    /// How TLS client certificates take part in authentication.
-    pub cert_auth: CertAuth,
-    /// The INFO template (no per-connection fields).
-    pub info: Info,
-}
-
-impl Runtime {
-    /// Builds the snapshot for `opts`, with the server identity and the bound address.
-    pub fn new(
-        opts: Options,
-        ids: &ServerIds,
-        bound: SocketAddr,
-        trust: Option<&Arc<crate::auth::operator::Trust>>,
-    ) -> Runtime {
-        let limits = Limits {
-            max_payload: opts.max_payload.max(0) as usize,
-            max_control_line: opts.max_control_line.max(0) as usize,
-            max_pending: opts.max_pending.max(0) as usize,
-            max_subscriptions: opts.max_subscriptions.max(0) as usize,
-            max_sub_tokens: opts.max_sub_tokens as usize,
-            max_connections: opts.max_connections,
-            ping_interval: opts
-                .ping_interval
-                .clamp(Duration::from_millis(1), TIMER_MAX),
-            ping_max: opts.ping_max.max(0) as u32,
-            write_deadline: opts.write_deadline.min(TIMER_MAX),
-            auth_timeout: opts.auth_timeout.min(TIMER_MAX),
-            headers: !opts.no_header_support,
-        };
-        let auth = AuthConfig::from_opts(&opts, trust);
-        let cert_auth = CertAuth::from_opts(&opts);
-        let tls = opts.tls.as_ref();
-        let (host, port) = advertised(&opts, bound);
-        let server_name = if opts.server_name.is_empty() {
-            ids.server_id.clone()
-        } else {
-            opts.server_name.clone()
-        };
-        let info = Info {
-            server_id: ids.server_id.clone(),
-            server_name,
-            version: NATS_VERSION.to_string(),
-            proto: 1,
-            go: format!("gannet{GANNET_VERSION}"),
-            host,
-            port,
-            headers: limits.headers,
-            auth_required: auth.info_auth_required() || cert_auth.requires_auth(),
-            tls_required: tls.is_some() && !opts.allow_non_tls,
-            tls_verify: tls
-                .and_then(|t| t.server.as_ref())
-                .is_some_and(|s| s.client_cert_required),
-            tls_available: tls.is_some() && opts.allow_non_tls,
-            max_payload: limits.max_payload as i64,
-            api_lvl: 5,
-            xkey: ids.xkey.clone(),
-            ..Info::default()
-        };
-        Runtime {
-            opts,
-            limits,
-            auth,
-            cert_auth,
-            info,
-        }
-    }
-
-    /// Whether clients must authenticate (auth timer, CONNECT first).
-    pub fn auth_required(&self) -> bool {
-        self.auth.required() || self.cert_auth.requires_auth()
-    }
-
-    /// The INFO JSON a connection gets first. `tls_first`: it is sent after a handshake-first
-    /// TLS handshake, and then says `tls_required` even with `allow_non_tls` (nats-server).
-    pub fn initial_info(
-        &self,
-        cid: u64,
-        peer: &SocketAddr,
-        nonce: &str,
-        max_payload: usize,
-        tls_first: bool,
-    ) -> Vec<u8> {
-        if !tls_first || self.info.tls_required {
-            return self.client_info(cid, peer, None, nonce, max_payload);
-        }
-        let mut info = self.info.clone();
-        info.tls_required = true;
-        info.client_id = cid;
-        info.client_ip = peer.ip().to_string();
-        info.nonce = nonce.to_string();
-        info.max_payload = max_payload as i64;
-        info.to_json()
-    }
-
-    /// INFO JSON for one client: the template plus `client_id`, `client_ip`, the nonce and
-    /// its max payload, and after the first PONG the `connect_info` fields (`account` set).
-    pub fn client_info(
-        &self,
-        cid: u64,
-        peer: &SocketAddr,
-        account: Option<&str>,
-        nonce: &str,
-        max_payload: usize,
-    ) -> Vec<u8> {
-        let mut info = self.info.clone();
-        info.client_id = cid;
-        info.client_ip = peer.ip().to_string();
-        info.nonce = nonce.to_string();
-        info.max_payload = max_payload as i64;
-        if let Some(account) = account {
-            info.connect_info = true;
-            info.remote_account = account.to_string();
-        }
-        info.to_json()
-    }
-
-    /// INFO JSON announcing lame duck mode to one client.
-    pub fn lame_duck_info(&self, cid: u64, peer: &SocketAddr) -> Vec<u8> {
-        let mut info = self.info.clone();
-        info.client_id = cid;
-        info.client_ip = peer.ip().to_string();
-        info.ldm = true;
-        info.to_json()
-    }
-}
-
-/// The INFO host and port: `client_advertise` if set, else the listen address.
-fn advertised(opts: &Options, bound: SocketAddr) -> (String, u16) {
-    if !opts.client_advertise.is_empty() {
-        let adv = opts.client_advertise.as_str();
-        if let Some((host, port)) = adv.rsplit_once(':') {
-            if let Ok(p) = port.parse::<i32>() {
-                let p = if p <= 0 { bound.port() } else { p as u16 };
-                return (host.trim_matches(|c| c == '[' || c == ']').to_string(), p);
-            }
-        }
-        return (adv.to_string(), bound.port());
-    }
-    (opts.host.clone(), bound.port())
-}
-
-/// The server's identity keys, new on every start.
-#[derive(Debug, Clone)]
-pub struct ServerIds {
-    /// Public server nkey (`N…`).
-    pub server_id: String,
-    /// Public x25519 key (`X…`).
-    pub xkey: String,
-}
-
-impl ServerIds {
-    /// Fresh random keys.
-    pub fn generate() -> ServerIds {
-        let server_id = nkeys::KeyPair::new_server().public_key();
-        let xkey = nkeys::XKey::new().public_key();
-        ServerIds { server_id, xkey }
-    }
-}
-
-/// State shared by the control thread and all workers.
-pub struct Shared {
-    runtime: RwLock<Arc<Runtime>>,
-    runtime_gen: AtomicU64,
-    /// Accounts, each with its sublist.
-    pub accounts: Accounts,
-    /// Threads for authentication work too slow for a worker (bcrypt, resolver fetches).
-    pub auth_pool: AuthPool,
-    next_cid: AtomicU64,
-    num_clients: AtomicUsize,
-    workers: OnceLock<Vec<WorkerHandle>>,
-    worker_count: usize,
-    lame_duck: AtomicBool,
-    started: std::time::SystemTime,
-    config_load_time: parking_lot::Mutex<std::time::SystemTime>,
-    http_stats: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
-    /// The system account's event thread, when there is a system account.
-    sys: OnceLock<crate::sys::SysHandle>,
-    /// The control thread's request channel.
-    control: OnceLock<ControlHandle>,
-    /// Closed connections counted by close reason, for `/metrics`.
-    closed_by_reason: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
-    /// Recently closed connections for `/connz?state=closed`, oldest first.
-    closed: parking_lot::Mutex<std::collections::VecDeque<crate::monitor::snapshot::ConnSnapshot>>,
-}
-
 /// Time for the SHUTDOWN event to reach its subscribers before connections close.
 const SHUTDOWN_EVENT_GRACE: Duration = Duration::from_millis(200);
-/// How long a snapshot request waits for the workers.
-const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
-
-impl Shared {
-    /// The system event thread, if eventing is on.
-    pub fn sys(&self) -> Option<&crate::sys::SysHandle> {
-        self.sys.get()
-    }
-
-    /// The control thread, for requests such as reload.
-    pub fn control(&self) -> Option<&ControlHandle> {
-        self.control.get()
-    }
-
-    /// The system account's name, if there is one.
-    pub fn system_account_name(&self) -> Option<&str> {
-        self.sys.get().map(|h| h.account().name.as_str())
-    }
-
-    /// When the server started.
-    pub fn started(&self) -> std::time::SystemTime {
-        self.started
-    }
-
-    /// When the configuration was last loaded.
-    pub fn config_load_time(&self) -> std::time::SystemTime {
-        *self.config_load_time.lock()
-    }
-
-    /// Counts one monitoring request for `http_req_stats`.
-    pub fn count_http_request(&self, path: &str) {
-        *self.http_stats.lock().entry(path.to_string()).or_insert(0) += 1;
-    }
-
-    /// Monitoring requests per path.
-    pub fn http_request_stats(&self) -> std::collections::BTreeMap<String, u64> {
-        self.http_stats.lock().clone()
-    }
-
-    /// Client connections accepted since start.
-    pub fn total_connections(&self) -> u64 {
-        self.next_cid.load(Ordering::Acquire).saturating_sub(1)
-    }
-
-    /// Asks every worker for a snapshot and waits (bounded) for the answers. Workers answer
-    /// between two loop iterations; the data path never waits for this.
-    pub fn gather(
-        &self,
-        req: crate::monitor::snapshot::SnapshotRequest,
-    ) -> Vec<crate::monitor::snapshot::WorkerSnapshot> {
-        let workers = self.workers();
-        let (tx, rx) = crossbeam_channel::bounded(workers.len().max(1));
-        for w in workers {
-            w.send(WorkerMsg::Snapshot {
-                req,
-                tx: tx.clone(),
-            });
-        }
-        drop(tx);
-        let deadline = Instant::now() + SNAPSHOT_TIMEOUT;
-        let mut out = Vec::with_capacity(workers.len());
-        while out.len() < workers.len() {
-            match rx.recv_deadline(deadline) {
-                Ok(snap) => out.push(snap),
-                Err(_) => break,
-            }
-        }
-        out.sort_by_key(|s| s.worker);
-        out
-    }
-
-    /// Remembers a closed connection, keeping at most `max_closed_clients`.
-    pub fn push_closed(&self, conn: crate::monitor::snapshot::ConnSnapshot) {
-        if let Some((_, reason)) = &conn.closed {
-            *self
-                .closed_by_reason
-                .lock()
-                .entry(reason.clone())
-                .or_insert(0) += 1;
-        }
-        let max = self.runtime().0.opts.max_closed_clients.max(0) as usize;
-        if max == 0 {
-            return;
-        }
-        let mut ring = self.closed.lock();
-        while ring.len() >= max {
-            ring.pop_front();
-        }
-        ring.push_back(conn);
-    }
-
-    /// Closed connections so far, by close reason.
-    pub fn closed_by_reason(&self) -> std::collections::BTreeMap<String, u64> {
-        self.closed_by_reason.lock().clone()
-    }
-
-    /// The remembered closed connections, oldest first.
-    pub fn closed_conns(&self) -> Vec<crate::monitor::snapshot::ConnSnapshot> {
-        self.closed.lock().iter().cloned().collect()
-    }
-
-    /// The current runtime snapshot and its generation.
-    pub fn runtime(&self) -> (Arc<Runtime>, u64) {
-        let guard = self.runtime.read();
-        (guard.clone(), self.runtime_gen.load(Ordering::Acquire))
-    }
-
-    /// The generation of the runtime snapshot (bumped by reloads).
-    pub fn runtime_gen(&self) -> u64 {
-        self.runtime_gen.load(Ordering::Acquire)
-    }
-
-    fn set_runtime(&self, rt: Runtime) {
-        let mut guard = self.runtime.write();
-        *guard = Arc::new(rt);
-        self.runtime_gen.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The workers' handles.
-    pub fn workers(&self) -> &[WorkerHandle] {
-        self.workers.get().map_or(&[], Vec::as_slice)
-    }
-
-    /// How many workers there are.
-    pub fn worker_count(&self) -> usize {
-        self.worker_count
-    }
-
-    /// A client connection ended.
-    pub fn client_closed(&self) {
-        self.num_clients.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Current number of client connections.
-    pub fn num_clients(&self) -> usize {
-        self.num_clients.load(Ordering::Acquire)
-    }
-}
-
+/// How often the control loop looks at lame-duck progress.
+const CONTROL_TICK: Duration = Duration::from_millis(50);
 /// A startup failure, printed by `main` and turned into exit code 1.
 #[derive(Debug)]
 pub struct Error(pub String);
@@ -587,41 +197,22 @@ impl Server {
         let auth_pool = AuthPool::start().map_err(|e| Error(format!("auth threads: {e}")))?;
         opts.add_sys_only_no_auth_user("");
         let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
-        let shared = Arc::new(Shared {
-            runtime: RwLock::new(Arc::new(runtime)),
-            runtime_gen: AtomicU64::new(1),
-            accounts,
-            auth_pool,
-            next_cid: AtomicU64::new(1),
-            num_clients: AtomicUsize::new(0),
-            workers: OnceLock::new(),
-            worker_count: workers,
-            lame_duck: AtomicBool::new(false),
-            started: std::time::SystemTime::now(),
-            config_load_time: parking_lot::Mutex::new(std::time::SystemTime::now()),
-            http_stats: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
-            closed: parking_lot::Mutex::new(std::collections::VecDeque::new()),
-            sys: OnceLock::new(),
-            control: OnceLock::new(),
-            closed_by_reason: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
-        });
+        let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
         if let Some(trust) = &trust {
-            trust.attach(&shared);
+            let host: Arc<dyn AccountHost> = shared.clone();
+            trust.attach(Arc::downgrade(&host));
         }
         if let Some(system) = system_account {
             let handle = crate::sys::start(Arc::downgrade(&shared), system)
                 .map_err(|e| Error(format!("system thread: {e}")))?;
-            let _ = shared.sys.set(handle);
+            shared.set_sys(handle);
         }
         let threads = spawn_workers(&shared, workers)?;
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
         let (control_tx, control_rx) = crossbeam_channel::bounded(CONTROL_QUEUE_MAX);
         let control_waker =
             mio::Waker::new(poll.registry(), CONTROL).map_err(|e| Error(e.to_string()))?;
-        let _ = shared.control.set(ControlHandle {
-            tx: control_tx,
-            waker: control_waker,
-        });
+        shared.set_control(ControlHandle::new(control_tx, control_waker));
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| Error(e.to_string()))?;
@@ -814,7 +405,7 @@ impl Server {
     }
 
     fn hand_off(&mut self, mut sock: mio::net::TcpStream, peer: SocketAddr) {
-        let cid = self.shared.next_cid.fetch_add(1, Ordering::AcqRel);
+        let cid = self.shared.next_cid();
         let rt = self.opts();
         let max = rt.limits.max_connections;
         let full = max <= 0 || self.shared.num_clients() as i64 >= max;
@@ -844,11 +435,11 @@ impl Server {
             log::error(&format!("{peer} - cid:{cid} - {why}"));
             return;
         }
-        self.shared.num_clients.fetch_add(1, Ordering::AcqRel);
+        self.shared.client_opened();
         let workers = self.shared.workers();
         let w = self.next_worker % workers.len();
         self.next_worker = self.next_worker.wrapping_add(1);
-        workers[w].send(WorkerMsg::NewConn { sock, cid, peer });
+        workers[w].send_blocking(WorkerMsg::NewConn { sock, cid, peer });
     }
 
     /// Returns true if the server should shut down now.
@@ -919,9 +510,9 @@ impl Server {
         let digest = new_opts.config_digest.clone();
         self.shared.accounts.sync(&new_opts.accounts);
         if let Some(sys) = self.shared.sys() {
-            sys.serve_accounts(&self.shared);
+            sys.serve_accounts(&self.shared.accounts);
         }
-        *self.shared.config_load_time.lock() = std::time::SystemTime::now();
+        self.shared.config_loaded();
         self.shared.set_runtime(Runtime::new(
             new_opts,
             &self.ids,
@@ -929,7 +520,7 @@ impl Server {
             trust.as_ref(),
         ));
         for w in self.shared.workers() {
-            w.send(WorkerMsg::Reload);
+            w.send_blocking(WorkerMsg::Reload);
         }
         log::notice(&format!("Reloaded server configuration (sha256:{digest})"));
         Ok(())
@@ -953,9 +544,8 @@ impl Server {
         }
         log::notice("Entering lame duck mode, stop accepting new clients");
         if let Some(sys) = self.shared.sys() {
-            sys.report(crate::sys::SysEvent::LameDuck);
+            sys.report(crate::msgs::SysEvent::LameDuck);
         }
-        self.shared.lame_duck.store(true, Ordering::Release);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -963,7 +553,7 @@ impl Server {
             return true;
         }
         for w in self.shared.workers() {
-            w.send(WorkerMsg::LameDuckInfo);
+            w.send_blocking(WorkerMsg::LameDuckInfo);
         }
         let grace = self.opts().opts.lame_duck_grace_period.min(TIMER_MAX);
         self.lame_duck = LameDuck::Grace {
@@ -987,7 +577,7 @@ impl Server {
                         .saturating_sub(rt.opts.lame_duck_grace_period);
                     let deadline = now + span;
                     for w in self.shared.workers() {
-                        w.send(WorkerMsg::LameDuckClose { deadline });
+                        w.send_blocking(WorkerMsg::LameDuckClose { deadline });
                     }
                     self.lame_duck = LameDuck::Closing { deadline };
                 }
@@ -1011,7 +601,7 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         for w in self.shared.workers() {
-            w.send(WorkerMsg::Shutdown);
+            w.send_blocking(WorkerMsg::Shutdown);
         }
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -1068,7 +658,7 @@ fn spawn_workers(
         polls.push(poll);
         inboxes.push((rx, spare_rx));
     }
-    let _ = shared.workers.set(handles);
+    shared.set_workers(handles);
     let mut threads = Vec::with_capacity(count);
     for (id, (poll, (inbox, spare))) in polls.into_iter().zip(inboxes).enumerate() {
         let shared = shared.clone();

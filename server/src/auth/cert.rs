@@ -11,7 +11,7 @@
 //! Certificates are parsed here only on the control path (once per CONNECT, and on reload),
 //! never per message.
 
-use super::config::{Permissions, SubjectPermission};
+use super::config::{CertClientConfig, Permissions, SubjectPermission};
 use super::perms::ClientPerms;
 use super::{AuthStep, Identity};
 use std::sync::Arc;
@@ -333,15 +333,6 @@ pub fn map_to_user(
     lookup(&id.pkix).then(|| id.pkix.clone())
 }
 
-/// One `authorization.certificate_clients` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertClientConfig {
-    /// `client_name`: the CN, or the CN's suffix after `<id>.`.
-    pub client_name: String,
-    /// The permissions, with `_CLIENT_ID` tokens still in place.
-    pub permissions: Permissions,
-}
-
 /// BOSH certificate clients, built from the options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertClients {
@@ -357,7 +348,7 @@ impl CertClients {
     /// certificate can't widen its permissions with a CN such as `*.agent.bosh-internal`).
     pub fn check(&self, der: &[u8]) -> AuthStep {
         let Some(cert) = CertIdentity::from_der(der) else {
-            return AuthStep::Reject("client certificate does not parse");
+            return AuthStep::deny("client certificate does not parse");
         };
         let cn = cert.cn.as_str();
         for entry in &self.entries {
@@ -373,7 +364,7 @@ impl CertClients {
                 }
             };
             if id.is_some_and(|id| !valid_client_id(id)) {
-                return AuthStep::Reject("certificate client id is not a plain subject token");
+                return AuthStep::deny("certificate client id is not a plain subject token");
             }
             let perms = match id {
                 Some(id) => substitute_client_id(&entry.permissions, id),
@@ -387,7 +378,7 @@ impl CertClients {
                 jwt: None,
             });
         }
-        AuthStep::Reject("certificate matches no certificate client")
+        AuthStep::deny("certificate matches no certificate client")
     }
 }
 

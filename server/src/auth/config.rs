@@ -2,8 +2,33 @@
 //! `accounts { … }` and `permissions { … }` (spec §2.6–2.8), parsed from the config tree with
 //! nats-server's validation messages.
 
+use super::dirstore::DirConfig;
 use crate::conf::{Map, Value, ValueKind};
 use std::time::Duration;
+
+/// The global account every client joins when its user names no account.
+pub const GLOBAL_ACCOUNT: &str = "$G";
+
+/// One `authorization.certificate_clients` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertClientConfig {
+    /// `client_name`: the CN, or the CN's suffix after `<id>.`.
+    pub client_name: String,
+    /// The permissions, with `_CLIENT_ID` tokens still in place.
+    pub permissions: Permissions,
+}
+
+/// Where account JWTs come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolverConfig {
+    /// `resolver: MEMORY`: only `resolver_preload`.
+    Memory,
+    /// `resolver: URL(<base>)`: the nats-account-server protocol.
+    Url(String),
+    /// `resolver: {type: full|cache, dir: …}`: JWTs kept in a directory, missing ones asked
+    /// of the other servers over `$SYS`, updates taken over `$SYS` (spec sys.md §5.4).
+    Dir(DirConfig),
+}
 
 /// One side (publish or subscribe) of a permission: allow and deny lists. `None` means "no
 /// list"; `Some(empty)` is an allow list that allows nothing (only made internally, for
@@ -244,7 +269,7 @@ fn check_permission_subject(v: &Value, entry: &str, queues_allowed: bool) -> Res
 fn duration_value(v: &Value) -> Result<Duration, String> {
     match &v.kind {
         ValueKind::Str(s) => {
-            let nanos = crate::opts::parse_go_duration(s).map_err(|e| err(v, e))?;
+            let nanos = crate::gofmt::parse_go_duration(s).map_err(|e| err(v, e))?;
             Ok(Duration::from_nanos(nanos.max(0) as u64))
         }
         ValueKind::Int(secs) => Ok(Duration::from_secs((*secs).max(0) as u64)),
@@ -415,7 +440,7 @@ pub fn parse_users(
 ///
 /// # Errors
 /// A malformed entry.
-pub fn parse_certificate_clients(v: &Value) -> Result<Vec<super::cert::CertClientConfig>, String> {
+pub fn parse_certificate_clients(v: &Value) -> Result<Vec<CertClientConfig>, String> {
     let items = v
         .as_array()
         .ok_or_else(|| err(v, "Expected certificate_clients field to be an array"))?;
@@ -440,7 +465,7 @@ pub fn parse_certificate_clients(v: &Value) -> Result<Vec<super::cert::CertClien
         if name.is_empty() {
             return Err(err(item, "Certificate client entry requires a client_name"));
         }
-        clients.push(super::cert::CertClientConfig {
+        clients.push(CertClientConfig {
             client_name: name,
             permissions,
         });
@@ -608,7 +633,7 @@ pub fn parse_accounts(v: &Value) -> Result<(Vec<AccountConfig>, Vec<UserConfig>)
     let mut accounts: Vec<AccountConfig> = Vec::new();
     let mut users = Vec::new();
     let add = |accounts: &mut Vec<AccountConfig>, acc: AccountConfig, at: &Value| {
-        if acc.name == crate::auth::GLOBAL_ACCOUNT {
+        if acc.name == GLOBAL_ACCOUNT {
             return Err(err(at, "\"$G\" is a Reserved Account"));
         }
         if accounts.iter().any(|a| a.name == acc.name) {

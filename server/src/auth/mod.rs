@@ -12,10 +12,10 @@
 
 pub mod cert;
 pub mod config;
+pub mod dirstore;
 pub mod operator;
 pub mod perms;
 pub mod pool;
-pub mod store;
 
 use crate::connect::ConnectOpts;
 use config::UserConfig;
@@ -23,8 +23,7 @@ use perms::ClientPerms;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The global account every client joins when its user names no account.
-pub const GLOBAL_ACCOUNT: &str = "$G";
+pub use config::GLOBAL_ACCOUNT;
 
 /// A user as the auth check sees it.
 #[derive(Debug)]
@@ -168,8 +167,8 @@ impl Identity {
 pub enum AuthStep {
     /// Authenticated.
     Accept(Identity),
-    /// Refused; the text is for the debug log only.
-    Reject(&'static str),
+    /// Refused.
+    Reject(RejectReason),
     /// The account is not loaded yet and must be fetched (URL or NATS resolver): check again
     /// off the worker thread, where waiting is allowed.
     Resolve,
@@ -182,6 +181,34 @@ pub enum AuthStep {
         /// The identity on success.
         then: Identity,
     },
+}
+
+impl AuthStep {
+    /// A refusal whose text is for the debug log only.
+    pub const fn deny(why: &'static str) -> AuthStep {
+        AuthStep::Reject(RejectReason::Denied(why))
+    }
+}
+
+/// Why a credential check refused a client. Callers branch on the variant, never on the
+/// text: only a revoked user is told something other than `Authorization Violation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The user JWT was revoked by its account (a claims update tells the connected client
+    /// `User Authentication Revoked`).
+    Revoked,
+    /// Any other refusal (unknown user, bad signature, expired JWT, …); the text says which,
+    /// for the debug log.
+    Denied(&'static str),
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RejectReason::Revoked => f.write_str("user JWT revoked"),
+            RejectReason::Denied(why) => f.write_str(why),
+        }
+    }
 }
 
 impl AuthConfig {
@@ -291,7 +318,7 @@ impl AuthConfig {
         match (cert_auth, peer_cert) {
             (CertAuth::Clients(clients), Some(der)) => clients.check(der),
             (CertAuth::Clients(clients), None) if !clients.allow_legacy => {
-                AuthStep::Reject("client certificate required")
+                AuthStep::deny("client certificate required")
             }
             (CertAuth::Map, _) => self.check_mapped(opts, nonce, peer_cert),
             _ => self.check(opts, nonce),
@@ -320,7 +347,7 @@ impl AuthConfig {
             return self.check(opts, nonce);
         }
         let Some(cert) = peer_cert.and_then(cert::CertIdentity::from_der) else {
-            return AuthStep::Reject("user required in cert, no peer certificate");
+            return AuthStep::deny("user required in cert, no peer certificate");
         };
         let usable = |u: &User| allowed_type(&u.config);
         let dn_users: Vec<(&str, cert::Dn)> = users
@@ -330,10 +357,10 @@ impl AuthConfig {
             .collect();
         let lookup = |name: &str| users.get(name).is_some_and(|u| usable(u));
         let Some(name) = cert::map_to_user(&cert, lookup, &dn_users) else {
-            return AuthStep::Reject("user in cert not found");
+            return AuthStep::deny("user in cert not found");
         };
         let Some(user) = users.get(&name) else {
-            return AuthStep::Reject("user in cert not found");
+            return AuthStep::deny("user in cert not found");
         };
         // Mapped users normally have no password; one that has must still be given.
         secret_step(
@@ -357,7 +384,7 @@ impl AuthConfig {
             ),
             AuthConfig::User { user, pass } => {
                 if opts.user != *user {
-                    return AuthStep::Reject("unknown user");
+                    return AuthStep::deny("unknown user");
                 }
                 secret_step(
                     pass,
@@ -374,27 +401,27 @@ impl AuthConfig {
                 if no_credentials {
                     return match self.no_auth_identity() {
                         Some(identity) => AuthStep::Accept(identity),
-                        None => AuthStep::Reject("no credentials"),
+                        None => AuthStep::deny("no credentials"),
                     };
                 }
                 if !opts.nkey.is_empty() {
                     let Some(user) = nkeys.get(&opts.nkey) else {
-                        return AuthStep::Reject("unknown nkey");
+                        return AuthStep::deny("unknown nkey");
                     };
                     if !allowed_type(&user.config) {
-                        return AuthStep::Reject("connection type not allowed");
+                        return AuthStep::deny("connection type not allowed");
                     }
                     return if verify_nonce_signature(&opts.nkey, nonce, &opts.sig) {
                         AuthStep::Accept(Identity::of(user, &opts.nkey))
                     } else {
-                        AuthStep::Reject("invalid nkey signature")
+                        AuthStep::deny("invalid nkey signature")
                     };
                 }
                 let Some(user) = users.get(&opts.user) else {
-                    return AuthStep::Reject("unknown user");
+                    return AuthStep::deny("unknown user");
                 };
                 if !allowed_type(&user.config) {
-                    return AuthStep::Reject("connection type not allowed");
+                    return AuthStep::deny("connection type not allowed");
                 }
                 secret_step(
                     &user.config.password,
@@ -427,7 +454,7 @@ fn secret_step(configured: &str, given: &str, then: Identity, why: &'static str)
     if constant_time_eq(configured.as_bytes(), given.as_bytes()) {
         AuthStep::Accept(then)
     } else {
-        AuthStep::Reject(why)
+        AuthStep::deny(why)
     }
 }
 

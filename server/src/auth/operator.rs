@@ -7,11 +7,12 @@
 //! registry the first time a client needs them, built from their JWT.
 
 use super::config::{
-    AccountConfig, AccountLimits, Permissions, ResponsePermission, SubjectPermission,
+    AccountConfig, AccountLimits, Permissions, ResolverConfig, ResponsePermission,
+    SubjectPermission,
 };
+use super::dirstore::DirStore;
 use super::perms::ClientPerms;
-use super::store::{DirConfig, DirStore};
-use super::{verify_nonce_signature, AuthStep, Identity, JwtFacts};
+use super::{verify_nonce_signature, AuthStep, Identity, JwtFacts, RejectReason};
 use crate::connect::ConnectOpts;
 use crate::jwt;
 use crate::log;
@@ -20,18 +21,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, UNIX_EPOCH};
-
-/// Where account JWTs come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResolverConfig {
-    /// `resolver: MEMORY`: only `resolver_preload`.
-    Memory,
-    /// `resolver: URL(<base>)`: the nats-account-server protocol.
-    Url(String),
-    /// `resolver: {type: full|cache, dir: …}`: JWTs kept in a directory, missing ones asked
-    /// of the other servers over `$SYS`, updates taken over `$SYS` (spec sys.md §5.4).
-    Dir(DirConfig),
-}
 
 /// An account JWT in use, decoded.
 #[derive(Debug, Clone)]
@@ -78,7 +67,24 @@ pub struct Trust {
     url_tls: Option<Arc<rustls::ClientConfig>>,
     /// Current claims of every account loaded so far.
     accounts: RwLock<HashMap<String, Arc<AccountJwt>>>,
-    shared: OnceLock<Weak<crate::server::Shared>>,
+    /// The server whose accounts this trust state feeds (set once at startup).
+    host: OnceLock<Weak<dyn AccountHost>>,
+}
+
+/// What the trust state needs of the server it serves: a way to register the accounts it
+/// loads and to ask other servers for JWTs. The server's shared state implements it; the
+/// trust state sits below it in the layers and so holds only this interface (a `Weak`, since
+/// the shared state owns the trust state through its runtime snapshot).
+pub trait AccountHost: Send + Sync {
+    /// Registers or replaces an account built from a JWT, with its system services.
+    fn register_account(&self, config: AccountConfig);
+    /// Takes the imports and exports away from account `key` (deleted from the resolver).
+    fn strip_account(&self, key: &str);
+    /// Asks the other servers for `key`'s JWT, waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// Not found, timed out, or eventing is off.
+    fn lookup_jwt(&self, key: &str, timeout: Duration) -> Result<String, String>;
 }
 
 /// How long a URL resolver fetch may take (nats-server's default).
@@ -135,7 +141,7 @@ impl Trust {
             store,
             url_tls: None,
             accounts: RwLock::new(HashMap::new()),
-            shared: OnceLock::new(),
+            host: OnceLock::new(),
         })
     }
 
@@ -151,8 +157,12 @@ impl Trust {
     }
 
     /// Links the trust state to the server, so accounts can be registered.
-    pub fn attach(&self, shared: &Arc<crate::server::Shared>) {
-        let _ = self.shared.set(Arc::downgrade(shared));
+    pub fn attach(&self, host: Weak<dyn AccountHost>) {
+        let _ = self.host.set(host);
+    }
+
+    fn host(&self) -> Option<Arc<dyn AccountHost>> {
+        self.host.get().and_then(Weak::upgrade)
     }
 
     /// The JWT directory, with a `full` or `cache` resolver.
@@ -214,15 +224,10 @@ impl Trust {
 
     /// Asks the other servers for `key`'s JWT (`$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`).
     fn lookup(&self, key: &str, timeout: Duration) -> Result<String, String> {
-        let shared = self
-            .shared
-            .get()
-            .and_then(Weak::upgrade)
+        let host = self
+            .host()
             .ok_or_else(|| "eventing shut down".to_string())?;
-        let sys = shared
-            .sys()
-            .ok_or_else(|| "eventing shut down".to_string())?;
-        sys.lookup_account(key, timeout)
+        host.lookup_jwt(key, timeout)
     }
 
     /// Applies a JWT just loaded, then loads the exporters its imports name (waiting for
@@ -312,7 +317,7 @@ impl Trust {
     /// Registers `claims` with the server's accounts, keeping only the imports their
     /// exporters allow.
     fn register(&self, claims: &jwt::Claims<jwt::Account>) {
-        let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
+        let Some(host) = self.host() else {
             return;
         };
         let mut allowed = claims.clone();
@@ -332,25 +337,15 @@ impl Trust {
                 checked.is_ok()
             });
         }
-        shared.accounts.register(account_config(&allowed));
-        // A new account gets its system services (its own CONNZ/STATZ, account tracking)
-        // like configured accounts do at startup.
-        if let Some(sys) = shared.sys() {
-            sys.serve_accounts(&shared);
-        }
+        host.register_account(account_config(&allowed));
     }
 
     /// Forgets `key`'s account (deleted from the resolver): new clients can't join it, and
     /// the returned change closes the connected ones.
     pub fn remove(&self, key: &str) -> AccountChange {
         self.accounts.write().remove(key);
-        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
-            if let Some(account) = shared.accounts.get(key) {
-                let mut config = (**account.config.read()).clone();
-                config.imports.clear();
-                config.exports.clear();
-                shared.accounts.register(config);
-            }
+        if let Some(host) = self.host() {
+            host.strip_account(key);
         }
         AccountChange {
             account: key.to_string(),
@@ -392,20 +387,20 @@ impl Trust {
         may_wait: bool,
     ) -> AuthStep {
         if opts.jwt.is_empty() {
-            return AuthStep::Reject("no user JWT");
+            return AuthStep::deny("no user JWT");
         }
         let Ok(user) = jwt::decode::<jwt::User>(&opts.jwt) else {
-            return AuthStep::Reject("user JWT not valid");
+            return AuthStep::deny("user JWT not valid");
         };
         if user.nats.kind != "user" {
-            return AuthStep::Reject("JWT is not a user JWT");
+            return AuthStep::deny("JWT is not a user JWT");
         }
         let now = jwt::now_unix();
         if user.exp > 0 && user.exp <= now {
-            return AuthStep::Reject("user JWT expired");
+            return AuthStep::deny("user JWT expired");
         }
         if user.nbf > now {
-            return AuthStep::Reject("user JWT not yet valid");
+            return AuthStep::deny("user JWT not yet valid");
         }
         let account_key = if user.nats.issuer_account.is_empty() {
             user.iss.clone()
@@ -420,50 +415,48 @@ impl Trust {
         let account = match found {
             Ok(Some(account)) => account,
             Ok(None) => return AuthStep::Resolve,
-            Err(_) => return AuthStep::Reject("account not found"),
+            Err(_) => return AuthStep::deny("account not found"),
         };
         let acc = &account.claims;
         // The issuer is the account itself or one of its signing keys; a scoped key's template
         // replaces the user's own permissions.
         let scope = if user.iss == acc.sub {
             if self.strict_signers.contains(&acc.iss) {
-                return AuthStep::Reject("strict signing: users must be signed by a signing key");
+                return AuthStep::deny("strict signing: users must be signed by a signing key");
             }
             None
         } else {
             match acc.nats.signing_keys.iter().find(|k| k.key() == user.iss) {
                 Some(jwt::SigningKey::Scoped { template, .. }) => {
                     if !has_no_permissions(&user.nats.limits) {
-                        return AuthStep::Reject(
-                            "scoped users require no permissions or limits set",
-                        );
+                        return AuthStep::deny("scoped users require no permissions or limits set");
                     }
                     Some((**template).clone())
                 }
                 Some(jwt::SigningKey::Key(_)) => None,
-                None => return AuthStep::Reject("user JWT issuer is not trusted by its account"),
+                None => return AuthStep::deny("user JWT issuer is not trusted by its account"),
             }
         };
         if is_revoked(acc, &user) {
-            return AuthStep::Reject(REVOKED);
+            return AuthStep::Reject(RejectReason::Revoked);
         }
         let limits = scope.unwrap_or_else(|| user.nats.limits.clone());
         if limits.bearer_token {
             if acc.nats.limits.disallow_bearer {
-                return AuthStep::Reject("bearer tokens not allowed by the account");
+                return AuthStep::deny("bearer tokens not allowed by the account");
             }
         } else if !verify_nonce_signature(&user.sub, nonce, &opts.sig) {
-            return AuthStep::Reject("signature does not verify");
+            return AuthStep::deny("signature does not verify");
         }
         if !connection_type_allowed(&limits.allowed_connection_types) {
-            return AuthStep::Reject("connection type not allowed");
+            return AuthStep::deny("connection type not allowed");
         }
         if !source_allowed(&limits.src.items(), peer_ip) {
-            return AuthStep::Reject("source network not allowed");
+            return AuthStep::deny("source network not allowed");
         }
         let window_end = match time_window(&limits, std::time::SystemTime::now()) {
             Ok(end) => end,
-            Err(why) => return AuthStep::Reject(why),
+            Err(why) => return AuthStep::deny(why),
         };
         let perms = permissions(&limits, acc.nats.default_permissions.as_ref());
         let user_exp = (user.exp > 0).then(|| UNIX_EPOCH + Duration::from_secs(user.exp as u64));
@@ -489,10 +482,6 @@ impl Trust {
         })
     }
 }
-
-/// The reject reason of a revoked user (a claims update tells it `User Authentication
-/// Revoked`).
-pub const REVOKED: &str = "user JWT revoked";
 
 /// A user is revoked when the account revoked its key, or everybody, at or after the user
 /// JWT's issue time.

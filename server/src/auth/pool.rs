@@ -2,11 +2,13 @@
 //! milliseconds, and an operator-mode client whose account is not loaded yet waits for the
 //! resolver (an HTTP fetch or a `$SYS` lookup, up to its timeout). Doing either on a worker
 //! would stall every other connection of that worker. Workers submit a job and carry on; the
-//! answer comes back through the worker's inbox as [`WorkerMsg::AuthResult`].
+//! job's `done` callback hands the answer back (a worker's callback puts it in its own inbox).
+//!
+//! The pool knows nothing of workers: it runs checks and calls back, which is why it sits with
+//! the auth model below the shared state that holds it.
 
-use super::{password_matches, AuthStep, Identity};
+use super::{password_matches, AuthStep, Identity, RejectReason};
 use crate::connect::ConnectOpts;
-use crate::worker::{WorkerHandle, WorkerMsg};
 use crossbeam_channel::{Sender, TrySendError};
 use std::sync::Arc;
 
@@ -41,17 +43,21 @@ pub enum AuthWork {
     },
 }
 
+/// Where a check's answer goes; called once, on an auth thread.
+pub type AuthDone = Box<dyn FnOnce(Result<Identity, RejectReason>) + Send>;
+
 /// One check and where its answer goes.
-#[derive(Debug)]
 pub struct AuthJob {
-    /// Worker to answer.
-    pub worker: WorkerHandle,
-    /// Connection slot in that worker.
-    pub slot: usize,
-    /// Connection id (slots are reused).
-    pub cid: u64,
     /// The check.
     pub work: AuthWork,
+    /// Called with the outcome.
+    pub done: AuthDone,
+}
+
+impl std::fmt::Debug for AuthJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthJob").field("work", &self.work).finish()
+    }
 }
 
 /// The pool's submission side.
@@ -73,12 +79,7 @@ impl AuthPool {
                 .name(format!("gannet-auth-{i}"))
                 .spawn(move || {
                     for job in rx {
-                        let result = run(job.work);
-                        job.worker.send(WorkerMsg::AuthResult {
-                            slot: job.slot,
-                            cid: job.cid,
-                            result,
-                        });
+                        (job.done)(run(job.work));
                     }
                 })?;
         }
@@ -94,13 +95,13 @@ impl AuthPool {
     }
 }
 
-fn run(work: AuthWork) -> Result<Identity, &'static str> {
+fn run(work: AuthWork) -> Result<Identity, RejectReason> {
     match work {
         AuthWork::Bcrypt { hash, given, then } => {
             if password_matches(&hash, &given) {
                 Ok(then)
             } else {
-                Err("invalid password")
+                Err(RejectReason::Denied("invalid password"))
             }
         }
         AuthWork::Operator {
@@ -111,7 +112,9 @@ fn run(work: AuthWork) -> Result<Identity, &'static str> {
         } => match trust.check(&opts, &nonce, peer_ip, true) {
             AuthStep::Accept(identity) => Ok(identity),
             AuthStep::Reject(why) => Err(why),
-            AuthStep::Resolve | AuthStep::VerifyBcrypt { .. } => Err("account not found"),
+            AuthStep::Resolve | AuthStep::VerifyBcrypt { .. } => {
+                Err(RejectReason::Denied("account not found"))
+            }
         },
     }
 }

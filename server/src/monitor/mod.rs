@@ -3,13 +3,12 @@
 //! worker snapshots (spec `sys.md` §4). The same builders will answer `$SYS.REQ.SERVER.*`.
 
 pub mod http;
-pub mod snapshot;
 pub mod status;
 
 use crate::log;
-use crate::server::Shared;
+use crate::msgs::snapshot::{ConnSnapshot, SnapshotRequest};
+use crate::shared::Shared;
 use http::{Request, Response};
-use snapshot::{ConnSnapshot, SnapshotRequest};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -4,7 +4,7 @@
 use super::http::Request;
 use super::parse_bool;
 use crate::account::Account;
-use crate::server::Shared;
+use crate::shared::Shared;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;

@@ -3,10 +3,10 @@
 //! resolvers in step.
 
 use super::EventSender;
+use crate::auth::dirstore::Stored;
 use crate::auth::operator::{AccountChange, Trust};
-use crate::auth::store::Stored;
 use crate::auth::AuthConfig;
-use crate::server::Shared;
+use crate::shared::Shared;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -45,7 +45,7 @@ pub(crate) fn notify(shared: &Shared, mut change: AccountChange) {
     if let Some(account) = shared.accounts.get(&change.account) {
         let max = account.limits().max_connections;
         if !change.deleted && max > 0 && account.num_conns() > max {
-            let request = crate::monitor::snapshot::SnapshotRequest {
+            let request = crate::msgs::snapshot::SnapshotRequest {
                 conns: true,
                 subs: false,
             };
@@ -62,7 +62,7 @@ pub(crate) fn notify(shared: &Shared, mut change: AccountChange) {
     }
     let change = Arc::new(change);
     for w in shared.workers() {
-        w.send(crate::worker::WorkerMsg::AccountChanged(change.clone()));
+        w.send_blocking(crate::msgs::WorkerMsg::AccountChanged(change.clone()));
     }
 }
 

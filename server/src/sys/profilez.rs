@@ -32,10 +32,10 @@ pub(super) fn plan(opts: &Value) -> Plan {
                 let text = if ns < 0 {
                     format!(
                         "-{}",
-                        crate::opts::go_duration_string(Duration::from_nanos(ns.unsigned_abs()))
+                        crate::gofmt::go_duration_string(Duration::from_nanos(ns.unsigned_abs()))
                     )
                 } else {
-                    crate::opts::go_duration_string(duration)
+                    crate::gofmt::go_duration_string(duration)
                 };
                 return Plan::Answer(error(&format!(
                     "Duration {text} should be between 0s and 15s"

@@ -4,7 +4,7 @@
 
 use super::EventSender;
 use crate::monitor::http::Request;
-use crate::server::Shared;
+use crate::shared::Shared;
 use serde_json::{json, Value};
 
 /// The reply body for a request on `subject`, or `None` when this server stays silent (a
@@ -182,12 +182,12 @@ fn ask_workers(shared: &Shared, kick: bool, cid: u64) -> Vec<u8> {
     let (ktx, krx) = crossbeam_channel::bounded(workers.len().max(1));
     for w in workers {
         if kick {
-            w.send(crate::worker::WorkerMsg::Kick {
+            w.send_blocking(crate::msgs::WorkerMsg::Kick {
                 cid,
                 done: ktx.clone(),
             });
         } else {
-            w.send(crate::worker::WorkerMsg::ClientLdm {
+            w.send_blocking(crate::msgs::WorkerMsg::ClientLdm {
                 cid,
                 done: tx.clone(),
             });
@@ -469,7 +469,7 @@ fn request_info(headers: &[u8]) -> Value {
 /// subject), or that lie within `subject` (a wildcard); with `queue`, only that group's.
 fn count_subscribers(shared: &Shared, account: &str, subject: &str, queue: Option<&str>) -> u64 {
     let wildcard = protocol::subject::has_wildcard(subject.as_bytes());
-    let snapshots = shared.gather(crate::monitor::snapshot::SnapshotRequest {
+    let snapshots = shared.gather(crate::msgs::snapshot::SnapshotRequest {
         conns: true,
         subs: true,
     });

@@ -267,7 +267,7 @@ pub fn parse_tls(v: &Value) -> Result<(TlsOptions, Vec<String>), String> {
                     mv,
                     format!(
                         "error parsing tls config, unknown field {}",
-                        crate::cli::go_quote(&e.key)
+                        crate::gofmt::go_quote(&e.key)
                     ),
                 ))
             }
@@ -356,7 +356,7 @@ fn tls_timeout(v: &Value) -> Result<Duration, String> {
         ValueKind::Int(n) => *n as f64,
         ValueKind::Float(f) => *f,
         ValueKind::Str(s) => {
-            let nanos = crate::opts::parse_go_duration(s)
+            let nanos = crate::gofmt::parse_go_duration(s)
                 .map_err(|e| at(v, format!("error parsing tls config, 'timeout' {e}")))?;
             nanos as f64 / 1e9
         }
@@ -402,14 +402,14 @@ fn handshake_first(key: &str, v: &Value) -> Result<(bool, Duration), String> {
             "true" | "on" => Ok((true, Duration::ZERO)),
             "false" | "off" => Ok((false, Duration::ZERO)),
             "auto" | "auto_fallback" => Ok((true, HANDSHAKE_FIRST_FALLBACK_DEFAULT)),
-            _ => match crate::opts::parse_go_duration(s) {
+            _ => match crate::gofmt::parse_go_duration(s) {
                 Ok(nanos) => Ok((true, Duration::from_nanos(nanos.max(0) as u64))),
                 Err(_) => Err(at(
                     v,
                     format!(
                         "field {}'s value {} is invalid",
-                        crate::cli::go_quote(key),
-                        crate::cli::go_quote(s)
+                        crate::gofmt::go_quote(key),
+                        crate::gofmt::go_quote(s)
                     ),
                 )),
             },
@@ -418,7 +418,7 @@ fn handshake_first(key: &str, v: &Value) -> Result<(bool, Duration), String> {
             v,
             format!(
                 "field {} should be a boolean or a string, got {}",
-                crate::cli::go_quote(key),
+                crate::gofmt::go_quote(key),
                 v.go_type_name()
             ),
         )),
@@ -463,7 +463,7 @@ fn cert_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
                         &e.value,
                         format!(
                             "error parsing tls certs config, unknown field {}",
-                            crate::cli::go_quote(&e.key)
+                            crate::gofmt::go_quote(&e.key)
                         ),
                     ))
                 }

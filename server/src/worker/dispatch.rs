@@ -3,9 +3,10 @@
 
 use super::{ClosedReason, Worker};
 use crate::auth::pool::{AuthJob, AuthWork};
-use crate::auth::{AuthStep, Identity};
+use crate::auth::{AuthStep, Identity, RejectReason};
 use crate::connect::ConnectOpts;
 use crate::log;
+use crate::msgs::WorkerMsg;
 use crate::sub::{Sub, SubRef};
 use protocol::{encode, errors, ClientOp};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -78,9 +79,9 @@ impl Worker {
         self.queue_out(slot, &line);
     }
 
-    fn auth_violation(&mut self, slot: usize, why: &str) {
+    fn auth_violation(&mut self, slot: usize, why: impl std::fmt::Display) {
         if let (Some(conn), Some(sys)) = (self.conns[slot].as_ref(), self.shared.sys()) {
-            sys.report(crate::sys::SysEvent::AuthError {
+            sys.report(crate::msgs::SysEvent::AuthError {
                 client: super::snapshot::client_facts(conn),
                 reason: ClosedReason::AuthenticationViolation.as_str().to_string(),
             });
@@ -172,11 +173,15 @@ impl Worker {
             }
             AuthStep::Accept(_) | AuthStep::Reject(_) => return,
         };
+        let worker = self.shared.workers()[self.id].clone();
+        let cid = conn.cid;
+        let done = move |result| {
+            // An auth thread may wait for room in the inbox: workers never wait on it.
+            worker.send_blocking(WorkerMsg::AuthResult { slot, cid, result });
+        };
         let job = AuthJob {
-            worker: self.shared.workers()[self.id].clone(),
-            slot,
-            cid: conn.cid,
             work,
+            done: Box::new(done),
         };
         if !self.shared.auth_pool.submit(job) {
             self.auth_violation(slot, "auth queue full");
@@ -188,7 +193,7 @@ impl Worker {
         &mut self,
         slot: usize,
         cid: u64,
-        result: Result<Identity, &'static str>,
+        result: Result<Identity, RejectReason>,
     ) {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
@@ -258,7 +263,7 @@ impl Worker {
             ));
         }
         if let Some(sys) = self.shared.sys() {
-            sys.report(crate::sys::SysEvent::Connect(
+            sys.report(crate::msgs::SysEvent::Connect(
                 super::snapshot::client_facts(conn),
             ));
         }

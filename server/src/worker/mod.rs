@@ -22,12 +22,15 @@ mod timers;
 mod tls;
 
 pub use conn::ClosedReason;
-pub use route::Batch;
 
+use crate::auth::RejectReason;
 use crate::log;
-use crate::server::{Runtime, Shared};
+use crate::msgs::batch::Batch;
+use crate::msgs::WorkerMsg;
+use crate::runtime::Runtime;
+use crate::shared::Shared;
 use conn::{Conn, Outbound, READ_BUF_MAX, READ_BUF_MIN};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, TrySendError};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
@@ -58,100 +61,6 @@ const WRITES_PER_FLUSH: usize = 16;
 /// How soon to retry handing over a batch when the destination's inbox was full.
 const BATCH_RETRY: Duration = Duration::from_millis(1);
 
-/// What other threads send a worker.
-#[derive(Debug)]
-pub enum WorkerMsg {
-    /// A connection accepted by the control thread.
-    NewConn {
-        /// The socket.
-        sock: TcpStream,
-        /// Its connection id.
-        cid: u64,
-        /// The peer address.
-        peer: SocketAddr,
-    },
-    /// Deliveries from another worker.
-    Batch(Batch),
-    /// The runtime configuration changed (reload): re-apply limits and re-check auth.
-    Reload,
-    /// Lame duck mode: tell protocol-1 clients with an INFO carrying `ldm`.
-    LameDuckInfo,
-    /// Lame duck mode: close this worker's clients, spread until the deadline.
-    LameDuckClose {
-        /// All clients should be closed by then.
-        deadline: Instant,
-    },
-    /// The answer of a bcrypt check for a connection of this worker.
-    AuthResult {
-        /// Connection slot.
-        slot: usize,
-        /// Connection id.
-        cid: u64,
-        /// The identity, or why the check failed (for the debug log).
-        result: Result<crate::auth::Identity, &'static str>,
-    },
-    /// An account's claims changed (operator mode): re-check its clients.
-    AccountChanged(Arc<crate::auth::operator::AccountChange>),
-    /// A snapshot for monitoring, answered on `tx` between two loop iterations.
-    Snapshot {
-        /// What to include.
-        req: crate::monitor::snapshot::SnapshotRequest,
-        /// Where to answer.
-        tx: Sender<crate::monitor::snapshot::WorkerSnapshot>,
-    },
-    /// A message from the server itself (system events), routed like a client's publish.
-    InternalPublish {
-        /// The account to publish in.
-        account: &'static crate::account::Account,
-        /// Subject.
-        subject: Vec<u8>,
-        /// Reply subject, for the server's own requests.
-        reply: Option<Vec<u8>>,
-        /// Payload.
-        data: Vec<u8>,
-    },
-    /// `$SYS.REQ.SERVER.<id>.KICK`: close client `cid` if it is here; answers whether it was.
-    Kick {
-        /// The connection id.
-        cid: u64,
-        /// The answer.
-        done: Sender<bool>,
-    },
-    /// `$SYS.REQ.SERVER.<id>.LDM`: send client `cid` a lame duck INFO. Answers 0 (not here),
-    /// 1 (sent) or 2 (the client can't take it: protocol 0 or not ready).
-    ClientLdm {
-        /// The connection id.
-        cid: u64,
-        /// The answer.
-        done: Sender<u8>,
-    },
-    /// Close everything and exit.
-    Shutdown,
-}
-
-/// How other threads reach a worker.
-#[derive(Debug, Clone)]
-pub struct WorkerHandle {
-    /// The inbox.
-    pub tx: Sender<WorkerMsg>,
-    /// Wakes the worker's poll.
-    pub waker: Arc<Waker>,
-    /// Where other workers return this worker's emptied batch buffers, so a busy pair of
-    /// workers reuses the same few buffers instead of allocating (and, for large batches,
-    /// mapping and unmapping) one per loop iteration.
-    pub spare_tx: Sender<Vec<u8>>,
-}
-
-impl WorkerHandle {
-    /// Sends a control message and wakes the worker. Blocks if the inbox is full, which only the
-    /// control thread may do (workers never wait on it).
-    pub fn send(&self, msg: WorkerMsg) {
-        if self.tx.send(msg).is_ok() {
-            let _ = self.waker.wake();
-        }
-    }
-}
-
 /// Lame duck closing progress.
 #[derive(Debug)]
 struct LameDuckClose {
@@ -180,7 +89,7 @@ pub struct Worker {
     timers: Timers,
     rng: u64,
     /// Plain counters: gathered on request (snapshots), never shared per message.
-    stats: crate::monitor::snapshot::Counters,
+    stats: crate::msgs::snapshot::Counters,
     lame_duck: Option<LameDuckClose>,
     shutting_down: bool,
 }
@@ -402,7 +311,7 @@ impl Worker {
             (false, _, true) => (tls::TlsPhase::Sniff, true, timeout),
             (false, _, false) => (tls::TlsPhase::Handshake, true, timeout),
         };
-        let at = now + wait.min(crate::server::TIMER_MAX);
+        let at = now + wait.min(crate::runtime::TIMER_MAX);
         if info_now {
             let info = self.initial_info(slot, false);
             self.queue_out(slot, &info);
@@ -770,7 +679,7 @@ impl Worker {
         // Reported after the account lost the connection, so the account's connection count
         // in the CONNS event that follows is already the new one.
         if let Some(sys) = self.shared.sys() {
-            sys.report(crate::sys::SysEvent::Disconnect {
+            sys.report(crate::msgs::SysEvent::Disconnect {
                 client: facts,
                 sent: (conn.in_msgs, conn.in_bytes),
                 received: (conn.out_msgs, conn.out_bytes),
@@ -919,7 +828,7 @@ impl Worker {
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default();
         self.timers.schedule(Timer {
-            at: Instant::now() + left.min(crate::server::TIMER_MAX),
+            at: Instant::now() + left.min(crate::runtime::TIMER_MAX),
             slot,
             cid: conn.cid,
             kind: TimerKind::Expiry,
@@ -1114,7 +1023,7 @@ impl Worker {
             let step = auth_check(&self.rt, conn);
             match step {
                 AuthStep::Accept(identity) => self.reauthorized(slot, identity),
-                AuthStep::Reject(crate::auth::operator::REVOKED) => self.send_err_and_close(
+                AuthStep::Reject(RejectReason::Revoked) => self.send_err_and_close(
                     slot,
                     protocol::errors::USER_AUTHENTICATION_REVOKED.as_bytes(),
                     ClosedReason::Revocation,

@@ -9,110 +9,11 @@ use super::conn::Conn;
 use super::Worker;
 use crate::account::{map_subject, Account, ImportRoute};
 use crate::auth::perms::denied_at_delivery;
+use crate::msgs::batch::{records, Batch, Record};
 use crate::sub::{Claim, Sub, SubRef};
 use protocol::{encode, errors, subject, Pub};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Deliveries from one worker to another, handed over in one channel send.
-#[derive(Debug)]
-pub struct Batch {
-    /// The sending worker.
-    pub from: usize,
-    /// Records: `slot: u32 | cid: u64 | len: u32 | reply_len: u32 | encoded MSG/HMSG bytes |
-    /// reply`, little-endian. The reply is only carried to subscribers with response
-    /// permissions, which must learn what they may answer.
-    pub msgs: Vec<u8>,
-    /// Subscriptions that reached their auto-unsubscribe limit with a message in this batch;
-    /// applied after the messages.
-    pub auto_unsubs: Vec<Arc<Sub>>,
-    /// Number of message records.
-    pub count: u32,
-}
-
-const RECORD_HEADER: usize = 4 + 8 + 4 + 4;
-
-impl Batch {
-    /// An empty batch from `from` that fills `buffer` (emptied first).
-    pub fn with_buffer(from: usize, mut buffer: Vec<u8>) -> Batch {
-        buffer.clear();
-        Batch {
-            from,
-            msgs: buffer,
-            auto_unsubs: Vec::new(),
-            count: 0,
-        }
-    }
-
-    /// An empty batch from `from`.
-    pub fn new(from: usize) -> Batch {
-        Batch {
-            from,
-            msgs: Vec::new(),
-            auto_unsubs: Vec::new(),
-            count: 0,
-        }
-    }
-
-    /// Whether there is nothing to hand over.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0 && self.auto_unsubs.is_empty()
-    }
-
-    fn push_msg(
-        &mut self,
-        slot: usize,
-        cid: u64,
-        reply: Option<&[u8]>,
-        encode: impl FnOnce(&mut Vec<u8>),
-    ) {
-        let start = self.msgs.len();
-        let reply = reply.unwrap_or_default();
-        self.msgs.extend_from_slice(&(slot as u32).to_le_bytes());
-        self.msgs.extend_from_slice(&cid.to_le_bytes());
-        self.msgs.extend_from_slice(&[0; 4]);
-        self.msgs
-            .extend_from_slice(&(reply.len() as u32).to_le_bytes());
-        encode(&mut self.msgs);
-        let len = (self.msgs.len() - start - RECORD_HEADER) as u32;
-        self.msgs[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
-        self.msgs.extend_from_slice(reply);
-        self.count += 1;
-    }
-}
-
-/// One record of a batch.
-struct Record<'a> {
-    slot: usize,
-    cid: u64,
-    bytes: &'a [u8],
-    reply: &'a [u8],
-}
-
-/// Iterates a batch's message records.
-fn records(msgs: &[u8]) -> impl Iterator<Item = Record<'_>> {
-    let mut pos = 0;
-    std::iter::from_fn(move || {
-        if pos + RECORD_HEADER > msgs.len() {
-            return None;
-        }
-        let word = |at: usize, n: usize| &msgs[pos + at..pos + at + n];
-        let slot = u32::from_le_bytes(word(0, 4).try_into().ok()?) as usize;
-        let cid = u64::from_le_bytes(word(4, 8).try_into().ok()?);
-        let len = u32::from_le_bytes(word(12, 4).try_into().ok()?) as usize;
-        let reply_len = u32::from_le_bytes(word(16, 4).try_into().ok()?) as usize;
-        let start = pos + RECORD_HEADER;
-        let bytes = msgs.get(start..start + len)?;
-        let reply = msgs.get(start + len..start + len + reply_len)?;
-        pos = start + len + reply_len;
-        Some(Record {
-            slot,
-            cid,
-            bytes,
-            reply,
-        })
-    })
-}
 
 /// Encodes one delivery of `msg` to `sub`: HMSG for header-capable subscribers, otherwise MSG
 /// with the header block stripped and the size recomputed (spec §1.7).
@@ -325,7 +226,7 @@ impl Worker {
             {
                 // Answered here, from the requesting connection's live identity (spec sys.md
                 // §3.8), by the system thread so the reply carries its ServerInfo sequence.
-                sys.report(crate::sys::SysEvent::Reply {
+                sys.report(crate::msgs::SysEvent::Reply {
                     account,
                     reply: reply.to_vec(),
                     data: user_info(conn),
@@ -469,7 +370,7 @@ impl Worker {
                 let Some(sys) = self.shared.sys() else {
                     return 0;
                 };
-                sys.report(crate::sys::SysEvent::Request {
+                sys.report(crate::msgs::SysEvent::Request {
                     account,
                     subject: String::from_utf8_lossy(msg.subject).into_owned(),
                     reply: msg.reply.map(|r| r.to_vec()),

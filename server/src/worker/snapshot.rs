@@ -1,9 +1,9 @@
 //! Answering monitoring snapshots: counters and per-connection views, built on the worker
-//! thread between two loop iterations (see `crate::monitor::snapshot`).
+//! thread between two loop iterations (see `crate::msgs::snapshot`).
 
 use super::conn::Conn;
 use super::Worker;
-use crate::monitor::snapshot::{ConnSnapshot, SnapshotRequest, SubSnapshot, WorkerSnapshot};
+use crate::msgs::snapshot::{ConnSnapshot, SnapshotRequest, SubSnapshot, WorkerSnapshot};
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
@@ -83,7 +83,7 @@ impl Worker {
 }
 
 /// What the system account's events say about a client.
-pub(super) fn client_facts(conn: &Conn) -> crate::sys::ClientFacts {
+pub(super) fn client_facts(conn: &Conn) -> crate::msgs::ClientFacts {
     let (now, now_wall) = (Instant::now(), SystemTime::now());
     let user = match conn.identity.as_ref().and_then(|i| i.user.clone()) {
         Some(user) => user,
@@ -92,7 +92,7 @@ pub(super) fn client_facts(conn: &Conn) -> crate::sys::ClientFacts {
         None => conn.opts.nkey.clone(),
     };
     let jwt = conn.identity.as_ref().and_then(|i| i.jwt.as_deref());
-    crate::sys::ClientFacts {
+    crate::msgs::ClientFacts {
         cid: conn.cid,
         start: wall(conn.start, now, now_wall),
         host: conn.peer.ip().to_string(),

@@ -158,7 +158,7 @@ impl Worker {
             .tls
             .as_ref()
             .map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout())
-            .min(crate::server::TIMER_MAX)
+            .min(crate::runtime::TIMER_MAX)
     }
 
     /// Reads TLS records (bounded by the read budget), decrypts them and parses the plaintext.

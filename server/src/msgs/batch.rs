@@ -1,0 +1,111 @@
+//! The inter-worker wire format: deliveries from one worker to another's connections,
+//! encoded into one buffer and handed over in one channel send per loop iteration.
+
+use crate::sub::Sub;
+use std::sync::Arc;
+
+/// Deliveries from one worker to another, handed over in one channel send.
+#[derive(Debug)]
+pub struct Batch {
+    /// The sending worker.
+    pub from: usize,
+    /// Records: `slot: u32 | cid: u64 | len: u32 | reply_len: u32 | encoded MSG/HMSG bytes |
+    /// reply`, little-endian. The reply is only carried to subscribers with response
+    /// permissions, which must learn what they may answer.
+    pub msgs: Vec<u8>,
+    /// Subscriptions that reached their auto-unsubscribe limit with a message in this batch;
+    /// applied after the messages.
+    pub auto_unsubs: Vec<Arc<Sub>>,
+    /// Number of message records.
+    pub count: u32,
+}
+
+const RECORD_HEADER: usize = 4 + 8 + 4 + 4;
+
+impl Batch {
+    /// An empty batch from `from` that fills `buffer` (emptied first).
+    pub fn with_buffer(from: usize, mut buffer: Vec<u8>) -> Batch {
+        buffer.clear();
+        Batch {
+            from,
+            msgs: buffer,
+            auto_unsubs: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// An empty batch from `from`.
+    pub fn new(from: usize) -> Batch {
+        Batch {
+            from,
+            msgs: Vec::new(),
+            auto_unsubs: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// Whether there is nothing to hand over.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 && self.auto_unsubs.is_empty()
+    }
+
+    /// Appends one record: the delivery `encode` writes, for connection `slot`/`cid` of the
+    /// receiving worker, with `reply` carried for response permissions.
+    pub fn push_msg(
+        &mut self,
+        slot: usize,
+        cid: u64,
+        reply: Option<&[u8]>,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let start = self.msgs.len();
+        let reply = reply.unwrap_or_default();
+        self.msgs.extend_from_slice(&(slot as u32).to_le_bytes());
+        self.msgs.extend_from_slice(&cid.to_le_bytes());
+        self.msgs.extend_from_slice(&[0; 4]);
+        self.msgs
+            .extend_from_slice(&(reply.len() as u32).to_le_bytes());
+        encode(&mut self.msgs);
+        let len = (self.msgs.len() - start - RECORD_HEADER) as u32;
+        self.msgs[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
+        self.msgs.extend_from_slice(reply);
+        self.count += 1;
+    }
+}
+
+/// One record of a batch.
+pub struct Record<'a> {
+    /// Connection slot in the receiving worker.
+    pub slot: usize,
+    /// Connection id (slots are reused).
+    pub cid: u64,
+    /// The encoded MSG/HMSG.
+    pub bytes: &'a [u8],
+    /// The reply subject, for response permissions; empty if none.
+    pub reply: &'a [u8],
+}
+
+/// Iterates a batch's message records.
+pub fn records(msgs: &[u8]) -> impl Iterator<Item = Record<'_>> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos + RECORD_HEADER > msgs.len() {
+            return None;
+        }
+        let word = |at: usize, n: usize| &msgs[pos + at..pos + at + n];
+        let slot = u32::from_le_bytes(word(0, 4).try_into().ok()?) as usize;
+        let cid = u64::from_le_bytes(word(4, 8).try_into().ok()?);
+        let len = u32::from_le_bytes(word(12, 4).try_into().ok()?) as usize;
+        let reply_len = u32::from_le_bytes(word(16, 4).try_into().ok()?) as usize;
+        let start = pos + RECORD_HEADER;
+        let bytes = msgs.get(start..start + len)?;
+        let reply = msgs.get(start + len..start + len + reply_len)?;
+        pos = start + len + reply_len;
+        Some(Record {
+            slot,
+            cid,
+            bytes,
+            reply,
+        })
+    })
+}

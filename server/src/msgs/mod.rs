@@ -1,0 +1,173 @@
+//! Every message and handle through which the server's threads talk to each other, in one
+//! place (rumqttd keeps its link types the same way):
+//!
+//! - [`WorkerMsg`] / [`WorkerHandle`]: to a worker (new connections, [`batch::Batch`]es of
+//!   deliveries from other workers, reloads, account changes, snapshots, kicks, shutdown);
+//! - [`sys::SysEvent`] / [`sys::SysHandle`]: to the system thread (connection facts,
+//!   `$SYS.REQ` requests, lookups);
+//! - [`ControlMsg`] / [`ControlHandle`]: to the control thread (reload);
+//! - [`snapshot`]: what a worker reports for monitoring.
+//!
+//! Threads never call into each other; they send one of these and wake the receiver. Every
+//! channel is bounded.
+
+pub mod batch;
+pub mod snapshot;
+pub mod sys;
+
+pub use batch::Batch;
+pub use sys::{ClientFacts, SysEvent, SysHandle};
+
+use crate::account::Account;
+use crate::auth::operator::AccountChange;
+use crate::auth::{Identity, RejectReason};
+use crossbeam_channel::{Sender, TrySendError};
+use mio::net::TcpStream;
+use mio::Waker;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What other threads send a worker.
+#[derive(Debug)]
+pub enum WorkerMsg {
+    /// A connection accepted by the control thread.
+    NewConn {
+        /// The socket.
+        sock: TcpStream,
+        /// Its connection id.
+        cid: u64,
+        /// The peer address.
+        peer: SocketAddr,
+    },
+    /// Deliveries from another worker.
+    Batch(Batch),
+    /// The runtime configuration changed (reload): re-apply limits and re-check auth.
+    Reload,
+    /// Lame duck mode: tell protocol-1 clients with an INFO carrying `ldm`.
+    LameDuckInfo,
+    /// Lame duck mode: close this worker's clients, spread until the deadline.
+    LameDuckClose {
+        /// All clients should be closed by then.
+        deadline: Instant,
+    },
+    /// The answer of a bcrypt check for a connection of this worker.
+    AuthResult {
+        /// Connection slot.
+        slot: usize,
+        /// Connection id.
+        cid: u64,
+        /// The identity, or why the check failed (for the debug log).
+        result: Result<Identity, RejectReason>,
+    },
+    /// An account's claims changed (operator mode): re-check its clients.
+    AccountChanged(Arc<AccountChange>),
+    /// A snapshot for monitoring, answered on `tx` between two loop iterations.
+    Snapshot {
+        /// What to include.
+        req: snapshot::SnapshotRequest,
+        /// Where to answer.
+        tx: Sender<snapshot::WorkerSnapshot>,
+    },
+    /// A message from the server itself (system events), routed like a client's publish.
+    InternalPublish {
+        /// The account to publish in.
+        account: &'static Account,
+        /// Subject.
+        subject: Vec<u8>,
+        /// Reply subject, for the server's own requests.
+        reply: Option<Vec<u8>>,
+        /// Payload.
+        data: Vec<u8>,
+    },
+    /// `$SYS.REQ.SERVER.<id>.KICK`: close client `cid` if it is here; answers whether it was.
+    Kick {
+        /// The connection id.
+        cid: u64,
+        /// The answer.
+        done: Sender<bool>,
+    },
+    /// `$SYS.REQ.SERVER.<id>.LDM`: send client `cid` a lame duck INFO. Answers 0 (not here),
+    /// 1 (sent) or 2 (the client can't take it: protocol 0 or not ready).
+    ClientLdm {
+        /// The connection id.
+        cid: u64,
+        /// The answer.
+        done: Sender<u8>,
+    },
+    /// Close everything and exit.
+    Shutdown,
+}
+
+/// How other threads reach a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerHandle {
+    /// The inbox.
+    pub tx: Sender<WorkerMsg>,
+    /// Wakes the worker's poll.
+    pub waker: Arc<Waker>,
+    /// Where other workers return this worker's emptied batch buffers, so a busy pair of
+    /// workers reuses the same few buffers instead of allocating (and, for large batches,
+    /// mapping and unmapping) one per loop iteration.
+    pub spare_tx: Sender<Vec<u8>>,
+}
+
+impl WorkerHandle {
+    /// Sends a message and wakes the worker, waiting for room if the inbox is full.
+    ///
+    /// Only threads that a worker never waits on may block here: the control thread, the
+    /// system thread, the auth threads and the monitor's HTTP threads. A worker must use
+    /// [`WorkerHandle::try_send`] (two workers blocking on each other's full inbox would
+    /// deadlock).
+    pub fn send_blocking(&self, msg: WorkerMsg) {
+        if self.tx.send(msg).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Sends a message without waiting and wakes the worker.
+    ///
+    /// # Errors
+    /// The inbox is full or the worker has exited; the message comes back.
+    pub fn try_send(&self, msg: WorkerMsg) -> Result<(), TrySendError<WorkerMsg>> {
+        self.tx.try_send(msg)?;
+        let _ = self.waker.wake();
+        Ok(())
+    }
+}
+
+/// What other threads ask of the control thread.
+#[derive(Debug)]
+pub enum ControlMsg {
+    /// Reload the configuration and report the outcome.
+    Reload {
+        /// The result.
+        done: Sender<Result<(), String>>,
+    },
+}
+
+/// How other threads reach the control thread.
+#[derive(Debug)]
+pub struct ControlHandle {
+    tx: Sender<ControlMsg>,
+    waker: mio::Waker,
+}
+
+impl ControlHandle {
+    /// The handle for a control thread reading `tx`'s channel and woken by `waker`.
+    pub fn new(tx: Sender<ControlMsg>, waker: mio::Waker) -> ControlHandle {
+        ControlHandle { tx, waker }
+    }
+
+    /// Asks for a reload and waits (bounded) for its result.
+    pub fn reload(&self, wait: Duration) -> Result<(), String> {
+        let (done, result) = crossbeam_channel::bounded(1);
+        self.tx
+            .try_send(ControlMsg::Reload { done })
+            .map_err(|_| "server busy".to_string())?;
+        let _ = self.waker.wake();
+        result
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| Err("reload timed out".into()))
+    }
+}

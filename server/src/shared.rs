@@ -1,0 +1,271 @@
+//! State shared by the control thread, the workers, the system thread and the monitor: the
+//! current [`Runtime`] snapshot, the accounts, the handles through which the threads reach each
+//! other, and the few server-wide counters and records that monitoring reads.
+//!
+//! Why these are locks and atomics rather than per-thread state: each is written rarely (a
+//! reload, a connection closing, an HTTP request) and read by threads that do not own it;
+//! nothing here is touched per message. See docs/LOCK_ORDER.md for what may be held with what.
+
+use crate::account::Accounts;
+use crate::auth::config::AccountConfig;
+use crate::auth::operator::AccountHost;
+use crate::auth::pool::AuthPool;
+use crate::msgs::snapshot::{ConnSnapshot, SnapshotRequest, WorkerSnapshot};
+use crate::msgs::{ControlHandle, SysHandle, WorkerHandle, WorkerMsg};
+use crate::runtime::Runtime;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// State shared by the control thread and all workers.
+pub struct Shared {
+    runtime: RwLock<Arc<Runtime>>,
+    runtime_gen: AtomicU64,
+    /// Accounts, each with its sublist.
+    pub accounts: Accounts,
+    /// Threads for authentication work too slow for a worker (bcrypt, resolver fetches).
+    pub auth_pool: AuthPool,
+    next_cid: AtomicU64,
+    num_clients: AtomicUsize,
+    workers: OnceLock<Vec<WorkerHandle>>,
+    worker_count: usize,
+    started: SystemTime,
+    config_load_time: Mutex<SystemTime>,
+    http_stats: Mutex<BTreeMap<String, u64>>,
+    /// The system account's event thread, when there is a system account.
+    sys: OnceLock<SysHandle>,
+    /// The control thread's request channel.
+    control: OnceLock<ControlHandle>,
+    /// Closed connections counted by close reason, for `/metrics`.
+    closed_by_reason: Mutex<BTreeMap<String, u64>>,
+    /// Recently closed connections for `/connz?state=closed`, oldest first.
+    closed: Mutex<VecDeque<ConnSnapshot>>,
+}
+
+/// How long a snapshot request waits for the workers.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Shared {
+    /// The system event thread, if eventing is on.
+    pub fn sys(&self) -> Option<&SysHandle> {
+        self.sys.get()
+    }
+
+    /// The control thread, for requests such as reload.
+    pub fn control(&self) -> Option<&ControlHandle> {
+        self.control.get()
+    }
+
+    /// The system account's name, if there is one.
+    pub fn system_account_name(&self) -> Option<&str> {
+        self.sys.get().map(|h| h.account().name.as_str())
+    }
+
+    /// When the server started.
+    pub fn started(&self) -> SystemTime {
+        self.started
+    }
+
+    /// When the configuration was last loaded.
+    pub fn config_load_time(&self) -> SystemTime {
+        *self.config_load_time.lock()
+    }
+
+    /// Counts one monitoring request for `http_req_stats`.
+    pub fn count_http_request(&self, path: &str) {
+        *self.http_stats.lock().entry(path.to_string()).or_insert(0) += 1;
+    }
+
+    /// Monitoring requests per path.
+    pub fn http_request_stats(&self) -> BTreeMap<String, u64> {
+        self.http_stats.lock().clone()
+    }
+
+    /// Client connections accepted since start.
+    pub fn total_connections(&self) -> u64 {
+        self.next_cid.load(Ordering::Acquire).saturating_sub(1)
+    }
+
+    /// Asks every worker for a snapshot and waits (bounded) for the answers. Workers answer
+    /// between two loop iterations; the data path never waits for this.
+    pub fn gather(&self, req: SnapshotRequest) -> Vec<WorkerSnapshot> {
+        let workers = self.workers();
+        let (tx, rx) = crossbeam_channel::bounded(workers.len().max(1));
+        for w in workers {
+            w.send_blocking(WorkerMsg::Snapshot {
+                req,
+                tx: tx.clone(),
+            });
+        }
+        drop(tx);
+        let deadline = Instant::now() + SNAPSHOT_TIMEOUT;
+        let mut out = Vec::with_capacity(workers.len());
+        while out.len() < workers.len() {
+            match rx.recv_deadline(deadline) {
+                Ok(snap) => out.push(snap),
+                Err(_) => break,
+            }
+        }
+        out.sort_by_key(|s| s.worker);
+        out
+    }
+
+    /// Remembers a closed connection, keeping at most `max_closed_clients`.
+    pub fn push_closed(&self, conn: ConnSnapshot) {
+        if let Some((_, reason)) = &conn.closed {
+            *self
+                .closed_by_reason
+                .lock()
+                .entry(reason.clone())
+                .or_insert(0) += 1;
+        }
+        let max = self.runtime().0.opts.max_closed_clients.max(0) as usize;
+        if max == 0 {
+            return;
+        }
+        let mut ring = self.closed.lock();
+        while ring.len() >= max {
+            ring.pop_front();
+        }
+        ring.push_back(conn);
+    }
+
+    /// Closed connections so far, by close reason.
+    pub fn closed_by_reason(&self) -> BTreeMap<String, u64> {
+        self.closed_by_reason.lock().clone()
+    }
+
+    /// The remembered closed connections, oldest first.
+    pub fn closed_conns(&self) -> Vec<ConnSnapshot> {
+        self.closed.lock().iter().cloned().collect()
+    }
+
+    /// The current runtime snapshot and its generation.
+    pub fn runtime(&self) -> (Arc<Runtime>, u64) {
+        let guard = self.runtime.read();
+        (guard.clone(), self.runtime_gen.load(Ordering::Acquire))
+    }
+
+    /// The generation of the runtime snapshot (bumped by reloads).
+    pub fn runtime_gen(&self) -> u64 {
+        self.runtime_gen.load(Ordering::Acquire)
+    }
+
+    /// Installs a new runtime snapshot (a reload); workers pick it up on their next loop.
+    pub fn set_runtime(&self, rt: Runtime) {
+        let mut guard = self.runtime.write();
+        *guard = Arc::new(rt);
+        self.runtime_gen.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The workers' handles.
+    pub fn workers(&self) -> &[WorkerHandle] {
+        self.workers.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// How many workers there are.
+    pub fn worker_count(&self) -> usize {
+        self.worker_count
+    }
+
+    /// A client connection ended.
+    pub fn client_closed(&self) {
+        self.num_clients.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Current number of client connections.
+    pub fn num_clients(&self) -> usize {
+        self.num_clients.load(Ordering::Acquire)
+    }
+}
+
+impl Shared {
+    /// The shared state for a server about to start: its first runtime snapshot, its
+    /// accounts, the auth threads and the number of workers to come. The workers' handles,
+    /// the system thread and the control thread are added by [`Shared::set_workers`],
+    /// [`Shared::set_sys`] and [`Shared::set_control`] as the server starts them.
+    pub fn new(
+        runtime: Runtime,
+        accounts: Accounts,
+        auth_pool: AuthPool,
+        worker_count: usize,
+    ) -> Shared {
+        let now = SystemTime::now();
+        Shared {
+            runtime: RwLock::new(Arc::new(runtime)),
+            runtime_gen: AtomicU64::new(1),
+            accounts,
+            auth_pool,
+            next_cid: AtomicU64::new(1),
+            num_clients: AtomicUsize::new(0),
+            workers: OnceLock::new(),
+            worker_count,
+            started: now,
+            config_load_time: Mutex::new(now),
+            http_stats: Mutex::new(BTreeMap::new()),
+            closed: Mutex::new(VecDeque::new()),
+            sys: OnceLock::new(),
+            control: OnceLock::new(),
+            closed_by_reason: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Records the workers' handles (once, at start).
+    pub fn set_workers(&self, handles: Vec<WorkerHandle>) {
+        let _ = self.workers.set(handles);
+    }
+
+    /// Records the system thread's handle (once, at start).
+    pub fn set_sys(&self, handle: SysHandle) {
+        let _ = self.sys.set(handle);
+    }
+
+    /// Records the control thread's handle (once, at start).
+    pub fn set_control(&self, handle: ControlHandle) {
+        let _ = self.control.set(handle);
+    }
+
+    /// A new client connection id (the first is 1; ids are never reused).
+    pub fn next_cid(&self) -> u64 {
+        self.next_cid.fetch_add(1, Ordering::AcqRel)
+    }
+
+    /// A client connection was accepted and handed to a worker.
+    pub fn client_opened(&self) {
+        self.num_clients.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The configuration was (re)loaded now.
+    pub fn config_loaded(&self) {
+        *self.config_load_time.lock() = SystemTime::now();
+    }
+}
+
+/// The trust state registers accounts it loads from JWTs through this (see
+/// [`AccountHost`]: the trust state sits below the shared state and cannot name it).
+impl AccountHost for Shared {
+    fn register_account(&self, config: AccountConfig) {
+        self.accounts.register(config);
+        // A new account gets its system services (its own CONNZ/STATZ, account tracking)
+        // like configured accounts do at startup.
+        if let Some(sys) = self.sys() {
+            sys.serve_accounts(&self.accounts);
+        }
+    }
+
+    fn strip_account(&self, key: &str) {
+        if let Some(account) = self.accounts.get(key) {
+            let mut config = (**account.config.read()).clone();
+            config.imports.clear();
+            config.exports.clear();
+            self.accounts.register(config);
+        }
+    }
+
+    fn lookup_jwt(&self, key: &str, timeout: Duration) -> Result<String, String> {
+        let sys = self.sys().ok_or_else(|| "eventing shut down".to_string())?;
+        sys.lookup_account(key, timeout)
+    }
+}
