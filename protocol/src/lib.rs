@@ -9,6 +9,7 @@
 //! - [`errors`]: the exact `-ERR` texts nats-server sends.
 //! - [`subject`]: subject and token validation, tokenizing and wildcard matching.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod encode;
 pub mod errors;

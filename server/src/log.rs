@@ -127,6 +127,27 @@ pub fn trace(msg: &str) {
     }
 }
 
+/// Logs a formatted line at `[DBG]`, building the text only when debug is on (a plain
+/// `log::debug(&format!(…))` would format it on every call, even with debug off).
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => {
+        if $crate::log::debug_enabled() {
+            $crate::log::debug(&format!($($arg)*));
+        }
+    };
+}
+
+/// Logs a formatted line at `[TRC]`, building the text only when trace is on.
+#[macro_export]
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if $crate::log::trace_enabled() {
+            $crate::log::trace(&format!($($arg)*));
+        }
+    };
+}
+
 fn write(level: &str, msg: &str) {
     let guard = LOGGER.read();
     let (pid, logtime, utc) = match guard.as_ref() {

@@ -76,6 +76,7 @@
 //! `n` subscriptions on the same pattern scans them (`O(n)`), since values only have
 //! `PartialEq`.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod cache;
 mod level;

@@ -14,6 +14,7 @@
 //! - [`time`]: RFC 3339 timestamps the way Go prints them.
 //! - [`id`]: NUID-style unique event ids.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod events;
 pub mod id;
