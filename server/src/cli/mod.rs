@@ -11,6 +11,19 @@
 //! `signal`, …) and hands the [`Flags`] to [`crate::opts::load`], where flags
 //! override the config file.
 //!
+//! # The flag table
+//!
+//! Every flag is one `FlagDef` entry of the `FLAGS` table: the names it is
+//! spelled with (all the names that share one variable in nats-server, such
+//! as `p` and `port`) and a `Setter`, whose variant is the kind of value the
+//! flag takes (`Bool`, `Int` or `Str`) and whose function stores that value
+//! in its [`Flags`] field. [`parse`] looks a name up in the table, reads the
+//! value the way Go's `flag` package reads that kind, and calls the setter.
+//! Adding a flag is adding one entry (and a line in `usage.txt`; a unit test
+//! checks that every name is listed there and that no name is in the table
+//! twice). Most entries are written with the `flag!` macro, which makes the
+//! setter that puts the value, wrapped in `Some`, into the named field.
+//!
 //! ```
 //! let args: Vec<String> = ["-p", "4333", "-DV", "--config=nats.conf"].map(String::from).to_vec();
 //! let flags = gannet::cli::parse(&args).unwrap();
@@ -189,82 +202,138 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-/// Flags that take no separate value (`-D`, `-D=false`).
-const BOOL_FLAGS: &[&str] = &[
-    "h",
-    "help",
-    "v",
-    "version",
-    "help_tls",
-    "t",
-    "D",
-    "debug",
-    "V",
-    "trace",
-    "VV",
-    "DV",
-    "DVV",
-    "T",
-    "logtime",
-    "logtime_utc",
-    "s",
-    "syslog",
-    "js",
-    "jetstream",
-    "tls",
-    "tlsverify",
-    "no_advertise",
+/// Where a flag's value goes, by the kind of value the flag takes.
+#[derive(Clone, Copy)]
+enum Setter {
+    /// No separate value: the flag alone is `true`, and `-name=value` is
+    /// read with Go's `strconv.ParseBool`.
+    Bool(fn(&mut Flags, bool)),
+    /// An integer, after `=` or as the next argument, read with Go's
+    /// `strconv.ParseInt(s, 0, 64)`. The setter may still reject it; its
+    /// error is the reason printed after `invalid value "…" for flag -name: `.
+    Int(fn(&mut Flags, i64) -> Result<(), &'static str>),
+    /// A string, after `=` or as the next argument.
+    Str(fn(&mut Flags, &str) -> Result<(), CliError>),
+}
+
+/// One flag: every name it is spelled with, and where its value goes.
+struct FlagDef {
+    /// The names without dashes; each takes one or two dashes.
+    names: &'static [&'static str],
+    /// The kind of value and the function that stores it.
+    set: Setter,
+}
+
+/// A [`FlagDef`] entry: `flag!(["p", "port"] => Int port)` stores
+/// `Some(value)` into `Flags::port`; `flag!([names] => setter)` uses the
+/// given [`Setter`].
+macro_rules! flag {
+    ([$($name:literal),+] => Bool $field:ident) => {
+        FlagDef {
+            names: &[$($name),+],
+            set: Setter::Bool(|flags, on| flags.$field = Some(on)),
+        }
+    };
+    ([$($name:literal),+] => Int $field:ident) => {
+        FlagDef {
+            names: &[$($name),+],
+            set: Setter::Int(|flags, number| {
+                flags.$field = Some(number);
+                Ok(())
+            }),
+        }
+    };
+    ([$($name:literal),+] => Str $field:ident) => {
+        FlagDef {
+            names: &[$($name),+],
+            set: Setter::Str(|flags, text| {
+                flags.$field = Some(text.to_string());
+                Ok(())
+            }),
+        }
+    };
+    ([$($name:literal),+] => $set:expr) => {
+        FlagDef {
+            names: &[$($name),+],
+            set: $set,
+        }
+    };
+}
+
+/// Every flag of nats-server (and Gannet's `-workers`), in the order of the
+/// usage text. A name may appear only once in the whole table.
+const FLAGS: &[FlagDef] = &[
+    // Server options.
+    flag!(["a", "addr", "net"] => Str host),
+    flag!(["p", "port"] => Int port),
+    flag!(["n", "name", "server_name"] => Str server_name),
+    flag!(["P", "pid"] => Str pid_file),
+    flag!(["m", "http_port"] => Int http_port),
+    flag!(["ms", "https_port"] => Int https_port),
+    flag!(["c", "config"] => Str config_file),
+    flag!(["t"] => Setter::Bool(|flags, on| flags.check_config = on)),
+    flag!(["sl", "signal"] => Setter::Str(set_signal)),
+    flag!(["client_advertise"] => Str client_advertise),
+    flag!(["ports_file_dir"] => Str ports_file_dir),
+    flag!(["workers"] => Setter::Int(set_workers)),
+    // Logging options.
+    flag!(["l", "log"] => Str log_file),
+    flag!(["T", "logtime"] => Bool logtime),
+    flag!(["logtime_utc"] => Bool logtime_utc),
+    flag!(["s", "syslog"] => Bool syslog),
+    flag!(["r", "remote_syslog"] => Str remote_syslog),
+    flag!(["D", "debug"] => Bool debug),
+    flag!(["V", "trace"] => Bool trace),
+    flag!(["VV"] => Bool trace_and_verbose),
+    flag!(["DV"] => Bool debug_and_trace),
+    flag!(["DVV"] => Bool debug_and_trace_verbose),
+    flag!(["log_size_limit"] => Int log_size_limit),
+    flag!(["max_traced_msg_len"] => Int max_traced_msg_len),
+    // JetStream options.
+    flag!(["js", "jetstream"] => Bool jetstream),
+    flag!(["sd", "store_dir"] => Str store_dir),
+    // Authorization options.
+    flag!(["user"] => Str user),
+    flag!(["pass"] => Str pass),
+    flag!(["auth"] => Str auth),
+    // TLS options.
+    flag!(["tls"] => Bool tls),
+    flag!(["tlscert"] => Str tls_cert),
+    flag!(["tlskey"] => Str tls_key),
+    flag!(["tlsverify"] => Bool tls_verify),
+    flag!(["tlscacert"] => Str tls_ca_cert),
+    // Cluster options.
+    flag!(["routes"] => Str routes),
+    flag!(["cluster", "cluster_listen"] => Str cluster_listen),
+    flag!(["cluster_name"] => Str cluster_name),
+    flag!(["cluster_advertise"] => Str cluster_advertise),
+    flag!(["no_advertise"] => Bool no_advertise),
+    flag!(["connect_retries"] => Int connect_retries),
+    // Profiling options.
+    flag!(["profile"] => Int profile),
+    // Common options: the actions.
+    flag!(["h", "help"] => Setter::Bool(|flags, on| flags.show_help = on)),
+    flag!(["v", "version"] => Setter::Bool(|flags, on| flags.show_version = on)),
+    flag!(["help_tls"] => Setter::Bool(|flags, on| flags.show_tls_help = on)),
 ];
 
-/// Flags whose value is an integer (Go's `strconv.ParseInt(s, 0, 64)`).
-const INT_FLAGS: &[&str] = &[
-    "p",
-    "port",
-    "m",
-    "http_port",
-    "ms",
-    "https_port",
-    "log_size_limit",
-    "max_traced_msg_len",
-    "connect_retries",
-    "profile",
-    "workers",
-];
+/// `-sl`, `--signal`: an empty value means no signal, as in nats-server.
+fn set_signal(flags: &mut Flags, value: &str) -> Result<(), CliError> {
+    flags.signal = match value {
+        "" => None,
+        text => Some(SignalArg::parse(text).map_err(CliError::Fatal)?),
+    };
+    Ok(())
+}
 
-/// Flags whose value is a string.
-const STRING_FLAGS: &[&str] = &[
-    "a",
-    "addr",
-    "net",
-    "n",
-    "name",
-    "server_name",
-    "client_advertise",
-    "c",
-    "config",
-    "sl",
-    "signal",
-    "P",
-    "pid",
-    "ports_file_dir",
-    "l",
-    "log",
-    "r",
-    "remote_syslog",
-    "sd",
-    "store_dir",
-    "user",
-    "pass",
-    "auth",
-    "tlscert",
-    "tlskey",
-    "tlscacert",
-    "routes",
-    "cluster",
-    "cluster_listen",
-    "cluster_advertise",
-    "cluster_name",
-];
+/// `-workers`: a negative count is rejected as a parse error.
+fn set_workers(flags: &mut Flags, value: i64) -> Result<(), &'static str> {
+    if value < 0 {
+        return Err("parse error");
+    }
+    flags.workers = usize::try_from(value).ok();
+    Ok(())
+}
 
 /// Parses the arguments after the program name.
 ///
@@ -314,7 +383,7 @@ pub fn parse(args: &[String]) -> Result<Flags, CliError> {
 /// Returns the arguments still to parse.
 fn parse_one<'a>(
     flags: &mut Flags,
-    arg: &str,
+    arg: &'a str,
     rest: &'a [String],
 ) -> Result<&'a [String], CliError> {
     let name = arg.strip_prefix("--").unwrap_or(&arg[1..]);
@@ -325,141 +394,61 @@ fn parse_one<'a>(
         Some((name, value)) => (name, Some(value)),
         None => (name, None),
     };
-    if BOOL_FLAGS.contains(&name) {
-        let value = match inline_value {
-            None => true,
-            Some(text) => parse_go_bool(text).ok_or_else(|| {
-                CliError::Usage(format!(
-                    "invalid boolean value {} for -{name}: parse error",
-                    go_quote(text)
-                ))
-            })?,
-        };
-        flags.set_bool(name, value);
-        return Ok(rest);
-    }
-    if !INT_FLAGS.contains(&name) && !STRING_FLAGS.contains(&name) {
+    let Some(flag) = FLAGS.iter().find(|flag| flag.names.contains(&name)) else {
         return Err(CliError::Usage(format!(
             "flag provided but not defined: -{name}"
         )));
-    }
-    let (value, rest) = match (inline_value, rest.split_first()) {
-        (Some(value), _) => (value, rest),
-        (None, Some((next, tail))) => (next.as_str(), tail),
-        (None, None) => {
-            return Err(CliError::Usage(format!("flag needs an argument: -{name}")));
-        }
     };
-    if INT_FLAGS.contains(&name) {
-        let number = parse_go_int(value)
-            .and_then(|n| {
-                if name == "workers" && n < 0 {
-                    Err("parse error")
-                } else {
-                    Ok(n)
-                }
-            })
-            .map_err(|reason| {
+    match flag.set {
+        Setter::Bool(set) => {
+            set(flags, bool_value(name, inline_value)?);
+            Ok(rest)
+        }
+        Setter::Int(set) => {
+            let (value, rest) = take_value(name, inline_value, rest)?;
+            let invalid = |reason: &str| {
                 CliError::Usage(format!(
                     "invalid value {} for flag -{name}: {reason}",
                     go_quote(value)
                 ))
-            })?;
-        flags.set_int(name, number);
-    } else {
-        flags.set_string(name, value)?;
+            };
+            let number = parse_go_int(value).map_err(invalid)?;
+            set(flags, number).map_err(invalid)?;
+            Ok(rest)
+        }
+        Setter::Str(set) => {
+            let (value, rest) = take_value(name, inline_value, rest)?;
+            set(flags, value)?;
+            Ok(rest)
+        }
     }
-    Ok(rest)
 }
 
-impl Flags {
-    fn set_bool(&mut self, name: &str, value: bool) {
-        let field = match name {
-            "h" | "help" => {
-                self.show_help = value;
-                return;
-            }
-            "v" | "version" => {
-                self.show_version = value;
-                return;
-            }
-            "help_tls" => {
-                self.show_tls_help = value;
-                return;
-            }
-            "t" => {
-                self.check_config = value;
-                return;
-            }
-            "D" | "debug" => &mut self.debug,
-            "V" | "trace" => &mut self.trace,
-            "VV" => &mut self.trace_and_verbose,
-            "DV" => &mut self.debug_and_trace,
-            "DVV" => &mut self.debug_and_trace_verbose,
-            "T" | "logtime" => &mut self.logtime,
-            "logtime_utc" => &mut self.logtime_utc,
-            "s" | "syslog" => &mut self.syslog,
-            "js" | "jetstream" => &mut self.jetstream,
-            "tls" => &mut self.tls,
-            "tlsverify" => &mut self.tls_verify,
-            "no_advertise" => &mut self.no_advertise,
-            _ => unreachable!("bool flag {name} has no field"),
-        };
-        *field = Some(value);
-    }
+/// A boolean flag's value: `true`, or Go's `strconv.ParseBool` of what
+/// followed `=`.
+fn bool_value(name: &str, inline_value: Option<&str>) -> Result<bool, CliError> {
+    let Some(text) = inline_value else {
+        return Ok(true);
+    };
+    parse_go_bool(text).ok_or_else(|| {
+        CliError::Usage(format!(
+            "invalid boolean value {} for -{name}: parse error",
+            go_quote(text)
+        ))
+    })
+}
 
-    fn set_int(&mut self, name: &str, value: i64) {
-        let field = match name {
-            "p" | "port" => &mut self.port,
-            "m" | "http_port" => &mut self.http_port,
-            "ms" | "https_port" => &mut self.https_port,
-            "log_size_limit" => &mut self.log_size_limit,
-            "max_traced_msg_len" => &mut self.max_traced_msg_len,
-            "connect_retries" => &mut self.connect_retries,
-            "profile" => &mut self.profile,
-            "workers" => {
-                // Checked non-negative by the caller.
-                self.workers = usize::try_from(value).ok();
-                return;
-            }
-            _ => unreachable!("int flag {name} has no field"),
-        };
-        *field = Some(value);
-    }
-
-    fn set_string(&mut self, name: &str, value: &str) -> Result<(), CliError> {
-        let field = match name {
-            "a" | "addr" | "net" => &mut self.host,
-            "n" | "name" | "server_name" => &mut self.server_name,
-            "client_advertise" => &mut self.client_advertise,
-            "c" | "config" => &mut self.config_file,
-            "sl" | "signal" => {
-                // An empty value means no signal, as in nats-server.
-                self.signal = match value {
-                    "" => None,
-                    text => Some(SignalArg::parse(text).map_err(CliError::Fatal)?),
-                };
-                return Ok(());
-            }
-            "P" | "pid" => &mut self.pid_file,
-            "ports_file_dir" => &mut self.ports_file_dir,
-            "l" | "log" => &mut self.log_file,
-            "r" | "remote_syslog" => &mut self.remote_syslog,
-            "sd" | "store_dir" => &mut self.store_dir,
-            "user" => &mut self.user,
-            "pass" => &mut self.pass,
-            "auth" => &mut self.auth,
-            "tlscert" => &mut self.tls_cert,
-            "tlskey" => &mut self.tls_key,
-            "tlscacert" => &mut self.tls_ca_cert,
-            "routes" => &mut self.routes,
-            "cluster" | "cluster_listen" => &mut self.cluster_listen,
-            "cluster_advertise" => &mut self.cluster_advertise,
-            "cluster_name" => &mut self.cluster_name,
-            _ => unreachable!("string flag {name} has no field"),
-        };
-        *field = Some(value.to_string());
-        Ok(())
+/// The value of a flag that takes one: what followed `=`, or else the next
+/// argument. Returns it and the arguments still to parse.
+fn take_value<'a>(
+    name: &str,
+    inline_value: Option<&'a str>,
+    rest: &'a [String],
+) -> Result<(&'a str, &'a [String]), CliError> {
+    match (inline_value, rest.split_first()) {
+        (Some(value), _) => Ok((value, rest)),
+        (None, Some((next, tail))) => Ok((next.as_str(), tail)),
+        (None, None) => Err(CliError::Usage(format!("flag needs an argument: -{name}"))),
     }
 }
 
@@ -473,99 +462,11 @@ pub fn tls_usage() -> &'static str {
     TLS_USAGE
 }
 
-const USAGE: &str = "
-Usage: gannet [options]
+/// The usage text, `usage.txt`.
+const USAGE: &str = include_str!("usage.txt");
 
-Server Options:
-    -a, --addr, --net <host>         Host to bind the client listener to (default: 0.0.0.0)
-    -p, --port <port>                Client port, -1 for a random one (default: 4222)
-    -n, --name
-        --server_name <name>         Server name (default: the server id)
-    -P, --pid <file>                 Write the process id to this file
-    -m, --http_port <port>           Port for HTTP monitoring
-    -ms,--https_port <port>          Port for HTTPS monitoring
-    -c, --config <file>              Configuration file
-    -t                               Check the configuration file and exit
-    -sl,--signal <signal>[=<pid>]    Send a signal to a running server and exit:
-                                     ldm, stop, quit, term, reopen or reload.
-                                     <pid> is a process id, a PID file, or a prefix
-                                     ending in '*'
-        --client_advertise <url>     Client URL to advertise to other servers
-        --ports_file_dir <dir>       Write a <executable>_<pid>.ports file here
-        --workers <n>                Number of worker threads (default: one per core)
-
-Logging Options:
-    -l, --log <file>                 Log to this file
-    -T, --logtime                    Timestamp log lines (default: true)
-        --logtime_utc                Timestamps in UTC
-    -s, --syslog                     Log to syslog
-    -r, --remote_syslog <addr>       Remote syslog address (udp://localhost:514)
-    -D, --debug                      Debug logging
-    -V, --trace                      Trace the client protocol
-    -VV                              Verbose trace (system account included)
-    -DV                              Debug and trace
-    -DVV                             Debug and verbose trace
-        --log_size_limit <bytes>     Rotate the log file at this size
-        --max_traced_msg_len <len>   Truncate traced payloads to this length (default: no limit)
-
-JetStream Options:
-    -js, --jetstream                 Enable JetStream
-    -sd, --store_dir <dir>           JetStream storage directory
-
-Authorization Options:
-        --user <user>                User required to connect
-        --pass <password>            Password required to connect
-        --auth <token>               Token required to connect
-
-TLS Options:
-        --tls                        Enable TLS without verifying clients (default: false)
-        --tlscert <file>             Server certificate
-        --tlskey <file>              Server private key
-        --tlsverify                  Enable TLS and verify client certificates
-        --tlscacert <file>           CA certificate used to verify clients
-
-Cluster Options:
-        --routes <url1,url2>         Routes to connect to
-        --cluster <url>              Cluster listen URL, e.g. nats://0.0.0.0:6222
-        --cluster_listen <url>       Same as --cluster
-        --cluster_name <name>        Cluster name (default: generated)
-        --cluster_advertise <url>    Cluster URL to advertise to other servers
-        --no_advertise               Don't advertise known cluster URLs to clients
-        --connect_retries <n>        Connect retries for implicit routes
-
-Profiling Options:
-        --profile <port>             Profiling HTTP port
-
-Common Options:
-    -h, --help                       Show this message
-    -v, --version                    Show the version
-        --help_tls                   Show TLS configuration help
-";
-
-const TLS_USAGE: &str = "
-TLS is configured with a tls block in the configuration file:
-
-    tls {
-        cert_file:      \"./certs/server.pem\"
-        key_file:       \"./certs/server-key.pem\"
-        ca_file:        \"./certs/ca.pem\"   # to verify client certificates
-        verify:         true                 # require client certificates
-        timeout:        2                    # handshake timeout in seconds
-    }
-
-Other keys:
-    verify_and_map: true       # verify, and take the user from the certificate
-                               # (email, DNS or URI SAN, or subject DN)
-    handshake_first: true      # TLS handshake before INFO (\"auto\" or a duration
-                               # falls back to INFO first when the client waits)
-    min_version: \"1.3\"         # \"1.2\" (default) or \"1.3\"
-    pinned_certs: [\"<hex sha256 of the client certificate's public key info>\"]
-    cipher_suites, curve_preferences, connection_rate_limit
-
-With allow_non_tls: true (top level) plaintext clients are served too.
-
-The command line equivalents are --tls, --tlscert, --tlskey, --tlsverify and --tlscacert.
-";
+/// The TLS help text, `tls_usage.txt`.
+const TLS_USAGE: &str = include_str!("tls_usage.txt");
 
 #[cfg(test)]
 mod tests {
@@ -835,13 +736,21 @@ mod tests {
 
     #[test]
     fn usage_lists_every_flag() {
-        for name in BOOL_FLAGS.iter().chain(INT_FLAGS).chain(STRING_FLAGS) {
+        for name in FLAGS.iter().flat_map(|flag| flag.names) {
             let dashed = [
                 format!("-{name},"),
                 format!("-{name} "),
                 format!("--{name}"),
             ];
             assert!(dashed.iter().any(|d| USAGE.contains(d.as_str())), "{name}");
+        }
+    }
+
+    #[test]
+    fn flag_names_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for name in FLAGS.iter().flat_map(|flag| flag.names) {
+            assert!(seen.insert(*name), "-{name} is in FLAGS twice");
         }
     }
 }
