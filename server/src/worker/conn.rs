@@ -17,6 +17,37 @@ pub const READ_BUF_MAX: usize = 64 * 1024;
 /// Outbound capacity kept after a full flush; anything larger is released.
 pub const OUT_BUF_KEEP: usize = 64 * 1024;
 
+/// Where a client connection is in its life (TigerBeetle's connection `state`; nats-server
+/// keeps the same facts in `client.flags`: `connectReceived`, `firstPongSent`, closed).
+///
+/// ```text
+///  AwaitingConnect --CONNECT, checked at once--------------------> Connected{false}
+///  AwaitingConnect --CONNECT, slow check (bcrypt, fetch)--> Authenticating{false} --ok-->
+///  Connected{false} --first PONG sent--> Connected{true}
+///  Connected{x} --second CONNECT--> Authenticating{x} or Connected{x}
+///  any --error, close, kick, shutdown--> Closing(reason)        (final)
+/// ```
+/// A refused check goes straight to `Closing`. `info_allowed` remembers that the first PONG
+/// went out, so a second CONNECT does not send `connect_info` again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Accepted (a TLS handshake may still run); no CONNECT yet.
+    AwaitingConnect,
+    /// CONNECT received; its check runs on the auth threads and reading waits for it.
+    Authenticating {
+        /// The first PONG was sent before (a second CONNECT).
+        info_allowed: bool,
+    },
+    /// Authenticated and bound to an account.
+    Connected {
+        /// The first PONG after CONNECT went out: asynchronous INFOs may follow.
+        info_allowed: bool,
+    },
+    /// To be flushed (unless the reason drops output) and closed at the end of this loop
+    /// iteration.
+    Closing(ClosedReason),
+}
+
 /// Why a connection closed, mirroring nats-server's `ClosedState` names (they show up in
 /// logs now and in `/connz?state=closed` later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,17 +194,15 @@ pub struct Conn {
     pub out: Outbound,
     /// Options from CONNECT (defaults until then).
     pub opts: ConnectOpts,
-    /// A CONNECT has been processed.
-    pub connect_received: bool,
+    /// Where the connection is in its life; changed only through [`Conn::advance`] and
+    /// [`Conn::close_with`].
+    pub state: ConnState,
     /// Who the client is, once authenticated (or immediately when no auth is required).
     pub identity: Option<Identity>,
     /// The account it is bound to, with `identity`.
     pub account: Option<&'static crate::account::Account>,
     /// The nonce sent in INFO (empty when none was sent).
     pub nonce: String,
-    /// A slow auth check (bcrypt, resolver fetch) is running for this connection; parsing
-    /// waits for it.
-    pub auth_pending: bool,
     /// The connection no longer counts against its account's connection limit (an account
     /// update is closing it); its close must not count it out again.
     pub released: bool,
@@ -184,14 +213,10 @@ pub struct Conn {
     pub replies: HashMap<Box<[u8]>, (Instant, i64)>,
     /// When the auth timer fires, while auth is pending.
     pub auth_deadline: Option<Instant>,
-    /// The first PONG after CONNECT has been sent (async INFO allowed from then on).
-    pub first_pong_sent: bool,
     /// Subscriptions by sid.
     pub subs: crate::sub::SidMap,
     /// Keepalive state.
     pub ping: PingState,
-    /// Set when the connection is to be closed at the end of this loop iteration.
-    pub closing: Option<ClosedReason>,
     /// In the worker's dirty list (output to flush).
     pub dirty: bool,
     /// Registered for WRITABLE because the kernel buffer was full.
@@ -222,16 +247,14 @@ impl Conn {
             rlen: 0,
             out: Outbound::default(),
             opts: ConnectOpts::default(),
-            connect_received: false,
+            state: ConnState::AwaitingConnect,
             identity: None,
             account: None,
             nonce: String::new(),
-            auth_pending: false,
             released: false,
             pub_cache: HashMap::new(),
             replies: HashMap::new(),
             auth_deadline: None,
-            first_pong_sent: false,
             subs: crate::sub::SidMap::default(),
             ping: PingState {
                 outstanding: 0,
@@ -240,7 +263,6 @@ impl Conn {
                 rtt_at: None,
                 last_in: now,
             },
-            closing: None,
             dirty: false,
             write_interest: false,
             stalled_since: None,
@@ -253,7 +275,91 @@ impl Conn {
 
     /// Whether the connection is on its way out (no more processing).
     pub fn is_closing(&self) -> bool {
-        self.closing.is_some()
+        matches!(self.state, ConnState::Closing(_))
+    }
+
+    /// Why the connection is closing, once it is.
+    pub fn closing_reason(&self) -> Option<ClosedReason> {
+        match self.state {
+            ConnState::Closing(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Whether reading and parsing must wait: a CONNECT's check is running on the auth
+    /// threads (what follows the CONNECT is handled once it is answered), or it is closing.
+    pub fn reading_paused(&self) -> bool {
+        matches!(
+            self.state,
+            ConnState::Authenticating { .. } | ConnState::Closing(_)
+        )
+    }
+
+    /// Whether the client has authenticated and is not closing.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, ConnState::Connected { .. })
+    }
+
+    /// Whether the server's first PONG after CONNECT went out: from then on the client may
+    /// get asynchronous INFOs (nats-server sends `connect_info` with it).
+    pub fn info_allowed(&self) -> bool {
+        matches!(self.state, ConnState::Connected { info_allowed: true })
+    }
+
+    /// Moves the connection to `next` along the lifecycle of [`ConnState`].
+    ///
+    /// # Panics
+    /// On a transition the lifecycle does not have (a programmer error): leaving `Closing`,
+    /// or going back to `AwaitingConnect`.
+    pub fn advance(&mut self, next: ConnState) {
+        use ConnState::*;
+        let allowed = match (self.state, next) {
+            (
+                AwaitingConnect,
+                Authenticating {
+                    info_allowed: false,
+                },
+            )
+            | (
+                AwaitingConnect,
+                Connected {
+                    info_allowed: false,
+                },
+            ) => true,
+            // A second CONNECT is checked again; the INFO permission stays.
+            (Connected { info_allowed: a }, Authenticating { info_allowed: b })
+            | (Connected { info_allowed: a }, Connected { info_allowed: b })
+            | (Authenticating { info_allowed: a }, Connected { info_allowed: b }) => a == b,
+            _ => false,
+        };
+        assert!(
+            allowed,
+            "cid {}: no transition {:?} -> {:?}",
+            self.cid, self.state, next
+        );
+        self.state = next;
+    }
+
+    /// Marks the connection for closing at the end of this loop iteration; the first reason
+    /// given wins.
+    pub fn close_with(&mut self, reason: ClosedReason) {
+        if !self.is_closing() {
+            self.state = ConnState::Closing(reason);
+        }
+    }
+
+    /// The first PONG after CONNECT goes out now. Returns whether this is that first one
+    /// (a `connect_info` INFO is due).
+    pub fn first_pong(&mut self) -> bool {
+        match self.state {
+            ConnState::Connected {
+                info_allowed: false,
+            } => {
+                self.state = ConnState::Connected { info_allowed: true };
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The account name for INFO `remote_account` and logs.

@@ -1,6 +1,7 @@
 //! Handling each client op: CONNECT, SUB, UNSUB, PING, PONG and the rest. `PUB`/`HPUB` go to
 //! [`super::route`]. Checks follow nats-server `server/client.go` in order and wording.
 
+use super::conn::ConnState;
 use super::{ClosedReason, Worker};
 use crate::auth::pool::{AuthJob, AuthWork};
 use crate::auth::{AuthStep, Identity, RejectReason};
@@ -124,13 +125,12 @@ impl Worker {
             return;
         };
         conn.auth_deadline = None;
-        if conn.connect_received {
+        if !matches!(conn.state, ConnState::AwaitingConnect) {
             // v2.12+ drops every subscription on a second CONNECT.
             if let Some(account) = &conn.account {
                 super::remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
             }
         }
-        conn.connect_received = true;
         conn.opts = opts;
         let step = super::auth_check(&self.rt, conn);
         let mapped = matches!(self.rt.cert_auth, crate::auth::CertAuth::Map)
@@ -142,11 +142,15 @@ impl Worker {
                 conn.opts.user
             ));
         }
+        let info_allowed = conn.info_allowed();
         match step {
-            AuthStep::Accept(identity) => self.connect_authenticated(slot, identity),
+            AuthStep::Accept(identity) => {
+                conn.advance(ConnState::Connected { info_allowed });
+                self.connect_authenticated(slot, identity)
+            }
             AuthStep::Reject(why) => self.auth_violation(slot, why),
             step => {
-                conn.auth_pending = true;
+                conn.advance(ConnState::Authenticating { info_allowed });
                 self.submit_auth(slot, step);
             }
         }
@@ -201,13 +205,18 @@ impl Worker {
         if conn.cid != cid || conn.is_closing() {
             return;
         }
-        let connecting = conn.auth_pending;
-        conn.auth_pending = false;
+        let connecting = match conn.state {
+            ConnState::Authenticating { info_allowed } => Some(info_allowed),
+            _ => None,
+        };
         match (result, connecting) {
-            (Ok(identity), true) => self.connect_authenticated(slot, identity),
-            (Err(why), true) => self.auth_violation(slot, why),
-            (Ok(identity), false) => self.reauthorized(slot, identity),
-            (Err(_), false) => self.mark_close(slot, ClosedReason::AuthenticationViolation),
+            (Ok(identity), Some(info_allowed)) => {
+                conn.advance(ConnState::Connected { info_allowed });
+                self.connect_authenticated(slot, identity)
+            }
+            (Err(why), Some(_)) => self.auth_violation(slot, why),
+            (Ok(identity), None) => self.reauthorized(slot, identity),
+            (Err(_), None) => self.mark_close(slot, ClosedReason::AuthenticationViolation),
         }
         // Resume what arrived while the check ran.
         self.parse_and_dispatch(slot);
@@ -466,8 +475,7 @@ impl Worker {
         let Some(conn) = self.conns[slot].as_mut() else {
             return;
         };
-        if conn.connect_received && !conn.first_pong_sent {
-            conn.first_pong_sent = true;
+        if conn.first_pong() {
             if conn.opts.protocol >= 1 {
                 let max_payload = conn.max_payload(self.rt.limits.max_payload);
                 let json = self.rt.client_info(

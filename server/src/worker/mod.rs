@@ -412,7 +412,7 @@ impl Worker {
             if conn.tls.is_some() {
                 return self.read_ready_tls(slot);
             }
-            if conn.is_closing() || conn.auth_pending {
+            if conn.reading_paused() {
                 // While a bcrypt check runs the bytes wait in the socket; `auth_result`
                 // resumes reading.
                 return;
@@ -462,7 +462,7 @@ impl Worker {
         let rlen = conn.rlen;
         let mut pos = 0;
         while let Some(conn) = self.conns[slot].as_mut() {
-            if conn.is_closing() || conn.auth_pending {
+            if conn.reading_paused() {
                 break;
             }
             match conn.parser.parse(&rbuf[pos..rlen]) {
@@ -556,8 +556,8 @@ impl Worker {
     /// drops output.
     fn mark_close(&mut self, slot: usize, reason: ClosedReason) {
         if let Some(conn) = self.conns[slot].as_mut() {
-            if conn.closing.is_none() {
-                conn.closing = Some(reason);
+            if !conn.is_closing() {
+                conn.close_with(reason);
             }
         }
         self.mark_dirty(slot);
@@ -590,31 +590,32 @@ impl Worker {
             return;
         };
         conn.dirty = false;
-        if conn.closing.is_some_and(ClosedReason::drops_output) {
+        if conn
+            .closing_reason()
+            .is_some_and(ClosedReason::drops_output)
+        {
             self.close_now(slot);
             return;
         }
         let mut progressed = false;
+        let closing = conn.is_closing();
         let flushed = match conn.tls.as_deref_mut() {
             None => write_plain(&mut conn.sock, &mut conn.out, &mut progressed),
-            Some(session) => {
-                let closing = conn.closing.is_some();
-                tls::flush_tls(
-                    &mut conn.sock,
-                    &mut conn.out,
-                    session,
-                    closing,
-                    &mut progressed,
-                )
-            }
+            Some(session) => tls::flush_tls(
+                &mut conn.sock,
+                &mut conn.out,
+                session,
+                closing,
+                &mut progressed,
+            ),
         };
         if progressed {
             conn.stalled_since = None;
         }
         if flushed == Flushed::Failed {
-            conn.closing = Some(conn.closing.unwrap_or(ClosedReason::ReadError));
+            conn.close_with(ClosedReason::ReadError);
         }
-        if conn.closing.is_some() {
+        if conn.is_closing() {
             self.close_now(slot);
             return;
         }
@@ -660,7 +661,9 @@ impl Worker {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        let reason = conn.closing.unwrap_or(ClosedReason::ServerShutdown);
+        let reason = conn
+            .closing_reason()
+            .unwrap_or(ClosedReason::ServerShutdown);
         if reason == ClosedReason::StaleConnection {
             self.stats.stale_connections += 1;
         }
@@ -909,7 +912,7 @@ impl Worker {
         let Some(conn) = self.conns[slot].as_ref() else {
             return 0;
         };
-        if conn.opts.protocol < 1 || !conn.first_pong_sent || conn.is_closing() {
+        if conn.opts.protocol < 1 || !conn.info_allowed() {
             return 2;
         }
         let json = self.rt.lame_duck_info(conn.cid, &conn.peer);
@@ -924,7 +927,7 @@ impl Worker {
             let Some(conn) = self.conns[slot].as_ref() else {
                 continue;
             };
-            if conn.opts.protocol < 1 || !conn.first_pong_sent || conn.is_closing() {
+            if conn.opts.protocol < 1 || !conn.info_allowed() {
                 continue;
             }
             let json = self.rt.lame_duck_info(conn.cid, &conn.peer);
@@ -944,7 +947,7 @@ impl Worker {
             };
             conn.parser.max_control_line = mcl;
             conn.parser.max_payload = conn.max_payload(mpay);
-            if !conn.connect_received || conn.identity.is_none() || conn.auth_pending {
+            if !conn.is_connected() || conn.identity.is_none() {
                 continue;
             }
             let step = auth_check(&self.rt, conn);
@@ -977,9 +980,7 @@ impl Worker {
             .enumerate()
             .filter_map(|(slot, c)| c.as_ref().map(|c| (slot, c)))
             .filter(|(_, c)| {
-                c.connect_received
-                    && !c.auth_pending
-                    && !c.is_closing()
+                c.is_connected()
                     && c.identity
                         .as_ref()
                         .is_some_and(|i| i.account == change.account)

@@ -250,7 +250,7 @@ impl Worker {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 return false;
             };
-            if conn.is_closing() || conn.auth_pending {
+            if conn.reading_paused() {
                 // While a bcrypt check runs the plaintext waits in the session; `auth_result`
                 // resumes reading.
                 return false;
@@ -332,7 +332,7 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let (closing, prefix) = (conn.closing.is_some(), conn.log_prefix());
+        let (closing, prefix) = (conn.is_closing(), conn.log_prefix());
         let Some(tls) = conn.tls.as_mut() else {
             return;
         };
