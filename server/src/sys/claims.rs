@@ -1,8 +1,11 @@
 //! Account JWT services over `$SYS` (spec sys.md §5.4–5.6): claims updates, and for the
 //! NATS-based resolvers lookups, lists, deletes and the pack exchange that keeps full
 //! resolvers in step.
+//!
+//! Called by [`super::requests::answer`] (update, lookup, list, delete) and by the system
+//! thread's state in [`super::events`] (pack, merge).
 
-use super::EventSender;
+use super::events::EventSender;
 use crate::auth::dirstore::Stored;
 use crate::auth::operator::{AccountChange, Trust};
 use crate::auth::AuthConfig;
@@ -144,6 +147,30 @@ fn plain_update(
     }
 }
 
+/// The replies of a directory resolver's update, as nats-server words them.
+struct UpdateTexts {
+    failed: &'static str,
+    validation: &'static str,
+    skipped: &'static str,
+    updated: &'static str,
+}
+
+/// A `cache` resolver's replies.
+const CACHE_TEXTS: UpdateTexts = UpdateTexts {
+    failed: "jwt update cache resulted in error",
+    validation: "jwt update cache validation failed",
+    skipped: "jwt update cache skipped",
+    updated: "jwt updated cache",
+};
+
+/// A `full` resolver's replies (it never skips).
+const FULL_TEXTS: UpdateTexts = UpdateTexts {
+    failed: "jwt update resulted in error",
+    validation: "jwt validation failed",
+    skipped: "",
+    updated: "jwt updated",
+};
+
 /// With a `full` or `cache` resolver: the JWT is checked and stored; if the account is
 /// loaded here, the live account follows. A cache only takes JWTs of loaded accounts.
 fn dir_update(
@@ -154,21 +181,12 @@ fn dir_update(
     from_subject: Option<&str>,
     payload: &[u8],
 ) -> Option<Vec<u8>> {
-    let (failed, validation, skipped, updated) = if cache {
-        (
-            "jwt update cache resulted in error",
-            "jwt update cache validation failed",
-            "jwt update cache skipped",
-            "jwt updated cache",
-        )
-    } else {
-        (
-            "jwt update resulted in error",
-            "jwt validation failed",
-            "",
-            "jwt updated",
-        )
-    };
+    let UpdateTexts {
+        failed,
+        validation,
+        skipped,
+        updated,
+    } = if cache { CACHE_TEXTS } else { FULL_TEXTS };
     let token = String::from_utf8_lossy(payload).trim().to_string();
     let claims = match crate::jwt::decode::<crate::jwt::Account>(&token) {
         Ok(claims) => claims,

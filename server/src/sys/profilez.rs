@@ -2,6 +2,8 @@
 //! pprof format (gzipped protobuf, as Go writes it), sampled with the pprof crate on a thread
 //! of its own because it sleeps for the requested duration. Errors go inside `data`, as
 //! nats-server reports them: `{"profile": null, "error": "…"}`.
+//!
+//! Called by [`super::requests`], which starts the sampling thread.
 
 use serde_json::{json, Value};
 use std::time::Duration;

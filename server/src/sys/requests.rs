@@ -1,18 +1,25 @@
-//! This server's `$SYS.REQ.SERVER.*` services (spec `sys.md` §3): STATSZ, IDZ and the
-//! monitoring endpoints over NATS, with the request body's options and filters and the reply
-//! envelope `{"server":…,"data":…}`.
+//! The `$SYS.REQ` services (spec `sys.md` §3): this server's `$SYS.REQ.SERVER.*` endpoints
+//! (STATSZ, IDZ, the monitoring endpoints over NATS, RELOAD, KICK, LDM, PROFILEZ) with the
+//! request body's options and filters and the reply envelope `{"server":…,"data":…}`; the
+//! account-scoped `$SYS.REQ.ACCOUNT.<acc>.*` endpoints; NSUBS and `$SYS.DEBUG.SUBSCRIBERS`.
+//! The account JWT services are handed to [`super::claims`].
+//!
+//! Called by the system thread ([`super::events::SysThread`]) for each request it receives.
 
-use super::EventSender;
+use super::events::{account_conns_msg, statsz_body, EventSender};
+use super::profilez::{self, Plan};
+use crate::account::Account;
 use crate::monitor::http::Request;
 use crate::shared::Shared;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// The reply body for a request on `subject`, or `None` when this server stays silent (a
 /// filter does not match, or the endpoint is unknown).
 pub(super) fn answer(
     s: &mut EventSender,
-    shared: &std::sync::Arc<Shared>,
-    account: &'static crate::account::Account,
+    shared: &Arc<Shared>,
+    account: &'static Account,
     subject: &str,
     reply: &[u8],
     headers: &[u8],
@@ -32,9 +39,17 @@ pub(super) fn answer(
         "$SYS.DEBUG.SUBSCRIBERS" => return debug_subscribers(shared, account, headers, payload),
         _ => {}
     }
-    // Account-scoped requests: `$SYS.REQ.ACCOUNT.<acc>.<EP>` in the system account, or an
-    // account asking about itself.
-    let scoped = if !from_system {
+    if let Some((acc, ep)) = account_scope(account, subject, from_system) {
+        let opts: Value = serde_json::from_slice(payload).unwrap_or_else(|_| json!({}));
+        return answer_account(s, shared, &acc, &ep, &opts, from_system);
+    }
+    answer_server(s, shared, account, subject, reply, payload)
+}
+
+/// Account-scoped requests: `$SYS.REQ.ACCOUNT.<acc>.<EP>` in the system account, or an
+/// account asking about itself. Returns the account and the endpoint.
+fn account_scope(account: &Account, subject: &str, from_system: bool) -> Option<(String, String)> {
+    if !from_system {
         let ep = subject.rsplit('.').next().unwrap_or("");
         Some((account.name.clone(), ep.to_string()))
     } else {
@@ -42,136 +57,175 @@ pub(super) fn answer(
             .strip_prefix("$SYS.REQ.ACCOUNT.")
             .and_then(|rest| rest.split_once('.'))
             .map(|(acc, ep)| (acc.to_string(), ep.to_string()))
-    };
-    if let Some((acc, ep)) = scoped {
-        let opts: Value = serde_json::from_slice(payload).unwrap_or_else(|_| json!({}));
-        return account_request(s, shared, &acc, &ep, &opts, from_system);
     }
+}
+
+/// `$SYS.REQ.SERVER.PING[.<EP>]` and `$SYS.REQ.SERVER.<id>.<EP>`: this server's endpoints,
+/// if the request's filters match it.
+fn answer_server(
+    s: &mut EventSender,
+    shared: &Arc<Shared>,
+    account: &'static Account,
+    subject: &str,
+    reply: &[u8],
+    payload: &[u8],
+) -> Option<Vec<u8>> {
     let endpoint = match subject.rsplit_once('.') {
         _ if subject == "$SYS.REQ.SERVER.PING" => "STATSZ",
         Some((_, ep)) => ep,
         None => return None,
     };
-    let opts: Value = if payload.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        match serde_json::from_slice::<Value>(payload) {
-            Ok(v) if v.is_object() => v,
-            Ok(_) => {
-                return Some(error_reply(
-                    s,
-                    shared,
-                    400,
-                    "json: cannot unmarshal non-object request",
-                ))
-            }
-            Err(e) => return Some(error_reply(s, shared, 400, &e.to_string())),
-        }
+    let opts = match server_opts(payload) {
+        Ok(opts) => opts,
+        Err(e) => return Some(error_reply(s, shared, 400, &e)),
     };
     if endpoint != "IDZ" && !filters_match(shared, &opts) {
         return None;
     }
     let rt = shared.runtime().0;
     let data = match endpoint {
-        "STATSZ" => return Some(super::statsz_body(s, shared)),
+        "STATSZ" => return Some(statsz_body(s, shared)),
         "IDZ" => {
             let id =
                 json!({"name": rt.info.server_name, "host": rt.info.host, "id": rt.info.server_id});
             return serde_json::to_vec(&id).ok();
         }
-        "VARZ" => serde_json::to_value(crate::monitor::varz(shared)).ok()?,
-        "CONNZ" => match crate::monitor::connz(shared, &to_request(&opts, CONNZ_PARAMS)) {
-            Ok(doc) => serde_json::to_value(doc).ok()?,
+        "RELOAD" if subject.contains(&rt.info.server_id) => return Some(reload(s, shared)),
+        "KICK" | "LDM" if subject.contains(&rt.info.server_id) => {
+            return kick_or_ldm(s, shared, endpoint, payload)
+        }
+        "PROFILEZ" => match profilez::plan(&opts) {
+            Plan::Answer(data) => data,
+            Plan::Cpu(duration) => start_cpu_profile(shared, account, reply, duration)?,
+        },
+        _ => match monitor_data(shared, endpoint, &opts) {
+            Ok(data) => data?,
             Err(e) => return Some(envelope_error(s, shared, 500, &e)),
         },
-        "SUBSZ" => serde_json::to_value(crate::monitor::subsz(
-            shared,
-            &to_request(&opts, SUBSZ_PARAMS),
-        ))
-        .ok()?,
-        "ACCOUNTZ" => {
-            match crate::monitor::accountz(shared, &to_request(&opts, &[("account", "acc")])) {
-                Ok(doc) => doc,
-                Err(e) => return Some(envelope_error(s, shared, 500, &e)),
-            }
-        }
-        "HEALTHZ" => {
-            let req = to_request(&opts, HEALTHZ_PARAMS);
-            serde_json::to_value(crate::monitor::status::healthz(&req).1).ok()?
-        }
-        "JSZ" => match crate::monitor::status::jsz(shared, &to_request(&opts, JSZ_PARAMS)) {
-            Ok(doc) => doc,
-            // Only the meta leader answers a leader-only request.
-            Err(_) => return None,
-        },
-        "RELOAD" if subject.contains(&rt.info.server_id) => {
-            let result = match shared.control() {
-                Some(control) => control.reload(std::time::Duration::from_secs(5)),
-                None => Err("server not ready".to_string()),
-            };
-            return Some(match result {
-                Ok(()) => {
-                    let server = s.server_info(shared);
-                    serde_json::to_vec(&json!({"server": server})).unwrap_or_default()
-                }
-                Err(e) => envelope_error(s, shared, 500, &e),
-            });
-        }
-        "KICK" | "LDM" if subject.contains(&rt.info.server_id) => {
-            // An empty or non-JSON body gets no reply (nats-server only logs it).
-            let cid = serde_json::from_slice::<Value>(payload)
-                .ok()?
-                .get("cid")?
-                .as_u64()?;
-            let answers = ask_workers(shared, endpoint == "KICK", cid);
-            let error = match (endpoint, answers.iter().max().copied().unwrap_or(0)) {
-                ("KICK", 0) => Some("no such client or leafnode id"),
-                ("LDM", 0) => Some("no such client id"),
-                ("LDM", 2) => Some("client does not support Lame Duck Mode or is not ready to receive the notification"),
-                _ => None,
-            };
-            return Some(match error {
-                Some(e) => envelope_error(s, shared, 500, e),
-                None => {
-                    let server = s.server_info(shared);
-                    serde_json::to_vec(&json!({"server": server})).unwrap_or_default()
-                }
-            });
-        }
-        "ROUTEZ" => crate::monitor::status::routez(shared),
-        "GATEWAYZ" => crate::monitor::status::gatewayz(shared),
-        "LEAFZ" => crate::monitor::status::leafz(shared),
-        "EXPVARZ" => crate::monitor::status::expvarz(),
-        "PROFILEZ" => match super::profilez::plan(&opts) {
-            super::profilez::Plan::Answer(data) => data,
-            super::profilez::Plan::Cpu(duration) => {
-                // The profile takes `duration`: sample on a thread of its own and answer from
-                // there, so the system thread keeps serving.
-                let shared = std::sync::Arc::downgrade(shared);
-                let reply = reply.to_vec();
-                let spawned = std::thread::Builder::new()
-                    .name("gannet-profilez".into())
-                    .spawn(move || {
-                        let data = super::profilez::cpu_profile(duration);
-                        if let Some(sys) = shared.upgrade().as_ref().and_then(|s| s.sys()) {
-                            sys.report(super::SysEvent::Reply {
-                                account,
-                                reply,
-                                data,
-                            });
-                        }
-                    });
-                if let Err(e) = spawned {
-                    json!({"profile": null, "error": format!("Failed to start CPU profile: {e}")})
-                } else {
-                    return None;
-                }
-            }
-        },
-        _ => return None,
     };
     let server = s.server_info(shared);
     serde_json::to_vec(&json!({"server": server, "data": data})).ok()
+}
+
+/// The options of a server request: an empty body is `{}`; anything but a JSON object is an
+/// error (the reply's description).
+fn server_opts(payload: &[u8]) -> Result<Value, String> {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err("json: cannot unmarshal non-object request".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The `data` of a monitoring endpoint (VARZ, CONNZ, …); `Ok(None)` for no reply (an
+/// unknown endpoint, a JSZ for the meta leader only), `Err` for an error reply.
+fn monitor_data(
+    shared: &Arc<Shared>,
+    endpoint: &str,
+    opts: &Value,
+) -> Result<Option<Value>, String> {
+    Ok(match endpoint {
+        "VARZ" => serde_json::to_value(crate::monitor::varz(shared)).ok(),
+        "CONNZ" => serde_json::to_value(crate::monitor::connz(
+            shared,
+            &to_request(opts, CONNZ_PARAMS),
+        )?)
+        .ok(),
+        "SUBSZ" => serde_json::to_value(crate::monitor::subsz(
+            shared,
+            &to_request(opts, SUBSZ_PARAMS),
+        ))
+        .ok(),
+        "ACCOUNTZ" => Some(crate::monitor::accountz(
+            shared,
+            &to_request(opts, &[("account", "acc")]),
+        )?),
+        "HEALTHZ" => {
+            let req = to_request(opts, HEALTHZ_PARAMS);
+            serde_json::to_value(crate::monitor::status::healthz(&req).1).ok()
+        }
+        // Only the meta leader answers a leader-only request.
+        "JSZ" => crate::monitor::status::jsz(shared, &to_request(opts, JSZ_PARAMS)).ok(),
+        "ROUTEZ" => Some(crate::monitor::status::routez(shared)),
+        "GATEWAYZ" => Some(crate::monitor::status::gatewayz(shared)),
+        "LEAFZ" => Some(crate::monitor::status::leafz(shared)),
+        "EXPVARZ" => Some(crate::monitor::status::expvarz()),
+        _ => None,
+    })
+}
+
+/// `$SYS.REQ.SERVER.<id>.RELOAD`: reloads the configuration and answers the bare server
+/// envelope, or the error.
+fn reload(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
+    let result = match shared.control() {
+        Some(control) => control.reload(std::time::Duration::from_secs(5)),
+        None => Err("server not ready".to_string()),
+    };
+    match result {
+        Ok(()) => server_only(s, shared),
+        Err(e) => envelope_error(s, shared, 500, &e),
+    }
+}
+
+/// `$SYS.REQ.SERVER.<id>.KICK` / `.LDM` with `{"cid": …}`: the workers kick the client, or
+/// send it a lame duck INFO.
+fn kick_or_ldm(
+    s: &mut EventSender,
+    shared: &Shared,
+    endpoint: &str,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    // An empty or non-JSON body gets no reply (nats-server only logs it).
+    let cid = serde_json::from_slice::<Value>(payload)
+        .ok()?
+        .get("cid")?
+        .as_u64()?;
+    let answers = ask_workers(shared, endpoint == "KICK", cid);
+    let error = match (endpoint, answers.iter().max().copied().unwrap_or(0)) {
+        ("KICK", 0) => Some("no such client or leafnode id"),
+        ("LDM", 0) => Some("no such client id"),
+        ("LDM", 2) => Some(
+            "client does not support Lame Duck Mode or is not ready to receive the notification",
+        ),
+        _ => None,
+    };
+    Some(match error {
+        Some(e) => envelope_error(s, shared, 500, e),
+        None => server_only(s, shared),
+    })
+}
+
+/// PROFILEZ for a CPU profile: it takes `duration`, so it is sampled on a thread of its own
+/// that answers from there ([`crate::msgs::SysEvent::Reply`]), and the system thread keeps
+/// serving. Returns the `data` to answer now only when that thread could not be started.
+fn start_cpu_profile(
+    shared: &Arc<Shared>,
+    account: &'static Account,
+    reply: &[u8],
+    duration: std::time::Duration,
+) -> Option<Value> {
+    let shared = Arc::downgrade(shared);
+    let reply = reply.to_vec();
+    let spawned = std::thread::Builder::new()
+        .name("gannet-profilez".into())
+        .spawn(move || {
+            let data = profilez::cpu_profile(duration);
+            if let Some(sys) = shared.upgrade().as_ref().and_then(|s| s.sys()) {
+                sys.report(crate::msgs::SysEvent::Reply {
+                    account,
+                    reply,
+                    data,
+                });
+            }
+        });
+    if let Err(e) = spawned {
+        Some(json!({"profile": null, "error": format!("Failed to start CPU profile: {e}")}))
+    } else {
+        None
+    }
 }
 
 /// KICK (`kick`) or LDM for `cid` on every worker; returns each worker's answer (0 not here,
@@ -310,72 +364,49 @@ fn filters_match(shared: &Shared, opts: &Value) -> bool {
     })
 }
 
+/// A request this server refuses (a malformed body): `{"server":…,"error":…}`.
 fn error_reply(s: &mut EventSender, shared: &Shared, code: i32, description: &str) -> Vec<u8> {
     let server = s.server_info(shared);
     serde_json::to_vec(
         &json!({"server": server, "error": {"code": code, "description": description}}),
     )
-    .unwrap_or_default()
+    .expect("an error reply (JSON values) always serializes")
 }
 
+/// An endpoint's failure: `{"server":…,"data":null,"error":…}`.
 fn envelope_error(s: &mut EventSender, shared: &Shared, code: i32, description: &str) -> Vec<u8> {
     let server = s.server_info(shared);
     serde_json::to_vec(&json!({"server": server, "data": null, "error": {"code": code, "description": description}}))
-        .unwrap_or_default()
+        .expect("an error envelope (JSON values) always serializes")
+}
+
+/// The bare envelope `{"server":…}` of a request that succeeded without data (RELOAD, KICK,
+/// LDM).
+fn server_only(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
+    let server = s.server_info(shared);
+    serde_json::to_vec(&json!({"server": server}))
+        .expect("a server envelope (JSON values) always serializes")
 }
 
 /// `$SYS.REQ.ACCOUNT.<acc>.<EP>` (CONNZ, SUBSZ, INFO, STATZ, CONNS) and `…PING.STATZ`.
-fn account_request(
+fn answer_account(
     s: &mut EventSender,
-    shared: &std::sync::Arc<Shared>,
+    shared: &Arc<Shared>,
     acc: &str,
     ep: &str,
     opts: &Value,
     from_system: bool,
 ) -> Option<Vec<u8>> {
-    let include_unused = opts
-        .get("include_unused")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let data = match ep {
-        "STATZ" => {
-            let all_accounts = from_system && acc == "PING";
-            let listed: Vec<&str> = opts
-                .get("accounts")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let accounts = if all_accounts && listed.is_empty() {
-                None
-            } else if all_accounts {
-                Some(
-                    listed
-                        .iter()
-                        .filter_map(|n| shared.accounts.get(n))
-                        .collect(),
-                )
-            } else {
-                Some(shared.accounts.get(acc).into_iter().collect())
-            };
-            let doc = crate::monitor::status::accstatz(shared, accounts, include_unused);
-            if doc["account_statz"].as_array().is_none_or(Vec::is_empty) {
-                // Nothing to report: no reply (nats-server does the same).
-                return None;
-            }
-            doc
-        }
+        "STATZ" => account_statz(shared, acc, opts, from_system)?,
         "LEAFZ" => crate::monitor::status::leafz(shared),
         "JSZ" => return Some(envelope_error(s, shared, 500, "jetstream not enabled")),
         "CONNZ" => {
-            let mut req = to_request(opts, CONNZ_PARAMS);
-            req.query.retain(|(k, _)| k != "acc");
-            req.query.push(("acc".into(), acc.to_string()));
+            let req = account_request(opts, CONNZ_PARAMS, acc);
             serde_json::to_value(crate::monitor::connz(shared, &req).ok()?).ok()?
         }
         "SUBSZ" => {
-            let mut req = to_request(opts, SUBSZ_PARAMS);
-            req.query.retain(|(k, _)| k != "acc");
-            req.query.push(("acc".into(), acc.to_string()));
+            let req = account_request(opts, SUBSZ_PARAMS, acc);
             serde_json::to_value(crate::monitor::subsz(shared, &req)).ok()?
         }
         "INFO" => {
@@ -386,23 +417,69 @@ fn account_request(
             let doc = crate::monitor::accountz(shared, &req).ok()?;
             doc.get("account_detail").cloned()?
         }
-        "CONNS" => {
-            // A tracking request names the account in its body too; they must agree.
-            if opts.get("acc").is_some_and(|a| a.as_str() != Some(acc)) {
-                return None;
-            }
-            let account = shared.accounts.get(acc)?;
-            if account.num_conns.load(std::sync::atomic::Ordering::Relaxed) <= 0 {
-                return None;
-            }
-            let id = s.ids.next_id();
-            let msg = super::account_conns_msg(s, shared, account, id);
-            return serde_json::to_vec(&msg).ok();
-        }
+        "CONNS" => return account_conns(s, shared, acc, opts),
         _ => return None,
     };
     let server = s.server_info(shared);
     serde_json::to_vec(&json!({"server": server, "data": data})).ok()
+}
+
+/// The HTTP query of an account-scoped CONNZ or SUBSZ: the options, with the account the
+/// subject names (not one from the body).
+fn account_request(opts: &Value, names: &[(&str, &str)], acc: &str) -> Request {
+    let mut req = to_request(opts, names);
+    req.query.retain(|(k, _)| k != "acc");
+    req.query.push(("acc".into(), acc.to_string()));
+    req
+}
+
+/// STATZ `data` of one account, or with `…PING.STATZ` from the system account of the
+/// `accounts` listed (all when none are); `None` when there is nothing to report.
+fn account_statz(shared: &Shared, acc: &str, opts: &Value, from_system: bool) -> Option<Value> {
+    let include_unused = opts
+        .get("include_unused")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let all_accounts = from_system && acc == "PING";
+    let listed: Vec<&str> = opts
+        .get("accounts")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let accounts = if all_accounts && listed.is_empty() {
+        None
+    } else if all_accounts {
+        Some(
+            listed
+                .iter()
+                .filter_map(|n| shared.accounts.get(n))
+                .collect(),
+        )
+    } else {
+        Some(shared.accounts.get(acc).into_iter().collect())
+    };
+    let doc = crate::monitor::status::accstatz(shared, accounts, include_unused);
+    if doc["account_statz"].as_array().is_none_or(Vec::is_empty) {
+        // Nothing to report: no reply (nats-server does the same).
+        return None;
+    }
+    Some(doc)
+}
+
+/// `$SYS.REQ.ACCOUNT.<acc>.CONNS` (account tracking): the account's CONNS event as the
+/// reply, if it has connections here.
+fn account_conns(s: &mut EventSender, shared: &Shared, acc: &str, opts: &Value) -> Option<Vec<u8>> {
+    // A tracking request names the account in its body too; they must agree.
+    if opts.get("acc").is_some_and(|a| a.as_str() != Some(acc)) {
+        return None;
+    }
+    let account = shared.accounts.get(acc)?;
+    if account.num_conns.load(std::sync::atomic::Ordering::Relaxed) <= 0 {
+        return None;
+    }
+    let id = s.ids.next_id();
+    let msg = account_conns_msg(s, shared, account, id);
+    serde_json::to_vec(&msg).ok()
 }
 
 /// `$SYS.REQ.ACCOUNT.NSUBS` (spec sys.md §3.10): how many client subscriptions of an account
