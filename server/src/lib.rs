@@ -4,6 +4,7 @@
 //! - [`cli`]: Go `flag`-compatible command-line parsing (`-p 4222`, `--port=4222`, `-DV`).
 //! - [`conf`]: the nats-server configuration file format (lexer and parser).
 //! - [`opts`]: the validated server options built from the config file and the flags.
+//! - [`reload`]: what a config reload may change (the diff of the running and new options).
 //! - [`server`]: shared state, startup and the control thread (accept, signals, lame duck,
 //!   reload, shutdown).
 //! - [`worker`]: the per-core event loops that own the connections.
@@ -29,6 +30,7 @@ pub mod log;
 pub mod monitor;
 pub mod msgs;
 pub mod opts;
+pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod shared;

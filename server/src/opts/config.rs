@@ -1,0 +1,1278 @@
+//! The config-file keys: what each top-level key (and the `authorization` block) sets, with
+//! nats-server's aliases, value types, warnings and error texts.
+//!
+//! Mirrors `ProcessConfigFile` / `processConfigFileLine` and their value parsers
+//! (`parseListen`, `parseAuthorization`, the resolver forms, …) in nats-server's
+//! `server/opts.go`. [`Options::from_config`] applies every key of a parsed file and reports
+//! all the problems together; defaults and flags come after (see the parent module and
+//! `flags.rs`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::conf::{Entry, Map, Value, ValueKind};
+use crate::gofmt::{
+    go_float, go_nanos_string, go_quote, go_split_host_port, parse_go_duration, positive_duration,
+    NANOS_PER_SEC,
+};
+
+use super::{
+    Authorization, Error, Options, WriteTimeout, AUTH_TIMEOUT_WARN_SECS, LAME_DUCK_DURATION_MIN,
+};
+
+/// Top-level keys that nats-server accepts and Gannet does not implement
+/// yet. Their values are not checked.
+const NOT_IMPLEMENTED_KEYS: &[&str] = &[
+    "mappings",
+    "maps",
+    "cluster",
+    "gateway",
+    "leaf",
+    "leafnodes",
+    "jetstream",
+    "ocsp",
+    "ocsp_cache",
+    "resolver_pinned_accounts",
+    "websocket",
+    "ws",
+    "mqtt",
+    "feature_flags",
+    "default_js_domain",
+    "proxies",
+];
+
+/// Warnings collected while reading the config file.
+#[derive(Default)]
+struct Report {
+    warnings: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Options {
+    /// Builds options from a parsed config file, with defaults for what it
+    /// doesn't set. `path` is the file, used for the empty-config warning.
+    ///
+    /// Returns the options and the warnings (for instance an integer
+    /// `ping_interval`). Startup checks that involve several keys run in
+    /// [`Options::apply_flags`] / [`Options::validate`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] with every problem found, each as
+    /// `file:line:col: reason`.
+    pub fn from_config(map: &Map, path: Option<&Path>) -> Result<(Options, Vec<String>), Error> {
+        let mut opts = Options::unset();
+        opts.config_file = path.map(|p| p.display().to_string()).unwrap_or_default();
+        let mut report = Report::default();
+        if map.is_empty() {
+            let file = path.map(|p| p.display().to_string()).unwrap_or_default();
+            report
+                .warnings
+                .push(format!("{file}: config has no values or is empty"));
+        }
+        for entry in map {
+            if let Err(message) = opts.config_entry(entry, &mut report) {
+                report.errors.push(message);
+            }
+        }
+        if !report.errors.is_empty() {
+            return Err(Error::Config {
+                warnings: report.warnings,
+                errors: report.errors,
+            });
+        }
+        opts.set_baseline();
+        Ok((opts, report.warnings))
+    }
+
+    /// Applies one top-level key (`processConfigFileLine`). Each group below handles its own
+    /// keys and says whether the key was one of them; what is left is accepted without being
+    /// implemented, or unknown.
+    fn config_entry(&mut self, entry: &Entry, report: &mut Report) -> Result<(), String> {
+        let lower = entry.key.to_lowercase();
+        let handled = self.config_network(entry, &lower)?
+            || self.config_identity(entry, &lower)?
+            || self.config_logging(entry, &lower)?
+            || self.config_limits(entry, &lower, report)?
+            || self.config_auth(entry, &lower, report)?;
+        if !handled {
+            self.config_other(entry, &lower)?;
+        }
+        Ok(())
+    }
+
+    /// Listeners and TLS: `listen`, `host`, `port`, `client_advertise`, the monitoring port
+    /// keys, `tls` and `allow_non_tls`. `Ok(false)` if `lower` is none of them.
+    fn config_network(&mut self, entry: &Entry, lower: &str) -> Result<bool, String> {
+        let v = &entry.value;
+        match lower {
+            "listen" => (self.host, self.port) = listen(v)?,
+            "host" | "net" => self.host = owned(v)?,
+            "port" => self.port = int(v)?,
+            "client_advertise" => self.client_advertise = owned(v)?,
+            "http" => (self.http_host_configured, self.http_port) = listen(v)?,
+            "https" => (self.http_host_configured, self.https_port) = listen(v)?,
+            "http_port" | "monitor_port" => self.http_port = int(v)?,
+            "https_port" => self.https_port = int(v)?,
+            "http_base_path" => self.http_base_path = owned(v)?,
+            "tls" => self.config_tls(v)?,
+            "allow_non_tls" => self.allow_non_tls = boolean(v)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// What the server says about itself: `server_name`, `server_tags`, `server_metadata`.
+    /// `Ok(false)` if `lower` is none of them.
+    fn config_identity(&mut self, entry: &Entry, lower: &str) -> Result<bool, String> {
+        let v = &entry.value;
+        match lower {
+            "server_name" => self.server_name = server_name(v)?,
+            "server_tags" => self.config_server_tags(v)?,
+            "server_metadata" => {
+                let ValueKind::Map(entries) = &v.kind else {
+                    return Err(format!(
+                        "{}: error parsing metadata: unsupported type",
+                        v.pos
+                    ));
+                };
+                for e in entries.iter() {
+                    self.server_metadata.insert(e.key.clone(), owned(&e.value)?);
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Logging and the files the server writes: `debug`, `trace*`, `logtime*`, `log_file`
+    /// and its rotation, `syslog`, `pid_file`, `ports_file_dir`, `max_traced_msg_len`.
+    /// `Ok(false)` if `lower` is none of them.
+    fn config_logging(&mut self, entry: &Entry, lower: &str) -> Result<bool, String> {
+        let v = &entry.value;
+        match lower {
+            "debug" => self.debug = boolean(v)?,
+            "trace" => self.trace = boolean(v)?,
+            "trace_verbose" => {
+                self.trace_verbose = boolean(v)?;
+                self.trace = self.trace_verbose;
+            }
+            "trace_headers" => {
+                self.trace_headers = boolean(v)?;
+                self.trace = self.trace_headers;
+            }
+            "logtime" => self.logtime = boolean(v)?,
+            "logtime_utc" => self.logtime_utc = boolean(v)?,
+            "logfile" | "log_file" => self.log_file = owned(v)?,
+            "logfile_size_limit" | "log_size_limit" => self.log_size_limit = int(v)?,
+            "logfile_max_num" | "log_max_num" => self.log_max_num = int(v)?,
+            "syslog" => self.syslog = boolean(v)?,
+            "remote_syslog" => self.remote_syslog = owned(v)?,
+            "pidfile" | "pid_file" => self.pid_file = owned(v)?,
+            "ports_file_dir" => self.ports_file_dir = owned(v)?,
+            "max_traced_msg_len" => self.max_traced_msg_len = int(v)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Protocol limits, timers and switches: `max_*`, `ping_*`, `write_*`, `lame_duck_*`,
+    /// `workers`, `no_header_support`, `disable_sublist_cache`. `Ok(false)` if `lower` is
+    /// none of them.
+    fn config_limits(
+        &mut self,
+        entry: &Entry,
+        lower: &str,
+        report: &mut Report,
+    ) -> Result<bool, String> {
+        let (key, v) = (entry.key.as_str(), &entry.value);
+        match lower {
+            "disable_sublist_cache" | "no_sublist_cache" => {
+                self.disable_sublist_cache = boolean(v)?;
+            }
+            "no_header_support" => self.no_header_support = boolean(v)?,
+            "max_control_line" => self.max_control_line = int32_size(key, v)?,
+            "max_payload" => self.max_payload = int32_size(key, v)?,
+            "max_pending" => self.max_pending = int(v)?,
+            "max_connections" | "max_conn" => self.max_connections = max_connections(v)?,
+            "max_subscriptions" | "max_subs" => self.max_subscriptions = int(v)?,
+            "max_sub_tokens" | "max_subscription_tokens" => {
+                self.max_sub_tokens = max_sub_tokens(key, v)?;
+            }
+            "max_closed_clients" => self.max_closed_clients = int(v)?,
+            "ping_interval" => self.ping_interval = duration("ping_interval", v, report)?,
+            "ping_max" => self.ping_max = int(v)?,
+            "write_deadline" => self.write_deadline = duration("write_deadline", v, report)?,
+            "write_timeout" => self.write_timeout = write_timeout(v)?,
+            "lame_duck_duration" => self.lame_duck_duration = lame_duck_duration(v)?,
+            "lame_duck_grace_period" => self.lame_duck_grace_period = lame_duck_grace(v)?,
+            "workers" => self.workers = workers(v)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Authentication: `authorization`, `no_auth_user`, `accounts`, and operator mode
+    /// (`operator`, `trusted`, `resolver*`). `Ok(false)` if `lower` is none of them.
+    fn config_auth(
+        &mut self,
+        entry: &Entry,
+        lower: &str,
+        report: &mut Report,
+    ) -> Result<bool, String> {
+        let v = &entry.value;
+        match lower {
+            "authorization" => self.config_authorization(v, report)?,
+            "no_auth_user" => self.no_auth_user = owned(v)?,
+            "accounts" => {
+                let (accounts, users) = crate::auth::config::parse_accounts(v)?;
+                self.accounts = accounts;
+                self.users.extend(users);
+            }
+            "operator" | "operators" | "root" | "roots" | "root_operator" | "root_operators" => {
+                self.config_operators(v)?;
+            }
+            "trusted" | "trusted_keys" => self.config_trusted_keys(v)?,
+            "resolver" | "account_resolver" | "accounts_resolver" => {
+                self.resolver = Some(resolver(v)?);
+            }
+            "resolver_tls" => {
+                let (tls, _) = crate::tls::config::parse_tls(v)?;
+                crate::tls::config::resolver_client_config(&tls)
+                    .map_err(|e| format!("{}: {e}", v.pos))?;
+                self.resolver_tls = Some(tls);
+            }
+            "resolver_preload" => self.config_resolver_preload(v)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// `server_tags`: a string or a list, lower-cased, trimmed, without empty or repeated
+    /// tags.
+    fn config_server_tags(&mut self, v: &Value) -> Result<(), String> {
+        let items = match &v.kind {
+            ValueKind::Array(items) => items.iter().collect(),
+            _ => vec![v],
+        };
+        for item in items {
+            let ValueKind::Str(tag) = &item.kind else {
+                return Err(format!(
+                    "{}: error parsing tags: unsupported type where string is expected",
+                    item.pos
+                ));
+            };
+            let tag = tag.trim().to_lowercase();
+            if !tag.is_empty() && !self.server_tags.contains(&tag) {
+                self.server_tags.push(tag);
+            }
+        }
+        Ok(())
+    }
+
+    /// `operator` and its aliases: operator JWTs, or files holding them.
+    fn config_operators(&mut self, v: &Value) -> Result<(), String> {
+        for item in string_items(v)? {
+            self.operators.push(
+                operator_token(&item)
+                    .map_err(|e| format!("{}: error parsing operator JWT: {e}", v.pos))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// `trusted` / `trusted_keys`: operator public nkeys.
+    fn config_trusted_keys(&mut self, v: &Value) -> Result<(), String> {
+        for key in string_items(v)? {
+            if !crate::auth::config::is_public_nkey(&key, b'O') {
+                return Err(format!(
+                    "{}: trusted Keys {} are required to be a valid public operator nkey",
+                    v.pos,
+                    go_quote(&key)
+                ));
+            }
+            self.trusted_keys.push(key);
+        }
+        Ok(())
+    }
+
+    /// `resolver_preload`: a map of account public key to account JWT.
+    fn config_resolver_preload(&mut self, v: &Value) -> Result<(), String> {
+        let ValueKind::Map(entries) = &v.kind else {
+            return Err(format!(
+                "{}: preload should be a map of account_public_key:account_jwt",
+                v.pos
+            ));
+        };
+        for e in entries.iter() {
+            let ValueKind::Str(token) = &e.value.kind else {
+                return Err(format!(
+                    "{}: preload map value should be a string JWT",
+                    e.value.pos
+                ));
+            };
+            if crate::jwt::decode::<crate::jwt::Account>(token).is_err() {
+                return Err(format!("{}: invalid account JWT", e.value.pos));
+            }
+            self.resolver_preload.insert(e.key.clone(), token.clone());
+        }
+        Ok(())
+    }
+
+    /// Keys Gannet accepts without implementing them, and unknown keys.
+    fn config_other(&mut self, entry: &Entry, lower: &str) -> Result<(), String> {
+        let v = &entry.value;
+        match lower {
+            "no_system_account" | "no_system" | "no_sys_acc" => {
+                self.no_system_account = boolean(v)?;
+                return Ok(());
+            }
+            "proxy_protocol" | "no_fast_producer_stall" => {
+                boolean(v)?;
+            }
+            "prof_port"
+            | "prof_block_rate"
+            | "connect_error_reports"
+            | "reconnect_error_reports" => {
+                int(v)?;
+            }
+            "default_sentinel" | "store_dir" | "storedir" => {
+                string(v)?;
+            }
+            "system_account" | "system" => {
+                // nats-server checks these two exact spellings only.
+                if matches!(entry.key.as_str(), "system_account" | "system") && v.as_str().is_none()
+                {
+                    return Err(format!("{}: system account name must be a string", v.pos));
+                }
+                self.system_account = v.as_str().unwrap_or_default().to_string();
+                return Ok(());
+            }
+            "cluster" => self.cluster_listen_configured = cluster_has_listen(v),
+            _ if NOT_IMPLEMENTED_KEYS.contains(&lower) => {}
+            _ if entry.used_as_variable => return Ok(()),
+            _ => return Err(unknown_field(entry)),
+        }
+        self.not_implemented(lower);
+        Ok(())
+    }
+
+    /// `authorization { … }` (`parseAuthorization` plus the checks done by
+    /// its caller).
+    fn config_authorization(&mut self, v: &Value, report: &mut Report) -> Result<(), String> {
+        let map = map(v)?;
+        let mut auth = Authorization::default();
+        let mut timeout = Duration::ZERO;
+        let mut has_users = false;
+        for entry in map {
+            let mv = &entry.value;
+            match entry.key.to_lowercase().as_str() {
+                "user" | "username" => auth.user = owned(mv)?,
+                "pass" | "password" => auth.password = owned(mv)?,
+                "token" => auth.token = owned(mv)?,
+                "timeout" => timeout = auth_timeout(&entry.key, mv, report)?,
+                "certificate_clients" => {
+                    auth.certificate_clients = crate::auth::config::parse_certificate_clients(mv)?
+                }
+                "users" => {
+                    has_users = true;
+                    let defaults = block_default_permissions(map)?;
+                    let users = crate::auth::config::parse_users(mv, "", defaults.as_ref())?;
+                    self.users.splice(0..0, users);
+                }
+                "default_permission" | "default_permissions" | "permissions" => {
+                    crate::auth::config::parse_permissions(mv)?;
+                }
+                "auth_callout" | "auth_hook" => self.not_implemented("authorization.auth_callout"),
+                "proxy_required" => {
+                    boolean(mv)?;
+                    self.not_implemented("authorization.proxy_required");
+                }
+                _ if entry.used_as_variable => {}
+                _ => report.errors.push(unknown_field(entry)),
+            }
+        }
+        let has_token = !auth.token.is_empty();
+        if (!auth.user.is_empty() || !auth.password.is_empty()) && has_token {
+            return Err(format!("{}: Cannot have a user/pass and token", v.pos));
+        }
+        if has_users && !auth.user.is_empty() {
+            return Err(format!(
+                "{}: Can not have a single user/pass and a users array",
+                v.pos
+            ));
+        }
+        if has_users && has_token {
+            return Err(format!("{}: Can not have a token and a users array", v.pos));
+        }
+        self.authorization = auth;
+        self.auth_block_defined = true;
+        self.auth_timeout_configured = timeout;
+        Ok(())
+    }
+
+    /// `tls { … }`: parsed (`parseTLS`) and its files loaded (`GenTLSConfig`), so a bad
+    /// certificate is a config error at the block's position.
+    fn config_tls(&mut self, v: &Value) -> Result<(), String> {
+        let (mut tls, ignored) = crate::tls::config::parse_tls(v)?;
+        tls.build().map_err(|e| format!("{}: {e}", v.pos))?;
+        for key in ignored {
+            self.not_implemented(&key);
+        }
+        self.tls = Some(tls);
+        Ok(())
+    }
+}
+
+/// The `default_permissions` of an `authorization` block, wherever it appears in the block.
+fn block_default_permissions(
+    block: &Map,
+) -> Result<Option<crate::auth::config::Permissions>, String> {
+    for e in block.iter() {
+        if matches!(
+            e.key.to_lowercase().as_str(),
+            "default_permission" | "default_permissions" | "permissions"
+        ) {
+            return crate::auth::config::parse_permissions(&e.value).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// `file:line:col: unknown field "x"`.
+fn unknown_field(entry: &Entry) -> String {
+    format!(
+        "{}: unknown field {}",
+        entry.value.pos,
+        go_quote(&entry.key)
+    )
+}
+
+/// The error nats-server reports when a value has the wrong type: its Go
+/// type assertion panics, and the panic becomes the error.
+fn type_error(v: &Value, want: &str) -> String {
+    format!(
+        "{}: interface conversion: interface {{}} is {}, not {want}",
+        v.pos,
+        v.go_type_name()
+    )
+}
+
+fn int(v: &Value) -> Result<i64, String> {
+    v.as_int().ok_or_else(|| type_error(v, "int64"))
+}
+
+fn boolean(v: &Value) -> Result<bool, String> {
+    v.as_bool().ok_or_else(|| type_error(v, "bool"))
+}
+
+fn string(v: &Value) -> Result<&str, String> {
+    v.as_str().ok_or_else(|| type_error(v, "string"))
+}
+
+fn owned(v: &Value) -> Result<String, String> {
+    string(v).map(str::to_string)
+}
+
+fn map(v: &Value) -> Result<&Map, String> {
+    v.as_map()
+        .ok_or_else(|| type_error(v, "map[string]interface {}"))
+}
+
+fn server_name(v: &Value) -> Result<String, String> {
+    let name = owned(v)?;
+    if name.contains(' ') {
+        return Err(format!("{}: server name cannot contain spaces", v.pos));
+    }
+    Ok(name)
+}
+
+/// A string or a list of strings.
+fn string_items(v: &Value) -> Result<Vec<String>, String> {
+    match &v.kind {
+        ValueKind::Str(s) => Ok(vec![s.clone()]),
+        ValueKind::Array(items) => items.iter().map(owned).collect(),
+        _ => Err(format!(
+            "{}: interface conversion: interface {{}} is {}, not string",
+            v.pos,
+            v.go_type_name()
+        )),
+    }
+}
+
+/// An `operator` entry: a file holding the (possibly decorated) JWT, or the JWT itself.
+fn operator_token(item: &str) -> Result<String, String> {
+    let token = match std::fs::read_to_string(item) {
+        Ok(text) => crate::jwt::undecorate(&text),
+        Err(_) if item.starts_with("eyJ") => item.to_string(),
+        Err(e) => return Err(format!("open {item}: {e}")),
+    };
+    let claims: crate::jwt::Claims<crate::jwt::Operator> = crate::jwt::decode(&token)?;
+    if claims.nats.kind != "operator" {
+        return Err(format!(
+            "not an operator JWT (type {})",
+            go_quote(&claims.nats.kind)
+        ));
+    }
+    Ok(token)
+}
+
+/// `resolver`: `MEMORY`/`MEM`, `URL(<base>)`, or a map (`{type: mem}`, or the NATS-based
+/// `{type: full|cache, dir, …}`).
+fn resolver(v: &Value) -> Result<crate::auth::config::ResolverConfig, String> {
+    use crate::auth::config::ResolverConfig;
+    let bad = || {
+        format!(
+            "{}: error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])",
+            v.pos
+        )
+    };
+    match &v.kind {
+        ValueKind::Str(s) => {
+            let t = s.trim();
+            if t.eq_ignore_ascii_case("mem") || t.eq_ignore_ascii_case("memory") {
+                return Ok(ResolverConfig::Memory);
+            }
+            let upper = t.to_uppercase();
+            if upper.starts_with("URL(") && t.ends_with(')') {
+                let url = t[4..t.len() - 1].trim().trim_matches('"').to_string();
+                let url = if url.ends_with('/') {
+                    url
+                } else {
+                    format!("{url}/")
+                };
+                return Ok(ResolverConfig::Url(url));
+            }
+            Err(bad())
+        }
+        ValueKind::Map(entries) => {
+            let kind = entries
+                .iter()
+                .find(|e| e.key.eq_ignore_ascii_case("type"))
+                .and_then(|e| e.value.as_str().map(str::to_lowercase));
+            match kind.as_deref() {
+                Some("mem" | "memory") => Ok(ResolverConfig::Memory),
+                Some(t @ ("full" | "cache")) => dir_resolver(t == "cache", entries)
+                    .map(ResolverConfig::Dir)
+                    .map_err(|e| format!("{}: {e}", v.pos)),
+                _ => Err(bad()),
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// The map form of a NATS-based resolver, with nats-server's checks (`resolver` in
+/// opts.go): `dir` is created if missing; `cache` takes `ttl`, `full` takes `interval`,
+/// `allow_delete` and `hard_delete`.
+fn dir_resolver(cache: bool, entries: &Map) -> Result<crate::auth::dirstore::DirConfig, String> {
+    use crate::auth::dirstore as store;
+    let get = |key: &str| entries.iter().find(|e| e.key.eq_ignore_ascii_case(key));
+    let text = |key: &str| get(key).and_then(|e| e.value.as_str().map(str::to_owned));
+    let flag = |key: &str| get(key).and_then(|e| e.value.as_bool());
+    let span = |key: &str| -> Result<Option<Duration>, String> {
+        match text(key) {
+            Some(t) => {
+                let ns = parse_go_duration(&t)?;
+                Ok(Some(Duration::from_nanos(ns.max(0) as u64)))
+            }
+            None => Ok(None),
+        }
+    };
+    let ttl = span("ttl")?;
+    let interval = span("interval")?;
+    let timeout = span("timeout")?;
+    let dir = text("dir").unwrap_or_default();
+    if dir.is_empty() {
+        return Err("dir has no value and needs to point to a directory".into());
+    }
+    if let Ok(meta) = std::fs::metadata(&dir) {
+        use std::os::unix::fs::PermissionsExt;
+        if !meta.is_dir() || meta.permissions().mode() & 0o200 == 0 {
+            return Err("dir needs to point to an accessible directory".into());
+        }
+    }
+    let allow_delete = flag("allow_delete").unwrap_or(false);
+    let hard_delete = flag("hard_delete");
+    let limit = get("limit").and_then(|e| e.value.as_int()).unwrap_or(0);
+    if cache {
+        if interval.is_some_and(|d| !d.is_zero()) {
+            return Err("CACHE does not accept sync".into());
+        }
+        if allow_delete {
+            return Err("CACHE does not accept allow_delete".into());
+        }
+        if hard_delete.is_some() {
+            return Err("CACHE does not accept hard_delete".into());
+        }
+    } else {
+        if ttl.is_some_and(|d| !d.is_zero()) {
+            return Err("FULL does not accept ttl".into());
+        }
+        if hard_delete.is_some() && !allow_delete {
+            return Err("hard_delete has no effect without delete".into());
+        }
+    }
+    let limit = match usize::try_from(limit) {
+        Ok(0) | Err(_) if cache => store::CACHE_LIMIT_DEFAULT,
+        Ok(n) => n,
+        Err(_) => 0,
+    };
+    Ok(store::DirConfig {
+        cache,
+        dir: dir.into(),
+        allow_delete,
+        hard_delete: hard_delete.unwrap_or(false),
+        interval: interval
+            .filter(|d| !d.is_zero())
+            .unwrap_or(store::SYNC_INTERVAL_DEFAULT),
+        limit,
+        ttl: ttl.unwrap_or(Duration::ZERO),
+        timeout: timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(store::FETCH_TIMEOUT_DEFAULT),
+    })
+}
+
+/// `listen`, `http` and `https`: a port, or `host:port` (`parseListen`).
+/// A bare port clears the host.
+fn listen(v: &Value) -> Result<(String, i64), String> {
+    let parsed = match &v.kind {
+        ValueKind::Int(port) => Ok((String::new(), *port)),
+        ValueKind::Str(text) => match go_split_host_port(text) {
+            Err(_) => Err(format!("could not parse address string {}", go_quote(text))),
+            Ok((host, port)) => match port.parse::<i64>() {
+                Ok(port) => Ok((host, port)),
+                Err(_) => Err(format!("could not parse port {}", go_quote(&port))),
+            },
+        },
+        _ => Err(format!(
+            "expected port or host:port, got {}",
+            v.go_type_name()
+        )),
+    };
+    parsed.map_err(|reason| format!("{}: {reason}", v.pos))
+}
+
+/// `max_payload` and `max_control_line`, stored as Go's `int32`.
+fn int32_size(key: &str, v: &Value) -> Result<i32, String> {
+    let n = int(v)?;
+    if n > i64::from(i32::MAX) {
+        return Err(format!("{}: {key} value is too big", v.pos));
+    }
+    // Like Go's int32() conversion, very negative values wrap.
+    Ok(n as i32)
+}
+
+fn max_connections(v: &Value) -> Result<i64, String> {
+    // A configured 0 means "reject all", unlike the unset 0.
+    Ok(match int(v)? {
+        0 => -1,
+        n => n,
+    })
+}
+
+fn max_sub_tokens(key: &str, v: &Value) -> Result<u8, String> {
+    let n = int(v)?;
+    if n > i64::from(u8::MAX) {
+        return Err(format!("{}: {key} value is too big", v.pos));
+    }
+    u8::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{}: {key} value can not be negative", v.pos))
+}
+
+fn workers(v: &Value) -> Result<Option<usize>, String> {
+    let n = int(v)?;
+    let count =
+        usize::try_from(n).map_err(|_| format!("{}: workers value can not be negative", v.pos))?;
+    Ok(Some(count).filter(|&c| c > 0))
+}
+
+fn write_timeout(v: &Value) -> Result<WriteTimeout, String> {
+    match string(v)? {
+        "default" => Ok(WriteTimeout::Default),
+        "close" => Ok(WriteTimeout::Close),
+        "retry" => Ok(WriteTimeout::Retry),
+        _ => Err(format!(
+            "{}: write_timeout must be 'default', 'close' or 'retry'",
+            v.pos
+        )),
+    }
+}
+
+/// `ping_interval` and `write_deadline`: a Go duration string, or (with a
+/// warning) an integer number of seconds.
+fn duration(field: &str, v: &Value, report: &mut Report) -> Result<Duration, String> {
+    let nanos = match &v.kind {
+        ValueKind::Str(text) => {
+            parse_go_duration(text).map_err(|e| format!("{}: error parsing {field}: {e}", v.pos))?
+        }
+        _ => {
+            report.warnings.push(format!(
+                "{}: invalid use of field {}: {field} should be converted to a duration",
+                v.pos,
+                go_quote(field)
+            ));
+            int(v)?
+                .checked_mul(NANOS_PER_SEC)
+                .ok_or_else(|| format!("{}: error parsing {field}: value out of range", v.pos))?
+        }
+    };
+    // nats-server accepts a negative value and misbehaves; we refuse it.
+    positive_duration(nanos)
+        .ok_or_else(|| format!("{}: invalid {field}, needs to be positive", v.pos))
+}
+
+fn lame_duck_duration(v: &Value) -> Result<Duration, String> {
+    let nanos = parse_go_duration(string(v)?)
+        .map_err(|e| format!("{}: error parsing lame_duck_duration: {e}", v.pos))?;
+    match positive_duration(nanos) {
+        Some(d) if d >= LAME_DUCK_DURATION_MIN => Ok(d),
+        _ => Err(format!(
+            "{}: invalid lame_duck_duration of {}, minimum is 30 seconds",
+            v.pos,
+            go_nanos_string(nanos)
+        )),
+    }
+}
+
+fn lame_duck_grace(v: &Value) -> Result<Duration, String> {
+    let nanos = parse_go_duration(string(v)?)
+        .map_err(|e| format!("{}: error parsing lame_duck_grace_period: {e}", v.pos))?;
+    positive_duration(nanos).ok_or_else(|| {
+        format!(
+            "{}: invalid lame_duck_grace_period, needs to be positive",
+            v.pos
+        )
+    })
+}
+
+/// `authorization.timeout`: seconds as an integer or float, or a duration
+/// string. Over a minute gets a warning.
+fn auth_timeout(key: &str, v: &Value, report: &mut Report) -> Result<Duration, String> {
+    let (secs, shown) = match &v.kind {
+        ValueKind::Int(n) => (*n as f64, n.to_string()),
+        ValueKind::Float(f) => (*f, go_float(*f)),
+        ValueKind::Str(text) => {
+            let nanos = parse_go_duration(text).map_err(|e| {
+                format!(
+                    "{}: error parsing authorization config, 'timeout' {e}",
+                    v.pos
+                )
+            })?;
+            (nanos as f64 / 1e9, text.clone())
+        }
+        _ => {
+            return Err(format!(
+                "{}: error parsing authorization config, 'timeout' wrong type",
+                v.pos
+            ))
+        }
+    };
+    if secs > AUTH_TIMEOUT_WARN_SECS {
+        report.warnings.push(format!(
+            "{}: invalid use of field {}: timeout of {shown} ({secs:.6} seconds) is high, \
+             consider keeping it under 60 seconds. possibly caused by unquoted duration; \
+             use '1m' instead of 1m, for example",
+            v.pos,
+            go_quote(key)
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        format!(
+            "{}: error parsing authorization config, 'timeout' needs to be positive",
+            v.pos
+        )
+    })
+}
+
+/// Whether a `cluster` block gives a listen address (`listen`, `port` or
+/// `host`), which `--routes` requires.
+fn cluster_has_listen(v: &Value) -> bool {
+    let Some(block) = v.as_map() else {
+        return false;
+    };
+    block.iter().any(|e| match e.key.to_lowercase().as_str() {
+        "listen" => true,
+        "port" => e.value.as_int().is_some_and(|p| p != 0),
+        "host" | "net" => e.value.as_str().is_some_and(|h| !h.is_empty()),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Flags;
+    use crate::opts::test_support::{config, error, flags, opts, temp_dir, with_flags};
+    use crate::opts::RANDOM_PORT;
+
+    #[test]
+    fn core_keys() {
+        let o = opts(
+            "host: 127.0.0.1\nport: 4333\nserver_name: srv-1\nclient_advertise: \"example.com:4333\"\n\
+             debug: true\ntrace: yes\nlogtime: false\nlogtime_utc: on\nmax_payload: 2MB\n\
+             max_pending: 100MB\nmax_control_line: 2KB\nmax_connections: 100\nmax_subscriptions: 10\n\
+             max_sub_tokens: 16\nping_interval: \"30s\"\nping_max: 5\nwrite_deadline: \"2.5s\"\n\
+             write_timeout: retry\nlame_duck_duration: \"1m\"\nlame_duck_grace_period: \"5s\"\n\
+             no_header_support: true\ndisable_sublist_cache: true\nmax_closed_clients: 5\n\
+             pid_file: /tmp/g.pid\nports_file_dir: /tmp\nlog_file: /tmp/g.log\nlog_size_limit: 1GB\n\
+             log_max_num: 3\nsyslog: false\nremote_syslog: \"udp://h:514\"\nmax_traced_msg_len: 64\n\
+             http_port: 8222\nhttps_port: 8443\nhttp_base_path: /mon\nno_auth_user: bob\nworkers: 3\n",
+        );
+        assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 4333));
+        assert_eq!(o.server_name, "srv-1");
+        assert_eq!(o.client_advertise, "example.com:4333");
+        assert!(o.debug && o.trace && !o.logtime && o.logtime_utc);
+        assert_eq!(
+            (o.max_payload, o.max_pending, o.max_control_line),
+            (2 << 20, 100 << 20, 2048)
+        );
+        assert_eq!(
+            (o.max_connections, o.max_subscriptions, o.max_sub_tokens),
+            (100, 10, 16)
+        );
+        assert_eq!((o.ping_interval, o.ping_max), (Duration::from_secs(30), 5));
+        assert_eq!(o.write_deadline, Duration::from_millis(2500));
+        assert_eq!(o.write_timeout, WriteTimeout::Retry);
+        assert_eq!(o.lame_duck_duration, Duration::from_secs(60));
+        assert_eq!(o.lame_duck_grace_period, Duration::from_secs(5));
+        assert!(o.no_header_support && o.disable_sublist_cache);
+        assert_eq!(o.max_closed_clients, 5);
+        assert_eq!(o.pid_file, "/tmp/g.pid");
+        assert_eq!(o.ports_file_dir, "/tmp");
+        assert_eq!(o.log_file, "/tmp/g.log");
+        assert_eq!((o.log_size_limit, o.log_max_num), (1 << 30, 3));
+        assert_eq!(o.remote_syslog, "udp://h:514");
+        assert_eq!(o.max_traced_msg_len, 64);
+        assert_eq!(
+            (o.http_host.as_str(), o.http_port, o.https_port),
+            ("127.0.0.1", 8222, 8443)
+        );
+        assert_eq!(o.http_base_path, "/mon");
+        assert_eq!(o.no_auth_user, "bob");
+        assert_eq!(o.workers, Some(3));
+        assert_eq!(opts("workers: 0").workers, None);
+    }
+
+    #[test]
+    fn keys_are_case_insensitive_with_aliases() {
+        let o = opts("NET: 10.0.0.1\nPort: 1\nMax_Conn: 7\nmax_subs: 3\nmonitor_port: 9\nlogfile: x\npidfile: p\n\
+                      no_sublist_cache: true\nmax_subscription_tokens: 4\nlogfile_size_limit: 5\nlogfile_max_num: 6");
+        assert_eq!(
+            (o.host.as_str(), o.port, o.max_connections),
+            ("10.0.0.1", 1, 7)
+        );
+        assert_eq!(
+            (o.max_subscriptions, o.http_port, o.max_sub_tokens),
+            (3, 9, 4)
+        );
+        assert_eq!((o.log_file.as_str(), o.pid_file.as_str()), ("x", "p"));
+        assert!(o.disable_sublist_cache);
+        assert_eq!((o.log_size_limit, o.log_max_num), (5, 6));
+    }
+
+    #[test]
+    fn trace_verbose_and_headers_imply_trace() {
+        let o = opts("trace_verbose: true");
+        assert!(o.trace && o.trace_verbose);
+        let o = opts("trace_headers: true");
+        assert!(o.trace && o.trace_headers);
+    }
+
+    #[test]
+    fn max_connections_zero_rejects_all() {
+        assert_eq!(opts("max_connections: 0").max_connections, -1);
+        assert_eq!(opts("max_conn: -5").max_connections, -5);
+    }
+
+    #[test]
+    fn listen_forms() {
+        let o = opts("listen: 127.0.0.1:4333");
+        assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 4333));
+        let o = opts("listen: \"[::1]:4333\"");
+        assert_eq!((o.host.as_str(), o.port), ("::1", 4333));
+        let o = opts("listen: 4333");
+        assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 4333));
+        let o = opts("listen: \":-1\"");
+        assert_eq!(o.port, RANDOM_PORT);
+        let o = opts("http: \"127.0.0.1:8222\"");
+        assert_eq!(
+            (o.http_host.as_str(), o.http_port, o.host.as_str()),
+            ("127.0.0.1", 8222, "0.0.0.0")
+        );
+        let o = opts("https: 8443\nhost: 10.1.1.1");
+        assert_eq!((o.http_host.as_str(), o.https_port), ("10.1.1.1", 8443));
+        assert_eq!(
+            error("listen: localhost"),
+            ":1:0: could not parse address string \"localhost\""
+        );
+        assert_eq!(
+            error("listen: \"a:b:c\""),
+            ":1:0: could not parse address string \"a:b:c\""
+        );
+        assert_eq!(
+            error("listen: \"localhost:x\""),
+            ":1:0: could not parse port \"x\""
+        );
+        assert_eq!(
+            error("listen: true"),
+            ":1:0: expected port or host:port, got bool"
+        );
+    }
+
+    #[test]
+    fn type_errors_are_go_interface_conversions() {
+        assert_eq!(
+            error("max_payload: \"1MB\""),
+            ":1:0: interface conversion: interface {} is string, not int64"
+        );
+        assert_eq!(
+            error("\nport: 2097152.5"),
+            ":2:1: interface conversion: interface {} is float64, not int64"
+        );
+        assert_eq!(
+            error("debug: \"true\""),
+            ":1:0: interface conversion: interface {} is string, not bool"
+        );
+        assert_eq!(
+            error("server_name: [a]"),
+            ":1:0: interface conversion: interface {} is []interface {}, not string"
+        );
+        assert_eq!(
+            error("authorization: 1"),
+            ":1:0: interface conversion: interface {} is int64, not map[string]interface {}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields() {
+        assert_eq!(error("port: 4222\n  foo: 1"), ":2:3: unknown field \"foo\"");
+        assert_eq!(
+            error("authorization {\n  user: a\n  bogus: 1\n}"),
+            ":3:3: unknown field \"bogus\""
+        );
+        assert_eq!(error("include: x"), ":1:0: unknown field \"include\"");
+        // A defined and used variable is fine; defined and unused is not.
+        assert_eq!(opts("X = 4223\nport: $X").port, 4223);
+        assert_eq!(error("X = 4223\nport: 1"), ":1:0: unknown field \"X\"");
+        let o = opts("authorization {\n  PASS = secret\n  user: a\n  password: $PASS\n}");
+        assert_eq!(o.authorization.password, "secret");
+    }
+
+    #[test]
+    fn all_errors_are_reported_together() {
+        match config("a: 1\nb: 2\nport: x\nping_interval: 5") {
+            Err(Error::Config { warnings, errors }) => {
+                assert_eq!(errors.len(), 3, "{errors:?}");
+                assert_eq!(warnings.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn not_implemented_keys_are_recorded() {
+        let o = opts(
+            "cluster { port: 6222 }\ngateway { name: a }\nleafnodes {}\njetstream: enabled\n\
+             accounts { A: {} }\nsystem_account: SYS\nprof_port: 6060\n\
+             server_tags: [a, b]\nmappings { a: b }\nauthorization { users = [] }\n",
+        );
+        assert_eq!(
+            o.not_implemented,
+            [
+                "cluster",
+                "gateway",
+                "leafnodes",
+                "jetstream",
+                "prof_port",
+                "mappings"
+            ]
+        );
+        assert_eq!(
+            error("prof_port: \"x\""),
+            ":1:0: interface conversion: interface {} is string, not int64"
+        );
+        assert_eq!(
+            error("system_account: 1"),
+            ":1:0: system account name must be a string"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            opts("ping_interval: \"1m30s\"").ping_interval,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            opts("ping_interval: \"250ms\"").ping_interval,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            opts("ping_interval: \"1h30m\"").ping_interval,
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            opts("ping_interval: 1m30s").ping_interval,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            opts("write_deadline: 10s").write_deadline,
+            Duration::from_secs(10)
+        );
+        let (o, warnings) = config("ping_interval: 5\nwrite_deadline: 3").unwrap();
+        assert_eq!(
+            (o.ping_interval, o.write_deadline),
+            (Duration::from_secs(5), Duration::from_secs(3))
+        );
+        assert_eq!(
+            warnings,
+            [
+                ":1:0: invalid use of field \"ping_interval\": ping_interval should be converted to a duration",
+                ":2:1: invalid use of field \"write_deadline\": write_deadline should be converted to a duration"
+            ]
+        );
+        assert_eq!(
+            error("ping_interval: \"abc\""),
+            ":1:0: error parsing ping_interval: time: invalid duration \"abc\""
+        );
+        assert_eq!(
+            error("write_deadline: \"10\""),
+            ":1:0: error parsing write_deadline: time: missing unit in duration \"10\""
+        );
+        assert_eq!(
+            error("ping_interval: \"2x\""),
+            ":1:0: error parsing ping_interval: time: unknown unit \"x\" in duration \"2x\""
+        );
+        // Unquoted 2m is the integer 2000000: seconds, with a warning.
+        let (o, warnings) = config("ping_interval: 2m").unwrap();
+        assert_eq!(
+            (o.ping_interval, warnings.len()),
+            (Duration::from_secs(2_000_000), 1)
+        );
+    }
+
+    #[test]
+    fn lame_duck_rules() {
+        assert_eq!(
+            error("lame_duck_duration: \"5s\""),
+            ":1:0: invalid lame_duck_duration of 5s, minimum is 30 seconds"
+        );
+        assert_eq!(
+            error("lame_duck_grace_period: \"-1s\""),
+            ":1:0: invalid lame_duck_grace_period, needs to be positive"
+        );
+        assert_eq!(
+            error("lame_duck_duration: 60"),
+            ":1:0: interface conversion: interface {} is int64, not string"
+        );
+        assert_eq!(
+            error("lame_duck_duration: \"x\""),
+            ":1:0: error parsing lame_duck_duration: time: invalid duration \"x\""
+        );
+        let mut o = opts("lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"30s\"");
+        assert_eq!(
+            o.apply_flags(&Flags::default()).unwrap_err().to_string(),
+            "lame duck grace period (30s) should be strictly lower than lame duck duration (30s)"
+        );
+    }
+
+    #[test]
+    fn authorization_block() {
+        let o = opts("authorization { user: derek, password: \"s3cr3t\", timeout: 1 }");
+        assert_eq!(o.authorization.user, "derek");
+        assert_eq!(o.authorization.password, "s3cr3t");
+        assert_eq!(o.auth_timeout, Duration::from_secs(1));
+        let o = opts("authorization { username: a, pass: b, timeout: 0.5 }");
+        assert_eq!(
+            (o.authorization.user.as_str(), o.auth_timeout),
+            ("a", Duration::from_millis(500))
+        );
+        assert_eq!(
+            opts("authorization { token: t, timeout: \"3s\" }").auth_timeout,
+            Duration::from_secs(3)
+        );
+        assert_eq!(opts("authorization { token: t }").authorization.token, "t");
+        assert_eq!(
+            error("authorization {\n  user: a\n  token: t\n}"),
+            ":1:0: Cannot have a user/pass and token"
+        );
+        assert_eq!(
+            error("authorization { user: a, users: [] }"),
+            ":1:0: Can not have a single user/pass and a users array"
+        );
+        assert_eq!(
+            error("authorization { token: a, users: [] }"),
+            ":1:0: Can not have a token and a users array"
+        );
+        assert_eq!(
+            error("authorization {\n timeout: true }"),
+            ":2:2: error parsing authorization config, 'timeout' wrong type"
+        );
+        assert_eq!(
+            error("authorization {\n timeout: \"x\" }"),
+            ":2:2: error parsing authorization config, 'timeout' time: invalid duration \"x\""
+        );
+        let (o, warnings) = config("authorization {\n  timeout: 120\n}").unwrap();
+        assert_eq!(o.auth_timeout, Duration::from_secs(120));
+        assert_eq!(
+            warnings,
+            [":2:3: invalid use of field \"timeout\": timeout of 120 (120.000000 seconds) is high, \
+             consider keeping it under 60 seconds. possibly caused by unquoted duration; use '1m' \
+             instead of 1m, for example"]
+        );
+        let o = opts(
+            "authorization { users = [ {user: a} ], default_permissions: {}, auth_callout: {} }",
+        );
+        assert_eq!(o.not_implemented, ["authorization.auth_callout"]);
+    }
+
+    #[test]
+    fn size_limits() {
+        assert_eq!(
+            error("max_payload: 3GB"),
+            ":1:0: max_payload value is too big"
+        );
+        assert_eq!(
+            error("Max_Control_Line: 3GB"),
+            ":1:0: Max_Control_Line value is too big"
+        );
+        assert_eq!(
+            error("max_sub_tokens: 256"),
+            ":1:0: max_sub_tokens value is too big"
+        );
+        assert_eq!(
+            error("max_sub_tokens: 0"),
+            ":1:0: max_sub_tokens value can not be negative"
+        );
+        assert_eq!(
+            error("max_subscription_tokens: -1"),
+            ":1:0: max_subscription_tokens value can not be negative"
+        );
+        assert_eq!(opts("max_sub_tokens: 255").max_sub_tokens, 255);
+        let mut o = opts("max_payload: 100MB");
+        assert_eq!(
+            o.apply_flags(&Flags::default()).unwrap_err().to_string(),
+            "max_payload (104857600) cannot be higher than max_pending (67108864)"
+        );
+        assert!(with_flags("max_payload: 100MB\nmax_pending: 200MB", &[]).is_ok());
+    }
+
+    #[test]
+    fn misc_value_errors() {
+        assert_eq!(
+            error("server_name: \"a b\""),
+            ":1:0: server name cannot contain spaces"
+        );
+        assert_eq!(
+            error("write_timeout: \"sometimes\""),
+            ":1:0: write_timeout must be 'default', 'close' or 'retry'"
+        );
+        assert_eq!(
+            error("workers: -1"),
+            ":1:0: workers value can not be negative"
+        );
+        assert_eq!(
+            with_flags("", &["-n", "a b"]).unwrap_err().to_string(),
+            "server name cannot contain spaces"
+        );
+    }
+
+    #[test]
+    fn empty_config_warns() {
+        let (_, warnings) = Options::from_config(&Map::new(), Some(Path::new("x.conf"))).unwrap();
+        assert_eq!(warnings, ["x.conf: config has no values or is empty"]);
+    }
+
+    #[test]
+    fn realistic_nats_server_config() {
+        let dir = temp_dir("realistic");
+        let certs = crate::tls::config::test_certs::write(&dir);
+        let text = r#"
+# A production-style nats-server config.
+server_name: "nats-1"
+listen: 0.0.0.0:4222
+http: 8222
+max_payload: 2MB
+max_connections: 10K
+ping_interval: "20s"
+write_deadline: "5s"
+lame_duck_duration: "2m"
+lame_duck_grace_period: "10s"
+logtime: true
+debug: false
+
+tls {
+  cert_file: "CERT"
+  key_file:  "KEY"
+  ca_file:   "CA"
+  verify:    true
+  timeout:   2
+}
+
+authorization {
+  timeout: 2
+}
+
+SYS_PASS = "sys-secret"
+accounts {
+  SYS: { users: [ { user: sys, password: $SYS_PASS } ] }
+  APP: {
+    jetstream: enabled
+    users: [
+      { user: app, password: "$2a$11$3kIDaCxw.Glsl1.u5nKa6eUnNDLV5HV9tIuUp7EHhMt6Nm9myW1aS",
+        permissions: { publish: { allow: ["app.>"] }, subscribe: ["app.>", "_INBOX.>"] } }
+    ]
+    exports: [ { service: "svc.>" } ]
+  }
+}
+system_account: SYS
+
+jetstream {
+  store_dir: "/data/jetstream"
+  max_mem: 1G
+  max_file: 100G
+}
+
+cluster {
+  name: "c1"
+  listen: 0.0.0.0:6222
+  routes: [
+    nats-route://nats-2:6222
+    nats-route://nats-3:6222
+  ]
+  authorization { user: route, password: routepass, timeout: 1 }
+}
+
+leafnodes { port: 7422 }
+websocket { port: 8080, no_tls: true }
+mqtt { port: 1883 }
+server_tags: ["az:1", "region:eu"]
+"#;
+        let text = text
+            .replace("CERT", &certs.cert.display().to_string())
+            .replace("KEY", &certs.key.display().to_string())
+            .replace("CA", &certs.ca.display().to_string());
+        let o = opts(&text);
+        assert!(o.tls.as_ref().is_some_and(|t| t.verify));
+        assert_eq!(o.server_name, "nats-1");
+        assert_eq!(
+            (o.port, o.http_port, o.max_connections),
+            (4222, 8222, 10_000)
+        );
+        assert_eq!(o.ping_interval, Duration::from_secs(20));
+        assert_eq!(
+            o.not_implemented,
+            ["jetstream", "cluster", "leafnodes", "websocket", "mqtt",]
+        );
+        assert_eq!(o.server_tags, ["az:1", "region:eu"]);
+        // --routes works since the config has a cluster listener.
+        let mut o = o;
+        o.apply_flags(&flags(&["--routes", "nats://x:6222"]))
+            .unwrap();
+        assert!(o.not_implemented.contains(&"routes".to_string()));
+    }
+}
