@@ -433,10 +433,16 @@ pub fn decode<N: DeserializeOwned>(token: &str) -> Result<Claims<N>, String> {
         .map_err(|e| format!("illegal base64 data in header: {e}"))?;
     let h: Header = serde_json::from_slice(&header_json).map_err(|e| e.to_string())?;
     if !h.typ.eq_ignore_ascii_case("JWT") {
-        return Err(format!("not supported type {:?}", h.typ));
+        return Err(format!(
+            "not supported type {}",
+            crate::gofmt::go_quote(&h.typ)
+        ));
     }
     if !h.alg.eq_ignore_ascii_case("ed25519-nkey") {
-        return Err(format!("unexpected {:?} algorithm", h.alg));
+        return Err(format!(
+            "unexpected {} algorithm",
+            crate::gofmt::go_quote(&h.alg)
+        ));
     }
     let claims_json = URL_SAFE_NO_PAD
         .decode(claims)

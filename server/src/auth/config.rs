@@ -4,6 +4,7 @@
 
 use super::dirstore::DirConfig;
 use crate::conf::{Map, Value, ValueKind};
+use crate::gofmt::go_quote;
 use std::time::Duration;
 
 /// The global account every client joins when its user names no account.
@@ -225,8 +226,8 @@ fn subject_permission(v: &Value, queues_allowed: bool) -> Result<SubjectPermissi
                         return Err(err(
                             &e.value,
                             format!(
-                                "Unknown field name {:?} parsing subject permissions, only 'allow' or 'deny' are permitted",
-                                e.key
+                                "Unknown field name {} parsing subject permissions, only 'allow' or 'deny' are permitted",
+                                go_quote(&e.key)
                             ),
                         ))
                     }
@@ -250,17 +251,23 @@ fn check_permission_subject(v: &Value, entry: &str, queues_allowed: bool) -> Res
     let subject = parts.next().unwrap_or("");
     let queue = parts.next();
     if parts.next().is_some() || (queue.is_some() && !queues_allowed) {
-        return Err(err(v, format!("subject {entry:?} is not a valid subject")));
+        return Err(err(
+            v,
+            format!("subject {} is not a valid subject", go_quote(entry)),
+        ));
     }
     if !protocol::subject::is_valid_subject(subject.as_bytes()) {
         return Err(err(
             v,
-            format!("subject {subject:?} is not a valid subject"),
+            format!("subject {} is not a valid subject", go_quote(subject)),
         ));
     }
     if let Some(q) = queue {
         if !protocol::subject::is_valid_queue(q.as_bytes()) {
-            return Err(err(v, format!("queue {q:?} is not a valid queue")));
+            return Err(err(
+                v,
+                format!("queue {} is not a valid queue", go_quote(q)),
+            ));
         }
     }
     Ok(())
@@ -299,7 +306,7 @@ fn response_permission(v: &Value) -> Result<Option<ResponsePermission>, String> 
                     _ => {
                         return Err(err(
                             &e.value,
-                            format!("Unknown field {:?} parsing allow_responses", e.key),
+                            format!("Unknown field {} parsing allow_responses", go_quote(&e.key)),
                         ))
                     }
                 }
@@ -341,7 +348,7 @@ pub fn parse_permissions(v: &Value) -> Result<Permissions, String> {
             _ => {
                 return Err(err(
                     &e.value,
-                    format!("Unknown field {:?} parsing permissions", e.key),
+                    format!("Unknown field {} parsing permissions", go_quote(&e.key)),
                 ))
             }
         }
@@ -401,7 +408,10 @@ pub fn parse_users(
                                 | "MQTT_WS"
                                 | "IN_PROCESS"
                         ) {
-                            return Err(err(&e.value, format!("unknown connection type {t:?}")));
+                            return Err(err(
+                                &e.value,
+                                format!("unknown connection type {}", go_quote(&t)),
+                            ));
                         }
                         u.allowed_connection_types.push(t);
                     }
@@ -411,7 +421,7 @@ pub fn parse_users(
                 _ => {
                     return Err(err(
                         &e.value,
-                        format!("Unknown field {:?} parsing user", e.key),
+                        format!("Unknown field {} parsing user", go_quote(&e.key)),
                     ))
                 }
             }
@@ -457,7 +467,10 @@ pub fn parse_certificate_clients(v: &Value) -> Result<Vec<CertClientConfig>, Str
                 _ => {
                     return Err(err(
                         &e.value,
-                        format!("Unknown field {:?} parsing certificate client", e.key),
+                        format!(
+                            "Unknown field {} parsing certificate client",
+                            go_quote(&e.key)
+                        ),
                     ))
                 }
             }
@@ -506,8 +519,8 @@ fn parse_export(v: &Value) -> Result<Export, String> {
                         return Err(err(
                             &e.value,
                             format!(
-                                "Detected {a} {:?} but already saw a {b}",
-                                string_of(&e.value)?
+                                "Detected {a} {} but already saw a {b}",
+                                go_quote(&string_of(&e.value)?)
                             ),
                         ));
                     }
@@ -528,7 +541,10 @@ fn parse_export(v: &Value) -> Result<Export, String> {
                     "stream" => ResponseType::Stream,
                     "chunk" | "chunked" => ResponseType::Chunked,
                     other => {
-                        return Err(err(&e.value, format!("Unknown response type: {other:?}")))
+                        return Err(err(
+                            &e.value,
+                            format!("Unknown response type: {}", go_quote(other)),
+                        ))
                     }
                 }
             }
@@ -540,7 +556,7 @@ fn parse_export(v: &Value) -> Result<Export, String> {
             _ => {
                 return Err(err(
                     &e.value,
-                    format!("Unknown field {:?} parsing export", e.key),
+                    format!("Unknown field {} parsing export", go_quote(&e.key)),
                 ))
             }
         }
@@ -552,7 +568,10 @@ fn parse_export(v: &Value) -> Result<Export, String> {
     if !protocol::subject::is_valid_subject(export.subject.as_bytes()) {
         return Err(err(
             v,
-            format!("subject {:?} is not a valid subject", export.subject),
+            format!(
+                "subject {} is not a valid subject",
+                go_quote(&export.subject)
+            ),
         ));
     }
     Ok(export)
@@ -596,7 +615,7 @@ fn parse_import(v: &Value) -> Result<Import, String> {
             _ => {
                 return Err(err(
                     &e.value,
-                    format!("Unknown field {:?} parsing import", e.key),
+                    format!("Unknown field {} parsing import", go_quote(&e.key)),
                 ))
             }
         }
@@ -681,8 +700,8 @@ pub fn parse_accounts(v: &Value) -> Result<(Vec<AccountConfig>, Vec<UserConfig>)
                                 return Err(err(
                                     &be.value,
                                     format!(
-                                        "Not a valid public nkey for an account: {:?}",
-                                        acc.nkey
+                                        "Not a valid public nkey for an account: {}",
+                                        go_quote(&acc.nkey)
                                     ),
                                 ));
                             }
@@ -710,7 +729,7 @@ pub fn parse_accounts(v: &Value) -> Result<(Vec<AccountConfig>, Vec<UserConfig>)
                         _ => {
                             return Err(err(
                                 &be.value,
-                                format!("Unknown field {:?} parsing account", be.key),
+                                format!("Unknown field {} parsing account", go_quote(&be.key)),
                             ))
                         }
                     }
@@ -742,7 +761,7 @@ fn parse_limits(v: &Value) -> Result<AccountLimits, String> {
             _ => {
                 return Err(err(
                     &e.value,
-                    format!("Unknown field {:?} parsing account limits", e.key),
+                    format!("Unknown field {} parsing account limits", go_quote(&e.key)),
                 ))
             }
         }
@@ -758,10 +777,10 @@ fn parse_limits(v: &Value) -> Result<AccountLimits, String> {
 pub fn validate(users: &[UserConfig], accounts: &[AccountConfig]) -> Result<(), String> {
     for (i, u) in users.iter().enumerate() {
         if !u.user.is_empty() && users[..i].iter().any(|o| o.user == u.user) {
-            return Err(format!("Duplicate user {:?} detected", u.user));
+            return Err(format!("Duplicate user {} detected", go_quote(&u.user)));
         }
         if !u.nkey.is_empty() && users[..i].iter().any(|o| o.nkey == u.nkey) {
-            return Err(format!("Duplicate nkey {:?} detected", u.nkey));
+            return Err(format!("Duplicate nkey {} detected", go_quote(&u.nkey)));
         }
     }
     for acc in accounts {
@@ -772,8 +791,8 @@ pub fn validate(users: &[UserConfig], accounts: &[AccountConfig]) -> Result<(), 
             };
             let Some(exporter) = accounts.iter().find(|a| a.name == imp.account) else {
                 return Err(format!(
-                    "{:?} account not defined for {kind} import",
-                    imp.account
+                    "{} account not defined for {kind} import",
+                    go_quote(&imp.account)
                 ));
             };
             let authorized = exporter.exports.iter().any(|ex| {
@@ -786,8 +805,8 @@ pub fn validate(users: &[UserConfig], accounts: &[AccountConfig]) -> Result<(), 
             });
             if !authorized {
                 return Err(format!(
-                    "Error adding {kind} import {:?}: {kind} import not authorized",
-                    imp.subject
+                    "Error adding {kind} import {}: {kind} import not authorized",
+                    go_quote(&imp.subject)
                 ));
             }
         }
@@ -851,6 +870,22 @@ mod tests {
         assert_eq!(accs[1].imports[0].prefix, "from.");
         assert_eq!(accs[0].exports[1].response_type, ResponseType::Stream);
         validate(&users, &accs).unwrap();
+    }
+
+    #[test]
+    fn names_are_quoted_like_go() {
+        // Go's %q keeps printable non-ASCII as is and writes control bytes as \xNN, where
+        // Rust's {:?} would give "\u{1}".
+        let user = UserConfig {
+            user: "é\u{1}".to_string(),
+            ..UserConfig::default()
+        };
+        assert_eq!(
+            validate(&[user.clone(), user], &[]).unwrap_err(),
+            "Duplicate user \"é\\x01\" detected"
+        );
+        let e = parse_permissions(&value("{ publish: \"a..é\" }")).unwrap_err();
+        assert!(e.contains("subject \"a..é\" is not a valid subject"), "{e}");
     }
 
     #[test]

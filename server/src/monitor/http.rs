@@ -3,15 +3,15 @@
 //! connection. Monitoring traffic is light; what matters is that it never touches a worker
 //! thread except through the snapshot messages the handlers send.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest request head accepted (nats-server allows 1 MiB).
 const REQUEST_HEAD_MAX_BYTES: usize = 1 << 20;
-/// Time allowed to send the request head (nats-server: 5 s).
+/// Time allowed for the TLS handshake and the request head together (nats-server: 5 s).
 const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Requests answered at once; more wait in the listen backlog.
 const IN_FLIGHT_MAX: usize = 32;
@@ -80,6 +80,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Unknown",
@@ -130,24 +131,148 @@ pub fn parse_target(target: &str) -> Request {
     }
 }
 
-fn read_request(stream: impl io::Read) -> io::Result<Option<Request>> {
+/// Why a request head was not read.
+#[derive(Debug)]
+enum HeadError {
+    /// The head is longer than the limit: Go's net/http answers
+    /// `431 Request Header Fields Too Large` and closes.
+    TooLarge,
+    /// The connection failed or timed out, or the deadline passed: Go just closes.
+    Io(io::Error),
+}
+
+/// A byte source whose blocking reads can be bounded in time (a socket's read timeout).
+trait ReadWait: Read {
+    /// Makes the next reads give up after `wait`.
+    fn set_read_wait(&mut self, wait: Duration) -> io::Result<()>;
+}
+
+impl ReadWait for &TcpStream {
+    fn set_read_wait(&mut self, wait: Duration) -> io::Result<()> {
+        (**self).set_read_timeout(Some(wait))
+    }
+}
+
+/// A connection with a deadline on reading: before each read it checks the deadline and sets
+/// the read timeout to the time left, so the reads together (the TLS handshake and the request
+/// head) cannot outlast it, however slowly the client sends (Go's `ReadHeaderTimeout` is such
+/// a deadline). Writes pass through.
+struct Deadline<S> {
+    inner: S,
+    deadline: Instant,
+}
+
+impl<S: ReadWait> Read for Deadline<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head deadline passed",
+            ));
+        }
+        self.inner.set_read_wait(left)?;
+        self.inner.read(buf)
+    }
+}
+
+impl<S: Write> Write for Deadline<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Appends `bytes` to `out` without letting its capacity pass `cap` (when `out.len()` plus
+/// `bytes.len()` does not): the usual doubling, cut at `cap`.
+fn extend_capped(out: &mut Vec<u8>, bytes: &[u8], cap: usize) {
+    let need = out.len() + bytes.len();
+    if need > out.capacity() {
+        let want = out.capacity().saturating_mul(2).min(cap).max(need);
+        out.reserve_exact(want - out.len());
+    }
+    out.extend_from_slice(bytes);
+}
+
+/// Reads one line, through its `\n`, into `line` (cleared first), spending `budget` bytes;
+/// `limit` is the whole head's limit, which also caps `line`'s capacity. At the end of input
+/// the line is what was read (empty when nothing was). Never reads a line past the budget:
+/// a line that does not end within it is [`HeadError::TooLarge`].
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    budget: &mut usize,
+    limit: usize,
+) -> Result<(), HeadError> {
+    line.clear();
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(HeadError::Io(e)),
+        };
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (used, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if used > *budget {
+            return Err(HeadError::TooLarge);
+        }
+        extend_capped(line, &chunk[..used], limit);
+        *budget -= used;
+        reader.consume(used);
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads a request head of at most `limit` bytes (request line and headers together, like
+/// Go's `MaxHeaderBytes`) and parses its target. `None` when the connection closed before a
+/// request line, or the line has no target. The headers are skipped (the body of a POST is not
+/// used); a head cut short by the end of input is answered all the same. Time limits are the
+/// reader's (see [`Deadline`]).
+fn read_head(stream: impl Read, limit: usize) -> Result<Option<Request>, HeadError> {
     let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    let mut total = 0;
-    if reader.read_line(&mut line)? == 0 {
+    let mut budget = limit;
+    let mut line = Vec::new();
+    read_line_bounded(&mut reader, &mut line, &mut budget, limit)?;
+    if line.is_empty() {
         return Ok(None);
     }
-    let target = line.split_whitespace().nth(1).map(str::to_owned);
-    // Skip the headers; the body of a POST is not used.
+    let target = String::from_utf8_lossy(&line)
+        .split_whitespace()
+        .nth(1)
+        .map(str::to_owned);
     loop {
-        let mut h = String::new();
-        let n = reader.read_line(&mut h)?;
-        total += n;
-        if n == 0 || h == "\r\n" || h == "\n" || total > REQUEST_HEAD_MAX_BYTES {
+        read_line_bounded(&mut reader, &mut line, &mut budget, limit)?;
+        if line.is_empty() || line == b"\r\n" || line == b"\n" {
             break;
         }
     }
     Ok(target.map(|t| parse_target(&t)))
+}
+
+/// Reads one request head from `conn` and answers it; whether anything was written.
+fn answer(
+    conn: &mut (impl Read + Write),
+    handler: &(dyn Fn(&Request) -> Response + Send + Sync),
+) -> io::Result<bool> {
+    match read_head(&mut *conn, REQUEST_HEAD_MAX_BYTES) {
+        Ok(Some(req)) => write_response(conn, &handler(&req)).map(|()| true),
+        Ok(None) => Ok(false),
+        Err(HeadError::TooLarge) => {
+            let resp = Response::text(431, "431 Request Header Fields Too Large");
+            write_response(conn, &resp).map(|()| true)
+        }
+        Err(HeadError::Io(e)) => Err(e),
+    }
 }
 
 fn write_response(mut stream: impl Write, resp: &Response) -> io::Result<()> {
@@ -173,20 +298,20 @@ fn exchange(
     tls: Option<&Arc<rustls::ServerConfig>>,
     handler: &(dyn Fn(&Request) -> Response + Send + Sync),
 ) -> io::Result<()> {
-    // The timeout covers the TLS handshake and the request head.
-    stream.set_read_timeout(Some(READ_HEADER_TIMEOUT))?;
+    // The deadline covers the TLS handshake and the request head.
+    let mut conn = Deadline {
+        inner: &stream,
+        deadline: Instant::now() + READ_HEADER_TIMEOUT,
+    };
     match tls {
         None => {
-            if let Some(req) = read_request(&stream)? {
-                write_response(&stream, &handler(&req))?;
-            }
+            answer(&mut conn, handler)?;
         }
         Some(config) => {
             let session =
                 rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-            let mut tls = rustls::StreamOwned::new(session, stream);
-            if let Some(req) = read_request(&mut tls)? {
-                write_response(&mut tls, &handler(&req))?;
+            let mut tls = rustls::StreamOwned::new(session, conn);
+            if answer(&mut tls, handler)? {
                 tls.conn.send_close_notify();
                 tls.flush()?;
             }
@@ -237,5 +362,138 @@ mod tests {
         assert_eq!(r.param("nope"), None);
         assert_eq!(parse_target("/varz").query, vec![]);
         assert_eq!(decode("%zz%4", false), "%zz%4");
+    }
+
+    #[test]
+    fn head_parses() {
+        let head = b"GET /connz?subs=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\nbody";
+        let req = read_head(&head[..], 1024).unwrap().unwrap();
+        assert_eq!(req.path, "/connz");
+        assert_eq!(req.param("subs"), Some("1"));
+        // Bare newlines, and a head cut short by the end of input, are answered too.
+        let req = read_head(&b"GET /varz HTTP/1.0\nHost: x"[..], 1024).unwrap();
+        assert_eq!(req.unwrap().path, "/varz");
+        assert!(read_head(&b""[..], 1024).unwrap().is_none());
+        // Exactly at the limit is fine; one byte less is not.
+        let head = b"GET / HTTP/1.1\r\n\r\n";
+        assert!(read_head(&head[..], head.len()).unwrap().is_some());
+        let short = read_head(&head[..], head.len() - 1);
+        assert!(matches!(short, Err(HeadError::TooLarge)));
+    }
+
+    #[test]
+    fn head_line_without_end_stops_at_limit() {
+        let limit = REQUEST_HEAD_MAX_BYTES;
+        let total = 2 * limit as u64;
+        // Request line of 1 MiB and more, never ending.
+        let mut endless = io::repeat(b'a').take(total);
+        let got = read_head(&mut endless, limit);
+        assert!(matches!(got, Err(HeadError::TooLarge)), "{got:?}");
+        // Read no further than the limit and one buffer.
+        let read = total - endless.limit();
+        assert!(read <= (limit + 8 * 1024) as u64, "read {read}");
+
+        // The line buffer never grows past the limit.
+        let mut reader = BufReader::new(io::repeat(b'a').take(total));
+        let (mut line, mut budget) = (Vec::new(), limit);
+        let got = read_line_bounded(&mut reader, &mut line, &mut budget, limit);
+        assert!(matches!(got, Err(HeadError::TooLarge)));
+        assert!(line.capacity() <= limit, "capacity {}", line.capacity());
+
+        // Headers count against the same limit.
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        head.extend(std::iter::repeat(b"X-A: b\r\n").take(100).flatten());
+        head.extend_from_slice(b"\r\n");
+        assert!(matches!(
+            read_head(&head[..], 200),
+            Err(HeadError::TooLarge)
+        ));
+        assert!(read_head(&head[..], head.len()).unwrap().is_some());
+    }
+
+    /// A client that sends one byte, then stalls or drips: each read waits for `pace` (cut
+    /// at the read timeout, like a socket) and then yields a byte, or fails with
+    /// `WouldBlock` when the timeout came first.
+    struct Slow {
+        pace: Duration,
+        wait: Option<Duration>,
+        waits: Vec<Duration>,
+        reads: usize,
+    }
+
+    impl Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            if self.reads > 1 {
+                let wait = self.wait.expect("a read timeout is set");
+                std::thread::sleep(self.pace.min(wait));
+                if wait < self.pace {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+            }
+            buf[0] = b'G';
+            Ok(1)
+        }
+    }
+
+    impl ReadWait for Slow {
+        fn set_read_wait(&mut self, wait: Duration) -> io::Result<()> {
+            self.wait = Some(wait);
+            self.waits.push(wait);
+            Ok(())
+        }
+    }
+
+    fn slow(pace: Duration) -> Slow {
+        Slow {
+            pace,
+            wait: None,
+            waits: Vec::new(),
+            reads: 0,
+        }
+    }
+
+    #[test]
+    fn head_stall_ends_by_deadline() {
+        let budget = Duration::from_millis(80);
+        let start = Instant::now();
+        let mut conn = Deadline {
+            inner: slow(Duration::from_secs(10)),
+            deadline: start + budget,
+        };
+        let got = read_head(&mut conn, REQUEST_HEAD_MAX_BYTES);
+        let took = start.elapsed();
+        assert!(
+            matches!(&got, Err(HeadError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock),
+            "{got:?}"
+        );
+        assert!(took >= budget / 2 && took < budget + Duration::from_millis(300));
+        assert_eq!(conn.inner.reads, 2);
+        assert!(conn.inner.waits.iter().all(|w| *w <= budget));
+    }
+
+    #[test]
+    fn head_drip_ends_by_deadline() {
+        // A byte every 10 ms: each read is well within any per-read timeout, but the
+        // deadline still ends the head.
+        let budget = Duration::from_millis(80);
+        let start = Instant::now();
+        let mut conn = Deadline {
+            inner: slow(Duration::from_millis(10)),
+            deadline: start + budget,
+        };
+        let got = read_head(&mut conn, REQUEST_HEAD_MAX_BYTES);
+        let took = start.elapsed();
+        // Ended by the deadline check, or by a read timeout cut to the time left.
+        assert!(
+            matches!(&got, Err(HeadError::Io(e))
+                if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)),
+            "{got:?}"
+        );
+        assert!(took >= budget && took < budget + Duration::from_millis(300));
+        // The read timeouts shrink with the time left.
+        let waits = &conn.inner.waits;
+        assert!(waits.len() >= 2 && waits.windows(2).all(|w| w[1] < w[0]));
+        assert!(waits.iter().all(|w| *w <= budget));
     }
 }

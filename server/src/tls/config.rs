@@ -1,74 +1,31 @@
-//! The `tls { … }` block (spec §2.9) and the `--tls*` flags (spec §3.1): parsing with
-//! nats-server's error texts (`server/opts.go` `parseTLS`), then loading the certificate, key
-//! and CA files into a [`ServerTls`] (`GenTLSConfig`). Both run when the options are loaded, so
-//! a bad file is a startup (or reload) error that points at the `tls` block.
+//! The `tls { … }` block (spec §2.9) and the `--tls*` flags (spec §3.1) as [`TlsOptions`],
+//! parsed with nats-server's error texts (`server/opts.go` `parseTLS`). Loading the files the
+//! options name is [`super::build`]'s (`TlsOptions::build`); the Go cipher and curve names are
+//! [`super::ciphers`]'.
 
-use super::{CertResolver, ServerTls, HANDSHAKE_FIRST_FALLBACK_DEFAULT};
-use crate::conf::{Map, Value, ValueKind};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{NamedGroup, RootCertStore, SupportedCipherSuite};
+use super::{ciphers, ServerTls, HANDSHAKE_FIRST_FALLBACK_DEFAULT};
+use crate::conf::{Entry, Map, Value, ValueKind};
+use crate::gofmt::go_quote;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
+
+pub use super::build::resolver_client_config;
+// The test certificates, at the path the options tests use.
+#[cfg(test)]
+pub(crate) use super::test_certs;
 
 /// nats-server's `TLS_TIMEOUT`: the handshake timeout when `timeout` is not set.
 pub const TLS_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2);
 
-/// Where nats-server (Go) finds the system CA bundle when `verify` has no `ca_file`; the first
-/// readable one is used.
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
-
-/// Go's secure cipher suites (`tls.CipherSuites()`), by the names the config uses.
-const GO_CIPHERS: &[&str] = &[
-    "TLS_AES_128_GCM_SHA256",
-    "TLS_AES_256_GCM_SHA384",
-    "TLS_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
-    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-];
-
-/// Go's insecure cipher suites (`tls.InsecureCipherSuites()`): accepted only with
-/// `allow_insecure_cipher_suites` (observed with nats-server 2.15.1).
-const GO_INSECURE_CIPHERS: &[&str] = &[
-    "TLS_RSA_WITH_RC4_128_SHA",
-    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
-    "TLS_RSA_WITH_AES_128_CBC_SHA",
-    "TLS_RSA_WITH_AES_256_CBC_SHA",
-    "TLS_RSA_WITH_AES_128_CBC_SHA256",
-    "TLS_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
-    "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
-    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-];
-
-/// Go's curve names and the TLS group each stands for.
-const GO_CURVES: &[(&str, NamedGroup)] = &[
-    ("CurveP256", NamedGroup::secp256r1),
-    ("CurveP384", NamedGroup::secp384r1),
-    ("CurveP521", NamedGroup::secp521r1),
-    ("X25519", NamedGroup::X25519),
-    ("X25519MLKEM768", NamedGroup::X25519MLKEM768),
-    ("SecP256r1MLKEM768", NamedGroup::Unknown(0x11eb)),
-    ("SecP384r1MLKEM1024", NamedGroup::Unknown(0x11ed)),
+/// Keys nats-server knows that have no effect in Gannet (Windows certificate store, OCSP peer
+/// checks): accepted and reported.
+const IGNORED_KEYS: &[&str] = &[
+    "cert_store",
+    "cert_match_by",
+    "cert_match",
+    "ca_certs_match",
+    "cert_match_skip_invalid",
+    "ocsp_peer",
 ];
 
 /// The `tls` block of the client listener, or the TLS flags.
@@ -161,27 +118,6 @@ impl TlsOptions {
             ..TlsOptions::default()
         }
     }
-
-    /// Loads the files and builds the rustls configuration (`GenTLSConfig`).
-    ///
-    /// # Errors
-    /// nats-server's texts: `missing 'key_file' in TLS configuration`,
-    /// `error parsing X509 certificate/key pair: open x: no such file or directory`, …
-    pub fn build(&mut self) -> Result<(), String> {
-        self.server = Some(build_server_tls(self)?);
-        Ok(())
-    }
-
-    /// The configuration of the HTTPS monitoring port: the client certificates and
-    /// settings, but no client certificate asked for (nats-server's `startMonitoring`).
-    ///
-    /// # Errors
-    /// As [`TlsOptions::build`].
-    pub fn monitoring_config(&self) -> Result<Arc<rustls::ServerConfig>, String> {
-        let mut t = self.clone();
-        t.verify = false;
-        build_server_tls(&t).map(|s| s.config)
-    }
 }
 
 // ----- Parsing -----
@@ -199,79 +135,23 @@ pub fn parse_tls(v: &Value) -> Result<(TlsOptions, Vec<String>), String> {
     let mut ignored = Vec::new();
     let mut insecure_found = Vec::new();
     for e in block.iter() {
-        let (key, mv) = (e.key.to_lowercase(), &e.value);
-        match key.as_str() {
-            "cert_file" => t.cert_file = filename(mv, "cert_file")?,
-            "key_file" => t.key_file = filename(mv, "key_file")?,
-            "ca_file" => t.ca_file = filename(mv, "ca_file")?,
-            "insecure" => t.insecure = flag(mv, "insecure")?,
-            "verify" => t.verify = flag(mv, "verify")?,
-            "verify_and_map" => {
-                t.map = flag(mv, "verify_and_map")?;
-                t.verify |= t.map;
-            }
-            "verify_cert_and_check_known_urls" => {
-                if flag(mv, "verify_cert_and_check_known_urls")? {
-                    return Err(at(
-                        mv,
-                        "verify_cert_and_check_known_urls not supported in this context",
-                    ));
-                }
-            }
-            "allow_insecure_cipher_suites" => {
-                t.allow_insecure_ciphers = flag(mv, "allow_insecure_cipher_suites")?
-            }
-            "cipher_suites" => {
-                t.cipher_suites = name_list(mv, "cipher_suites", "unrecognized cipher", |n| {
-                    if GO_INSECURE_CIPHERS.contains(&n) {
-                        insecure_found.push(n.to_string());
-                    }
-                    GO_CIPHERS.contains(&n) || GO_INSECURE_CIPHERS.contains(&n)
-                })?
-            }
-            "curve_preferences" => {
-                t.curve_preferences = name_list(
-                    mv,
-                    "curve_preferences",
-                    "unrecognized curve preference",
-                    |n| GO_CURVES.iter().any(|c| c.0 == n),
-                )?
-            }
-            "timeout" => t.timeout_configured = tls_timeout(mv)?,
-            "connection_rate_limit" => {
-                t.rate_limit = mv.as_int().ok_or_else(|| {
-                    at(
-                        mv,
-                        "error parsing tls config, 'connection_rate_limit' wrong type",
-                    )
-                })?
-            }
-            "pinned_certs" => t.pinned_certs = pinned_certs(mv)?,
-            "handshake_first" | "first" | "immediate" => {
-                (t.handshake_first, t.handshake_first_fallback) = handshake_first(&e.key, mv)?
-            }
-            "certs" | "certificates" => t.certificates = cert_pairs(mv)?,
-            "min_version" => t.min_tls13 = min_version(mv)?,
-            "enable_cert_authorization" => {
-                t.enable_cert_authorization = flag(mv, "enable_cert_authorization")?
-            }
-            "allow_legacy_clients" => t.allow_legacy_clients = flag(mv, "allow_legacy_clients")?,
-            "cert_store"
-            | "cert_match_by"
-            | "cert_match"
-            | "ca_certs_match"
-            | "cert_match_skip_invalid"
-            | "ocsp_peer" => ignored.push(format!("tls.{key}")),
-            _ => {
-                return Err(at(
-                    mv,
-                    format!(
-                        "error parsing tls config, unknown field {}",
-                        crate::gofmt::go_quote(&e.key)
-                    ),
-                ))
-            }
+        let key = e.key.to_lowercase();
+        if certificate_field(&mut t, &key, &e.value)?
+            || session_field(&mut t, &key, e, &mut insecure_found)?
+        {
+            continue;
         }
+        if IGNORED_KEYS.contains(&key.as_str()) {
+            ignored.push(format!("tls.{key}"));
+            continue;
+        }
+        return Err(at(
+            &e.value,
+            format!(
+                "error parsing tls config, unknown field {}",
+                go_quote(&e.key)
+            ),
+        ));
     }
     if !t.certificates.is_empty() && !t.cert_file.is_empty() {
         return Err(at(
@@ -289,6 +169,86 @@ pub fn parse_tls(v: &Value) -> Result<(TlsOptions, Vec<String>), String> {
         ));
     }
     Ok((t, ignored))
+}
+
+/// The keys about certificates and who may connect: files, verification, pinning, BOSH
+/// certificate authorization. `Ok(false)` for a key that is not one of them.
+fn certificate_field(t: &mut TlsOptions, key: &str, mv: &Value) -> Result<bool, String> {
+    match key {
+        "cert_file" => t.cert_file = filename(mv, "cert_file")?,
+        "key_file" => t.key_file = filename(mv, "key_file")?,
+        "ca_file" => t.ca_file = filename(mv, "ca_file")?,
+        "certs" | "certificates" => t.certificates = cert_pairs(mv)?,
+        "insecure" => t.insecure = flag(mv, "insecure")?,
+        "verify" => t.verify = flag(mv, "verify")?,
+        "verify_and_map" => {
+            t.map = flag(mv, "verify_and_map")?;
+            t.verify |= t.map;
+        }
+        "verify_cert_and_check_known_urls" => {
+            if flag(mv, "verify_cert_and_check_known_urls")? {
+                return Err(at(
+                    mv,
+                    "verify_cert_and_check_known_urls not supported in this context",
+                ));
+            }
+        }
+        "pinned_certs" => t.pinned_certs = pinned_certs(mv)?,
+        "enable_cert_authorization" => {
+            t.enable_cert_authorization = flag(mv, "enable_cert_authorization")?
+        }
+        "allow_legacy_clients" => t.allow_legacy_clients = flag(mv, "allow_legacy_clients")?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The keys about the handshake and the session: ciphers, curves, versions, timeout, rate
+/// limit, handshake first. Insecure cipher names are added to `insecure_found`. `Ok(false)`
+/// for a key that is not one of them.
+fn session_field(
+    t: &mut TlsOptions,
+    key: &str,
+    e: &Entry,
+    insecure_found: &mut Vec<String>,
+) -> Result<bool, String> {
+    let mv = &e.value;
+    match key {
+        "allow_insecure_cipher_suites" => {
+            t.allow_insecure_ciphers = flag(mv, "allow_insecure_cipher_suites")?
+        }
+        "cipher_suites" => {
+            t.cipher_suites = name_list(mv, "cipher_suites", "unrecognized cipher", |n| {
+                if ciphers::is_insecure_cipher(n) {
+                    insecure_found.push(n.to_string());
+                }
+                ciphers::is_cipher(n)
+            })?
+        }
+        "curve_preferences" => {
+            t.curve_preferences = name_list(
+                mv,
+                "curve_preferences",
+                "unrecognized curve preference",
+                ciphers::is_curve,
+            )?
+        }
+        "min_version" => t.min_tls13 = min_version(mv)?,
+        "timeout" => t.timeout_configured = tls_timeout(mv)?,
+        "connection_rate_limit" => {
+            t.rate_limit = mv.as_int().ok_or_else(|| {
+                at(
+                    mv,
+                    "error parsing tls config, 'connection_rate_limit' wrong type",
+                )
+            })?
+        }
+        "handshake_first" | "first" | "immediate" => {
+            (t.handshake_first, t.handshake_first_fallback) = handshake_first(&e.key, mv)?
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 fn at(v: &Value, msg: impl std::fmt::Display) -> String {
@@ -406,11 +366,7 @@ fn handshake_first(key: &str, v: &Value) -> Result<(bool, Duration), String> {
                 Ok(nanos) => Ok((true, Duration::from_nanos(nanos.max(0) as u64))),
                 Err(_) => Err(at(
                     v,
-                    format!(
-                        "field {}'s value {} is invalid",
-                        crate::gofmt::go_quote(key),
-                        crate::gofmt::go_quote(s)
-                    ),
+                    format!("field {}'s value {} is invalid", go_quote(key), go_quote(s)),
                 )),
             },
         },
@@ -418,7 +374,7 @@ fn handshake_first(key: &str, v: &Value) -> Result<(bool, Duration), String> {
             v,
             format!(
                 "field {} should be a boolean or a string, got {}",
-                crate::gofmt::go_quote(key),
+                go_quote(key),
                 v.go_type_name()
             ),
         )),
@@ -463,7 +419,7 @@ fn cert_pairs(v: &Value) -> Result<Vec<(String, String)>, String> {
                         &e.value,
                         format!(
                             "error parsing tls certs config, unknown field {}",
-                            crate::gofmt::go_quote(&e.key)
+                            go_quote(&e.key)
                         ),
                     ))
                 }
@@ -502,282 +458,6 @@ fn min_version(v: &Value) -> Result<bool, String> {
     }
 }
 
-// ----- Building -----
-
-/// Reads a file the way Go's `os.ReadFile` reports failures: `open <path>: <reason>`.
-fn read_file(path: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| {
-        let reason = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            std::io::ErrorKind::IsADirectory => return format!("read {path}: is a directory"),
-            _ => e.to_string(),
-        };
-        format!("open {path}: {reason}")
-    })
-}
-
-/// Loads one certificate chain and key (`tls.LoadX509KeyPair`).
-fn load_pair(
-    cert_file: &str,
-    key_file: &str,
-    provider: &CryptoProvider,
-    digest: &mut sha2::Sha256,
-) -> Result<(Vec<String>, Arc<rustls::sign::CertifiedKey>), String> {
-    use sha2::Digest;
-    let cert_pem = read_file(cert_file)?;
-    let key_pem = read_file(key_file)?;
-    digest_part(digest, &cert_pem);
-    digest_part(digest, &key_pem);
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|_| "tls: failed to find any PEM data in certificate input".to_string())?;
-    if chain.is_empty() {
-        if PrivateKeyDer::from_pem_slice(&cert_pem).is_ok() {
-            return Err("tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched".into());
-        }
-        return Err("tls: failed to find any PEM data in certificate input".into());
-    }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-        if CertificateDer::pem_slice_iter(&key_pem).next().is_some() {
-            "tls: found a certificate rather than a key in the PEM for the private key".to_string()
-        } else {
-            "tls: failed to find any PEM data in key input".to_string()
-        }
-    })?;
-    let names = cert_names(&chain[0])?;
-    let certified =
-        rustls::sign::CertifiedKey::from_der(chain, key, provider).map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => {
-                "tls: private key does not match public key".to_string()
-            }
-            _ => "tls: failed to parse private key".to_string(),
-        })?;
-    digest.update([0u8]);
-    Ok((names, Arc::new(certified)))
-}
-
-/// The DNS SANs of a server certificate, lower-cased, for SNI selection.
-fn cert_names(der: &CertificateDer<'_>) -> Result<Vec<String>, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
-        .map_err(|e| format!("error parsing certificate: x509: {e}"))?;
-    let mut names = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
-                names.push(dns.to_ascii_lowercase());
-            }
-        }
-    }
-    Ok(names)
-}
-
-fn digest_part(digest: &mut sha2::Sha256, bytes: &[u8]) {
-    use sha2::Digest;
-    digest.update((bytes.len() as u64).to_le_bytes());
-    digest.update(bytes);
-}
-
-/// The CAs client certificates must chain to: `ca_file`, else the system bundle.
-fn client_roots(ca_file: &str, digest: &mut sha2::Sha256) -> Result<RootCertStore, String> {
-    let pem = if ca_file.is_empty() {
-        SYSTEM_CA_BUNDLES
-            .iter()
-            .find_map(|p| std::fs::read(p).ok())
-            .ok_or("failed to load the system root CAs (set 'ca_file')")?
-    } else {
-        read_file(ca_file)?
-    };
-    digest_part(digest, &pem);
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-        // Go's AppendCertsFromPEM skips certificates it can't parse, and so do we.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err("failed to parse root ca certificate".into());
-    }
-    Ok(roots)
-}
-
-/// The client side of `resolver_tls` (nats-server's `GenTLSConfig` for the URL resolver's
-/// HTTP client): server certificates checked against `ca_file` (else the system bundle), and
-/// `cert_file`/`key_file` presented when the account server asks for a client certificate.
-///
-/// # Errors
-/// A file can't be read or parsed.
-pub fn resolver_client_config(t: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut digest = <sha2::Sha256 as sha2::Digest>::new();
-    let roots = client_roots(&t.ca_file, &mut digest)?;
-    let provider = Arc::new(provider(t));
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    let config = if t.cert_file.is_empty() {
-        builder.with_no_client_auth()
-    } else {
-        let (_, certified) = load_pair(&t.cert_file, &t.key_file, &provider, &mut digest)?;
-        let key = PrivateKeyDer::from_pem_slice(&read_file(&t.key_file)?)
-            .map_err(|_| "tls: failed to parse private key".to_string())?;
-        builder
-            .with_client_auth_cert(certified.cert.clone(), key)
-            .map_err(|e| e.to_string())?
-    };
-    Ok(Arc::new(config))
-}
-
-/// The crypto provider with the configured cipher suites and curves. In Go the cipher list
-/// only chooses TLS 1.2 suites (TLS 1.3 suites are fixed), so the same holds here; suites and
-/// curves rustls does not implement (CBC, P-521, …) are left out.
-fn provider(t: &TlsOptions) -> CryptoProvider {
-    let mut provider = rustls::crypto::ring::default_provider();
-    if !t.cipher_suites.is_empty() {
-        provider.cipher_suites.retain(|suite| match suite {
-            SupportedCipherSuite::Tls13(_) => true,
-            SupportedCipherSuite::Tls12(_) => {
-                let name = format!("{:?}", suite.suite());
-                t.cipher_suites.contains(&name)
-            }
-        });
-    }
-    if !t.curve_preferences.is_empty() {
-        let available = std::mem::take(&mut provider.kx_groups);
-        for name in &t.curve_preferences {
-            let group = GO_CURVES.iter().find(|c| c.0 == name).map(|c| c.1);
-            if let Some(kx) = available.iter().find(|kx| Some(kx.name()) == group) {
-                provider.kx_groups.push(*kx);
-            }
-        }
-        if provider.kx_groups.is_empty() {
-            provider.kx_groups = available;
-        }
-    }
-    provider
-}
-
-fn build_server_tls(t: &TlsOptions) -> Result<ServerTls, String> {
-    use sha2::Digest;
-    let pair_error = |e: String| format!("error parsing X509 certificate/key pair: {e}");
-    let provider = Arc::new(provider(t));
-    let mut digest = sha2::Sha256::new();
-    let mut certs = Vec::new();
-    match (t.cert_file.is_empty(), t.key_file.is_empty()) {
-        (false, true) => return Err("missing 'key_file' in TLS configuration".into()),
-        (true, false) => return Err("missing 'cert_file' in TLS configuration".into()),
-        (false, false) => certs.push(
-            load_pair(&t.cert_file, &t.key_file, &provider, &mut digest).map_err(pair_error)?,
-        ),
-        (true, true) => {
-            let n = t.certificates.len();
-            for (i, (cert, key)) in t.certificates.iter().enumerate() {
-                let pair = load_pair(cert, key, &provider, &mut digest).map_err(|e| {
-                    format!("error parsing X509 certificate/key pair {}/{n}: {e}", i + 1)
-                })?;
-                certs.push(pair);
-            }
-        }
-    }
-    // The CA file is read even without `verify`, so a bad one fails at startup as in
-    // nats-server.
-    let roots = if t.verify || !t.ca_file.is_empty() {
-        Some(client_roots(&t.ca_file, &mut digest)?)
-    } else {
-        None
-    };
-    let verifier = match roots {
-        Some(roots) if t.verify => {
-            let builder =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-            let builder = if t.client_cert_optional() {
-                builder.allow_unauthenticated()
-            } else {
-                builder
-            };
-            builder
-                .build()
-                .map_err(|e| format!("failed to set up client verification: {e}"))?
-        }
-        _ => WebPkiClientVerifier::no_client_auth(),
-    };
-    let versions: &[&'static rustls::SupportedProtocolVersion] = if t.min_tls13 {
-        &[&rustls::version::TLS13]
-    } else {
-        &[&rustls::version::TLS13, &rustls::version::TLS12]
-    };
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)
-        .map_err(|e| format!("error building TLS configuration: {e}"))?
-        .with_client_cert_verifier(verifier)
-        .with_cert_resolver(Arc::new(CertResolver { certs }));
-    digest.update([
-        u8::from(t.verify),
-        u8::from(t.client_cert_optional()),
-        u8::from(t.min_tls13),
-    ]);
-    for name in t.cipher_suites.iter().chain(&t.curve_preferences) {
-        digest_part(&mut digest, name.as_bytes());
-    }
-    let required = t.verify && !t.client_cert_optional();
-    Ok(ServerTls::new(config, required, digest.finalize().into()))
-}
-
-/// Test certificates written to a directory: a CA, a server certificate for `localhost` and
-/// `127.0.0.1` signed by it, and a client certificate.
-#[cfg(test)]
-pub(crate) mod test_certs {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    };
-    use std::path::{Path, PathBuf};
-
-    /// Paths of the files written by [`write`].
-    pub struct Files {
-        pub ca: PathBuf,
-        pub cert: PathBuf,
-        pub key: PathBuf,
-        pub client_cert: PathBuf,
-        pub client_key: PathBuf,
-    }
-
-    pub fn write(dir: &Path) -> Files {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Gannet Test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf = |names: Vec<String>, eku: ExtendedKeyUsagePurpose| {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(names).unwrap();
-            params.extended_key_usages = vec![eku];
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let (server_pem, server_key) = leaf(
-            vec!["localhost".into(), "127.0.0.1".into()],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_pem, client_key) =
-            leaf(vec!["client".into()], ExtendedKeyUsagePurpose::ClientAuth);
-        let files = Files {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("server.pem"),
-            key: dir.join("server-key.pem"),
-            client_cert: dir.join("client.pem"),
-            client_key: dir.join("client-key.pem"),
-        };
-        std::fs::write(&files.ca, ca_cert.pem()).unwrap();
-        std::fs::write(&files.cert, server_pem).unwrap();
-        std::fs::write(&files.key, server_key).unwrap();
-        std::fs::write(&files.client_cert, client_pem).unwrap();
-        std::fs::write(&files.client_key, client_key).unwrap();
-        files
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -790,13 +470,6 @@ mod tests {
 
     fn error(text: &str) -> String {
         parse_tls(&block(text)).unwrap_err()
-    }
-
-    fn dir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("gannet-tls-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
     }
 
     #[test]
@@ -895,75 +568,5 @@ mod tests {
                 "error parsing tls config, cannot combine 'cert_file' option with 'certs' option"
             )
         );
-    }
-
-    #[test]
-    fn build_errors_match_nats_server() {
-        let build = |text: &str| {
-            let (mut t, _) = parse_tls(&block(text)).unwrap();
-            t.build()
-        };
-        assert_eq!(
-            build("{ cert_file: x }").unwrap_err(),
-            "missing 'key_file' in TLS configuration"
-        );
-        assert_eq!(
-            build("{ key_file: x }").unwrap_err(),
-            "missing 'cert_file' in TLS configuration"
-        );
-        assert_eq!(
-            build("{ cert_file: nope.pem, key_file: nope.key }").unwrap_err(),
-            "error parsing X509 certificate/key pair: open nope.pem: no such file or directory"
-        );
-        let d = dir("build");
-        let f = test_certs::write(&d);
-        let (cert, key, ca) = (f.cert.display(), f.key.display(), f.ca.display());
-        assert_eq!(
-            build(&format!("{{ cert_file: \"{key}\", key_file: \"{key}\" }}")).unwrap_err(),
-            "error parsing X509 certificate/key pair: tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched"
-        );
-        assert_eq!(
-            build(&format!(
-                "{{ cert_file: \"{cert}\", key_file: \"{}\" }}",
-                f.client_key.display()
-            ))
-            .unwrap_err(),
-            "error parsing X509 certificate/key pair: tls: private key does not match public key"
-        );
-        assert_eq!(
-            build(&format!(
-                "{{ cert_file: \"{cert}\", key_file: \"{key}\", ca_file: \"{key}\" }}"
-            ))
-            .unwrap_err(),
-            "failed to parse root ca certificate"
-        );
-        assert_eq!(
-            build(&format!(
-                "{{ cert_file: \"{cert}\", key_file: \"{key}\", ca_file: nope.pem }}"
-            ))
-            .unwrap_err(),
-            "open nope.pem: no such file or directory"
-        );
-        // Same inputs build equal configurations; another file content does not.
-        let text = format!(
-            "{{ cert_file: \"{cert}\", key_file: \"{key}\", ca_file: \"{ca}\", verify: true }}"
-        );
-        let (mut a, _) = parse_tls(&block(&text)).unwrap();
-        let (mut b, _) = parse_tls(&block(&text)).unwrap();
-        a.build().unwrap();
-        b.build().unwrap();
-        assert_eq!(a.server, b.server);
-        assert!(a.server.as_ref().unwrap().client_cert_required);
-        test_certs::write(&d);
-        b.build().unwrap();
-        assert_ne!(a.server, b.server);
-        // Certificates are optional for BOSH legacy clients.
-        let (mut c, _) = parse_tls(&block(&format!(
-            "{{ cert_file: \"{cert}\", key_file: \"{key}\", ca_file: \"{ca}\", verify: true, enable_cert_authorization: true, allow_legacy_clients: true }}"
-        )))
-        .unwrap();
-        c.build().unwrap();
-        assert!(!c.server.unwrap().client_cert_required);
-        let _ = std::fs::remove_dir_all(&d);
     }
 }

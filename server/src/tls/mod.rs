@@ -11,7 +11,11 @@
 //! produces (`write_tls`), exactly like plaintext I/O, with no extra thread and no blocking.
 //! See `worker/tls.rs` for that side.
 
+pub mod build;
+pub mod ciphers;
 pub mod config;
+#[cfg(test)]
+pub(crate) mod test_certs;
 
 pub use config::TlsOptions;
 
