@@ -196,7 +196,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::opts::test_support::{flags, temp_dir, with_flags};
+    use crate::opts::test_support::{temp_dir, with_flags};
     use crate::opts::RANDOM_PORT;
 
     #[test]

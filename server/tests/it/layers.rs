@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tls::config",
             "tls::build",
             "tls::ciphers",
+            "tls::test_certs",
         ],
     ),
     (
