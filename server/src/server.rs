@@ -181,9 +181,7 @@ impl Server {
                 log::warn("Trusted Operators should utilize a System Account");
             } else {
                 match trust.account(&trust.system_account) {
-                    Ok(sys) => {
-                        accounts.register(crate::auth::operator::account_config(&sys.claims))
-                    }
+                    Ok(sys) => accounts.register(crate::auth::claims::account_config(&sys.claims)),
                     Err(e) => {
                         // As nats-server with a resolver that can't deliver it yet: start with
                         // a placeholder.

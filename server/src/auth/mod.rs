@@ -11,11 +11,14 @@
 //! selects a permission template.
 
 pub mod cert;
+pub mod claims;
 pub mod config;
 pub mod dirstore;
 pub mod operator;
 pub mod perms;
 pub mod pool;
+pub mod resolver;
+pub mod user_jwt;
 
 use crate::connect::ConnectOpts;
 use config::UserConfig;

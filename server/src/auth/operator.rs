@@ -1,18 +1,21 @@
 //! Operator (decentralized JWT) mode, spec core.md §4.8 and sys.md §5: trusted operators,
 //! account JWTs from a resolver, users authenticating with a user JWT and a signature over
-//! the nonce.
+//! the nonce (nats-server `trust.go` for the trusted keys, `accounts.go` for accounts loaded
+//! through the account resolver).
 //!
 //! The trust state outlives reloads (a reload may not change the resolver), so it lives in an
 //! `Arc` the runtime snapshots share. Accounts are registered with the server's account
 //! registry the first time a client needs them, built from their JWT.
+//!
+//! The pieces that don't need the trust state live beside it: the URL resolver's HTTP client
+//! in [`super::resolver`], the steps of the user JWT check in [`super::user_jwt`], and the
+//! claims → configuration conversions in [`super::claims`].
 
-use super::config::{
-    AccountConfig, AccountLimits, Permissions, ResolverConfig, ResponsePermission,
-    SubjectPermission,
-};
+use super::claims::{account_config, dropped_signers, import_allowed, validate_account};
+use super::config::{AccountConfig, ResolverConfig};
 use super::dirstore::DirStore;
-use super::perms::ClientPerms;
-use super::{verify_nonce_signature, AuthStep, Identity, JwtFacts, RejectReason};
+use super::{resolver, user_jwt};
+use super::{AuthStep, RejectReason};
 use crate::connect::ConnectOpts;
 use crate::jwt;
 use crate::log;
@@ -20,7 +23,7 @@ use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// An account JWT in use, decoded.
 #[derive(Debug, Clone)]
@@ -87,8 +90,6 @@ pub trait AccountHost: Send + Sync {
     fn lookup_jwt(&self, key: &str, timeout: Duration) -> Result<String, String>;
 }
 
-/// How long a URL resolver fetch may take (nats-server's default).
-const FETCH_TIMEOUT: Duration = Duration::from_millis(1900);
 /// How deep loading an account may follow its imports' exporters.
 const IMPORT_DEPTH_MAX: usize = 8;
 
@@ -151,7 +152,7 @@ impl Trust {
     /// `could not fetch <"url">: <status or error>`.
     pub fn probe(&self) -> Result<(), String> {
         match &self.resolver {
-            ResolverConfig::Url(base) => fetch(base, self.url_tls.as_ref()).map(|_| ()),
+            ResolverConfig::Url(base) => resolver::fetch(base, self.url_tls.as_ref()).map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -209,7 +210,9 @@ impl Trust {
             return Ok(acc);
         }
         let token = match &self.resolver {
-            ResolverConfig::Url(base) => fetch(&format!("{base}{key}"), self.url_tls.as_ref())?,
+            ResolverConfig::Url(base) => {
+                resolver::fetch(&format!("{base}{key}"), self.url_tls.as_ref())?
+            }
             ResolverConfig::Dir(config) => {
                 let token = self.lookup(key, config.timeout)?;
                 if let Some(store) = &self.store {
@@ -378,7 +381,8 @@ impl Trust {
     /// Checks a client's CONNECT: its user JWT, the signature over `nonce`, the account's
     /// trust, revocations, expiry, source network, time windows and connection type (spec
     /// core.md §4.8). Without `may_wait`, an account that must be fetched first gives
-    /// [`AuthStep::Resolve`].
+    /// [`AuthStep::Resolve`]. The steps are in [`super::user_jwt`]; finding the account is
+    /// the trust state's.
     pub fn check(
         &self,
         opts: &ConnectOpts,
@@ -386,27 +390,11 @@ impl Trust {
         peer_ip: Option<IpAddr>,
         may_wait: bool,
     ) -> AuthStep {
-        if opts.jwt.is_empty() {
-            return AuthStep::deny("no user JWT");
-        }
-        let Ok(user) = jwt::decode::<jwt::User>(&opts.jwt) else {
-            return AuthStep::deny("user JWT not valid");
+        let user = match user_jwt::decode_user(&opts.jwt, jwt::now_unix()) {
+            Ok(user) => user,
+            Err(why) => return AuthStep::deny(why),
         };
-        if user.nats.kind != "user" {
-            return AuthStep::deny("JWT is not a user JWT");
-        }
-        let now = jwt::now_unix();
-        if user.exp > 0 && user.exp <= now {
-            return AuthStep::deny("user JWT expired");
-        }
-        if user.nbf > now {
-            return AuthStep::deny("user JWT not yet valid");
-        }
-        let account_key = if user.nats.issuer_account.is_empty() {
-            user.iss.clone()
-        } else {
-            user.nats.issuer_account.clone()
-        };
+        let account_key = user_jwt::account_of(&user);
         let found = if may_wait {
             self.account(&account_key).map(Some)
         } else {
@@ -418,480 +406,29 @@ impl Trust {
             Err(_) => return AuthStep::deny("account not found"),
         };
         let acc = &account.claims;
-        // The issuer is the account itself or one of its signing keys; a scoped key's template
-        // replaces the user's own permissions.
-        let scope = if user.iss == acc.sub {
-            if self.strict_signers.contains(&acc.iss) {
-                return AuthStep::deny("strict signing: users must be signed by a signing key");
-            }
-            None
-        } else {
-            match acc.nats.signing_keys.iter().find(|k| k.key() == user.iss) {
-                Some(jwt::SigningKey::Scoped { template, .. }) => {
-                    if !has_no_permissions(&user.nats.limits) {
-                        return AuthStep::deny("scoped users require no permissions or limits set");
-                    }
-                    Some((**template).clone())
-                }
-                Some(jwt::SigningKey::Key(_)) => None,
-                None => return AuthStep::deny("user JWT issuer is not trusted by its account"),
-            }
+        let strict = self.strict_signers.contains(&acc.iss);
+        let scope = match user_jwt::issuer_scope(acc, &user, strict) {
+            Ok(scope) => scope,
+            Err(why) => return AuthStep::deny(why),
         };
-        if is_revoked(acc, &user) {
+        if user_jwt::is_revoked(acc, &user) {
             return AuthStep::Reject(RejectReason::Revoked);
         }
         let limits = scope.unwrap_or_else(|| user.nats.limits.clone());
-        if limits.bearer_token {
-            if acc.nats.limits.disallow_bearer {
-                return AuthStep::deny("bearer tokens not allowed by the account");
-            }
-        } else if !verify_nonce_signature(&user.sub, nonce, &opts.sig) {
-            return AuthStep::deny("signature does not verify");
-        }
-        if !connection_type_allowed(&limits.allowed_connection_types) {
-            return AuthStep::deny("connection type not allowed");
-        }
-        if !source_allowed(&limits.src.items(), peer_ip) {
-            return AuthStep::deny("source network not allowed");
-        }
-        let window_end = match time_window(&limits, std::time::SystemTime::now()) {
-            Ok(end) => end,
-            Err(why) => return AuthStep::deny(why),
-        };
-        let perms = permissions(&limits, acc.nats.default_permissions.as_ref());
-        let user_exp = (user.exp > 0).then(|| UNIX_EPOCH + Duration::from_secs(user.exp as u64));
-        let expires = match (user_exp, window_end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let own = |v: i64| if v > 0 { v } else { 0 };
-        AuthStep::Accept(Identity {
-            account: account_key,
-            user: Some(user.sub.clone()),
-            perms: perms.map(|p| Arc::new(ClientPerms::compile(&p))),
-            expires,
-            jwt: Some(Arc::new(JwtFacts {
-                max_subs: own(limits.subs),
-                max_payload: own(limits.payload),
-                account_expires: (acc.exp > 0)
-                    .then(|| UNIX_EPOCH + Duration::from_secs(acc.exp as u64)),
-                issuer: user.iss.clone(),
-                tags: user.nats.tags.clone(),
-                user_name: user.name.clone(),
-            })),
-        })
-    }
-}
-
-/// A user is revoked when the account revoked its key, or everybody, at or after the user
-/// JWT's issue time.
-fn is_revoked(acc: &jwt::Claims<jwt::Account>, user: &jwt::Claims<jwt::User>) -> bool {
-    let revoked = |k: &str| {
-        acc.nats
-            .revocations
-            .get(k)
-            .is_some_and(|at| *at >= user.iat)
-    };
-    revoked(&user.sub) || revoked("*")
-}
-
-/// nats-io/jwt's blocking validation errors for account limits on imports and exports.
-///
-/// # Errors
-/// The first blocking issue.
-pub fn validate_account(claims: &jwt::Claims<jwt::Account>) -> Result<(), String> {
-    let limits = &claims.nats.limits;
-    let over = |limit: i64, n: usize| limit >= 0 && n as i64 > limit;
-    if over(limits.imports, claims.nats.imports.len()) {
-        return Err("the account contains more imports than allowed by the operator".into());
-    }
-    if over(limits.exports, claims.nats.exports.len()) {
-        return Err("the account contains more exports than allowed by the operator".into());
-    }
-    if !limits.wildcards
-        && claims
-            .nats
-            .exports
-            .iter()
-            .any(|e| e.subject.split('.').any(|t| t == "*" || t == ">"))
-    {
-        return Err("the account contains wildcard exports that are not allowed".into());
-    }
-    Ok(())
-}
-
-/// Signing keys of `old` that are gone from `new`, or whose scope changed.
-fn dropped_signers(
-    old: &jwt::Claims<jwt::Account>,
-    new: &jwt::Claims<jwt::Account>,
-) -> Vec<String> {
-    old.nats
-        .signing_keys
-        .iter()
-        .filter(|k| !new.nats.signing_keys.contains(k))
-        .map(|k| k.key().to_string())
-        .collect()
-}
-
-/// Whether the exporter lets `importer` have `import`: a matching export of the same kind,
-/// and for a private export a valid activation token issued by the exporter.
-fn import_allowed(
-    exporter: &jwt::Claims<jwt::Account>,
-    importer: &str,
-    import: &jwt::Import,
-) -> Result<(), &'static str> {
-    let export = exporter
-        .nats
-        .exports
-        .iter()
-        .find(|e| {
-            e.kind.eq_ignore_ascii_case(&import.kind)
-                && protocol::subject::subject_matches(
-                    e.subject.as_bytes(),
-                    import.subject.as_bytes(),
-                )
-        })
-        .ok_or("no matching export")?;
-    if !export.token_req {
-        return Ok(());
-    }
-    let token =
-        jwt::decode::<jwt::Activation>(&import.token).map_err(|_| "activation token not valid")?;
-    let issuer_ok = token.iss == exporter.sub
-        || (token.nats.issuer_account == exporter.sub
-            && exporter
-                .nats
-                .signing_keys
-                .iter()
-                .any(|k| k.key() == token.iss));
-    if !issuer_ok {
-        return Err("activation token not issued by the exporter");
-    }
-    if token.sub != importer {
-        return Err("activation token is for another account");
-    }
-    if token.exp > 0 && token.exp <= jwt::now_unix() {
-        return Err("activation token expired");
-    }
-    let revoked = |k: &str| export.revocations.get(k).is_some_and(|at| *at >= token.iat);
-    if revoked(importer) || revoked("*") {
-        return Err("activation token revoked");
-    }
-    if !protocol::subject::subject_matches(token.nats.subject.as_bytes(), import.subject.as_bytes())
-    {
-        return Err("activation token is for another subject");
-    }
-    Ok(())
-}
-
-/// Plain TCP clients are `STANDARD` (gannet has no websocket, MQTT or in-process clients).
-fn connection_type_allowed(types: &[String]) -> bool {
-    types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case("STANDARD"))
-}
-
-/// `src`: the client's address must be in one of the networks; an entry that is not a CIDR
-/// matches nothing (as nats-server's `validateSrc`).
-fn source_allowed(networks: &[String], peer: Option<IpAddr>) -> bool {
-    if networks.is_empty() {
-        return true;
-    }
-    let Some(peer) = peer else {
-        return false;
-    };
-    networks.iter().any(|cidr| cidr_contains(cidr, peer))
-}
-
-fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
-    let Some((net, bits)) = cidr.split_once('/') else {
-        return false;
-    };
-    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
-        return false;
-    };
-    let ip = match (net, ip) {
-        (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        _ => ip,
-    };
-    match (net, ip) {
-        (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
-    }
-}
-
-/// `times`: the client may connect only inside one of the daily windows; it is closed when
-/// the window ends. Returns that end, or `None` without windows. As nats-server's
-/// `validateTimes`, a window whose start is after its end runs from today's start to
-/// tomorrow's end. `times_location` may be empty, `UTC` or `Local` (gannet has no time zone
-/// database; other names are refused, as nats-server refuses names it can't load).
-fn time_window(
-    limits: &jwt::UserPermissionLimits,
-    now: std::time::SystemTime,
-) -> Result<Option<std::time::SystemTime>, &'static str> {
-    if limits.times.is_empty() {
-        return Ok(None);
-    }
-    match limits.times_location.as_str() {
-        "" | "UTC" | "Local" => {}
-        _ => return Err("times_location not supported"),
-    }
-    let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let midnight = now_s - now_s % 86_400;
-    let secs = |t: &str| -> Option<u64> {
-        let mut parts = t.split(':').map(|p| p.parse::<u64>().ok());
-        let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
-        (h < 24 && m < 60 && s < 60 && parts.next().is_none()).then_some(h * 3600 + m * 60 + s)
-    };
-    for range in &limits.times {
-        let (Some(start), Some(end)) = (secs(&range.start), secs(&range.end)) else {
-            return Err("times window not valid");
-        };
-        let start_at = midnight + start;
-        let end_at = midnight + end + if start > end { 86_400 } else { 0 };
-        if start_at < now_s && now_s < end_at {
-            return Ok(Some(UNIX_EPOCH + Duration::from_secs(end_at)));
-        }
-    }
-    Err("outside the allowed times")
-}
-
-/// Whether a user JWT leaves permissions and limits to its scoped signing key.
-fn has_no_permissions(l: &jwt::UserPermissionLimits) -> bool {
-    let unset = |v: i64| v == 0 || v == -1;
-    l.publish == jwt::Permission::default()
-        && l.subscribe == jwt::Permission::default()
-        && l.resp.is_none()
-        && l.src.items().is_empty()
-        && l.times.is_empty()
-        && unset(l.subs)
-        && unset(l.data)
-        && unset(l.payload)
-        && !l.bearer_token
-        && l.allowed_connection_types.is_empty()
-}
-
-/// A JWT permission list as the config form; an empty JWT list means "no restriction".
-fn subject_permission(p: &jwt::Permission) -> Option<SubjectPermission> {
-    if p.allow.is_empty() && p.deny.is_empty() {
-        return None;
-    }
-    Some(SubjectPermission {
-        allow: (!p.allow.is_empty()).then(|| p.allow.clone()),
-        deny: (!p.deny.is_empty()).then(|| p.deny.clone()),
-    })
-}
-
-/// The user's effective permissions: its own, else the account's default permissions.
-fn permissions(
-    limits: &jwt::UserPermissionLimits,
-    defaults: Option<&jwt::DefaultPermissions>,
-) -> Option<Permissions> {
-    let mut publish = subject_permission(&limits.publish);
-    let mut subscribe = subject_permission(&limits.subscribe);
-    if publish.is_none() && subscribe.is_none() {
-        if let Some(d) = defaults {
-            publish = subject_permission(&d.publish);
-            subscribe = subject_permission(&d.subscribe);
-        }
-    }
-    let response = limits.resp.as_ref().map(|r| ResponsePermission {
-        max_msgs: if r.max == 0 { 1 } else { r.max },
-        expires: Some(if r.ttl > 0 {
-            Duration::from_nanos(r.ttl as u64)
-        } else {
-            super::config::RESPONSE_EXPIRES_DEFAULT
-        }),
-    });
-    if publish.is_none() && subscribe.is_none() && response.is_none() {
-        return None;
-    }
-    Some(Permissions {
-        publish,
-        subscribe,
-        response,
-    })
-}
-
-/// The registry form of an account JWT.
-pub fn account_config(claims: &jwt::Claims<jwt::Account>) -> AccountConfig {
-    use super::config::{Export, ExportKind, Import, ResponseType};
-    let kind = |t: &str| {
-        if t.eq_ignore_ascii_case("service") {
-            ExportKind::Service
-        } else {
-            ExportKind::Stream
-        }
-    };
-    let limit = |v: i64| if v < 0 { 0 } else { v.max(1) };
-    let exports = claims
-        .nats
-        .exports
-        .iter()
-        .map(|e| Export {
-            kind: kind(&e.kind),
-            subject: e.subject.clone(),
-            accounts: Vec::new(),
-            response_type: match e.response_type.as_str() {
-                "Stream" => ResponseType::Stream,
-                "Chunked" => ResponseType::Chunked,
-                _ => ResponseType::Singleton,
-            },
-            response_threshold: if e.response_threshold > 0 {
-                Duration::from_nanos(e.response_threshold as u64)
-            } else {
-                super::config::RESPONSE_THRESHOLD_DEFAULT
-            },
-        })
-        .collect();
-    let imports = claims
-        .nats
-        .imports
-        .iter()
-        .map(|i| {
-            let local = if i.local_subject.is_empty() {
-                i.to.clone()
-            } else {
-                i.local_subject.clone()
+        let now = SystemTime::now();
+        let window_end =
+            match user_jwt::check_limits(&limits, acc, &user.sub, nonce, &opts.sig, peer_ip, now) {
+                Ok(end) => end,
+                Err(why) => return AuthStep::deny(why),
             };
-            let stream = kind(&i.kind) == ExportKind::Stream;
-            Import {
-                kind: kind(&i.kind),
-                account: i.account.clone(),
-                subject: i.subject.clone(),
-                // A stream's `to` is a prefix in JWTs from older tools.
-                prefix: if stream && !i.to.is_empty() && i.local_subject.is_empty() {
-                    format!("{}.", i.to.trim_end_matches('.'))
-                } else {
-                    String::new()
-                },
-                to: if stream && i.local_subject.is_empty() {
-                    String::new()
-                } else {
-                    local
-                },
-            }
-        })
-        .collect();
-    AccountConfig {
-        name: claims.sub.clone(),
-        name_tag: claims.name.clone(),
-        nkey: claims.sub.clone(),
-        exports,
-        imports,
-        limits: AccountLimits {
-            max_connections: limit(claims.nats.limits.conn),
-            max_subscriptions: limit(claims.nats.limits.subs),
-            max_payload: limit(claims.nats.limits.payload),
-        },
+        AuthStep::Accept(user_jwt::accepted(
+            account_key,
+            &user,
+            acc,
+            &limits,
+            window_end,
+        ))
     }
-}
-
-/// `GET <url>` with a short timeout (the nats-account-server protocol): the body of a 200
-/// answer, else nats-server's `could not fetch <"url">: <status>`. `https://` URLs use the
-/// `resolver_tls` settings (the system CAs without them).
-fn fetch(url: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<String, String> {
-    let fail = |why: String| format!("could not fetch <{url:?}>: {why}");
-    let (secure, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
-        (Some(rest), _) => (false, rest),
-        (_, Some(rest)) => (true, rest),
-        _ => return Err(fail("unsupported protocol scheme".into())),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    use std::io::{Read, Write};
-    use std::net::ToSocketAddrs;
-    let addr = authority
-        .to_socket_addrs()
-        .map_err(|e| fail(e.to_string()))?
-        .next()
-        .ok_or_else(|| fail("no address".into()))?;
-    let sock = std::net::TcpStream::connect_timeout(&addr, FETCH_TIMEOUT)
-        .map_err(|e| fail(e.to_string()))?;
-    sock.set_read_timeout(Some(FETCH_TIMEOUT))
-        .and_then(|()| sock.set_write_timeout(Some(FETCH_TIMEOUT)))
-        .map_err(|e| fail(e.to_string()))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: gannet\r\nConnection: close\r\n\r\n"
-    );
-    let mut stream: Box<dyn ReadWrite> = if secure {
-        let config = match tls {
-            Some(config) => config.clone(),
-            None => {
-                crate::tls::config::resolver_client_config(&Default::default()).map_err(fail)?
-            }
-        };
-        let host = authority
-            .rsplit_once(':')
-            .map_or(authority, |(h, _)| h)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())
-            .map_err(|e| fail(e.to_string()))?;
-        let conn = rustls::ClientConnection::new(config, name).map_err(|e| fail(e.to_string()))?;
-        Box::new(rustls::StreamOwned::new(conn, sock))
-    } else {
-        Box::new(sock)
-    };
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| fail(e.to_string()))?;
-    let mut resp = Vec::new();
-    // Account JWTs are small; anything over 1 MiB is not one. A TLS peer that closes without
-    // close_notify still delivered a complete `Connection: close` answer.
-    let read = stream.take(1 << 20).read_to_end(&mut resp);
-    if let Err(e) = read {
-        if resp.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
-            return Err(fail(e.to_string()));
-        }
-    }
-    let text = String::from_utf8_lossy(&resp);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| fail("malformed response".into()))?;
-    let status = head.split(' ').nth(1).unwrap_or("");
-    if status != "200" {
-        let line = head.lines().next().unwrap_or("");
-        return Err(fail(
-            line.split_once(' ').map_or(line, |(_, s)| s).to_string(),
-        ));
-    }
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    });
-    Ok(if chunked {
-        dechunk(body)
-    } else {
-        body.trim().to_string()
-    })
-}
-
-/// A plain or TLS socket.
-trait ReadWrite: std::io::Read + std::io::Write {}
-impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
-
-/// The body of a chunked HTTP answer.
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out.trim().to_string()
 }
 
 /// The trust state for `opts`, or `None` outside operator mode.

@@ -220,7 +220,7 @@ fn dir_update(
     if cache && !trust.is_loaded(&acc) {
         return envelope(s, shared, &acc, skipped, None);
     }
-    if let Err(e) = crate::auth::operator::validate_account(&claims) {
+    if let Err(e) = crate::auth::claims::validate_account(&claims) {
         let errors = format!("validation errors: [{e}]");
         return envelope(s, shared, &acc, validation, Some(&errors));
     }
