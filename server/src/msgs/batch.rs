@@ -89,6 +89,12 @@ pub struct Record<'a> {
 pub fn records(msgs: &[u8]) -> impl Iterator<Item = Record<'_>> {
     let mut pos = 0;
     std::iter::from_fn(move || {
+        if pos == msgs.len() {
+            return None;
+        }
+        // Batches are written by `push_msg` only, on the same machine: a record cut short is a
+        // bug, not input to tolerate.
+        debug_assert!(pos + RECORD_HEADER <= msgs.len(), "truncated batch record");
         if pos + RECORD_HEADER > msgs.len() {
             return None;
         }

@@ -17,7 +17,7 @@ use std::time::Instant;
 impl Worker {
     /// Handles one parsed op from the connection in `slot`.
     pub(super) fn dispatch(&mut self, slot: usize, op: ClientOp<'_>) {
-        let Some(conn) = self.conns[slot].as_ref() else {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
         if log::trace_enabled() {
@@ -28,7 +28,7 @@ impl Worker {
         if conn.identity.is_none() && !matches!(op, ClientOp::Connect(_)) {
             match self.rt.auth.no_auth_identity() {
                 Some(identity) => {
-                    if let Some(conn) = self.conns[slot].as_mut() {
+                    if let Some(conn) = self.conns.get_mut(slot) {
                         conn.auth_deadline = None;
                     }
                     if !self.bind(slot, identity) {
@@ -63,16 +63,16 @@ impl Worker {
     }
 
     fn verbose_ok(&mut self, slot: usize) {
-        if self.conns[slot].as_ref().is_some_and(|c| c.opts.verbose) {
+        if self.conns.get(slot).is_some_and(|c| c.opts.verbose) {
             self.queue_out(slot, encode::OK);
         }
     }
 
     pub(super) fn send_err(&mut self, slot: usize, text: &[u8]) {
         if log::trace_enabled() {
-            if let Some(conn) = self.conns[slot].as_ref() {
+            if let Some(conn) = self.conns.get(slot) {
                 let text = String::from_utf8_lossy(text);
-                log::trace(&format!("{} - ->> [-ERR '{text}']", conn.log_prefix()));
+                crate::trace!("{} - ->> [-ERR '{text}']", conn.log_prefix());
             }
         }
         let mut line = Vec::with_capacity(text.len() + 10);
@@ -81,13 +81,13 @@ impl Worker {
     }
 
     fn auth_violation(&mut self, slot: usize, why: impl std::fmt::Display) {
-        if let (Some(conn), Some(sys)) = (self.conns[slot].as_ref(), self.shared.sys()) {
+        if let (Some(conn), Some(sys)) = (self.conns.get(slot), self.shared.sys()) {
             sys.report(crate::msgs::SysEvent::AuthError {
                 client: super::snapshot::client_facts(conn),
                 reason: ClosedReason::AuthenticationViolation.as_str().to_string(),
             });
         }
-        if let Some(conn) = self.conns[slot].as_ref() {
+        if let Some(conn) = self.conns.get(slot) {
             let user = if conn.opts.user.is_empty() {
                 String::new()
             } else {
@@ -97,10 +97,7 @@ impl Worker {
                 "{} - authentication error{user}",
                 conn.log_prefix()
             ));
-            log::debug(&format!(
-                "{} - authentication error: {why}",
-                conn.log_prefix()
-            ));
+            crate::debug!("{} - authentication error: {why}", conn.log_prefix());
         }
         self.send_err_and_close(
             slot,
@@ -114,14 +111,14 @@ impl Worker {
         let opts = match ConnectOpts::decode(json) {
             Ok(opts) => opts,
             Err(e) => {
-                if let Some(conn) = self.conns[slot].as_ref() {
-                    log::debug(&format!("{} - bad CONNECT: {}", conn.log_prefix(), e.0));
+                if let Some(conn) = self.conns.get(slot) {
+                    crate::debug!("{} - bad CONNECT: {}", conn.log_prefix(), e.0);
                 }
                 self.mark_close(slot, ClosedReason::ProtocolViolation);
                 return;
             }
         };
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         conn.auth_deadline = None;
@@ -159,7 +156,7 @@ impl Worker {
     /// Hands a check that takes long (bcrypt, or fetching an operator-mode account) to the
     /// auth threads; the answer arrives as `AuthResult`.
     pub(super) fn submit_auth(&mut self, slot: usize, step: AuthStep) {
-        let Some(conn) = self.conns[slot].as_ref() else {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
         let work = match step {
@@ -199,7 +196,7 @@ impl Worker {
         cid: u64,
         result: Result<Identity, RejectReason>,
     ) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         if conn.cid != cid || conn.is_closing() {
@@ -225,7 +222,7 @@ impl Worker {
 
     /// The rest of CONNECT once the credentials passed (spec §1.4 steps 5-9).
     fn connect_authenticated(&mut self, slot: usize, identity: Identity) {
-        let Some(conn) = self.conns[slot].as_ref() else {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
         if !conn.opts.account.is_empty() || conn.opts.new_account {
@@ -236,7 +233,7 @@ impl Worker {
             return;
         }
         let server_headers = self.rt.limits.headers;
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         if !(0..=1).contains(&conn.opts.protocol) {
@@ -261,7 +258,7 @@ impl Worker {
             sub.headers.store(headers, Ordering::Relaxed);
         }
         if log::debug_enabled() {
-            log::debug(&format!(
+            crate::debug!(
                 "{} - Client connection created: name={:?} lang={:?} version={:?} protocol={} account={}",
                 conn.log_prefix(),
                 conn.opts.name,
@@ -269,7 +266,7 @@ impl Worker {
                 conn.opts.version,
                 conn.opts.protocol,
                 conn.account_name()
-            ));
+            );
         }
         if let Some(sys) = self.shared.sys() {
             sys.report(crate::msgs::SysEvent::Connect(
@@ -286,7 +283,7 @@ impl Worker {
             self.auth_violation(slot, "account not found");
             return false;
         };
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
         let same = conn
@@ -316,7 +313,7 @@ impl Worker {
     /// After a reload: the client still authenticates; apply its new permissions, drop the
     /// subscriptions they no longer allow, and close it if its account changed.
     pub(super) fn reauthorized(&mut self, slot: usize, identity: Identity) {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         if conn.account_name() != identity.account {
@@ -327,7 +324,7 @@ impl Worker {
         conn.pub_cache.clear();
         conn.parser.max_payload = conn.max_payload(self.rt.limits.max_payload);
         self.arm_expiry(slot);
-        let Some(conn) = self.conns[slot].as_ref() else {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
         let Some(perms) = conn.perms() else {
@@ -357,7 +354,7 @@ impl Worker {
             self.send_err(slot, &errors::sub_violation(subject, queue));
             return;
         }
-        if let Some(perms) = self.conns[slot].as_ref().and_then(|c| c.perms()) {
+        if let Some(perms) = self.conns.get(slot).and_then(|c| c.perms()) {
             if !perms.can_subscribe(subject, queue) {
                 self.send_err(slot, &errors::sub_violation(subject, queue));
                 return;
@@ -370,7 +367,7 @@ impl Worker {
             return;
         }
         let worker = self.id;
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let account_max = conn
@@ -435,7 +432,7 @@ impl Worker {
     /// UNSUB (spec §1.6): a count above what was already delivered arms auto-unsubscribe,
     /// anything else removes the subscription now.
     fn dispatch_unsub(&mut self, slot: usize, sid: &[u8], max_msgs: u64) {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         if let Some(sub) = conn.subs.get(sid) {
@@ -455,7 +452,7 @@ impl Worker {
 
     /// Removes one subscription of a connection of this worker.
     pub(super) fn remove_sub(&mut self, slot: usize, sid: &[u8]) {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let Some(sub) = conn.subs.remove(sid) else {
@@ -472,7 +469,7 @@ impl Worker {
 
     fn dispatch_ping(&mut self, slot: usize) {
         self.queue_out(slot, encode::PONG);
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         if conn.first_pong() {
@@ -493,7 +490,7 @@ impl Worker {
     }
 
     fn dispatch_pong(&mut self, slot: usize) {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         conn.ping.outstanding = 0;
@@ -537,11 +534,8 @@ fn trace_in(conn: &super::conn::Conn, op: &ClientOp<'_>) {
         ClientOp::Ok => "OK".to_string(),
         ClientOp::Err(text) => format!("-ERR {}", s(text)),
     };
-    log::trace(&format!("{prefix} - <<- [{line}]"));
+    crate::trace!("{prefix} - <<- [{line}]");
     if let ClientOp::Pub(p) = op {
-        log::trace(&format!(
-            "{prefix} - <<- MSG_PAYLOAD: [{:?}]",
-            s(p.payload())
-        ));
+        crate::trace!("{prefix} - <<- MSG_PAYLOAD: [{:?}]", s(p.payload()));
     }
 }

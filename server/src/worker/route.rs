@@ -180,7 +180,7 @@ fn reserved_reply(reply: &[u8]) -> bool {
 impl Worker {
     /// PUB/HPUB from the connection in `slot` (spec §1.5 for the order of checks).
     pub(super) fn route_pub(&mut self, slot: usize, msg: &Pub<'_>) {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         conn.in_msgs += 1;
@@ -222,7 +222,7 @@ impl Worker {
         }
         if msg.subject == USER_INFO_SUBJECT {
             if let (Some(sys), Some(reply), Some(conn)) =
-                (self.shared.sys(), msg.reply, self.conns[slot].as_ref())
+                (self.shared.sys(), msg.reply, self.conns.get(slot))
             {
                 // Answered here, from the requesting connection's live identity (spec sys.md
                 // §3.8), by the system thread so the reply carries its ServerInfo sequence.
@@ -399,7 +399,7 @@ impl Worker {
     /// Publish permission (spec §4.9): the allow/deny lists, cached per connection, then the
     /// reply subjects the client received while it has response permissions.
     fn publish_allowed(&mut self, slot: usize, subject: &[u8]) -> bool {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
         let Some(perms) = conn.identity.as_ref().and_then(|i| i.perms.clone()) else {
@@ -438,8 +438,16 @@ impl Worker {
         true
     }
 
-    /// Delivers to one subscription. Returns false if it could not take the message.
+    /// Delivers to one subscription: encoded straight into the connection's outbound buffer
+    /// when it is on this worker, else into the batch for its worker. Returns false if it
+    /// could not take the message.
+    ///
+    /// Import subscriptions never get here (`route_in` routes them); they have no worker.
     fn deliver(&mut self, sub: &SubRef, msg: &Pub<'_>) -> bool {
+        debug_assert!(
+            sub.import.is_none(),
+            "import subscriptions are routed, not delivered"
+        );
         if let Some(deny) = &sub.deny {
             if denied_at_delivery(deny, msg.subject, sub.queue.as_deref()) {
                 return false;
@@ -461,7 +469,7 @@ impl Worker {
             return true;
         }
         let max_pending = self.rt.limits.max_pending;
-        let Some(conn) = self.conns.get_mut(sub.slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(sub.slot) else {
             return false;
         };
         if conn.cid != sub.cid || conn.is_closing() {
@@ -488,7 +496,7 @@ impl Worker {
 
     /// The last allowed delivery happened: remove the subscription if it is still this one.
     fn auto_unsub_done(&mut self, sub: &Arc<Sub>) {
-        let Some(conn) = self.conns.get(sub.slot).and_then(Option::as_ref) else {
+        let Some(conn) = self.conns.get(sub.slot) else {
             return;
         };
         let current = conn.subs.get(&sub.sid).is_some_and(|s| Arc::ptr_eq(s, sub));
@@ -507,7 +515,7 @@ impl Worker {
             reply,
         } in records(&batch.msgs)
         {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 continue;
             };
             if conn.cid != cid || conn.is_closing() {
@@ -541,7 +549,7 @@ impl Worker {
     /// Sends the 503 no-responders status on the requester's own subscription that matches the
     /// reply subject, if it has one (spec §1.12).
     fn no_responders(&mut self, slot: usize, subject: &[u8], reply: &[u8]) {
-        let Some(conn) = self.conns[slot].as_ref() else {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
         let sid = conn

@@ -66,9 +66,8 @@ impl Worker {
         let conns: Vec<ConnSnapshot> = if req.conns {
             self.conns
                 .iter()
-                .flatten()
-                .filter(|c| c.identity.is_some())
-                .map(|c| conn_snapshot(c, req.subs))
+                .filter(|(_, c)| c.identity.is_some())
+                .map(|(_, c)| conn_snapshot(c, req.subs))
                 .collect()
         } else {
             Vec::new()
@@ -76,7 +75,7 @@ impl Worker {
         WorkerSnapshot {
             worker: self.id,
             counters: self.stats,
-            num_conns: self.conns.iter().flatten().count(),
+            num_conns: self.conns.count(),
             conns,
         }
     }

@@ -2,9 +2,11 @@
 //! against the connection's current state (same cid, timer still wanted) before it acts, so
 //! nothing has to be removed from the heap when a connection closes or a timer is reset.
 
+use super::{ClosedReason, Worker};
+use crate::log;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a timer entry is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +61,157 @@ impl Timers {
         } else {
             None
         }
+    }
+}
+
+impl Worker {
+    pub(super) fn fire_timers(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            let live = self.conns.get_live(timer.slot, timer.cid).is_some();
+            if !live {
+                continue;
+            }
+            match timer.kind {
+                TimerKind::Ping => self.ping_timer(timer.slot, now),
+                TimerKind::Auth => self.auth_timer(timer.slot, now),
+                TimerKind::Expiry => self.expiry_timer(timer.slot),
+                TimerKind::WriteStall => self.write_stall_timer(timer.slot, now),
+                TimerKind::Tls => self.tls_timer(timer.slot, now),
+            }
+        }
+        self.lame_duck_tick(now);
+        // Timers may have queued output (PING, -ERR); flush it now rather than next iteration.
+        self.flush_dirty();
+    }
+
+    /// Keepalive (spec §1.8), mirroring nats-server `processPingTimer`.
+    pub(super) fn ping_timer(&mut self, slot: usize, now: Instant) {
+        let limits = &self.rt.limits;
+        let (interval, ping_max) = (limits.ping_interval, limits.ping_max);
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.is_closing() {
+            return;
+        }
+        let cid = conn.cid;
+        self.timers.schedule(Timer {
+            at: now + interval,
+            slot,
+            cid,
+            kind: TimerKind::Ping,
+        });
+        // An RTT is wanted until the client has answered a PING, and again every hour.
+        let need_rtt = conn
+            .ping
+            .rtt_at
+            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(3600));
+        if !need_rtt && now.duration_since(conn.ping.last_in) < interval {
+            return;
+        }
+        if conn.ping.outstanding + 1 > ping_max {
+            crate::debug!("{} - Stale Client Connection - Closing", conn.log_prefix());
+            self.send_err_and_close(
+                slot,
+                protocol::errors::STALE_CONNECTION.as_bytes(),
+                ClosedReason::StaleConnection,
+            );
+            return;
+        }
+        conn.ping.outstanding += 1;
+        conn.ping.rtt_start = Some(now);
+        self.queue_out(slot, protocol::encode::PING);
+    }
+
+    pub(super) fn auth_timer(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        let expired = conn.auth_deadline.is_some_and(|at| at <= now);
+        if expired && conn.identity.is_none() && !conn.is_closing() {
+            crate::debug!("{} - Authentication Timeout", conn.log_prefix());
+            self.send_err_and_close(
+                slot,
+                protocol::errors::AUTHENTICATION_TIMEOUT.as_bytes(),
+                ClosedReason::AuthenticationTimeout,
+            );
+        }
+    }
+
+    /// Closes a client whose user JWT expired (nats-server: `User Authentication Expired`).
+    pub(super) fn expiry_timer(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        if conn.is_closing() {
+            return;
+        }
+        let now = std::time::SystemTime::now();
+        let identity = conn.identity.as_ref();
+        let due = |at: Option<std::time::SystemTime>| at.is_some_and(|at| at <= now);
+        let account_expires = identity.and_then(|i| i.jwt.as_ref()?.account_expires);
+        let text = if due(identity.and_then(|i| i.expires)) {
+            protocol::errors::USER_AUTHENTICATION_EXPIRED
+        } else if due(account_expires) {
+            protocol::errors::ACCOUNT_AUTHENTICATION_EXPIRED
+        } else {
+            return;
+        };
+        crate::debug!("{} - {text}", conn.log_prefix());
+        self.send_err_and_close(slot, text.as_bytes(), ClosedReason::AuthenticationExpired);
+    }
+
+    /// Arms the expiry timer of a client whose credentials expire.
+    pub(super) fn arm_expiry(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        let identity = conn.identity.as_ref();
+        let account_expires = identity.and_then(|i| i.jwt.as_ref()?.account_expires);
+        let Some(expires) = [identity.and_then(|i| i.expires), account_expires]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
+            return;
+        };
+        let left = expires
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        self.timers.schedule(Timer {
+            at: Instant::now() + left.min(crate::runtime::TIMER_MAX),
+            slot,
+            cid: conn.cid,
+            kind: TimerKind::Expiry,
+        });
+    }
+
+    pub(super) fn write_stall_timer(&mut self, slot: usize, now: Instant) {
+        let deadline = self.rt.limits.write_deadline;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let Some(since) = conn.stalled_since else {
+            return;
+        };
+        if now.duration_since(since) < deadline {
+            let cid = conn.cid;
+            self.timers.schedule(Timer {
+                at: since + deadline,
+                slot,
+                cid,
+                kind: TimerKind::WriteStall,
+            });
+            return;
+        }
+        log::notice(&format!(
+            "{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with {} total bytes.",
+            conn.log_prefix(),
+            deadline,
+            conn.out.pending()
+        ));
+        self.stats.slow_consumers += 1;
+        self.mark_close(slot, ClosedReason::SlowConsumerWriteDeadline);
     }
 }
 

@@ -14,8 +14,9 @@
 //! and PING timers start only once the TLS step is over.
 
 use super::conn::{ClosedReason, Outbound};
+use super::io::Flushed;
 use super::timers::{Timer, TimerKind};
-use super::{Flushed, Worker, READ_BUDGET_BYTES, WRITES_PER_FLUSH};
+use super::{Worker, READ_BUDGET_BYTES, WRITES_PER_FLUSH};
 use crate::log;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
@@ -76,14 +77,14 @@ impl Worker {
     }
 
     fn tls_phase(&self, slot: usize) -> Option<TlsPhase> {
-        let conn = self.conns.get(slot).and_then(Option::as_ref)?;
+        let conn = self.conns.get(slot)?;
         conn.tls.as_ref().map(|t| t.phase)
     }
 
     /// Sniff and FirstWait look at the first byte without taking it, so that whichever way
     /// the connection goes, the bytes are still in the socket for it.
     fn read_ready_tls_peek(&mut self, slot: usize, phase: TlsPhase) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         if conn.is_closing() {
@@ -125,7 +126,7 @@ impl Worker {
     /// Moves a connection to `phase` and arms the TLS timer for it.
     fn tls_enter_phase(&mut self, slot: usize, now: Instant, phase: TlsPhase) {
         let timeout = self.tls_timeout();
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let Some(tls) = conn.tls.as_mut() else {
@@ -145,7 +146,7 @@ impl Worker {
     /// `allow_non_tls` and the client did not start TLS: drop the session and serve it in
     /// plaintext from here on.
     fn tls_go_plaintext(&mut self, slot: usize) {
-        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+        if let Some(conn) = self.conns.get_mut(slot) {
             conn.tls = None;
         }
         self.conn_established(slot, Instant::now());
@@ -174,7 +175,7 @@ impl Worker {
                 self.read_again.push(slot);
                 return;
             }
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
             let Some(tls) = conn.tls.as_mut() else {
@@ -184,7 +185,7 @@ impl Worker {
             match tls.session.read_tls(&mut conn.sock) {
                 Ok(0) => {
                     if handshaking {
-                        log::debug(&format!("{} - TLS handshake error: EOF", conn.log_prefix()));
+                        crate::debug!("{} - TLS handshake error: EOF", conn.log_prefix());
                     }
                     let reason = if handshaking {
                         ClosedReason::TlsHandshakeError
@@ -202,7 +203,7 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log::debug(&format!("{} - TLS read error: {e}", conn.log_prefix()));
+                    crate::debug!("{} - TLS read error: {e}", conn.log_prefix());
                     self.mark_close(slot, ClosedReason::ReadError);
                     return;
                 }
@@ -225,13 +226,13 @@ impl Worker {
     /// A record could not be processed: a failed handshake or a corrupt record. The alert
     /// rustls queued goes out with the last flush.
     fn read_tls_failed(&mut self, slot: usize, handshaking: bool, e: &rustls::Error) {
-        if let Some(conn) = self.conns[slot].as_ref() {
+        if let Some(conn) = self.conns.get(slot) {
             if handshaking {
                 // nats-server logs client handshake errors at debug level: port scanners and
                 // load balancer probes make them common.
-                log::debug(&format!("{} - TLS handshake error: {e}", conn.log_prefix()));
+                crate::debug!("{} - TLS handshake error: {e}", conn.log_prefix());
             } else {
-                log::debug(&format!("{} - TLS error: {e}", conn.log_prefix()));
+                crate::debug!("{} - TLS error: {e}", conn.log_prefix());
             }
         }
         let reason = if handshaking {
@@ -247,7 +248,7 @@ impl Worker {
     /// the client closed its side).
     fn read_tls_plaintext(&mut self, slot: usize) -> bool {
         loop {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 return false;
             };
             if conn.reading_paused() {
@@ -261,7 +262,7 @@ impl Worker {
             if tls.phase != TlsPhase::Established {
                 return true;
             }
-            super::grow_read_buf(&mut conn.rbuf, conn.rlen);
+            super::io::grow_read_buf(&mut conn.rbuf, conn.rlen);
             let rlen = conn.rlen;
             match tls.session.reader().read(&mut conn.rbuf[rlen..]) {
                 Ok(0) => {
@@ -295,7 +296,7 @@ impl Worker {
             .tls
             .as_ref()
             .and_then(|t| t.pinned_certs.as_ref());
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let prefix = conn.log_prefix();
@@ -304,18 +305,14 @@ impl Worker {
         };
         tls.phase = TlsPhase::Established;
         if !crate::tls::pinned(pins, tls.session.peer_certificates()) {
-            log::debug(&format!(
-                "{prefix} - TLS handshake error: peer certificate not pinned"
-            ));
+            crate::debug!("{prefix} - TLS handshake error: peer certificate not pinned");
             self.mark_close(slot, ClosedReason::TlsHandshakeError);
             return;
         }
         if log::debug_enabled() {
             let version = tls.session.protocol_version();
             let suite = tls.session.negotiated_cipher_suite().map(|s| s.suite());
-            log::debug(&format!(
-                "{prefix} - TLS handshake complete ({version:?}, {suite:?})"
-            ));
+            crate::debug!("{prefix} - TLS handshake complete ({version:?}, {suite:?})");
         }
         if !tls.info_sent {
             tls.info_sent = true;
@@ -329,7 +326,7 @@ impl Worker {
     /// timeout, depending on the phase (a stale entry whose deadline moved does nothing).
     pub(super) fn tls_timer(&mut self, slot: usize, now: Instant) {
         let allow_non_tls = self.rt.opts.allow_non_tls;
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let (closing, prefix) = (conn.is_closing(), conn.log_prefix());
@@ -355,7 +352,7 @@ impl Worker {
             // Nothing arrived while sniffing: nats-server then assumes plaintext.
             TlsPhase::Sniff => self.tls_go_plaintext(slot),
             TlsPhase::Handshake => {
-                log::debug(&format!("{prefix} - TLS handshake timeout"));
+                crate::debug!("{prefix} - TLS handshake timeout");
                 // The -ERR can only be read by a client that has not started TLS (it goes
                 // out in the clear); for one that has, it would corrupt the handshake.
                 if !tls.received_any {
@@ -394,7 +391,7 @@ pub(super) fn flush_tls(
     }
     let established = tls.phase == TlsPhase::Established;
     if !established {
-        match super::write_plain(sock, out, progressed) {
+        match super::io::write_plain(sock, out, progressed) {
             Flushed::Done => {}
             other => return other,
         }

@@ -1,0 +1,587 @@
+//! The data path of one connection: taking over an accepted socket, reading
+//! ([`Worker::read_ready`]) and parsing ([`Worker::parse_and_dispatch`]), queueing output
+//! ([`Worker::queue_out`], [`Worker::mark_dirty`]), writing it once per loop iteration
+//! ([`Worker::flush_dirty`]), closing ([`Worker::close_now`]) and handing batches to other
+//! workers ([`Worker::send_batches`]).
+//!
+//! Everything here runs on the worker that owns the connection. `slot` arguments may be stale
+//! (the connection closed meanwhile): every function looks the slot up and does nothing when
+//! it is empty.
+
+use super::conn::{Conn, Outbound, READ_BUF_MAX, READ_BUF_MIN};
+use super::conns::Conns;
+use super::timers::{Timer, TimerKind};
+use super::{remove_subs, snapshot, tls, ClosedReason, Worker};
+use super::{READ_BUDGET_BYTES, WRITES_PER_FLUSH};
+use crate::log;
+use crate::msgs::batch::Batch;
+use crate::msgs::WorkerMsg;
+use crossbeam_channel::TrySendError;
+use mio::net::TcpStream;
+use mio::Interest;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+impl Worker {
+    pub(super) fn add_conn(&mut self, mut sock: TcpStream, cid: u64, peer: SocketAddr) {
+        let slot = self.conns.reserve();
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut sock, Conns::token(slot), Interest::READABLE)
+        {
+            log::error(&format!("{peer} - cid:{cid} - registration failed: {e}"));
+            self.conns.unreserve(slot);
+            self.shared.client_closed();
+            return;
+        }
+        let _ = sock.set_nodelay(true);
+        let now = Instant::now();
+        let limits = &self.rt.limits;
+        let parser = protocol::Parser::new(limits.max_control_line, limits.max_payload);
+        let mut conn = Conn::new(cid, sock, peer, parser, now);
+        if self.rt.auth.wants_nonce() {
+            conn.nonce = crate::auth::new_nonce();
+        }
+        crate::debug!("{peer} - cid:{cid} - Client connection created");
+        self.conns.fill(slot, conn);
+        self.mark_dirty(slot);
+        if self.rt.opts.tls.is_some() {
+            self.add_conn_tls(slot, now);
+            return;
+        }
+        let info = self.initial_info(slot, false);
+        self.queue_out(slot, &info);
+        self.conn_established(slot, now);
+    }
+
+    /// A connection on a TLS port: INFO now unless the handshake comes first, and the timer of
+    /// its first TLS phase (see `tls.rs`).
+    pub(super) fn add_conn_tls(&mut self, slot: usize, now: Instant) {
+        let Some(t) = self.rt.opts.tls.as_ref() else {
+            return;
+        };
+        let (first, fallback) = (t.handshake_first, t.handshake_first_fallback);
+        let allow_non_tls = self.rt.opts.allow_non_tls;
+        let timeout = self.tls_timeout();
+        let session = match t.server.as_ref().map(crate::tls::new_session) {
+            Some(Ok(session)) => session,
+            Some(Err(e)) => {
+                log::error(&format!("TLS session setup failed: {e}"));
+                self.mark_close(slot, ClosedReason::TlsHandshakeError);
+                return;
+            }
+            None => {
+                self.mark_close(slot, ClosedReason::TlsHandshakeError);
+                return;
+            }
+        };
+        let (phase, info_now, wait) = match (first, fallback.is_zero(), allow_non_tls) {
+            (true, true, _) => (tls::TlsPhase::Handshake, false, timeout),
+            (true, false, _) => (tls::TlsPhase::FirstWait, false, fallback),
+            (false, _, true) => (tls::TlsPhase::Sniff, true, timeout),
+            (false, _, false) => (tls::TlsPhase::Handshake, true, timeout),
+        };
+        let at = now + wait.min(crate::runtime::TIMER_MAX);
+        if info_now {
+            let info = self.initial_info(slot, false);
+            self.queue_out(slot, &info);
+        }
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        conn.tls = Some(Box::new(tls::TlsState {
+            session,
+            phase,
+            deadline: at,
+            info_sent: info_now,
+            received_any: false,
+            close_notify_sent: false,
+            silent: false,
+        }));
+        let cid = conn.cid;
+        self.timers.schedule(Timer {
+            at,
+            slot,
+            cid,
+            kind: TimerKind::Tls,
+        });
+    }
+
+    /// The INFO line a new connection gets first. With handshake first it says
+    /// `tls_required` whatever `allow_non_tls` says (nats-server forces it).
+    pub(super) fn initial_info(&self, slot: usize, tls_first: bool) -> Vec<u8> {
+        let Some(conn) = self.conns.get(slot) else {
+            return Vec::new();
+        };
+        let max_payload = self.rt.limits.max_payload;
+        let json = self
+            .rt
+            .initial_info(conn.cid, &conn.peer, &conn.nonce, max_payload, tls_first);
+        let mut line = Vec::with_capacity(json.len() + 8);
+        protocol::encode::write_info(&mut line, &json);
+        line
+    }
+
+    /// The connection is ready for the protocol (at once for plaintext, after the TLS step
+    /// otherwise): start the auth and PING timers, and bind it when no auth is required.
+    pub(super) fn conn_established(&mut self, slot: usize, now: Instant) {
+        let (ping_interval, auth_timeout) =
+            (self.rt.limits.ping_interval, self.rt.limits.auth_timeout);
+        let auth_required = self.rt.auth_required();
+        let jitter_pct = self.next_random() % 21;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let cid = conn.cid;
+        if auth_required {
+            let at = now + auth_timeout;
+            conn.auth_deadline = Some(at);
+            self.timers.schedule(Timer {
+                at,
+                slot,
+                cid,
+                kind: TimerKind::Auth,
+            });
+        }
+        let first_ping = ping_interval.min(Duration::from_secs(2));
+        let at = now + first_ping + first_ping * jitter_pct as u32 / 100;
+        self.timers.schedule(Timer {
+            at,
+            slot,
+            cid,
+            kind: TimerKind::Ping,
+        });
+        if !auth_required {
+            self.bind(slot, crate::auth::Identity::global(None));
+        }
+    }
+
+    /// A readiness event for connection `slot`: WRITABLE marks it dirty (the end-of-iteration
+    /// flush writes), READABLE reads and parses now.
+    ///
+    /// Called by `run_loop` only. `slot` may have been freed by an earlier event of the same
+    /// poll; every step below then does nothing.
+    pub(super) fn conn_ready(&mut self, slot: usize, readable: bool, writable: bool) {
+        if writable {
+            self.mark_dirty(slot);
+        }
+        if readable {
+            self.read_ready(slot);
+        }
+    }
+
+    pub(super) fn read_pending_again(&mut self) {
+        let again = std::mem::take(&mut self.read_again);
+        for slot in again {
+            self.read_ready(slot);
+        }
+    }
+
+    /// Reads up to [`READ_BUDGET_BYTES`], parsing after each read so the buffer stays bounded;
+    /// a connection whose budget ran out goes on `read_again` for the next iteration.
+    ///
+    /// May close the connection (EOF, error, a protocol error found while parsing). Writes
+    /// nothing itself: replies and deliveries are queued and flushed once per iteration.
+    pub(super) fn read_ready(&mut self, slot: usize) {
+        let mut budget = READ_BUDGET_BYTES;
+        loop {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                return;
+            };
+            if conn.tls.is_some() {
+                return self.read_ready_tls(slot);
+            }
+            if conn.reading_paused() {
+                // While a bcrypt check runs the bytes wait in the socket; `auth_result`
+                // resumes reading.
+                return;
+            }
+            grow_read_buf(&mut conn.rbuf, conn.rlen);
+            let rlen = conn.rlen;
+            match conn.sock.read(&mut conn.rbuf[rlen..]) {
+                Ok(0) => {
+                    self.mark_close(slot, ClosedReason::ClientClosed);
+                    return;
+                }
+                Ok(n) => {
+                    conn.rlen += n;
+                    conn.ping.last_in = Instant::now();
+                    let filled = conn.rlen == conn.rbuf.len();
+                    self.parse_and_dispatch(slot);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.read_again.push(slot);
+                        return;
+                    }
+                    if !filled {
+                        // A short read means the socket is drained (edge-triggered: the next
+                        // readiness event comes when more arrives). Reading on would only cost
+                        // an extra syscall returning WouldBlock.
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.mark_close(slot, ClosedReason::ReadError);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Parses every complete op in the read buffer and dispatches it, then keeps the unparsed
+    /// tail at the front of the buffer.
+    ///
+    /// Stops early when the connection starts closing or waits for an auth check
+    /// ([`super::conn::Conn::reading_paused`]); the rest stays buffered. Afterwards `rbuf`
+    /// holds exactly the unparsed bytes, grown to fit a large message the parser waits for.
+    pub(super) fn parse_and_dispatch(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        // The buffer is taken out so ops can borrow it while dispatch mutates the worker.
+        let rbuf = std::mem::take(&mut conn.rbuf);
+        let rlen = conn.rlen;
+        let mut pos = 0;
+        while let Some(conn) = self.conns.get_mut(slot) {
+            if conn.reading_paused() {
+                break;
+            }
+            match conn.parser.parse(&rbuf[pos..rlen]) {
+                Ok(Some((op, used))) => {
+                    pos += used;
+                    self.dispatch(slot, op);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.parse_error(slot, e);
+                    break;
+                }
+            }
+        }
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let mut rbuf = rbuf;
+        rbuf.copy_within(pos..rlen, 0);
+        conn.rlen = rlen - pos;
+        let needed = conn.parser.needed();
+        if needed > rbuf.len() {
+            // A large message: grow once to hold all of it (bounded by max_payload, which the
+            // parser has already checked).
+            rbuf.resize(needed, 0);
+        } else if conn.rlen == 0 && rbuf.len() > READ_BUF_MAX {
+            rbuf = vec![0; READ_BUF_MAX];
+        }
+        conn.rbuf = rbuf;
+    }
+
+    pub(super) fn parse_error(&mut self, slot: usize, e: protocol::ParseError) {
+        let reason = match e {
+            protocol::ParseError::MaxPayload => ClosedReason::MaxPayloadExceeded,
+            protocol::ParseError::MaxControlLine => ClosedReason::MaxControlLineExceeded,
+            _ => ClosedReason::ProtocolViolation,
+        };
+        if let Some(conn) = self.conns.get(slot) {
+            crate::debug!("{} - Client parser ERROR: {e}", conn.log_prefix());
+        }
+        match e.err_text() {
+            Some(text) => self.send_err_and_close(slot, text.as_bytes(), reason),
+            None => self.mark_close(slot, reason),
+        }
+    }
+
+    /// Queues bytes to a connection of this worker and marks it dirty, enforcing
+    /// `max_pending` (slow consumer). Returns false if the connection can't take output.
+    ///
+    /// Never writes to the socket: the flush at the end of the iteration does, once for all
+    /// that was queued (nats-server `queueOutbound` + `flushClients`).
+    pub(super) fn queue_out(&mut self, slot: usize, bytes: &[u8]) -> bool {
+        let max_pending = self.rt.limits.max_pending;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return false;
+        };
+        if conn.is_closing() {
+            return false;
+        }
+        conn.out.buf.extend_from_slice(bytes);
+        if conn.out.pending() > max_pending {
+            self.slow_consumer(slot);
+            return false;
+        }
+        self.mark_dirty(slot);
+        true
+    }
+
+    pub(super) fn slow_consumer(&mut self, slot: usize) {
+        let max_pending = self.rt.limits.max_pending;
+        if let Some(conn) = self.conns.get_mut(slot) {
+            log::notice(&format!(
+                "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                conn.log_prefix(),
+                max_pending
+            ));
+            conn.out.buf = Vec::new();
+            conn.out.pos = 0;
+        }
+        self.stats.slow_consumers += 1;
+        self.mark_close(slot, ClosedReason::SlowConsumerPendingBytes);
+    }
+
+    /// Puts a connection on the dirty list (once), so `flush_dirty` writes it this iteration.
+    pub(super) fn mark_dirty(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    /// Schedules a close at the end of this iteration, after a last flush unless the reason
+    /// drops output.
+    pub(super) fn mark_close(&mut self, slot: usize, reason: ClosedReason) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            if !conn.is_closing() {
+                conn.close_with(reason);
+            }
+        }
+        self.mark_dirty(slot);
+    }
+
+    pub(super) fn send_err_and_close(&mut self, slot: usize, text: &[u8], reason: ClosedReason) {
+        let mut line = Vec::with_capacity(text.len() + 10);
+        protocol::encode::write_err(&mut line, text);
+        self.queue_out(slot, &line);
+        self.mark_close(slot, reason);
+    }
+
+    /// Writes every dirty connection once (redis `beforeSleep`, nats-server `flushClients`),
+    /// and closes those marked for closing. Called at the end of each loop iteration and
+    /// after timers; afterwards the dirty list holds only connections a flush re-marked
+    /// (their write budget ran out).
+    pub(super) fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &slot in &dirty {
+            self.flush(slot);
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    /// Writes a connection's queued output; asks for WRITABLE only if the kernel buffer fills.
+    pub(super) fn flush(&mut self, slot: usize) {
+        let now = Instant::now();
+        let write_deadline = self.rt.limits.write_deadline;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        conn.dirty = false;
+        if conn
+            .closing_reason()
+            .is_some_and(ClosedReason::drops_output)
+        {
+            self.close_now(slot);
+            return;
+        }
+        let mut progressed = false;
+        let closing = conn.is_closing();
+        let flushed = match conn.tls.as_deref_mut() {
+            None => write_plain(&mut conn.sock, &mut conn.out, &mut progressed),
+            Some(session) => tls::flush_tls(
+                &mut conn.sock,
+                &mut conn.out,
+                session,
+                closing,
+                &mut progressed,
+            ),
+        };
+        if progressed {
+            conn.stalled_since = None;
+        }
+        if flushed == Flushed::Failed {
+            conn.close_with(ClosedReason::ReadError);
+        }
+        if conn.is_closing() {
+            self.close_now(slot);
+            return;
+        }
+        if flushed == Flushed::Capped {
+            // The socket still takes data but this flush used its share: come back on the
+            // next iteration. The writes made progress, so this is no stall; and WRITABLE
+            // would not fire again (edge-triggered, the socket never stopped being writable).
+            self.mark_dirty(slot);
+            return;
+        }
+        let pending =
+            conn.out.pending() > 0 || conn.tls.as_ref().is_some_and(|t| t.session.wants_write());
+        if pending && conn.stalled_since.is_none() {
+            conn.stalled_since = Some(now);
+            let cid = conn.cid;
+            self.timers.schedule(Timer {
+                at: now + write_deadline,
+                slot,
+                cid,
+                kind: TimerKind::WriteStall,
+            });
+        }
+        if pending != conn.write_interest {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.sock, Conns::token(slot), interest)
+                .is_ok()
+            {
+                conn.write_interest = pending;
+            }
+        }
+    }
+
+    /// Closes and forgets a connection now: its subscriptions leave the sublist first, so no
+    /// publisher matches them after this.
+    pub(super) fn close_now(&mut self, slot: usize) {
+        let Some(mut conn) = self.conns.take(slot) else {
+            return;
+        };
+        let reason = conn
+            .closing_reason()
+            .unwrap_or(ClosedReason::ServerShutdown);
+        if reason == ClosedReason::StaleConnection {
+            self.stats.stale_connections += 1;
+        }
+        let facts = snapshot::client_facts(&conn);
+        if conn.identity.is_some() || reason != ClosedReason::ServerShutdown {
+            let mut closed = snapshot::conn_snapshot(&conn, true);
+            closed.closed = Some((std::time::SystemTime::now(), reason.as_str().to_string()));
+            self.shared.push_closed(closed);
+        }
+        if let Some(account) = conn.account.take() {
+            remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
+            if !conn.released {
+                account.remove_conn();
+            }
+        }
+        // Reported after the account lost the connection, so the account's connection count
+        // in the CONNS event that follows is already the new one.
+        if let Some(sys) = self.shared.sys() {
+            sys.report(crate::msgs::SysEvent::Disconnect {
+                client: facts,
+                sent: (conn.in_msgs, conn.in_bytes),
+                received: (conn.out_msgs, conn.out_bytes),
+                reason: reason.as_str().to_string(),
+            });
+        }
+        let _ = self.poll.registry().deregister(&mut conn.sock);
+        let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+        self.shared.client_closed();
+        crate::debug!(
+            "{} - Client connection closed: {} (after {:?})",
+            conn.log_prefix(),
+            reason.as_str(),
+            conn.start.elapsed()
+        );
+    }
+
+    pub(super) fn close_all(&mut self, reason: ClosedReason) {
+        for slot in self.conns.slots() {
+            if self.conns.get(slot).is_some() {
+                self.mark_close(slot, reason);
+                self.flush(slot);
+            }
+        }
+    }
+
+    /// Hands each non-empty batch to its worker. A full inbox keeps the batch here (it grows
+    /// and is retried shortly), so order per destination is preserved.
+    ///
+    /// Never blocks: a worker waiting on another worker's full inbox could deadlock with it.
+    pub(super) fn send_batches(&mut self) {
+        for dest in 0..self.batches.len() {
+            if self.batches[dest].is_empty() {
+                continue;
+            }
+            assert_eq!(
+                self.batches[dest].from, self.id,
+                "a batch carries its sender"
+            );
+            debug_assert_ne!(dest, self.id, "no batch to oneself");
+            let fresh = Batch::with_buffer(self.id, self.spare.try_recv().unwrap_or_default());
+            let batch = std::mem::replace(&mut self.batches[dest], fresh);
+            let handle = &self.shared.workers()[dest];
+            match handle.tx.try_send(WorkerMsg::Batch(batch)) {
+                Ok(()) => {
+                    let _ = handle.waker.wake();
+                }
+                Err(TrySendError::Full(WorkerMsg::Batch(batch)))
+                | Err(TrySendError::Disconnected(WorkerMsg::Batch(batch))) => {
+                    self.batches[dest] = batch;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// How a flush of one connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flushed {
+    /// Everything queued was written.
+    Done,
+    /// The socket is full (WouldBlock): wait for WRITABLE.
+    Blocked,
+    /// [`WRITES_PER_FLUSH`] writes made progress and more is queued: flush again next
+    /// iteration.
+    Capped,
+    /// The socket failed.
+    Failed,
+}
+
+/// Writes `out` to the socket as is, at most [`WRITES_PER_FLUSH`] times.
+#[inline]
+pub(super) fn write_plain(
+    sock: &mut TcpStream,
+    out: &mut Outbound,
+    progressed: &mut bool,
+) -> Flushed {
+    for _ in 0..WRITES_PER_FLUSH {
+        if out.pending() == 0 {
+            return Flushed::Done;
+        }
+        match sock.write(&out.buf[out.pos..]) {
+            Ok(0) => return Flushed::Failed,
+            Ok(n) => {
+                out.advance(n);
+                *progressed = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flushed::Blocked,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Flushed::Failed,
+        }
+    }
+    if out.pending() == 0 {
+        Flushed::Done
+    } else {
+        Flushed::Capped
+    }
+}
+
+/// Makes room in a read buffer before a read: it doubles while reads keep filling it, up to
+/// [`READ_BUF_MAX`] unless one large message needs more.
+#[inline]
+pub(super) fn grow_read_buf(rbuf: &mut Vec<u8>, rlen: usize) {
+    if rbuf.len() - rlen < READ_BUF_MIN / 2 {
+        let want = (rbuf.len() * 2).clamp(READ_BUF_MIN, READ_BUF_MAX.max(rlen * 2));
+        rbuf.resize(want.max(rlen + READ_BUF_MIN / 2), 0);
+    }
+}
