@@ -1,21 +1,27 @@
 //! Gannet: a NATS-compatible message broker.
 //!
 //! # Layout
-//! - [`cli`]: Go `flag`-compatible command-line parsing (`-p 4222`, `--port=4222`, `-DV`).
-//! - [`conf`]: the nats-server configuration file format (lexer and parser).
-//! - [`opts`]: the validated server options built from the config file and the flags.
-//! - [`reload`]: what a config reload may change (the diff of the running and new options).
-//! - [`server`]: shared state, startup and the control thread (accept, signals, lame duck,
-//!   reload, shutdown).
-//! - [`worker`]: the per-core event loops that own the connections.
-//! - [`connect`], [`info`]: the CONNECT and INFO JSON.
-//! - [`auth`]: client authentication and permissions. [`account`]: accounts and their
-//!   sublists.
-//! - [`tls`]: the `tls` block and rustls server configuration; the workers run the sessions.
-//! - [`sub`]: the subscription type stored in the sublist.
-//! - [`sys`]: the system account's event thread (`$SYS.ACCOUNT.*.CONNECT`, …).
-//! - [`monitor`]: the HTTP monitoring port (`/varz`, `/connz`, `/subsz`, …).
-//! - [`log`]: nats-server-style logging. [`signals`]: `--signal`.
+//! Modules in layers, from the bottom; a module uses only its own layer and lower ones (see
+//! docs/ARCHITECTURE.md, "Layers"; `tests/it/layers.rs` enforces it).
+//!
+//! - Leaves, which know nothing of the server: [`gofmt`] (Go's text formats), [`cli`] (Go
+//!   `flag`-compatible command line: `-p 4222`, `--port=4222`, `-DV`), [`conf`] (the
+//!   nats-server configuration file format), [`connect`] and [`info`] (the CONNECT and INFO
+//!   JSON), [`jwt`] (NATS JWTs), [`log`] (nats-server-style logging), [`signals`] (`--signal`).
+//! - Config: [`opts`] (the validated options from the config file and the flags), [`reload`]
+//!   (what a config reload may change), `auth::config` (users, permissions and accounts
+//!   blocks), `auth::dirstore` (the resolver's JWT directory), [`tls`] (the `tls` block and
+//!   the rustls configurations).
+//! - Model: [`account`] (accounts and their sublists), [`sub`] (the subscription stored in
+//!   the sublist), [`auth`] (client authentication, permissions, certificates, the operator
+//!   trust store and the auth thread pool).
+//! - Plumbing: [`runtime`] (the configuration snapshot workers read), [`shared`] (state the
+//!   threads share), [`msgs`] (every message and handle through which threads talk).
+//! - Threads: [`worker`] (the per-core event loops that own the connections), [`sys`] (the
+//!   system account's thread: `$SYS` events and requests), [`monitor`] (the HTTP monitoring
+//!   port: `/varz`, `/connz`, `/subsz`, …).
+//! - App: [`server`] (startup and the control thread: accept, signals, lame duck, reload,
+//!   shutdown); the only module that names every thread.
 #![deny(missing_docs)]
 
 pub mod account;

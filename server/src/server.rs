@@ -7,8 +7,8 @@
 //! an immutable [`Runtime`] snapshot that a reload replaces as a whole (see
 //! [`crate::shared::Shared`]).
 
-use crate::account::Accounts;
-use crate::auth::operator::AccountHost;
+use crate::account::{Account, Accounts};
+use crate::auth::operator::{AccountHost, Trust};
 use crate::auth::pool::AuthPool;
 use crate::auth::AuthConfig;
 use crate::info::{GANNET_VERSION, NATS_VERSION};
@@ -136,6 +136,110 @@ fn bind_listener(opts: &Options) -> Result<std::net::TcpListener, Error> {
     Ok(socket.into())
 }
 
+/// The first startup lines: versions, name and id, the configuration file and the options
+/// accepted but not implemented.
+fn log_banner(opts: &Options, ids: &ServerIds) {
+    log::notice(&format!("Starting nats-server (gannet {GANNET_VERSION})"));
+    log::notice(&format!("  Version:  {NATS_VERSION}"));
+    log::notice(&format!("  Gannet:   {GANNET_VERSION}"));
+    let name = if opts.server_name.is_empty() {
+        &ids.server_id
+    } else {
+        &opts.server_name
+    };
+    log::notice(&format!("  Name:     {name}"));
+    log::notice(&format!("  ID:       {}", ids.server_id));
+    if !opts.config_file.is_empty() {
+        log::notice(&format!(
+            "Using configuration file: {} (sha256:{})",
+            opts.config_file, opts.config_digest
+        ));
+    }
+    for key in &opts.not_implemented {
+        log::warn(&format!(
+            "Option {key:?} is accepted but not implemented yet by gannet; ignoring it"
+        ));
+    }
+}
+
+/// Worker threads: `workers` when positive, else one per available core.
+fn worker_count(opts: &Options) -> usize {
+    opts.workers
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Operator mode's trust state, checked, with the system account's claims registered in
+/// `accounts` (a placeholder while the resolver can't deliver them); `None` without operators.
+fn load_trust(opts: &Options, accounts: &Accounts) -> Result<Option<Arc<Trust>>, Error> {
+    let Some(trust) = crate::auth::operator::from_opts(opts).map_err(Error)? else {
+        return Ok(None);
+    };
+    trust.probe().map_err(Error)?;
+    if trust.system_account.is_empty() {
+        log::warn("Trusted Operators should utilize a System Account");
+    } else {
+        match trust.account(&trust.system_account) {
+            Ok(sys) => accounts.register(crate::auth::claims::account_config(&sys.claims)),
+            Err(e) => {
+                // As nats-server with a resolver that can't deliver it yet: start with
+                // a placeholder.
+                log::warn(&format!("Using bootstrapping system account ({e})"));
+                accounts.ensure(&trust.system_account);
+            }
+        }
+    }
+    Ok(Some(trust))
+}
+
+/// Links the trust state to `shared`, which registers the accounts it loads later and asks
+/// other servers for JWTs.
+fn attach_trust(shared: &Arc<Shared>, trust: Option<&Arc<Trust>>) {
+    if let Some(trust) = trust {
+        let host: Arc<dyn AccountHost> = shared.clone();
+        trust.attach(Arc::downgrade(&host));
+    }
+}
+
+/// Starts the system thread for the system account, if there is one.
+fn start_system(shared: &Arc<Shared>, system: Option<&'static Account>) -> Result<(), Error> {
+    if let Some(system) = system {
+        let handle = crate::sys::start(Arc::downgrade(shared), system)
+            .map_err(|e| Error(format!("system thread: {e}")))?;
+        shared.set_sys(handle);
+    }
+    Ok(())
+}
+
+/// The channel other threads use to ask the control thread for things, woken through `poll`;
+/// its sending half goes into `shared`.
+fn register_control(
+    poll: &Poll,
+    shared: &Shared,
+) -> Result<crossbeam_channel::Receiver<ControlMsg>, Error> {
+    let (control_tx, control_rx) = crossbeam_channel::bounded(CONTROL_QUEUE_MAX);
+    let control_waker =
+        mio::Waker::new(poll.registry(), CONTROL).map_err(|e| Error(e.to_string()))?;
+    shared.set_control(ControlHandle::new(control_tx, control_waker));
+    Ok(control_rx)
+}
+
+/// Registers the client listener with `poll` and sets up the signals it also watches.
+fn register_listener_and_signals(
+    poll: &Poll,
+    listener: &mut TcpListener,
+) -> Result<Signals, Error> {
+    poll.registry()
+        .register(listener, LISTENER, Interest::READABLE)
+        .map_err(|e| Error(e.to_string()))?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
+        .map_err(|e| Error(format!("signals: {e}")))?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)
+        .map_err(|e| Error(e.to_string()))?;
+    Ok(signals)
+}
+
 impl Server {
     /// Binds the listener, starts the workers and returns the ready server.
     ///
@@ -143,82 +247,26 @@ impl Server {
     /// The listen address is unusable or a thread/poll could not be created.
     pub fn start(mut opts: Options, flags: crate::cli::Flags) -> Result<Server, Error> {
         let ids = ServerIds::generate();
-        log::notice(&format!("Starting nats-server (gannet {GANNET_VERSION})"));
-        log::notice(&format!("  Version:  {NATS_VERSION}"));
-        log::notice(&format!("  Gannet:   {GANNET_VERSION}"));
-        let name = if opts.server_name.is_empty() {
-            &ids.server_id
-        } else {
-            &opts.server_name
-        };
-        log::notice(&format!("  Name:     {name}"));
-        log::notice(&format!("  ID:       {}", ids.server_id));
-        if !opts.config_file.is_empty() {
-            log::notice(&format!(
-                "Using configuration file: {} (sha256:{})",
-                opts.config_file, opts.config_digest
-            ));
-        }
-        for key in &opts.not_implemented {
-            log::warn(&format!(
-                "Option {key:?} is accepted but not implemented yet by gannet; ignoring it"
-            ));
-        }
+        log_banner(&opts, &ids);
         let std_listener = bind_listener(&opts)?;
         let bound = std_listener
             .local_addr()
             .map_err(|e| Error(e.to_string()))?;
         let mut listener = TcpListener::from_std(std_listener);
-        let workers = opts
-            .workers
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let workers = worker_count(&opts);
         let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
-        let trust = crate::auth::operator::from_opts(&opts).map_err(Error)?;
-        if let Some(trust) = &trust {
-            trust.probe().map_err(Error)?;
-            if trust.system_account.is_empty() {
-                log::warn("Trusted Operators should utilize a System Account");
-            } else {
-                match trust.account(&trust.system_account) {
-                    Ok(sys) => accounts.register(crate::auth::claims::account_config(&sys.claims)),
-                    Err(e) => {
-                        // As nats-server with a resolver that can't deliver it yet: start with
-                        // a placeholder.
-                        log::warn(&format!("Using bootstrapping system account ({e})"));
-                        accounts.ensure(&trust.system_account);
-                    }
-                }
-            }
-        }
+        let trust = load_trust(&opts, &accounts)?;
         let system_account = system_account(&accounts, &opts)?;
         let auth_pool = AuthPool::start().map_err(|e| Error(format!("auth threads: {e}")))?;
         opts.add_sys_only_no_auth_user("");
         let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
         let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
-        if let Some(trust) = &trust {
-            let host: Arc<dyn AccountHost> = shared.clone();
-            trust.attach(Arc::downgrade(&host));
-        }
-        if let Some(system) = system_account {
-            let handle = crate::sys::start(Arc::downgrade(&shared), system)
-                .map_err(|e| Error(format!("system thread: {e}")))?;
-            shared.set_sys(handle);
-        }
+        attach_trust(&shared, trust.as_ref());
+        start_system(&shared, system_account)?;
         let threads = spawn_workers(&shared, workers)?;
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
-        let (control_tx, control_rx) = crossbeam_channel::bounded(CONTROL_QUEUE_MAX);
-        let control_waker =
-            mio::Waker::new(poll.registry(), CONTROL).map_err(|e| Error(e.to_string()))?;
-        shared.set_control(ControlHandle::new(control_tx, control_waker));
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(|e| Error(e.to_string()))?;
-        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
-            .map_err(|e| Error(format!("signals: {e}")))?;
-        poll.registry()
-            .register(&mut signals, SIGNALS, Interest::READABLE)
-            .map_err(|e| Error(e.to_string()))?;
+        let control_rx = register_control(&poll, &shared)?;
+        let signals = register_listener_and_signals(&poll, &mut listener)?;
         let mut server = Server {
             shared,
             ids,
@@ -237,14 +285,19 @@ impl Server {
         };
         server.start_monitor()?;
         server.write_pid_and_ports()?;
-        let host = bound.ip();
+        server.log_ready(workers);
+        Ok(server)
+    }
+
+    /// The last startup lines: the client address, the TLS mode and readiness.
+    fn log_ready(&self, workers: usize) {
+        let host = self.bound.ip();
         log::notice(&format!(
             "Listening for client connections on {}",
-            SocketAddr::new(host, bound.port())
+            SocketAddr::new(host, self.bound.port())
         ));
-        server.log_tls_mode();
+        self.log_tls_mode();
         log::notice(&format!("Server is ready (gannet, {workers} workers)"));
-        Ok(server)
     }
 
     /// The startup lines saying how clients get TLS (nats-server `Start`).
@@ -614,10 +667,7 @@ impl Server {
 
 /// Picks the system account (spec sys.md §1.2): the configured one, else an account named
 /// `$SYS`, else a new empty `$SYS`; none with `no_system_account`.
-fn system_account(
-    accounts: &Accounts,
-    opts: &Options,
-) -> Result<Option<&'static crate::account::Account>, Error> {
+fn system_account(accounts: &Accounts, opts: &Options) -> Result<Option<&'static Account>, Error> {
     if opts.no_system_account {
         return Ok(None);
     }

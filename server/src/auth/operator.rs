@@ -18,7 +18,6 @@ use super::{resolver, user_jwt};
 use super::{AuthStep, RejectReason};
 use crate::connect::ConnectOpts;
 use crate::jwt;
-use crate::log;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -255,10 +254,10 @@ impl Trust {
                     self.local_account(&import.account).map(|_| ())
                 };
                 if let Err(e) = loaded {
-                    log::debug(&format!(
+                    crate::debug!(
                         "account {key}: exporter {} not available: {e}",
                         import.account
-                    ));
+                    );
                 }
             }
         }
@@ -332,10 +331,12 @@ impl Trust {
                 };
                 let checked = import_allowed(&exporter.claims, &claims.sub, import);
                 if let Err(why) = &checked {
-                    log::debug(&format!(
+                    crate::debug!(
                         "account {}: import {:?} from {} refused: {why}",
-                        claims.sub, import.subject, import.account
-                    ));
+                        claims.sub,
+                        import.subject,
+                        import.account
+                    );
                 }
                 checked.is_ok()
             });

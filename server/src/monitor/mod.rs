@@ -1,6 +1,7 @@
 //! The HTTP monitoring port (`-m`, `http_port`, `http: host:port`, `http_base_path`): `/varz`,
 //! `/connz`, `/subsz`, `/accountz`, `/healthz` and the empty cluster documents, built from
-//! worker snapshots (spec `sys.md` §4). The same builders will answer `$SYS.REQ.SERVER.*`.
+//! worker snapshots (spec `sys.md` §4). The same builders answer `$SYS.REQ.SERVER.*`
+//! (`sys::requests`).
 
 pub mod http;
 pub mod status;
@@ -11,7 +12,7 @@ use crate::shared::Shared;
 use http::{Request, Response};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use sysacct::monitor::{uptime_text, ConnInfo, Connz, SubDetail, Subsz, Varz};
 use sysacct::time::rfc3339_nano;
 
@@ -253,89 +254,123 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Prometheus text being written: metric families one after another.
+#[derive(Default)]
+struct Exposition(String);
+
+impl Exposition {
+    /// One family: its HELP and TYPE lines, then a line per sample (labels, value).
+    fn metric(&mut self, name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>) {
+        self.0.push_str(&format!(
+            "# HELP gannet_{name} {help}\n# TYPE gannet_{name} {kind}\n"
+        ));
+        for (labels, value) in samples {
+            self.0.push_str(&format!("gannet_{name}{labels} {value}\n"));
+        }
+    }
+}
+
+/// One unlabelled sample.
+fn one(x: f64) -> Vec<(String, f64)> {
+    vec![(String::new(), x)]
+}
+
 /// `/metrics`: the server's counters in the Prometheus text format, per server, per account
 /// and per close reason (nats-server has no such endpoint; its users run an exporter).
 pub fn metrics(shared: &Arc<Shared>) -> String {
     let v = varz(shared);
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
-        out.push_str(&format!(
-            "# HELP gannet_{name} {help}\n# TYPE gannet_{name} {kind}\n"
-        ));
-        for (labels, value) in samples {
-            out.push_str(&format!("gannet_{name}{labels} {value}\n"));
-        }
-    };
-    let one = |x: f64| vec![(String::new(), x)];
     let uptime = SystemTime::now()
         .duration_since(shared.started())
         .unwrap_or_default();
-    metric(
+    let mut out = Exposition::default();
+    connection_metrics(&mut out, &v);
+    traffic_metrics(&mut out, &v);
+    process_metrics(&mut out, &v, uptime);
+    account_metrics(&mut out, shared);
+    close_reason_metrics(&mut out, shared);
+    out.0
+}
+
+/// Open and accepted connections, and subscriptions.
+fn connection_metrics(out: &mut Exposition, v: &Varz) {
+    out.metric(
         "connections",
         "gauge",
         "Client connections open now.",
         one(v.connections as f64),
     );
-    metric(
+    out.metric(
         "connections_total",
         "counter",
         "Client connections accepted since start.",
         one(v.total_connections as f64),
     );
-    metric(
+    out.metric(
         "subscriptions",
         "gauge",
         "Subscriptions in all accounts.",
         one(v.subscriptions as f64),
     );
-    metric(
+}
+
+/// Messages and payload bytes in and out.
+fn traffic_metrics(out: &mut Exposition, v: &Varz) {
+    out.metric(
         "in_msgs_total",
         "counter",
         "Messages received from clients.",
         one(v.in_msgs as f64),
     );
-    metric(
+    out.metric(
         "in_bytes_total",
         "counter",
         "Payload bytes received from clients.",
         one(v.in_bytes as f64),
     );
-    metric(
+    out.metric(
         "out_msgs_total",
         "counter",
         "Messages delivered to clients.",
         one(v.out_msgs as f64),
     );
-    metric(
+    out.metric(
         "out_bytes_total",
         "counter",
         "Payload bytes delivered to clients.",
         one(v.out_bytes as f64),
     );
-    metric(
+}
+
+/// Slow consumer and stale connection closes, memory and uptime.
+fn process_metrics(out: &mut Exposition, v: &Varz, uptime: Duration) {
+    out.metric(
         "slow_consumers_total",
         "counter",
         "Connections closed as slow consumers.",
         one(v.slow_consumers as f64),
     );
-    metric(
+    out.metric(
         "stale_connections_total",
         "counter",
         "Connections closed as stale.",
         one(v.stale_connections as f64),
     );
-    metric(
+    out.metric(
         "memory_bytes",
         "gauge",
         "Resident memory.",
         one(v.mem as f64),
     );
-    metric(
+    out.metric(
         "uptime_seconds",
         "gauge",
         "Seconds since start.",
         one(uptime.as_secs_f64()),
     );
+}
+
+/// Connections and subscriptions per account, accounts sorted by name.
+fn account_metrics(out: &mut Exposition, shared: &Shared) {
     let mut accounts = shared.accounts.all();
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
     let per_account = |value: &dyn Fn(&crate::account::Account) -> f64| -> Vec<(String, f64)> {
@@ -346,30 +381,33 @@ pub fn metrics(shared: &Arc<Shared>) -> String {
     };
     let conns = per_account(&|a| a.num_conns.load(std::sync::atomic::Ordering::Relaxed) as f64);
     let subs = per_account(&|a| a.sublist.count() as f64);
-    metric(
+    out.metric(
         "account_connections",
         "gauge",
         "Client connections per account.",
         conns,
     );
-    metric(
+    out.metric(
         "account_subscriptions",
         "gauge",
         "Subscriptions per account.",
         subs,
     );
+}
+
+/// Closed client connections per close reason.
+fn close_reason_metrics(out: &mut Exposition, shared: &Shared) {
     let closed = shared
         .closed_by_reason()
         .into_iter()
         .map(|(r, n)| (format!("{{reason=\"{}\"}}", label(&r)), n as f64))
         .collect();
-    metric(
+    out.metric(
         "closed_connections_total",
         "counter",
         "Closed client connections by close reason.",
         closed,
     );
-    out
 }
 
 /// Go `strconv.ParseBool`.
@@ -452,27 +490,56 @@ fn conn_info(c: &ConnSnapshot, now: SystemTime, auth: bool, subs: &str) -> ConnI
     info
 }
 
-/// `/connz` (spec `sys.md` §4.4): state, cid, acc and user filters, sorting and paging.
-pub fn connz(shared: &Arc<Shared>, req: &Request) -> Result<Connz, String> {
-    let auth = parse_bool("auth", req.param("auth"))?;
-    let subs = req.param("subs").unwrap_or("");
-    if subs != "detail" {
-        parse_bool("subs", Some(subs))?;
+/// The `/connz` parameters, checked in nats-server's order.
+struct ConnzQuery<'a> {
+    auth: bool,
+    subs: &'a str,
+    offset: i64,
+    limit: i64,
+    cid: i64,
+    open: bool,
+    closed: bool,
+    sort: &'a str,
+}
+
+impl<'a> ConnzQuery<'a> {
+    /// Reads and checks `req`'s parameters; the error is nats-server's text.
+    fn parse(req: &'a Request) -> Result<ConnzQuery<'a>, String> {
+        let auth = parse_bool("auth", req.param("auth"))?;
+        let subs = req.param("subs").unwrap_or("");
+        if subs != "detail" {
+            parse_bool("subs", Some(subs))?;
+        }
+        let offset = parse_int("offset", req.param("offset"))?.max(0);
+        let mut limit = parse_int("limit", req.param("limit"))?;
+        if limit <= 0 {
+            limit = CONNZ_LIMIT_DEFAULT;
+        }
+        let cid = parse_int("cid", req.param("cid"))?;
+        let state = req.param("state").unwrap_or("open").to_lowercase();
+        let (open, closed) = match state.as_str() {
+            "open" | "" => (true, false),
+            "closed" => (false, true),
+            "any" | "all" => (true, true),
+            other => return Err(format!("Error decoding state for {other}")),
+        };
+        let sort = req.param("sort").unwrap_or("cid");
+        check_sort(sort, &state)?;
+        Ok(ConnzQuery {
+            auth,
+            subs,
+            offset,
+            limit,
+            cid,
+            open,
+            closed,
+            sort,
+        })
     }
-    let mut offset = parse_int("offset", req.param("offset"))?.max(0);
-    let mut limit = parse_int("limit", req.param("limit"))?;
-    if limit <= 0 {
-        limit = CONNZ_LIMIT_DEFAULT;
-    }
-    let cid = parse_int("cid", req.param("cid"))?;
-    let state = req.param("state").unwrap_or("open").to_lowercase();
-    let (open, closed) = match state.as_str() {
-        "open" | "" => (true, false),
-        "closed" => (false, true),
-        "any" | "all" => (true, true),
-        other => return Err(format!("Error decoding state for {other}")),
-    };
-    let sort = req.param("sort").unwrap_or("cid");
+}
+
+/// `sort` must be a known key; `stop` and `reason` only with `state=closed`.
+fn check_sort(sort: &str, state: &str) -> Result<(), String> {
     let valid = [
         "cid",
         "start",
@@ -496,21 +563,62 @@ pub fn connz(shared: &Arc<Shared>, req: &Request) -> Result<Connz, String> {
     if (sort == "stop" || sort == "reason") && state != "closed" {
         return Err(format!("sort by {sort} only valid on closed connections"));
     }
+    Ok(())
+}
+
+/// `/connz` (spec `sys.md` §4.4): state, cid, acc and user filters, sorting and paging.
+pub fn connz(shared: &Arc<Shared>, req: &Request) -> Result<Connz, String> {
+    let mut q = ConnzQuery::parse(req)?;
     let (rt, _) = shared.runtime();
     let now = SystemTime::now();
     if let Some(acc) = req.param("acc") {
         if shared.accounts.get(acc).is_none() {
             return Ok(Connz {
                 now: rfc3339_nano(now),
-                offset,
-                limit,
+                offset: q.offset,
+                limit: q.limit,
                 ..Connz::default()
             });
         }
     }
+    let mut conns = gather_conns(shared, &q);
+    if let Some(acc) = req.param("acc") {
+        conns.retain(|c| c.account == acc);
+    }
+    if q.cid > 0 {
+        conns.retain(|c| c.cid == q.cid as u64);
+        q.limit = 1;
+        q.offset = 0;
+    }
+    let total = conns.len() as i64;
+    if let Some(user) = req.param("user") {
+        conns.retain(|c| c.user == user);
+    }
+    sort_conns(&mut conns, q.sort, now);
+    let start = (q.offset as usize).min(conns.len());
+    let end = (start + q.limit as usize).min(conns.len());
+    let page: Vec<ConnInfo> = conns[start..end]
+        .iter()
+        .map(|c| conn_info(c, now, q.auth, q.subs))
+        .collect();
+    Ok(Connz {
+        server_id: rt.info.server_id.clone(),
+        now: rfc3339_nano(now),
+        num_connections: page.len() as i64,
+        total,
+        offset: q.offset,
+        limit: q.limit,
+        connections: Some(page),
+    })
+}
+
+/// The open and/or closed connections `q` asks for, open ones with their subscriptions when
+/// `subs` lists them.
+fn gather_conns(shared: &Shared, q: &ConnzQuery<'_>) -> Vec<ConnSnapshot> {
+    let subs = q.subs;
     let want_subs = !subs.is_empty() && subs != "0" && subs.to_lowercase() != "false";
     let mut conns: Vec<ConnSnapshot> = Vec::new();
-    if open {
+    if q.open {
         for s in shared.gather(SnapshotRequest {
             conns: true,
             subs: want_subs,
@@ -518,37 +626,10 @@ pub fn connz(shared: &Arc<Shared>, req: &Request) -> Result<Connz, String> {
             conns.extend(s.conns);
         }
     }
-    if closed {
+    if q.closed {
         conns.extend(shared.closed_conns());
     }
-    if let Some(acc) = req.param("acc") {
-        conns.retain(|c| c.account == acc);
-    }
-    if cid > 0 {
-        conns.retain(|c| c.cid == cid as u64);
-        limit = 1;
-        offset = 0;
-    }
-    let total = conns.len() as i64;
-    if let Some(user) = req.param("user") {
-        conns.retain(|c| c.user == user);
-    }
-    sort_conns(&mut conns, sort, now);
-    let start = (offset as usize).min(conns.len());
-    let end = (start + limit as usize).min(conns.len());
-    let page: Vec<ConnInfo> = conns[start..end]
-        .iter()
-        .map(|c| conn_info(c, now, auth, subs))
-        .collect();
-    Ok(Connz {
-        server_id: rt.info.server_id.clone(),
-        now: rfc3339_nano(now),
-        num_connections: page.len() as i64,
-        total,
-        offset,
-        limit,
-        connections: Some(page),
-    })
+    conns
 }
 
 fn sort_conns(conns: &mut [ConnSnapshot], sort: &str, now: SystemTime) {

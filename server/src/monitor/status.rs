@@ -143,9 +143,13 @@ pub fn accstatz(
 pub fn expvarz() -> Value {
     let cmdline: Vec<String> = std::env::args().collect();
     let mut memstats = serde_json::Map::new();
-    // SAFETY: mallinfo2 only reads the allocator's counters.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
+        // SAFETY: `mallinfo2` takes no arguments, has no preconditions and returns a plain
+        // struct of counters by value: it reads no memory of ours and hands back no pointers.
+        // glibc takes its own arena locks while summing, so calling it from this thread while
+        // others allocate is sound. Only built against glibc (target_env = "gnu"), which has
+        // provided it since 2.33.
         let info = unsafe { libc::mallinfo2() };
         let in_use = (info.uordblks + info.hblkhd) as u64;
         memstats.insert("Alloc".into(), in_use.into());
