@@ -309,7 +309,9 @@ mod tests {
             jwt::encode(&mut claims, issuer).unwrap()
         };
         let good = token(&exporter_key, &importer, "priv.a", 0, "");
-        let cases: Vec<(&str, String, Vec<(&str, i64)>, Result<(), &str>)> = vec![
+        // (name, activation token, revocations, expected)
+        type Case<'a> = (&'a str, String, Vec<(&'a str, i64)>, Result<(), &'a str>);
+        let cases: Vec<Case> = vec![
             ("valid", good.clone(), vec![], Ok(())),
             (
                 "wildcard token",

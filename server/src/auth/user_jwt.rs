@@ -359,12 +359,14 @@ mod tests {
             },
         ];
         let scoped_denied = "scoped users require no permissions or limits set";
-        let cases: Vec<(
-            &str,
+        // (issuer, the user's subs limit, strict signing, expected)
+        type Case<'a> = (
+            &'a str,
             i64,
             bool,
-            Result<Option<jwt::UserPermissionLimits>, &str>,
-        )> = vec![
+            Result<Option<jwt::UserPermissionLimits>, &'a str>,
+        );
+        let cases: Vec<Case> = vec![
             ("AACC", -1, false, Ok(None)),
             (
                 "AACC",
@@ -568,12 +570,14 @@ mod tests {
     #[test]
     fn time_windows() {
         let nine_to_eleven: &[(&str, &str)] = &[("09:00:00", "11:00:00")];
-        let cases: Vec<(
-            &[(&str, &str)],
-            &str,
+        // (windows, location, now, expected end of the window)
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            &'a str,
             SystemTime,
-            Result<Option<SystemTime>, &str>,
-        )> = vec![
+            Result<Option<SystemTime>, &'a str>,
+        );
+        let cases: Vec<Case> = vec![
             // Without windows the location is not looked at.
             (&[], "America/New_York", at(10, 0, 0), Ok(None)),
             (nine_to_eleven, "", at(10, 0, 0), Ok(Some(at(11, 0, 0)))),

@@ -402,7 +402,7 @@ mod tests {
 
         // Headers count against the same limit.
         let mut head = b"GET / HTTP/1.1\r\n".to_vec();
-        head.extend(std::iter::repeat(b"X-A: b\r\n").take(100).flatten());
+        head.extend(std::iter::repeat_n(b"X-A: b\r\n", 100).flatten());
         head.extend_from_slice(b"\r\n");
         assert!(matches!(
             read_head(&head[..], 200),

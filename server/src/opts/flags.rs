@@ -16,7 +16,7 @@ impl Options {
     ///
     /// `-DV`, `-DVV` and `-VV` are applied after `-D`/`-V`, as nats-server
     /// does. Cluster, route, TLS and JetStream flags are checked as in
-    /// nats-server and recorded in [`Options::not_implemented`].
+    /// nats-server and recorded in `Options::not_implemented`.
     ///
     /// # Errors
     ///

@@ -9,7 +9,7 @@
 //! (`validateOptions`, `validateTrustedOperators`). Key names, aliases, defaults and error
 //! texts follow `server/opts.go` and `server/reload.go` in nats-server v2.15.1. Keys
 //! nats-server knows but Gannet does not implement yet are accepted and listed in
-//! [`Options::not_implemented`] so the server can say so; unknown keys are
+//! `Options::not_implemented` so the server can say so; unknown keys are
 //! errors, as in nats-server.
 
 mod config;

@@ -4,9 +4,9 @@
 //!
 //! This file owns the thread: [`start`] (called by the server at startup) registers the
 //! system account's internal subscriptions and spawns it, and `run` is its loop, which waits
-//! for the next fact or timer and hands each to [`events::SysThread`]. The events themselves
-//! and the loop's state are in [`events`]; the `$SYS.REQ` services in [`requests`]; the
-//! NATS-based account resolvers' side in [`claims`]; PROFILEZ in [`profilez`]. What the other
+//! for the next fact or timer and hands each to `events::SysThread`. The events themselves
+//! and the loop's state are in `events`; the `$SYS.REQ` services in `requests`; the
+//! NATS-based account resolvers' side in `claims`; PROFILEZ in `profilez`. What the other
 //! threads send it is in [`crate::msgs::sys`].
 
 mod claims;

@@ -472,20 +472,20 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        if conn.first_pong() {
-            if conn.opts.protocol >= 1 {
-                let max_payload = conn.max_payload(self.rt.limits.max_payload);
-                let json = self.rt.client_info(
-                    conn.cid,
-                    &conn.peer,
-                    Some(conn.account_name()),
-                    &conn.nonce,
-                    max_payload,
-                );
-                let mut line = Vec::with_capacity(json.len() + 8);
-                encode::write_info(&mut line, &json);
-                self.queue_out(slot, &line);
-            }
+        // The first PONG after CONNECT carries the `connect_info` INFO (protocol 1 clients).
+        let first = conn.first_pong();
+        if first && conn.opts.protocol >= 1 {
+            let max_payload = conn.max_payload(self.rt.limits.max_payload);
+            let json = self.rt.client_info(
+                conn.cid,
+                &conn.peer,
+                Some(conn.account_name()),
+                &conn.nonce,
+                max_payload,
+            );
+            let mut line = Vec::with_capacity(json.len() + 8);
+            encode::write_info(&mut line, &json);
+            self.queue_out(slot, &line);
         }
     }
 
