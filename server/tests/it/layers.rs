@@ -128,7 +128,8 @@ fn modules(src: &Path) -> BTreeMap<String, std::path::PathBuf> {
             ) {
                 parts.pop();
             }
-            if !parts.is_empty() {
+            // Unit-test files (`x/tests.rs`) are test code, outside the layers.
+            if !parts.is_empty() && parts.last().map(String::as_str) != Some("tests") {
                 out.insert(parts.join("::"), path);
             }
         }
