@@ -30,6 +30,7 @@ pub mod cli;
 pub mod conf;
 pub mod connect;
 pub mod gofmt;
+pub mod ids;
 pub mod info;
 pub mod jwt;
 pub mod log;

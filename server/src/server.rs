@@ -11,6 +11,7 @@ use crate::account::{Account, Accounts};
 use crate::auth::operator::{AccountHost, Trust};
 use crate::auth::pool::AuthPool;
 use crate::auth::AuthConfig;
+use crate::ids::WorkerId;
 use crate::info::{GANNET_VERSION, NATS_VERSION};
 use crate::log;
 use crate::msgs::{ControlHandle, ControlMsg, WorkerHandle, WorkerMsg};
@@ -721,7 +722,7 @@ fn spawn_workers(
                 // control thread keeps handing it new ones; stop the whole server instead, as
                 // a Go panic stops nats-server.
                 let run = std::panic::AssertUnwindSafe(|| {
-                    Worker::new(id, poll, inbox, spare, shared).run_loop()
+                    Worker::new(WorkerId(id), poll, inbox, spare, shared).run_loop()
                 });
                 if std::panic::catch_unwind(run).is_err() {
                     log::fatal(&format!("worker {id} panicked; exiting"));

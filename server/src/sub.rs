@@ -5,6 +5,7 @@
 //! auto-unsubscribe (`UNSUB <sid> <max>`) must be exact even when publishers on several workers
 //! deliver to the same subscription at once.
 
+use crate::ids::{Slot, WorkerId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -12,9 +13,9 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Sub {
     /// The worker that owns the subscriber's connection.
-    pub worker: usize,
+    pub worker: WorkerId,
     /// The connection's slot in that worker.
-    pub slot: usize,
+    pub slot: Slot,
     /// The connection id (slots are reused; the cid tells a stale delivery apart).
     pub cid: u64,
     /// The client's subscription id, echoed in MSG.
@@ -47,8 +48,8 @@ impl Sub {
     /// An internal subscription that forwards matching messages across accounts.
     pub fn import(subject: &[u8], route: crate::account::ImportRoute) -> Sub {
         Sub {
-            worker: usize::MAX,
-            slot: usize::MAX,
+            worker: WorkerId::NONE,
+            slot: Slot::NONE,
             cid: 0,
             sid: Box::default(),
             subject: subject.into(),

@@ -1,6 +1,7 @@
 //! The inter-worker wire format: deliveries from one worker to another's connections,
 //! encoded into one buffer and handed over in one channel send per loop iteration.
 
+use crate::ids::{Slot, WorkerId};
 use crate::sub::Sub;
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Batch {
     /// The sending worker.
-    pub from: usize,
+    pub from: WorkerId,
     /// Records: `slot: u32 | cid: u64 | len: u32 | reply_len: u32 | encoded MSG/HMSG bytes |
     /// reply`, little-endian. The reply is only carried to subscribers with response
     /// permissions, which must learn what they may answer.
@@ -24,7 +25,7 @@ const RECORD_HEADER: usize = 4 + 8 + 4 + 4;
 
 impl Batch {
     /// An empty batch from `from` that fills `buffer` (emptied first).
-    pub fn with_buffer(from: usize, mut buffer: Vec<u8>) -> Batch {
+    pub fn with_buffer(from: WorkerId, mut buffer: Vec<u8>) -> Batch {
         buffer.clear();
         Batch {
             from,
@@ -35,7 +36,7 @@ impl Batch {
     }
 
     /// An empty batch from `from`.
-    pub fn new(from: usize) -> Batch {
+    pub fn new(from: WorkerId) -> Batch {
         Batch {
             from,
             msgs: Vec::new(),
@@ -53,14 +54,14 @@ impl Batch {
     /// receiving worker, with `reply` carried for response permissions.
     pub fn push_msg(
         &mut self,
-        slot: usize,
+        slot: Slot,
         cid: u64,
         reply: Option<&[u8]>,
         encode: impl FnOnce(&mut Vec<u8>),
     ) {
         let start = self.msgs.len();
         let reply = reply.unwrap_or_default();
-        self.msgs.extend_from_slice(&(slot as u32).to_le_bytes());
+        self.msgs.extend_from_slice(&(slot.0 as u32).to_le_bytes());
         self.msgs.extend_from_slice(&cid.to_le_bytes());
         self.msgs.extend_from_slice(&[0; 4]);
         self.msgs
@@ -76,7 +77,7 @@ impl Batch {
 /// One record of a batch.
 pub struct Record<'a> {
     /// Connection slot in the receiving worker.
-    pub slot: usize,
+    pub slot: Slot,
     /// Connection id (slots are reused).
     pub cid: u64,
     /// The encoded MSG/HMSG.
@@ -99,7 +100,7 @@ pub fn records(msgs: &[u8]) -> impl Iterator<Item = Record<'_>> {
             return None;
         }
         let word = |at: usize, n: usize| &msgs[pos + at..pos + at + n];
-        let slot = u32::from_le_bytes(word(0, 4).try_into().ok()?) as usize;
+        let slot = Slot(u32::from_le_bytes(word(0, 4).try_into().ok()?) as usize);
         let cid = u64::from_le_bytes(word(4, 8).try_into().ok()?);
         let len = u32::from_le_bytes(word(12, 4).try_into().ok()?) as usize;
         let reply_len = u32::from_le_bytes(word(16, 4).try_into().ok()?) as usize;
@@ -114,4 +115,31 @@ pub fn records(msgs: &[u8]) -> impl Iterator<Item = Record<'_>> {
             reply,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_records_round_trip() {
+        let mut b = Batch::new(WorkerId(0));
+        b.push_msg(Slot(3), 42, None, |out| {
+            out.extend_from_slice(b"MSG a 1 0\r\n\r\n")
+        });
+        b.push_msg(Slot(7), 43, Some(b"r"), |out| out.extend_from_slice(b"x"));
+        let got: Vec<_> = records(&b.msgs)
+            .map(|r| (r.slot, r.cid, [r.bytes, r.reply].concat()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Slot(3), 42, b"MSG a 1 0\r\n\r\n".to_vec()),
+                (Slot(7), 43, b"xr".to_vec())
+            ]
+        );
+        assert_eq!(b.count, 2);
+        assert!(!b.is_empty());
+        assert!(Batch::new(WorkerId(1)).is_empty());
+    }
 }

@@ -21,6 +21,7 @@ pub use sys::{ClientFacts, SysEvent, SysHandle};
 use crate::account::Account;
 use crate::auth::operator::AccountChange;
 use crate::auth::{Identity, RejectReason};
+use crate::ids::Slot;
 use crossbeam_channel::{Sender, TrySendError};
 use mio::net::TcpStream;
 use mio::Waker;
@@ -54,7 +55,7 @@ pub enum WorkerMsg {
     /// The answer of a bcrypt check for a connection of this worker.
     AuthResult {
         /// Connection slot.
-        slot: usize,
+        slot: Slot,
         /// Connection id.
         cid: u64,
         /// The identity, or why the check failed (for the debug log).

@@ -2,6 +2,7 @@
 //! worker builds its snapshot between two loop iterations when asked; nothing is shared or
 //! locked on the data path to make this possible.
 
+use crate::ids::WorkerId;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
@@ -86,7 +87,7 @@ pub struct Counters {
 #[derive(Debug, Clone, Default)]
 pub struct WorkerSnapshot {
     /// Worker id.
-    pub worker: usize,
+    pub worker: WorkerId,
     /// Its counters.
     pub counters: Counters,
     /// Its open connections (empty unless asked for).

@@ -5,6 +5,7 @@
 
 use super::{auth_check, ClosedReason, LameDuckClose, Worker};
 use crate::auth::RejectReason;
+use crate::ids::Slot;
 use std::time::{Duration, Instant};
 
 impl Worker {
@@ -122,7 +123,7 @@ impl Worker {
     /// A deleted account's clients get `Account Authentication Expired`.
     pub(super) fn account_changed(&mut self, change: &crate::auth::operator::AccountChange) {
         use crate::auth::AuthStep;
-        let slots: Vec<usize> = self
+        let slots: Vec<Slot> = self
             .conns
             .iter()
             .filter(|(_, c)| {
@@ -191,7 +192,7 @@ impl Worker {
 
     /// Takes a connection an account update closes out of its account's connection count
     /// right away, so a client connecting meanwhile is not refused for it.
-    pub(super) fn release_from_account(&mut self, slot: usize) {
+    pub(super) fn release_from_account(&mut self, slot: Slot) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };

@@ -6,6 +6,7 @@ use super::{ClosedReason, Worker};
 use crate::auth::pool::{AuthJob, AuthWork};
 use crate::auth::{AuthStep, Identity, RejectReason};
 use crate::connect::ConnectOpts;
+use crate::ids::Slot;
 use crate::log;
 use crate::msgs::WorkerMsg;
 use crate::sub::{Sub, SubRef};
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 impl Worker {
     /// Handles one parsed op from the connection in `slot`.
-    pub(super) fn dispatch(&mut self, slot: usize, op: ClientOp<'_>) {
+    pub(super) fn dispatch(&mut self, slot: Slot, op: ClientOp<'_>) {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
@@ -62,13 +63,13 @@ impl Worker {
         }
     }
 
-    fn verbose_ok(&mut self, slot: usize) {
+    fn verbose_ok(&mut self, slot: Slot) {
         if self.conns.get(slot).is_some_and(|c| c.opts.verbose) {
             self.queue_out(slot, encode::OK);
         }
     }
 
-    pub(super) fn send_err(&mut self, slot: usize, text: &[u8]) {
+    pub(super) fn send_err(&mut self, slot: Slot, text: &[u8]) {
         if log::trace_enabled() {
             if let Some(conn) = self.conns.get(slot) {
                 let text = String::from_utf8_lossy(text);
@@ -80,7 +81,7 @@ impl Worker {
         self.queue_out(slot, &line);
     }
 
-    fn auth_violation(&mut self, slot: usize, why: impl std::fmt::Display) {
+    fn auth_violation(&mut self, slot: Slot, why: impl std::fmt::Display) {
         if let (Some(conn), Some(sys)) = (self.conns.get(slot), self.shared.sys()) {
             sys.report(crate::msgs::SysEvent::AuthError {
                 client: super::snapshot::client_facts(conn),
@@ -107,7 +108,7 @@ impl Worker {
     }
 
     /// CONNECT, in nats-server's order (spec §1.4).
-    fn dispatch_connect(&mut self, slot: usize, json: &[u8]) {
+    fn dispatch_connect(&mut self, slot: Slot, json: &[u8]) {
         let opts = match ConnectOpts::decode(json) {
             Ok(opts) => opts,
             Err(e) => {
@@ -155,7 +156,7 @@ impl Worker {
 
     /// Hands a check that takes long (bcrypt, or fetching an operator-mode account) to the
     /// auth threads; the answer arrives as `AuthResult`.
-    pub(super) fn submit_auth(&mut self, slot: usize, step: AuthStep) {
+    pub(super) fn submit_auth(&mut self, slot: Slot, step: AuthStep) {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
@@ -174,7 +175,7 @@ impl Worker {
             }
             AuthStep::Accept(_) | AuthStep::Reject(_) => return,
         };
-        let worker = self.shared.workers()[self.id].clone();
+        let worker = self.shared.workers()[self.id.0].clone();
         let cid = conn.cid;
         let done = move |result| {
             // An auth thread may wait for room in the inbox: workers never wait on it.
@@ -192,7 +193,7 @@ impl Worker {
     /// The answer of a check on the auth threads: finishes a CONNECT, or a reload's re-check.
     pub(super) fn auth_result(
         &mut self,
-        slot: usize,
+        slot: Slot,
         cid: u64,
         result: Result<Identity, RejectReason>,
     ) {
@@ -221,7 +222,7 @@ impl Worker {
     }
 
     /// The rest of CONNECT once the credentials passed (spec §1.4 steps 5-9).
-    fn connect_authenticated(&mut self, slot: usize, identity: Identity) {
+    fn connect_authenticated(&mut self, slot: Slot, identity: Identity) {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
@@ -278,7 +279,7 @@ impl Worker {
 
     /// Binds a connection to its identity's account. Returns false (and closes the
     /// connection) if the account is unknown or full.
-    pub(super) fn bind(&mut self, slot: usize, identity: Identity) -> bool {
+    pub(super) fn bind(&mut self, slot: Slot, identity: Identity) -> bool {
         let Some(account) = self.shared.accounts.get(&identity.account) else {
             self.auth_violation(slot, "account not found");
             return false;
@@ -312,7 +313,7 @@ impl Worker {
 
     /// After a reload: the client still authenticates; apply its new permissions, drop the
     /// subscriptions they no longer allow, and close it if its account changed.
-    pub(super) fn reauthorized(&mut self, slot: usize, identity: Identity) {
+    pub(super) fn reauthorized(&mut self, slot: Slot, identity: Identity) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -349,7 +350,7 @@ impl Worker {
     }
 
     /// SUB, in nats-server's order (spec §1.6).
-    fn dispatch_sub(&mut self, slot: usize, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+    fn dispatch_sub(&mut self, slot: Slot, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
         if queue == Some(b"_sys_") {
             self.send_err(slot, &errors::sub_violation(subject, queue));
             return;
@@ -431,7 +432,7 @@ impl Worker {
 
     /// UNSUB (spec §1.6): a count above what was already delivered arms auto-unsubscribe,
     /// anything else removes the subscription now.
-    fn dispatch_unsub(&mut self, slot: usize, sid: &[u8], max_msgs: u64) {
+    fn dispatch_unsub(&mut self, slot: Slot, sid: &[u8], max_msgs: u64) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -451,7 +452,7 @@ impl Worker {
     }
 
     /// Removes one subscription of a connection of this worker.
-    pub(super) fn remove_sub(&mut self, slot: usize, sid: &[u8]) {
+    pub(super) fn remove_sub(&mut self, slot: Slot, sid: &[u8]) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -467,7 +468,7 @@ impl Worker {
         }
     }
 
-    fn dispatch_ping(&mut self, slot: usize) {
+    fn dispatch_ping(&mut self, slot: Slot) {
         self.queue_out(slot, encode::PONG);
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
@@ -489,7 +490,7 @@ impl Worker {
         }
     }
 
-    fn dispatch_pong(&mut self, slot: usize) {
+    fn dispatch_pong(&mut self, slot: Slot) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };

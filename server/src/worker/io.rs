@@ -13,6 +13,7 @@ use super::conns::Conns;
 use super::timers::{Timer, TimerKind};
 use super::{remove_subs, snapshot, tls, ClosedReason, Worker};
 use super::{READ_BUDGET_BYTES, WRITES_PER_FLUSH};
+use crate::ids::Slot;
 use crate::log;
 use crate::msgs::batch::Batch;
 use crate::msgs::WorkerMsg;
@@ -58,7 +59,7 @@ impl Worker {
 
     /// A connection on a TLS port: INFO now unless the handshake comes first, and the timer of
     /// its first TLS phase (see `tls.rs`).
-    pub(super) fn add_conn_tls(&mut self, slot: usize, now: Instant) {
+    pub(super) fn add_conn_tls(&mut self, slot: Slot, now: Instant) {
         let Some(t) = self.rt.opts.tls.as_ref() else {
             return;
         };
@@ -111,7 +112,7 @@ impl Worker {
 
     /// The INFO line a new connection gets first. With handshake first it says
     /// `tls_required` whatever `allow_non_tls` says (nats-server forces it).
-    pub(super) fn initial_info(&self, slot: usize, tls_first: bool) -> Vec<u8> {
+    pub(super) fn initial_info(&self, slot: Slot, tls_first: bool) -> Vec<u8> {
         let Some(conn) = self.conns.get(slot) else {
             return Vec::new();
         };
@@ -126,7 +127,7 @@ impl Worker {
 
     /// The connection is ready for the protocol (at once for plaintext, after the TLS step
     /// otherwise): start the auth and PING timers, and bind it when no auth is required.
-    pub(super) fn conn_established(&mut self, slot: usize, now: Instant) {
+    pub(super) fn conn_established(&mut self, slot: Slot, now: Instant) {
         let (ping_interval, auth_timeout) =
             (self.rt.limits.ping_interval, self.rt.limits.auth_timeout);
         let auth_required = self.rt.auth_required();
@@ -163,7 +164,7 @@ impl Worker {
     ///
     /// Called by `run_loop` only. `slot` may have been freed by an earlier event of the same
     /// poll; every step below then does nothing.
-    pub(super) fn conn_ready(&mut self, slot: usize, readable: bool, writable: bool) {
+    pub(super) fn conn_ready(&mut self, slot: Slot, readable: bool, writable: bool) {
         if writable {
             self.mark_dirty(slot);
         }
@@ -184,7 +185,7 @@ impl Worker {
     ///
     /// May close the connection (EOF, error, a protocol error found while parsing). Writes
     /// nothing itself: replies and deliveries are queued and flushed once per iteration.
-    pub(super) fn read_ready(&mut self, slot: usize) {
+    pub(super) fn read_ready(&mut self, slot: Slot) {
         let mut budget = READ_BUDGET_BYTES;
         loop {
             let Some(conn) = self.conns.get_mut(slot) else {
@@ -238,7 +239,7 @@ impl Worker {
     /// Stops early when the connection starts closing or waits for an auth check
     /// ([`super::conn::Conn::reading_paused`]); the rest stays buffered. Afterwards `rbuf`
     /// holds exactly the unparsed bytes, grown to fit a large message the parser waits for.
-    pub(super) fn parse_and_dispatch(&mut self, slot: usize) {
+    pub(super) fn parse_and_dispatch(&mut self, slot: Slot) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -279,7 +280,7 @@ impl Worker {
         conn.rbuf = rbuf;
     }
 
-    pub(super) fn parse_error(&mut self, slot: usize, e: protocol::ParseError) {
+    pub(super) fn parse_error(&mut self, slot: Slot, e: protocol::ParseError) {
         let reason = match e {
             protocol::ParseError::MaxPayload => ClosedReason::MaxPayloadExceeded,
             protocol::ParseError::MaxControlLine => ClosedReason::MaxControlLineExceeded,
@@ -299,7 +300,7 @@ impl Worker {
     ///
     /// Never writes to the socket: the flush at the end of the iteration does, once for all
     /// that was queued (nats-server `queueOutbound` + `flushClients`).
-    pub(super) fn queue_out(&mut self, slot: usize, bytes: &[u8]) -> bool {
+    pub(super) fn queue_out(&mut self, slot: Slot, bytes: &[u8]) -> bool {
         let max_pending = self.rt.limits.max_pending;
         let Some(conn) = self.conns.get_mut(slot) else {
             return false;
@@ -316,7 +317,7 @@ impl Worker {
         true
     }
 
-    pub(super) fn slow_consumer(&mut self, slot: usize) {
+    pub(super) fn slow_consumer(&mut self, slot: Slot) {
         let max_pending = self.rt.limits.max_pending;
         if let Some(conn) = self.conns.get_mut(slot) {
             log::notice(&format!(
@@ -332,7 +333,7 @@ impl Worker {
     }
 
     /// Puts a connection on the dirty list (once), so `flush_dirty` writes it this iteration.
-    pub(super) fn mark_dirty(&mut self, slot: usize) {
+    pub(super) fn mark_dirty(&mut self, slot: Slot) {
         if let Some(conn) = self.conns.get_mut(slot) {
             if !conn.dirty {
                 conn.dirty = true;
@@ -343,7 +344,7 @@ impl Worker {
 
     /// Schedules a close at the end of this iteration, after a last flush unless the reason
     /// drops output.
-    pub(super) fn mark_close(&mut self, slot: usize, reason: ClosedReason) {
+    pub(super) fn mark_close(&mut self, slot: Slot, reason: ClosedReason) {
         if let Some(conn) = self.conns.get_mut(slot) {
             if !conn.is_closing() {
                 conn.close_with(reason);
@@ -352,7 +353,7 @@ impl Worker {
         self.mark_dirty(slot);
     }
 
-    pub(super) fn send_err_and_close(&mut self, slot: usize, text: &[u8], reason: ClosedReason) {
+    pub(super) fn send_err_and_close(&mut self, slot: Slot, text: &[u8], reason: ClosedReason) {
         let mut line = Vec::with_capacity(text.len() + 10);
         protocol::encode::write_err(&mut line, text);
         self.queue_out(slot, &line);
@@ -376,7 +377,7 @@ impl Worker {
     }
 
     /// Writes a connection's queued output; asks for WRITABLE only if the kernel buffer fills.
-    pub(super) fn flush(&mut self, slot: usize) {
+    pub(super) fn flush(&mut self, slot: Slot) {
         let now = Instant::now();
         let write_deadline = self.rt.limits.write_deadline;
         let Some(conn) = self.conns.get_mut(slot) else {
@@ -450,7 +451,7 @@ impl Worker {
 
     /// Closes and forgets a connection now: its subscriptions leave the sublist first, so no
     /// publisher matches them after this.
-    pub(super) fn close_now(&mut self, slot: usize) {
+    pub(super) fn close_now(&mut self, slot: Slot) {
         let Some(mut conn) = self.conns.take(slot) else {
             return;
         };
@@ -515,7 +516,7 @@ impl Worker {
                 self.batches[dest].from, self.id,
                 "a batch carries its sender"
             );
-            debug_assert_ne!(dest, self.id, "no batch to oneself");
+            debug_assert_ne!(dest, self.id.0, "no batch to oneself");
             let fresh = Batch::with_buffer(self.id, self.spare.try_recv().unwrap_or_default());
             let batch = std::mem::replace(&mut self.batches[dest], fresh);
             let handle = &self.shared.workers()[dest];

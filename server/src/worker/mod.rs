@@ -26,6 +26,7 @@ mod tls;
 
 pub use conn::ClosedReason;
 
+use crate::ids::{Slot, WorkerId};
 use crate::log;
 use crate::msgs::batch::Batch;
 use crate::msgs::WorkerMsg;
@@ -70,7 +71,7 @@ struct LameDuckClose {
 
 /// A worker thread's state.
 pub struct Worker {
-    id: usize,
+    id: WorkerId,
     poll: Poll,
     shared: Arc<Shared>,
     rt: Arc<Runtime>,
@@ -80,9 +81,9 @@ pub struct Worker {
     spare: Receiver<Vec<u8>>,
     conns: Conns,
     cache: LocalCache<crate::sub::SubRef>,
-    dirty: Vec<usize>,
+    dirty: Vec<Slot>,
     /// Connections whose read budget ran out with data possibly left in the socket.
-    read_again: Vec<usize>,
+    read_again: Vec<Slot>,
     /// Outgoing batch per destination worker (this worker's own entry stays empty).
     batches: Vec<Batch>,
     timers: Timers,
@@ -106,7 +107,7 @@ pub fn new_poll() -> std::io::Result<(Poll, Arc<Waker>)> {
 impl Worker {
     /// A worker with its poll, inbox and the shared server state.
     pub fn new(
-        id: usize,
+        id: WorkerId,
         poll: Poll,
         inbox: Receiver<WorkerMsg>,
         spare: Receiver<Vec<u8>>,
@@ -127,7 +128,7 @@ impl Worker {
             read_again: Vec::new(),
             batches: (0..workers).map(|_| Batch::new(id)).collect(),
             timers: Timers::default(),
-            rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) << 32) ^ std::process::id() as u64,
+            rng: 0x9E37_79B9_7F4A_7C15 ^ ((id.0 as u64 + 1) << 32) ^ std::process::id() as u64,
             stats: Default::default(),
             lame_duck: None,
             shutting_down: false,

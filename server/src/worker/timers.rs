@@ -3,6 +3,7 @@
 //! nothing has to be removed from the heap when a connection closes or a timer is reset.
 
 use super::{ClosedReason, Worker};
+use crate::ids::Slot;
 use crate::log;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -30,7 +31,7 @@ pub struct Timer {
     /// When it fires.
     pub at: Instant,
     /// The connection slot.
-    pub slot: usize,
+    pub slot: Slot,
     /// The connection id the timer was set for.
     pub cid: u64,
     /// What it does.
@@ -85,7 +86,7 @@ impl Worker {
     }
 
     /// Keepalive (spec §1.8), mirroring nats-server `processPingTimer`.
-    pub(super) fn ping_timer(&mut self, slot: usize, now: Instant) {
+    pub(super) fn ping_timer(&mut self, slot: Slot, now: Instant) {
         let limits = &self.rt.limits;
         let (interval, ping_max) = (limits.ping_interval, limits.ping_max);
         let Some(conn) = self.conns.get_mut(slot) else {
@@ -123,7 +124,7 @@ impl Worker {
         self.queue_out(slot, protocol::encode::PING);
     }
 
-    pub(super) fn auth_timer(&mut self, slot: usize, now: Instant) {
+    pub(super) fn auth_timer(&mut self, slot: Slot, now: Instant) {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
@@ -139,7 +140,7 @@ impl Worker {
     }
 
     /// Closes a client whose user JWT expired (nats-server: `User Authentication Expired`).
-    pub(super) fn expiry_timer(&mut self, slot: usize) {
+    pub(super) fn expiry_timer(&mut self, slot: Slot) {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
@@ -162,7 +163,7 @@ impl Worker {
     }
 
     /// Arms the expiry timer of a client whose credentials expire.
-    pub(super) fn arm_expiry(&mut self, slot: usize) {
+    pub(super) fn arm_expiry(&mut self, slot: Slot) {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
@@ -186,7 +187,7 @@ impl Worker {
         });
     }
 
-    pub(super) fn write_stall_timer(&mut self, slot: usize, now: Instant) {
+    pub(super) fn write_stall_timer(&mut self, slot: Slot, now: Instant) {
         let deadline = self.rt.limits.write_deadline;
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
@@ -227,15 +228,15 @@ mod tests {
         for (i, ms) in [30u64, 10, 20].iter().enumerate() {
             t.schedule(Timer {
                 at: now + Duration::from_millis(*ms),
-                slot: i,
+                slot: Slot(i),
                 cid: 1,
                 kind: TimerKind::Ping,
             });
         }
         assert!(t.pop_due(now).is_none());
         let later = now + Duration::from_millis(25);
-        assert_eq!(t.pop_due(later).map(|x| x.slot), Some(1));
-        assert_eq!(t.pop_due(later).map(|x| x.slot), Some(2));
+        assert_eq!(t.pop_due(later).map(|x| x.slot), Some(Slot(1)));
+        assert_eq!(t.pop_due(later).map(|x| x.slot), Some(Slot(2)));
         assert!(t.pop_due(later).is_none());
         assert!(t.next_deadline().is_some());
     }

@@ -17,6 +17,7 @@ use super::conn::{ClosedReason, Outbound};
 use super::io::Flushed;
 use super::timers::{Timer, TimerKind};
 use super::{Worker, READ_BUDGET_BYTES, WRITES_PER_FLUSH};
+use crate::ids::Slot;
 use crate::log;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
@@ -66,7 +67,7 @@ impl std::fmt::Debug for TlsState {
 
 impl Worker {
     /// Readiness on a TLS connection: dispatches on its setup phase.
-    pub(super) fn read_ready_tls(&mut self, slot: usize) {
+    pub(super) fn read_ready_tls(&mut self, slot: Slot) {
         let Some(phase) = self.tls_phase(slot) else {
             return;
         };
@@ -76,14 +77,14 @@ impl Worker {
         }
     }
 
-    fn tls_phase(&self, slot: usize) -> Option<TlsPhase> {
+    fn tls_phase(&self, slot: Slot) -> Option<TlsPhase> {
         let conn = self.conns.get(slot)?;
         conn.tls.as_ref().map(|t| t.phase)
     }
 
     /// Sniff and FirstWait look at the first byte without taking it, so that whichever way
     /// the connection goes, the bytes are still in the socket for it.
-    fn read_ready_tls_peek(&mut self, slot: usize, phase: TlsPhase) {
+    fn read_ready_tls_peek(&mut self, slot: Slot, phase: TlsPhase) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -119,12 +120,12 @@ impl Worker {
     }
 
     /// Enters the handshake phase with a fresh handshake timer.
-    fn tls_start_handshake(&mut self, slot: usize, now: Instant) {
+    fn tls_start_handshake(&mut self, slot: Slot, now: Instant) {
         self.tls_enter_phase(slot, now, TlsPhase::Handshake);
     }
 
     /// Moves a connection to `phase` and arms the TLS timer for it.
-    fn tls_enter_phase(&mut self, slot: usize, now: Instant, phase: TlsPhase) {
+    fn tls_enter_phase(&mut self, slot: Slot, now: Instant, phase: TlsPhase) {
         let timeout = self.tls_timeout();
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
@@ -145,7 +146,7 @@ impl Worker {
 
     /// `allow_non_tls` and the client did not start TLS: drop the session and serve it in
     /// plaintext from here on.
-    fn tls_go_plaintext(&mut self, slot: usize) {
+    fn tls_go_plaintext(&mut self, slot: Slot) {
         if let Some(conn) = self.conns.get_mut(slot) {
             conn.tls = None;
         }
@@ -165,7 +166,7 @@ impl Worker {
     /// Reads TLS records (bounded by the read budget), decrypts them and parses the plaintext.
     /// Edge-triggered readiness means reading until `WouldBlock`; a spent budget puts the
     /// connection on the read-again list instead.
-    fn read_ready_tls_records(&mut self, slot: usize) {
+    fn read_ready_tls_records(&mut self, slot: Slot) {
         let mut budget = READ_BUDGET_BYTES;
         loop {
             if !self.read_tls_plaintext(slot) {
@@ -225,7 +226,7 @@ impl Worker {
 
     /// A record could not be processed: a failed handshake or a corrupt record. The alert
     /// rustls queued goes out with the last flush.
-    fn read_tls_failed(&mut self, slot: usize, handshaking: bool, e: &rustls::Error) {
+    fn read_tls_failed(&mut self, slot: Slot, handshaking: bool, e: &rustls::Error) {
         if let Some(conn) = self.conns.get(slot) {
             if handshaking {
                 // nats-server logs client handshake errors at debug level: port scanners and
@@ -246,7 +247,7 @@ impl Worker {
     /// Moves decrypted plaintext from the session into the read buffer and parses it.
     /// Returns false when the caller should stop reading (closing, a bcrypt check pending, or
     /// the client closed its side).
-    fn read_tls_plaintext(&mut self, slot: usize) -> bool {
+    fn read_tls_plaintext(&mut self, slot: Slot) -> bool {
         loop {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return false;
@@ -289,7 +290,7 @@ impl Worker {
 
     /// The handshake finished: check pinned certificates, send INFO if handshake-first held
     /// it back, and start the connection's auth and PING timers.
-    fn tls_handshake_done(&mut self, slot: usize) {
+    fn tls_handshake_done(&mut self, slot: Slot) {
         let pins = self
             .rt
             .opts
@@ -324,7 +325,7 @@ impl Worker {
 
     /// The TLS timer: the handshake-first fallback, the end of sniffing, or the handshake
     /// timeout, depending on the phase (a stale entry whose deadline moved does nothing).
-    pub(super) fn tls_timer(&mut self, slot: usize, now: Instant) {
+    pub(super) fn tls_timer(&mut self, slot: Slot, now: Instant) {
         let allow_non_tls = self.rt.opts.allow_non_tls;
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
@@ -367,7 +368,7 @@ impl Worker {
         }
     }
 
-    fn tls_start_sniff(&mut self, slot: usize, now: Instant) {
+    fn tls_start_sniff(&mut self, slot: Slot, now: Instant) {
         self.tls_enter_phase(slot, now, TlsPhase::Sniff);
         // The client may have sent its first bytes already (edge-triggered: no new event).
         self.read_ready_tls_peek(slot, TlsPhase::Sniff);

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "leaves",
         &[
             "gofmt",
+            "ids",
             "cli",
             "conf",
             "conf::lex",
