@@ -224,19 +224,8 @@ pub fn account_config(claims: &jwt::Claims<jwt::Account>) -> AccountConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::test_claims::account;
     use std::collections::BTreeMap;
-
-    fn account(key: &str) -> jwt::Claims<jwt::Account> {
-        jwt::Claims {
-            sub: key.to_string(),
-            nats: jwt::Account {
-                kind: "account".into(),
-                version: 2,
-                ..jwt::Account::default()
-            },
-            ..jwt::Claims::default()
-        }
-    }
 
     fn export(kind: &str, subject: &str) -> jwt::Export {
         jwt::Export {

@@ -20,6 +20,9 @@ pub mod pool;
 pub mod resolver;
 pub mod user_jwt;
 
+#[cfg(test)]
+mod test_claims;
+
 use crate::connect::ConnectOpts;
 use config::UserConfig;
 use perms::ClientPerms;

@@ -58,6 +58,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "auth::user_jwt",
             "auth::claims",
             "auth::pool",
+            "auth::test_claims",
         ],
     ),
     (

@@ -1,36 +1,8 @@
 //! Unit tests of `auth::user_jwt`.
 
 use super::*;
+use crate::auth::test_claims::{account, strings, user};
 use std::collections::BTreeMap;
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
-fn account(key: &str) -> jwt::Claims<jwt::Account> {
-    jwt::Claims {
-        sub: key.to_string(),
-        nats: jwt::Account {
-            kind: "account".into(),
-            version: 2,
-            ..jwt::Account::default()
-        },
-        ..jwt::Claims::default()
-    }
-}
-
-fn user(sub: &str, iss: &str) -> jwt::Claims<jwt::User> {
-    jwt::Claims {
-        sub: sub.to_string(),
-        iss: iss.to_string(),
-        nats: jwt::User {
-            kind: "user".into(),
-            version: 2,
-            ..jwt::User::default()
-        },
-        ..jwt::Claims::default()
-    }
-}
 
 #[test]
 fn decode_user_cases() {
