@@ -4,7 +4,8 @@
 //! Modules in layers, from the bottom; a module uses only its own layer and lower ones (see
 //! docs/ARCHITECTURE.md, "Layers"; `tests/it/layers.rs` enforces it).
 //!
-//! - Leaves, which know nothing of the server: [`gofmt`] (Go's text formats), [`cli`] (Go
+//! - Leaves, which know nothing of the server: [`gofmt`] (Go's text formats), [`ids`] (the
+//!   typed `Slot` and `WorkerId`), [`cli`] (Go
 //!   `flag`-compatible command line: `-p 4222`, `--port=4222`, `-DV`), [`conf`] (the
 //!   nats-server configuration file format), [`connect`] and [`info`] (the CONNECT and INFO
 //!   JSON), [`jwt`] (NATS JWTs), [`log`] (nats-server-style logging), [`signals`] (`--signal`).

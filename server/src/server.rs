@@ -678,8 +678,8 @@ fn system_account(accounts: &Accounts, opts: &Options) -> Result<Option<&'static
     match accounts.get(&opts.system_account) {
         Some(account) => Ok(Some(account)),
         None => Err(Error(format!(
-            "Can't set system account: account {:?} not found",
-            opts.system_account
+            "Can't set system account: account {} not found",
+            crate::gofmt::go_quote(&opts.system_account)
         ))),
     }
 }
@@ -699,11 +699,7 @@ fn spawn_workers(
         let (poll, waker) = worker::new_poll().map_err(|e| Error(format!("worker poll: {e}")))?;
         let (tx, rx) = crossbeam_channel::bounded(worker::INBOX_CAPACITY);
         let (spare_tx, spare_rx) = crossbeam_channel::bounded(worker::SPARE_BUFFERS);
-        handles.push(WorkerHandle {
-            tx,
-            waker,
-            spare_tx,
-        });
+        handles.push(WorkerHandle::new(tx, waker, spare_tx));
         polls.push(poll);
         inboxes.push((rx, spare_rx));
     }

@@ -75,7 +75,8 @@ pub fn send(spec: &str) -> Result<(), String> {
     };
     // nats-server resolves the PID before it validates the command name.
     let pids = resolve_pids(target)?;
-    let sig = signal_for(command).ok_or_else(|| format!("unknown signal {command:?}"))?;
+    let sig = signal_for(command)
+        .ok_or_else(|| format!("unknown signal {}", crate::gofmt::go_quote(command)))?;
     for pid in pids {
         // SAFETY: kill(2) with a plain pid and signal number has no memory-safety concerns.
         let rc = unsafe { libc::kill(pid, sig) };
@@ -85,7 +86,10 @@ pub fn send(spec: &str) -> Result<(), String> {
                 Some(libc::ESRCH) => "no such process".to_string(),
                 _ => err.to_string(),
             };
-            return Err(format!("\nsignal {command:?} {pid}: {text}"));
+            return Err(format!(
+                "\nsignal {} {pid}: {text}",
+                crate::gofmt::go_quote(command)
+            ));
         }
     }
     Ok(())

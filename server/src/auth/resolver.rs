@@ -26,7 +26,7 @@ const RESPONSE_MAX_BYTES: u64 = 1 << 20;
 /// `could not fetch <"url">: …` with the connection error, the answer's status text, or what
 /// is wrong with the answer.
 pub(super) fn fetch(url: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<String, String> {
-    let fail = |why: String| format!("could not fetch <{url:?}>: {why}");
+    let fail = |why: String| format!("could not fetch <{}>: {why}", crate::gofmt::go_quote(url));
     let (secure, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
         (Some(rest), _) => (false, rest),
         (_, Some(rest)) => (true, rest),
@@ -173,8 +173,10 @@ fn chunk_size(line: &[u8]) -> Result<usize, String> {
 mod tests {
     use super::*;
 
+    /// Issue 11: `dechunk` sliced a `str` at the chunk header's byte count, so a character split
+    /// by a chunk boundary panicked the fetching thread.
     #[test]
-    fn dechunk_joins_a_character_split_across_chunks() {
+    fn regression_11_dechunk_splits_bytes_not_chars() {
         // "é" is C3 A9: the first chunk ends after C3, the second starts with A9.
         let body = b"3\r\nab\xC3\r\n3\r\n\xA9cd\r\n0\r\n\r\n";
         let out = dechunk(body).unwrap();

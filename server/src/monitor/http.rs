@@ -381,8 +381,10 @@ mod tests {
         assert!(matches!(short, Err(HeadError::TooLarge)));
     }
 
+    /// Issue 11: the request line was read without a size limit (memory grew with one endless
+    /// line).
     #[test]
-    fn head_line_without_end_stops_at_limit() {
+    fn regression_11_head_line_without_end_stops_at_limit() {
         let limit = REQUEST_HEAD_MAX_BYTES;
         let total = 2 * limit as u64;
         // Request line of 1 MiB and more, never ending.
@@ -453,8 +455,9 @@ mod tests {
         }
     }
 
+    /// Issue 11: the head had a per-read timeout, not a deadline.
     #[test]
-    fn head_stall_ends_by_deadline() {
+    fn regression_11_head_stall_ends_by_deadline() {
         let budget = Duration::from_millis(80);
         let start = Instant::now();
         let mut conn = Deadline {
@@ -472,8 +475,9 @@ mod tests {
         assert!(conn.inner.waits.iter().all(|w| *w <= budget));
     }
 
+    /// Issue 11: a byte every few seconds held a connection slot forever.
     #[test]
-    fn head_drip_ends_by_deadline() {
+    fn regression_11_head_drip_ends_by_deadline() {
         // A byte every 10 ms: each read is well within any per-read timeout, but the
         // deadline still ends the head.
         let budget = Duration::from_millis(80);

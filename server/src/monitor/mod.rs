@@ -6,6 +6,7 @@
 pub mod http;
 pub mod status;
 
+use crate::gofmt::go_quote;
 use crate::log;
 use crate::msgs::snapshot::{ConnSnapshot, SnapshotRequest};
 use crate::shared::Shared;
@@ -416,7 +417,10 @@ fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, String> {
         "" => Ok(false),
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        other => Err(format!("Error decoding boolean for '{name}': strconv.ParseBool: parsing {other:?}: invalid syntax")),
+        other => Err(format!(
+            "Error decoding boolean for '{name}': strconv.ParseBool: parsing {}: invalid syntax",
+            go_quote(other)
+        )),
     }
 }
 
@@ -424,7 +428,10 @@ fn parse_int(name: &str, value: Option<&str>) -> Result<i64, String> {
     match value.unwrap_or("") {
         "" => Ok(0),
         v => v.parse().map_err(|_| {
-            format!("Error decoding int for '{name}': strconv.Atoi: parsing {v:?}: invalid syntax")
+            format!(
+                "Error decoding int for '{name}': strconv.Atoi: parsing {}: invalid syntax",
+                go_quote(v)
+            )
         }),
     }
 }

@@ -104,26 +104,61 @@ pub enum WorkerMsg {
 #[derive(Debug, Clone)]
 pub struct WorkerHandle {
     /// The inbox.
-    pub tx: Sender<WorkerMsg>,
+    tx: Sender<WorkerMsg>,
     /// Wakes the worker's poll.
-    pub waker: Arc<Waker>,
+    waker: Arc<Waker>,
     /// Where other workers return this worker's emptied batch buffers, so a busy pair of
     /// workers reuses the same few buffers instead of allocating (and, for large batches,
     /// mapping and unmapping) one per loop iteration.
-    pub spare_tx: Sender<Vec<u8>>,
+    spare_tx: Sender<Vec<u8>>,
+}
+
+thread_local! {
+    /// Set on worker threads, so that [`WorkerHandle::send_blocking`] can refuse them.
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as a worker: from now on it may not block on an inbox.
+pub fn mark_worker_thread() {
+    ON_WORKER.with(|w| w.set(true));
 }
 
 impl WorkerHandle {
+    /// The handle of a worker reading `tx`'s channel, woken by `waker`, taking its emptied
+    /// batch buffers back on `spare_tx`.
+    pub fn new(tx: Sender<WorkerMsg>, waker: Arc<Waker>, spare_tx: Sender<Vec<u8>>) -> Self {
+        WorkerHandle {
+            tx,
+            waker,
+            spare_tx,
+        }
+    }
+
     /// Sends a message and wakes the worker, waiting for room if the inbox is full.
     ///
-    /// Only threads that a worker never waits on may block here: the control thread, the
-    /// system thread, the auth threads and the monitor's HTTP threads. A worker must use
+    /// For the threads no worker ever waits on, and that must not lose what they send: the
+    /// control thread (new connections, reload, lame duck, shutdown), the auth threads (a
+    /// lost answer would leave a client with its reading paused), the system thread (`$SYS`
+    /// output, account changes) and the monitor's snapshot requests. Waiting there is bounded
+    /// by the worker draining its inbox, which never waits on them.
+    ///
+    /// # Panics
+    /// In debug builds, when called on a worker thread: a worker must use
     /// [`WorkerHandle::try_send`] (two workers blocking on each other's full inbox would
     /// deadlock).
     pub fn send_blocking(&self, msg: WorkerMsg) {
+        debug_assert!(
+            !ON_WORKER.with(std::cell::Cell::get),
+            "a worker must not block on an inbox"
+        );
         if self.tx.send(msg).is_ok() {
             let _ = self.waker.wake();
         }
+    }
+
+    /// Gives an emptied batch buffer back to this worker for reuse; dropped if it has enough.
+    pub fn return_buffer(&self, buffer: Vec<u8>) {
+        let _ = self.spare_tx.try_send(buffer);
     }
 
     /// Sends a message without waiting and wakes the worker.

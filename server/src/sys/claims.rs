@@ -249,7 +249,8 @@ pub(super) fn apply_stored(shared: &Shared, trust: &Trust, acc: &str, token: &st
     match trust.apply(acc, token) {
         Ok((_, change)) => notify(shared, change),
         Err(e) => crate::log::error(&format!(
-            "DirResolver - Update for account {acc:?} resulted in error {e}"
+            "DirResolver - Update for account {} resulted in error {e}",
+            crate::gofmt::go_quote(acc)
         )),
     }
 }
@@ -364,7 +365,8 @@ pub(super) fn merge(shared: &Shared, msg: &[u8]) {
     for line in String::from_utf8_lossy(msg).lines() {
         let Some((key, token)) = line.split_once('|') else {
             crate::log::error(&format!(
-                "DirResolver - Merging resulted in error: line in package didn't contain 2 entries: {line:?}"
+                "DirResolver - Merging resulted in error: line in package didn't contain 2 entries: {}",
+                crate::gofmt::go_quote(line)
             ));
             return;
         };

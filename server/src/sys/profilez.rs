@@ -46,7 +46,10 @@ pub(super) fn plan(opts: &Value) -> Plan {
             Plan::Cpu(duration)
         }
         // Go's runtime profiles (heap, goroutine, allocs, …) have no counterpart here.
-        other => Plan::Answer(error(&format!("Profile {other:?} not found"))),
+        other => Plan::Answer(error(&format!(
+            "Profile {} not found",
+            crate::gofmt::go_quote(other)
+        ))),
     }
 }
 

@@ -6,6 +6,7 @@ use super::{ClosedReason, Worker};
 use crate::auth::pool::{AuthJob, AuthWork};
 use crate::auth::{AuthStep, Identity, RejectReason};
 use crate::connect::ConnectOpts;
+use crate::gofmt::go_quote;
 use crate::ids::Slot;
 use crate::log;
 use crate::msgs::WorkerMsg;
@@ -17,6 +18,9 @@ use std::time::Instant;
 
 impl Worker {
     /// Handles one parsed op from the connection in `slot`.
+    ///
+    /// Called by `parse_and_dispatch` only, with `op` borrowing the read buffer. Enforces
+    /// CONNECT first when auth is required; everything an op answers is queued, not written.
     pub(super) fn dispatch(&mut self, slot: Slot, op: ClientOp<'_>) {
         let Some(conn) = self.conns.get(slot) else {
             return;
@@ -135,9 +139,9 @@ impl Worker {
             && matches!(self.rt.auth, crate::auth::AuthConfig::Users { .. });
         if mapped && matches!(step, AuthStep::Accept(_)) && !conn.opts.user.is_empty() {
             log::warn(&format!(
-                "{} - User {:?} found in connect proto, but user required from cert",
+                "{} - User {} found in connect proto, but user required from cert",
                 conn.log_prefix(),
-                conn.opts.user
+                go_quote(&conn.opts.user)
             ));
         }
         let info_allowed = conn.info_allowed();
@@ -260,11 +264,11 @@ impl Worker {
         }
         if log::debug_enabled() {
             crate::debug!(
-                "{} - Client connection created: name={:?} lang={:?} version={:?} protocol={} account={}",
+                "{} - Client connection created: name={} lang={} version={} protocol={} account={}",
                 conn.log_prefix(),
-                conn.opts.name,
-                conn.opts.lang,
-                conn.opts.version,
+                go_quote(&conn.opts.name),
+                go_quote(&conn.opts.lang),
+                go_quote(&conn.opts.version),
                 conn.opts.protocol,
                 conn.account_name()
             );

@@ -520,10 +520,8 @@ impl Worker {
             let fresh = Batch::with_buffer(self.id, self.spare.try_recv().unwrap_or_default());
             let batch = std::mem::replace(&mut self.batches[dest], fresh);
             let handle = &self.shared.workers()[dest];
-            match handle.tx.try_send(WorkerMsg::Batch(batch)) {
-                Ok(()) => {
-                    let _ = handle.waker.wake();
-                }
+            match handle.try_send(WorkerMsg::Batch(batch)) {
+                Ok(()) => {}
                 Err(TrySendError::Full(WorkerMsg::Batch(batch)))
                 | Err(TrySendError::Disconnected(WorkerMsg::Batch(batch))) => {
                     self.batches[dest] = batch;

@@ -138,6 +138,7 @@ impl Worker {
 
     /// Runs until shutdown.
     pub fn run_loop(&mut self) {
+        crate::msgs::mark_worker_thread();
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         while !self.shutting_down {
             let timeout = self.poll_timeout();

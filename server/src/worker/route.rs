@@ -180,6 +180,12 @@ fn reserved_reply(reply: &[u8]) -> bool {
 
 impl Worker {
     /// PUB/HPUB from the connection in `slot` (spec §1.5 for the order of checks).
+    ///
+    /// Called by `dispatch` on the publisher's worker, with `msg` borrowing the read buffer.
+    /// Touches the publisher's connection (counters, `+OK`, `-ERR`), the sublist (read only,
+    /// through the worker's cache) and the destinations' buffers or batches; writes nothing to
+    /// a socket. Afterwards every destination on this worker is marked dirty and every other
+    /// destination has a record in `batches`.
     pub(super) fn route_pub(&mut self, slot: Slot, msg: &Pub<'_>) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
@@ -267,6 +273,10 @@ impl Worker {
     /// Delivers `msg` within `account`: every plain subscription, one member per queue group,
     /// and the import entries that carry it into other accounts. `cid`/`echo` describe the
     /// publisher for echo suppression. Returns how many deliveries were made.
+    ///
+    /// Takes no lock on a cache hit; an import may take `Accounts.map` and the exporter's
+    /// `Account.responses` (docs/LOCK_ORDER.md). Recursion through imports is bounded by
+    /// the import depth passed down.
     fn route_in(
         &mut self,
         account: &'static Account,
@@ -355,7 +365,9 @@ impl Worker {
                         None => Vec::new(),
                     }
                 });
-                let info = format!("Nats-Request-Info: {{\"acc\":{:?},\"rtt\":0}}", importer);
+                // A JSON string, escaped by serde (a `{:?}` would escape as Rust does).
+                let acc = serde_json::Value::from(importer.as_str());
+                let info = format!("Nats-Request-Info: {{\"acc\":{acc},\"rtt\":0}}");
                 let with_header = RequestWithHeader::build(msg, info.as_bytes());
                 let forwarded = Pub {
                     subject: &subject,
@@ -506,7 +518,11 @@ impl Worker {
         }
     }
 
-    /// Deliveries handed over by another worker.
+    /// Deliveries handed over by another worker, from `drain_inbox`.
+    ///
+    /// A record whose slot now holds another connection (closed and reused since) or a
+    /// closing one is skipped. Each delivery goes into the connection's outbound buffer
+    /// (slow-consumer check included) and marks it dirty; the buffer goes back to its sender.
     pub(super) fn deliver_batch(&mut self, batch: Batch) {
         let max_pending = self.rt.limits.max_pending;
         for Record {
@@ -542,7 +558,7 @@ impl Worker {
         if msgs.capacity() <= super::SPARE_BUFFER_MAX_BYTES {
             msgs.clear();
             if let Some(sender) = self.shared.workers().get(batch.from.0) {
-                let _ = sender.spare_tx.try_send(msgs);
+                sender.return_buffer(msgs);
             }
         }
     }

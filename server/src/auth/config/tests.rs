@@ -53,8 +53,9 @@ fn users_and_accounts() {
     validate(&users, &accs).unwrap();
 }
 
+/// Issue 11: these errors used Rust's `{:?}`, which escapes differently from Go's `%q`.
 #[test]
-fn names_are_quoted_like_go() {
+fn regression_11_names_are_quoted_like_go() {
     // Go's %q keeps printable non-ASCII as is and writes control bytes as \xNN, where
     // Rust's {:?} would give "\u{1}".
     let user = UserConfig {
