@@ -1,6 +1,7 @@
 //! One client connection as its worker sees it: socket, read buffer, parser, outbound buffer,
 //! subscriptions, keepalive state and statistics. Only the owning worker thread touches it.
 
+use crate::account::Account;
 use crate::auth::Identity;
 use crate::connect::ConnectOpts;
 use mio::net::TcpStream;
@@ -46,6 +47,18 @@ pub enum ConnState {
     /// To be flushed (unless the reason drops output) and closed at the end of this loop
     /// iteration.
     Closing(ClosedReason),
+}
+
+/// A connection's account, and whether it counts against the account's connection limit.
+#[derive(Debug, Clone, Copy)]
+pub enum Binding {
+    /// Not authenticated yet.
+    Unbound,
+    /// Bound and counted in the account's connections.
+    Counted(&'static Account),
+    /// Still bound (its subscriptions are in the account's sublist until it closes) but no
+    /// longer counted: an account update is closing it.
+    Released(&'static Account),
 }
 
 /// Why a connection closed, mirroring nats-server's `ClosedState` names (they show up in
@@ -199,13 +212,10 @@ pub struct Conn {
     pub state: ConnState,
     /// Who the client is, once authenticated (or immediately when no auth is required).
     pub identity: Option<Identity>,
-    /// The account it is bound to, with `identity`.
-    pub account: Option<&'static crate::account::Account>,
+    /// The account it is bound to (with `identity`), and whether it counts there.
+    pub binding: Binding,
     /// The nonce sent in INFO (empty when none was sent).
     pub nonce: String,
-    /// The connection no longer counts against its account's connection limit (an account
-    /// update is closing it); its close must not count it out again.
-    pub released: bool,
     /// Publish permission results by subject, so checks cost a lookup per message.
     pub pub_cache: HashMap<Box<[u8]>, bool>,
     /// Reply subjects this client may publish to (response permissions): when received, and
@@ -249,9 +259,8 @@ impl Conn {
             opts: ConnectOpts::default(),
             state: ConnState::AwaitingConnect,
             identity: None,
-            account: None,
+            binding: Binding::Unbound,
             nonce: String::new(),
-            released: false,
             pub_cache: HashMap::new(),
             replies: HashMap::new(),
             auth_deadline: None,
@@ -270,6 +279,57 @@ impl Conn {
             in_bytes: 0,
             out_msgs: 0,
             out_bytes: 0,
+        }
+    }
+
+    /// The account the connection is bound to, if any.
+    pub fn account(&self) -> Option<&'static Account> {
+        match self.binding {
+            Binding::Unbound => None,
+            Binding::Counted(account) | Binding::Released(account) => Some(account),
+        }
+    }
+
+    /// Binds the connection to `account`, counted there, and stops counting it in the
+    /// account it was bound to before (a second CONNECT, a reload).
+    ///
+    /// # Errors
+    /// `account` is at its connection limit; the binding is unchanged.
+    pub fn bind_account(&mut self, account: &'static Account) -> Result<(), ()> {
+        if self.account().is_some_and(|a| std::ptr::eq(a, account)) {
+            return Ok(());
+        }
+        if !account.try_add_conn() {
+            return Err(());
+        }
+        if let Binding::Counted(old) =
+            std::mem::replace(&mut self.binding, Binding::Counted(account))
+        {
+            old.remove_conn();
+        }
+        Ok(())
+    }
+
+    /// Stops counting the connection in its account, keeping it bound (its subscriptions
+    /// stay until it closes): an account update is closing it, and a client connecting
+    /// meanwhile must not be refused for it.
+    pub fn release_account(&mut self) {
+        if let Binding::Counted(account) = self.binding {
+            account.remove_conn();
+            self.binding = Binding::Released(account);
+        }
+    }
+
+    /// Unbinds the connection as it closes, counting it out of its account unless that was
+    /// done already; returns the account, whose sublist still holds its subscriptions.
+    pub fn unbind_account(&mut self) -> Option<&'static Account> {
+        match std::mem::replace(&mut self.binding, Binding::Unbound) {
+            Binding::Unbound => None,
+            Binding::Counted(account) => {
+                account.remove_conn();
+                Some(account)
+            }
+            Binding::Released(account) => Some(account),
         }
     }
 
@@ -376,7 +436,7 @@ impl Conn {
 
     /// This connection's max payload: the server's, lowered by the account's limit.
     pub fn max_payload(&self, server_max: usize) -> usize {
-        let account_max = self.account.as_ref().map_or(0, |a| a.limits().max_payload);
+        let account_max = self.account().map_or(0, |a| a.limits().max_payload);
         let user_max = self
             .identity
             .as_ref()

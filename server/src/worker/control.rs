@@ -196,11 +196,6 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        if let Some(account) = conn.account {
-            if !conn.released {
-                account.remove_conn();
-                conn.released = true;
-            }
-        }
+        conn.release_account();
     }
 }

@@ -129,7 +129,7 @@ impl Worker {
         conn.auth_deadline = None;
         if !matches!(conn.state, ConnState::AwaitingConnect) {
             // v2.12+ drops every subscription on a second CONNECT.
-            if let Some(account) = &conn.account {
+            if let Some(account) = conn.account() {
                 super::remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
             }
         }
@@ -291,22 +291,13 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
-        let same = conn
-            .account
-            .as_ref()
-            .is_some_and(|a| std::ptr::eq(*a, account));
-        if !same {
-            if !account.try_add_conn() {
-                self.send_err_and_close(
-                    slot,
-                    errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED.as_bytes(),
-                    ClosedReason::MaxAccountConnectionsExceeded,
-                );
-                return false;
-            }
-            if let Some(old) = conn.account.replace(account) {
-                old.remove_conn();
-            }
+        if conn.bind_account(account).is_err() {
+            self.send_err_and_close(
+                slot,
+                errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED.as_bytes(),
+                ClosedReason::MaxAccountConnectionsExceeded,
+            );
+            return false;
         }
         conn.identity = Some(identity);
         conn.pub_cache.clear();
@@ -375,10 +366,7 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        let account_max = conn
-            .account
-            .as_ref()
-            .map_or(0, |a| a.limits().max_subscriptions);
+        let account_max = conn.account().map_or(0, |a| a.limits().max_subscriptions);
         let user_max = conn
             .identity
             .as_ref()
@@ -419,7 +407,7 @@ impl Worker {
             track_replies: conn.perms().is_some_and(|p| p.response.is_some()),
             import: None,
         });
-        let Some(account) = conn.account else {
+        let Some(account) = conn.account() else {
             return;
         };
         if account
@@ -464,7 +452,7 @@ impl Worker {
             return;
         };
         sub.closed.store(true, Ordering::Relaxed);
-        if let Some(account) = &conn.account {
+        if let Some(account) = conn.account() {
             let _ =
                 account
                     .sublist

@@ -467,11 +467,8 @@ impl Worker {
             closed.closed = Some((std::time::SystemTime::now(), reason.as_str().to_string()));
             self.shared.push_closed(closed);
         }
-        if let Some(account) = conn.account.take() {
+        if let Some(account) = conn.unbind_account() {
             remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
-            if !conn.released {
-                account.remove_conn();
-            }
         }
         // Reported after the account lost the connection, so the account's connection count
         // in the CONNS event that follows is already the new one.

@@ -51,7 +51,7 @@ fn user_info(conn: &Conn) -> serde_json::Value {
     let identity = conn.identity.as_ref();
     let user = identity.and_then(|i| i.user.clone()).unwrap_or_default();
     let account_name = conn
-        .account
+        .account()
         .map_or_else(|| conn.account_name().to_string(), |a| a.name_tag());
     let mut data = serde_json::json!({
         "user": user,
@@ -200,7 +200,7 @@ impl Worker {
             conn.opts.verbose,
             conn.opts.no_responders,
         );
-        let Some(account) = conn.account else {
+        let Some(account) = conn.account() else {
             return;
         };
         if conn.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {

@@ -103,7 +103,7 @@ pub(super) fn client_facts(conn: &Conn) -> crate::msgs::ClientFacts {
         rtt_ns: conn.ping.rtt.map_or(0, |d| d.as_nanos() as i64),
         kind: "Client",
         name_tag: conn
-            .account
+            .account()
             .map_or_else(|| conn.account_name().to_string(), |a| a.name_tag()),
         // nats-server shows the JWT a client presented even when it was refused.
         jwt: if jwt.is_some() || conn.identity.is_none() {
