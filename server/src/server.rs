@@ -673,7 +673,7 @@ fn system_account(accounts: &Accounts, opts: &Options) -> Result<Option<&'static
         return Ok(None);
     }
     if opts.system_account.is_empty() {
-        return Ok(Some(accounts.ensure(DEFAULT_SYSTEM_ACCOUNT)));
+        return Ok(Some(accounts.ensure(SYSTEM_ACCOUNT_DEFAULT)));
     }
     match accounts.get(&opts.system_account) {
         Some(account) => Ok(Some(account)),
@@ -685,7 +685,7 @@ fn system_account(accounts: &Accounts, opts: &Options) -> Result<Option<&'static
 }
 
 /// The system account nats-server creates when none is configured.
-pub const DEFAULT_SYSTEM_ACCOUNT: &str = "$SYS";
+pub const SYSTEM_ACCOUNT_DEFAULT: &str = "$SYS";
 
 fn spawn_workers(
     shared: &Arc<Shared>,

@@ -49,6 +49,23 @@ pub enum ConnState {
     Closing(ClosedReason),
 }
 
+impl ConnState {
+    /// Whether the lifecycle has the step from `self` to `next` taken by
+    /// [`Conn::advance`] (closing goes through [`Conn::close_with`], from any state).
+    pub fn may_become(self, next: ConnState) -> bool {
+        use ConnState::*;
+        match (self, next) {
+            (AwaitingConnect, Authenticating { info_allowed })
+            | (AwaitingConnect, Connected { info_allowed }) => !info_allowed,
+            // A second CONNECT is checked again; the INFO permission stays.
+            (Connected { info_allowed: a }, Authenticating { info_allowed: b })
+            | (Connected { info_allowed: a }, Connected { info_allowed: b })
+            | (Authenticating { info_allowed: a }, Connected { info_allowed: b }) => a == b,
+            _ => false,
+        }
+    }
+}
+
 /// A connection's account, and whether it counts against the account's connection limit.
 #[derive(Debug, Clone, Copy)]
 pub enum Binding {
@@ -372,26 +389,7 @@ impl Conn {
     /// On a transition the lifecycle does not have (a programmer error): leaving `Closing`,
     /// or going back to `AwaitingConnect`.
     pub fn advance(&mut self, next: ConnState) {
-        use ConnState::*;
-        let allowed = match (self.state, next) {
-            (
-                AwaitingConnect,
-                Authenticating {
-                    info_allowed: false,
-                },
-            )
-            | (
-                AwaitingConnect,
-                Connected {
-                    info_allowed: false,
-                },
-            ) => true,
-            // A second CONNECT is checked again; the INFO permission stays.
-            (Connected { info_allowed: a }, Authenticating { info_allowed: b })
-            | (Connected { info_allowed: a }, Connected { info_allowed: b })
-            | (Authenticating { info_allowed: a }, Connected { info_allowed: b }) => a == b,
-            _ => false,
-        };
+        let allowed = self.state.may_become(next);
         assert!(
             allowed,
             "cid {}: no transition {:?} -> {:?}",
@@ -458,5 +456,54 @@ impl Conn {
     /// Short description for log lines, like nats-server's `127.0.0.1:5555 - cid:6`.
     pub fn log_prefix(&self) -> String {
         format!("{} - cid:{}", self.peer, self.cid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_state_transitions() {
+        use ConnState::*;
+        let (waiting, checking) = (
+            AwaitingConnect,
+            Authenticating {
+                info_allowed: false,
+            },
+        );
+        let (connected, ready) = (
+            Connected {
+                info_allowed: false,
+            },
+            Connected { info_allowed: true },
+        );
+        let closing = Closing(ClosedReason::ClientClosed);
+        let allowed = [
+            (waiting, checking),
+            (waiting, connected),
+            (checking, connected),
+            (connected, connected),
+            (ready, ready),
+            (ready, Authenticating { info_allowed: true }),
+            (Authenticating { info_allowed: true }, ready),
+        ];
+        for (from, to) in allowed {
+            assert!(from.may_become(to), "{from:?} -> {to:?}");
+        }
+        let refused = [
+            (waiting, ready),
+            (waiting, Authenticating { info_allowed: true }),
+            (checking, ready),
+            (ready, connected),
+            (connected, waiting),
+            (checking, checking),
+            (closing, connected),
+            (closing, waiting),
+            (connected, closing),
+        ];
+        for (from, to) in refused {
+            assert!(!from.may_become(to), "{from:?} -> {to:?}");
+        }
     }
 }

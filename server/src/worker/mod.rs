@@ -5,14 +5,25 @@
 //! run_loop      poll (retry EINTR) -> for event: match token
 //!   WAKER       -> drain_inbox()        new connections, batches from other workers, commands
 //!   conn token  -> conn_ready()         read -> parse -> dispatch -> route -> mark dirty
-//!   after batch -> send_batches()       one hand-over per destination worker, then wake it
+//!   after batch -> read_pending_again() connections whose read budget ran out
+//!               -> send_batches()       one hand-over per destination worker, then wake it
 //!               -> flush_dirty()        one write per dirty connection (redis beforeSleep)
 //!               -> fire_timers()        PING, auth timeout, write deadline, lame duck closes
 //! ```
+//! (`refresh_runtime` runs after each poll: one atomic load notices a reload.)
+//!
 //! A publish is matched against the shared sublist once. Deliveries to this worker's
 //! connections go straight into their outbound buffers; deliveries to other workers' connections
 //! are encoded into one batch per destination worker and handed over once per loop iteration.
-//! Nothing here takes a lock per message, and statistics are plain fields of this thread.
+//! Statistics are plain fields of this thread. No lock is taken per message on a match-cache
+//! hit; a cache miss reads the sublist's shards, and a service import with a reply takes
+//! `Accounts.map` and the exporter's `Account.responses` (docs/LOCK_ORDER.md).
+//!
+//! # Files
+//! `io.rs` (the data path of a connection), `dispatch.rs` (one op), `route.rs` (matching and
+//! delivery), `control.rs` (reload, account changes, lame duck, kick), `timers.rs`,
+//! `conns.rs` (the slab), `conn.rs` (`Conn`, its `ConnState` and account `Binding`),
+//! `tls.rs`, `snapshot.rs`.
 
 mod conn;
 mod conns;
