@@ -38,7 +38,7 @@ fn build(n: usize, cache_enabled: bool) -> Sublist<u32> {
         for j in 0..SUBS_PER_PREFIX {
             add(format!("a.b{i}.c{j}"), None);
         }
-        if i % 100 == 0 {
+        if i.is_multiple_of(100) {
             add(format!("a.b{i}.*"), None);
             add(format!("a.b{i}.>"), None);
             add(format!("*.b{i}.c0"), None);
@@ -55,7 +55,7 @@ fn literal_subjects(n: usize, count: usize) -> Vec<Vec<u8>> {
         .map(|k| {
             // Skip every hundredth prefix, which has wildcards; and c0/c1, which have more.
             let i = (k * 7919) % prefixes;
-            let i = if i % 100 == 0 { i + 1 } else { i };
+            let i = if i.is_multiple_of(100) { i + 1 } else { i };
             format!("a.b{}.c{}", i % prefixes, 2 + k % (SUBS_PER_PREFIX - 2)).into_bytes()
         })
         .collect()

@@ -158,7 +158,8 @@ fn log_banner(opts: &Options, ids: &ServerIds) {
     }
     for key in &opts.not_implemented {
         log::warn(&format!(
-            "Option {key:?} is accepted but not implemented yet by gannet; ignoring it"
+            "Option {} is accepted but not implemented yet by gannet; ignoring it",
+            crate::gofmt::go_quote(key)
         ));
     }
 }

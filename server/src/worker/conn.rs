@@ -59,8 +59,10 @@ impl ConnState {
             | (AwaitingConnect, Connected { info_allowed }) => !info_allowed,
             // A second CONNECT is checked again; the INFO permission stays.
             (Connected { info_allowed: a }, Authenticating { info_allowed: b })
-            | (Connected { info_allowed: a }, Connected { info_allowed: b })
             | (Authenticating { info_allowed: a }, Connected { info_allowed: b }) => a == b,
+            // The same CONNECT again, or the first PONG going out (the permission is never
+            // taken back).
+            (Connected { info_allowed: a }, Connected { info_allowed: b }) => b || !a,
             _ => false,
         }
     }
@@ -224,13 +226,14 @@ pub struct Conn {
     pub out: Outbound,
     /// Options from CONNECT (defaults until then).
     pub opts: ConnectOpts,
-    /// Where the connection is in its life; changed only through [`Conn::advance`] and
-    /// [`Conn::close_with`].
-    pub state: ConnState,
+    /// Where the connection is in its life; changed only through [`Conn::advance`] (and
+    /// [`Conn::first_pong`], which uses it) and [`Conn::close_with`].
+    state: ConnState,
     /// Who the client is, once authenticated (or immediately when no auth is required).
     pub identity: Option<Identity>,
-    /// The account it is bound to (with `identity`), and whether it counts there.
-    pub binding: Binding,
+    /// The account it is bound to (with `identity`), and whether it counts there; changed
+    /// only through the `*_account` methods.
+    binding: Binding,
     /// The nonce sent in INFO (empty when none was sent).
     pub nonce: String,
     /// Publish permission results by subject, so checks cost a lookup per message.
@@ -377,10 +380,20 @@ impl Conn {
         matches!(self.state, ConnState::Connected { .. })
     }
 
+    /// Where the connection is in its life.
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
     /// Whether the server's first PONG after CONNECT went out: from then on the client may
-    /// get asynchronous INFOs (nats-server sends `connect_info` with it).
+    /// get asynchronous INFOs (nats-server sends `connect_info` with it), also while a second
+    /// CONNECT is being checked.
     pub fn info_allowed(&self) -> bool {
-        matches!(self.state, ConnState::Connected { info_allowed: true })
+        matches!(
+            self.state,
+            ConnState::Connected { info_allowed: true }
+                | ConnState::Authenticating { info_allowed: true }
+        )
     }
 
     /// Moves the connection to `next` along the lifecycle of [`ConnState`].
@@ -413,7 +426,7 @@ impl Conn {
             ConnState::Connected {
                 info_allowed: false,
             } => {
-                self.state = ConnState::Connected { info_allowed: true };
+                self.advance(ConnState::Connected { info_allowed: true });
                 true
             }
             _ => false,
@@ -484,6 +497,7 @@ mod tests {
             (waiting, connected),
             (checking, connected),
             (connected, connected),
+            (connected, ready),
             (ready, ready),
             (ready, Authenticating { info_allowed: true }),
             (Authenticating { info_allowed: true }, ready),

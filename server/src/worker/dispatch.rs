@@ -127,7 +127,7 @@ impl Worker {
             return;
         };
         conn.auth_deadline = None;
-        if !matches!(conn.state, ConnState::AwaitingConnect) {
+        if !matches!(conn.state(), ConnState::AwaitingConnect) {
             // v2.12+ drops every subscription on a second CONNECT.
             if let Some(account) = conn.account() {
                 super::remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
@@ -207,7 +207,7 @@ impl Worker {
         if conn.cid != cid || conn.is_closing() {
             return;
         }
-        let connecting = match conn.state {
+        let connecting = match conn.state() {
             ConnState::Authenticating { info_allowed } => Some(info_allowed),
             _ => None,
         };

@@ -139,24 +139,94 @@ fn modules(src: &Path) -> BTreeMap<String, std::path::PathBuf> {
     out
 }
 
-/// The file's text without its test module and line comments.
+/// The file's text without comments and test code: a `#[cfg(test)] mod x;` declaration and
+/// a `#[cfg(test)] mod x { … }` block are dropped. Other `#[cfg(test)]` items are kept, which
+/// can only add edges, never hide one.
 fn code_of(text: &str) -> String {
-    let mut end = text.len();
-    let mut from = 0;
-    while let Some(at) = text[from..].find("#[cfg(test)]") {
-        let at = from + at;
-        let rest = text[at + "#[cfg(test)]".len()..].trim_start();
-        if rest.starts_with("mod ") || rest.starts_with("pub mod ") {
-            end = at;
-            break;
+    let mut kept = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("//") {
+            continue;
         }
-        from = at + 1;
+        if trimmed.starts_with("#[cfg(test)]") {
+            let next = lines.peek().map_or("", |l| l.trim());
+            let item = ["pub(crate) ", "pub(super) ", "pub "]
+                .iter()
+                .fold(next, |item, vis| item.trim_start_matches(vis));
+            if item.starts_with("mod ") && item.ends_with(';') {
+                lines.next();
+                continue;
+            }
+            if item.starts_with("mod ") {
+                // Skip the block up to its closing brace at the start of a line (rustfmt puts
+                // a top-level module's there; were a string in the block to hold such a line,
+                // test code would be scanned too, which can only add edges).
+                for line in lines.by_ref() {
+                    if line == "}" {
+                        break;
+                    }
+                }
+                continue;
+            }
+        }
+        // A trailing comment; `"http://…"` in a string has no space before its `//`.
+        kept.push_str(line.split(" // ").next().unwrap_or(""));
+        kept.push('\n');
     }
-    text[..end]
-        .lines()
-        .map(|line| line.split("//").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
+    kept
+}
+
+/// Every path a module's code names, as a path from the crate root: `crate::…`, `super::…`
+/// (repeated `super::` included), `self::…`, and in a directory module `use child::…`.
+fn paths_of(module: &str, is_dir_module: bool, code: &str) -> Vec<String> {
+    let bytes = code.as_bytes();
+    let mut paths = Vec::new();
+    for needle in ["crate::", "super::", "self::"] {
+        let mut from = 0;
+        while let Some(at) = code[from..].find(needle) {
+            let at = from + at;
+            from = at + needle.len();
+            let follows_word = at > 0
+                && (bytes[at - 1].is_ascii_alphanumeric()
+                    || matches!(bytes[at - 1], b'_' | b':' | b'$'));
+            if follows_word {
+                continue;
+            }
+            let mut prefix: Vec<&str> = match needle {
+                "crate::" => Vec::new(),
+                _ => module.split("::").collect(),
+            };
+            if needle == "super::" {
+                prefix.pop();
+                while code[from..].starts_with("super::") {
+                    prefix.pop();
+                    from += "super::".len();
+                }
+            }
+            use_tree(bytes, from, &prefix.join("::"), &mut paths);
+        }
+    }
+    if is_dir_module {
+        for line in code.lines() {
+            let line = ["pub(crate) ", "pub(super) ", "pub "]
+                .iter()
+                .fold(line.trim_start(), |line, vis| line.trim_start_matches(vis));
+            let Some(rest) = line.strip_prefix("use ") else {
+                continue;
+            };
+            // Paths from the root or the parent were taken above; `std::…` and other crates
+            // resolve to no module.
+            if !["crate::", "super::", "self::"]
+                .iter()
+                .any(|p| rest.starts_with(p))
+            {
+                use_tree(rest.as_bytes(), 0, module, &mut paths);
+            }
+        }
+    }
+    paths
 }
 
 /// Reads a path or `use` tree starting at `at` (just after `crate::` or `super::`) and adds
@@ -214,36 +284,7 @@ fn edges(mods: &BTreeMap<String, std::path::PathBuf>) -> BTreeSet<(String, Strin
     let mut edges = BTreeSet::new();
     for (module, file) in mods {
         let code = code_of(&std::fs::read_to_string(file).expect("source is readable"));
-        let bytes = code.as_bytes();
-        let is_dir_module = file.ends_with("mod.rs");
-        let parent = module.rsplit_once("::").map_or("", |(p, _)| p);
-        let mut paths = Vec::new();
-        for (needle, prefix) in [("crate::", ""), ("super::", parent)] {
-            let mut from = 0;
-            while let Some(at) = code[from..].find(needle) {
-                let at = from + at;
-                from = at + needle.len();
-                let word_start = at == 0
-                    || !(bytes[at - 1].is_ascii_alphanumeric()
-                        || bytes[at - 1] == b'_'
-                        || bytes[at - 1] == b':');
-                if word_start {
-                    use_tree(bytes, from, prefix, &mut paths);
-                }
-            }
-        }
-        if is_dir_module {
-            // A parent's `use child::…`.
-            for line in code.lines() {
-                let line = line
-                    .trim_start()
-                    .trim_start_matches("pub ")
-                    .trim_start_matches("pub(crate) ");
-                if let Some(rest) = line.strip_prefix("use ") {
-                    use_tree(rest.as_bytes(), 0, module, &mut paths);
-                }
-            }
-        }
+        let paths = paths_of(module, file.ends_with("mod.rs"), &code);
         for path in paths {
             if let Some(target) = resolve(&path, mods) {
                 if target != module {
@@ -345,10 +386,28 @@ fn the_checker_sees_grouped_and_inline_paths() {
     let code = b"{a::b, c::{d, e::F}, self} x";
     use_tree(code, 0, "m", &mut out);
     assert_eq!(out, ["m::a::b", "m::c::d", "m::c::e::F", "m"]);
-    assert!(
-        code_of("use crate::a;\n#[cfg(test)]\nmod tests { use crate::b; }").contains("crate::a")
+    let paths = |module: &str, dir: bool, code: &str| paths_of(module, dir, &code_of(code));
+    assert_eq!(paths("a::b", false, "use super::super::x::Y;"), ["x::Y"]);
+    assert_eq!(
+        paths("a::b", false, "use super::c::{D, e};"),
+        ["a::c::D", "a::c::e"]
     );
-    assert!(
-        !code_of("use crate::a;\n#[cfg(test)]\nmod tests { use crate::b; }").contains("crate::b")
+    assert_eq!(paths("a", true, "pub use child::Z;"), ["a::child::Z"]);
+    assert_eq!(
+        paths("a", false, "fn f() {\n    crate::k::\n        f();\n}"),
+        ["k::f"]
     );
+    assert_eq!(paths("a", false, "let x = self::k::f();"), ["a::k::f"]);
+    assert_eq!(
+        paths(
+            "a",
+            false,
+            "let u = \"http://h\"; crate::z::f(); // crate::c"
+        ),
+        ["z::f"]
+    );
+    // Test modules are left out, and nothing around them.
+    let code = "#[cfg(test)]\nmod t;\nuse crate::q;\n#[cfg(test)]\nmod tests {\n    use crate::r;\n}\nuse crate::s;";
+    assert_eq!(paths("a", true, code), ["q", "s"]);
+    assert!(paths("a", false, "/// see crate::doc\n$crate::m::f").is_empty());
 }
