@@ -15,6 +15,53 @@ use std::time::{Duration, Instant};
 pub const READ_BUF_MIN: usize = 512;
 /// The read buffer stops doubling here unless a single large message needs more.
 pub const READ_BUF_MAX: usize = 64 * 1024;
+/// Reads in a row that use less than half of the room they were given before the read
+/// buffer halves (nats-server `shortsToShrink`).
+pub const SHORT_READS_TO_SHRINK: u8 = 2;
+
+/// How much room the next read gets, as nats-server sizes its read buffer (`readLoop`): a
+/// read that fills the room doubles it, up to [`READ_BUF_MAX`]; more than
+/// [`SHORT_READS_TO_SHRINK`] reads in a row that use less than half of it halve it, down to
+/// [`READ_BUF_MIN`]. A busy publisher is then read 64 KiB at a time, an idle connection keeps
+/// 512 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadSize {
+    /// Room for the next read.
+    room: usize,
+    short_reads: u8,
+}
+
+impl Default for ReadSize {
+    fn default() -> Self {
+        ReadSize {
+            room: READ_BUF_MIN,
+            short_reads: 0,
+        }
+    }
+}
+
+impl ReadSize {
+    /// Room to offer the next read.
+    pub fn room(&self) -> usize {
+        self.room
+    }
+
+    /// Learns from a read of `n` bytes into `room` bytes of free space.
+    pub fn after_read(&mut self, n: usize, room: usize) {
+        if n >= room {
+            self.room = (self.room * 2).min(READ_BUF_MAX);
+            self.short_reads = 0;
+        } else if n < room / 2 && self.room > READ_BUF_MIN {
+            self.short_reads += 1;
+            if self.short_reads > SHORT_READS_TO_SHRINK {
+                self.room = (self.room / 2).max(READ_BUF_MIN);
+                self.short_reads = 0;
+            }
+        } else {
+            self.short_reads = 0;
+        }
+    }
+}
 /// Outbound capacity kept after a full flush; anything larger is released.
 pub const OUT_BUF_KEEP: usize = 64 * 1024;
 
@@ -222,6 +269,8 @@ pub struct Conn {
     pub rbuf: Vec<u8>,
     /// Valid bytes at the start of `rbuf`.
     pub rlen: usize,
+    /// How large the read buffer should be for the next read.
+    pub read_size: ReadSize,
     /// Queued output.
     pub out: Outbound,
     /// Options from CONNECT (defaults until then).
@@ -275,6 +324,7 @@ impl Conn {
             parser,
             rbuf: Vec::new(),
             rlen: 0,
+            read_size: ReadSize::default(),
             out: Outbound::default(),
             opts: ConnectOpts::default(),
             state: ConnState::AwaitingConnect,
@@ -475,6 +525,36 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_size_doubles_on_full_reads_and_halves_after_short_ones() {
+        let mut size = ReadSize::default();
+        assert_eq!(size.room(), READ_BUF_MIN);
+        // Full reads double the room up to the maximum.
+        let mut rooms = Vec::new();
+        for _ in 0..10 {
+            let room = size.room();
+            size.after_read(room, room);
+            rooms.push(size.room());
+        }
+        assert_eq!(rooms[..3], [1024, 2048, 4096]);
+        assert_eq!(size.room(), READ_BUF_MAX);
+        // Reads using half or more keep it; a short read in between resets the count.
+        for n in [READ_BUF_MAX / 2, 10, 10, READ_BUF_MAX / 2, 10, 10] {
+            size.after_read(n, READ_BUF_MAX);
+        }
+        assert_eq!(size.room(), READ_BUF_MAX);
+        // More than SHORT_READS_TO_SHRINK short reads in a row halve it, down to the minimum.
+        for _ in 0..=SHORT_READS_TO_SHRINK {
+            size.after_read(10, READ_BUF_MAX);
+        }
+        assert_eq!(size.room(), READ_BUF_MAX / 2);
+        for _ in 0..100 {
+            let room = size.room();
+            size.after_read(1, room);
+        }
+        assert_eq!(size.room(), READ_BUF_MIN);
+    }
 
     #[test]
     fn conn_state_transitions() {

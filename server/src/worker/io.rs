@@ -199,8 +199,9 @@ impl Worker {
                 // resumes reading.
                 return;
             }
-            grow_read_buf(&mut conn.rbuf, conn.rlen);
+            size_read_buf(&mut conn.rbuf, conn.rlen, conn.read_size.room());
             let rlen = conn.rlen;
+            let room = conn.rbuf.len() - rlen;
             match conn.sock.read(&mut conn.rbuf[rlen..]) {
                 Ok(0) => {
                     self.mark_close(slot, ClosedReason::ClientClosed);
@@ -209,7 +210,8 @@ impl Worker {
                 Ok(n) => {
                     conn.rlen += n;
                     conn.ping.last_in = Instant::now();
-                    let filled = conn.rlen == conn.rbuf.len();
+                    conn.read_size.after_read(n, room);
+                    let filled = n == room;
                     self.parse_and_dispatch(slot);
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
@@ -572,12 +574,43 @@ pub(super) fn write_plain(
     }
 }
 
-/// Makes room in a read buffer before a read: it doubles while reads keep filling it, up to
-/// [`READ_BUF_MAX`] unless one large message needs more.
+/// Sizes a read buffer before a read: `room` free bytes after the `rlen` unparsed ones (at
+/// least half of [`READ_BUF_MIN`]), as [`super::conn::ReadSize`] chose. A buffer twice that
+/// size or more (the room halved since reads stayed short, or a large message went through)
+/// is shrunk back.
 #[inline]
-pub(super) fn grow_read_buf(rbuf: &mut Vec<u8>, rlen: usize) {
-    if rbuf.len() - rlen < READ_BUF_MIN / 2 {
-        let want = (rbuf.len() * 2).clamp(READ_BUF_MIN, READ_BUF_MAX.max(rlen * 2));
-        rbuf.resize(want.max(rlen + READ_BUF_MIN / 2), 0);
+pub(super) fn size_read_buf(rbuf: &mut Vec<u8>, rlen: usize, room: usize) {
+    let want = rlen + room.max(READ_BUF_MIN / 2);
+    if rbuf.len() < want {
+        rbuf.resize(want, 0);
+    } else if rbuf.len() >= 2 * want.max(READ_BUF_MIN) {
+        rbuf.truncate(want.max(READ_BUF_MIN));
+        rbuf.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_buffer_gets_the_room_asked_for() {
+        let mut rbuf = Vec::new();
+        size_read_buf(&mut rbuf, 0, READ_BUF_MIN);
+        assert_eq!(rbuf.len(), READ_BUF_MIN);
+        // Unparsed bytes are kept and the room comes after them.
+        size_read_buf(&mut rbuf, 500, 4096);
+        assert_eq!(rbuf.len(), 500 + 4096);
+        // Enough already: nothing changes.
+        size_read_buf(&mut rbuf, 100, 4096);
+        assert_eq!(rbuf.len(), 500 + 4096);
+        // A buffer twice the size wanted or more shrinks back (a large message went through).
+        let mut big = vec![0; 1 << 20];
+        size_read_buf(&mut big, 10, READ_BUF_MAX);
+        assert_eq!(big.len(), 10 + READ_BUF_MAX);
+        // Never less than half the minimum of room, even when asked for less.
+        let mut tail = vec![0; 600];
+        size_read_buf(&mut tail, 600, 0);
+        assert_eq!(tail.len(), 600 + READ_BUF_MIN / 2);
     }
 }

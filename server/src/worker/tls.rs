@@ -263,8 +263,9 @@ impl Worker {
             if tls.phase != TlsPhase::Established {
                 return true;
             }
-            super::io::grow_read_buf(&mut conn.rbuf, conn.rlen);
+            super::io::size_read_buf(&mut conn.rbuf, conn.rlen, conn.read_size.room());
             let rlen = conn.rlen;
+            let room = conn.rbuf.len() - rlen;
             match tls.session.reader().read(&mut conn.rbuf[rlen..]) {
                 Ok(0) => {
                     // close_notify: the client closed its side.
@@ -273,6 +274,7 @@ impl Worker {
                 }
                 Ok(n) => {
                     conn.rlen += n;
+                    conn.read_size.after_read(n, room);
                     self.parse_and_dispatch(slot);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
