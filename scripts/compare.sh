@@ -178,7 +178,7 @@ else
     D=3
     SIZES=(16 64 128 256 1024 4096 16384)
     CASES=()
-    CASES+=("pub --size 16 --duration-secs $D")
+    for s in 16 128 1024 16384; do CASES+=("pub --size $s --duration-secs $D"); done
     for s in "${SIZES[@]}"; do CASES+=("pubsub --size $s --duration-secs $D"); done
     CASES+=("fanout --subs 16 --size 128 --duration-secs $D")
     CASES+=("queue --subs 4 --size 128 --duration-secs $D")
