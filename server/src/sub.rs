@@ -42,6 +42,10 @@ pub struct Sub {
     /// Set for the server's own entries that carry messages across accounts (imports);
     /// `None` for client subscriptions.
     pub import: Option<Box<crate::account::ImportRoute>>,
+    /// The subscriber connection's stall gate (`None` for imports): closed while its pending
+    /// output is over three quarters of `max_pending`, so that publishers delivering to it
+    /// pause reading (see `worker::flow`).
+    pub gate: Option<Arc<AtomicBool>>,
 }
 
 impl Sub {
@@ -61,6 +65,7 @@ impl Sub {
             deny: None,
             track_replies: false,
             import: Some(Box::new(route)),
+            gate: None,
         }
     }
 }

@@ -26,6 +26,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use mio::net::TcpStream;
 use mio::Waker;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,6 +112,10 @@ pub struct WorkerHandle {
     /// workers reuses the same few buffers instead of allocating (and, for large batches,
     /// mapping and unmapping) one per loop iteration.
     spare_tx: Sender<Vec<u8>>,
+    /// Bytes of batches handed to this worker and not delivered yet: senders add, the worker
+    /// subtracts once it has delivered a batch. Publishers are stalled while it is high
+    /// (`worker::flow`), so what is in flight towards one worker stays bounded.
+    inbox_bytes: Arc<AtomicUsize>,
 }
 
 thread_local! {
@@ -131,7 +136,13 @@ impl WorkerHandle {
             tx,
             waker,
             spare_tx,
+            inbox_bytes: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Bytes of batches handed to this worker and not delivered yet.
+    pub fn inbox_bytes(&self) -> &Arc<AtomicUsize> {
+        &self.inbox_bytes
     }
 
     /// Sends a message and wakes the worker, waiting for room if the inbox is full.

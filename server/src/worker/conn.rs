@@ -8,6 +8,8 @@ use mio::net::TcpStream;
 use protocol::Parser;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Read buffer size of a new connection. Small, because most connections are idle most of the
@@ -271,6 +273,11 @@ pub struct Conn {
     pub rlen: usize,
     /// How large the read buffer should be for the next read.
     pub read_size: ReadSize,
+    /// Closed (true) while this connection's pending output is over the stall mark; shared
+    /// with its subscriptions so publishers on any worker see it (`worker::flow`).
+    pub stall_gate: Arc<AtomicBool>,
+    /// Set while this connection, as a publisher, waits for a subscriber's gate to open.
+    pub stall: Option<super::flow::Stall>,
     /// Queued output.
     pub out: Outbound,
     /// Options from CONNECT (defaults until then).
@@ -325,6 +332,8 @@ impl Conn {
             rbuf: Vec::new(),
             rlen: 0,
             read_size: ReadSize::default(),
+            stall_gate: Arc::new(AtomicBool::new(false)),
+            stall: None,
             out: Outbound::default(),
             opts: ConnectOpts::default(),
             state: ConnState::AwaitingConnect,

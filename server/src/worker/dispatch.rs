@@ -406,6 +406,7 @@ impl Worker {
                 .map(Vec::into_boxed_slice),
             track_replies: conn.perms().is_some_and(|p| p.response.is_some()),
             import: None,
+            gate: Some(conn.stall_gate.clone()),
         });
         let Some(account) = conn.account() else {
             return;

@@ -10,6 +10,7 @@
 
 use super::conn::{Conn, Outbound, READ_BUF_MAX, READ_BUF_MIN};
 use super::conns::Conns;
+use super::flow::update_gate;
 use super::timers::{Timer, TimerKind};
 use super::{remove_subs, snapshot, tls, ClosedReason, Worker};
 use super::{READ_BUDGET_BYTES, WRITES_PER_FLUSH};
@@ -194,9 +195,9 @@ impl Worker {
             if conn.tls.is_some() {
                 return self.read_ready_tls(slot);
             }
-            if conn.reading_paused() {
-                // While a bcrypt check runs the bytes wait in the socket; `auth_result`
-                // resumes reading.
+            if conn.reading_paused() || conn.stall.is_some() {
+                // While a bcrypt check runs, or the publisher is stalled (`flow.rs`), the bytes
+                // wait in the socket; `auth_result` or `release_stalled` resumes reading.
                 return;
             }
             size_read_buf(&mut conn.rbuf, conn.rlen, conn.read_size.room());
@@ -311,6 +312,7 @@ impl Worker {
             return false;
         }
         conn.out.buf.extend_from_slice(bytes);
+        update_gate(&conn.stall_gate, conn.out.pending(), max_pending);
         if conn.out.pending() > max_pending {
             self.slow_consumer(slot);
             return false;
@@ -408,6 +410,11 @@ impl Worker {
         if progressed {
             conn.stalled_since = None;
         }
+        update_gate(
+            &conn.stall_gate,
+            conn.out.pending(),
+            self.rt.limits.max_pending,
+        );
         if flushed == Flushed::Failed {
             conn.close_with(ClosedReason::ReadError);
         }
@@ -457,6 +464,9 @@ impl Worker {
         let Some(mut conn) = self.conns.take(slot) else {
             return;
         };
+        // Publishers waiting for this connection to drain go on.
+        conn.stall_gate
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let reason = conn
             .closing_reason()
             .unwrap_or(ClosedReason::ServerShutdown);
@@ -519,10 +529,15 @@ impl Worker {
             let fresh = Batch::with_buffer(self.id, self.spare.try_recv().unwrap_or_default());
             let batch = std::mem::replace(&mut self.batches[dest], fresh);
             let handle = &self.shared.workers()[dest];
+            // Counted before the send, so the receiver never subtracts what is not added yet.
+            let bytes = batch.msgs.len();
+            let inbox_bytes = handle.inbox_bytes();
+            inbox_bytes.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
             match handle.try_send(WorkerMsg::Batch(batch)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(WorkerMsg::Batch(batch)))
                 | Err(TrySendError::Disconnected(WorkerMsg::Batch(batch))) => {
+                    inbox_bytes.fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
                     self.batches[dest] = batch;
                 }
                 Err(_) => {}

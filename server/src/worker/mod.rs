@@ -29,6 +29,7 @@ mod conn;
 mod conns;
 mod control;
 mod dispatch;
+mod flow;
 mod io;
 mod route;
 mod snapshot;
@@ -95,6 +96,11 @@ pub struct Worker {
     dirty: Vec<Slot>,
     /// Connections whose read budget ran out with data possibly left in the socket.
     read_again: Vec<Slot>,
+    /// Publishers not read until a subscriber's stall gate opens (`flow.rs`).
+    stalled: Vec<Slot>,
+    /// What the publisher being routed now must wait for, if a delivery met a closed gate or a
+    /// full inbox (`flow.rs`).
+    wait_on: Option<flow::Wait>,
     /// Outgoing batch per destination worker (this worker's own entry stays empty).
     batches: Vec<Batch>,
     timers: Timers,
@@ -137,6 +143,8 @@ impl Worker {
             cache: LocalCache::new(),
             dirty: Vec::new(),
             read_again: Vec::new(),
+            stalled: Vec::new(),
+            wait_on: None,
             batches: (0..workers).map(|_| Batch::new(id)).collect(),
             timers: Timers::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id.0 as u64 + 1) << 32) ^ std::process::id() as u64,
@@ -175,6 +183,7 @@ impl Worker {
             if !self.inbox.is_empty() {
                 self.drain_inbox();
             }
+            self.release_stalled(Instant::now());
             self.read_pending_again();
             self.send_batches();
             self.flush_dirty();
@@ -192,6 +201,9 @@ impl Worker {
         }
         let now = Instant::now();
         let mut next = self.timers.next_deadline();
+        if let Some(stall) = self.next_stall_deadline() {
+            next = Some(next.map_or(stall, |t| t.min(stall)));
+        }
         if let Some(ldm) = &self.lame_duck {
             next = Some(next.map_or(ldm.next_at, |t| t.min(ldm.next_at)));
         }

@@ -6,6 +6,7 @@
 //! that worker's batch, which is handed over once per loop iteration.
 
 use super::conn::Conn;
+use super::flow::update_gate;
 use super::Worker;
 use crate::account::{map_subject, Account, ImportRoute};
 use crate::auth::perms::denied_at_delivery;
@@ -13,6 +14,7 @@ use crate::ids::Slot;
 use crate::msgs::batch::{records, Batch, Record};
 use crate::sub::{Claim, Sub, SubRef};
 use protocol::{encode, errors, subject, Pub};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -242,6 +244,9 @@ impl Worker {
             }
         }
         let delivered = self.route_in(account, msg, cid, echo, 0);
+        if self.wait_on.is_some() {
+            self.stall_publisher(slot, Instant::now());
+        }
         if delivered == 0 && no_responders {
             if let Some(reply) = msg.reply {
                 self.no_responders(slot, msg.subject, reply);
@@ -268,6 +273,8 @@ impl Worker {
             data,
         };
         self.route_in(account, &msg, 0, true, 0);
+        // The server's own messages never stall.
+        self.wait_on = None;
     }
 
     /// Delivers `msg` within `account`: every plain subscription, one member per queue group,
@@ -470,8 +477,12 @@ impl Worker {
         if claim == Claim::Skip {
             return false;
         }
+        if let Some(gate) = sub.gate.as_ref().filter(|g| g.load(Ordering::Relaxed)) {
+            self.note_closed_gate(gate);
+        }
         let reply = if sub.track_replies { msg.reply } else { None };
         if sub.worker != self.id {
+            self.check_inbox(sub.worker);
             let batch = &mut self.batches[sub.worker.0];
             batch.push_msg(sub.slot, sub.cid, reply, |out| {
                 encode_delivery(out, sub, msg)
@@ -489,6 +500,7 @@ impl Worker {
             return false;
         }
         encode_delivery(&mut conn.out.buf, sub, msg);
+        update_gate(&conn.stall_gate, conn.out.pending(), max_pending);
         if let Some(reply) = reply {
             allow_reply(conn, reply);
         }
@@ -539,6 +551,7 @@ impl Worker {
                 continue;
             }
             conn.out.buf.extend_from_slice(bytes);
+            update_gate(&conn.stall_gate, conn.out.pending(), max_pending);
             if !reply.is_empty() {
                 allow_reply(conn, reply);
             }
@@ -552,6 +565,10 @@ impl Worker {
         }
         for sub in &batch.auto_unsubs {
             self.auto_unsub_done(sub);
+        }
+        if let Some(me) = self.shared.workers().get(self.id.0) {
+            me.inbox_bytes()
+                .fetch_sub(batch.msgs.len(), Ordering::Relaxed);
         }
         // Hand the buffer back to its sender for the next batch.
         let mut msgs = batch.msgs;

@@ -252,9 +252,10 @@ impl Worker {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return false;
             };
-            if conn.reading_paused() {
-                // While a bcrypt check runs the plaintext waits in the session; `auth_result`
-                // resumes reading.
+            if conn.reading_paused() || conn.stall.is_some() {
+                // While a bcrypt check runs, or the publisher is stalled (`flow.rs`), the
+                // plaintext waits in the session; `auth_result` or `release_stalled` resumes
+                // reading.
                 return false;
             }
             let Some(tls) = conn.tls.as_mut() else {

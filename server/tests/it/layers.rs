@@ -80,6 +80,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "worker::conns",
             "worker::control",
             "worker::dispatch",
+            "worker::flow",
             "worker::io",
             "worker::route",
             "worker::snapshot",

@@ -11,6 +11,7 @@ mod util;
 mod auth_accounts;
 mod client_async_nats;
 mod fanout_raw;
+mod flow;
 mod layers;
 mod lifecycle;
 mod monitor;

@@ -1,0 +1,186 @@
+//! Flow control: a fast publisher slows down instead of turning a healthy subscriber into a
+//! slow consumer (nats-server `client.go`: the stall gate `out.stc` and `stalledWait`).
+//!
+//! Each connection has a **stall gate**, an `AtomicBool` shared with its subscriptions. Its
+//! worker closes the gate when the connection's pending output goes over [`STALL_MARK`]
+//! (three quarters of `max_pending`, as nats-server) and opens it again when a flush brings it
+//! back under, or when the connection closes.
+//!
+//! A publisher that delivers to a subscription whose gate is closed is **stalled**: after the
+//! read buffer it is working through, its worker stops reading it, for at most [`STALL_MAX`]
+//! or until the gate opens, whichever comes first. A worker never sleeps for this: the
+//! publisher's socket simply is not read (TCP pushes back to the client), and the other
+//! connections are served as usual. The subscriber's worker may be another one; the
+//! publisher's worker looks at the gate at least once per loop iteration while it has stalled
+//! publishers (its poll timeout is bounded by the stall deadline), so nothing needs to wake
+//! it. A subscriber that does not read at all is still closed by `max_pending` or
+//! `write_deadline` as before; its gate opens when it closes.
+//!
+//! A gate alone does not bound what is on its way to a subscriber on another worker: the
+//! batches handed to that worker and not delivered yet. Each worker therefore counts the
+//! bytes in its inbox (`WorkerHandle::inbox_bytes`, added by senders per batch, subtracted
+//! once delivered), and a publisher whose deliveries go to a worker with more than
+//! [`inbox_mark`] in flight stalls the same way until it is back under half of it. The two
+//! marks add up to under `max_pending` (3/4 + 1/8, plus one read of at most 64 KiB), so a
+//! subscriber that reads is not dropped however its publishers are spread over workers.
+//!
+//! Only client publishers stall: the server's own messages (system events, routed through
+//! `route_internal`) never wait, so nothing here can hold up the system account.
+
+use super::Worker;
+use crate::ids::{Slot, WorkerId};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest a publisher waits for one gate before it is read again (nats-server
+/// `stallClientMaxDuration`). It stalls again if its next deliveries meet a closed gate.
+pub const STALL_MAX: Duration = Duration::from_millis(5);
+
+/// The pending-output mark above which a connection's gate closes: three quarters of
+/// `max_pending` (nats-server closes its stall gate at `mp/4*3`).
+pub fn stall_mark(max_pending: usize) -> usize {
+    max_pending / 4 * 3
+}
+
+/// Bytes in flight towards one worker above which its publishers stall: an eighth of
+/// `max_pending`.
+pub fn inbox_mark(max_pending: usize) -> usize {
+    max_pending / 8
+}
+
+/// What a stalled publisher waits for.
+#[derive(Debug)]
+pub enum Wait {
+    /// A subscriber's gate to open.
+    Gate(Arc<AtomicBool>),
+    /// A worker's inbox to fall under this many bytes.
+    Inbox(Arc<AtomicUsize>, usize),
+}
+
+impl Wait {
+    fn over(&self) -> bool {
+        match self {
+            Wait::Gate(gate) => gate.load(Ordering::Relaxed),
+            Wait::Inbox(bytes, low) => bytes.load(Ordering::Relaxed) > *low,
+        }
+    }
+}
+
+/// A publisher waiting for a subscriber or a worker to drain.
+#[derive(Debug)]
+pub struct Stall {
+    wait: Wait,
+    /// When to read the publisher again even if it is still waiting.
+    until: Instant,
+}
+
+/// Closes or opens a connection's gate from its pending output; called by the owning worker
+/// after queueing output and after flushing it.
+#[inline]
+pub fn update_gate(gate: &AtomicBool, pending: usize, max_pending: usize) {
+    let over = pending > stall_mark(max_pending);
+    // Read first: the gate is shared with publishers on other workers, so it is written only
+    // when it changes.
+    if gate.load(Ordering::Relaxed) != over {
+        gate.store(over, Ordering::Relaxed);
+    }
+}
+
+impl Worker {
+    /// A delivery met a closed gate: the publisher being routed now stalls once its current
+    /// read is processed. Called by `deliver` on the publishing worker.
+    #[inline]
+    pub(super) fn note_closed_gate(&mut self, gate: &Arc<AtomicBool>) {
+        if self.wait_on.is_none() {
+            self.wait_on = Some(Wait::Gate(gate.clone()));
+        }
+    }
+
+    /// A delivery goes to worker `dest`: the publisher stalls if too much is already on its
+    /// way there (this iteration's batch included). Called by `deliver` for other workers.
+    #[inline]
+    pub(super) fn check_inbox(&mut self, dest: WorkerId) {
+        if self.wait_on.is_some() {
+            return;
+        }
+        let mark = inbox_mark(self.rt.limits.max_pending);
+        let Some(handle) = self.shared.workers().get(dest.0) else {
+            return;
+        };
+        let bytes = handle.inbox_bytes();
+        let queued = bytes.load(Ordering::Relaxed) + self.batches[dest.0].msgs.len();
+        if queued > mark {
+            self.wait_on = Some(Wait::Inbox(bytes.clone(), mark / 2));
+        }
+    }
+
+    /// After routing a client's publish: stall the publisher if a delivery met a closed gate.
+    pub(super) fn stall_publisher(&mut self, slot: Slot, now: Instant) {
+        let Some(wait) = self.wait_on.take() else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.stall.is_none() {
+            conn.stall = Some(Stall {
+                wait,
+                until: now + STALL_MAX,
+            });
+            self.stalled.push(slot);
+        }
+    }
+
+    /// Reads again the stalled publishers whose gate opened or whose stall ran out; called
+    /// once per loop iteration.
+    pub(super) fn release_stalled(&mut self, now: Instant) {
+        if self.stalled.is_empty() {
+            return;
+        }
+        let stalled = std::mem::take(&mut self.stalled);
+        for slot in stalled {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            let Some(stall) = &conn.stall else {
+                continue;
+            };
+            if stall.wait.over() && now < stall.until {
+                self.stalled.push(slot);
+                continue;
+            }
+            conn.stall = None;
+            // Edge-triggered: the bytes left in the socket bring no new event, so read now.
+            self.read_again.push(slot);
+        }
+    }
+
+    /// The earliest stall deadline, for the poll timeout.
+    pub(super) fn next_stall_deadline(&self) -> Option<Instant> {
+        self.stalled
+            .iter()
+            .filter_map(|&slot| self.conns.get(slot)?.stall.as_ref().map(|s| s.until))
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_closes_over_three_quarters_and_opens_under() {
+        let gate = AtomicBool::new(false);
+        let max = 1000;
+        assert_eq!(stall_mark(max), 750);
+        update_gate(&gate, 750, max);
+        assert!(!gate.load(Ordering::Relaxed));
+        update_gate(&gate, 751, max);
+        assert!(gate.load(Ordering::Relaxed));
+        update_gate(&gate, 900, max);
+        assert!(gate.load(Ordering::Relaxed));
+        update_gate(&gate, 0, max);
+        assert!(!gate.load(Ordering::Relaxed));
+    }
+}
