@@ -21,9 +21,9 @@
 //!
 //! # Files
 //! `io.rs` (the data path of a connection), `dispatch.rs` (one op), `route.rs` (matching and
-//! delivery), `control.rs` (reload, account changes, lame duck, kick), `timers.rs`,
-//! `conns.rs` (the slab), `conn.rs` (`Conn`, its `ConnState` and account `Binding`),
-//! `tls.rs`, `snapshot.rs`.
+//! delivery), `flow.rs` (stalling fast publishers), `control.rs` (reload, account changes,
+//! lame duck, kick), `timers.rs`, `conns.rs` (the slab), `conn.rs` (`Conn`, its `ConnState`
+//! and account `Binding`), `tls.rs`, `snapshot.rs`.
 
 mod conn;
 mod conns;
