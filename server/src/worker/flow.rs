@@ -115,7 +115,8 @@ impl Worker {
         }
     }
 
-    /// After routing a client's publish: stall the publisher if a delivery met a closed gate.
+    /// After routing a client's publish: stall the publisher if a delivery met a closed gate
+    /// or a full inbox.
     pub(super) fn stall_publisher(&mut self, slot: Slot, now: Instant) {
         let Some(wait) = self.wait_on.take() else {
             return;
