@@ -124,7 +124,17 @@ impl DirStore {
     /// The store is full (`full` with a `limit`) or the file can't be written.
     pub fn save(&self, key: &str, jwt: &str) -> Result<Stored, String> {
         let mut guard = self.entries.lock();
-        let (entries, clock) = &mut *guard;
+        self.save_locked(&mut guard, key, jwt)
+    }
+
+    /// [`DirStore::save`] with the index already locked.
+    fn save_locked(
+        &self,
+        guard: &mut (HashMap<String, Entry>, u64),
+        key: &str,
+        jwt: &str,
+    ) -> Result<Stored, String> {
+        let (entries, clock) = guard;
         *clock += 1;
         let now = *clock;
         if entries.get(key).is_some_and(|e| e.jwt == jwt) {
@@ -160,17 +170,19 @@ impl DirStore {
         if new["sub"].as_str() != Some(key) {
             return Err("jwt subject nkey and provided nkey do not match".into());
         }
-        if let Some(old) = self.entries.lock().0.get(key) {
-            if let Some(old) = crate::jwt::peek(&old.jwt) {
-                if old["jti"] == new["jti"] {
-                    return Ok(Stored::Unchanged);
-                }
-                if new["iat"].as_i64().unwrap_or(0) < old["iat"].as_i64().unwrap_or(0) {
-                    return Ok(Stored::Unchanged);
-                }
+        // One lock for the comparison and the write, so that of two updates racing (a lookup
+        // answer and a CLAIMS.UPDATE, say) the older can't overwrite the newer.
+        let mut guard = self.entries.lock();
+        let old = guard.0.get(key).and_then(|e| crate::jwt::peek(&e.jwt));
+        if let Some(old) = old {
+            if old["jti"] == new["jti"] {
+                return Ok(Stored::Unchanged);
+            }
+            if new["iat"].as_i64().unwrap_or(0) < old["iat"].as_i64().unwrap_or(0) {
+                return Ok(Stored::Unchanged);
             }
         }
-        self.save(key, jwt)
+        self.save_locked(&mut guard, key, jwt)
     }
 
     /// Removes `key`'s JWT: renamed to `<file>.deleted`, or removed with `hard_delete`.
