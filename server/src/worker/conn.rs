@@ -412,6 +412,15 @@ impl Conn {
         }
     }
 
+    /// After output was queued: closes or opens the stall gate (`worker::flow`) and says
+    /// whether the pending output is over `max_pending` (a slow consumer).
+    #[inline]
+    pub fn queued_over(&self, max_pending: usize) -> bool {
+        let pending = self.out.pending();
+        super::flow::update_gate(&self.stall_gate, pending, max_pending);
+        pending > max_pending
+    }
+
     /// Whether the connection is on its way out (no more processing).
     pub fn is_closing(&self) -> bool {
         matches!(self.state, ConnState::Closing(_))

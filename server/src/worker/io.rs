@@ -8,7 +8,7 @@
 //! (the connection closed meanwhile): every function looks the slot up and does nothing when
 //! it is empty.
 
-use super::conn::{Conn, Outbound, READ_BUF_MAX, READ_BUF_MIN};
+use super::conn::{Conn, Outbound, READ_BUF_MIN};
 use super::conns::Conns;
 use super::flow::update_gate;
 use super::timers::{Timer, TimerKind};
@@ -277,8 +277,9 @@ impl Worker {
             // A large message: grow once to hold all of it (bounded by max_payload, which the
             // parser has already checked).
             rbuf.resize(needed, 0);
-        } else if conn.rlen == 0 && rbuf.len() > READ_BUF_MAX {
-            rbuf = vec![0; READ_BUF_MAX];
+        } else {
+            // The buffer a large message needed goes back to the size reads ask for.
+            size_read_buf(&mut rbuf, conn.rlen, conn.read_size.room());
         }
         conn.rbuf = rbuf;
     }
@@ -312,8 +313,7 @@ impl Worker {
             return false;
         }
         conn.out.buf.extend_from_slice(bytes);
-        update_gate(&conn.stall_gate, conn.out.pending(), max_pending);
-        if conn.out.pending() > max_pending {
+        if conn.queued_over(max_pending) {
             self.slow_consumer(slot);
             return false;
         }
@@ -607,6 +607,7 @@ pub(super) fn size_read_buf(rbuf: &mut Vec<u8>, rlen: usize, room: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worker::conn::READ_BUF_MAX;
 
     #[test]
     fn read_buffer_gets_the_room_asked_for() {

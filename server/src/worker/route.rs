@@ -6,7 +6,6 @@
 //! that worker's batch, which is handed over once per loop iteration.
 
 use super::conn::Conn;
-use super::flow::update_gate;
 use super::Worker;
 use crate::account::{map_subject, Account, ImportRoute};
 use crate::auth::perms::denied_at_delivery;
@@ -500,7 +499,6 @@ impl Worker {
             return false;
         }
         encode_delivery(&mut conn.out.buf, sub, msg);
-        update_gate(&conn.stall_gate, conn.out.pending(), max_pending);
         if let Some(reply) = reply {
             allow_reply(conn, reply);
         }
@@ -508,7 +506,7 @@ impl Worker {
         conn.out_bytes += msg.data.len() as u64;
         self.stats.out_msgs += 1;
         self.stats.out_bytes += msg.data.len() as u64;
-        if conn.out.pending() > max_pending {
+        if conn.queued_over(max_pending) {
             self.slow_consumer(sub.slot);
             return true;
         }
@@ -551,13 +549,12 @@ impl Worker {
                 continue;
             }
             conn.out.buf.extend_from_slice(bytes);
-            update_gate(&conn.stall_gate, conn.out.pending(), max_pending);
             if !reply.is_empty() {
                 allow_reply(conn, reply);
             }
             conn.out_msgs += 1;
             self.stats.out_msgs += 1;
-            if conn.out.pending() > max_pending {
+            if conn.queued_over(max_pending) {
                 self.slow_consumer(slot);
                 continue;
             }
