@@ -1,6 +1,7 @@
 //! One client connection as its worker sees it: socket, read buffer, parser, outbound buffer,
 //! subscriptions, keepalive state and statistics. Only the owning worker thread touches it.
 
+use super::outbound::Outbound;
 use crate::account::Account;
 use crate::auth::Identity;
 use crate::connect::ConnectOpts;
@@ -64,8 +65,6 @@ impl ReadSize {
         }
     }
 }
-/// Outbound capacity kept after a full flush; anything larger is released.
-pub const OUT_BUF_KEEP: usize = 64 * 1024;
 
 /// Where a client connection is in its life (TigerBeetle's connection `state`; nats-server
 /// keeps the same facts in `client.flags`: `connectReceived`, `firstPongSent`, closed).
@@ -200,39 +199,6 @@ impl ClosedReason {
             self,
             ClosedReason::SlowConsumerPendingBytes | ClosedReason::SlowConsumerWriteDeadline
         )
-    }
-}
-
-/// Queued output and where the socket write got to.
-#[derive(Debug, Default)]
-pub struct Outbound {
-    /// Bytes queued; `buf[pos..]` is still to be written.
-    pub buf: Vec<u8>,
-    /// How much of `buf` the socket has taken.
-    pub pos: usize,
-}
-
-impl Outbound {
-    /// Bytes not yet written.
-    pub fn pending(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    /// Marks `n` more bytes written, resetting the buffer once it is drained.
-    pub fn advance(&mut self, n: usize) {
-        self.pos += n;
-        debug_assert!(self.pos <= self.buf.len());
-        if self.pos == self.buf.len() {
-            // A buffer much larger than what it just carried is shrunk back; one that is
-            // busy is kept, because freeing and regrowing a large buffer every loop iteration
-            // (mmap/munmap for big ones) costs more than the copy it holds.
-            let used = self.buf.len();
-            self.buf.clear();
-            self.pos = 0;
-            if self.buf.capacity() > OUT_BUF_KEEP && used < self.buf.capacity() / 4 {
-                self.buf.shrink_to(OUT_BUF_KEEP.max(used));
-            }
-        }
     }
 }
 

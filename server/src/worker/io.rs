@@ -8,9 +8,10 @@
 //! (the connection closed meanwhile): every function looks the slot up and does nothing when
 //! it is empty.
 
-use super::conn::{Conn, Outbound, READ_BUF_MIN};
+use super::conn::{Conn, READ_BUF_MIN};
 use super::conns::Conns;
 use super::flow::update_gate;
+use super::outbound::{ChunkPool, Outbound, IOV_PER_WRITE};
 use super::timers::{Timer, TimerKind};
 use super::{remove_subs, snapshot, tls, ClosedReason, Worker};
 use super::{READ_BUDGET_BYTES, WRITES_PER_FLUSH};
@@ -312,7 +313,7 @@ impl Worker {
         if conn.is_closing() {
             return false;
         }
-        conn.out.buf.extend_from_slice(bytes);
+        conn.out.push(bytes, &mut self.chunks);
         if conn.queued_over(max_pending) {
             self.slow_consumer(slot);
             return false;
@@ -329,8 +330,7 @@ impl Worker {
                 conn.log_prefix(),
                 max_pending
             ));
-            conn.out.buf = Vec::new();
-            conn.out.pos = 0;
+            conn.out.clear(&mut self.chunks);
         }
         self.stats.slow_consumers += 1;
         self.mark_close(slot, ClosedReason::SlowConsumerPendingBytes);
@@ -398,10 +398,16 @@ impl Worker {
         let mut progressed = false;
         let closing = conn.is_closing();
         let flushed = match conn.tls.as_deref_mut() {
-            None => write_plain(&mut conn.sock, &mut conn.out, &mut progressed),
+            None => write_plain(
+                &mut conn.sock,
+                &mut conn.out,
+                &mut self.chunks,
+                &mut progressed,
+            ),
             Some(session) => tls::flush_tls(
                 &mut conn.sock,
                 &mut conn.out,
+                &mut self.chunks,
                 session,
                 closing,
                 &mut progressed,
@@ -464,6 +470,7 @@ impl Worker {
         let Some(mut conn) = self.conns.take(slot) else {
             return;
         };
+        conn.out.clear(&mut self.chunks);
         // Publishers waiting for this connection to drain go on.
         conn.stall_gate
             .store(false, std::sync::atomic::Ordering::Relaxed);
@@ -560,21 +567,25 @@ pub(super) enum Flushed {
     Failed,
 }
 
-/// Writes `out` to the socket as is, at most [`WRITES_PER_FLUSH`] times.
+/// Writes `out` to the socket as is, one `writev` over up to [`IOV_PER_WRITE`] chunks at a
+/// time, at most [`WRITES_PER_FLUSH`] times.
 #[inline]
 pub(super) fn write_plain(
     sock: &mut TcpStream,
     out: &mut Outbound,
+    pool: &mut ChunkPool,
     progressed: &mut bool,
 ) -> Flushed {
     for _ in 0..WRITES_PER_FLUSH {
         if out.pending() == 0 {
             return Flushed::Done;
         }
-        match sock.write(&out.buf[out.pos..]) {
+        let mut iov = [io::IoSlice::new(&[]); IOV_PER_WRITE];
+        let n = out.io_slices(&mut iov);
+        match sock.write_vectored(&iov[..n]) {
             Ok(0) => return Flushed::Failed,
             Ok(n) => {
-                out.advance(n);
+                out.advance(n, pool);
                 *progressed = true;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flushed::Blocked,

@@ -23,7 +23,8 @@
 //! `io.rs` (the data path of a connection), `dispatch.rs` (one op), `route.rs` (matching and
 //! delivery), `flow.rs` (stalling fast publishers), `control.rs` (reload, account changes,
 //! lame duck, kick), `timers.rs`, `conns.rs` (the slab), `conn.rs` (`Conn`, its `ConnState`
-//! and account `Binding`), `tls.rs`, `snapshot.rs`.
+//! and account `Binding`), `outbound.rs` (queued output in pooled chunks), `tls.rs`,
+//! `snapshot.rs`.
 
 mod conn;
 mod conns;
@@ -31,6 +32,7 @@ mod control;
 mod dispatch;
 mod flow;
 mod io;
+mod outbound;
 mod route;
 mod snapshot;
 mod timers;
@@ -94,6 +96,8 @@ pub struct Worker {
     conns: Conns,
     cache: LocalCache<crate::sub::SubRef>,
     dirty: Vec<Slot>,
+    /// Free output chunks, shared by this worker's connections (`outbound.rs`).
+    chunks: outbound::ChunkPool,
     /// Connections whose read budget ran out with data possibly left in the socket.
     read_again: Vec<Slot>,
     /// Publishers not read until a subscriber's stall gate opens (`flow.rs`).
@@ -142,6 +146,7 @@ impl Worker {
             conns: Conns::default(),
             cache: LocalCache::new(),
             dirty: Vec::new(),
+            chunks: outbound::ChunkPool::default(),
             read_again: Vec::new(),
             stalled: Vec::new(),
             wait_on: None,

@@ -19,6 +19,17 @@ use std::time::Instant;
 
 /// Encodes one delivery of `msg` to `sub`: HMSG for header-capable subscribers, otherwise MSG
 /// with the header block stripped and the size recomputed (spec §1.7).
+/// At least the bytes [`encode_delivery`] writes: `MSG`/`HMSG`, the subject, sid, reply,
+/// sizes, separators and the message, with a margin for the size fields.
+fn delivery_size(sub: &Sub, msg: &Pub<'_>) -> usize {
+    const OP_AND_SEPARATORS: usize = 64;
+    msg.subject.len()
+        + sub.sid.len()
+        + msg.reply.map_or(0, <[u8]>::len)
+        + msg.data.len()
+        + OP_AND_SEPARATORS
+}
+
 fn encode_delivery(out: &mut Vec<u8>, sub: &Sub, msg: &Pub<'_>) {
     let sid = &sub.sid;
     match msg.header_size_field {
@@ -498,7 +509,10 @@ impl Worker {
         if conn.cid != sub.cid || conn.is_closing() {
             return false;
         }
-        encode_delivery(&mut conn.out.buf, sub, msg);
+        conn.out
+            .encode(delivery_size(sub, msg), &mut self.chunks, |out| {
+                encode_delivery(out, sub, msg)
+            });
         if let Some(reply) = reply {
             allow_reply(conn, reply);
         }
@@ -548,7 +562,7 @@ impl Worker {
             if conn.cid != cid || conn.is_closing() {
                 continue;
             }
-            conn.out.buf.extend_from_slice(bytes);
+            conn.out.push(bytes, &mut self.chunks);
             if !reply.is_empty() {
                 allow_reply(conn, reply);
             }

@@ -13,8 +13,9 @@
 //! Mirrors nats-server `server.go` `createClientEx` and `client.go` `doTLSHandshake`: the auth
 //! and PING timers start only once the TLS step is over.
 
-use super::conn::{ClosedReason, Outbound};
+use super::conn::ClosedReason;
 use super::io::Flushed;
+use super::outbound::{ChunkPool, Outbound};
 use super::timers::{Timer, TimerKind};
 use super::{Worker, READ_BUDGET_BYTES, WRITES_PER_FLUSH};
 use crate::ids::Slot;
@@ -385,6 +386,7 @@ impl Worker {
 pub(super) fn flush_tls(
     sock: &mut TcpStream,
     out: &mut Outbound,
+    pool: &mut ChunkPool,
     tls: &mut TlsState,
     closing: bool,
     progressed: &mut bool,
@@ -395,15 +397,15 @@ pub(super) fn flush_tls(
     }
     let established = tls.phase == TlsPhase::Established;
     if !established {
-        match super::io::write_plain(sock, out, progressed) {
+        match super::io::write_plain(sock, out, pool, progressed) {
             Flushed::Done => {}
             other => return other,
         }
     }
     for _ in 0..WRITES_PER_FLUSH {
         if established && out.pending() > 0 {
-            match tls.session.writer().write(&out.buf[out.pos..]) {
-                Ok(n) => out.advance(n),
+            match tls.session.writer().write(out.front()) {
+                Ok(n) => out.advance(n, pool),
                 Err(_) => return Flushed::Failed,
             }
         }

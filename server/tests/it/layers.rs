@@ -82,6 +82,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "worker::dispatch",
             "worker::flow",
             "worker::io",
+            "worker::outbound",
             "worker::route",
             "worker::snapshot",
             "worker::timers",
