@@ -5,7 +5,7 @@
 //! docs/ARCHITECTURE.md, "Layers"; `tests/it/layers.rs` enforces it).
 //!
 //! - Leaves, which know nothing of the server: [`gofmt`] (Go's text formats), [`ids`] (the
-//!   typed `Slot` and `WorkerId`), [`cli`] (Go
+//!   typed `Slot` and `WorkerId`), [`gate`] (flow control's stall gate and wake-ups), [`cli`] (Go
 //!   `flag`-compatible command line: `-p 4222`, `--port=4222`, `-DV`), [`conf`] (the
 //!   nats-server configuration file format), [`connect`] and [`info`] (the CONNECT and INFO
 //!   JSON), [`jwt`] (NATS JWTs), [`log`] (nats-server-style logging), [`signals`] (`--signal`).
@@ -30,6 +30,7 @@ pub mod auth;
 pub mod cli;
 pub mod conf;
 pub mod connect;
+pub mod gate;
 pub mod gofmt;
 pub mod ids;
 pub mod info;

@@ -45,7 +45,7 @@ pub struct Sub {
     /// The subscriber connection's stall gate (`None` for imports): closed while its pending
     /// output is over three quarters of `max_pending`, so that publishers delivering to it
     /// pause reading (see `worker::flow`).
-    pub gate: Option<Arc<AtomicBool>>,
+    pub gate: Option<Arc<crate::gate::StallGate>>,
 }
 
 impl Sub {

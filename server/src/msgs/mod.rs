@@ -116,6 +116,8 @@ pub struct WorkerHandle {
     /// subtracts once it has delivered a batch. Publishers are stalled while it is high
     /// (`worker::flow`), so what is in flight towards one worker stays bounded.
     inbox_bytes: Arc<AtomicUsize>,
+    /// Workers with publishers stalled until `inbox_bytes` falls (`worker::flow`).
+    inbox_waiters: Arc<crate::gate::Waiters>,
 }
 
 thread_local! {
@@ -137,12 +139,23 @@ impl WorkerHandle {
             waker,
             spare_tx,
             inbox_bytes: Arc::new(AtomicUsize::new(0)),
+            inbox_waiters: Arc::default(),
         }
     }
 
     /// Bytes of batches handed to this worker and not delivered yet.
     pub fn inbox_bytes(&self) -> &Arc<AtomicUsize> {
         &self.inbox_bytes
+    }
+
+    /// Workers waiting for this worker's inbox to drain.
+    pub fn inbox_waiters(&self) -> &Arc<crate::gate::Waiters> {
+        &self.inbox_waiters
+    }
+
+    /// Wakes the worker's poll (a publisher it stalled can go on).
+    pub fn wake(&self) {
+        let _ = self.waker.wake();
     }
 
     /// Sends a message and wakes the worker, waiting for room if the inbox is full.

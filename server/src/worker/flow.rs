@@ -1,7 +1,7 @@
 //! Flow control: a fast publisher slows down instead of turning a healthy subscriber into a
 //! slow consumer (nats-server `client.go`: the stall gate `out.stc` and `stalledWait`).
 //!
-//! Each connection has a **stall gate**, an `AtomicBool` shared with its subscriptions. Its
+//! Each connection has a **stall gate** (`crate::gate`) shared with its subscriptions. Its
 //! worker closes the gate when the connection's pending output goes over [`STALL_MARK`]
 //! (three quarters of `max_pending`, as nats-server) and opens it again when a flush brings it
 //! back under, or when the connection closes.
@@ -10,26 +10,30 @@
 //! read buffer it is working through, its worker stops reading it, for at most [`STALL_MAX`]
 //! or until the gate opens, whichever comes first. A worker never sleeps for this: the
 //! publisher's socket simply is not read (TCP pushes back to the client), and the other
-//! connections are served as usual. The subscriber's worker may be another one; the
-//! publisher's worker looks at the gate at least once per loop iteration while it has stalled
-//! publishers (its poll timeout is bounded by the stall deadline), so nothing needs to wake
-//! it. A subscriber that does not read at all is still closed by `max_pending` or
+//! connections are served as usual. The subscriber's worker may be another one: the
+//! publisher's worker registers as a waiter of the gate, and the worker that opens it wakes
+//! it (a stall ends when the subscriber has drained, not when it runs out). The publisher's
+//! worker also looks at its stalled publishers once per loop iteration, with a poll timeout
+//! bounded by the earliest stall deadline. A subscriber that does not read at all is still closed by `max_pending` or
 //! `write_deadline` as before; its gate opens when it closes.
 //!
 //! A gate alone does not bound what is on its way to a subscriber on another worker: the
 //! batches handed to that worker and not delivered yet. Each worker therefore counts the
 //! bytes in its inbox (`WorkerHandle::inbox_bytes`, added by senders per batch, subtracted
 //! once delivered), and a publisher whose deliveries go to a worker with more than
-//! [`inbox_mark`] in flight stalls the same way until it is back under half of it. The two
-//! marks add up to under `max_pending` (3/4 + 1/8, plus one read of at most 64 KiB), so a
-//! subscriber that reads is not dropped however its publishers are spread over workers.
+//! [`inbox_mark`] in flight stalls the same way until it is back under half of it (the
+//! receiving worker wakes the inbox's waiters when it gets there). The two marks add up to
+//! under `max_pending` (3/4 + 1/8, plus one message: a stalled publisher's remaining ops are
+//! not parsed until it is released), so a subscriber that reads is not dropped however its
+//! publishers are spread over workers.
 //!
 //! Only client publishers stall: the server's own messages (system events, routed through
 //! `route_internal`) never wait, so nothing here can hold up the system account.
 
 use super::Worker;
+use crate::gate::{StallGate, Waiters, WakeSet};
 use crate::ids::{Slot, WorkerId};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,16 +57,27 @@ pub fn inbox_mark(max_pending: usize) -> usize {
 #[derive(Debug)]
 pub enum Wait {
     /// A subscriber's gate to open.
-    Gate(Arc<AtomicBool>),
-    /// A worker's inbox to fall under this many bytes.
-    Inbox(Arc<AtomicUsize>, usize),
+    Gate(Arc<StallGate>),
+    /// A worker's inbox to fall under this many bytes; its waiters.
+    Inbox(Arc<AtomicUsize>, usize, Arc<Waiters>),
 }
 
 impl Wait {
     fn over(&self) -> bool {
         match self {
-            Wait::Gate(gate) => gate.load(Ordering::Relaxed),
-            Wait::Inbox(bytes, low) => bytes.load(Ordering::Relaxed) > *low,
+            Wait::Gate(gate) => gate.is_closed(),
+            Wait::Inbox(bytes, low, _) => bytes.load(Ordering::Relaxed) > *low,
+        }
+    }
+
+    /// Asks to be woken when the wait is over; then looks again (see `crate::gate`).
+    fn register(&self, worker: WorkerId) -> bool {
+        match self {
+            Wait::Gate(gate) => gate.wait(worker.0),
+            Wait::Inbox(_, _, waiters) => {
+                waiters.add(worker.0);
+                self.over()
+            }
         }
     }
 }
@@ -75,23 +90,27 @@ pub struct Stall {
     until: Instant,
 }
 
-/// Closes or opens a connection's gate from its pending output; called by the owning worker
-/// after queueing output and after flushing it.
+/// Closes a connection's gate if its pending output is over the mark; called by the owning
+/// worker after queueing output (which only adds, so it never opens the gate).
 #[inline]
-pub fn update_gate(gate: &AtomicBool, pending: usize, max_pending: usize) {
-    let over = pending > stall_mark(max_pending);
-    // Read first: the gate is shared with publishers on other workers, so it is written only
-    // when it changes.
-    if gate.load(Ordering::Relaxed) != over {
-        gate.store(over, Ordering::Relaxed);
+pub fn close_gate_if_over(gate: &StallGate, pending: usize, max_pending: usize) {
+    if pending > stall_mark(max_pending) {
+        let _opened_nothing = gate.set(true);
     }
+}
+
+/// Closes or opens a connection's gate from its pending output after a flush; returns the
+/// workers to wake if it opened.
+#[inline]
+pub fn update_gate(gate: &StallGate, pending: usize, max_pending: usize) -> WakeSet {
+    gate.set(pending > stall_mark(max_pending))
 }
 
 impl Worker {
     /// A delivery met a closed gate: the publisher being routed now stalls once its current
     /// read is processed. Called by `deliver` on the publishing worker.
     #[inline]
-    pub(super) fn note_closed_gate(&mut self, gate: &Arc<AtomicBool>) {
+    pub(super) fn note_closed_gate(&mut self, gate: &Arc<StallGate>) {
         if self.wait_on.is_none() {
             self.wait_on = Some(Wait::Gate(gate.clone()));
         }
@@ -111,7 +130,8 @@ impl Worker {
         let bytes = handle.inbox_bytes();
         let queued = bytes.load(Ordering::Relaxed) + self.batches[dest.0].msgs.len();
         if queued > mark {
-            self.wait_on = Some(Wait::Inbox(bytes.clone(), mark / 2));
+            let waiters = handle.inbox_waiters().clone();
+            self.wait_on = Some(Wait::Inbox(bytes.clone(), mark / 2, waiters));
         }
     }
 
@@ -125,11 +145,39 @@ impl Worker {
             return;
         };
         if conn.stall.is_none() {
+            // Registered before the stall is looked at again (`release_stalled`), so an
+            // opening in between is either seen there or wakes this worker.
+            wait.register(self.id);
             conn.stall = Some(Stall {
                 wait,
                 until: now + STALL_MAX,
             });
             self.stalled.push(slot);
+        }
+    }
+
+    /// Wakes the workers with publishers stalled on a gate or an inbox that just drained.
+    /// This worker is not woken (its poll timeout already accounts for its own stalls).
+    pub(super) fn wake_waiters(&self, set: WakeSet) {
+        if set.is_empty() {
+            return;
+        }
+        for (id, handle) in self.shared.workers().iter().enumerate() {
+            if id != self.id.0 && set.contains(id) {
+                handle.wake();
+            }
+        }
+    }
+
+    /// After delivering a batch of `bytes` from the inbox: wakes the workers waiting for it to
+    /// drain once it is under half its mark.
+    pub(super) fn inbox_drained(&self, bytes: usize) {
+        let Some(me) = self.shared.workers().get(self.id.0) else {
+            return;
+        };
+        let left = me.inbox_bytes().fetch_sub(bytes, Ordering::SeqCst) - bytes;
+        if left <= inbox_mark(self.rt.limits.max_pending) / 2 {
+            self.wake_waiters(me.inbox_waiters().take());
         }
     }
 
@@ -152,17 +200,27 @@ impl Worker {
                 continue;
             }
             conn.stall = None;
-            // Edge-triggered: the bytes left in the socket bring no new event, so read now.
+            // What was read before the stall began is parsed first (it may stall again);
+            // then, edge-triggered, the bytes left in the socket bring no new event: read now.
+            if conn.rlen > 0 {
+                self.parse_and_dispatch(slot);
+            }
             self.read_again.push(slot);
         }
     }
 
-    /// The earliest stall deadline, for the poll timeout.
-    pub(super) fn next_stall_deadline(&self) -> Option<Instant> {
-        self.stalled
-            .iter()
-            .filter_map(|&slot| self.conns.get(slot)?.stall.as_ref().map(|s| s.until))
-            .min()
+    /// The earliest stall deadline, for the poll timeout; now if a stall is already over (a
+    /// gate this worker opened itself while flushing, after `release_stalled` ran).
+    pub(super) fn next_stall_deadline(&self, now: Instant) -> Option<Instant> {
+        let stalls = || {
+            self.stalled
+                .iter()
+                .filter_map(|&slot| self.conns.get(slot)?.stall.as_ref())
+        };
+        if stalls().any(|s| !s.wait.over()) {
+            return Some(now);
+        }
+        stalls().map(|s| s.until).min()
     }
 }
 
@@ -172,16 +230,17 @@ mod tests {
 
     #[test]
     fn gate_closes_over_three_quarters_and_opens_under() {
-        let gate = AtomicBool::new(false);
+        let gate = StallGate::default();
         let max = 1000;
         assert_eq!(stall_mark(max), 750);
-        update_gate(&gate, 750, max);
-        assert!(!gate.load(Ordering::Relaxed));
-        update_gate(&gate, 751, max);
-        assert!(gate.load(Ordering::Relaxed));
-        update_gate(&gate, 900, max);
-        assert!(gate.load(Ordering::Relaxed));
-        update_gate(&gate, 0, max);
-        assert!(!gate.load(Ordering::Relaxed));
+        close_gate_if_over(&gate, 750, max);
+        assert!(!gate.is_closed());
+        close_gate_if_over(&gate, 751, max);
+        assert!(gate.is_closed());
+        assert!(gate.wait(1));
+        assert!(update_gate(&gate, 900, max).is_empty());
+        assert!(gate.is_closed());
+        assert!(update_gate(&gate, 0, max).contains(1));
+        assert!(!gate.is_closed());
     }
 }

@@ -240,8 +240,9 @@ impl Worker {
     /// Parses every complete op in the read buffer and dispatches it, then keeps the unparsed
     /// tail at the front of the buffer.
     ///
-    /// Stops early when the connection starts closing or waits for an auth check
-    /// ([`super::conn::Conn::reading_paused`]); the rest stays buffered. Afterwards `rbuf`
+    /// Stops early when the connection starts closing, waits for an auth check
+    /// ([`super::conn::Conn::reading_paused`]) or is stalled (`flow.rs`); the rest stays
+    /// buffered. Afterwards `rbuf`
     /// holds exactly the unparsed bytes, grown to fit a large message the parser waits for.
     pub(super) fn parse_and_dispatch(&mut self, slot: Slot) {
         let Some(conn) = self.conns.get_mut(slot) else {
@@ -252,7 +253,9 @@ impl Worker {
         let rlen = conn.rlen;
         let mut pos = 0;
         while let Some(conn) = self.conns.get_mut(slot) {
-            if conn.reading_paused() {
+            if conn.reading_paused() || conn.stall.is_some() {
+                // A stalled publisher's remaining ops wait with the unread bytes, so what a
+                // stall holds back does not depend on how much one read brought in.
                 break;
             }
             match conn.parser.parse(&rbuf[pos..rlen]) {
@@ -416,11 +419,15 @@ impl Worker {
         if progressed {
             conn.stalled_since = None;
         }
-        update_gate(
+        let woken = update_gate(
             &conn.stall_gate,
             conn.out.pending(),
             self.rt.limits.max_pending,
         );
+        self.wake_waiters(woken);
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         if flushed == Flushed::Failed {
             conn.close_with(ClosedReason::ReadError);
         }
@@ -472,8 +479,7 @@ impl Worker {
         };
         conn.out.clear(&mut self.chunks);
         // Publishers waiting for this connection to drain go on.
-        conn.stall_gate
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.wake_waiters(conn.stall_gate.set(false));
         let reason = conn
             .closing_reason()
             .unwrap_or(ClosedReason::ServerShutdown);

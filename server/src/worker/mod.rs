@@ -206,7 +206,7 @@ impl Worker {
         }
         let now = Instant::now();
         let mut next = self.timers.next_deadline();
-        if let Some(stall) = self.next_stall_deadline() {
+        if let Some(stall) = self.next_stall_deadline(now) {
             next = Some(next.map_or(stall, |t| t.min(stall)));
         }
         if let Some(ldm) = &self.lame_duck {

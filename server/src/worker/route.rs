@@ -13,7 +13,6 @@ use crate::ids::Slot;
 use crate::msgs::batch::{records, Batch, Record};
 use crate::sub::{Claim, Sub, SubRef};
 use protocol::{encode, errors, subject, Pub};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -487,7 +486,7 @@ impl Worker {
         if claim == Claim::Skip {
             return false;
         }
-        if let Some(gate) = sub.gate.as_ref().filter(|g| g.load(Ordering::Relaxed)) {
+        if let Some(gate) = sub.gate.as_ref().filter(|g| g.is_closed()) {
             self.note_closed_gate(gate);
         }
         let reply = if sub.track_replies { msg.reply } else { None };
@@ -577,10 +576,7 @@ impl Worker {
         for sub in &batch.auto_unsubs {
             self.auto_unsub_done(sub);
         }
-        if let Some(me) = self.shared.workers().get(self.id.0) {
-            me.inbox_bytes()
-                .fetch_sub(batch.msgs.len(), Ordering::Relaxed);
-        }
+        self.inbox_drained(batch.msgs.len());
         // Hand the buffer back to its sender for the next batch.
         let mut msgs = batch.msgs;
         if msgs.capacity() <= super::SPARE_BUFFER_MAX_BYTES {

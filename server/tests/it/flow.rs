@@ -133,6 +133,20 @@ fn stalled_publisher_resumes_when_the_subscriber_drains() {
 }
 
 #[test]
+fn stall_holds_back_the_rest_of_a_large_read() {
+    // max_pending is about what one read of a busy publisher brings in (gannet reads up to
+    // 256 KiB): the publisher's ops after the one that closed the gate must wait unparsed,
+    // or the subscriber would go over max_pending and be dropped.
+    let s = server("max_pending: 256KB\nmax_payload: 64KB\n");
+    let (size, count) = (4 * 1024, 16_384);
+    let want = count * delivery_len("small", size);
+    let sub = reader(subscriber(&s, "small"), want, 0, Duration::ZERO);
+    let mut publisher = publish(&s, "small", size, count).join().expect("publisher");
+    assert!(sub.join().expect("reader") >= want, "subscriber not closed");
+    publisher.sync();
+}
+
+#[test]
 fn subscriber_that_never_reads_is_closed_and_the_others_get_everything() {
     let s = server("max_pending: 1MB\n");
     let (size, count) = (16 * 1024, 3000);

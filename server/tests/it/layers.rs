@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
         &[
+            "gate",
             "gofmt",
             "ids",
             "cli",
