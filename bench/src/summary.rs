@@ -1,7 +1,9 @@
 //! The comparison: JSON lines from repeated `gannet-bench --json --label <server>` runs are
 //! grouped by case and metric, reduced to a median and a spread (min–max) per server, and
-//! set against each other as a gannet / nats-server ratio, with the issue's targets checked.
-//! Used by `gannet-chart`, which `scripts/compare.sh` runs at the end.
+//! set against each other as gannet / reference ratios, with the issue's targets checked
+//! against the faster reference. The references are nats-server (2.15.1) and, when the run
+//! raced it, a second one labelled `nats-server-2.9` (Debian's 2.9.10). Used by
+//! `gannet-chart`, which `scripts/compare.sh` runs at the end.
 
 use crate::report::Report;
 use crate::stats::{bytes, median, si};
@@ -10,8 +12,12 @@ use std::fmt::Write as _;
 
 /// The label of gannet's runs.
 pub const GANNET: &str = "gannet";
-/// The label of the reference server's runs.
+/// The label of the reference server's runs (nats-server 2.15.1 in the race).
 pub const NATS: &str = "nats-server";
+/// The label of the second reference's runs (Debian's nats-server 2.9.10 in the race).
+pub const NATS_SECOND: &str = "nats-server-2.9";
+/// The servers of a comparison, in the order of [`Row::stats`] and [`Row::failed`].
+pub const LABELS: [&str; 3] = [GANNET, NATS, NATS_SECOND];
 
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,8 +88,8 @@ pub fn metrics(r: &Report) -> Vec<Metric> {
     out.into_iter().flatten().collect()
 }
 
-/// A target from the issue: gannet's value over nats-server's must be at least (`ge`) or at
-/// most (`le`) `ratio`.
+/// A target from the issue: gannet's value over the faster reference's must be at least
+/// (`ge`) or at most (`le`) `ratio`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     /// `ge` or `le`.
@@ -149,7 +155,8 @@ const fn spec(
     }
 }
 
-/// The issue's targets (gannet / nats-server 2.15.1, same machine, same run).
+/// The issue's targets (gannet / the faster of nats-server 2.15.1 and 2.9.10, same machine,
+/// same run).
 const TARGETS: &[TargetSpec] = &[
     spec("pubsub", Some(16), None, "msgs/s", Op::Ge, 1.5),
     spec("pubsub", Some(128), None, "msgs/s", Op::Ge, 1.5),
@@ -221,14 +228,49 @@ pub struct Row {
     /// nats-server's runs.
     #[serde(rename = "nats-server")]
     pub nats: Option<Stat>,
-    /// Runs that reported errors and were left out, per server: (gannet, nats-server).
-    pub failed: (usize, usize),
+    /// The second reference's runs, when the run raced one. Summaries written before it
+    /// existed have no such field.
+    #[serde(rename = "nats-server-2.9", default)]
+    pub nats_second: Option<Stat>,
+    /// Runs that reported errors and were left out, per server, in the order of [`LABELS`].
+    #[serde(deserialize_with = "failed_counts")]
+    pub failed: [usize; 3],
     /// Gannet's median over nats-server's.
     pub ratio: Option<f64>,
+    /// Gannet's median over the second reference's.
+    #[serde(default)]
+    pub ratio_second: Option<f64>,
+    /// Gannet's median over the faster reference's (the better median of the two, or the
+    /// only one with clean runs): what the target is checked against.
+    #[serde(default)]
+    pub ratio_vs_best: Option<f64>,
     /// The issue's target for this row, if any.
     pub target: Option<Target>,
-    /// Whether the target is met.
+    /// Whether the target is met; never when a gannet run of the case failed.
     pub met: Option<bool>,
+}
+
+impl Row {
+    /// The statistics per server, in the order of [`LABELS`].
+    pub fn stats(&self) -> [Option<Stat>; 3] {
+        [self.gannet, self.nats, self.nats_second]
+    }
+
+    /// Runs of server `side` (an index into [`LABELS`]), clean and failed.
+    pub fn runs(&self, side: usize) -> usize {
+        self.stats()[side].map_or(0, |s| s.runs) + self.failed[side]
+    }
+}
+
+/// Reads [`Row::failed`] as written now, `[gannet, nats-server, nats-server-2.9]`, and as
+/// summaries from before the second reference wrote it, `[gannet, nats-server]`.
+fn failed_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[usize; 3], D::Error> {
+    let v = Vec::<usize>::deserialize(d)?;
+    match v.as_slice() {
+        [g, n] => Ok([*g, *n, 0]),
+        [g, n, s] => Ok([*g, *n, *s]),
+        _ => Err(serde::de::Error::invalid_length(v.len(), &"2 or 3 counts")),
+    }
 }
 
 /// The whole comparison.
@@ -243,23 +285,45 @@ pub struct Summary {
     pub errors: Vec<String>,
 }
 
+impl Summary {
+    /// Whether the run raced a second reference (clean or failed runs of it).
+    pub fn has_second(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.nats_second.is_some() || r.failed[2] > 0)
+    }
+}
+
+/// The version the meta lines give for a reference `label` (compare.sh passes
+/// `--meta nats-server=2.15.1 --meta nats-server-2.9=2.9.10`).
+fn version<'a>(s: &'a Summary, label: &str) -> Option<&'a str> {
+    s.meta
+        .iter()
+        .find(|(k, v)| k == label && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+}
+
+/// A reference as the three-server table and chart call it: `nats-server 2.9.10` when the
+/// meta lines give its version, else its label.
+pub fn reference_name(s: &Summary, label: &str) -> String {
+    version(s, label).map_or_else(|| label.to_string(), |v| format!("nats-server {v}"))
+}
+
 /// Errors quoted per case and server in [`Summary::errors`].
 const ERRORS_PER_CASE_MAX: usize = 3;
 
-/// Builds the comparison from reports labelled [`GANNET`] or [`NATS`]; others are ignored.
+/// Builds the comparison from reports labelled with one of [`LABELS`]; others are ignored.
 pub fn summarize(reports: &[Report]) -> Summary {
     struct Acc {
         row: Row,
-        values: [Vec<f64>; 2],
+        values: [Vec<f64>; 3],
     }
     let mut accs: Vec<Acc> = Vec::new();
     let mut errors = Vec::new();
     let mut quoted: Vec<(String, usize, usize)> = Vec::new();
     for r in reports {
-        let side = match r.label.as_deref() {
-            Some(GANNET) => 0,
-            Some(NATS) => 1,
-            _ => continue,
+        let Some(side) = LABELS.iter().position(|l| r.label.as_deref() == Some(*l)) else {
+            continue;
         };
         let case = r.case();
         let failed = !r.errors.is_empty();
@@ -275,7 +339,7 @@ pub fn summarize(reports: &[Report]) -> Summary {
                 }
             };
             if n <= ERRORS_PER_CASE_MAX {
-                let server = [GANNET, NATS][side];
+                let server = LABELS[side];
                 errors.push(format!("{case} on {server}: {}", r.errors.join("; ")));
             }
         }
@@ -301,47 +365,74 @@ pub fn summarize(reports: &[Report]) -> Summary {
                             better: m.better,
                             gannet: None,
                             nats: None,
-                            failed: (0, 0),
+                            nats_second: None,
+                            failed: [0; 3],
                             ratio: None,
+                            ratio_second: None,
+                            ratio_vs_best: None,
                             target: target_for(r, m.name),
                             met: None,
                         },
-                        values: [Vec::new(), Vec::new()],
+                        values: [Vec::new(), Vec::new(), Vec::new()],
                     });
                     accs.len() - 1
                 }
             };
             let acc = &mut accs[idx];
             if failed {
-                if side == 0 {
-                    acc.row.failed.0 += 1;
-                } else {
-                    acc.row.failed.1 += 1;
-                }
+                acc.row.failed[side] += 1;
             } else {
                 acc.values[side].push(m.value);
             }
         }
     }
-    let rows = accs
-        .into_iter()
-        .map(|mut a| {
-            a.row.gannet = Stat::of(&a.values[0]);
-            a.row.nats = Stat::of(&a.values[1]);
-            if let (Some(g), Some(n)) = (a.row.gannet, a.row.nats) {
-                if n.median > 0.0 {
-                    let ratio = g.median / n.median;
-                    a.row.ratio = Some(ratio);
-                    a.row.met = a.row.target.map(|t| t.met(ratio));
-                }
-            }
-            a.row
-        })
-        .collect();
+    let rows = accs.into_iter().map(|a| finish(a.row, &a.values)).collect();
     Summary {
         meta: Vec::new(),
         rows,
         errors,
+    }
+}
+
+/// Fills in a row's statistics, ratios and verdict from the clean runs' values per server.
+fn finish(mut row: Row, values: &[Vec<f64>; 3]) -> Row {
+    row.gannet = Stat::of(&values[0]);
+    row.nats = Stat::of(&values[1]);
+    row.nats_second = Stat::of(&values[2]);
+    row.ratio = ratio_of(row.gannet, row.nats);
+    row.ratio_second = ratio_of(row.gannet, row.nats_second);
+    let best = best_reference(row.better, row.nats, row.nats_second);
+    row.ratio_vs_best = ratio_of(row.gannet, best);
+    // A failed gannet run (lost messages, an error, a crash) misses the target whatever the
+    // surviving runs measured.
+    row.met = if row.failed[0] > 0 {
+        row.target.map(|_| false)
+    } else {
+        row.target.zip(row.ratio_vs_best).map(|(t, x)| t.met(x))
+    };
+    row
+}
+
+/// Gannet's median over a reference's, when both have clean runs and the reference's is
+/// positive.
+fn ratio_of(gannet: Option<Stat>, reference: Option<Stat>) -> Option<f64> {
+    let (g, r) = (gannet?, reference?);
+    (r.median > 0.0).then_some(g.median / r.median)
+}
+
+/// The faster of two references for a metric (the higher median of a rate, the lower of a
+/// latency or size); the one with clean runs when the other has none.
+fn best_reference(better: Better, a: Option<Stat>, b: Option<Stat>) -> Option<Stat> {
+    let usable = |s: &Stat| s.median > 0.0;
+    match (a.filter(usable), b.filter(usable)) {
+        (Some(a), Some(b)) => {
+            let b_wins = match better {
+                Better::Higher => b.median > a.median,
+                Better::Lower => b.median < a.median,
+            };
+            Some(if b_wins { b } else { a })
+        }
+        (a, b) => a.or(b),
     }
 }
 
@@ -393,7 +484,9 @@ fn format_stat(unit: &str, s: Option<Stat>, failed: usize) -> String {
     out
 }
 
-/// The comparison as a Markdown table, followed by the targets and any errors.
+/// The comparison as a Markdown table, followed by the targets, the failed runs and any
+/// errors. The second reference's columns appear only when the run raced one, so a
+/// two-server table looks as it always has.
 pub fn markdown(s: &Summary) -> String {
     let mut md = String::new();
     for (k, v) in &s.meta {
@@ -402,35 +495,25 @@ pub fn markdown(s: &Summary) -> String {
     if !s.meta.is_empty() {
         md.push('\n');
     }
-    md.push_str(
-        "| case | metric | gannet median (min–max) | nats-server median (min–max) | gannet / nats-server | target |\n",
-    );
-    md.push_str("|---|---|---|---|---|---|\n");
+    let second = s.has_second();
+    md.push_str(&header(s, second));
     for r in &s.rows {
-        let ratio = r.ratio.map_or("–".to_string(), |x| format!("{x:.2}×"));
-        let better = match r.better {
-            Better::Higher => "higher is better",
-            Better::Lower => "lower is better",
-        };
-        let target = match (r.target, r.met) {
-            (Some(t), Some(true)) => format!("{} **met**", t.text()),
-            (Some(t), Some(false)) => format!("{} missed", t.text()),
-            (Some(t), None) => format!("{} (no data)", t.text()),
-            (None, _) => String::new(),
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} ({better}) | {} | {} | {ratio} | {target} |",
-            r.case,
-            r.metric,
-            format_stat(&r.unit, r.gannet, r.failed.0),
-            format_stat(&r.unit, r.nats, r.failed.1),
-        );
+        md.push_str(&table_row(r, second));
     }
     let targets: Vec<&Row> = s.rows.iter().filter(|r| r.target.is_some()).collect();
     if !targets.is_empty() {
         let met = targets.iter().filter(|r| r.met == Some(true)).count();
         let _ = writeln!(md, "\nTargets met: {met} of {}.", targets.len());
+    }
+    let failed = failed_cases(s, 0);
+    if !failed.is_empty() {
+        let _ = writeln!(md, "\n**gannet runs FAILED** in: {}.", failed.join(", "));
+    }
+    for (side, label) in LABELS.iter().enumerate().skip(1) {
+        let failed = failed_cases(s, side);
+        if !failed.is_empty() {
+            let _ = writeln!(md, "\n{label} runs failed in: {}.", failed.join(", "));
+        }
     }
     if !s.errors.is_empty() {
         md.push_str("\nErrors reported by the runs (those runs are left out of the medians):\n\n");
@@ -439,6 +522,98 @@ pub fn markdown(s: &Summary) -> String {
         }
     }
     md
+}
+
+/// The table's header and separator lines.
+fn header(s: &Summary, second: bool) -> String {
+    if !second {
+        return "| case | metric | gannet median (min–max) | nats-server median (min–max) | gannet / nats-server | target |\n\
+                |---|---|---|---|---|---|\n"
+            .to_string();
+    }
+    format!(
+        "| case | metric | gannet median (min–max) | {} median (min–max) | {} median (min–max) | gannet / {} | gannet / {} | target (vs the faster) |\n\
+         |---|---|---|---|---|---|---|---|\n",
+        reference_name(s, NATS),
+        reference_name(s, NATS_SECOND),
+        version(s, NATS).unwrap_or(NATS),
+        version(s, NATS_SECOND).unwrap_or(NATS_SECOND),
+    )
+}
+
+/// One line of the table.
+fn table_row(r: &Row, second: bool) -> String {
+    let better = match r.better {
+        Better::Higher => "higher is better",
+        Better::Lower => "lower is better",
+    };
+    let target = match (r.target, r.met) {
+        (Some(t), _) if r.failed[0] > 0 => format!("{} missed: gannet runs FAILED", t.text()),
+        (Some(t), Some(true)) => format!("{} **met**", t.text()),
+        (Some(t), Some(false)) => format!("{} missed", t.text()),
+        (Some(t), None) => format!("{} (no data)", t.text()),
+        (None, _) => String::new(),
+    };
+    let mut line = format!(
+        "| {} | {} ({better}) | {} | {} |",
+        r.case,
+        r.metric,
+        format_stat(&r.unit, r.gannet, r.failed[0]),
+        format_stat(&r.unit, r.nats, r.failed[1]),
+    );
+    if second {
+        let _ = write!(
+            line,
+            " {} |",
+            format_stat(&r.unit, r.nats_second, r.failed[2])
+        );
+    }
+    let _ = write!(line, " {} |", ratio_cell(r, 1));
+    if second {
+        let _ = write!(line, " {} |", ratio_cell(r, 2));
+    }
+    let _ = writeln!(line, " {target} |");
+    line
+}
+
+/// The cell of gannet's ratio to reference `side` (1 or 2): `FAILED (k/n runs)` instead of a
+/// number when gannet runs failed, as the survivors' number would hide the failure; failed
+/// runs of the reference are noted after it.
+fn ratio_cell(r: &Row, side: usize) -> String {
+    let ratio = if side == 1 { r.ratio } else { r.ratio_second };
+    let mut cell = if r.failed[0] > 0 {
+        format!("FAILED ({}/{} runs)", r.failed[0], r.runs(0))
+    } else {
+        ratio.map_or("–".to_string(), |x| format!("{x:.2}×"))
+    };
+    if r.failed[side] > 0 {
+        let _ = write!(
+            cell,
+            "; {} failed {}/{}",
+            LABELS[side],
+            r.failed[side],
+            r.runs(side)
+        );
+    }
+    cell
+}
+
+/// The cases in which runs of server `side` failed, once each: `pubsub 1->1 128B (1/3 runs)`.
+fn failed_cases(s: &Summary, side: usize) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for r in s.rows.iter().filter(|r| r.failed[side] > 0) {
+        if !seen.contains(&r.case.as_str()) {
+            seen.push(r.case.as_str());
+            out.push(format!(
+                "{} ({}/{} runs)",
+                r.case,
+                r.failed[side],
+                r.runs(side)
+            ));
+        }
+    }
+    out
 }
 
 /// Parses JSON lines (blank lines and lines starting with `#` are skipped).
@@ -510,8 +685,167 @@ mod tests {
         );
         assert_eq!(row.nats.unwrap().median, 2.0e6);
         assert_eq!(row.ratio, Some(1.5));
+        assert_eq!(
+            row.ratio_vs_best,
+            Some(1.5),
+            "the only reference is the best"
+        );
+        assert_eq!((row.nats_second, row.ratio_second), (None, None));
+        assert!(!s.has_second());
         assert_eq!(row.target.unwrap().op, Op::Ge);
         assert_eq!(row.met, Some(true), "1.5 meets >= 1.5");
+    }
+
+    #[test]
+    fn targets_are_checked_against_the_faster_reference() {
+        let s = summarize(&[
+            pubsub(GANNET, 128, 3.0e6),
+            pubsub(NATS, 128, 2.0e6),
+            pubsub(NATS_SECOND, 128, 2.5e6),
+            // p50: 2.9 is faster (lower); p99: 2.15 is.
+            req(GANNET, 40.0, 100.0),
+            req(NATS, 60.0, 120.0),
+            req(NATS_SECOND, 45.0, 200.0),
+        ]);
+        assert!(s.has_second());
+        let row = |case: &str, metric: &str| {
+            s.rows
+                .iter()
+                .find(|r| r.case == case && r.metric == metric)
+                .unwrap_or_else(|| panic!("no row {case} {metric}"))
+                .clone()
+        };
+        let tput = row("pubsub 1->1 128B", "msgs/s");
+        assert_eq!(tput.nats_second.unwrap().median, 2.5e6);
+        assert_eq!(tput.ratio, Some(1.5));
+        assert_eq!(tput.ratio_second, Some(3.0e6 / 2.5e6));
+        assert_eq!(
+            tput.ratio_vs_best,
+            Some(3.0e6 / 2.5e6),
+            "against the higher rate"
+        );
+        assert_eq!(tput.met, Some(false), "1.2x the faster misses >= 1.5x");
+
+        let p50 = row("req closed 128B", "p50");
+        assert_eq!(p50.ratio, Some(40.0 / 60.0));
+        assert_eq!(
+            p50.ratio_vs_best,
+            Some(40.0 / 45.0),
+            "against the lower latency"
+        );
+        assert_eq!(p50.met, Some(false), "0.89x the faster misses <= 0.8x");
+        let p99 = row("req closed 128B", "p99");
+        assert_eq!(p99.ratio_second, Some(0.5));
+        assert_eq!(p99.ratio_vs_best, Some(100.0 / 120.0));
+        assert_eq!(p99.met, Some(false));
+
+        let won = summarize(&[
+            req(GANNET, 30.0, 50.0),
+            req(NATS, 60.0, 120.0),
+            req(NATS_SECOND, 45.0, 200.0),
+        ]);
+        assert_eq!(won.rows[0].met, Some(true), "30 / 45 meets <= 0.8x");
+    }
+
+    #[test]
+    fn three_server_markdown_names_the_versions() {
+        let mut s = summarize(&[
+            pubsub(GANNET, 128, 3.0e6),
+            pubsub(NATS, 128, 2.0e6),
+            pubsub(NATS_SECOND, 128, 2.5e6),
+        ]);
+        s.meta.push((NATS.into(), "2.15.1".into()));
+        s.meta.push((NATS_SECOND.into(), "2.9.10".into()));
+        let md = markdown(&s);
+        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(
+            lines[0],
+            "| case | metric | gannet median (min–max) | nats-server 2.15.1 median (min–max) | nats-server 2.9.10 median (min–max) | gannet / 2.15.1 | gannet / 2.9.10 | target (vs the faster) |"
+        );
+        assert_eq!(lines[1], "|---|---|---|---|---|---|---|---|");
+        assert_eq!(
+            lines[2],
+            "| pubsub 1->1 128B | msgs/s (higher is better) | 3.00M/s | 2.00M/s | 2.50M/s | 1.50× | 1.20× | ≥ 1.5× missed |"
+        );
+
+        // Without versions in the meta lines the labels stand in.
+        s.meta.clear();
+        let md = markdown(&s);
+        assert!(
+            md.contains("| nats-server median (min–max) | nats-server-2.9 median (min–max) | gannet / nats-server | gannet / nats-server-2.9 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn failed_gannet_runs_miss_the_target_and_show() {
+        let failing = |label: &str, size: usize| {
+            let mut r = pubsub(label, size, 9.9e9);
+            r.errors
+                .push("subscriber 0 received 5 of 10 messages".into());
+            r
+        };
+        let s = summarize(&[
+            // Targeted: the clean runs alone would meet it (3.0x).
+            pubsub(GANNET, 128, 3.0e6),
+            failing(GANNET, 128),
+            pubsub(GANNET, 128, 3.0e6),
+            pubsub(NATS, 128, 1.0e6),
+            failing(NATS, 128),
+            pubsub(NATS_SECOND, 128, 1.0e6),
+            // No target.
+            failing(GANNET, 1024),
+            pubsub(GANNET, 1024, 1.0e6),
+            pubsub(NATS, 1024, 1.0e6),
+            pubsub(NATS_SECOND, 1024, 1.0e6),
+        ]);
+        let targeted = &s.rows[0];
+        assert_eq!(targeted.case, "pubsub 1->1 128B");
+        assert_eq!(targeted.failed, [1, 1, 0]);
+        assert_eq!(
+            targeted.ratio_vs_best,
+            Some(3.0),
+            "computed from the clean runs"
+        );
+        assert_eq!(
+            targeted.met,
+            Some(false),
+            "a failed gannet run misses the target"
+        );
+        let untargeted = &s.rows[1];
+        assert_eq!((untargeted.target, untargeted.met), (None, None));
+
+        let md = markdown(&s);
+        let row = |case: &str| {
+            md.lines()
+                .find(|l| l.starts_with(&format!("| {case} |")))
+                .unwrap_or_else(|| panic!("no row {case}:\n{md}"))
+                .to_string()
+        };
+        let line = row("pubsub 1->1 128B");
+        assert!(
+            line.ends_with(
+                "| FAILED (1/3 runs); nats-server failed 1/2 | FAILED (1/3 runs) | ≥ 1.5× missed: gannet runs FAILED |"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("3.00×"), "{line}");
+        let line = row("pubsub 1->1 1024B");
+        assert!(
+            line.ends_with("| FAILED (1/2 runs) | FAILED (1/2 runs) |  |"),
+            "{line}"
+        );
+        assert!(md.contains("Targets met: 0 of 1."), "{md}");
+        assert!(
+            md.contains(
+                "**gannet runs FAILED** in: pubsub 1->1 128B (1/3 runs), pubsub 1->1 1024B (1/2 runs)."
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("nats-server runs failed in: pubsub 1->1 128B (1/2 runs)."),
+            "{md}"
+        );
     }
 
     #[test]
@@ -536,7 +870,8 @@ mod tests {
         let s = summarize(&[bad, pubsub(GANNET, 128, 1.0e6), pubsub(NATS, 128, 1.0e6)]);
         let row = &s.rows[0];
         assert_eq!(row.gannet.unwrap().median, 1.0e6);
-        assert_eq!(row.failed, (1, 0));
+        assert_eq!(row.failed, [1, 0, 0]);
+        assert_eq!(row.met, Some(false));
         assert_eq!(s.errors.len(), 1);
         assert!(s.errors[0].starts_with("pubsub 1->1 128B on gannet: subscriber 0"));
         let md = markdown(&s);
@@ -612,5 +947,21 @@ mod tests {
         let s = summarize(&reports);
         let back: Summary = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn summaries_from_before_the_second_reference_load() {
+        // A row as docs/perf/compare-20261122-140158.json has it.
+        let old = r#"{"case":"pubsub 1->1 16B","scenario":"pubsub","size":16,"metric":"msgs/s",
+            "unit":"msgs/s","better":"higher","gannet":{"median":2.0,"min":1.0,"max":3.0,"runs":3},
+            "nats-server":{"median":1.0,"min":1.0,"max":1.0,"runs":2},"failed":[0,1],"ratio":2.0,
+            "target":{"op":"ge","ratio":1.5},"met":true}"#;
+        let row: Row = serde_json::from_str(old).unwrap();
+        assert_eq!(row.failed, [0, 1, 0]);
+        assert_eq!((row.nats_second, row.ratio_vs_best), (None, None));
+        let bad = old.replace("[0,1]", "[0]");
+        assert!(serde_json::from_str::<Row>(&bad).is_err());
+        let v = serde_json::to_value(&row).unwrap();
+        assert_eq!(v["failed"], serde_json::json!([0, 1, 0]));
     }
 }

@@ -229,8 +229,8 @@ fn every_scenario_against_gannet() {
     chart_from(&lines);
 }
 
-/// Feeds the smoke results to `gannet-chart`, once as gannet and once relabelled as
-/// nats-server, and checks the table and the SVG come out.
+/// Feeds the smoke results to `gannet-chart`, as gannet and relabelled as both references,
+/// and checks the table and the SVG come out.
 fn chart_from(reports: &[Report]) {
     let dir = std::env::temp_dir().join(format!("gannet-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -238,10 +238,12 @@ fn chart_from(reports: &[Report]) {
     for r in reports {
         raw.push_str(&r.json());
         raw.push('\n');
-        let mut other = r.clone();
-        other.label = Some("nats-server".into());
-        raw.push_str(&other.json());
-        raw.push('\n');
+        for label in ["nats-server", "nats-server-2.9"] {
+            let mut other = r.clone();
+            other.label = Some(label.into());
+            raw.push_str(&other.json());
+            raw.push('\n');
+        }
     }
     let raw_path = dir.join("run.jsonl");
     std::fs::write(&raw_path, raw).unwrap();
@@ -272,8 +274,9 @@ fn chart_from(reports: &[Report]) {
         table.contains("| 1.00× |"),
         "same numbers on both sides: {table}"
     );
+    assert!(table.contains("| gannet / nats-server-2.9 |"), "{table}");
     let svg_text = std::fs::read_to_string(&svg).unwrap();
-    assert!(svg_text.starts_with("<svg") && svg_text.contains("nats-server"));
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("nats-server-2.9"));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(summary["rows"].as_array().is_some_and(|r| !r.is_empty()));

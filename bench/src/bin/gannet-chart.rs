@@ -1,6 +1,7 @@
 //! `gannet-chart`: turns the JSON lines of a comparison run (`scripts/compare.sh`) into the
 //! summary JSON, the Markdown table and an SVG chart: 1 -> 1 throughput per payload size and
-//! request/reply latency percentiles, gannet against nats-server.
+//! request/reply latency percentiles, gannet against nats-server, and against the second
+//! reference (`nats-server-2.9`) when the run raced one.
 //!
 //! ```text
 //! gannet-chart --raw docs/perf/run.jsonl --json run.json --md run.md --svg run.svg
@@ -10,7 +11,7 @@
 
 use anyhow::{bail, Context as _};
 use gannet_bench::stats::si;
-use gannet_bench::summary::{self, Row, Summary, GANNET, NATS};
+use gannet_bench::summary::{self, Row, Summary, GANNET, NATS, NATS_SECOND};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ const USAGE: &str = "usage: gannet-chart --raw RUN.jsonl [--json OUT.json] [--md
 const CHART_PX: (u32, u32) = (1200, 520);
 const GANNET_COLOR: RGBColor = RGBColor(0, 114, 178);
 const NATS_COLOR: RGBColor = RGBColor(213, 94, 0);
+const SECOND_COLOR: RGBColor = RGBColor(0, 158, 115);
 /// Latency percentiles on the chart's x axis, in the order of the summary's metrics.
 const PERCENTILES: [&str; 5] = ["p50", "p90", "p99", "p99.9", "max"];
 
@@ -111,14 +113,41 @@ fn draw(path: &PathBuf, sum: &Summary, title: &str) -> anyhow::Result<()> {
     result.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// One server on the charts: its index into [`Row::stats`], legend name and colour.
+struct Server {
+    side: usize,
+    name: String,
+    color: RGBColor,
+}
+
+/// The servers the run raced. With a second reference, the references are named with their
+/// versions from the meta lines (`nats-server 2.15.1`, `nats-server 2.9.10`) to tell them
+/// apart; without one, the legend is as it always was.
+fn servers(sum: &Summary) -> Vec<Server> {
+    let server = |side, name, color| Server { side, name, color };
+    let mut v = vec![
+        server(0, GANNET.to_string(), GANNET_COLOR),
+        server(1, NATS.to_string(), NATS_COLOR),
+    ];
+    if sum.has_second() {
+        v[1].name = summary::reference_name(sum, NATS);
+        v.push(server(
+            2,
+            summary::reference_name(sum, NATS_SECOND),
+            SECOND_COLOR,
+        ));
+    }
+    v
+}
+
 /// (size, median, min, max) of the 1 -> 1 throughput rows for one server, by size.
-fn size_series(sum: &Summary, gannet: bool) -> Vec<(usize, f64, f64, f64)> {
+fn size_series(sum: &Summary, side: usize) -> Vec<(usize, f64, f64, f64)> {
     let mut v: Vec<_> = sum
         .rows
         .iter()
         .filter(|r| r.case.starts_with("pubsub 1->1 ") && r.metric == "msgs/s")
         .filter_map(|r| {
-            let s = if gannet { r.gannet } else { r.nats }?;
+            let s = r.stats()[side]?;
             Some((r.size, s.median, s.min, s.max))
         })
         .collect();
@@ -141,10 +170,10 @@ fn draw_throughput<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, sum: &Summ
 where
     DB::ErrorType: 'static,
 {
-    let series = [
-        (GANNET, GANNET_COLOR, size_series(sum, true)),
-        (NATS, NATS_COLOR, size_series(sum, false)),
-    ];
+    let series: Vec<_> = servers(sum)
+        .into_iter()
+        .map(|s| (s.name, s.color, size_series(sum, s.side)))
+        .collect();
     let mut sizes: Vec<usize> = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.0))
@@ -225,14 +254,14 @@ fn size_label(n: usize) -> String {
 }
 
 /// Median latency per percentile for one latency scenario and server.
-fn latency_series(sum: &Summary, scenario: &str, gannet: bool) -> Vec<(SegmentValue<i32>, f64)> {
+fn latency_series(sum: &Summary, scenario: &str, side: usize) -> Vec<(SegmentValue<i32>, f64)> {
     let rows: Vec<&Row> = sum.rows.iter().filter(|r| r.scenario == scenario).collect();
     PERCENTILES
         .iter()
         .enumerate()
         .filter_map(|(i, p)| {
             let r = rows.iter().find(|r| r.metric == *p)?;
-            let s = if gannet { r.gannet } else { r.nats }?;
+            let s = r.stats()[side]?;
             Some((SegmentValue::CenterOf(i as i32), s.median))
         })
         .collect()
@@ -244,32 +273,18 @@ where
 {
     let closed = sum.rows.iter().find(|r| r.scenario == "req");
     let open = sum.rows.iter().find(|r| r.scenario == "req-open");
-    let series = [
-        (
-            format!("{GANNET} closed loop"),
-            GANNET_COLOR,
-            latency_series(sum, "req", true),
-            true,
-        ),
-        (
-            format!("{NATS} closed loop"),
-            NATS_COLOR,
-            latency_series(sum, "req", false),
-            true,
-        ),
-        (
-            format!("{GANNET} open loop"),
-            GANNET_COLOR,
-            latency_series(sum, "req-open", true),
-            false,
-        ),
-        (
-            format!("{NATS} open loop"),
-            NATS_COLOR,
-            latency_series(sum, "req-open", false),
-            false,
-        ),
-    ];
+    let raced = servers(sum);
+    let mut series = Vec::new();
+    for (closed_loop, scenario, how) in [(true, "req", "closed"), (false, "req-open", "open")] {
+        for s in &raced {
+            series.push((
+                format!("{} {how} loop", s.name),
+                s.color,
+                latency_series(sum, scenario, s.side),
+                closed_loop,
+            ));
+        }
+    }
     let values: Vec<f64> = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.1))
