@@ -162,6 +162,9 @@ const TARGETS: &[TargetSpec] = &[
     spec("pubsub", Some(128), None, "msgs/s", Op::Ge, 1.5),
     spec("fanout", Some(128), Some(16), "msgs/s", Op::Ge, 1.5),
     spec("pub", Some(16), None, "msgs/s", Op::Ge, 1.3),
+    // Issue 12: publish-only and 1 -> 1 at every other size from 16 B to 16 KiB.
+    spec("pubsub", None, None, "msgs/s", Op::Ge, 1.3),
+    spec("pub", None, None, "msgs/s", Op::Ge, 1.3),
     spec("queue", None, Some(4), "msgs/s", Op::Ge, 1.3),
     spec("req", None, None, "p50", Op::Le, 0.8),
     spec("req", None, None, "p99", Op::Le, 0.8),
@@ -779,6 +782,10 @@ mod tests {
 
     #[test]
     fn failed_gannet_runs_miss_the_target_and_show() {
+        let two_pubs = |mut r: Report| {
+            r.pubs = 2;
+            r
+        };
         let failing = |label: &str, size: usize| {
             let mut r = pubsub(label, size, 9.9e9);
             r.errors
@@ -793,11 +800,11 @@ mod tests {
             pubsub(NATS, 128, 1.0e6),
             failing(NATS, 128),
             pubsub(NATS_SECOND, 128, 1.0e6),
-            // No target.
-            failing(GANNET, 1024),
-            pubsub(GANNET, 1024, 1.0e6),
-            pubsub(NATS, 1024, 1.0e6),
-            pubsub(NATS_SECOND, 1024, 1.0e6),
+            // No target (two publishers).
+            two_pubs(failing(GANNET, 1024)),
+            two_pubs(pubsub(GANNET, 1024, 1.0e6)),
+            two_pubs(pubsub(NATS, 1024, 1.0e6)),
+            two_pubs(pubsub(NATS_SECOND, 1024, 1.0e6)),
         ]);
         let targeted = &s.rows[0];
         assert_eq!(targeted.case, "pubsub 1->1 128B");
@@ -830,7 +837,7 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("3.00×"), "{line}");
-        let line = row("pubsub 1->1 1024B");
+        let line = row("pubsub 2->1 1024B");
         assert!(
             line.ends_with("| FAILED (1/2 runs) | FAILED (1/2 runs) |  |"),
             "{line}"
@@ -838,7 +845,7 @@ mod tests {
         assert!(md.contains("Targets met: 0 of 1."), "{md}");
         assert!(
             md.contains(
-                "**gannet runs FAILED** in: pubsub 1->1 128B (1/3 runs), pubsub 1->1 1024B (1/2 runs)."
+                "**gannet runs FAILED** in: pubsub 1->1 128B (1/3 runs), pubsub 2->1 1024B (1/2 runs)."
             ),
             "{md}"
         );
@@ -882,9 +889,13 @@ mod tests {
     #[test]
     fn targets_match_only_their_cases() {
         let mut r = pubsub(GANNET, 1024, 1.0);
-        assert_eq!(target_for(&r, "msgs/s"), None);
+        let ratio = |r: &Report| target_for(r, "msgs/s").map(|t| t.ratio);
+        assert_eq!(ratio(&r), Some(1.3), "issue 12: every 1 -> 1 size");
         r.size = 128;
-        assert!(target_for(&r, "msgs/s").is_some());
+        assert_eq!(ratio(&r), Some(1.5));
+        r.pubs = 2;
+        assert_eq!(ratio(&r), None, "the 1 -> 1 targets are for one publisher");
+        r.pubs = 1;
         r.scenario = "fanout".into();
         r.subs = 4;
         assert_eq!(target_for(&r, "msgs/s"), None);
