@@ -252,7 +252,10 @@ impl Worker {
         let rbuf = std::mem::take(&mut conn.rbuf);
         let rlen = conn.rlen;
         let mut pos = 0;
-        while let Some(conn) = self.conns.get_mut(slot) {
+        // A message whose control line an earlier read brought in waits for the rest of its
+        // payload without its control line being parsed again on every read.
+        let incomplete = conn.parser.needed() > rlen;
+        while let Some(conn) = self.conns.get_mut(slot).filter(|_| !incomplete) {
             if conn.reading_paused() || conn.stall.is_some() {
                 // A stalled publisher's remaining ops wait with the unread bytes, so what a
                 // stall holds back does not depend on how much one read brought in.

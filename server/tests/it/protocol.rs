@@ -400,6 +400,39 @@ fn split_writes_byte_by_byte() {
 }
 
 #[test]
+fn large_payload_in_pieces_then_a_bad_terminator() {
+    // The payload of a 200 KB message arrives over many reads (gannet waits for it without
+    // parsing its control line again); it is delivered whole, and the same wait still finds a
+    // payload not followed by CR LF.
+    let s = start_server("", &[]);
+    let mut c = Conn::setup(&s);
+    c.send(QUIET);
+    c.send(b"SUB big 1\r\n");
+    let payload: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    c.send(b"PUB big 200000\r\n");
+    for piece in payload.chunks(9_973) {
+        c.send(piece);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    c.send(b"\r\n");
+    let mut want = b"MSG big 1 200000\r\n".to_vec();
+    want.extend_from_slice(&payload);
+    want.extend_from_slice(b"\r\n");
+    c.expect_bytes(&want, Duration::from_secs(5));
+    c.send(b"PUB big 100000\r\n");
+    for piece in payload[..100_000].chunks(9_973) {
+        c.send(piece);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    c.send(b"XX");
+    c.expect_bytes(
+        b"-ERR 'Unknown Protocol Operation'\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(c.is_closed(Duration::from_secs(5)));
+}
+
+#[test]
 fn partial_control_line_over_limit_is_rejected_early() {
     let s = start_server("", &[]);
     let mut c = Conn::setup(&s);
