@@ -230,6 +230,18 @@ fn diff_timeouts(old: &Options, new: &Options, diff: &mut Diff) -> Result<(), St
         wd,
     );
     fixed("WriteTimeout", &old.write_timeout, &new.write_timeout)?;
+    // nats-server logs `Reloaded: fast producers will [not ]be stalled` (reload.go).
+    let not = if new.no_fast_producer_stall {
+        "not "
+    } else {
+        ""
+    };
+    diff.value(
+        &format!("fast producers will {not}be stalled"),
+        &old.no_fast_producer_stall,
+        &new.no_fast_producer_stall,
+        "",
+    );
     fixed(
         "MaxClosedClients",
         &old.max_closed_clients,
@@ -305,6 +317,26 @@ mod tests {
     use std::time::Duration;
 
     use crate::opts::test_support::{temp_dir, with_flags};
+
+    #[test]
+    fn no_fast_producer_stall_reloads_with_nats_server_text() {
+        let old = with_flags("port: 4222", &[]).unwrap();
+        let new = with_flags("port: 4222\nno_fast_producer_stall: true", &[]).unwrap();
+        assert!(new.no_fast_producer_stall);
+        let on = old.diff_reloadable(&new).unwrap();
+        assert_eq!(
+            on,
+            [(
+                "fast producers will not be stalled".to_string(),
+                String::new()
+            )]
+        );
+        let off = new.diff_reloadable(&old).unwrap();
+        assert_eq!(
+            off,
+            [("fast producers will be stalled".to_string(), String::new())]
+        );
+    }
 
     #[test]
     fn reload_diff() {

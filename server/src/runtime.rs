@@ -40,6 +40,8 @@ pub struct Limits {
     pub auth_timeout: Duration,
     /// Server supports headers.
     pub headers: bool,
+    /// Drop a delivery to a stalled subscriber instead of stalling its publisher.
+    pub no_fast_producer_stall: bool,
 }
 
 /// The configuration snapshot workers read.
@@ -79,6 +81,7 @@ impl Runtime {
             write_deadline: opts.write_deadline.min(TIMER_MAX),
             auth_timeout: opts.auth_timeout.min(TIMER_MAX),
             headers: !opts.no_header_support,
+            no_fast_producer_stall: opts.no_fast_producer_stall,
         };
         let auth = AuthConfig::from_opts(&opts, trust);
         let cert_auth = CertAuth::from_opts(&opts);

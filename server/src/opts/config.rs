@@ -327,7 +327,11 @@ impl Options {
                 self.no_system_account = boolean(v)?;
                 return Ok(());
             }
-            "proxy_protocol" | "no_fast_producer_stall" => {
+            "no_fast_producer_stall" => {
+                self.no_fast_producer_stall = boolean(v)?;
+                return Ok(());
+            }
+            "proxy_protocol" => {
                 boolean(v)?;
             }
             "prof_port"

@@ -165,6 +165,9 @@ pub struct Options {
     pub lame_duck_grace_period: Duration,
     /// `max_traced_msg_len`; 0 = no limit.
     pub max_traced_msg_len: i64,
+    /// `no_fast_producer_stall`: a message for a subscriber whose stall gate is closed is
+    /// dropped for that subscriber instead of stalling its publisher.
+    pub no_fast_producer_stall: bool,
     /// Worker threads (Gannet only: `workers` key, `--workers` flag);
     /// `None` = one per core.
     pub workers: Option<usize>,
@@ -378,6 +381,7 @@ impl Options {
             lame_duck_duration: Duration::ZERO,
             lame_duck_grace_period: Duration::ZERO,
             max_traced_msg_len: 0,
+            no_fast_producer_stall: false,
             workers: None,
             users: Vec::new(),
             accounts: Vec::new(),

@@ -53,6 +53,18 @@ pub fn inbox_mark(max_pending: usize) -> usize {
     max_pending / 8
 }
 
+/// What a delivery meeting a closed stall gate does, for the publish being routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnClosedGate {
+    /// Deliver, then stall the publisher (a client, by default).
+    Stall,
+    /// Skip that subscriber: `no_fast_producer_stall` (nats-server `deliverMsg` returns
+    /// false, so a queue group tries another member).
+    Skip,
+    /// Deliver and go on: the server's own messages never wait.
+    Deliver,
+}
+
 /// What a stalled publisher waits for.
 #[derive(Debug)]
 pub enum Wait {

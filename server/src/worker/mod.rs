@@ -105,6 +105,8 @@ pub struct Worker {
     /// What the publisher being routed now must wait for, if a delivery met a closed gate or a
     /// full inbox (`flow.rs`).
     wait_on: Option<flow::Wait>,
+    /// What deliveries of the publish being routed do at a closed gate.
+    on_closed_gate: flow::OnClosedGate,
     /// Outgoing batch per destination worker (this worker's own entry stays empty).
     batches: Vec<Batch>,
     timers: Timers,
@@ -150,6 +152,7 @@ impl Worker {
             read_again: Vec::new(),
             stalled: Vec::new(),
             wait_on: None,
+            on_closed_gate: flow::OnClosedGate::Deliver,
             batches: (0..workers).map(|_| Batch::new(id)).collect(),
             timers: Timers::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id.0 as u64 + 1) << 32) ^ std::process::id() as u64,

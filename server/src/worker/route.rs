@@ -6,6 +6,7 @@
 //! that worker's batch, which is handed over once per loop iteration.
 
 use super::conn::Conn;
+use super::flow::OnClosedGate;
 use super::Worker;
 use crate::account::{map_subject, Account, ImportRoute};
 use crate::auth::perms::denied_at_delivery;
@@ -252,7 +253,13 @@ impl Worker {
                 return;
             }
         }
+        self.on_closed_gate = if self.rt.limits.no_fast_producer_stall {
+            OnClosedGate::Skip
+        } else {
+            OnClosedGate::Stall
+        };
         let delivered = self.route_in(account, msg, cid, echo, 0);
+        self.on_closed_gate = OnClosedGate::Deliver;
         if self.wait_on.is_some() {
             self.stall_publisher(slot, Instant::now());
         }
@@ -281,9 +288,9 @@ impl Worker {
             header_len: 0,
             data,
         };
+        // The server's own messages never stall (`on_closed_gate` is `Deliver` outside
+        // `route_pub`).
         self.route_in(account, &msg, 0, true, 0);
-        // The server's own messages never stall.
-        self.wait_on = None;
     }
 
     /// Delivers `msg` within `account`: every plain subscription, one member per queue group,
@@ -482,11 +489,15 @@ impl Worker {
                 return false;
             }
         }
+        let closed_gate = sub.gate.as_ref().filter(|g| g.is_closed());
+        if closed_gate.is_some() && self.on_closed_gate == OnClosedGate::Skip {
+            return false;
+        }
         let claim = sub.claim();
         if claim == Claim::Skip {
             return false;
         }
-        if let Some(gate) = sub.gate.as_ref().filter(|g| g.is_closed()) {
+        if let Some(gate) = closed_gate.filter(|_| self.on_closed_gate == OnClosedGate::Stall) {
             self.note_closed_gate(gate);
         }
         let reply = if sub.track_replies { msg.reply } else { None };

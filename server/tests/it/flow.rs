@@ -168,3 +168,57 @@ fn subscriber_that_never_reads_is_closed_and_the_others_get_everything() {
         "idle subscriber closed"
     );
 }
+
+#[test]
+fn no_fast_producer_stall_drops_for_the_stalled_subscriber_instead() {
+    // With `no_fast_producer_stall`, a subscriber that does not read is neither closed nor
+    // holding its publisher back: messages for it are dropped while its gate is closed
+    // (nats-server `deliverMsg`), the publisher gets through everything, and the subscriber
+    // is still there afterwards, with some of the messages.
+    let s = server("max_pending: 1MB\nno_fast_producer_stall: true\n");
+    let (size, count) = (16 * 1024, 2000);
+    let sub = subscriber(&s, "nfps");
+    let mut publisher = publish(&s, "nfps", size, count).join().expect("publisher");
+    publisher.sync();
+    let msgs = count_until_pong(sub.sock, b"MSG nfps 1 16384\r\n");
+    assert!(
+        msgs > 0,
+        "the subscriber got messages before its gate closed"
+    );
+    assert!(msgs < count, "some messages were dropped, got {msgs}");
+}
+
+/// Sends PING and reads until the PONG, counting the deliveries that start with `head`.
+/// Panics (without the data) if the connection closes or the deadline passes first.
+fn count_until_pong(mut sock: TcpStream, head: &[u8]) -> usize {
+    use std::io::Write;
+    sock.write_all(b"PING\r\n").expect("ping");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let end = Instant::now() + DEADLINE;
+    let mut chunk = vec![0u8; 256 * 1024];
+    // Unscanned bytes: at most one partial `head` or PONG is carried over between reads.
+    let mut tail: Vec<u8> = Vec::new();
+    let mut found = 0;
+    while Instant::now() < end {
+        let n = match sock.read(&mut chunk) {
+            Ok(0) => panic!("the subscriber was closed after {found} messages"),
+            Ok(n) => n,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                continue
+            }
+            Err(e) => panic!("read failed after {found} messages: {e}"),
+        };
+        tail.extend_from_slice(&chunk[..n]);
+        found += tail.windows(head.len()).filter(|w| *w == head).count();
+        if tail.ends_with(b"PONG\r\n") {
+            return found;
+        }
+        let keep = tail.len().min(head.len() - 1);
+        tail.drain(..tail.len() - keep);
+    }
+    panic!("no PONG within {DEADLINE:?}, {found} messages");
+}
