@@ -61,6 +61,9 @@ impl WakeSet {
 pub struct StallGate {
     closed: AtomicBool,
     waiters: Waiters,
+    /// Publishers stalled on this gate so far (CONNZ `stalls`; nats-server counts them on the
+    /// subscriber, `client.stalls`).
+    stalls: AtomicU64,
 }
 
 impl StallGate {
@@ -85,11 +88,17 @@ impl StallGate {
         }
     }
 
-    /// Worker `id` waits for the gate to open; returns whether it is still closed (if not,
-    /// there is nothing to wait for).
+    /// Worker `id` waits for the gate to open (a publisher stalls on it); returns whether it
+    /// is still closed (if not, there is nothing to wait for).
     pub fn wait(&self, id: usize) -> bool {
+        self.stalls.fetch_add(1, Ordering::Relaxed);
         self.waiters.add(id);
         self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Publishers stalled on this gate so far.
+    pub fn stalls(&self) -> u64 {
+        self.stalls.load(Ordering::Relaxed)
     }
 }
 
@@ -105,6 +114,7 @@ mod tests {
         assert!(gate.wait(1));
         assert!(gate.wait(3));
         assert!(gate.set(true).is_empty(), "no change, nobody woken");
+        assert_eq!(gate.stalls(), 2);
         let woken = gate.set(false);
         assert!(woken.contains(1) && woken.contains(3) && !woken.contains(0));
         assert!(!gate.is_closed());

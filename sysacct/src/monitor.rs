@@ -258,6 +258,9 @@ pub struct ConnInfo {
     pub in_bytes: i64,
     /// Bytes to the client.
     pub out_bytes: i64,
+    /// Times publishers were stalled by this connection's pending output.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub stalls: i64,
     /// Subscriptions.
     pub subscriptions: u32,
     /// CONNECT name.

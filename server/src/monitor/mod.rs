@@ -238,6 +238,7 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         v.out_bytes += s.counters.out_bytes as i64;
         v.slow_consumers += s.counters.slow_consumers as i64;
         v.stale_connections += s.counters.stale_connections as i64;
+        v.stalled_clients += s.counters.stalled_clients as i64;
     }
     v.in_client_msgs = v.in_msgs;
     v.in_client_bytes = v.in_bytes;
@@ -357,6 +358,12 @@ fn process_metrics(out: &mut Exposition, v: &Varz, uptime: Duration) {
         one(v.stale_connections as f64),
     );
     out.metric(
+        "stalled_clients_total",
+        "counter",
+        "Times a fast publisher was stalled by flow control.",
+        one(v.stalled_clients as f64),
+    );
+    out.metric(
         "memory_bytes",
         "gauge",
         "Resident memory.",
@@ -454,6 +461,7 @@ fn conn_info(c: &ConnSnapshot, now: SystemTime, auth: bool, subs: &str) -> ConnI
         out_msgs: c.out_msgs as i64,
         in_bytes: c.in_bytes as i64,
         out_bytes: c.out_bytes as i64,
+        stalls: c.stalls as i64,
         subscriptions: c.num_subs,
         name: c.name.clone(),
         lang: c.lang.clone(),

@@ -44,6 +44,8 @@ pub struct ConnSnapshot {
     pub in_bytes: u64,
     /// Bytes to the client.
     pub out_bytes: u64,
+    /// Publishers stalled by this connection's pending output.
+    pub stalls: u64,
     /// CONNECT name.
     pub name: String,
     /// CONNECT lang.
@@ -81,6 +83,8 @@ pub struct Counters {
     pub slow_consumers: u64,
     /// Stale connections closed.
     pub stale_connections: u64,
+    /// Publishers stalled by flow control (VARZ `stalled_clients`).
+    pub stalled_clients: u64,
 }
 
 /// A worker's answer to a snapshot request.

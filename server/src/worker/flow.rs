@@ -160,6 +160,7 @@ impl Worker {
             // Registered before the stall is looked at again (`release_stalled`), so an
             // opening in between is either seen there or wakes this worker.
             wait.register(self.id);
+            self.stats.stalled_clients += 1;
             conn.stall = Some(Stall {
                 wait,
                 until: now + STALL_MAX,

@@ -47,6 +47,7 @@ pub(super) fn conn_snapshot(conn: &Conn, with_subs: bool) -> ConnSnapshot {
         out_msgs: conn.out_msgs,
         in_bytes: conn.in_bytes,
         out_bytes: conn.out_bytes,
+        stalls: conn.stall_gate.stalls(),
         name: conn.opts.name.clone(),
         lang: conn.opts.lang.clone(),
         version: conn.opts.version.clone(),

@@ -222,3 +222,43 @@ fn count_until_pong(mut sock: TcpStream, head: &[u8]) -> usize {
     }
     panic!("no PONG within {DEADLINE:?}, {found} messages");
 }
+
+#[test]
+fn stalls_are_counted_in_varz_and_connz() {
+    // A subscriber pausing behind a fast publisher stalls it: VARZ `stalled_clients` and the
+    // subscriber's CONNZ `stalls` count it, as nats-server does.
+    let workers: &[&str] = if is_gannet() { &["-workers", "2"] } else { &[] };
+    let (s, port) = crate::monitor::start_monitored("max_pending: 16MB\n", workers);
+    let (size, count) = (16 * 1024, 4096);
+    let want = count * delivery_len("counted", size);
+    let sub = reader(
+        subscriber(&s, "counted"),
+        want,
+        1 << 20,
+        Duration::from_millis(200),
+    );
+    let mut publisher = publish(&s, "counted", size, count)
+        .join()
+        .expect("publisher");
+    assert!(sub.join().expect("reader") >= want);
+    publisher.sync();
+    let json = |path: &str| -> serde_json::Value {
+        let (status, _, body) = crate::monitor::get(port, path);
+        assert_eq!(status, 200, "{path}");
+        serde_json::from_str(&body).expect("json")
+    };
+    let stalled = json("/varz")["stalled_clients"].as_i64().unwrap_or(0);
+    assert!(stalled > 0, "stalled_clients {stalled}");
+    // The subscriber has closed by now (its reader thread owned the socket).
+    let connz = json("/connz?state=all");
+    let stalls: Vec<i64> = connz["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .map(|c| c["stalls"].as_i64().unwrap_or(0))
+        .collect();
+    assert!(
+        stalls.iter().any(|&n| n > 0),
+        "stalls per connection {stalls:?}"
+    );
+}

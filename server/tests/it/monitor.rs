@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 /// Starts a server with the monitoring port on a random port and returns it and the port.
-fn start_monitored(config: &str, extra: &[&str]) -> (util::Server, u16) {
+pub(crate) fn start_monitored(config: &str, extra: &[&str]) -> (util::Server, u16) {
     let mut args = vec!["-m", "-1"];
     args.extend_from_slice(extra);
     let s = start_server(config, &args);
@@ -27,7 +27,7 @@ fn start_monitored(config: &str, extra: &[&str]) -> (util::Server, u16) {
 }
 
 /// GET `path`; returns (status, content type, body).
-fn get(port: u16, path: &str) -> (u16, String, String) {
+pub(crate) fn get(port: u16, path: &str) -> (u16, String, String) {
     let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
