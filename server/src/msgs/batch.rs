@@ -75,6 +75,7 @@ impl Batch {
 }
 
 /// One record of a batch.
+#[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     /// Connection slot in the receiving worker.
     pub slot: Slot,

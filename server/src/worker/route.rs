@@ -14,6 +14,7 @@ use crate::ids::Slot;
 use crate::msgs::batch::{records, Batch, Record};
 use crate::sub::{Claim, Sub, SubRef};
 use protocol::{encode, errors, subject, Pub};
+use smallvec::SmallVec;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,6 +54,28 @@ fn encode_delivery(out: &mut Vec<u8>, sub: &Sub, msg: &Pub<'_>) {
         }
         _ => encode::write_msg(out, msg.subject, sid, msg.reply, msg.size_field, msg.data),
     }
+}
+
+/// Batch records for one connection delivered together (one `writev` at most).
+const RUN_RECORDS_MAX: usize = 64;
+/// Runs smaller than this are copied into the outbound queue: one write at the flush covers
+/// them, and the copy costs less than a `writev` of its own.
+const DIRECT_WRITE_MIN_BYTES: usize = 16 * 1024;
+
+/// Writes a run of records with one `writev`; returns how many bytes the socket took (0 when
+/// it is full or failed: the flush finds out which).
+fn write_run(sock: &mut mio::net::TcpStream, run: &[Record<'_>]) -> usize {
+    let iov: SmallVec<[std::io::IoSlice<'_>; RUN_RECORDS_MAX]> =
+        run.iter().map(|r| std::io::IoSlice::new(r.bytes)).collect();
+    // A signal may interrupt the write; a few retries, then the flush takes over.
+    for _ in 0..3 {
+        match std::io::Write::write_vectored(sock, &iov) {
+            Ok(n) => return n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return 0,
+        }
+    }
+    0
 }
 
 /// Who-am-I requests, answered by the requester's own server in every account.
@@ -555,35 +578,22 @@ impl Worker {
     /// Deliveries handed over by another worker, from `drain_inbox`.
     ///
     /// A record whose slot now holds another connection (closed and reused since) or a
-    /// closing one is skipped. Each delivery goes into the connection's outbound buffer
-    /// (slow-consumer check included) and marks it dirty; the buffer goes back to its sender.
+    /// closing one is skipped. Records in a row for one connection are delivered together
+    /// (`deliver_run`); the buffer goes back to its sender.
     pub(super) fn deliver_batch(&mut self, batch: Batch) {
-        let max_pending = self.rt.limits.max_pending;
-        for Record {
-            slot,
-            cid,
-            bytes,
-            reply,
-        } in records(&batch.msgs)
-        {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                continue;
-            };
-            if conn.cid != cid || conn.is_closing() {
-                continue;
+        let mut run: SmallVec<[Record<'_>; RUN_RECORDS_MAX]> = SmallVec::new();
+        for record in records(&batch.msgs) {
+            let same_conn = run
+                .first()
+                .is_some_and(|r| r.slot == record.slot && r.cid == record.cid);
+            if !same_conn || run.len() == RUN_RECORDS_MAX {
+                self.deliver_run(&run);
+                run.clear();
             }
-            conn.out.push(bytes, &mut self.chunks);
-            if !reply.is_empty() {
-                allow_reply(conn, reply);
-            }
-            conn.out_msgs += 1;
-            self.stats.out_msgs += 1;
-            if conn.queued_over(max_pending) {
-                self.slow_consumer(slot);
-                continue;
-            }
-            self.mark_dirty(slot);
+            run.push(record);
         }
+        self.deliver_run(&run);
+        drop(run);
         for sub in &batch.auto_unsubs {
             self.auto_unsub_done(sub);
         }
@@ -596,6 +606,56 @@ impl Worker {
                 sender.return_buffer(msgs);
             }
         }
+    }
+
+    /// Delivers batch records in a row for one connection of this worker.
+    ///
+    /// Large runs to a plaintext connection with nothing queued are written with one `writev`
+    /// straight from the batch buffer, saving the copy into the outbound queue (at 16 KiB
+    /// messages that copy was half of the server's user time); whatever the socket does not
+    /// take, and every other run, is queued as usual (slow-consumer check included) and
+    /// flushed at the end of the iteration.
+    fn deliver_run(&mut self, run: &[Record<'_>]) {
+        let Some(&Record { slot, cid, .. }) = run.first() else {
+            return;
+        };
+        let max_pending = self.rt.limits.max_pending;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.cid != cid || conn.is_closing() {
+            return;
+        }
+        for r in run.iter().filter(|r| !r.reply.is_empty()) {
+            allow_reply(conn, r.reply);
+        }
+        conn.out_msgs += run.len() as u64;
+        self.stats.out_msgs += run.len() as u64;
+        let bytes: usize = run.iter().map(|r| r.bytes.len()).sum();
+        let mut written = 0;
+        if bytes >= DIRECT_WRITE_MIN_BYTES && conn.tls.is_none() && conn.out.pending() == 0 {
+            written = write_run(&mut conn.sock, run);
+            if written > 0 {
+                conn.stalled_since = None;
+            }
+        }
+        let mut skip = written;
+        for r in run {
+            if skip >= r.bytes.len() {
+                skip -= r.bytes.len();
+                continue;
+            }
+            conn.out.push(&r.bytes[skip..], &mut self.chunks);
+            skip = 0;
+        }
+        if conn.out.pending() == 0 {
+            return;
+        }
+        if conn.queued_over(max_pending) {
+            self.slow_consumer(slot);
+            return;
+        }
+        self.mark_dirty(slot);
     }
 
     /// Sends the 503 no-responders status on the requester's own subscription that matches the
