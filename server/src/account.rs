@@ -215,7 +215,7 @@ impl Account {
     pub fn try_add_conn(&self) -> bool {
         let max = self.limits().max_connections;
         let n = self.num_conns.fetch_add(1, Ordering::AcqRel) + 1;
-        if max > 0 && n > max {
+        if max >= 0 && n > max {
             self.num_conns.fetch_sub(1, Ordering::AcqRel);
             return false;
         }

@@ -157,7 +157,6 @@ pub fn account_config(claims: &jwt::Claims<jwt::Account>) -> AccountConfig {
             ExportKind::Stream
         }
     };
-    let limit = |v: i64| if v < 0 { 0 } else { v.max(1) };
     let exports = claims
         .nats
         .exports
@@ -214,9 +213,9 @@ pub fn account_config(claims: &jwt::Claims<jwt::Account>) -> AccountConfig {
         exports,
         imports,
         limits: AccountLimits {
-            max_connections: limit(claims.nats.limits.conn),
-            max_subscriptions: limit(claims.nats.limits.subs),
-            max_payload: limit(claims.nats.limits.payload),
+            max_connections: claims.nats.limits.conn,
+            max_subscriptions: claims.nats.limits.subs,
+            max_payload: claims.nats.limits.payload,
         },
     }
 }
@@ -609,8 +608,8 @@ mod tests {
         assert_eq!(
             config.limits,
             AccountLimits {
-                max_connections: 0,
-                max_subscriptions: 1,
+                max_connections: -1,
+                max_subscriptions: 0,
                 max_payload: 100,
             }
         );

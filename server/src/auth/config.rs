@@ -135,8 +135,11 @@ pub struct Import {
     pub prefix: String,
 }
 
-/// Account-level limits from `limits { … }`; `-1`/0 means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Account-level limits from `limits { … }` or an account JWT: `-1` is unlimited
+/// (nats-server's `jwt.NoLimit`, the default), any other value a maximum, 0 included — as
+/// nats-server applies `mconns`, `msubs` and `mpay` (a v1 account JWT with `"limits": {}` takes
+/// no connections).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountLimits {
     /// Connections.
     pub max_connections: i64,
@@ -144,6 +147,23 @@ pub struct AccountLimits {
     pub max_subscriptions: i64,
     /// Max payload.
     pub max_payload: i64,
+}
+
+impl Default for AccountLimits {
+    fn default() -> AccountLimits {
+        AccountLimits {
+            max_connections: -1,
+            max_subscriptions: -1,
+            max_payload: -1,
+        }
+    }
+}
+
+impl AccountLimits {
+    /// A limit as a maximum, `None` when unlimited.
+    pub fn max(limit: i64) -> Option<usize> {
+        usize::try_from(limit).ok()
+    }
 }
 
 /// A configured account.

@@ -1,6 +1,9 @@
 //! NATS JWTs (nats-io/jwt v2, spec core.md §4.8): `base64url(header).base64url(claims).sig`,
 //! signed with the issuer's ed25519 nkey. Decoding verifies the signature against the `iss`
-//! key; the caller checks that the issuer is one it trusts.
+//! key; the caller checks that the issuer is one it trusts. v1 (pre-2.0) tokens are read too,
+//! migrated to the v2 layout first ([`v1`]).
+
+pub mod v1;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -438,7 +441,9 @@ pub fn decode<N: DeserializeOwned>(token: &str) -> Result<Claims<N>, String> {
             crate::gofmt::go_quote(&h.typ)
         ));
     }
-    if !h.alg.eq_ignore_ascii_case("ed25519-nkey") {
+    // Both v1's and v2's algorithm names; the header does not decide the version, the
+    // payload does (nats-io/jwt `Header.Valid`).
+    if !h.alg.eq_ignore_ascii_case("ed25519-nkey") && !h.alg.eq_ignore_ascii_case("ed25519") {
         return Err(format!(
             "unexpected {} algorithm",
             crate::gofmt::go_quote(&h.alg)
@@ -447,16 +452,28 @@ pub fn decode<N: DeserializeOwned>(token: &str) -> Result<Claims<N>, String> {
     let claims_json = URL_SAFE_NO_PAD
         .decode(claims)
         .map_err(|e| format!("illegal base64 data in claims: {e}"))?;
-    let decoded: Claims<N> = serde_json::from_slice(&claims_json).map_err(|e| e.to_string())?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&claims_json).map_err(|e| e.to_string())?;
+    let version = v1::version(&value)?;
+    if version == v1::Version::V1 {
+        v1::migrate(&mut value)?;
+    }
+    let decoded: Claims<N> = serde_json::from_value(value).map_err(|e| e.to_string())?;
     let sig = URL_SAFE_NO_PAD
         .decode(sig)
         .map_err(|e| format!("illegal base64 data in signature: {e}"))?;
-    let signed = &token[..header.len() + 1 + claims.len()];
-    let issuer = nkeys::KeyPair::from_public_key(&decoded.iss)
-        .map_err(|_| "claim failed V2 signature verification".to_string())?;
+    // v1 signed the payload segment alone, v2 the header and payload.
+    let (signed, failed) = match version {
+        v1::Version::V1 => (claims, "claim failed V1 signature verification"),
+        v1::Version::V2 => (
+            &token[..header.len() + 1 + claims.len()],
+            "claim failed V2 signature verification",
+        ),
+    };
+    let issuer = nkeys::KeyPair::from_public_key(&decoded.iss).map_err(|_| failed.to_string())?;
     issuer
         .verify(signed.as_bytes(), &sig)
-        .map_err(|_| "claim failed V2 signature verification".to_string())?;
+        .map_err(|_| failed.to_string())?;
     Ok(decoded)
 }
 

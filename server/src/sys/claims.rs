@@ -47,7 +47,7 @@ fn envelope(
 pub(crate) fn notify(shared: &Shared, mut change: AccountChange) {
     if let Some(account) = shared.accounts.get(&change.account) {
         let max = account.limits().max_connections;
-        if !change.deleted && max > 0 && account.num_conns() > max {
+        if !change.deleted && max >= 0 && account.num_conns() > max {
             let request = crate::msgs::snapshot::SnapshotRequest {
                 conns: true,
                 subs: false,

@@ -3,6 +3,7 @@
 
 use super::outbound::Outbound;
 use crate::account::Account;
+use crate::auth::config::AccountLimits;
 use crate::auth::Identity;
 use crate::connect::ConnectOpts;
 use mio::net::TcpStream;
@@ -483,18 +484,23 @@ impl Conn {
         self.identity.as_ref().and_then(|i| i.perms.as_deref())
     }
 
-    /// This connection's max payload: the server's, lowered by the account's limit.
+    /// This connection's max payload: the server's, lowered by the account's limit (-1 =
+    /// none) and the user JWT's (0 = none).
     pub fn max_payload(&self, server_max: usize) -> usize {
-        let account_max = self.account().map_or(0, |a| a.limits().max_payload);
+        let account_max = self
+            .account()
+            .and_then(|a| AccountLimits::max(a.limits().max_payload));
         let user_max = self
             .identity
             .as_ref()
             .and_then(|i| i.jwt.as_ref())
-            .map_or(0, |j| j.max_payload);
+            .map(|j| j.max_payload)
+            .filter(|m| *m > 0)
+            .and_then(AccountLimits::max);
         [account_max, user_max]
             .into_iter()
-            .filter(|m| *m > 0)
-            .fold(server_max, |max, m| max.min(m as usize))
+            .flatten()
+            .fold(server_max, usize::min)
     }
 
     /// The client's verified TLS certificate (DER), if it presented one.

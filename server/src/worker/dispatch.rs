@@ -3,6 +3,7 @@
 
 use super::conn::ConnState;
 use super::{ClosedReason, Worker};
+use crate::auth::config::AccountLimits;
 use crate::auth::pool::{AuthJob, AuthWork};
 use crate::auth::{AuthStep, Identity, RejectReason};
 use crate::connect::ConnectOpts;
@@ -357,7 +358,7 @@ impl Worker {
             }
         }
         let limits = &self.rt.limits;
-        let (max_tokens, mut max_subs) = (limits.max_sub_tokens, limits.max_subscriptions);
+        let (max_tokens, max_subs) = (limits.max_sub_tokens, limits.max_subscriptions);
         if max_tokens > 0 && protocol::subject::tokens(subject).count() > max_tokens {
             self.send_err(slot, &errors::sub_too_many_tokens(subject));
             return;
@@ -366,18 +367,23 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        let account_max = conn.account().map_or(0, |a| a.limits().max_subscriptions);
+        // 0 = unlimited for the server's and the user's limits, -1 for the account's (where 0
+        // allows none, as nats-server's `msubs`).
+        let mut max: Option<usize> = (max_subs > 0).then_some(max_subs);
+        let account_max = conn
+            .account()
+            .and_then(|a| AccountLimits::max(a.limits().max_subscriptions));
         let user_max = conn
             .identity
             .as_ref()
             .and_then(|i| i.jwt.as_ref())
-            .map_or(0, |j| j.max_subs);
-        for m in [account_max, user_max] {
-            if m > 0 && (max_subs == 0 || (m as usize) < max_subs) {
-                max_subs = m as usize;
-            }
+            .map(|j| j.max_subs)
+            .filter(|m| *m > 0)
+            .and_then(AccountLimits::max);
+        for m in [account_max, user_max].into_iter().flatten() {
+            max = Some(max.map_or(m, |cur| cur.min(m)));
         }
-        if max_subs > 0 && conn.subs.len() >= max_subs {
+        if max.is_some_and(|max| conn.subs.len() >= max) {
             log::error(&format!(
                 "{} - maximum subscriptions exceeded",
                 conn.log_prefix()

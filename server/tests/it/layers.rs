@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "connect",
             "info",
             "jwt",
+            "jwt::v1",
             "log",
             "signals",
         ],

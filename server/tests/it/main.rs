@@ -12,6 +12,7 @@ mod auth_accounts;
 mod client_async_nats;
 mod fanout_raw;
 mod flow;
+mod jwt_v1;
 mod layers;
 mod lifecycle;
 mod monitor;
