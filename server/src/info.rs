@@ -8,6 +8,9 @@ use serde::Serialize;
 pub const NATS_VERSION: &str = "2.15.1";
 /// Gannet's own version, reported in logs and in the `go` field.
 pub const GANNET_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit gannet was built from (short hash; empty outside a git checkout), for INFO
+/// and VARZ `git_commit`.
+pub const GIT_COMMIT: &str = env!("GANNET_GIT_COMMIT");
 
 /// Server INFO, filled once per connection from the server template.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -20,6 +23,9 @@ pub struct Info {
     pub version: String,
     /// Protocol level, always 1.
     pub proto: i32,
+    /// The commit the server was built from.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub git_commit: String,
     /// Runtime description; clients don't interpret it.
     pub go: String,
     /// Listen or advertised host.
@@ -102,6 +108,7 @@ mod tests {
             server_name: "NA".into(),
             version: NATS_VERSION.into(),
             proto: 1,
+            git_commit: String::new(),
             go: "x".into(),
             host: "127.0.0.1".into(),
             port: 4222,

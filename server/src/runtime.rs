@@ -97,6 +97,7 @@ impl Runtime {
             server_name,
             version: NATS_VERSION.to_string(),
             proto: 1,
+            git_commit: crate::info::GIT_COMMIT.to_string(),
             go: format!("gannet{GANNET_VERSION}"),
             host,
             port,

@@ -143,6 +143,9 @@ fn log_banner(opts: &Options, ids: &ServerIds) {
     log::notice(&format!("Starting nats-server (gannet {GANNET_VERSION})"));
     log::notice(&format!("  Version:  {NATS_VERSION}"));
     log::notice(&format!("  Gannet:   {GANNET_VERSION}"));
+    if !crate::info::GIT_COMMIT.is_empty() {
+        log::notice(&format!("  Git:      [{}]", crate::info::GIT_COMMIT));
+    }
     let name = if opts.server_name.is_empty() {
         &ids.server_id
     } else {
@@ -150,6 +153,7 @@ fn log_banner(opts: &Options, ids: &ServerIds) {
     };
     log::notice(&format!("  Name:     {name}"));
     log::notice(&format!("  ID:       {}", ids.server_id));
+    log_feature_flags(opts);
     if !opts.config_file.is_empty() {
         log::notice(&format!(
             "Using configuration file: {} (sha256:{})",
@@ -161,6 +165,38 @@ fn log_banner(opts: &Options, ids: &ServerIds) {
             "Option {} is accepted but not implemented yet by gannet; ignoring it",
             crate::gofmt::go_quote(key)
         ));
+    }
+}
+
+/// The configured feature flags, as nats-server `printFeatureFlags` words them.
+fn log_feature_flags(opts: &Options) {
+    if opts.feature_flags_configured.is_empty() {
+        return;
+    }
+    let mut configured = Vec::new();
+    let mut unsupported = Vec::new();
+    for (name, &value) in &opts.feature_flags_configured {
+        let Some(&(_, default)) = crate::opts::FEATURE_FLAGS.iter().find(|(n, _)| n == name) else {
+            unsupported.push(name.as_str());
+            continue;
+        };
+        let state = match (default, value) {
+            (true, true) => "enabled",
+            (true, false) => "opt-out",
+            (false, true) => "opt-in",
+            (false, false) => "disabled",
+        };
+        configured.push(format!("{name} ({state})"));
+    }
+    let configured = if configured.is_empty() {
+        "none".to_string()
+    } else {
+        configured.join(", ")
+    };
+    log::notice("  Feature flags:");
+    log::notice(&format!("    Configured:    {configured}"));
+    if !unsupported.is_empty() {
+        log::notice(&format!("    Unsupported:   {}", unsupported.join(", ")));
     }
 }
 

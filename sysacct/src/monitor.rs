@@ -180,6 +180,9 @@ pub struct Varz {
     /// `server_metadata`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// Feature flags in effect (sorted by name, like a Go map).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub feature_flags: BTreeMap<String, bool>,
     /// System account.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub system_account: String,

@@ -185,6 +185,7 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         server_name: rt.info.server_name.clone(),
         version: rt.info.version.clone(),
         proto: 1,
+        git_commit: rt.info.git_commit.clone(),
         go: rt.info.go.clone(),
         host: rt.info.host.clone(),
         port: rt.info.port as i64,
@@ -224,6 +225,7 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         system_account: shared.system_account_name().unwrap_or_default().to_string(),
         tags: opts.server_tags.clone(),
         metadata: opts.server_metadata.clone(),
+        feature_flags: opts.feature_flags(),
         config_digest: if opts.config_digest.is_empty() {
             String::new()
         } else {

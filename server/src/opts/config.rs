@@ -36,7 +36,6 @@ const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "websocket",
     "ws",
     "mqtt",
-    "feature_flags",
     "default_js_domain",
     "proxies",
 ];
@@ -122,6 +121,29 @@ impl Options {
         Ok(true)
     }
 
+    /// `feature_flags { name: bool }` (nats-server `opts.go`): every value a bool.
+    fn config_feature_flags(&mut self, v: &Value) -> Result<(), String> {
+        let ValueKind::Map(entries) = &v.kind else {
+            return Err(format!(
+                "{}: error parsing feature flags: unsupported type {}",
+                v.pos,
+                v.go_type_name()
+            ));
+        };
+        for e in entries.iter() {
+            let Some(b) = e.value.as_bool() else {
+                return Err(format!(
+                    "{}: error parsing feature flag {}: expected bool, got {}",
+                    e.value.pos,
+                    crate::gofmt::go_quote(&e.key),
+                    e.value.go_type_name()
+                ));
+            };
+            self.feature_flags_configured.insert(e.key.clone(), b);
+        }
+        Ok(())
+    }
+
     /// What the server says about itself: `server_name`, `server_tags`, `server_metadata`.
     /// `Ok(false)` if `lower` is none of them.
     fn config_identity(&mut self, entry: &Entry, lower: &str) -> Result<bool, String> {
@@ -129,6 +151,7 @@ impl Options {
         match lower {
             "server_name" => self.server_name = server_name(v)?,
             "server_tags" => self.config_server_tags(v)?,
+            "feature_flags" => self.config_feature_flags(v)?,
             "server_metadata" => {
                 let ValueKind::Map(entries) = &v.kind else {
                     return Err(format!(

@@ -106,6 +106,8 @@ pub struct Options {
     pub server_tags: Vec<String>,
     /// `server_metadata`.
     pub server_metadata: std::collections::BTreeMap<String, String>,
+    /// `feature_flags { name: bool }` as configured (see [`Options::feature_flags`]).
+    pub feature_flags_configured: std::collections::BTreeMap<String, bool>,
     /// The `$G` user the server made up because only the system account has users (see
     /// [`Options::add_sys_only_no_auth_user`]); empty when there is none.
     pub sys_only_no_auth_user: String,
@@ -323,7 +325,34 @@ pub fn load(flags: &Flags) -> Result<(Options, Vec<String>), Error> {
     Ok((opts, warnings))
 }
 
+/// nats-server 2.15.1's feature flags and their defaults (`feature_flags.go`), reported in
+/// every event's `server` object and in VARZ. They switch JetStream behaviour, which gannet
+/// does not have; gannet reports them as a 2.15.1 node would, so that peers and tools see the
+/// same set.
+pub const FEATURE_FLAGS: &[(&str, bool)] = &[
+    ("js_ack_fc_v2", false),
+    ("js_api_reply_v2", false),
+    ("js_raft_delete_range", true),
+    ("js_snapshot_sources", false),
+];
+
 impl Options {
+    /// The feature flags in effect: the defaults, overridden by configured values for the
+    /// flags 2.15.1 knows (unknown names are ignored, as nats-server `getMergedFeatureFlags`).
+    pub fn feature_flags(&self) -> std::collections::BTreeMap<String, bool> {
+        FEATURE_FLAGS
+            .iter()
+            .map(|&(name, default)| {
+                let value = self
+                    .feature_flags_configured
+                    .get(name)
+                    .copied()
+                    .unwrap_or(default);
+                (name.to_string(), value)
+            })
+            .collect()
+    }
+
     /// The Go zero value of nats-server's options, plus the flag default
     /// `logtime = true`. Everything else comes from the baseline.
     fn unset() -> Options {
@@ -355,6 +384,7 @@ impl Options {
             resolver_preload: std::collections::BTreeMap::new(),
             server_tags: Vec::new(),
             server_metadata: std::collections::BTreeMap::new(),
+            feature_flags_configured: std::collections::BTreeMap::new(),
             sys_only_no_auth_user: String::new(),
             auth_block_defined: false,
             authorization: Authorization::default(),

@@ -61,6 +61,7 @@ impl EventSender {
             ver: rt.info.version.clone(),
             tags: rt.opts.server_tags.clone(),
             metadata: rt.opts.server_metadata.clone(),
+            feature_flags: rt.opts.feature_flags(),
             seq: self.seq,
             time: rfc3339_nano(SystemTime::now()),
             ..ServerInfo::default()

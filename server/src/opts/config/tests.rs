@@ -472,3 +472,27 @@ server_tags: ["az:1", "region:eu"]
         .unwrap();
     assert!(o.not_implemented.contains(&"routes".to_string()));
 }
+
+#[test]
+fn feature_flags_merge_over_the_2_15_1_defaults() {
+    let o =
+        opts("feature_flags { js_ack_fc_v2: true, js_raft_delete_range: false, bogus: true }\n");
+    let merged = o.feature_flags();
+    let got: Vec<(&str, bool)> = merged.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        got,
+        [
+            ("js_ack_fc_v2", true),
+            ("js_api_reply_v2", false),
+            ("js_raft_delete_range", false),
+            ("js_snapshot_sources", false),
+        ],
+        "unknown flags are left out, configured ones win"
+    );
+    assert!(opts("port: 4222\n").feature_flags()["js_raft_delete_range"]);
+    assert!(error("feature_flags { a: 1 }\n")
+        .contains("error parsing feature flag \"a\": expected bool, got int64"));
+    assert!(
+        error("feature_flags: 5\n").contains("error parsing feature flags: unsupported type int64")
+    );
+}
