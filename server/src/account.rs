@@ -132,6 +132,8 @@ pub struct Account {
     /// Requests from importers waiting for this (exporting) account's response, by the
     /// generated reply subject.
     pub responses: parking_lot::Mutex<HashMap<Box<[u8]>, PendingResponse>>,
+    /// When the account was registered (ACCOUNT INFO `update_time`).
+    pub created: std::time::SystemTime,
 }
 
 impl Account {
@@ -143,6 +145,7 @@ impl Account {
             config: RwLock::new(Arc::new(config)),
             reply_prefix: format!("_R_.{}.", random_token()),
             responses: parking_lot::Mutex::new(HashMap::new()),
+            created: std::time::SystemTime::now(),
         }
     }
 

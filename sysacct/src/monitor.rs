@@ -456,3 +456,91 @@ mod tests {
         assert_eq!(rtt_text(Duration::from_millis(1500)), "1.5s");
     }
 }
+
+/// One account's detail: `$SYS.REQ.ACCOUNT.<acc>.INFO` data and `/accountz?acc=`
+/// `account_detail` (nats-server `AccountInfo`, fields in its order).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// Account name (its public key in operator mode).
+    pub account_name: String,
+    /// When the account was last created or updated.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub update_time: String,
+    /// The system account.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_system: bool,
+    /// Its JWT has expired.
+    pub expired: bool,
+    /// Fully loaded.
+    pub complete: bool,
+    /// JetStream enabled.
+    pub jetstream_enabled: bool,
+    /// Leaf node connections.
+    pub leafnode_connections: i64,
+    /// Client connections.
+    pub client_connections: i64,
+    /// Subscriptions.
+    pub subscriptions: u32,
+    /// Imports, the system services every account imports included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<ExtImport>,
+    /// The account JWT (operator mode).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jwt: String,
+    /// The key that signed the account JWT.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub issuer_key: String,
+    /// Account name tag (the JWT `name`, else the account name).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name_tag: String,
+    /// The account's sublist statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sublist_stats: Option<SublistStatz>,
+}
+
+/// One import in [`AccountInfo`] (nats-io/jwt `Import` plus nats-server's state flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtImport {
+    /// Subject in the exporting account.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// Exporting account.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub account: String,
+    /// Local subject (older form).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub to: String,
+    /// Local subject.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub local_subject: String,
+    /// `service` or `stream`.
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// The import failed validation.
+    pub invalid: bool,
+    /// Requester information shared with the exporter.
+    pub share: bool,
+    /// Latency tracked.
+    pub tracking: bool,
+}
+
+/// Sublist statistics as nats-server's `SublistStats` JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SublistStatz {
+    /// Subscriptions.
+    pub num_subscriptions: u32,
+    /// Cached results.
+    pub num_cache: u32,
+    /// Inserts.
+    pub num_inserts: u64,
+    /// Removes.
+    pub num_removes: u64,
+    /// Matches.
+    pub num_matches: u64,
+    /// Cache hit rate.
+    pub cache_hit_rate: f64,
+    /// Largest fan-out.
+    pub max_fanout: u32,
+    /// Average fan-out.
+    pub avg_fanout: f64,
+}

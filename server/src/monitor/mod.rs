@@ -742,6 +742,97 @@ pub fn subsz(shared: &Arc<Shared>, req: &Request) -> Subsz {
     doc
 }
 
+/// One account's detail (nats-server `accountInfo`): its counts, its imports (with the
+/// system services nats-server imports into every other account, which gannet serves too),
+/// its name tag and sublist statistics.
+pub fn account_info(
+    shared: &Arc<Shared>,
+    acc: &crate::account::Account,
+) -> sysacct::monitor::AccountInfo {
+    use sysacct::monitor::{AccountInfo, ExtImport, SublistStatz};
+    let system = shared.system_account_name();
+    let is_system = system == Some(acc.name.as_str());
+    let config = acc.config.read().clone();
+    let mut imports: Vec<ExtImport> = config
+        .imports
+        .iter()
+        .map(|i| ExtImport {
+            subject: i.subject.clone(),
+            account: i.account.clone(),
+            local_subject: i.to.clone(),
+            kind: match i.kind {
+                crate::auth::config::ExportKind::Service => "service".into(),
+                crate::auth::config::ExportKind::Stream => "stream".into(),
+            },
+            ..ExtImport::default()
+        })
+        .collect();
+    if let (Some(sys), false) = (system, is_system) {
+        imports.extend(system_imports(&acc.name, sys));
+    }
+    let stats = acc.sublist.stats();
+    AccountInfo {
+        account_name: acc.name.clone(),
+        update_time: rfc3339_nano(acc.created),
+        is_system,
+        expired: false,
+        complete: true,
+        jetstream_enabled: false,
+        leafnode_connections: 0,
+        client_connections: acc.num_conns.load(std::sync::atomic::Ordering::Relaxed),
+        subscriptions: acc.sublist.count() as u32,
+        imports,
+        name_tag: acc.name_tag(),
+        sublist_stats: Some(SublistStatz {
+            num_subscriptions: stats.num_subscriptions as u32,
+            num_cache: stats.num_cache as u32,
+            num_inserts: stats.num_inserts,
+            num_removes: stats.num_removes,
+            num_matches: stats.num_matches,
+            cache_hit_rate: stats.cache_hit_rate,
+            max_fanout: stats.max_fanout as u32,
+            avg_fanout: stats.avg_fanout,
+        }),
+        ..AccountInfo::default()
+    }
+}
+
+/// The system services nats-server imports into every account but the system account
+/// (`addSystemAccountExports` / `registerSystemImports`), in the order 2.15.1 listed them.
+fn system_imports(acc: &str, sys: &str) -> Vec<sysacct::monitor::ExtImport> {
+    let import = |subject: String, to: &str, share: bool| sysacct::monitor::ExtImport {
+        subject,
+        account: sys.to_string(),
+        to: to.to_string(),
+        local_subject: to.to_string(),
+        kind: "service".into(),
+        share,
+        ..Default::default()
+    };
+    vec![
+        import(
+            format!("$SYS.REQ.ACCOUNT.{acc}.CONNZ"),
+            "$SYS.REQ.ACCOUNT.PING.CONNZ",
+            false,
+        ),
+        import(
+            format!("$SYS.REQ.ACCOUNT.{acc}.CONNZ"),
+            "$SYS.REQ.SERVER.PING.CONNZ",
+            false,
+        ),
+        import(
+            format!("$SYS.REQ.ACCOUNT.{acc}.STATZ"),
+            "$SYS.REQ.ACCOUNT.PING.STATZ",
+            false,
+        ),
+        import(
+            format!("$SYS.REQ.USER.{acc}.INFO"),
+            "$SYS.REQ.USER.INFO",
+            true,
+        ),
+    ]
+}
+
 /// `/accountz`: the account names, or one account's detail.
 pub fn accountz(shared: &Arc<Shared>, req: &Request) -> Result<serde_json::Value, String> {
     let (rt, _) = shared.runtime();
@@ -753,16 +844,7 @@ pub fn accountz(shared: &Arc<Shared>, req: &Request) -> Result<serde_json::Value
         return Ok(serde_json::json!({
             "server_id": rt.info.server_id,
             "now": now,
-            "account_detail": {
-                "account_name": acc.name_tag(),
-                "update_time": now,
-                "expired": false,
-                "complete": true,
-                "jetstream_enabled": false,
-                "leafnode_connections": 0,
-                "client_connections": acc.num_conns.load(std::sync::atomic::Ordering::Relaxed),
-                "subscriptions": acc.sublist.count(),
-            }
+            "account_detail": account_info(shared, acc),
         }));
     }
     let mut names: Vec<String> = shared

@@ -406,7 +406,11 @@ fn answer_account(
             serde_json::to_value(crate::monitor::connz(shared, &req).ok()?).ok()?
         }
         "SUBSZ" => {
-            let req = account_request(opts, SUBSZ_PARAMS, acc);
+            // Always with the subscriptions listed (nats-server events.go: the account SUBSZ
+            // handler sets `Subscriptions`).
+            let mut req = account_request(opts, SUBSZ_PARAMS, acc);
+            req.query.retain(|(k, _)| k != "subs");
+            req.query.push(("subs".into(), "true".into()));
             serde_json::to_value(crate::monitor::subsz(shared, &req)).ok()?
         }
         "INFO" => {

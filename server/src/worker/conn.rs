@@ -222,6 +222,18 @@ pub struct PingState {
     pub last_in: Instant,
 }
 
+impl PingState {
+    /// The RTT as nats-server reports it (`getRTT`): truncated to whole microseconds between
+    /// 1 µs and 1 ms, exact otherwise; `None` until measured.
+    pub fn reported_rtt(&self) -> Option<Duration> {
+        let rtt = self.rtt?;
+        if rtt > Duration::from_micros(1) && rtt < Duration::from_millis(1) {
+            return Some(Duration::from_micros(rtt.as_micros() as u64));
+        }
+        Some(rtt)
+    }
+}
+
 /// A client connection.
 #[derive(Debug)]
 pub struct Conn {

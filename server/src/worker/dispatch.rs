@@ -15,7 +15,7 @@ use crate::sub::{Sub, SubRef};
 use protocol::{encode, errors, ClientOp};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 impl Worker {
     /// Handles one parsed op from the connection in `slot`.
@@ -128,6 +128,12 @@ impl Worker {
             return;
         };
         conn.auth_deadline = None;
+        if conn.ping.rtt.is_none() {
+            // A first estimate, from the INFO sent on accept to this CONNECT (nats-server
+            // `processConnect`); the PONGs to the server's PINGs refine it. Events about the
+            // client (its DISCONNECT, an AUTH.ERR) carry it from now on.
+            conn.ping.rtt = Some(conn.start.elapsed().max(Duration::from_nanos(1)));
+        }
         if !matches!(conn.state(), ConnState::AwaitingConnect) {
             // v2.12+ drops every subscription on a second CONNECT.
             if let Some(account) = conn.account() {

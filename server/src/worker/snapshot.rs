@@ -41,7 +41,7 @@ pub(super) fn conn_snapshot(conn: &Conn, with_subs: bool) -> ConnSnapshot {
         peer: conn.peer,
         start: wall(conn.start, now, now_wall),
         last_activity: wall(conn.ping.last_in, now, now_wall),
-        rtt: conn.ping.rtt,
+        rtt: conn.ping.reported_rtt(),
         pending_bytes: conn.out.pending() as u64,
         in_msgs: conn.in_msgs,
         out_msgs: conn.out_msgs,
@@ -101,7 +101,7 @@ pub(super) fn client_facts(conn: &Conn) -> crate::msgs::ClientFacts {
         name: conn.opts.name.clone(),
         lang: conn.opts.lang.clone(),
         version: conn.opts.version.clone(),
-        rtt_ns: conn.ping.rtt.map_or(0, |d| d.as_nanos() as i64),
+        rtt_ns: conn.ping.reported_rtt().map_or(0, |d| d.as_nanos() as i64),
         kind: "Client",
         name_tag: conn
             .account()

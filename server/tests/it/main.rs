@@ -18,5 +18,6 @@ mod lifecycle;
 mod monitor;
 mod operator;
 mod protocol;
+mod shape;
 mod system_events;
 mod tls;
