@@ -241,11 +241,14 @@ impl SysThread {
         received: (u64, u64),
         reason: &str,
     ) {
+        // The account's CONNS update first, then the DISCONNECT, as nats-server sends them
+        // (its `closeConnection` updates the account before the closed client is saved and
+        // reported).
+        self.conns_changed(shared, &client.account);
         let body = disconnect_body(&mut self.sender, shared, client, sent, received, reason);
         let system = self.sender.system;
         self.sender
             .publish(shared, system, disconnect_subject(&client.account), body);
-        self.conns_changed(shared, &client.account);
     }
 
     /// A client failed authentication: the server's AUTH.ERR event, and a copy in the

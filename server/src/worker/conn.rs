@@ -248,6 +248,9 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// When it connected.
     pub start: Instant,
+    /// When it connected, on the wall clock: read once, so every event and CONNZ entry
+    /// about the connection shows the same start.
+    pub start_wall: std::time::SystemTime,
     /// Protocol parser with this connection's limits.
     pub parser: Parser,
     /// Read buffer: `rbuf[..rlen]` holds bytes not parsed yet; the rest is spare room.
@@ -311,6 +314,7 @@ impl Conn {
             tls: None,
             peer,
             start: now,
+            start_wall: std::time::SystemTime::now(),
             parser,
             rbuf: Vec::new(),
             rlen: 0,

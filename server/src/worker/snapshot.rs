@@ -39,7 +39,7 @@ pub(super) fn conn_snapshot(conn: &Conn, with_subs: bool) -> ConnSnapshot {
     ConnSnapshot {
         cid: conn.cid,
         peer: conn.peer,
-        start: wall(conn.start, now, now_wall),
+        start: conn.start_wall,
         last_activity: wall(conn.ping.last_in, now, now_wall),
         rtt: conn.ping.reported_rtt(),
         pending_bytes: conn.out.pending() as u64,
@@ -84,7 +84,6 @@ impl Worker {
 
 /// What the system account's events say about a client.
 pub(super) fn client_facts(conn: &Conn) -> crate::msgs::ClientFacts {
-    let (now, now_wall) = (Instant::now(), SystemTime::now());
     let user = match conn.identity.as_ref().and_then(|i| i.user.clone()) {
         Some(user) => user,
         // Not authenticated: the name it presented.
@@ -94,7 +93,7 @@ pub(super) fn client_facts(conn: &Conn) -> crate::msgs::ClientFacts {
     let jwt = conn.identity.as_ref().and_then(|i| i.jwt.as_deref());
     crate::msgs::ClientFacts {
         cid: conn.cid,
-        start: wall(conn.start, now, now_wall),
+        start: conn.start_wall,
         host: conn.peer.ip().to_string(),
         account: conn.account_name().to_string(),
         user,

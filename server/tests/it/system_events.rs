@@ -122,12 +122,22 @@ fn walkthrough_connect_disconnect_and_auth_errors() {
     assert_eq!(disconnect["sent"]["msgs"], 1, "the client sent one message");
     assert_eq!(disconnect["sent"]["bytes"], 3);
     assert!(disconnect["client"]["stop"].is_string());
-    let mut want = fixture_event("USERS.DISCONNECT");
-    // rtt is only there once measured.
-    if disconnect["client"].get("rtt").is_none() {
-        want["client"].as_object_mut().unwrap().remove("rtt");
-    }
-    same_keys("DISCONNECT", &disconnect, &want);
+    // The first RTT estimate is taken at CONNECT (nats-server `processConnect`).
+    assert!(disconnect["client"]["rtt"].as_u64().is_some_and(|n| n > 0));
+    same_keys(
+        "DISCONNECT",
+        &disconnect,
+        &fixture_event("USERS.DISCONNECT"),
+    );
+    // The account's connection count goes down before the DISCONNECT is sent.
+    let at = |subject: &str| got.iter().rposition(|(s, _)| s == subject);
+    let conns = at("$SYS.ACCOUNT.USERS.SERVER.CONNS").expect("CONNS update");
+    let gone = at("$SYS.ACCOUNT.USERS.DISCONNECT").expect("DISCONNECT");
+    assert!(
+        conns < gone,
+        "CONNS before DISCONNECT: {:?}",
+        got.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>()
+    );
 
     let auth_err = got
         .iter()
