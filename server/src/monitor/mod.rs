@@ -379,9 +379,20 @@ fn process_metrics(out: &mut Exposition, v: &Varz, uptime: Duration) {
     );
 }
 
-/// Connections and subscriptions per account, accounts sorted by name.
+/// Connections and subscriptions per account, accounts sorted by name. `$G` is left out when
+/// accounts are configured and no client is in it (as nats-server's `/accstatz` leaves out
+/// accounts without connections): there it is only the fallback nobody uses.
 fn account_metrics(out: &mut Exposition, shared: &Shared) {
     let mut accounts = shared.accounts.all();
+    let system = shared.system_account_name();
+    let configured = accounts.iter().any(|a| {
+        a.name != crate::auth::GLOBAL_ACCOUNT && system.as_deref() != Some(a.name.as_str())
+    });
+    accounts.retain(|a| {
+        let unused_global = a.name == crate::auth::GLOBAL_ACCOUNT
+            && a.num_conns.load(std::sync::atomic::Ordering::Relaxed) == 0;
+        !(configured && unused_global)
+    });
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
     let per_account = |value: &dyn Fn(&crate::account::Account) -> f64| -> Vec<(String, f64)> {
         accounts

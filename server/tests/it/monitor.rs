@@ -274,6 +274,15 @@ fn prometheus_metrics() {
     ] {
         assert!(body.contains(want), "missing {want:?} in:\n{body}");
     }
+    // Accounts are configured and nobody is in $G: no series for it.
+    assert!(!body.contains("account=\"$G\""), "{body}");
+    // Without accounts, $G is where the clients are.
+    let (_s, port) = start_monitored("", &[]);
+    let (_, _, body) = get(port, "/metrics");
+    assert!(
+        body.contains("gannet_account_connections{account=\"$G\"} 0\n"),
+        "{body}"
+    );
 }
 
 #[test]
