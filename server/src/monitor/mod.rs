@@ -385,9 +385,9 @@ fn process_metrics(out: &mut Exposition, v: &Varz, uptime: Duration) {
 fn account_metrics(out: &mut Exposition, shared: &Shared) {
     let mut accounts = shared.accounts.all();
     let system = shared.system_account_name();
-    let configured = accounts.iter().any(|a| {
-        a.name != crate::auth::GLOBAL_ACCOUNT && system.as_deref() != Some(a.name.as_str())
-    });
+    let configured = accounts
+        .iter()
+        .any(|a| a.name != crate::auth::GLOBAL_ACCOUNT && system != Some(a.name.as_str()));
     accounts.retain(|a| {
         let unused_global = a.name == crate::auth::GLOBAL_ACCOUNT
             && a.num_conns.load(std::sync::atomic::Ordering::Relaxed) == 0;
