@@ -51,6 +51,9 @@ pub struct ClientFacts {
 pub enum SysEvent {
     /// A client authenticated.
     Connect(ClientFacts),
+    /// A reload authorized a connected client again (nats-server re-registers it with its
+    /// account, which a `$SYS` watcher sees as two CONNS updates and a CONNECT).
+    Reregistered(ClientFacts),
     /// A client connection closed.
     Disconnect {
         /// The client.

@@ -232,7 +232,19 @@ impl SysThread {
             .publish(shared, system, connect_subject(&client.account), body);
     }
 
-    /// A client connection closed: DISCONNECT, then its account's CONNS event.
+    /// A reload authorized a connected client again. nats-server then removes the client from
+    /// its account and registers it again (`reloadAuthorization` → `registerWithAccount`), so
+    /// a watcher sees the account's count one lower, then back, and a CONNECT: the same here.
+    pub(super) fn on_reregistered(&mut self, shared: &Shared, client: &ClientFacts) {
+        if client.account != crate::auth::GLOBAL_ACCOUNT {
+            if let Some(account) = shared.accounts.get(&client.account) {
+                account_conns_as(&mut self.sender, shared, account, -1);
+            }
+        }
+        self.on_connect(shared, client);
+    }
+
+    /// A client connection closed: its account's CONNS event, then DISCONNECT.
     pub(super) fn on_disconnect(
         &mut self,
         shared: &Shared,
@@ -650,10 +662,23 @@ pub(crate) fn account_conns_msg(
 
 /// Publishes an account's connection count on both CONNS subjects (legacy first, same id).
 fn account_conns(s: &mut EventSender, shared: &Shared, account: &'static Account) -> i64 {
+    account_conns_as(s, shared, account, 0)
+}
+
+/// [`account_conns`] with the connection counts moved by `delta` (a client re-registered on
+/// reload is counted out first).
+fn account_conns_as(
+    s: &mut EventSender,
+    shared: &Shared,
+    account: &'static Account,
+    delta: i64,
+) -> i64 {
     let id = s.ids.next_id();
     let [current, legacy] = account_conns_subjects(&account.name);
     // Both copies report the same counts (read once); each gets its own sequence number.
     let mut msg = account_conns_msg(s, shared, account, id);
+    msg.stat.conns = (msg.stat.conns + delta).max(0);
+    msg.stat.total_conns = (msg.stat.total_conns + delta).max(0);
     for (n, subject) in [legacy, current].into_iter().enumerate() {
         if n > 0 {
             msg.server = s.server_info(shared);

@@ -121,6 +121,7 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
         }
         match event {
             SysEvent::Connect(client) => t.on_connect(&shared, &client),
+            SysEvent::Reregistered(client) => t.on_reregistered(&shared, &client),
             SysEvent::Disconnect {
                 client,
                 sent,

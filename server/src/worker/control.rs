@@ -101,7 +101,10 @@ impl Worker {
             }
             let step = auth_check(&self.rt, conn);
             match step {
-                crate::auth::AuthStep::Accept(identity) => self.reauthorized(slot, identity),
+                crate::auth::AuthStep::Accept(identity) => {
+                    self.reauthorized(slot, identity);
+                    self.report_reregistered(slot);
+                }
                 crate::auth::AuthStep::Reject(why) => {
                     crate::debug!(
                         "{} - reload: no longer authorized: {why}",
@@ -113,6 +116,15 @@ impl Worker {
                 }
                 step => self.submit_auth(slot, step),
             }
+        }
+    }
+
+    /// Tells the system thread a reload kept a client (see `SysEvent::Reregistered`).
+    fn report_reregistered(&self, slot: Slot) {
+        if let (Some(sys), Some(conn)) = (self.shared.sys(), self.conns.get(slot)) {
+            sys.report(crate::msgs::SysEvent::Reregistered(
+                super::snapshot::client_facts(conn),
+            ));
         }
     }
 

@@ -730,3 +730,40 @@ fn server_tags_and_metadata_filter_and_show() {
         .iter()
         .all(|(s, _)| s != "_INBOX.none"));
 }
+
+#[test]
+fn reload_reregisters_clients_as_nats_server_does() {
+    // nats-server re-authorizes every client on a reload and registers it with its account
+    // again: a `$SYS` watcher sees the account's count one lower, back up, and a CONNECT.
+    let s = start_server(CONF, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
+    admin.sync();
+    let id = request(&mut admin, "$SYS.REQ.SERVER.PING.IDZ", "", 1)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut a = Conn::setup(&s);
+    a.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\n");
+    a.sync();
+    admin.send(b"SUB $SYS.ACCOUNT.USERS.> 7\r\n");
+    admin.sync();
+    // The events of `a` connecting may still be on their way (on either server): let them pass.
+    events(&mut admin, Duration::from_millis(500));
+    admin.send(format!("PUB $SYS.REQ.SERVER.{id}.RELOAD _INBOX.reload 0\r\n\r\n").as_bytes());
+    let got = events(&mut admin, Duration::from_millis(1500));
+    let users: Vec<(String, i64)> = got
+        .iter()
+        .filter(|(s, _)| s.starts_with("$SYS.ACCOUNT.USERS."))
+        .map(|(s, b)| (s.clone(), b["conns"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            ("$SYS.ACCOUNT.USERS.SERVER.CONNS".to_string(), 0),
+            ("$SYS.ACCOUNT.USERS.SERVER.CONNS".to_string(), 1),
+            ("$SYS.ACCOUNT.USERS.CONNECT".to_string(), -1),
+        ]
+    );
+    drop(a);
+}
