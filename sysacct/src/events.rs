@@ -151,6 +151,7 @@ pub struct ServerStats {
     /// Cores.
     pub cores: i64,
     /// CPU percent.
+    #[serde(serialize_with = "crate::gofloat::serialize")]
     pub cpu: f64,
     /// Client connections.
     pub connections: i64,

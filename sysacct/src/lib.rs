@@ -13,10 +13,12 @@
 //! - [`monitor`]: `/varz`, `/connz`, `/subsz`, `/healthz` documents and their text formats.
 //! - [`time`]: RFC 3339 timestamps the way Go prints them.
 //! - [`id`]: NUID-style unique event ids.
+//! - [`gofloat`]: floats written as Go writes them (`0`, not `0.0`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod events;
+pub mod gofloat;
 pub mod id;
 pub mod monitor;
 pub mod time;

@@ -93,6 +93,7 @@ pub struct Varz {
     /// HTTPS port.
     pub https_port: i64,
     /// Auth timeout (seconds).
+    #[serde(serialize_with = "crate::gofloat::serialize")]
     pub auth_timeout: f64,
     /// Max control line.
     pub max_control_line: i64,
@@ -113,6 +114,7 @@ pub struct Varz {
     /// JetStream.
     pub jetstream: Empty,
     /// TLS timeout (seconds).
+    #[serde(serialize_with = "crate::gofloat::serialize")]
     pub tls_timeout: f64,
     /// Write deadline (ns).
     pub write_deadline: i64,
@@ -132,6 +134,7 @@ pub struct Varz {
     /// Worker threads (Go's GOMAXPROCS).
     pub gomaxprocs: i64,
     /// CPU percent.
+    #[serde(serialize_with = "crate::gofloat::serialize")]
     pub cpu: f64,
     /// Client connections.
     pub connections: i64,
@@ -335,10 +338,12 @@ pub struct Subsz {
     /// Matches.
     pub num_matches: u64,
     /// Cache hit rate.
+    #[serde(serialize_with = "crate::gofloat::serialize")]
     pub cache_hit_rate: f64,
     /// Max fan-out.
     pub max_fanout: u32,
     /// Average fan-out.
+    #[serde(serialize_with = "crate::gofloat::serialize")]
     pub avg_fanout: f64,
     /// Listed before pagination.
     pub total: i64,
@@ -538,9 +543,11 @@ pub struct SublistStatz {
     /// Matches.
     pub num_matches: u64,
     /// Cache hit rate.
+    #[serde(serialize_with = "crate::gofloat::serialize")]
     pub cache_hit_rate: f64,
     /// Largest fan-out.
     pub max_fanout: u32,
     /// Average fan-out.
+    #[serde(serialize_with = "crate::gofloat::serialize")]
     pub avg_fanout: f64,
 }
