@@ -173,6 +173,45 @@ pub fn rss_bytes() -> i64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// CPU time this process used, in clock ticks (utime + stime of /proc/self/stat).
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name and state.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The process's CPU use in percent of one core over the last second or so, with one decimal
+/// (nats-server `pse`: a sample per second, `ticks * 1000 / 100 / seconds / 10`). Sampled when
+/// asked rather than by a timer: a call less than a second after the last sample gives that
+/// sample's value again.
+pub fn cpu_percent() -> f64 {
+    /// Clock ticks per second (nats-server assumes the same).
+    const TICKS_PER_SEC: f64 = 100.0;
+    static LAST: parking_lot::Mutex<Option<(u64, std::time::Instant, f64)>> =
+        parking_lot::Mutex::new(None);
+    let Some(ticks) = cpu_ticks() else {
+        return 0.0;
+    };
+    let now = std::time::Instant::now();
+    let mut last = LAST.lock();
+    let percent = match *last {
+        Some((_, at, pct)) if now.duration_since(at) < Duration::from_secs(1) => return pct,
+        Some((t0, at, _)) => {
+            let secs = now.duration_since(at).as_secs_f64();
+            let used = ticks.saturating_sub(t0) as f64 / TICKS_PER_SEC;
+            (used / secs * 1000.0).round() / 10.0
+        }
+        None => 0.0,
+    };
+    *last = Some((ticks, now, percent));
+    percent
+}
+
 /// `/varz`.
 pub fn varz(shared: &Arc<Shared>) -> Varz {
     let (rt, _) = shared.runtime();
@@ -210,6 +249,7 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         now: rfc3339_nano(now),
         uptime: uptime_text(now.duration_since(started).unwrap_or_default()),
         mem: rss_bytes(),
+        cpu: cpu_percent(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as i64,
         gomaxprocs: shared.worker_count() as i64,
         connections: shared.num_clients() as i64,
@@ -878,6 +918,21 @@ pub fn accountz(shared: &Arc<Shared>, req: &Request) -> Result<serde_json::Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_is_sampled_from_proc() {
+        assert!(cpu_ticks().is_some(), "/proc/self/stat readable");
+        let _first = cpu_percent();
+        // Keep this thread busy for a little over a second: the next sample sees it.
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(1100) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let busy = cpu_percent();
+        assert!(busy > 10.0, "a busy second shows up: {busy}");
+        assert_eq!(cpu_percent(), busy, "within a second the sample is reused");
+    }
 
     #[test]
     fn base_paths() {

@@ -612,7 +612,7 @@ pub(crate) fn statsz_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
         start: rfc3339_nano(shared.started()),
         mem: crate::monitor::rss_bytes(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as i64,
-        cpu: 0.0,
+        cpu: crate::monitor::cpu_percent(),
         connections: shared.num_clients() as i64,
         total_connections: shared.total_connections(),
         active_accounts: active as i64,
