@@ -243,7 +243,11 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         max_control_line: opts.max_control_line as i64,
         max_payload: opts.max_payload as i64,
         max_pending: opts.max_pending,
-        tls_timeout: 2.0,
+        tls_timeout: opts
+            .tls
+            .as_ref()
+            .map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout())
+            .as_secs_f64(),
         write_deadline: opts.write_deadline.as_nanos() as i64,
         start: rfc3339_nano(started),
         now: rfc3339_nano(now),

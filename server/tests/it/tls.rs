@@ -1033,3 +1033,14 @@ fn https_monitoring_port() {
         "{out}"
     );
 }
+
+#[test]
+fn varz_shows_the_configured_tls_timeout() {
+    let pki = Pki::new("varztimeout");
+    let (_s, port) =
+        crate::monitor::start_monitored(&tls_block(&pki, &pki.server(), "timeout: 0.5"), &[]);
+    let (status, _, body) = crate::monitor::get(port, "/varz");
+    assert_eq!(status, 200);
+    let varz: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(varz["tls_timeout"], 0.5);
+}
