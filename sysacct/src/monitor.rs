@@ -486,6 +486,9 @@ pub struct AccountInfo {
     pub client_connections: i64,
     /// Subscriptions.
     pub subscriptions: u32,
+    /// Exports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<ExtExport>,
     /// Imports, the system services every account imports included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<ExtImport>,
@@ -501,6 +504,23 @@ pub struct AccountInfo {
     /// The account's sublist statistics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sublist_stats: Option<SublistStatz>,
+}
+
+/// One export in [`AccountInfo`] (nats-io/jwt `Export` plus the accounts it is limited to).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtExport {
+    /// Exported subject.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// `service` or `stream`.
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// Services: `Singleton`, `Streamed` or `Chunked`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub response_type: String,
+    /// The accounts allowed to import it (empty: public).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_accounts: Vec<String>,
 }
 
 /// One import in [`AccountInfo`] (nats-io/jwt `Import` plus nats-server's state flags).

@@ -804,22 +804,50 @@ pub fn account_info(
     shared: &Arc<Shared>,
     acc: &crate::account::Account,
 ) -> sysacct::monitor::AccountInfo {
-    use sysacct::monitor::{AccountInfo, ExtImport, SublistStatz};
+    use crate::auth::config::{ExportKind, ResponseType};
+    use sysacct::monitor::{AccountInfo, ExtExport, ExtImport, SublistStatz};
     let system = shared.system_account_name();
     let is_system = system == Some(acc.name.as_str());
     let config = acc.config.read().clone();
+    let exports = config
+        .exports
+        .iter()
+        .map(|e| ExtExport {
+            subject: e.subject.clone(),
+            kind: kind_name(e.kind).into(),
+            // nats-server's names for the response types (`ServiceRespType.String`).
+            response_type: match (e.kind, e.response_type) {
+                (ExportKind::Stream, _) => String::new(),
+                (ExportKind::Service, ResponseType::Singleton) => "Singleton".into(),
+                (ExportKind::Service, ResponseType::Stream) => "Streamed".into(),
+                (ExportKind::Service, ResponseType::Chunked) => "Chunked".into(),
+            },
+            approved_accounts: e.accounts.clone(),
+        })
+        .collect();
     let mut imports: Vec<ExtImport> = config
         .imports
         .iter()
-        .map(|i| ExtImport {
-            subject: i.subject.clone(),
-            account: i.account.clone(),
-            local_subject: i.to.clone(),
-            kind: match i.kind {
-                crate::auth::config::ExportKind::Service => "service".into(),
-                crate::auth::config::ExportKind::Stream => "stream".into(),
-            },
-            ..ExtImport::default()
+        .map(|i| {
+            // A service is answered on its local subject (`to`); a stream arrives under its
+            // prefix (nats-server shows the mapped subject as `local_subject`).
+            let (to, local_subject) = match i.kind {
+                ExportKind::Service if i.to.is_empty() => (String::new(), i.subject.clone()),
+                ExportKind::Service => (i.to.clone(), i.to.clone()),
+                ExportKind::Stream if !i.prefix.is_empty() => {
+                    (String::new(), format!("{}{}", i.prefix, i.subject))
+                }
+                ExportKind::Stream if !i.to.is_empty() => (String::new(), i.to.clone()),
+                ExportKind::Stream => (String::new(), i.subject.clone()),
+            };
+            ExtImport {
+                subject: i.subject.clone(),
+                account: i.account.clone(),
+                to,
+                local_subject,
+                kind: kind_name(i.kind).into(),
+                ..ExtImport::default()
+            }
         })
         .collect();
     if let (Some(sys), false) = (system, is_system) {
@@ -836,6 +864,7 @@ pub fn account_info(
         leafnode_connections: 0,
         client_connections: acc.num_conns.load(std::sync::atomic::Ordering::Relaxed),
         subscriptions: acc.sublist.count() as u32,
+        exports,
         imports,
         name_tag: acc.name_tag(),
         sublist_stats: Some(SublistStatz {
@@ -849,6 +878,14 @@ pub fn account_info(
             avg_fanout: stats.avg_fanout,
         }),
         ..AccountInfo::default()
+    }
+}
+
+/// `service` or `stream`.
+fn kind_name(kind: crate::auth::config::ExportKind) -> &'static str {
+    match kind {
+        crate::auth::config::ExportKind::Service => "service",
+        crate::auth::config::ExportKind::Stream => "stream",
     }
 }
 

@@ -767,3 +767,79 @@ fn reload_reregisters_clients_as_nats_server_does() {
     );
     drop(a);
 }
+
+#[test]
+fn account_info_lists_exports_and_imports_as_nats_server() {
+    let conf = r#"
+accounts: {
+  SYS: { users: [ {user: admin, password: a} ] }
+  A: { users: [ {user: a, password: a} ], exports: [ {service: "svc.>"}, {stream: "str.>", accounts: [B]}, {service: "lat", response_type: stream} ] }
+  B: { users: [ {user: b, password: b} ], imports: [ {service: {account: A, subject: "svc.x"}, to: "local.x"}, {stream: {account: A, subject: "str.>"}, prefix: "pre"} ] }
+}
+system_account: SYS
+"#;
+    let s = start_server(conf, &[]);
+    let mut admin = Conn::setup(&s);
+    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"a\"}\r\n");
+    admin.sync();
+    // nats-server keeps them in maps: compare without order.
+    let sorted = |v: &serde_json::Value| -> Vec<String> {
+        let mut items: Vec<String> = v
+            .as_array()
+            .map(|a| a.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default();
+        items.sort();
+        items
+    };
+    let a = request(&mut admin, "$SYS.REQ.ACCOUNT.A.INFO", "", 1);
+    assert_eq!(
+        sorted(&a["data"]["exports"]),
+        sorted(&serde_json::json!([
+            {"subject": "svc.>", "type": "service", "response_type": "Singleton"},
+            {"subject": "lat", "type": "service", "response_type": "Streamed"},
+            {"subject": "str.>", "type": "stream", "approved_accounts": ["B"]}
+        ]))
+    );
+    assert_eq!(a["data"]["name_tag"], "A");
+    assert!(a["data"]["sublist_stats"]["num_subscriptions"].is_u64());
+    let b = request(&mut admin, "$SYS.REQ.ACCOUNT.B.INFO", "", 2);
+    let import =
+        |subject: &str, to: Option<&str>, local: &str, kind: &str, account: &str, share: bool| {
+            let mut i = serde_json::json!({"subject": subject, "account": account});
+            if let Some(to) = to {
+                i["to"] = to.into();
+            }
+            i["local_subject"] = local.into();
+            i["type"] = kind.into();
+            i["invalid"] = false.into();
+            i["share"] = share.into();
+            i["tracking"] = false.into();
+            i
+        };
+    let system = |subject: &str, to: &str, share: bool| {
+        import(subject, Some(to), to, "service", "SYS", share)
+    };
+    assert_eq!(
+        sorted(&b["data"]["imports"]),
+        sorted(&serde_json::json!([
+            import("svc.x", Some("local.x"), "local.x", "service", "A", false),
+            import("str.>", None, "pre.str.>", "stream", "A", false),
+            system(
+                "$SYS.REQ.ACCOUNT.B.CONNZ",
+                "$SYS.REQ.ACCOUNT.PING.CONNZ",
+                false
+            ),
+            system(
+                "$SYS.REQ.ACCOUNT.B.CONNZ",
+                "$SYS.REQ.SERVER.PING.CONNZ",
+                false
+            ),
+            system(
+                "$SYS.REQ.ACCOUNT.B.STATZ",
+                "$SYS.REQ.ACCOUNT.PING.STATZ",
+                false
+            ),
+            system("$SYS.REQ.USER.B.INFO", "$SYS.REQ.USER.INFO", true),
+        ]))
+    );
+}
