@@ -327,24 +327,9 @@ pub struct Subsz {
     pub server_id: String,
     /// Now.
     pub now: String,
-    /// Subscriptions.
-    pub num_subscriptions: u32,
-    /// Cache entries.
-    pub num_cache: u32,
-    /// Inserts.
-    pub num_inserts: u64,
-    /// Removes.
-    pub num_removes: u64,
-    /// Matches.
-    pub num_matches: u64,
-    /// Cache hit rate.
-    #[serde(serialize_with = "crate::gofloat::serialize")]
-    pub cache_hit_rate: f64,
-    /// Max fan-out.
-    pub max_fanout: u32,
-    /// Average fan-out.
-    #[serde(serialize_with = "crate::gofloat::serialize")]
-    pub avg_fanout: f64,
+    /// The sublist statistics (inlined, as nats-server embeds `SublistStats`).
+    #[serde(flatten)]
+    pub stats: SublistStatz,
     /// Listed before pagination.
     pub total: i64,
     /// Offset.

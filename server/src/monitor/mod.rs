@@ -742,14 +742,7 @@ pub fn subsz(shared: &Arc<Shared>, req: &Request) -> Subsz {
     let mut doc = Subsz {
         server_id: rt.info.server_id.clone(),
         now: rfc3339_nano(SystemTime::now()),
-        num_subscriptions: total.num_subscriptions as u32,
-        num_cache: total.num_cache as u32,
-        num_inserts: total.num_inserts,
-        num_removes: total.num_removes,
-        num_matches: total.num_matches,
-        cache_hit_rate: total.cache_hit_rate,
-        max_fanout: total.max_fanout as u32,
-        avg_fanout: total.avg_fanout,
+        stats: sublist_statz(&total),
         offset: parse_int("offset", req.param("offset")).unwrap_or(0).max(0),
         limit: parse_int("limit", req.param("limit")).unwrap_or(0),
         ..Subsz::default()
@@ -805,7 +798,7 @@ pub fn account_info(
     acc: &crate::account::Account,
 ) -> sysacct::monitor::AccountInfo {
     use crate::auth::config::{ExportKind, ResponseType};
-    use sysacct::monitor::{AccountInfo, ExtExport, ExtImport, SublistStatz};
+    use sysacct::monitor::{AccountInfo, ExtExport, ExtImport};
     let system = shared.system_account_name();
     let is_system = system == Some(acc.name.as_str());
     let config = acc.config.read().clone();
@@ -867,17 +860,22 @@ pub fn account_info(
         exports,
         imports,
         name_tag: acc.name_tag(),
-        sublist_stats: Some(SublistStatz {
-            num_subscriptions: stats.num_subscriptions as u32,
-            num_cache: stats.num_cache as u32,
-            num_inserts: stats.num_inserts,
-            num_removes: stats.num_removes,
-            num_matches: stats.num_matches,
-            cache_hit_rate: stats.cache_hit_rate,
-            max_fanout: stats.max_fanout as u32,
-            avg_fanout: stats.avg_fanout,
-        }),
+        sublist_stats: Some(sublist_statz(&stats)),
         ..AccountInfo::default()
+    }
+}
+
+/// Sublist statistics as the monitoring JSON shows them.
+fn sublist_statz(stats: &sublist::SublistStats) -> sysacct::monitor::SublistStatz {
+    sysacct::monitor::SublistStatz {
+        num_subscriptions: stats.num_subscriptions as u32,
+        num_cache: stats.num_cache as u32,
+        num_inserts: stats.num_inserts,
+        num_removes: stats.num_removes,
+        num_matches: stats.num_matches,
+        cache_hit_rate: stats.cache_hit_rate,
+        max_fanout: stats.max_fanout as u32,
+        avg_fanout: stats.avg_fanout,
     }
 }
 
