@@ -431,24 +431,7 @@ pub fn decode<N: DeserializeOwned>(token: &str) -> Result<Claims<N>, String> {
     let [header, claims, sig] = parts[..] else {
         return Err("expected 3 chunks".into());
     };
-    let header_json = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|e| format!("illegal base64 data in header: {e}"))?;
-    let h: Header = serde_json::from_slice(&header_json).map_err(|e| e.to_string())?;
-    if !h.typ.eq_ignore_ascii_case("JWT") {
-        return Err(format!(
-            "not supported type {}",
-            crate::gofmt::go_quote(&h.typ)
-        ));
-    }
-    // Both v1's and v2's algorithm names; the header does not decide the version, the
-    // payload does (nats-io/jwt `Header.Valid`).
-    if !h.alg.eq_ignore_ascii_case("ed25519-nkey") && !h.alg.eq_ignore_ascii_case("ed25519") {
-        return Err(format!(
-            "unexpected {} algorithm",
-            crate::gofmt::go_quote(&h.alg)
-        ));
-    }
+    decode_header(header)?;
     let claims_json = URL_SAFE_NO_PAD
         .decode(claims)
         .map_err(|e| format!("illegal base64 data in claims: {e}"))?;
@@ -475,6 +458,69 @@ pub fn decode<N: DeserializeOwned>(token: &str) -> Result<Claims<N>, String> {
         .verify(signed.as_bytes(), &sig)
         .map_err(|_| failed.to_string())?;
     Ok(decoded)
+}
+
+/// Decodes a generic token (a `$SYS.REQ.CLAIMS.DELETE` request) as nats-io/jwt's
+/// `DecodeGeneric` does: no version or kind check, and the signature rule chosen by the header
+/// (an `alg` of exactly `ed25519` signs the payload segment, v1 style; anything else the header
+/// and payload).
+///
+/// # Errors
+/// Malformed token, unsupported header, bad claims JSON or a signature that doesn't verify.
+pub fn decode_generic(token: &str) -> Result<Claims<serde_json::Value>, String> {
+    let token = token.trim();
+    if token.len() > TOKEN_MAX_BYTES {
+        return Err("token too large".into());
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, claims, sig] = parts[..] else {
+        return Err("expected 3 chunks".into());
+    };
+    let h = decode_header(header)?;
+    let claims_json = URL_SAFE_NO_PAD
+        .decode(claims)
+        .map_err(|e| format!("illegal base64 data in claims: {e}"))?;
+    let decoded: Claims<serde_json::Value> =
+        serde_json::from_slice(&claims_json).map_err(|e| e.to_string())?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|e| format!("illegal base64 data in signature: {e}"))?;
+    let (signed, failed) = if h.alg == "ed25519" {
+        (claims, "claim failed V1 signature verification")
+    } else {
+        (
+            &token[..header.len() + 1 + claims.len()],
+            "claim failed V2 signature verification",
+        )
+    };
+    let issuer = nkeys::KeyPair::from_public_key(&decoded.iss).map_err(|_| failed.to_string())?;
+    issuer
+        .verify(signed.as_bytes(), &sig)
+        .map_err(|_| failed.to_string())?;
+    Ok(decoded)
+}
+
+/// Decodes and checks a token's header (nats-io/jwt `Header.Valid`).
+fn decode_header(header: &str) -> Result<Header, String> {
+    let header_json = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|e| format!("illegal base64 data in header: {e}"))?;
+    let h: Header = serde_json::from_slice(&header_json).map_err(|e| e.to_string())?;
+    if !h.typ.eq_ignore_ascii_case("JWT") {
+        return Err(format!(
+            "not supported type {}",
+            crate::gofmt::go_quote(&h.typ)
+        ));
+    }
+    // Both v1's and v2's algorithm names; in `decode` the payload, not the header, decides
+    // the version.
+    if !h.alg.eq_ignore_ascii_case("ed25519-nkey") && !h.alg.eq_ignore_ascii_case("ed25519") {
+        return Err(format!(
+            "unexpected {} algorithm",
+            crate::gofmt::go_quote(&h.alg)
+        ));
+    }
+    Ok(h)
 }
 
 /// Reads `iss`, `sub` and the claims without checking the signature (for error texts that
@@ -553,6 +599,32 @@ pub fn undecorate(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_tokens_decode_without_a_version() {
+        // A delete request as nats-io/jwt writes it: generic claims, no type, no version.
+        let op = nkeys::KeyPair::new_operator();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+        let body = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&serde_json::json!({"jti": "J", "iat": 1,
+                "iss": op.public_key(), "sub": op.public_key(),
+                "nats": {"accounts": ["AX"]}}))
+            .unwrap(),
+        );
+        let signed = format!("{header}.{body}");
+        let sig = URL_SAFE_NO_PAD.encode(op.sign(signed.as_bytes()).unwrap());
+        let token = format!("{signed}.{sig}");
+        let c = decode_generic(&token).unwrap();
+        assert_eq!(c.nats["accounts"][0], "AX");
+        // The typed decoder wants a version, as nats-io/jwt's `Decode` does for known kinds.
+        assert!(decode::<Account>(&token).is_err());
+        // A v1-style signature (payload only) with a v2 header does not verify.
+        let sig = URL_SAFE_NO_PAD.encode(op.sign(body.as_bytes()).unwrap());
+        assert_eq!(
+            decode_generic(&format!("{header}.{body}.{sig}")).unwrap_err(),
+            "claim failed V2 signature verification"
+        );
+    }
 
     #[test]
     fn round_trip_and_tamper() {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 pub struct Batch {
     /// The sending worker.
     pub from: WorkerId,
-    /// Records: `slot: u32 | cid: u64 | len: u32 | reply_len: u32 | encoded MSG/HMSG bytes |
-    /// reply`, little-endian. The reply is only carried to subscribers with response
+    /// Records: `slot: u32 | cid: u64 | len: u32 | reply_len: u32 | payload_len: u32 |
+    /// encoded MSG/HMSG bytes | reply`, little-endian. The reply is only carried to subscribers with response
     /// permissions, which must learn what they may answer.
     pub msgs: Vec<u8>,
     /// Subscriptions that reached their auto-unsubscribe limit with a message in this batch;
@@ -21,7 +21,7 @@ pub struct Batch {
     pub count: u32,
 }
 
-const RECORD_HEADER: usize = 4 + 8 + 4 + 4;
+const RECORD_HEADER: usize = 4 + 8 + 4 + 4 + 4;
 
 impl Batch {
     /// An empty batch from `from` that fills `buffer` (emptied first).
@@ -51,12 +51,14 @@ impl Batch {
     }
 
     /// Appends one record: the delivery `encode` writes, for connection `slot`/`cid` of the
-    /// receiving worker, with `reply` carried for response permissions.
+    /// receiving worker, with `reply` carried for response permissions and the size of the
+    /// message's payload for the receiver's byte counts.
     pub fn push_msg(
         &mut self,
         slot: Slot,
         cid: u64,
         reply: Option<&[u8]>,
+        payload_len: usize,
         encode: impl FnOnce(&mut Vec<u8>),
     ) {
         let start = self.msgs.len();
@@ -66,6 +68,8 @@ impl Batch {
         self.msgs.extend_from_slice(&[0; 4]);
         self.msgs
             .extend_from_slice(&(reply.len() as u32).to_le_bytes());
+        self.msgs
+            .extend_from_slice(&(payload_len as u32).to_le_bytes());
         encode(&mut self.msgs);
         let len = (self.msgs.len() - start - RECORD_HEADER) as u32;
         self.msgs[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
@@ -85,6 +89,8 @@ pub struct Record<'a> {
     pub bytes: &'a [u8],
     /// The reply subject, for response permissions; empty if none.
     pub reply: &'a [u8],
+    /// Size of the message (headers included), for byte counts.
+    pub payload_len: usize,
 }
 
 /// Iterates a batch's message records.
@@ -105,6 +111,7 @@ pub fn records(msgs: &[u8]) -> impl Iterator<Item = Record<'_>> {
         let cid = u64::from_le_bytes(word(4, 8).try_into().ok()?);
         let len = u32::from_le_bytes(word(12, 4).try_into().ok()?) as usize;
         let reply_len = u32::from_le_bytes(word(16, 4).try_into().ok()?) as usize;
+        let payload_len = u32::from_le_bytes(word(20, 4).try_into().ok()?) as usize;
         let start = pos + RECORD_HEADER;
         let bytes = msgs.get(start..start + len)?;
         let reply = msgs.get(start + len..start + len + reply_len)?;
@@ -114,6 +121,7 @@ pub fn records(msgs: &[u8]) -> impl Iterator<Item = Record<'_>> {
             cid,
             bytes,
             reply,
+            payload_len,
         })
     })
 }
@@ -125,18 +133,20 @@ mod tests {
     #[test]
     fn batch_records_round_trip() {
         let mut b = Batch::new(WorkerId(0));
-        b.push_msg(Slot(3), 42, None, |out| {
+        b.push_msg(Slot(3), 42, None, 0, |out| {
             out.extend_from_slice(b"MSG a 1 0\r\n\r\n")
         });
-        b.push_msg(Slot(7), 43, Some(b"r"), |out| out.extend_from_slice(b"x"));
+        b.push_msg(Slot(7), 43, Some(b"r"), 1, |out| {
+            out.extend_from_slice(b"x")
+        });
         let got: Vec<_> = records(&b.msgs)
-            .map(|r| (r.slot, r.cid, [r.bytes, r.reply].concat()))
+            .map(|r| (r.slot, r.cid, r.payload_len, [r.bytes, r.reply].concat()))
             .collect();
         assert_eq!(
             got,
             vec![
-                (Slot(3), 42, b"MSG a 1 0\r\n\r\n".to_vec()),
-                (Slot(7), 43, b"xr".to_vec())
+                (Slot(3), 42, 0, b"MSG a 1 0\r\n\r\n".to_vec()),
+                (Slot(7), 43, 1, b"xr".to_vec())
             ]
         );
         assert_eq!(b.count, 2);

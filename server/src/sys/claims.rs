@@ -281,7 +281,7 @@ pub(super) fn delete(s: &mut EventSender, shared: &Shared, payload: &[u8]) -> Op
     let trust = trust(shared)?;
     let store = trust.store()?;
     let token = String::from_utf8_lossy(payload).trim().to_string();
-    let request = crate::jwt::decode::<serde_json::Value>(&token);
+    let request = crate::jwt::decode_generic(&token);
     let subject = request.as_ref().map(|c| c.sub.clone()).unwrap_or_default();
     let checked: Result<Vec<String>, String> = request.and_then(|c| {
         if !store.config.allow_delete {

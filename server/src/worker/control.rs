@@ -120,8 +120,17 @@ impl Worker {
     }
 
     /// Tells the system thread a reload kept a client (see `SysEvent::Reregistered`).
-    fn report_reregistered(&self, slot: Slot) {
-        if let (Some(sys), Some(conn)) = (self.shared.sys(), self.conns.get(slot)) {
+    ///
+    /// nats-server re-registers clients when the reload's authorization changed, which for a
+    /// config with users or accounts is every reload (its comparison of those lists always
+    /// finds a difference); a client that is closing (moved to another account) is not.
+    pub(super) fn report_reregistered(&self, slot: Slot) {
+        let opts = &self.rt.opts;
+        if opts.users.is_empty() && opts.accounts.is_empty() {
+            return;
+        }
+        let conn = self.conns.get(slot).filter(|c| !c.is_closing());
+        if let (Some(sys), Some(conn)) = (self.shared.sys(), conn) {
             sys.report(crate::msgs::SysEvent::Reregistered(
                 super::snapshot::client_facts(conn),
             ));

@@ -224,7 +224,11 @@ impl Worker {
                 self.connect_authenticated(slot, identity)
             }
             (Err(why), Some(_)) => self.auth_violation(slot, why),
-            (Ok(identity), None) => self.reauthorized(slot, identity),
+            (Ok(identity), None) => {
+                // A reload's re-check that needed the auth threads (bcrypt).
+                self.reauthorized(slot, identity);
+                self.report_reregistered(slot);
+            }
             (Err(_), None) => self.mark_close(slot, ClosedReason::AuthenticationViolation),
         }
         // Resume what arrived while the check ran.

@@ -86,9 +86,9 @@ impl Wait {
     fn register(&self, worker: WorkerId) -> bool {
         match self {
             Wait::Gate(gate) => gate.wait(worker.0),
-            Wait::Inbox(_, _, waiters) => {
+            Wait::Inbox(bytes, low, waiters) => {
                 waiters.add(worker.0);
-                self.over()
+                bytes.load(Ordering::SeqCst) > *low
             }
         }
     }

@@ -312,8 +312,9 @@ impl Worker {
             data,
         };
         // The server's own messages never stall (`on_closed_gate` is `Deliver` outside
-        // `route_pub`).
+        // `route_pub`, so neither a gate nor a full inbox records a wait).
         self.route_in(account, &msg, 0, true, 0);
+        debug_assert!(self.wait_on.is_none(), "internal publishes never stall");
     }
 
     /// Delivers `msg` within `account`: every plain subscription, one member per queue group,
@@ -525,9 +526,14 @@ impl Worker {
         }
         let reply = if sub.track_replies { msg.reply } else { None };
         if sub.worker != self.id {
-            self.check_inbox(sub.worker);
+            // Client publishes stall on a full inbox even with `no_fast_producer_stall`: what
+            // is in flight between workers has not met the subscriber's gate yet, and without
+            // this bound it could pile up past `max_pending` (docs/COMPATIBILITY.md).
+            if self.on_closed_gate != OnClosedGate::Deliver {
+                self.check_inbox(sub.worker);
+            }
             let batch = &mut self.batches[sub.worker.0];
-            batch.push_msg(sub.slot, sub.cid, reply, |out| {
+            batch.push_msg(sub.slot, sub.cid, reply, msg.data.len(), |out| {
                 encode_delivery(out, sub, msg)
             });
             if claim == Claim::DeliverLast {
@@ -629,8 +635,11 @@ impl Worker {
         for r in run.iter().filter(|r| !r.reply.is_empty()) {
             allow_reply(conn, r.reply);
         }
+        let payload_bytes: u64 = run.iter().map(|r| r.payload_len as u64).sum();
         conn.out_msgs += run.len() as u64;
+        conn.out_bytes += payload_bytes;
         self.stats.out_msgs += run.len() as u64;
+        self.stats.out_bytes += payload_bytes;
         let bytes: usize = run.iter().map(|r| r.bytes.len()).sum();
         let mut written = 0;
         if bytes >= DIRECT_WRITE_MIN_BYTES && conn.tls.is_none() && conn.out.pending() == 0 {

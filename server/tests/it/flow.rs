@@ -261,4 +261,12 @@ fn stalls_are_counted_in_varz_and_connz() {
         stalls.iter().any(|&n| n > 0),
         "stalls per connection {stalls:?}"
     );
+    // Deliveries made by the other worker count in the subscriber's bytes too.
+    let out_bytes: i64 = connz["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .map(|c| c["out_bytes"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(out_bytes, (count * size) as i64);
 }
