@@ -224,40 +224,56 @@ impl SigningKey {
     }
 }
 
-/// Account limits; -1 = unlimited.
+/// Account limits; -1 = unlimited. A field missing from a token is 0 (none allowed) and
+/// `wildcards` false, as nats-io/jwt decodes them (its fields are `omitempty`, so a limit of 0
+/// is written by leaving it out); [`AccountLimits::default`] is the unlimited set new claims
+/// start from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountLimits {
     /// Subscriptions.
-    #[serde(default = "unlimited")]
+    #[serde(default)]
     pub subs: i64,
     /// Bytes.
-    #[serde(default = "unlimited")]
+    #[serde(default)]
     pub data: i64,
     /// Largest payload.
-    #[serde(default = "unlimited")]
+    #[serde(default)]
     pub payload: i64,
     /// Imports.
-    #[serde(default = "unlimited")]
+    #[serde(default)]
     pub imports: i64,
     /// Exports.
-    #[serde(default = "unlimited")]
+    #[serde(default)]
     pub exports: i64,
     /// Wildcard exports allowed.
-    #[serde(default = "yes")]
+    #[serde(default)]
     pub wildcards: bool,
     /// Client connections.
-    #[serde(default = "unlimited")]
+    #[serde(default)]
     pub conn: i64,
     /// Leaf node connections.
-    #[serde(default = "unlimited")]
+    #[serde(default)]
     pub leaf: i64,
     /// Bearer tokens refused.
     #[serde(default)]
     pub disallow_bearer: bool,
 }
 
-fn yes() -> bool {
-    true
+impl AccountLimits {
+    /// What a token without limits has: nothing allowed.
+    pub fn none() -> AccountLimits {
+        AccountLimits {
+            subs: 0,
+            data: 0,
+            payload: 0,
+            imports: 0,
+            exports: 0,
+            wildcards: false,
+            conn: 0,
+            leaf: 0,
+            disallow_bearer: false,
+        }
+    }
 }
 
 impl Default for AccountLimits {
@@ -328,8 +344,8 @@ pub struct Import {
 /// `nats` of an account JWT.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
-    /// Limits.
-    #[serde(default)]
+    /// Limits (all zero when the token has none, as nats-io/jwt reads it).
+    #[serde(default = "AccountLimits::none")]
     pub limits: AccountLimits,
     /// Signing keys.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -178,3 +178,46 @@ fn a_v1_account_without_limits_takes_no_connections() {
     let (_c, line) = crate::util::jwt::connect_jwt(&s, &token, &user);
     assert_eq!(line, "-ERR 'maximum account active connections exceeded'");
 }
+
+#[test]
+fn a_v2_account_without_limit_fields_takes_no_connections() {
+    // nats-io/jwt leaves a v2 account's missing limit fields at zero (they are `omitempty`,
+    // so a limit of 0 is written by leaving it out), and nats-server applies 0 as "none".
+    let op = KeyPair::new_operator();
+    let sys = KeyPair::new_account();
+    let acc = KeyPair::new_account();
+    let mint = |key: &KeyPair, nats: Value| {
+        let mut c = gannet::jwt::Claims {
+            sub: key.public_key(),
+            name: "X".into(),
+            nats,
+            ..Default::default()
+        };
+        gannet::jwt::encode(&mut c, &op).unwrap()
+    };
+    let op_jwt = {
+        let mut c = gannet::jwt::Claims {
+            sub: op.public_key(),
+            name: "OP".into(),
+            nats: json!({"type": "operator", "version": 2}),
+            ..Default::default()
+        };
+        gannet::jwt::encode(&mut c, &op).unwrap()
+    };
+    let sys_jwt = mint(
+        &sys,
+        json!({"type": "account", "version": 2, "limits": open_limits()}),
+    );
+    let acc_jwt = mint(&acc, json!({"type": "account", "version": 2, "limits": {}}));
+    let conf = format!(
+        "operator: \"{op_jwt}\"\nsystem_account: {sys}\nresolver: MEMORY\n\
+         resolver_preload: {{\n  {sys}: \"{sys_jwt}\"\n  {acc}: \"{acc_jwt}\"\n}}\n",
+        sys = sys.public_key(),
+        acc = acc.public_key()
+    );
+    let s = start_server(&conf, &[]);
+    let user = KeyPair::new_user();
+    let token = crate::util::jwt::user_jwt(&user, &acc, |_| {});
+    let (_c, line) = crate::util::jwt::connect_jwt(&s, &token, &user);
+    assert_eq!(line, "-ERR 'maximum account active connections exceeded'");
+}
