@@ -126,9 +126,9 @@ pub struct Identity {
 /// Limits and deadlines of a client that authenticated with a user JWT.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JwtFacts {
-    /// Most subscriptions (the user's `subs`); 0 = none of its own.
+    /// Most subscriptions (the user's `subs`): -1 = no limit of its own, 0 = none allowed.
     pub max_subs: i64,
-    /// Largest payload (the user's `payload`); 0 = none of its own.
+    /// Largest payload (the user's `payload`): -1 = no limit of its own, 0 = nothing.
     pub max_payload: i64,
     /// When the account JWT expires (`Account Authentication Expired`).
     pub account_expires: Option<std::time::SystemTime>,

@@ -156,15 +156,14 @@ pub(super) fn accepted(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let own = |v: i64| if v > 0 { v } else { 0 };
     Identity {
         account,
         user: Some(user.sub.clone()),
         perms: perms.map(|p| Arc::new(ClientPerms::compile(&p))),
         expires,
         jwt: Some(Arc::new(JwtFacts {
-            max_subs: own(limits.subs),
-            max_payload: own(limits.payload),
+            max_subs: limits.subs,
+            max_payload: limits.payload,
             account_expires: (acc.exp > 0)
                 .then(|| UNIX_EPOCH + Duration::from_secs(acc.exp as u64)),
             issuer: user.iss.clone(),

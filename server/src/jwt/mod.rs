@@ -108,10 +108,6 @@ pub struct TimeRange {
     pub end: String,
 }
 
-fn unlimited() -> i64 {
-    -1
-}
-
 /// A user's permissions and limits (also the template of a scoped signing key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserPermissionLimits {
@@ -133,14 +129,15 @@ pub struct UserPermissionLimits {
     /// Time zone of `times`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub times_location: String,
-    /// Subscriptions, -1 = unlimited.
-    #[serde(default = "unlimited")]
+    /// Subscriptions, -1 = unlimited (0 when the token leaves it out, as nats-io/jwt reads a
+    /// v2 user).
+    #[serde(default)]
     pub subs: i64,
-    /// Bytes, -1 = unlimited.
-    #[serde(default = "unlimited")]
+    /// Bytes, -1 = unlimited (0 when left out).
+    #[serde(default)]
     pub data: i64,
-    /// Largest payload, -1 = unlimited.
-    #[serde(default = "unlimited")]
+    /// Largest payload, -1 = unlimited (0 when left out).
+    #[serde(default)]
     pub payload: i64,
     /// Connects without proving key possession.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -695,7 +692,8 @@ mod tests {
             r#"{"type":"user","version":2,"pub":{"allow":["a"]},"src":"10.0.0.0/8, 127.0.0.1/32"}"#,
         )
         .unwrap();
-        assert_eq!(v.limits.subs, -1);
+        // Left out of a v2 user: 0, as nats-io/jwt reads it (nothing allowed).
+        assert_eq!((v.limits.subs, v.limits.payload), (0, 0));
         assert_eq!(v.limits.publish.allow, ["a"]);
         assert_eq!(v.limits.src.items(), ["10.0.0.0/8", "127.0.0.1/32"]);
     }

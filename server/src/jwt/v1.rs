@@ -101,7 +101,7 @@ pub fn migrate(claims: &mut Value) -> Result<(), String> {
     let mut nats = match kind.as_str() {
         "operator" => keep(&old, OPERATOR_FIELDS),
         "account" => account(&old)?,
-        "user" => keep(&old, USER_FIELDS),
+        "user" => user(&old),
         "activation" => activation(&old),
         _ => old,
     };
@@ -120,6 +120,16 @@ pub fn migrate(claims: &mut Value) -> Result<(), String> {
     nats.insert("version".into(), Value::from(1));
     top.insert("nats".into(), Value::Object(nats));
     Ok(())
+}
+
+/// A v1 user: its permissions and limits, the limits it leaves out unlimited (nats-io/jwt
+/// presets them to -1 before reading a v1 user, unlike a v2 one).
+fn user(old: &Map<String, Value>) -> Map<String, Value> {
+    let mut nats = keep(old, USER_FIELDS);
+    for limit in ["subs", "data", "payload"] {
+        nats.entry(limit).or_insert(Value::from(-1));
+    }
+    nats
 }
 
 fn keep(old: &Map<String, Value>, fields: &[&str]) -> Map<String, Value> {

@@ -500,8 +500,8 @@ impl Conn {
         self.identity.as_ref().and_then(|i| i.perms.as_deref())
     }
 
-    /// This connection's max payload: the server's, lowered by the account's limit (-1 =
-    /// none) and the user JWT's (0 = none).
+    /// This connection's max payload: the server's, lowered by the account's and the user
+    /// JWT's limits (-1 = no limit, 0 = nothing may be published, as nats-server's `mpay`).
     pub fn max_payload(&self, server_max: usize) -> usize {
         let account_max = self
             .account()
@@ -510,9 +510,7 @@ impl Conn {
             .identity
             .as_ref()
             .and_then(|i| i.jwt.as_ref())
-            .map(|j| j.max_payload)
-            .filter(|m| *m > 0)
-            .and_then(AccountLimits::max);
+            .and_then(|j| AccountLimits::max(j.max_payload));
         [account_max, user_max]
             .into_iter()
             .flatten()

@@ -377,8 +377,8 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        // 0 = unlimited for the server's and the user's limits, -1 for the account's (where 0
-        // allows none, as nats-server's `msubs`).
+        // The server's limit is 0 when unlimited; the account's and the user JWT's are -1 then,
+        // and 0 allows none (nats-server's `msubs`).
         let mut max: Option<usize> = (max_subs > 0).then_some(max_subs);
         let account_max = conn
             .account()
@@ -387,9 +387,7 @@ impl Worker {
             .identity
             .as_ref()
             .and_then(|i| i.jwt.as_ref())
-            .map(|j| j.max_subs)
-            .filter(|m| *m > 0)
-            .and_then(AccountLimits::max);
+            .and_then(|j| AccountLimits::max(j.max_subs));
         for m in [account_max, user_max].into_iter().flatten() {
             max = Some(max.map_or(m, |cur| cur.min(m)));
         }

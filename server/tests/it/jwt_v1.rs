@@ -221,3 +221,36 @@ fn a_v2_account_without_limit_fields_takes_no_connections() {
     let (_c, line) = crate::util::jwt::connect_jwt(&s, &token, &user);
     assert_eq!(line, "-ERR 'maximum account active connections exceeded'");
 }
+
+#[test]
+fn a_v2_user_without_limit_fields_may_not_subscribe_or_publish() {
+    // nats-io/jwt reads a v2 user's missing `subs` and `payload` as 0, and nats-server applies
+    // 0 as "none": a SUB is refused and any payload is too large (v1 users get -1 instead).
+    let v = v1_setup(open_limits());
+    let s = start_server(&v.conf, &[]);
+    let user = KeyPair::new_user();
+    let mut c = gannet::jwt::Claims {
+        sub: user.public_key(),
+        name: "u".into(),
+        nats: json!({"type": "user", "version": 2}),
+        ..Default::default()
+    };
+    let token = gannet::jwt::encode(&mut c, &v.acc).unwrap();
+    let (mut conn, mut line) = crate::util::jwt::connect_jwt(&s, &token, &user);
+    if line == "-ERR 'maximum subscriptions exceeded'" {
+        // nats-server refuses a subscription of its own for the client at connect too
+        // (docs/COMPATIBILITY.md); gannet has none to refuse.
+        line = conn.read_line(crate::util::SEC * 5);
+    }
+    assert_eq!(line, "PONG");
+    conn.send(b"SUB x 1\r\n");
+    assert_eq!(
+        conn.read_line(crate::util::SEC * 5),
+        "-ERR 'maximum subscriptions exceeded'"
+    );
+    conn.send(b"PUB x 2\r\nhi\r\n");
+    let rest =
+        String::from_utf8_lossy(&conn.drain_for(std::time::Duration::from_millis(500))).to_string();
+    assert!(rest.contains("-ERR 'Maximum Payload Violation'"), "{rest}");
+    assert!(conn.is_closed(crate::util::SEC * 2));
+}

@@ -503,7 +503,7 @@ fn accepted_identity() {
     assert_eq!(
         id.jwt.as_deref(),
         Some(&JwtFacts {
-            max_subs: 0,
+            max_subs: -1,
             max_payload: 10,
             account_expires: None,
             issuer: "ASIGNER".into(),
