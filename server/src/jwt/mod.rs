@@ -436,40 +436,16 @@ struct Header {
 /// # Errors
 /// Malformed token, unsupported header, bad claims JSON or a signature that doesn't verify.
 pub fn decode<N: DeserializeOwned>(token: &str) -> Result<Claims<N>, String> {
-    let token = token.trim();
-    if token.len() > TOKEN_MAX_BYTES {
-        return Err("token too large".into());
-    }
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header, claims, sig] = parts[..] else {
-        return Err("expected 3 chunks".into());
-    };
-    decode_header(header)?;
-    let claims_json = URL_SAFE_NO_PAD
-        .decode(claims)
-        .map_err(|e| format!("illegal base64 data in claims: {e}"))?;
+    let parts = Parts::split(token)?;
     let mut value: serde_json::Value =
-        serde_json::from_slice(&claims_json).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&parts.claims_json).map_err(|e| e.to_string())?;
     let version = v1::version(&value)?;
     if version == v1::Version::V1 {
         v1::migrate(&mut value)?;
     }
     let decoded: Claims<N> = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    let sig = URL_SAFE_NO_PAD
-        .decode(sig)
-        .map_err(|e| format!("illegal base64 data in signature: {e}"))?;
     // v1 signed the payload segment alone, v2 the header and payload.
-    let (signed, failed) = match version {
-        v1::Version::V1 => (claims, "claim failed V1 signature verification"),
-        v1::Version::V2 => (
-            &token[..header.len() + 1 + claims.len()],
-            "claim failed V2 signature verification",
-        ),
-    };
-    let issuer = nkeys::KeyPair::from_public_key(&decoded.iss).map_err(|_| failed.to_string())?;
-    issuer
-        .verify(signed.as_bytes(), &sig)
-        .map_err(|_| failed.to_string())?;
+    parts.verify(&decoded.iss, version)?;
     Ok(decoded)
 }
 
@@ -481,36 +457,68 @@ pub fn decode<N: DeserializeOwned>(token: &str) -> Result<Claims<N>, String> {
 /// # Errors
 /// Malformed token, unsupported header, bad claims JSON or a signature that doesn't verify.
 pub fn decode_generic(token: &str) -> Result<Claims<serde_json::Value>, String> {
-    let token = token.trim();
-    if token.len() > TOKEN_MAX_BYTES {
-        return Err("token too large".into());
-    }
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header, claims, sig] = parts[..] else {
-        return Err("expected 3 chunks".into());
-    };
-    let h = decode_header(header)?;
-    let claims_json = URL_SAFE_NO_PAD
-        .decode(claims)
-        .map_err(|e| format!("illegal base64 data in claims: {e}"))?;
+    let parts = Parts::split(token)?;
     let decoded: Claims<serde_json::Value> =
-        serde_json::from_slice(&claims_json).map_err(|e| e.to_string())?;
-    let sig = URL_SAFE_NO_PAD
-        .decode(sig)
-        .map_err(|e| format!("illegal base64 data in signature: {e}"))?;
-    let (signed, failed) = if h.alg == "ed25519" {
-        (claims, "claim failed V1 signature verification")
+        serde_json::from_slice(&parts.claims_json).map_err(|e| e.to_string())?;
+    let version = if parts.header.alg == "ed25519" {
+        v1::Version::V1
     } else {
-        (
-            &token[..header.len() + 1 + claims.len()],
-            "claim failed V2 signature verification",
-        )
+        v1::Version::V2
     };
-    let issuer = nkeys::KeyPair::from_public_key(&decoded.iss).map_err(|_| failed.to_string())?;
-    issuer
-        .verify(signed.as_bytes(), &sig)
-        .map_err(|_| failed.to_string())?;
+    parts.verify(&decoded.iss, version)?;
     Ok(decoded)
+}
+
+/// A token split into its three parts, the header checked and the claims and signature
+/// base64-decoded (nats-io/jwt `Decode`, before the claims are read).
+struct Parts<'a> {
+    header: Header,
+    /// `header.claims` as in the token: what a v2 signature covers.
+    signed_v2: &'a str,
+    /// The claims segment as in the token: what a v1 signature covers.
+    signed_v1: &'a str,
+    claims_json: Vec<u8>,
+    /// Decoded only after the claims were read, as nats-io/jwt orders its errors.
+    sig: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    fn split(token: &'a str) -> Result<Parts<'a>, String> {
+        let token = token.trim();
+        if token.len() > TOKEN_MAX_BYTES {
+            return Err("token too large".into());
+        }
+        let parts: Vec<&str> = token.split('.').collect();
+        let [header, claims, sig] = parts[..] else {
+            return Err("expected 3 chunks".into());
+        };
+        let header_checked = decode_header(header)?;
+        let claims_json = URL_SAFE_NO_PAD
+            .decode(claims)
+            .map_err(|e| format!("illegal base64 data in claims: {e}"))?;
+        Ok(Parts {
+            header: header_checked,
+            signed_v2: &token[..header.len() + 1 + claims.len()],
+            signed_v1: claims,
+            claims_json,
+            sig,
+        })
+    }
+
+    /// Checks the signature against the issuer's key, by the rule of `version`.
+    fn verify(&self, iss: &str, version: v1::Version) -> Result<(), String> {
+        let sig = URL_SAFE_NO_PAD
+            .decode(self.sig)
+            .map_err(|e| format!("illegal base64 data in signature: {e}"))?;
+        let (signed, failed) = match version {
+            v1::Version::V1 => (self.signed_v1, "claim failed V1 signature verification"),
+            v1::Version::V2 => (self.signed_v2, "claim failed V2 signature verification"),
+        };
+        let issuer = nkeys::KeyPair::from_public_key(iss).map_err(|_| failed.to_string())?;
+        issuer
+            .verify(signed.as_bytes(), &sig)
+            .map_err(|_| failed.to_string())
+    }
 }
 
 /// Decodes and checks a token's header (nats-io/jwt `Header.Valid`).
