@@ -3,7 +3,7 @@
 //! minted here with nkeys (`gannet::jwt::v1::encode`, header `{"typ":"jwt","alg":"ed25519"}`,
 //! signature over the payload segment), used by real clients.
 
-use crate::util::jwt::creds;
+use crate::util::jwt::{creds, creds_client};
 use crate::util::start_server;
 use gannet::jwt::v1;
 use nkeys::KeyPair;
@@ -82,22 +82,12 @@ async fn async_nats_with_v1_operator_accounts_and_users() {
     let v = v1_setup(open_limits());
     let s = start_server(&v.conf, &[]);
     // A user signed by the account's signing key, allowed to publish on `v1.>` only.
-    let path = s.dir.join("acc.creds");
-    std::fs::write(
-        &path,
-        v1_creds(
-            &v.acc_signer,
-            Some(&v.acc),
-            json!({"pub": {"allow": ["v1.>"]}, "sub": {}}),
-        ),
-    )
-    .unwrap();
-    let client = async_nats::ConnectOptions::with_credentials_file(&path)
-        .await
-        .unwrap()
-        .connect(s.addr())
-        .await
-        .unwrap();
+    let creds = v1_creds(
+        &v.acc_signer,
+        Some(&v.acc),
+        json!({"pub": {"allow": ["v1.>"]}, "sub": {}}),
+    );
+    let client = creds_client(&s, "acc.creds", &creds).await;
     let mut sub = client.subscribe("v1.>").await.unwrap();
     client.flush().await.unwrap();
     client.publish("v1.hello", "hi".into()).await.unwrap();
@@ -107,14 +97,8 @@ async fn async_nats_with_v1_operator_accounts_and_users() {
         .expect("message");
     assert_eq!(&msg.payload[..], b"hi");
     // The system account's v1 user reaches the system services.
-    let path = s.dir.join("sys.creds");
-    std::fs::write(&path, v1_creds(&v.sys, None, json!({"pub": {}, "sub": {}}))).unwrap();
-    let admin = async_nats::ConnectOptions::with_credentials_file(&path)
-        .await
-        .unwrap()
-        .connect(s.addr())
-        .await
-        .unwrap();
+    let creds = v1_creds(&v.sys, None, json!({"pub": {}, "sub": {}}));
+    let admin = creds_client(&s, "sys.creds", &creds).await;
     let reply = admin
         .request("$SYS.REQ.USER.INFO", "".into())
         .await

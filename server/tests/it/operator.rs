@@ -5,7 +5,8 @@
 
 use crate::util::http::{account_server, http_server, http_server_with};
 use crate::util::jwt::{
-    account_jwt, connect_jwt, connect_jwt_addr, connect_user, creds, setup, user_jwt, Setup,
+    account_jwt, connect_jwt, connect_jwt_addr, connect_user, creds, creds_client, setup, user_jwt,
+    Setup,
 };
 use crate::util::{self, start_server, Conn, SEC};
 use gannet::jwt::{self, Claims};
@@ -158,22 +159,8 @@ async fn async_nats_connects_with_a_creds_file() {
     let s = start_server(&st.conf, &[]);
     let user = KeyPair::new_user();
     let token = user_jwt(&user, &st.sys, |_| {});
-    let creds = format!(
-        "-----BEGIN NATS USER JWT-----\n{token}\n------END NATS USER JWT------\n\n\
-         ************************* IMPORTANT *************************\n\
-         NKEY Seed printed below can be used to sign and prove identity.\n\n\
-         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n\n\
-         *************************************************************\n",
-        user.seed().unwrap()
-    );
-    let path = s.dir.join("sys.creds");
-    std::fs::write(&path, creds).unwrap();
-    let client = async_nats::ConnectOptions::with_credentials_file(&path)
-        .await
-        .unwrap()
-        .connect(s.addr())
-        .await
-        .unwrap();
+    let creds = creds(&token, &user.seed().unwrap());
+    let client = creds_client(&s, "sys.creds", &creds).await;
     let reply = client
         .request("$SYS.REQ.SERVER.PING.IDZ", "".into())
         .await

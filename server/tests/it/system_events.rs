@@ -412,16 +412,22 @@ fn account_scoped_requests() {
     assert!(got.contains("NATS/1.0 503"), "{got}");
 }
 
-#[test]
-fn reload_kick_and_ldm_requests() {
-    let s = start_server(CONF, &[]);
-    let mut admin = Conn::setup(&s);
+/// A client of the system account (CONF's `admin`) and the server's id, from IDZ.
+fn admin_and_server_id(s: &crate::util::Server) -> (Conn, String) {
+    let mut admin = Conn::setup(s);
     admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
     admin.sync();
     let id = request(&mut admin, "$SYS.REQ.SERVER.PING.IDZ", "", 1)["id"]
         .as_str()
         .unwrap()
         .to_string();
+    (admin, id)
+}
+
+#[test]
+fn reload_kick_and_ldm_requests() {
+    let s = start_server(CONF, &[]);
+    let (mut admin, id) = admin_and_server_id(&s);
 
     // RELOAD applies the config file; a broken one is reported in `error`.
     let ok = request(&mut admin, &format!("$SYS.REQ.SERVER.{id}.RELOAD"), "", 2);
@@ -736,13 +742,7 @@ fn reload_reregisters_clients_as_nats_server_does() {
     // nats-server re-authorizes every client on a reload and registers it with its account
     // again: a `$SYS` watcher sees the account's count one lower, back up, and a CONNECT.
     let s = start_server(CONF, &[]);
-    let mut admin = Conn::setup(&s);
-    admin.send(b"CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"changeit\"}\r\n");
-    admin.sync();
-    let id = request(&mut admin, "$SYS.REQ.SERVER.PING.IDZ", "", 1)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (mut admin, id) = admin_and_server_id(&s);
     let mut a = Conn::setup(&s);
     a.send(b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\n");
     a.sync();

@@ -159,3 +159,16 @@ pub fn creds(jwt: &str, seed: &str) -> String {
          *************************************************************\n"
     )
 }
+
+/// An async-nats client of `s` logged in with the creds file text `creds`, written as `file`
+/// in the server's directory.
+pub async fn creds_client(s: &Server, file: &str, creds: &str) -> async_nats::Client {
+    let path = s.dir.join(file);
+    std::fs::write(&path, creds).unwrap();
+    async_nats::ConnectOptions::with_credentials_file(&path)
+        .await
+        .unwrap()
+        .connect(s.addr())
+        .await
+        .unwrap()
+}
