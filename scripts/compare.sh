@@ -8,6 +8,12 @@
 # spreads, gannet / nats-server ratios and the targets, checked against the faster of the
 # two nats-servers (JSON + Markdown), and an SVG chart.
 #
+# The cluster cases (their arguments start with "cluster") run on two fresh nodes of the same
+# server instead, joined in a cluster by a route (a config file: random client, route and
+# monitoring ports on loopback, node B routing to node A): publishers and the requester on A,
+# subscribers and the responder on B (gannet-bench --url A --sub-url B), so every message
+# crosses the route. `--only cluster` runs just those.
+#
 # Usage: scripts/compare.sh [--reps N] [--quick] [--pin] [--server-cpus LIST]
 #                           [--bench-cpus LIST] [--only REGEX] [--out DIR] [--no-build]
 #                           [--reference BIN | --second-reference BIN | --no-second-reference]
@@ -17,7 +23,8 @@
 #   --pin             pin the servers and the load tool to separate cores with taskset
 #   --server-cpus L   cores for the servers with --pin (default 1)
 #   --bench-cpus L    cores for gannet-bench with --pin (default 0)
-#   --only REGEX      run only the cases whose gannet-bench arguments match REGEX
+#   --only REGEX      run only the cases whose gannet-bench arguments match REGEX (the
+#                     cluster cases' start with "cluster": --only cluster, --only '^pubsub')
 #   --out DIR         where results go (default docs/perf, or target/perf with --quick)
 #   --no-build        use the release binaries already built
 #   --reference BIN   race against BIN alone instead of the nats-servers, e.g. a gannet
@@ -202,50 +209,168 @@ if [[ $PIN == 1 ]]; then
     BENCH_PREFIX=(taskset -c "$BENCH_CPUS")
 fi
 
-# --- servers: one at a time, always killed on exit --------------------------------------
+# --- servers: one at a time (or one cluster), always killed on exit ---------------------
 WORK="$(mktemp -d "${CARGO_TARGET_DIR:-$ROOT/target}/compare-work.XXXXXX")"
 mkdir -p "$WORK/logs"
 SERVER_PID=""
 PORT=""
+# Node B of a cluster case: the subscribers' server.
+NODE_B_PID=""
+NODE_B_PORT=""
+# The startup lines a port is read from; gannet words them as both nats-servers do.
+CLIENT_WORDS="Listening for client connections on"
+ROUTE_WORDS="Listening for route connections on"
+HTTP_WORDS="Starting http monitor on"
 
+# stop_pid PID: TERM, up to 5 s to exit, then KILL.
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# stop_server: stops the server, or both nodes of a cluster. B goes first: it dialed the
+# route, and would otherwise fill its log with attempts to dial A again.
 stop_server() {
+    if [[ -n "$NODE_B_PID" ]]; then
+        stop_pid "$NODE_B_PID"
+        NODE_B_PID=""
+    fi
     if [[ -n "$SERVER_PID" ]]; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
+        stop_pid "$SERVER_PID"
         SERVER_PID=""
     fi
 }
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
-# start_server NAME LOG: starts the server NAME (one of SERVERS) on a random loopback port;
-# sets SERVER_PID and PORT. Both nats-server versions log the port in the same words.
-start_server() {
-    local name="$1" log="$2" bin
-    case "$name" in
-        gannet) bin="$GANNET_BIN" ;;
-        nats-server) bin="$NATS_BIN" ;;
-        *) bin="$NATS2_BIN" ;;
+# server_bin NAME: the binary of server NAME (one of SERVERS).
+server_bin() {
+    case "$1" in
+        gannet) echo "$GANNET_BIN" ;;
+        nats-server) echo "$NATS_BIN" ;;
+        *) echo "$NATS2_BIN" ;;
     esac
-    # Create the log before the server opens it, so that the polling below can read it at once.
+}
+
+# launch NAME LOG ARGS...: starts server NAME with ARGS in the background, output to LOG;
+# sets LAUNCHED_PID. The log is created first, so that polling it can start at once.
+launch() {
+    local bin log="$2"
+    bin="$(server_bin "$1")"
+    shift 2
     : >"$log"
-    ${SERVER_PREFIX[@]+"${SERVER_PREFIX[@]}"} "$bin" -a 127.0.0.1 -p -1 >"$log" 2>&1 &
-    SERVER_PID=$!
-    PORT=""
+    ${SERVER_PREFIX[@]+"${SERVER_PREFIX[@]}"} "$bin" "$@" >"$log" 2>&1 &
+    LAUNCHED_PID=$!
+}
+
+# log_port LOG WORDS: the loopback port the server logged after WORDS, or nothing.
+log_port() {
+    sed -n "s/.*$2 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$1" | head -1
+}
+
+# await_ports NAME PID LOG WORDS...: waits up to 10 s for the ports logged after each of
+# WORDS; sets PORTS to them, in order. Exits, with the log, when the server dies or never
+# logs them all.
+await_ports() {
+    local name="$1" pid="$2" log="$3" words p
+    shift 3
     for _ in $(seq 100); do
-        PORT="$(sed -n 's/.*Listening for client connections on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)"
-        [[ -n "$PORT" ]] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
+        PORTS=()
+        for words in "$@"; do
+            p="$(log_port "$log" "$words")"
+            if [[ -n "$p" ]]; then PORTS+=("$p"); fi
+        done
+        if (( ${#PORTS[@]} == $# )); then return 0; fi
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     echo "compare.sh: $name did not start; log:" >&2
     cat "$log" >&2
     exit 1
+}
+
+# start_server NAME LOG: starts the server NAME on a random loopback port; sets SERVER_PID
+# and PORT.
+start_server() {
+    launch "$1" "$2" -a 127.0.0.1 -p -1
+    SERVER_PID=$LAUNCHED_PID
+    await_ports "$1" "$SERVER_PID" "$2" "$CLIENT_WORDS"
+    PORT="${PORTS[0]}"
+}
+
+# cluster_conf FILE [ROUTE_PORT]: the config of a node of the cluster BENCH: random client,
+# route and monitoring ports on loopback, and a route to ROUTE_PORT when given. gannet and
+# both nats-servers read the same file; every other option is at its default.
+cluster_conf() {
+    local routes=""
+    if [[ -n "${2:-}" ]]; then
+        routes="routes: [nats-route://127.0.0.1:$2]"
+    fi
+    printf '%s\n' \
+        "listen: 127.0.0.1:-1" \
+        "http: 127.0.0.1:-1" \
+        "cluster {" \
+        "  name: BENCH" \
+        "  listen: 127.0.0.1:-1" \
+        "  $routes" \
+        "}" >"$1"
+}
+
+# start_node NAME LOG CONF: starts a cluster node of server NAME from CONF; sets LAUNCHED_PID
+# and NODE_PORTS (client port, route port, monitoring port or empty).
+start_node() {
+    launch "$1" "$2" -c "$3"
+    await_ports "$1" "$LAUNCHED_PID" "$2" "$CLIENT_WORDS" "$ROUTE_WORDS"
+    # The monitor starts before the client listener, so its line is in the log by now.
+    NODE_PORTS=("${PORTS[@]}" "$(log_port "$2" "$HTTP_WORDS")")
+}
+
+# start_cluster NAME LOG: two fresh nodes of server NAME: A (SERVER_PID, PORT), then B
+# (NODE_B_PID, NODE_B_PORT), which dials the route to A. LOG is A's log; B's ends in -b.log.
+start_cluster() {
+    local name="$1" log_a="$2" log_b="${2%.log}-b.log" http_a
+    cluster_conf "$WORK/cluster-a.conf"
+    start_node "$name" "$log_a" "$WORK/cluster-a.conf"
+    SERVER_PID=$LAUNCHED_PID
+    PORT="${NODE_PORTS[0]}"
+    http_a="${NODE_PORTS[2]}"
+    cluster_conf "$WORK/cluster-b.conf" "${NODE_PORTS[1]}"
+    start_node "$name" "$log_b" "$WORK/cluster-b.conf"
+    NODE_B_PID=$LAUNCHED_PID
+    NODE_B_PORT="${NODE_PORTS[0]}"
+    await_routes "$name" "$http_a" "${NODE_PORTS[2]}"
+}
+
+# num_routes HTTP_PORT: the route count the node's /routez gives, or nothing.
+num_routes() {
+    { curl -fsS --max-time 1 "http://127.0.0.1:$1/routez" 2>/dev/null || true; } \
+        | sed -n 's/.*"num_routes": *\([0-9]*\).*/\1/p' | head -1
+}
+
+# await_routes NAME HTTP_PORT...: waits up to 10 s until every node's /routez counts a route
+# (a node without a monitoring port counts as up). A cluster that does not form is not fatal
+# here: gannet-bench then fails the run itself, as no interest crosses, and the run counts as
+# failed like any other.
+await_routes() {
+    local name="$1" port n up
+    shift
+    command -v curl >/dev/null || return 0
+    for _ in $(seq 100); do
+        up=0
+        for port in "$@"; do
+            n=1
+            if [[ -n "$port" ]]; then n="$(num_routes "$port")"; fi
+            if [[ -n "$n" ]] && (( n >= 1 )); then up=$((up + 1)); fi
+        done
+        if (( up == $# )); then return 0; fi
+        sleep 0.1
+    done
+    echo "compare.sh: warning: the two $name nodes show no route after 10 s" >&2
 }
 
 # --- the cases -------------------------------------------------------------------------
@@ -262,6 +387,8 @@ if [[ $QUICK == 1 ]]; then
     CASES+=("conns --conns 500")
     CASES+=("churn --conns 500")
     CASES+=("subs --subscriptions 10000 --sub-conns 4 --duration-secs $D")
+    for s in 16 128; do CASES+=("cluster pubsub --size $s --duration-secs $D"); done
+    CASES+=("cluster req --size 128 --msgs 2000")
 else
     D=3
     SIZES=(16 64 128 256 1024 4096 16384)
@@ -275,6 +402,8 @@ else
     CASES+=("conns --conns 5000")
     CASES+=("churn --conns 3000")
     CASES+=("subs --subscriptions 100000 --sub-conns 4 --duration-secs $D")
+    for s in 16 128; do CASES+=("cluster pubsub --size $s --duration-secs $D"); done
+    CASES+=("cluster req --size 128 --msgs 20000")
 fi
 if [[ -n "$ONLY" ]]; then
     FILTERED=()
@@ -314,6 +443,10 @@ failure_line() {
     local name="$1" rc="$3" scenario size=0 pubs=1 subs=0 extra=""
     # shellcheck disable=SC2086 # the case's arguments are meant to split
     set -- $2
+    if [[ "$1" == cluster ]]; then
+        extra+=',"cross_server":true'
+        shift
+    fi
     scenario="$1"
     shift
     while [[ $# -gt 0 ]]; do
@@ -358,10 +491,17 @@ for rep in $(seq "$REPS"); do
         for name in "${SERVERS[@]}"; do
             N=$((N + 1))
             log="$WORK/logs/$name-r$rep-c$idx.log"
-            start_server "$name" "$log"
+            if [[ "$case_args" == "cluster "* ]]; then
+                # Publishers on node A (--url), subscribers on node B.
+                start_cluster "$name" "$log"
+                bench_args="${case_args#cluster } --sub-url 127.0.0.1:$NODE_B_PORT"
+            else
+                start_server "$name" "$log"
+                bench_args="$case_args"
+            fi
             rc=0
             # shellcheck disable=SC2086 # the case's arguments are meant to split
-            line="$(${BENCH_PREFIX[@]+"${BENCH_PREFIX[@]}"} "$BENCH" $case_args --url "127.0.0.1:$PORT" \
+            line="$(${BENCH_PREFIX[@]+"${BENCH_PREFIX[@]}"} "$BENCH" $bench_args --url "127.0.0.1:$PORT" \
                 --server-pid "$SERVER_PID" --json --no-progress --label "$name" \
                 --limit-secs "$LIMIT_SECS" 2>>"$WORK/bench-stderr.log")" || rc=$?
             stop_server
@@ -404,6 +544,10 @@ else
     SECOND_META=()
 fi
 ORDER="${SERVERS[*]}"
+FRESH="fresh server per run"
+if [[ " ${CASES[*]} " == *" cluster "* ]]; then
+    FRESH="fresh server (two fresh nodes for the cluster cases) per run"
+fi
 "$CHART" --raw "$RAW" --json "$OUT/$RUN_ID.json" --md "$OUT/$RUN_ID.md" --svg "$OUT/$RUN_ID.svg" \
     --title "gannet $GIT_REV vs $VERSUS ($(nproc) cores, median of $REPS)" \
     --meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
@@ -411,7 +555,7 @@ ORDER="${SERVERS[*]}"
     --meta "nats-server=$NATS_HAVE" \
     ${SECOND_META[@]+"${SECOND_META[@]}"} \
     --meta "machine=$(nproc) cores ($CPU), $(uname -sr)" \
-    --meta "repetitions=$REPS per case and server, alternating ${ORDER// / \/ }, fresh server per run" \
+    --meta "repetitions=$REPS per case and server, alternating ${ORDER// / \/ }, $FRESH" \
     --meta "pinning=$PIN_TEXT" \
     --meta "mode=$([[ $QUICK == 1 ]] && echo quick || echo full), $((SECONDS - START_SECS)) s" \
     --meta "other load=CPUs ${BUSY_BEFORE}% busy in the second before the first case" \

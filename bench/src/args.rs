@@ -76,6 +76,19 @@ impl Scenario {
         }
     }
 
+    /// Whether the scenario has a subscribing side (subscribers, queue members or a responder)
+    /// that `--sub-url` can put on another server.
+    pub fn takes_sub_url(self) -> bool {
+        matches!(
+            self,
+            Scenario::PubSub
+                | Scenario::Fanout
+                | Scenario::Queue
+                | Scenario::ReqClosed
+                | Scenario::ReqOpen
+        )
+    }
+
     /// Parses a scenario name (`req-closed` is accepted for `req`).
     pub fn from_name(s: &str) -> Option<Scenario> {
         if s == "req-closed" {
@@ -92,6 +105,9 @@ pub struct Config {
     pub scenarios: Vec<Scenario>,
     /// `host:port` of the server (a `nats://` prefix is stripped).
     pub addr: String,
+    /// `host:port` the subscribing side (subscribers, queue members, the responder) connects
+    /// to instead of `addr` (`--sub-url`): another node of a cluster.
+    pub sub_addr: Option<String>,
     /// Message (or request, or connection) count; each scenario has its default.
     pub msgs: Option<u64>,
     /// Publish for this long instead of a fixed count (capped at [`DURATION_MSGS_CAP`]).
@@ -126,11 +142,25 @@ pub struct Config {
     pub progress: bool,
 }
 
+impl Config {
+    /// Where the subscribing side connects: `--sub-url`, else the server of `--url`.
+    pub fn sub_addr(&self) -> &str {
+        self.sub_addr.as_deref().unwrap_or(&self.addr)
+    }
+
+    /// Whether the subscribing side is on another server than the publishers, so that every
+    /// message crosses a route. Addresses are compared as written.
+    pub fn cross_server(&self) -> bool {
+        self.sub_addr() != self.addr
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
             scenarios: Vec::new(),
             addr: "127.0.0.1:4222".to_string(),
+            sub_addr: None,
             msgs: None,
             duration: None,
             size: None,
@@ -179,6 +209,9 @@ scenarios: pub pubsub fanout queue req req-open conns churn subs all
 
 options:
   --url HOST:PORT       server address (nats://HOST:PORT accepted) [127.0.0.1:4222]
+  --sub-url HOST:PORT   subscribers, queue members and the responder connect here, the
+                        publishers and the requester to --url: two nodes of a cluster
+                        (pubsub fanout queue req req-open) [--url]
   --msgs N              messages, requests or connections (k/M/G suffixes: 10k, 1M)
   --duration-secs S     publish for S seconds instead of a fixed count
   --size BYTES          payload size (suffixes: 16, 1K, 16KiB) [16; req*: 128]
@@ -245,6 +278,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--url",
     "-s",
     "--server",
+    "--sub-url",
     "--msgs",
     "-n",
     "--duration-secs",
@@ -294,6 +328,7 @@ fn parse_option(cfg: &mut Config, name: &str, value: &str) -> Result<(), ArgsErr
     let ctx = |e: String| bad(format!("{name}: {e}"));
     match name {
         "--url" | "-s" | "--server" => cfg.addr = parse_url(value).map_err(ctx)?,
+        "--sub-url" => cfg.sub_addr = Some(parse_url(value).map_err(ctx)?),
         "--msgs" | "-n" => cfg.msgs = Some(parse_count(value).map_err(ctx)?),
         "--duration-secs" => cfg.duration = Some(parse_secs(value).map_err(ctx)?),
         "--size" => cfg.size = Some(parse_size(value).map_err(ctx)? as usize),
@@ -366,6 +401,12 @@ fn validate(cfg: &Config) -> Result<(), ArgsError> {
     }
     if cfg.creds.pass.is_some() && cfg.creds.user.is_none() {
         return Err(bad("--pass needs --user".into()));
+    }
+    // Quietly measuring one server when two were meant would pass for a cluster result.
+    if cfg.sub_addr.is_some() && !cfg.scenarios.iter().any(|sc| sc.takes_sub_url()) {
+        return Err(bad(
+            "--sub-url applies only to pubsub, fanout, queue, req and req-open".into(),
+        ));
     }
     Ok(())
 }
@@ -534,6 +575,41 @@ mod tests {
         assert_eq!(cfg.limit, LIMIT_DEFAULT);
         assert_eq!((cfg.msgs, cfg.size, cfg.pubs), (None, None, 1));
         assert!(!cfg.json && cfg.progress);
+        assert_eq!(
+            (cfg.sub_addr.as_deref(), cfg.sub_addr()),
+            (None, "127.0.0.1:4222")
+        );
+        assert!(!cfg.cross_server());
+    }
+
+    #[test]
+    fn sub_url_splits_the_sides() {
+        let cfg = ok(&[
+            "pubsub",
+            "--url",
+            "127.0.0.1:4222",
+            "--sub-url",
+            "nats://127.0.0.1:5222/",
+        ]);
+        assert_eq!(cfg.addr, "127.0.0.1:4222");
+        assert_eq!(cfg.sub_addr.as_deref(), Some("127.0.0.1:5222"));
+        assert_eq!(cfg.sub_addr(), "127.0.0.1:5222");
+        assert!(cfg.cross_server());
+
+        // Given before --url, and the same server: not a cross-server run.
+        let same = ok(&["req", "--sub-url=h:1", "-s", "nats://h:1"]);
+        assert_eq!((same.sub_addr(), same.addr.as_str()), ("h:1", "h:1"));
+        assert!(!same.cross_server());
+
+        // Scenarios without a subscribing side ignore it when another has one.
+        assert!(ok(&["all", "--sub-url", "h:2"]).cross_server());
+        for sc in Scenario::ALL {
+            let takes = matches!(
+                sc.name(),
+                "pubsub" | "fanout" | "queue" | "req" | "req-open"
+            );
+            assert_eq!(sc.takes_sub_url(), takes, "{}", sc.name());
+        }
     }
 
     #[test]
@@ -543,6 +619,8 @@ mod tests {
             "req-closed",
             "--url",
             "nats://10.0.0.1:4333",
+            "--sub-url",
+            "10.0.0.2:4333",
             "--msgs=2M",
             "--duration-secs",
             "2.5",
@@ -579,6 +657,7 @@ mod tests {
         ]);
         assert_eq!(cfg.scenarios, vec![Scenario::Fanout, Scenario::ReqClosed]);
         assert_eq!(cfg.addr, "10.0.0.1:4333");
+        assert_eq!(cfg.sub_addr.as_deref(), Some("10.0.0.2:4333"));
         assert_eq!(cfg.msgs, Some(2_000_000));
         assert_eq!(cfg.duration, Some(Duration::from_millis(2500)));
         assert_eq!(cfg.size, Some(16384));
@@ -637,6 +716,15 @@ mod tests {
             (&["pub", "--pass", "p"], "--pass needs --user"),
             (&["pub", "--server-pid", "x"], "--server-pid"),
             (&["pub", "--url", "nohost"], "HOST:PORT"),
+            (
+                &["pubsub", "--sub-url", "nohost"],
+                "--sub-url: expected HOST:PORT",
+            ),
+            (&["pubsub", "--sub-url"], "--sub-url needs a value"),
+            (
+                &["pub", "conns", "--sub-url", "h:1"],
+                "--sub-url applies only to",
+            ),
         ];
         for (args, want) in cases {
             let got = err(args);

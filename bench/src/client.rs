@@ -235,6 +235,15 @@ impl BenchConn {
         Ok(c)
     }
 
+    /// Sets how long one read waits for data ([`BenchConn::read_msgs`] returns 0 after it),
+    /// for a reader that has to act more often than the default allows.
+    ///
+    /// # Errors
+    /// The socket refused the timeout (a zero one, for instance).
+    pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.reader.sock.set_read_timeout(Some(timeout))
+    }
+
     /// Writes raw protocol bytes.
     ///
     /// # Errors

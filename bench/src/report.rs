@@ -26,6 +26,10 @@ pub struct Report {
     /// Connections held open or churned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conns: Option<usize>,
+    /// The subscribing side was on another server than the publishers (`--sub-url`): every
+    /// message crossed a route. Such runs are their own cases (`cluster pubsub 1->1 16B`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cross_server: bool,
     /// Target request rate of `req-open`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<u64>,
@@ -83,6 +87,10 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl Report {
     /// A report for `scenario` with nothing measured yet.
     pub fn new(scenario: &str) -> Report {
@@ -116,10 +124,11 @@ impl Report {
     }
 
     /// A short name of the measured shape, the same for every repetition and server:
-    /// `pubsub 1->1 128B`, `req-open 5000/s 128B`. The comparison groups runs by it.
+    /// `pubsub 1->1 128B`, `req-open 5000/s 128B`, and `cluster pubsub 1->1 128B` for a
+    /// cross-server run. The comparison groups runs by it.
     pub fn case(&self) -> String {
         let size = format!("{}B", self.size);
-        match self.scenario.as_str() {
+        let case = match self.scenario.as_str() {
             "pub" if self.pubs > 1 => format!("pub x{} {size}", self.pubs),
             "pub" => format!("pub {size}"),
             "pubsub" => format!("pubsub {}->1 {size}", self.pubs),
@@ -131,11 +140,16 @@ impl Report {
             "churn" => "churn".to_string(),
             "subs" => format!("subs {}", self.subs),
             other => format!("{other} {size}"),
+        };
+        if self.cross_server {
+            format!("cluster {case}")
+        } else {
+            case
         }
     }
 
     fn shape(&self) -> String {
-        match self.scenario.as_str() {
+        let shape = match self.scenario.as_str() {
             "pub" => format!("{} B, {} pub", self.size, self.pubs),
             "pubsub" => format!("{} B, {}->1", self.size, self.pubs),
             "fanout" | "queue" => format!("{} B, 1->{}", self.size, self.subs),
@@ -144,6 +158,11 @@ impl Report {
             "conns" | "churn" => format!("{} conns", self.conns.unwrap_or(0)),
             "subs" => format!("{} subs, {} B", si(self.subs as f64), self.size),
             _ => String::new(),
+        };
+        if self.cross_server {
+            format!("{shape}, cross-server")
+        } else {
+            shape
         }
     }
 
@@ -388,6 +407,27 @@ mod tests {
         r.scenario = "pub".into();
         r.pubs = 2;
         assert_eq!(r.case(), "pub x2 128B");
+    }
+
+    #[test]
+    fn cross_server_runs_are_their_own_cases() {
+        let mut r = sample();
+        r.cross_server = true;
+        assert_eq!(r.case(), "cluster pubsub 1->1 128B");
+        assert_eq!(r.shape(), "128 B, 1->1, cross-server");
+        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(v["cross_server"], true);
+        assert_eq!(serde_json::from_str::<Report>(&r.json()).unwrap(), r);
+        r.scenario = "req".into();
+        assert_eq!(r.case(), "cluster req closed 128B");
+        // A single-server line leaves the field out, and lines without it are single-server.
+        let single = sample();
+        assert!(!single.json().contains("cross_server"), "{}", single.json());
+        assert!(
+            !serde_json::from_str::<Report>(&single.json())
+                .unwrap()
+                .cross_server
+        );
     }
 
     #[test]

@@ -136,6 +136,8 @@ struct TargetSpec {
     subs: Option<usize>,
     metric: &'static str,
     target: Target,
+    /// For the cross-server (cluster) runs of the scenario instead of the single-server ones.
+    cross_server: bool,
 }
 
 const fn spec(
@@ -152,6 +154,16 @@ const fn spec(
         subs,
         metric,
         target: Target { op, ratio },
+        cross_server: false,
+    }
+}
+
+/// `s` for the cluster runs of its scenario (publishers on one node, subscribers or the
+/// responder on the other).
+const fn cluster(s: TargetSpec) -> TargetSpec {
+    TargetSpec {
+        cross_server: true,
+        ..s
     }
 }
 
@@ -170,6 +182,11 @@ const TARGETS: &[TargetSpec] = &[
     spec("req", None, None, "p99", Op::Le, 0.8),
     spec("conns", None, None, "RSS/conn", Op::Le, 0.3),
     spec("subs", None, Some(100_000), "RSS/sub", Op::Le, 0.5),
+    // Publisher on node A, subscriber (or responder) on node B of a two-node cluster.
+    cluster(spec("pubsub", Some(16), None, "msgs/s", Op::Ge, 1.5)),
+    cluster(spec("pubsub", Some(128), None, "msgs/s", Op::Ge, 1.5)),
+    cluster(spec("req", None, None, "p50", Op::Le, 0.8)),
+    cluster(spec("req", None, None, "p99", Op::Le, 0.8)),
 ];
 
 /// The target for a case's metric, if the issue sets one.
@@ -178,6 +195,7 @@ pub fn target_for(r: &Report, metric: &str) -> Option<Target> {
         .iter()
         .find(|t| {
             t.scenario == r.scenario
+                && t.cross_server == r.cross_server
                 && t.metric == metric
                 && t.size.is_none_or(|s| s == r.size)
                 && t.subs.is_none_or(|n| n == r.subs)
@@ -185,6 +203,10 @@ pub fn target_for(r: &Report, metric: &str) -> Option<Target> {
                 && (!matches!(r.scenario.as_str(), "pubsub" | "pub") || r.pubs == 1)
         })
         .map(|t| t.target)
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Median and spread of one server's runs of one case and metric.
@@ -220,6 +242,9 @@ pub struct Row {
     pub scenario: String,
     /// Payload size.
     pub size: usize,
+    /// The case's runs were cross-server (cluster) runs.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cross_server: bool,
     /// Metric name.
     pub metric: String,
     /// Unit of the metric.
@@ -363,6 +388,7 @@ pub fn summarize(reports: &[Report]) -> Summary {
                             case: case.clone(),
                             scenario: r.scenario.clone(),
                             size: r.size,
+                            cross_server: r.cross_server,
                             metric: m.name.to_string(),
                             unit: m.unit.to_string(),
                             better: m.better,
@@ -910,6 +936,66 @@ mod tests {
         };
         assert!(t.met(0.3) && !t.met(0.31));
         assert_eq!(t.text(), "≤ 0.3×");
+    }
+
+    #[test]
+    fn cluster_runs_are_their_own_rows_and_targets() {
+        let cluster = |mut r: Report| {
+            r.cross_server = true;
+            r
+        };
+        let s = summarize(&[
+            pubsub(GANNET, 16, 3.0e6),
+            pubsub(NATS, 16, 1.0e6),
+            cluster(pubsub(GANNET, 16, 1.2e6)),
+            cluster(pubsub(NATS, 16, 1.0e6)),
+            cluster(pubsub(NATS_SECOND, 16, 0.5e6)),
+            cluster(req(GANNET, 70.0, 100.0)),
+            cluster(req(NATS, 100.0, 200.0)),
+        ]);
+        let row = |case: &str, metric: &str| {
+            s.rows
+                .iter()
+                .find(|r| r.case == case && r.metric == metric)
+                .unwrap_or_else(|| panic!("no row {case} {metric}"))
+                .clone()
+        };
+        let single = row("pubsub 1->1 16B", "msgs/s");
+        assert_eq!(
+            (single.ratio, single.met, single.cross_server),
+            (Some(3.0), Some(true), false)
+        );
+        let tput = row("cluster pubsub 1->1 16B", "msgs/s");
+        assert!(tput.cross_server);
+        assert_eq!(
+            tput.ratio_vs_best,
+            Some(1.2),
+            "against the faster of the cluster runs"
+        );
+        assert_eq!(tput.target.map(|t| t.ratio), Some(1.5));
+        assert_eq!(tput.met, Some(false));
+        let p50 = row("cluster req closed 128B", "p50");
+        assert_eq!((p50.ratio, p50.met), (Some(0.7), Some(true)));
+        assert_eq!(row("cluster req closed 128B", "p99").met, Some(true));
+        assert_eq!(row("cluster req closed 128B", "p90").target, None);
+
+        // Cluster targets exist only where the issue sets them.
+        let mut r = cluster(pubsub(GANNET, 1024, 1.0));
+        assert_eq!(
+            target_for(&r, "msgs/s"),
+            None,
+            "no 1.3x target across a cluster"
+        );
+        r.size = 128;
+        assert_eq!(target_for(&r, "msgs/s").map(|t| t.ratio), Some(1.5));
+        r.scenario = "fanout".into();
+        r.subs = 16;
+        assert_eq!(target_for(&r, "msgs/s"), None);
+
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        assert!(markdown(&s).contains("| cluster pubsub 1->1 16B | msgs/s"));
     }
 
     #[test]

@@ -283,6 +283,36 @@ fn chart_from(reports: &[Report]) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--sub-url` naming the same server by another address: the scenarios take the
+/// cross-server path (probes for interest, `cross_server` in the report, `cluster` case names)
+/// without needing a cluster, and still count every message.
+#[test]
+fn sub_url_takes_the_cross_server_path() {
+    let server = Gannet::start(&[]);
+    let sub_url = format!("localhost:{}", server.port);
+    let cases: [&[&str]; 5] = [
+        &["pubsub", "--msgs", "20k", "--size", "16"],
+        &["fanout", "--msgs", "2k", "--subs", "4"],
+        &["queue", "--msgs", "20k", "--subs", "3"],
+        &["req", "--msgs", "300"],
+        &["req-open", "--msgs", "300", "--rate", "3000"],
+    ];
+    for case in cases {
+        let mut args = case.to_vec();
+        args.extend(["--sub-url", sub_url.as_str()]);
+        let r = clean(&server, &args);
+        assert!(r.cross_server, "{args:?}: {r:?}");
+        assert!(r.case().starts_with("cluster "), "{}", r.case());
+        assert!(r.sent > 0, "{args:?}: {r:?}");
+        let expected = if r.scenario == "fanout" {
+            r.sent * 4
+        } else {
+            r.sent
+        };
+        assert_eq!(r.received, expected, "{args:?}");
+    }
+}
+
 #[test]
 fn credentials_are_sent_in_connect() {
     let server = Gannet::start(&["--user", "bench", "--pass", "s3cret"]);

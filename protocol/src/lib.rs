@@ -6,6 +6,8 @@
 //!   server-side op parser (`MSG`, `INFO`, ...) used by tests and the bench tool.
 //! - [`op`]: the borrowed op types the parsers hand out.
 //! - [`encode`]: writers for `INFO`, `MSG`, `HMSG`, `PING`, `PONG`, `+OK` and `-ERR`.
+//! - [`route`]: the server-to-server route protocol (`RS+`, `RS-`, `RMSG`, `HMSG`, `LMSG`, ...):
+//!   its parser and the writers for what a route sends.
 //! - [`errors`]: the exact `-ERR` texts nats-server sends.
 //! - [`subject`]: subject and token validation, tokenizing and wildcard matching.
 #![deny(missing_docs)]
@@ -15,7 +17,9 @@ pub mod encode;
 pub mod errors;
 pub mod op;
 pub mod parser;
+pub mod route;
 pub mod subject;
 
 pub use op::{ClientOp, Msg, Pub, ServerOp};
 pub use parser::{ParseError, Parser, ServerParser};
+pub use route::{Queues, RemoteSub, RemoteUnsub, RouteOp, RouteParser, RoutedMsg};

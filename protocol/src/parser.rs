@@ -146,7 +146,10 @@ fn client_candidates(first: u8) -> &'static [(Kind, &'static [u8])] {
 
 /// Matches an op name at the start of `buf`, case-insensitively. `Ok(None)` when `buf` is a
 /// proper prefix of a possible name.
-fn recognize<K: Copy>(buf: &[u8], candidates: &[(K, &[u8])]) -> Result<Option<(K, usize)>, ()> {
+pub(crate) fn recognize<K: Copy>(
+    buf: &[u8],
+    candidates: &[(K, &[u8])],
+) -> Result<Option<(K, usize)>, ()> {
     let mut partial = false;
     for &(kind, name) in candidates {
         let n = name.len().min(buf.len());
@@ -164,7 +167,7 @@ fn recognize<K: Copy>(buf: &[u8], candidates: &[(K, &[u8])]) -> Result<Option<(K
     }
 }
 
-fn is_space(b: u8) -> bool {
+pub(crate) fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
@@ -212,18 +215,22 @@ pub fn parse_size(field: &[u8]) -> Option<usize> {
 }
 
 /// Where a complete control line sits in the buffer.
-struct Line {
+pub(crate) struct Line {
     /// Start of the arguments (after the op name and its whitespace).
-    args_start: usize,
+    pub(crate) args_start: usize,
     /// End of the arguments: the newline, less a CR right before it.
-    args_end: usize,
+    pub(crate) args_end: usize,
     /// Index just past the newline.
-    next: usize,
+    pub(crate) next: usize,
 }
 
 /// Finds the end of the control line whose arguments start at `args_start`, enforcing the
 /// control-line limit on complete and partial lines alike.
-fn find_line(buf: &[u8], args_start: usize, limit: usize) -> Result<Option<Line>, ParseError> {
+pub(crate) fn find_line(
+    buf: &[u8],
+    args_start: usize,
+    limit: usize,
+) -> Result<Option<Line>, ParseError> {
     let window_end = buf
         .len()
         .min(args_start.saturating_add(limit).saturating_add(2));
@@ -251,7 +258,11 @@ fn find_line(buf: &[u8], args_start: usize, limit: usize) -> Result<Option<Line>
 
 /// Checks that `size` payload bytes plus CR LF follow `start`. A wrong terminator byte is an
 /// error as soon as it is visible, like nats-server's `MSG_END_R`/`MSG_END_N` states.
-fn payload_end(buf: &[u8], start: usize, size: usize) -> Result<Option<usize>, ParseError> {
+pub(crate) fn payload_end(
+    buf: &[u8],
+    start: usize,
+    size: usize,
+) -> Result<Option<usize>, ParseError> {
     let cr = start + size;
     if buf.len() > cr && buf[cr] != b'\r' {
         return Err(ParseError::UnknownOp);
@@ -555,7 +566,7 @@ impl ServerParser {
     }
 }
 
-fn trim_end(s: &[u8]) -> &[u8] {
+pub(crate) fn trim_end(s: &[u8]) -> &[u8] {
     let mut end = s.len();
     while end > 0 && matches!(s[end - 1], b' ' | b'\t' | b'\r') {
         end -= 1;

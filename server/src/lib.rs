@@ -28,8 +28,10 @@
 pub mod account;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod conf;
 pub mod connect;
+pub mod dialer;
 pub mod gate;
 pub mod gofmt;
 pub mod ids;

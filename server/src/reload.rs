@@ -9,8 +9,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::gofmt::{go_duration_string, go_float};
-use crate::opts::{Options, RANDOM_PORT};
+use crate::gofmt::{go_duration_string, go_float, go_quote, go_split_host_port};
+use crate::opts::{ClusterOpts, Options, RouteUrl, RANDOM_PORT};
 
 impl Options {
     /// Compares the running options with newly loaded ones (`diffOptions`).
@@ -32,8 +32,10 @@ impl Options {
         diff_server(old, new, &mut diff)?;
         diff_clients(old, new, &mut diff)?;
         diff_http_and_sizes(old, new, &mut diff)?;
+        diff_cluster(old, new, &mut diff)?;
         diff_tls(old, new, &mut diff)?;
         diff_files(old, new, &mut diff)?;
+        diff_routes(old, new, &mut diff);
         diff_timeouts(old, new, &mut diff)?;
         Ok(diff.changes)
     }
@@ -155,6 +157,97 @@ fn diff_http_and_sizes(old: &Options, new: &Options, diff: &mut Diff) -> Result<
     );
     fixed("MaxPending", &old.max_pending, &new.max_pending)?;
     Ok(())
+}
+
+/// The cluster (nats-server `validateClusterOpts` and `clusterOption`): the route listener
+/// may not move and a new `advertise` must be a usable `host[:port]`; any other change
+/// (routes aside, see [`diff_routes`]) reloads as `Reloaded: cluster`. Turning clustering on
+/// or off is a port change, refused like nats-server does. A `port` of [`RANDOM_PORT`] in
+/// `new` means "keep the current port".
+fn diff_cluster(old: &Options, new: &Options, diff: &mut Diff) -> Result<(), String> {
+    let (old_cluster, new_cluster) = (old.cluster.as_ref(), new.cluster.as_ref());
+    fixed(
+        "cluster host",
+        cluster_host(old_cluster),
+        cluster_host(new_cluster),
+    )?;
+    let port = |c: Option<&ClusterOpts>| c.map_or(0, |c| c.port);
+    if port(new_cluster) != RANDOM_PORT {
+        fixed("cluster port", &port(old_cluster), &port(new_cluster))?;
+    }
+    if let Some(advertise) = new_cluster.map(|c| c.advertise.as_str()) {
+        check_cluster_advertise(advertise)?;
+    }
+    diff.value(
+        "cluster",
+        &cluster_reloadable(old_cluster),
+        &cluster_reloadable(new_cluster),
+        "",
+    );
+    Ok(())
+}
+
+/// The route listener host as nats-server holds it: empty unless a listen address was
+/// configured.
+fn cluster_host(cluster: Option<&ClusterOpts>) -> &str {
+    cluster
+        .filter(|c| c.listen_configured)
+        .map_or("", |c| c.host.as_str())
+}
+
+/// What a reload may change in the cluster options: all but the listener and the routes.
+/// No cluster compares as an empty `cluster {}` block, as in nats-server.
+fn cluster_reloadable(cluster: Option<&ClusterOpts>) -> ClusterOpts {
+    ClusterOpts {
+        host: String::new(),
+        port: 0,
+        listen_configured: false,
+        routes: Vec::new(),
+        ..cluster.cloned().unwrap_or_default()
+    }
+}
+
+/// A new `cluster.advertise` must parse as nats-server's `parseHostPort(advertise, 0)` does.
+fn check_cluster_advertise(advertise: &str) -> Result<(), String> {
+    if advertise.is_empty() {
+        return Ok(());
+    }
+    let invalid =
+        |err: String| format!("invalid Cluster.Advertise value of {advertise}, err={err}");
+    let (_, port) = match go_split_host_port(advertise) {
+        Err(e) if e.contains("missing port") => go_split_host_port(&format!("{advertise}:0")),
+        parsed => parsed,
+    }
+    .map_err(invalid)?;
+    let port = port.trim();
+    match port.parse::<i64>() {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let why = match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    "value out of range"
+                }
+                _ => "invalid syntax",
+            };
+            Err(invalid(format!(
+                "strconv.Atoi: parsing {}: {why}",
+                go_quote(port)
+            )))
+        }
+    }
+}
+
+/// The explicit routes (`Reloaded: cluster routes`): the server dials added routes and drops
+/// removed ones.
+fn diff_routes(old: &Options, new: &Options, diff: &mut Diff) {
+    diff.value("cluster routes", routes_of(old), routes_of(new), "");
+}
+
+fn routes_of(opts: &Options) -> &[RouteUrl] {
+    match &opts.cluster {
+        Some(cluster) => cluster.routes.as_slice(),
+        None => &[],
+    }
 }
 
 /// The TLS part of a reload (nats-server `reload.go`): certificates and settings, the
@@ -417,6 +510,72 @@ mod tests {
             old.diff_reloadable(&mixed).unwrap_err(),
             "config reload not supported for AllowNonTLS: old=false, new=true"
         );
+    }
+
+    #[test]
+    fn reload_cluster() {
+        let load = |text: &str| with_flags(text, &[]).unwrap();
+        let base = "cluster { port: 6222, name: a, routes: [\"nats://h:1\"] }";
+        let old = load(base);
+        assert!(old.diff_reloadable(&load(base)).unwrap().is_empty());
+        let changes = |text: &str| old.diff_reloadable(&load(text));
+        let reloaded = |name: &str| -> Result<Vec<(String, String)>, String> {
+            Ok(vec![(name.to_string(), String::new())])
+        };
+        assert_eq!(
+            changes("cluster { port: 6222, name: b, routes: [\"nats://h:1\"] }"),
+            reloaded("cluster")
+        );
+        assert_eq!(
+            changes("cluster { port: 6222, name: a, routes: [\"nats://h:1\", \"nats://h:2\"] }"),
+            reloaded("cluster routes")
+        );
+        // A random port in the new config keeps the current one.
+        assert!(
+            changes("cluster { port: -1, name: a, routes: [\"nats://h:1\"] }")
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            changes("cluster { host: \"127.0.0.1\", port: 6222, name: a }").unwrap_err(),
+            "config reload not supported for cluster host: old=0.0.0.0, new=127.0.0.1"
+        );
+        assert_eq!(
+            changes("cluster { port: 7222, name: a }").unwrap_err(),
+            "config reload not supported for cluster port: old=6222, new=7222"
+        );
+        assert_eq!(
+            changes("port: 4222").unwrap_err(),
+            "config reload not supported for cluster host: old=0.0.0.0, new="
+        );
+        assert_eq!(
+            changes("cluster { port: 6222, name: a, advertise: \"h:x\" }").unwrap_err(),
+            "invalid Cluster.Advertise value of h:x, err=strconv.Atoi: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(
+            changes("cluster { port: 6222, name: a, advertise: \"a:b:c\" }").unwrap_err(),
+            "invalid Cluster.Advertise value of a:b:c, err=address a:b:c: too many colons in address"
+        );
+        assert_eq!(
+            changes("cluster { port: 6222, name: a, advertise: \"h\", routes: [\"nats://h:1\"] }"),
+            reloaded("cluster")
+        );
+        // Clustering can't be turned on by a reload; a block without a listener is no change
+        // of the listener.
+        let none = load("port: 4222");
+        assert_eq!(
+            none.diff_reloadable(&load("cluster { port: 6222 }"))
+                .unwrap_err(),
+            "config reload not supported for cluster host: old=, new=0.0.0.0"
+        );
+        assert_eq!(
+            none.diff_reloadable(&load("cluster { name: a }")),
+            reloaded("cluster")
+        );
+        assert!(none
+            .diff_reloadable(&load("cluster {}"))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -136,11 +136,13 @@ impl Runtime {
         nonce: &str,
         max_payload: usize,
         tls_first: bool,
+        connect_urls: &[String],
     ) -> Vec<u8> {
         if !tls_first || self.info.tls_required {
-            return self.client_info(cid, peer, None, nonce, max_payload);
+            return self.client_info(cid, peer, None, nonce, max_payload, connect_urls);
         }
         let mut info = self.info.clone();
+        info.connect_urls = connect_urls.to_vec();
         info.tls_required = true;
         info.client_id = cid;
         info.client_ip = peer.ip().to_string();
@@ -149,8 +151,9 @@ impl Runtime {
         info.to_json()
     }
 
-    /// INFO JSON for one client: the template plus `client_id`, `client_ip`, the nonce and
-    /// its max payload, and after the first PONG the `connect_info` fields (`account` set).
+    /// INFO JSON for one client: the template plus `client_id`, `client_ip`, the nonce, its
+    /// max payload and the cluster's client URLs, and after the first PONG the
+    /// `connect_info` fields (`account` set).
     pub fn client_info(
         &self,
         cid: u64,
@@ -158,8 +161,10 @@ impl Runtime {
         account: Option<&str>,
         nonce: &str,
         max_payload: usize,
+        connect_urls: &[String],
     ) -> Vec<u8> {
         let mut info = self.info.clone();
+        info.connect_urls = connect_urls.to_vec();
         info.client_id = cid;
         info.client_ip = peer.ip().to_string();
         info.nonce = nonce.to_string();

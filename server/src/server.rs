@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const CONTROL: Token = Token(2);
+const ROUTE_LISTENER: Token = Token(3);
 /// Requests waiting for the control thread, at most.
 const CONTROL_QUEUE_MAX: usize = 16;
 
@@ -75,6 +76,8 @@ pub struct Server {
     monitor: Option<(&'static str, SocketAddr)>,
     control_rx: crossbeam_channel::Receiver<ControlMsg>,
     tls_rate: RateCounter,
+    /// The route listener, when clustering is on.
+    route_listener: Option<TcpListener>,
 }
 
 /// `tls.connection_rate_limit`: new connections allowed per one-second window (nats-server
@@ -100,12 +103,13 @@ impl RateCounter {
 }
 
 fn bind_listener(opts: &Options) -> Result<std::net::TcpListener, Error> {
-    let port = if opts.port < 0 { 0 } else { opts.port as u16 };
-    let host = if opts.host.is_empty() {
-        "0.0.0.0"
-    } else {
-        opts.host.as_str()
-    };
+    bind_tcp(&opts.host, opts.port)
+}
+
+/// Binds a listening socket on `host:port` (port -1 or 0: a random one).
+fn bind_tcp(host: &str, port_opt: i64) -> Result<std::net::TcpListener, Error> {
+    let port = if port_opt < 0 { 0 } else { port_opt as u16 };
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
     let addr: SocketAddr = match host.parse::<IpAddr>() {
         Ok(ip) => SocketAddr::new(ip, port),
         Err(_) => (host, port)
@@ -127,8 +131,7 @@ fn bind_listener(opts: &Options) -> Result<std::net::TcpListener, Error> {
         .and_then(|_| socket.listen(4096))
         .map_err(|e| {
             Error(format!(
-                "Error listening on port: {host}:{}, \"{e}\"",
-                opts.port
+                "Error listening on port: {host}:{port_opt}, \"{e}\""
             ))
         })?;
     socket
@@ -297,14 +300,18 @@ impl Server {
         let system_account = system_account(&accounts, &opts)?;
         let auth_pool = AuthPool::start().map_err(|e| Error(format!("auth threads: {e}")))?;
         opts.add_sys_only_no_auth_user("");
+        let route_listener = bind_route_listener(&opts)?;
         let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
         let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
         attach_trust(&shared, trust.as_ref());
+        let dialer_rx = set_cluster(&shared, route_listener.as_ref());
         start_system(&shared, system_account)?;
-        let threads = spawn_workers(&shared, workers)?;
+        let mut threads = spawn_workers(&shared, workers)?;
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
         let control_rx = register_control(&poll, &shared)?;
         let signals = register_listener_and_signals(&poll, &mut listener)?;
+        let route_listener =
+            start_routes(&shared, &poll, route_listener, dialer_rx, &mut threads)?;
         let mut server = Server {
             shared,
             ids,
@@ -320,6 +327,7 @@ impl Server {
             monitor: None,
             control_rx,
             tls_rate: RateCounter::default(),
+            route_listener,
         };
         server.start_monitor()?;
         server.write_pid_and_ports()?;
@@ -461,6 +469,7 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_until_would_block(),
+                    ROUTE_LISTENER => self.accept_routes(),
                     SIGNALS => shutdown |= self.handle_signals(),
                     CONTROL => self.handle_control(),
                     _ => {}
@@ -493,6 +502,36 @@ impl Server {
         }
     }
 
+    /// Accepts route connections and hands each to a worker (round-robin, like clients).
+    fn accept_routes(&mut self) {
+        loop {
+            let Some(listener) = self.route_listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((sock, peer)) => {
+                    let cid = self.shared.next_cid();
+                    let workers = self.shared.workers();
+                    let w = self.next_worker % workers.len();
+                    self.next_worker = self.next_worker.wrapping_add(1);
+                    workers[w].send_blocking(WorkerMsg::NewRoute {
+                        sock,
+                        cid,
+                        peer,
+                        solicit: None,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error(&format!("Error accepting route connection: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    return;
+                }
+            }
+        }
+    }
+
     fn hand_off(&mut self, mut sock: mio::net::TcpStream, peer: SocketAddr) {
         let cid = self.shared.next_cid();
         let rt = self.opts();
@@ -505,7 +544,7 @@ impl Server {
             // then the error, then closes.
             let mut out = Vec::new();
             if !rt.opts.tls.as_ref().is_some_and(|t| t.handshake_first) {
-                let info = rt.client_info(cid, &peer, None, "", rt.limits.max_payload);
+                let info = rt.client_info(cid, &peer, None, "", rt.limits.max_payload, &[]);
                 protocol::encode::write_info(&mut out, &info);
             }
             let text = if full {
@@ -689,6 +728,12 @@ impl Server {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        if let Some(mut listener) = self.route_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(cluster) = self.shared.cluster() {
+            cluster.tell_dialer(crate::cluster::DialerMsg::Shutdown);
+        }
         for w in self.shared.workers() {
             w.send_blocking(WorkerMsg::Shutdown);
         }
@@ -723,6 +768,133 @@ fn system_account(accounts: &Accounts, opts: &Options) -> Result<Option<&'static
 
 /// The system account nats-server creates when none is configured.
 pub const SYSTEM_ACCOUNT_DEFAULT: &str = "$SYS";
+
+/// Binds the route listener when the configuration has a cluster with a port.
+fn bind_route_listener(opts: &Options) -> Result<Option<(TcpListener, SocketAddr)>, Error> {
+    let Some(cluster) = opts.cluster.as_ref().filter(|c| c.port != 0) else {
+        return Ok(None);
+    };
+    let std_listener = bind_tcp(&cluster.host, cluster.port)?;
+    let bound = std_listener
+        .local_addr()
+        .map_err(|e| Error(e.to_string()))?;
+    Ok(Some((TcpListener::from_std(std_listener), bound)))
+}
+
+/// A generated cluster name (nats-server uses a NUID when none is configured).
+fn dynamic_cluster_name() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let seed = nkeys::KeyPair::new_server().public_key();
+    seed.bytes()
+        .skip(1)
+        .take(22)
+        .map(|b| ALPHABET[b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// This server's client URLs for `connect_urls`: `client_advertise`, else the listener, an
+/// unspecified host replaced by this machine's outward address (nats-server lists every
+/// non-loopback address; one is enough for failover).
+fn own_client_urls(rt: &Runtime) -> Vec<String> {
+    let (host, port) = (rt.info.host.as_str(), rt.info.port);
+    let host = match host {
+        "" | "0.0.0.0" | "::" => outward_ip().unwrap_or_else(|| "127.0.0.1".to_string()),
+        h => h.to_string(),
+    };
+    if host.contains(':') {
+        vec![format!("[{host}]:{port}")]
+    } else {
+        vec![format!("{host}:{port}")]
+    }
+}
+
+/// The address this machine uses towards the outside (no packet is sent).
+fn outward_ip() -> Option<String> {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    sock.connect("192.0.2.1:9").ok()?;
+    let ip = sock.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then(|| ip.to_string())
+}
+
+/// Builds the cluster state (before the system thread, whose services are announced to the
+/// routes, and the workers) and returns the dialer's channel.
+fn set_cluster(
+    shared: &Arc<Shared>,
+    listener: Option<&(TcpListener, SocketAddr)>,
+) -> Option<crossbeam_channel::Receiver<crate::cluster::DialerMsg>> {
+    let (_, bound) = listener?;
+    let rt = shared.runtime().0;
+    let opts = rt.opts.cluster.as_ref()?;
+    let (name, dynamic) = if opts.name.is_empty() {
+        (dynamic_cluster_name(), true)
+    } else {
+        (opts.name.clone(), false)
+    };
+    let (host, port, ip) = match opts.advertise.rsplit_once(':') {
+        Some((h, p)) if !opts.advertise.is_empty() => {
+            let port = p.parse().unwrap_or(bound.port());
+            let ip = format!("nats-route://{}/", opts.advertise);
+            (h.trim_matches(|c| c == '[' || c == ']').to_string(), port, ip)
+        }
+        _ => (bound.ip().to_string(), bound.port(), String::new()),
+    };
+    let info = crate::cluster::wire::RouteInfo {
+        server_id: rt.info.server_id.clone(),
+        server_name: rt.info.server_name.clone(),
+        version: rt.info.version.clone(),
+        proto: 1,
+        go: rt.info.go.clone(),
+        host,
+        port,
+        headers: rt.limits.headers,
+        auth_required: !opts.user.is_empty(),
+        max_payload: rt.info.max_payload,
+        ip,
+        cluster: name.clone(),
+        cluster_dynamic: dynamic,
+        connect_urls: if opts.no_advertise {
+            Vec::new()
+        } else {
+            own_client_urls(&rt)
+        },
+        ..Default::default()
+    };
+    let cluster = crate::cluster::Cluster::new(info, own_client_urls(&rt), opts.no_advertise);
+    let (tx, rx) = crossbeam_channel::bounded(crate::dialer::DIALER_QUEUE_MAX);
+    cluster.set_dialer(tx);
+    shared.set_cluster(cluster);
+    log::notice(&format!("Cluster name is {name}"));
+    if dynamic {
+        log::warn("Cluster name was dynamically generated, consider setting one");
+    }
+    Some(rx)
+}
+
+/// Registers the route listener and starts the dialer; returns the listener.
+fn start_routes(
+    shared: &Arc<Shared>,
+    poll: &Poll,
+    listener: Option<(TcpListener, SocketAddr)>,
+    dialer_rx: Option<crossbeam_channel::Receiver<crate::cluster::DialerMsg>>,
+    threads: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<Option<TcpListener>, Error> {
+    let (Some((mut listener, bound)), Some(rx)) = (listener, dialer_rx) else {
+        return Ok(None);
+    };
+    poll.registry()
+        .register(&mut listener, ROUTE_LISTENER, Interest::READABLE)
+        .map_err(|e| Error(e.to_string()))?;
+    log::notice(&format!("Listening for route connections on {bound}"));
+    let rt = shared.runtime().0;
+    let (routes, retries, backoff) = rt.opts.cluster.as_ref().map_or_else(
+        || (Vec::new(), 0, false),
+        |c| (c.routes.clone(), c.connect_retries, c.connect_backoff),
+    );
+    let dialer = crate::dialer::start(shared.clone(), routes, retries, backoff, rx)
+        .map_err(|e| Error(format!("route dialer: {e}")))?;
+    threads.push(dialer);
+    Ok(Some(listener))
+}
 
 fn spawn_workers(
     shared: &Arc<Shared>,

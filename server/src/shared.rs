@@ -42,6 +42,8 @@ pub struct Shared {
     closed_by_reason: Mutex<BTreeMap<String, u64>>,
     /// Recently closed connections for `/connz?state=closed`, oldest first.
     closed: Mutex<VecDeque<ConnSnapshot>>,
+    /// The cluster, when routes are configured.
+    cluster: OnceLock<crate::cluster::Cluster>,
 }
 
 /// How long a snapshot request waits for the workers.
@@ -51,6 +53,37 @@ impl Shared {
     /// The system event thread, if eventing is on.
     pub fn sys(&self) -> Option<&SysHandle> {
         self.sys.get()
+    }
+
+    /// The cluster, when this server has a route listener.
+    pub fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.cluster.get()
+    }
+
+    /// Wakes the workers in `mask` (their routes have protocol lines queued).
+    pub fn wake_workers(&self, mask: crate::cluster::interest::WakeMask) {
+        if mask == 0 {
+            return;
+        }
+        let workers = self.workers();
+        for w in crate::cluster::workers_in(mask, workers.len()) {
+            workers[w.0].wake();
+        }
+    }
+
+    /// Counts one more local subscription on a subject for the routes (no-op without a
+    /// cluster).
+    pub fn interest_added(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) {
+        if let Some(cluster) = self.cluster() {
+            self.wake_workers(cluster.interest.add(account, subject, queue));
+        }
+    }
+
+    /// Counts one local subscription fewer for the routes (no-op without a cluster).
+    pub fn interest_removed(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) {
+        if let Some(cluster) = self.cluster() {
+            self.wake_workers(cluster.interest.remove(account, subject, queue));
+        }
     }
 
     /// The control thread, for requests such as reload.
@@ -209,7 +242,13 @@ impl Shared {
             sys: OnceLock::new(),
             control: OnceLock::new(),
             closed_by_reason: Mutex::new(BTreeMap::new()),
+            cluster: OnceLock::new(),
         }
+    }
+
+    /// Records the cluster state (once, at start, before any thread uses it).
+    pub fn set_cluster(&self, cluster: crate::cluster::Cluster) {
+        let _ = self.cluster.set(cluster);
     }
 
     /// Records the workers' handles (once, at start).

@@ -6,7 +6,7 @@
 //! deliver to the same subscription at once.
 
 use crate::ids::{Slot, WorkerId};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// One subscription.
@@ -46,6 +46,20 @@ pub struct Sub {
     /// output is over three quarters of `max_pending`, so that publishers delivering to it
     /// pause reading (see `worker::flow`).
     pub gate: Option<Arc<crate::gate::StallGate>>,
+    /// Set for interest a route peer announced (`RS+`): the subscriber is that route
+    /// connection, and deliveries become `RMSG`s carrying the account name.
+    pub remote: Option<Box<Remote>>,
+}
+
+/// What a route's interest entry needs beyond a client subscription's fields.
+#[derive(Debug)]
+pub struct Remote {
+    /// The account name, written into every `RMSG`.
+    pub account: Box<[u8]>,
+    /// How many members of the queue group the peer has (queue entries only): the entry
+    /// counts that many times when a member is picked (spec cluster.md §1.11.2). An `RS+`
+    /// for the same key replaces it.
+    pub weight: AtomicU32,
 }
 
 impl Sub {
@@ -66,6 +80,7 @@ impl Sub {
             track_replies: false,
             import: Some(Box::new(route)),
             gate: None,
+            remote: None,
         }
     }
 }
@@ -82,6 +97,15 @@ pub enum Claim {
 }
 
 impl Sub {
+    /// The weight of this entry when a queue member is picked: the peer's member count for
+    /// a route's entry, 1 for a local subscriber.
+    #[inline]
+    pub fn weight(&self) -> u64 {
+        self.remote
+            .as_ref()
+            .map_or(1, |r| u64::from(r.weight.load(Ordering::Relaxed).max(1)))
+    }
+
     /// Claims one delivery, honouring the auto-unsubscribe limit exactly across workers.
     pub fn claim(&self) -> Claim {
         if self.closed.load(Ordering::Relaxed) {

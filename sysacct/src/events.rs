@@ -141,7 +141,7 @@ pub struct ServerStatsMsg {
     pub statsz: ServerStats,
 }
 
-/// Server statistics (the standalone subset: no routes, gateways or JetStream).
+/// Server statistics (no gateways or JetStream).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerStats {
     /// Start time.
@@ -173,11 +173,30 @@ pub struct ServerStats {
     pub received_from_clients: MsgBytes,
     /// Slow consumers.
     pub slow_consumers: i64,
+    /// One entry per route connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteStat>,
     /// Servers known.
     pub active_servers: i64,
     /// Go's GOMAXPROCS; Gannet reports its worker count.
     #[serde(default)]
     pub gomaxprocs: i64,
+}
+
+/// STATSZ `routes` entry: one route connection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouteStat {
+    /// The route connection id.
+    pub rid: u64,
+    /// The peer's server name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Sent to the peer.
+    pub sent: MsgBytes,
+    /// Received from the peer.
+    pub received: MsgBytes,
+    /// Bytes waiting to be written.
+    pub pending: i64,
 }
 
 /// The envelope of `$SYS.REQ` replies: `{"server":…,"data":…,"error":…}`.

@@ -43,6 +43,36 @@ pub struct DiskIoWaitStats {
     pub max_wait_time: i64,
 }
 
+/// `/varz` `cluster` (nats-server `ClusterOptsVarz`): every field left out when unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterVarz {
+    /// Cluster name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Route listener host.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub addr: String,
+    /// Route listener port.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub cluster_port: i64,
+    /// Route auth timeout (seconds).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub auth_timeout: f64,
+    /// Configured route URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Route TLS timeout (seconds).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub tls_timeout: f64,
+    /// Configured pool size.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub pool_size: i64,
+}
+
+fn is_zero_f64(n: &f64) -> bool {
+    *n == 0.0
+}
+
 /// `/varz` (the fields a server without clustering, JetStream or TLS listeners has).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Varz {
@@ -101,8 +131,8 @@ pub struct Varz {
     pub max_payload: i64,
     /// Max pending.
     pub max_pending: i64,
-    /// Cluster.
-    pub cluster: Empty,
+    /// Cluster (`{}` without one).
+    pub cluster: ClusterVarz,
     /// Gateway.
     pub gateway: Empty,
     /// Leaf.

@@ -1,7 +1,8 @@
 //! `gannet-chart`: turns the JSON lines of a comparison run (`scripts/compare.sh`) into the
 //! summary JSON, the Markdown table and an SVG chart: 1 -> 1 throughput per payload size and
 //! request/reply latency percentiles, gannet against nats-server, and against the second
-//! reference (`nats-server-2.9`) when the run raced one.
+//! reference (`nats-server-2.9`) when the run raced one. The chart shows single-server runs
+//! only; the cluster cases (`--sub-url`) are in the table.
 //!
 //! ```text
 //! gannet-chart --raw docs/perf/run.jsonl --json run.json --md run.md --svg run.svg
@@ -145,7 +146,7 @@ fn size_series(sum: &Summary, side: usize) -> Vec<(usize, f64, f64, f64)> {
     let mut v: Vec<_> = sum
         .rows
         .iter()
-        .filter(|r| r.case.starts_with("pubsub 1->1 ") && r.metric == "msgs/s")
+        .filter(|r| r.case.starts_with("pubsub 1->1 ") && r.metric == "msgs/s" && !r.cross_server)
         .filter_map(|r| {
             let s = r.stats()[side]?;
             Some((r.size, s.median, s.min, s.max))
@@ -253,9 +254,17 @@ fn size_label(n: usize) -> String {
     }
 }
 
+/// The single-server rows of a latency scenario: the chart leaves the cluster runs (their
+/// own rows in the table) out, as their route hop would make a second, slower curve.
+fn latency_rows<'a>(sum: &'a Summary, scenario: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
+    sum.rows
+        .iter()
+        .filter(move |r| r.scenario == scenario && !r.cross_server)
+}
+
 /// Median latency per percentile for one latency scenario and server.
 fn latency_series(sum: &Summary, scenario: &str, side: usize) -> Vec<(SegmentValue<i32>, f64)> {
-    let rows: Vec<&Row> = sum.rows.iter().filter(|r| r.scenario == scenario).collect();
+    let rows: Vec<&Row> = latency_rows(sum, scenario).collect();
     PERCENTILES
         .iter()
         .enumerate()
@@ -271,8 +280,8 @@ fn draw_latency<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, sum: &Summary
 where
     DB::ErrorType: 'static,
 {
-    let closed = sum.rows.iter().find(|r| r.scenario == "req");
-    let open = sum.rows.iter().find(|r| r.scenario == "req-open");
+    let closed = latency_rows(sum, "req").next();
+    let open = latency_rows(sum, "req-open").next();
     let raced = servers(sum);
     let mut series = Vec::new();
     for (closed_loop, scenario, how) in [(true, "req", "closed"), (false, "req-open", "open")] {

@@ -7,7 +7,8 @@
 //!   stalls, the requests that should have gone out meanwhile are charged the wait, which
 //!   corrects for coordinated omission without rewriting the histogram.
 
-use super::{connect, msgs_or, REQ_SIZE_DEFAULT};
+use super::probe::await_interest;
+use super::{connect, connect_on, msgs_or, Side, REQ_SIZE_DEFAULT};
 use crate::args::Config;
 use crate::client::{server_err, write_all_until, BenchConn, OpReader};
 use crate::progress::Progress;
@@ -45,10 +46,10 @@ pub fn closed_loop(cfg: &Config, deadline: Instant, report: &mut Report) -> anyh
     (report.pubs, report.subs) = (1, 1);
     let responder = Responder::start(cfg, size, deadline)?;
     let inbox = format!("_INBOX.{}.closed", std::process::id());
-    let mut req = connect(cfg, "requester")?;
-    req.write_all(format!("SUB {inbox} 1\r\n").as_bytes(), deadline)
-        .and_then(|()| req.round_trip(deadline))
-        .context("subscribing to the inbox")?;
+    let mut req = match requester(cfg, &inbox, deadline) {
+        Ok(req) => req,
+        Err(e) => return Err(responder.abandon(e)),
+    };
     let mut op = format!("PUB {REQ_SUBJECT} {inbox} {size}\r\n").into_bytes();
     op.resize(op.len() + size, b'x');
     op.extend_from_slice(b"\r\n");
@@ -89,6 +90,19 @@ pub fn closed_loop(cfg: &Config, deadline: Instant, report: &mut Report) -> anyh
     Ok(())
 }
 
+/// Connects the requester and subscribes it to `replies`. With `--sub-url` it then waits until
+/// requests reach the responder's server and replies the requester's, so that no request of
+/// the warm-up or the run is lost to interest still crossing the route.
+fn requester(cfg: &Config, replies: &str, deadline: Instant) -> anyhow::Result<BenchConn> {
+    let mut req = connect(cfg, "requester")?;
+    req.write_all(format!("SUB {replies} 1\r\n").as_bytes(), deadline)
+        .and_then(|()| req.round_trip(deadline))
+        .context("subscribing to the inbox")?;
+    await_interest(cfg, Side::Sub, deadline).context("the responder's subscription")?;
+    await_interest(cfg, Side::Pub, deadline).context("the requester's inbox")?;
+    Ok(req)
+}
+
 /// Sends one request and waits for its reply; returns the round-trip time.
 fn round_trip_once(req: &mut BenchConn, op: &[u8], deadline: Instant) -> anyhow::Result<Duration> {
     let t0 = Instant::now();
@@ -118,10 +132,10 @@ pub fn open_loop(cfg: &Config, deadline: Instant, report: &mut Report) -> anyhow
     (report.pubs, report.subs) = (1, 1);
     let responder = Responder::start(cfg, size, deadline)?;
     let inbox = format!("_INBOX.{}.open", std::process::id());
-    let mut req = connect(cfg, "requester")?;
-    req.write_all(format!("SUB {inbox}.* 1\r\n").as_bytes(), deadline)
-        .and_then(|()| req.round_trip(deadline))
-        .context("subscribing to the inbox")?;
+    let req = match requester(cfg, &format!("{inbox}.*"), deadline) {
+        Ok(req) => req,
+        Err(e) => return Err(responder.abandon(e)),
+    };
     let (reader, writer) = req.into_split()?;
     let schedule = Schedule {
         // Leave the sender thread a moment to start before the first request is due.
@@ -350,7 +364,7 @@ struct Responder {
 
 impl Responder {
     fn start(cfg: &Config, size: usize, deadline: Instant) -> anyhow::Result<Responder> {
-        let mut conn = connect(cfg, "responder")?;
+        let mut conn = connect_on(cfg, Side::Sub, "responder")?;
         conn.write_all(format!("SUB {REQ_SUBJECT} 1\r\n").as_bytes(), deadline)
             .and_then(|()| conn.round_trip(deadline))
             .context("subscribing the responder")?;
@@ -361,6 +375,14 @@ impl Responder {
             .spawn(move || serve(conn, size, &stop2, deadline))
             .context("spawning the responder thread")?;
         Ok(Responder { stop, thread })
+    }
+
+    /// Stops the thread when the scenario fails before using it (it would otherwise hold its
+    /// connection until the deadline) and returns the scenario's error.
+    fn abandon(self, e: anyhow::Error) -> anyhow::Error {
+        // The scenario's own error is the one to report; the responder's adds nothing.
+        let _ = self.stop();
+        e
     }
 
     /// Stops the thread; returns an error if it had failed.

@@ -8,11 +8,16 @@
 //! - `latency`: `req` (closed loop) and `req-open` (fixed rate).
 //! - `conns`: `conns` (idle connection memory) and `churn`.
 //! - `subs`: subscription scale.
+//! - `probe`: for `--sub-url`, waits until interest has crossed between the two servers.
+//!
+//! With `--sub-url`, subscribers, queue members and the responder connect to that server
+//! ([`Side::Sub`]) and publishers and the requester to `--url` ([`Side::Pub`]).
 
 pub mod flow;
 
 mod conns;
 mod latency;
+mod probe;
 mod subs;
 mod throughput;
 
@@ -31,6 +36,7 @@ pub const REQ_SIZE_DEFAULT: usize = 128;
 pub fn run(sc: Scenario, cfg: &Config) -> Report {
     let mut report = Report::new(sc.name());
     report.label = cfg.label.clone();
+    report.cross_server = sc.takes_sub_url() && cfg.cross_server();
     let deadline = Instant::now() + cfg.limit;
     let result = match sc {
         Scenario::Pub => throughput::publish_only(cfg, deadline, &mut report),
@@ -59,22 +65,62 @@ fn msgs_or(cfg: &Config, default: u64) -> u64 {
     }
 }
 
+/// Which server a connection goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Publishers and the requester: `--url`.
+    Pub,
+    /// Subscribers, queue members and the responder: `--sub-url`, else `--url`.
+    Sub,
+}
+
+impl Side {
+    /// The server's `host:port`.
+    fn addr(self, cfg: &Config) -> &str {
+        match self {
+            Side::Pub => &cfg.addr,
+            Side::Sub => cfg.sub_addr(),
+        }
+    }
+
+    /// The other side.
+    fn other(self) -> Side {
+        match self {
+            Side::Pub => Side::Sub,
+            Side::Sub => Side::Pub,
+        }
+    }
+}
+
 fn endpoint(cfg: &Config) -> Endpoint {
+    endpoint_on(cfg, Side::Pub)
+}
+
+fn endpoint_on(cfg: &Config, side: Side) -> Endpoint {
     Endpoint {
-        addr: cfg.addr.clone(),
+        addr: side.addr(cfg).to_string(),
         creds: cfg.creds.clone(),
     }
 }
 
-/// Connects one client named `gannet-bench-<role>`.
+/// Connects one client named `gannet-bench-<role>` to the publishers' server.
 fn connect(cfg: &Config, role: &str) -> anyhow::Result<BenchConn> {
-    BenchConn::connect(&endpoint(cfg), &format!("gannet-bench-{role}"))
-        .with_context(|| format!("{role}: connecting to {}", cfg.addr))
+    connect_on(cfg, Side::Pub, role)
+}
+
+/// Connects one client named `gannet-bench-<role>` to `side`'s server.
+fn connect_on(cfg: &Config, side: Side, role: &str) -> anyhow::Result<BenchConn> {
+    BenchConn::connect(&endpoint_on(cfg, side), &format!("gannet-bench-{role}"))
+        .with_context(|| format!("{role}: connecting to {}", side.addr(cfg)))
 }
 
 fn connect_n(cfg: &Config, role: &str, n: usize) -> anyhow::Result<Vec<BenchConn>> {
+    connect_n_on(cfg, Side::Pub, role, n)
+}
+
+fn connect_n_on(cfg: &Config, side: Side, role: &str, n: usize) -> anyhow::Result<Vec<BenchConn>> {
     (0..n)
-        .map(|i| connect(cfg, &format!("{role}-{i}")))
+        .map(|i| connect_on(cfg, side, &format!("{role}-{i}")))
         .collect()
 }
 

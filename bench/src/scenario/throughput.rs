@@ -2,7 +2,8 @@
 //! subject) and `queue` (1 -> N members of one queue group).
 
 use super::flow::{self, window_default, Delivery, Plan, Tape};
-use super::{connect_n, msgs_or, SIZE_DEFAULT};
+use super::probe::await_interest;
+use super::{connect_n, connect_n_on, msgs_or, Side, SIZE_DEFAULT};
 use crate::args::Config;
 use crate::report::Report;
 use crate::stats::Spread;
@@ -66,7 +67,8 @@ pub fn queue(cfg: &Config, deadline: Instant, report: &mut Report) -> anyhow::Re
 }
 
 /// Connects `subs` subscribers on one subject (in a queue group if `queue` is set) and `pubs`
-/// publishers, runs the flow and returns what each subscriber received.
+/// publishers, runs the flow and returns what each subscriber received. With `--sub-url` the
+/// subscribers are on that server, and the flow starts once their interest has crossed.
 fn fan(
     cfg: &Config,
     deadline: Instant,
@@ -81,7 +83,7 @@ fn fan(
     report.size = size;
     report.pubs = pubs;
     report.subs = subs;
-    let mut sub_conns = connect_n(cfg, "sub", subs)?;
+    let mut sub_conns = connect_n_on(cfg, Side::Sub, "sub", subs)?;
     let sub_line = match queue {
         Some(q) => format!("SUB {subject} {q} 1\r\n"),
         None => format!("SUB {subject} 1\r\n"),
@@ -91,6 +93,7 @@ fn fan(
             .and_then(|()| c.round_trip(deadline))
             .context("subscribing")?;
     }
+    await_interest(cfg, Side::Sub, deadline)?;
     let pub_conns = connect_n(cfg, "pub", pubs)?;
     let delivery = if queue.is_some() {
         Delivery::One

@@ -130,7 +130,10 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
             cors: false,
             ..json(serde_json::to_vec(&status::expvarz()))
         },
-        "/routez" => json(serde_json::to_vec_pretty(&status::routez(shared))),
+        "/routez" => {
+            let subs = parse_bool("subs", req.param("subs")).unwrap_or(false);
+            json(serde_json::to_vec_pretty(&status::routez(shared, subs)))
+        }
         "/gatewayz" => json(serde_json::to_vec_pretty(&status::gatewayz(shared))),
         "/leafz" => json(serde_json::to_vec_pretty(&status::leafz(shared))),
         "/metrics" => Response {
@@ -286,6 +289,9 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         v.stale_connections += s.counters.stale_connections as i64;
         v.stalled_clients += s.counters.stalled_clients as i64;
     }
+    v.routes = snaps.iter().map(|s| s.routes.len() as i64).sum();
+    v.remotes = shared.cluster().map_or(0, |c| c.peer_count() as i64);
+    v.cluster = cluster_varz(&rt);
     v.in_client_msgs = v.in_msgs;
     v.in_client_bytes = v.in_bytes;
     v.out_client_msgs = v.out_msgs;
@@ -293,6 +299,22 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
     v.slow_consumer_stats.clients = v.slow_consumers as u64;
     v.stale_connection_stats.clients = v.stale_connections as u64;
     v
+}
+
+/// `/varz` `cluster`: the configured cluster, `{}` without one.
+fn cluster_varz(rt: &crate::runtime::Runtime) -> sysacct::monitor::ClusterVarz {
+    let Some(c) = rt.opts.cluster.as_ref() else {
+        return sysacct::monitor::ClusterVarz::default();
+    };
+    sysacct::monitor::ClusterVarz {
+        name: c.name.clone(),
+        addr: c.host.clone(),
+        cluster_port: c.port,
+        auth_timeout: c.auth_timeout.as_secs_f64(),
+        urls: c.routes.iter().map(|r| r.host_port()).collect(),
+        tls_timeout: 0.0,
+        pool_size: c.pool_size,
+    }
 }
 
 /// Prometheus label value escaping.

@@ -55,11 +55,48 @@ pub fn healthz(req: &Request) -> (u16, HealthStatus) {
     }
 }
 
-/// `/routez` and ROUTEZ: no routes until clustering exists.
-pub fn routez(shared: &Shared) -> Value {
+/// `/routez` and ROUTEZ: one entry per route connection, in nats-server's field order
+/// (`RouteInfo` in `server/monitor.go`); `subs` adds `subscriptions_list`.
+pub fn routez(shared: &Shared, subs: bool) -> Value {
     let rt = shared.runtime().0;
+    let now = SystemTime::now();
+    let snaps = shared.gather(crate::msgs::snapshot::SnapshotRequest::default());
+    let mut routes: Vec<_> = snaps.iter().flat_map(|s| s.routes.iter()).collect();
+    routes.sort_by_key(|r| r.rid);
+    let entries: Vec<Value> = routes
+        .iter()
+        .map(|r| {
+            let mut e = serde_json::Map::new();
+            e.insert("rid".into(), r.rid.into());
+            e.insert("remote_id".into(), r.remote_id.clone().into());
+            e.insert("remote_name".into(), r.remote_name.clone().into());
+            e.insert("did_solicit".into(), r.did_solicit.into());
+            e.insert("is_configured".into(), r.is_configured.into());
+            e.insert("ip".into(), r.peer.ip().to_string().into());
+            e.insert("port".into(), r.peer.port().into());
+            e.insert("start".into(), rfc3339_nano(r.start).into());
+            e.insert("last_activity".into(), rfc3339_nano(r.last_activity).into());
+            if let Some(rtt) = r.rtt {
+                e.insert("rtt".into(), sysacct::monitor::rtt_text(rtt).into());
+            }
+            let up = now.duration_since(r.start).unwrap_or_default();
+            e.insert("uptime".into(), sysacct::monitor::uptime_text(up).into());
+            let idle = now.duration_since(r.last_activity).unwrap_or_default();
+            e.insert("idle".into(), sysacct::monitor::uptime_text(idle).into());
+            e.insert("pending_size".into(), r.pending_bytes.into());
+            e.insert("in_msgs".into(), r.in_msgs.into());
+            e.insert("out_msgs".into(), r.out_msgs.into());
+            e.insert("in_bytes".into(), r.in_bytes.into());
+            e.insert("out_bytes".into(), r.out_bytes.into());
+            e.insert("subscriptions".into(), r.subs.len().into());
+            if subs {
+                e.insert("subscriptions_list".into(), r.subs.clone().into());
+            }
+            Value::Object(e)
+        })
+        .collect();
     json!({"server_id": rt.info.server_id, "server_name": rt.info.server_name,
-           "now": rfc3339_nano(SystemTime::now()), "num_routes": 0, "routes": []})
+           "now": rfc3339_nano(now), "num_routes": entries.len(), "routes": entries})
 }
 
 /// `/gatewayz` and GATEWAYZ: no gateways yet.

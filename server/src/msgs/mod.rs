@@ -42,6 +42,18 @@ pub enum WorkerMsg {
         /// The peer address.
         peer: SocketAddr,
     },
+    /// A route connection: accepted on the cluster port (`solicit` is `None`) or dialed by
+    /// the route dialer.
+    NewRoute {
+        /// The socket.
+        sock: TcpStream,
+        /// Its connection id.
+        cid: u64,
+        /// The peer address.
+        peer: SocketAddr,
+        /// How it was dialed, for a solicited route.
+        solicit: Option<crate::cluster::Solicit>,
+    },
     /// Deliveries from another worker.
     Batch(Batch),
     /// The runtime configuration changed (reload): re-apply limits and re-check auth.

@@ -87,6 +87,41 @@ pub struct Counters {
     pub stalled_clients: u64,
 }
 
+/// One route connection, for `/routez` and STATSZ `routes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSnapshot {
+    /// Connection id.
+    pub rid: u64,
+    /// The peer's server id.
+    pub remote_id: String,
+    /// The peer's server name.
+    pub remote_name: String,
+    /// This server dialed it.
+    pub did_solicit: bool,
+    /// Dialed from a configured route URL.
+    pub is_configured: bool,
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// Connect time.
+    pub start: SystemTime,
+    /// Last inbound activity.
+    pub last_activity: SystemTime,
+    /// Last RTT, if measured.
+    pub rtt: Option<Duration>,
+    /// Outbound bytes waiting.
+    pub pending_bytes: u64,
+    /// Messages from the peer.
+    pub in_msgs: u64,
+    /// Messages to the peer.
+    pub out_msgs: u64,
+    /// Bytes from the peer.
+    pub in_bytes: u64,
+    /// Bytes to the peer.
+    pub out_bytes: u64,
+    /// Interest the peer registered here, as `account subject [queue]` keys.
+    pub subs: Vec<String>,
+}
+
 /// A worker's answer to a snapshot request.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerSnapshot {
@@ -98,6 +133,8 @@ pub struct WorkerSnapshot {
     pub conns: Vec<ConnSnapshot>,
     /// Number of open connections.
     pub num_conns: usize,
+    /// Its registered route connections (always included: there are few).
+    pub routes: Vec<RouteSnapshot>,
 }
 
 /// What to include in a snapshot.

@@ -1,5 +1,6 @@
 //! The config-file keys: what each top-level key (and the `authorization` block) sets, with
-//! nats-server's aliases, value types, warnings and error texts.
+//! nats-server's aliases, value types, warnings and error texts. The `cluster` block is read in
+//! `cluster.rs`, with the value helpers of this file.
 //!
 //! Mirrors `ProcessConfigFile` / `processConfigFileLine` and their value parsers
 //! (`parseListen`, `parseAuthorization`, the resolver forms, …) in nats-server's
@@ -25,7 +26,6 @@ use super::{
 const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "mappings",
     "maps",
-    "cluster",
     "gateway",
     "leaf",
     "leafnodes",
@@ -40,11 +40,13 @@ const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "proxies",
 ];
 
-/// Warnings collected while reading the config file.
+/// Warnings and errors collected while reading the config file.
 #[derive(Default)]
-struct Report {
-    warnings: Vec<String>,
-    errors: Vec<String>,
+pub(super) struct Report {
+    /// `file:line:col: …` warnings, in the order found.
+    pub(super) warnings: Vec<String>,
+    /// `file:line:col: …` errors, in the order found.
+    pub(super) errors: Vec<String>,
 }
 
 impl Options {
@@ -93,7 +95,8 @@ impl Options {
             || self.config_identity(entry, &lower)?
             || self.config_logging(entry, &lower)?
             || self.config_limits(entry, &lower, report)?
-            || self.config_auth(entry, &lower, report)?;
+            || self.config_auth(entry, &lower, report)?
+            || self.config_links(entry, &lower, report)?;
         if !handled {
             self.config_other(entry, &lower)?;
         }
@@ -118,6 +121,21 @@ impl Options {
             "allow_non_tls" => self.allow_non_tls = boolean(v)?,
             _ => return Ok(false),
         }
+        Ok(true)
+    }
+
+    /// Server-to-server links: `cluster` (in `cluster.rs`). `Ok(false)` for any other key;
+    /// `gateway` and `leafnodes` are accepted without being implemented (`config_other`).
+    fn config_links(
+        &mut self,
+        entry: &Entry,
+        lower: &str,
+        report: &mut Report,
+    ) -> Result<bool, String> {
+        if lower != "cluster" {
+            return Ok(false);
+        }
+        self.config_cluster(&entry.value, report)?;
         Ok(true)
     }
 
@@ -375,7 +393,6 @@ impl Options {
                 self.system_account = v.as_str().unwrap_or_default().to_string();
                 return Ok(());
             }
-            "cluster" => self.cluster_listen_configured = cluster_has_listen(v),
             _ if NOT_IMPLEMENTED_KEYS.contains(&lower) => {}
             _ if entry.used_as_variable => return Ok(()),
             _ => return Err(unknown_field(entry)),
@@ -467,7 +484,7 @@ fn block_default_permissions(
 }
 
 /// `file:line:col: unknown field "x"`.
-fn unknown_field(entry: &Entry) -> String {
+pub(super) fn unknown_field(entry: &Entry) -> String {
     format!(
         "{}: unknown field {}",
         entry.value.pos,
@@ -477,7 +494,7 @@ fn unknown_field(entry: &Entry) -> String {
 
 /// The error nats-server reports when a value has the wrong type: its Go
 /// type assertion panics, and the panic becomes the error.
-fn type_error(v: &Value, want: &str) -> String {
+pub(super) fn type_error(v: &Value, want: &str) -> String {
     format!(
         "{}: interface conversion: interface {{}} is {}, not {want}",
         v.pos,
@@ -485,23 +502,23 @@ fn type_error(v: &Value, want: &str) -> String {
     )
 }
 
-fn int(v: &Value) -> Result<i64, String> {
+pub(super) fn int(v: &Value) -> Result<i64, String> {
     v.as_int().ok_or_else(|| type_error(v, "int64"))
 }
 
-fn boolean(v: &Value) -> Result<bool, String> {
+pub(super) fn boolean(v: &Value) -> Result<bool, String> {
     v.as_bool().ok_or_else(|| type_error(v, "bool"))
 }
 
-fn string(v: &Value) -> Result<&str, String> {
+pub(super) fn string(v: &Value) -> Result<&str, String> {
     v.as_str().ok_or_else(|| type_error(v, "string"))
 }
 
-fn owned(v: &Value) -> Result<String, String> {
+pub(super) fn owned(v: &Value) -> Result<String, String> {
     string(v).map(str::to_string)
 }
 
-fn map(v: &Value) -> Result<&Map, String> {
+pub(super) fn map(v: &Value) -> Result<&Map, String> {
     v.as_map()
         .ok_or_else(|| type_error(v, "map[string]interface {}"))
 }
@@ -663,7 +680,7 @@ fn dir_resolver(cache: bool, entries: &Map) -> Result<crate::auth::dirstore::Dir
 
 /// `listen`, `http` and `https`: a port, or `host:port` (`parseListen`).
 /// A bare port clears the host.
-fn listen(v: &Value) -> Result<(String, i64), String> {
+pub(super) fn listen(v: &Value) -> Result<(String, i64), String> {
     let parsed = match &v.kind {
         ValueKind::Int(port) => Ok((String::new(), *port)),
         ValueKind::Str(text) => match go_split_host_port(text) {
@@ -717,7 +734,7 @@ fn workers(v: &Value) -> Result<Option<usize>, String> {
     Ok(Some(count).filter(|&c| c > 0))
 }
 
-fn write_timeout(v: &Value) -> Result<WriteTimeout, String> {
+pub(super) fn write_timeout(v: &Value) -> Result<WriteTimeout, String> {
     match string(v)? {
         "default" => Ok(WriteTimeout::Default),
         "close" => Ok(WriteTimeout::Close),
@@ -731,7 +748,7 @@ fn write_timeout(v: &Value) -> Result<WriteTimeout, String> {
 
 /// `ping_interval` and `write_deadline`: a Go duration string, or (with a
 /// warning) an integer number of seconds.
-fn duration(field: &str, v: &Value, report: &mut Report) -> Result<Duration, String> {
+pub(super) fn duration(field: &str, v: &Value, report: &mut Report) -> Result<Duration, String> {
     let nanos = match &v.kind {
         ValueKind::Str(text) => {
             parse_go_duration(text).map_err(|e| format!("{}: error parsing {field}: {e}", v.pos))?
@@ -778,7 +795,7 @@ fn lame_duck_grace(v: &Value) -> Result<Duration, String> {
 
 /// `authorization.timeout`: seconds as an integer or float, or a duration
 /// string. Over a minute gets a warning.
-fn auth_timeout(key: &str, v: &Value, report: &mut Report) -> Result<Duration, String> {
+pub(super) fn auth_timeout(key: &str, v: &Value, report: &mut Report) -> Result<Duration, String> {
     let (secs, shown) = match &v.kind {
         ValueKind::Int(n) => (*n as f64, n.to_string()),
         ValueKind::Float(f) => (*f, go_float(*f)),
@@ -812,20 +829,6 @@ fn auth_timeout(key: &str, v: &Value, report: &mut Report) -> Result<Duration, S
             "{}: error parsing authorization config, 'timeout' needs to be positive",
             v.pos
         )
-    })
-}
-
-/// Whether a `cluster` block gives a listen address (`listen`, `port` or
-/// `host`), which `--routes` requires.
-fn cluster_has_listen(v: &Value) -> bool {
-    let Some(block) = v.as_map() else {
-        return false;
-    };
-    block.iter().any(|e| match e.key.to_lowercase().as_str() {
-        "listen" => true,
-        "port" => e.value.as_int().is_some_and(|p| p != 0),
-        "host" | "net" => e.value.as_str().is_some_and(|h| !h.is_empty()),
-        _ => false,
     })
 }
 

@@ -6,17 +6,17 @@
 //! `overrideCluster` and `overrideTLS`.
 
 use crate::cli::Flags;
-use crate::gofmt::go_split_host_port;
 
-use super::{Error, Options};
+use super::cluster;
+use super::{ClusterOpts, Error, Options};
 
 impl Options {
     /// Applies the command-line flags over the current options (flags win),
     /// then the defaults and the startup checks.
     ///
     /// `-DV`, `-DVV` and `-VV` are applied after `-D`/`-V`, as nats-server
-    /// does. Cluster, route, TLS and JetStream flags are checked as in
-    /// nats-server and recorded in `Options::not_implemented`.
+    /// does. Cluster and route flags set [`Options::cluster`]; JetStream and
+    /// profiling flags are recorded in `Options::not_implemented`.
     ///
     /// # Errors
     ///
@@ -85,38 +85,65 @@ impl Options {
         }
     }
 
-    /// `--cluster`, `--routes` and the other cluster flags
-    /// (`overrideCluster`).
+    /// `--cluster`/`--cluster_listen` (`overrideCluster`): the route listener and its
+    /// credentials from a URL (cleared when it has none); an empty value turns clustering
+    /// off. Then the other cluster flags and `--routes`.
     fn apply_flag_cluster(&mut self, flags: &Flags) -> Result<(), Error> {
-        let others = flags.cluster_name.is_some()
-            || flags.cluster_advertise.is_some()
-            || flags.no_advertise.is_some()
-            || flags.connect_retries.is_some();
-        if others {
-            self.not_implemented("cluster");
-        }
         match flags.cluster_listen.as_deref() {
-            // An empty value turns clustering off.
-            Some("") => {
-                self.cluster_listen_configured = false;
-                self.forget_not_implemented("cluster");
-            }
+            Some("") => self.cluster = None,
             Some(url) => {
-                check_cluster_url(url).map_err(Error::Invalid)?;
-                self.cluster_listen_configured = true;
-                self.not_implemented("cluster");
+                let listen = cluster::listen_url(url).map_err(Error::Invalid)?;
+                let c = self.cluster.get_or_insert_with(ClusterOpts::default);
+                (c.host, c.port) = (listen.host, listen.port);
+                (c.user, c.password) = (listen.user, listen.password);
+                c.listen_configured = true;
             }
             None => {}
         }
-        let routes = flags.routes.as_deref().unwrap_or_default();
-        if !routes.is_empty() {
-            if !self.cluster_listen_configured {
-                return Err(Error::Invalid(
-                    "solicited routes require cluster capabilities, e.g. --cluster".into(),
-                ));
+        self.apply_flag_cluster_values(flags)?;
+        self.apply_flag_routes(flags)
+    }
+
+    /// `--cluster_name`, `--cluster_advertise`, `--no_advertise` and `--connect_retries`
+    /// replace the configured values (`--no_advertise=false` too, as nats-server's second
+    /// flag parse does). Without a cluster they have nothing to change, but a name with
+    /// spaces is still refused, as nats-server does.
+    fn apply_flag_cluster_values(&mut self, flags: &Flags) -> Result<(), Error> {
+        let Some(c) = self.cluster.as_mut() else {
+            if flags
+                .cluster_name
+                .as_deref()
+                .is_some_and(|n| n.contains(' '))
+            {
+                return Err(Error::Invalid(cluster::NAME_HAS_SPACES.into()));
             }
-            self.not_implemented("routes");
+            return Ok(());
+        };
+        set(&mut c.name, flags.cluster_name.clone());
+        set(&mut c.advertise, flags.cluster_advertise.clone());
+        set(&mut c.no_advertise, flags.no_advertise);
+        set(&mut c.connect_retries, flags.connect_retries);
+        Ok(())
+    }
+
+    /// `--routes a,b`: replaces the configured routes (an empty value clears them). Routes
+    /// need a cluster listen address, from the config or `--cluster`.
+    fn apply_flag_routes(&mut self, flags: &Flags) -> Result<(), Error> {
+        let Some(list) = flags.routes.as_deref() else {
+            return Ok(());
+        };
+        if list.is_empty() {
+            if let Some(c) = self.cluster.as_mut() {
+                c.routes.clear();
+            }
+            return Ok(());
         }
+        let Some(c) = self.cluster.as_mut().filter(|c| c.listen_configured) else {
+            return Err(Error::Invalid(
+                "solicited routes require cluster capabilities, e.g. --cluster".into(),
+            ));
+        };
+        c.routes = cluster::routes_from_flag(list).map_err(Error::Invalid)?;
         Ok(())
     }
 
@@ -163,32 +190,6 @@ fn set<T>(field: &mut T, flag: Option<T>) {
     if let Some(value) = flag {
         *field = value;
     }
-}
-
-/// Checks a `--cluster` URL the way `overrideCluster` parses it:
-/// `scheme://[user:pass@]host:port`, where port `-1` means random.
-fn check_cluster_url(url: &str) -> Result<(), String> {
-    let url = match url.strip_suffix(":-1") {
-        Some(base) => format!("{base}:0"),
-        None => url.to_string(),
-    };
-    // Without "://" Go's url.Parse finds no host at all.
-    let authority = match url.split_once("://") {
-        Some((_, rest)) => rest.split(['/', '?', '#']).next().unwrap_or_default(),
-        None => "",
-    };
-    let (user_info, host_port) = match authority.rsplit_once('@') {
-        Some((user_info, host_port)) => (Some(user_info), host_port),
-        None => (None, authority),
-    };
-    let (_, port) = go_split_host_port(host_port)?;
-    if port.parse::<i64>().is_err() {
-        return Err("expected integer".into());
-    }
-    if user_info.is_some_and(|u| !u.contains(':')) {
-        return Err("expected cluster password to be set".into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -292,8 +293,13 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(o.not_implemented, ["cluster", "routes"]);
-        assert!(with_flags("", &["--cluster", "nats://u:p@0.0.0.0:-1"]).is_ok());
+        assert!(o.not_implemented.is_empty());
+        let cluster = o.cluster.as_ref().unwrap();
+        assert_eq!((cluster.host.as_str(), cluster.port), ("0.0.0.0", 6222));
+        let routes: Vec<&str> = cluster.routes.iter().map(|r| r.raw.as_str()).collect();
+        assert_eq!(routes, ["nats://a:6222", "nats://b:6222"]);
+        let o = with_flags("", &["--cluster", "nats://u:p@0.0.0.0:-1"]).unwrap();
+        assert_eq!(o.cluster.as_ref().map(|c| c.port), Some(RANDOM_PORT));
         assert_eq!(
             with_flags("", &["--cluster", "nats://u@0.0.0.0:6222"])
                 .unwrap_err()
@@ -314,7 +320,7 @@ mod tests {
         );
         assert!(with_flags("", &["--routes", ""]).is_ok());
         let o = with_flags("cluster { port: 6222 }", &["--cluster", ""]).unwrap();
-        assert!(o.not_implemented.is_empty());
+        assert!(o.not_implemented.is_empty() && o.cluster.is_none());
 
         assert_eq!(
             with_flags("", &["--tls"]).unwrap_err().to_string(),

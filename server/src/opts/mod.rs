@@ -1,7 +1,8 @@
 //! The validated server options: [`Options`], its defaults and the startup checks.
 //!
 //! [`Options`] is built from a config file ([`Options::from_config`], in `config.rs`), then
-//! command-line flags override it ([`Options::apply_flags`], in `flags.rs`); [`load`] does
+//! command-line flags override it ([`Options::apply_flags`], in `flags.rs`; the `cluster`
+//! block and flags are in `cluster.rs`, see [`ClusterOpts`]); [`load`] does
 //! both the way nats-server's `ConfigureOptions` does. On reload the server
 //! loads again and asks [`Options::diff_reloadable`] (in [`crate::reload`]) what changed.
 //!
@@ -12,8 +13,11 @@
 //! `Options::not_implemented` so the server can say so; unknown keys are
 //! errors, as in nats-server.
 
+mod cluster;
 mod config;
 mod flags;
+
+pub use cluster::{ClusterOpts, RouteUrl};
 
 use std::fmt;
 use std::path::Path;
@@ -183,15 +187,15 @@ pub struct Options {
     pub tls: Option<crate::tls::TlsOptions>,
     /// `allow_non_tls`: with TLS configured, plaintext clients are served too.
     pub allow_non_tls: bool,
+    /// `cluster { … }` with the cluster flags applied; `None` when there is neither a
+    /// `cluster` block nor a `--cluster` flag (or `--cluster ""` turned clustering off).
+    pub cluster: Option<ClusterOpts>,
     /// Settings that were accepted but have no effect in Gannet yet, in the
-    /// order found: top-level config keys (`"cluster"`), nested ones
-    /// (`"authorization.users"`) and flag groups (`"tls"`, `"routes"`).
+    /// order found: top-level config keys (`"gateway"`), nested ones
+    /// (`"authorization.auth_callout"`, `"cluster.tls"`) and flags (`"prof_port"`).
     pub not_implemented: Vec<String>,
     /// `http`/`https` host as configured; empty means "same as `host`".
     http_host_configured: String,
-    /// True if the config or `--cluster` gives the cluster a listen address,
-    /// which `--routes` needs.
-    cluster_listen_configured: bool,
     /// `authorization.timeout` as configured (zero = not set): the default depends on TLS,
     /// which flags may still change, so [`Options::auth_timeout`] is derived at baseline.
     auth_timeout_configured: Duration,
@@ -417,9 +421,9 @@ impl Options {
             accounts: Vec::new(),
             tls: None,
             allow_non_tls: false,
+            cluster: None,
             not_implemented: Vec::new(),
             http_host_configured: String::new(),
-            cluster_listen_configured: false,
             auth_timeout_configured: Duration::ZERO,
         }
     }
@@ -476,6 +480,11 @@ impl Options {
                     go_quote(&self.no_auth_user)
                 )));
             }
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .validate(&self.system_account, self.no_system_account)
+                .map_err(Error::Invalid)?;
         }
         Ok(())
     }
@@ -618,6 +627,9 @@ impl Options {
             &mut self.lame_duck_grace_period,
             LAME_DUCK_GRACE_PERIOD_DEFAULT,
         );
+        if let Some(cluster) = &mut self.cluster {
+            cluster.set_baseline();
+        }
     }
 
     fn not_implemented(&mut self, name: &str) {

@@ -47,6 +47,8 @@ pub(crate) struct EventSender {
     pub(crate) system: &'static Account,
     pub(crate) ids: sysacct::id::IdGen,
     seq: u64,
+    /// Other servers whose events reach this one (STATSZ `active_servers` counts them).
+    pub(crate) remote_servers: usize,
 }
 
 impl EventSender {
@@ -111,6 +113,36 @@ pub(super) struct SysThread {
     /// A full resolver asks the others for their JWTs every `pack_interval`.
     pack_interval: Option<Duration>,
     pack_at: Option<Instant>,
+    /// Other servers heard from, by id (nats-server `sys.servers`).
+    remotes: HashMap<String, RemoteServer>,
+    /// When to look for servers not heard from in a while.
+    orphans_at: Instant,
+}
+
+/// What is kept about another server (spec cluster.md §4.3).
+#[derive(Debug)]
+struct RemoteServer {
+    seq: u64,
+    last_seen: Instant,
+}
+
+/// How often servers that went quiet are looked for (nats-server `orphanSweeper`).
+const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(90);
+/// A server not heard from for this long is treated as gone.
+const ORPHAN_AFTER: Duration = Duration::from_secs(150);
+
+/// The `server` object of another server's event.
+#[derive(Debug, serde::Deserialize)]
+struct EventServer {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    seq: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct WithServer {
+    server: EventServer,
 }
 
 impl SysThread {
@@ -124,7 +156,10 @@ impl SysThread {
                 system,
                 ids: sysacct::id::IdGen::new(),
                 seq: 1,
+                remote_servers: 0,
             },
+            remotes: HashMap::new(),
+            orphans_at: Instant::now() + ORPHAN_CHECK_EVERY,
             statsz_interval: STATSZ_FIRST,
             statsz_at,
             heartbeats: HashMap::new(),
@@ -151,6 +186,7 @@ impl SysThread {
             .values()
             .copied()
             .chain(self.pack_at)
+            .chain(Some(self.orphans_at))
             .fold(self.statsz_at, Instant::min)
     }
 
@@ -166,6 +202,73 @@ impl SysThread {
             }
         }
         self.tick_heartbeats(shared, now);
+        if now >= self.orphans_at {
+            self.orphans_at = now + ORPHAN_CHECK_EVERY;
+            self.remotes
+                .retain(|_, r| now.duration_since(r.last_seen) < ORPHAN_AFTER);
+            self.sender.remote_servers = self.remotes.len();
+        }
+    }
+
+    /// Another server's event on `$SYS.SERVER.<rest>`: STATSZ and account CONNS keep it
+    /// tracked, SHUTDOWN and LAMEDUCK forget it (nats-server `remoteServerUpdate`,
+    /// `remoteServerShutdown`). Returns false if `rest` is no such event.
+    fn on_server_event(&mut self, shared: &Shared, rest: &str, payload: &[u8]) -> bool {
+        let own = server_id(shared);
+        let (id, kind) = match rest.split_once('.') {
+            Some(("ACCOUNT", tail)) if tail.ends_with(".CONNS") => {
+                let Ok(msg) = serde_json::from_slice::<WithServer>(payload) else {
+                    return true;
+                };
+                (msg.server.id, "CONNS")
+            }
+            Some((id, kind)) if matches!(kind, "STATSZ" | "SHUTDOWN" | "LAMEDUCK") => {
+                (id.to_string(), kind)
+            }
+            _ => return false,
+        };
+        if id == own || id.is_empty() {
+            return true;
+        }
+        match kind {
+            "SHUTDOWN" | "LAMEDUCK" => {
+                self.remotes.remove(&id);
+            }
+            _ => {
+                let seq = serde_json::from_slice::<WithServer>(payload).map_or(0, |m| m.server.seq);
+                self.remote_seen(shared, id, seq);
+            }
+        }
+        self.sender.remote_servers = self.remotes.len();
+        true
+    }
+
+    /// A STATSZ or CONNS event from `id`. A server seen for the first time gets our STATSZ
+    /// at once, so it learns about us without waiting up to 10 s.
+    fn remote_seen(&mut self, shared: &Shared, id: String, seq: u64) {
+        let now = Instant::now();
+        match self.remotes.get_mut(&id) {
+            Some(r) => {
+                if seq != 0 && seq <= r.seq {
+                    crate::debug!(
+                        "Received out of order remote server update from: {}",
+                        crate::gofmt::go_quote(&id)
+                    );
+                    return;
+                }
+                r.seq = seq;
+                r.last_seen = now;
+            }
+            None => {
+                self.remotes.insert(id, RemoteServer { seq, last_seen: now });
+                self.sender.remote_servers = self.remotes.len();
+                let own = server_id(shared);
+                let body = statsz_body(&mut self.sender, shared);
+                let system = self.sender.system;
+                self.sender
+                    .publish(shared, system, statsz_subject(&own), body);
+            }
+        }
     }
 
     /// The STATSZ broadcast and its next time.
@@ -288,6 +391,11 @@ impl SysThread {
         headers: &[u8],
         payload: &[u8],
     ) {
+        if let Some(rest) = subject.strip_prefix("$SYS.SERVER.") {
+            if self.on_server_event(shared, rest, payload) {
+                return;
+            }
+        }
         let id = server_id(shared);
         let own = tracking_inbox(&id);
         let inbox = reply_inbox(&id);
@@ -298,6 +406,16 @@ impl SysThread {
         if reply.is_some_and(ours) {
             // Our own request (account tracking, lookup, pack): the system client does not
             // hear its own messages (echo off).
+            return;
+        }
+        if subject == own {
+            // Another server's answer to our account-tracking request: its counts keep it
+            // tracked like its CONNS events do.
+            if let Ok(msg) = serde_json::from_slice::<WithServer>(payload) {
+                if !msg.server.id.is_empty() && msg.server.id != id {
+                    self.remote_seen(shared, msg.server.id, msg.server.seq);
+                }
+            }
             return;
         }
         if ours(subject.as_bytes()) {
@@ -634,7 +752,8 @@ pub(crate) fn statsz_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
             bytes: in_bytes,
         },
         slow_consumers: slow,
-        active_servers: 1,
+        active_servers: 1 + s.remote_servers as i64,
+        routes: route_stats(&snaps),
         gomaxprocs: shared.worker_count() as i64,
     };
     let msg = ServerStatsMsg {
@@ -642,6 +761,29 @@ pub(crate) fn statsz_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
         statsz: stats,
     };
     serde_json::to_vec(&msg).expect("a STATSZ message always serializes")
+}
+
+/// STATSZ `routes`: one entry per route connection.
+fn route_stats(snaps: &[crate::msgs::snapshot::WorkerSnapshot]) -> Vec<sysacct::events::RouteStat> {
+    let mut routes: Vec<_> = snaps
+        .iter()
+        .flat_map(|s| s.routes.iter())
+        .map(|r| sysacct::events::RouteStat {
+            rid: r.rid,
+            name: r.remote_name.clone(),
+            sent: MsgBytes {
+                msgs: r.out_msgs as i64,
+                bytes: r.out_bytes as i64,
+            },
+            received: MsgBytes {
+                msgs: r.in_msgs as i64,
+                bytes: r.in_bytes as i64,
+            },
+            pending: r.pending_bytes as i64,
+        })
+        .collect();
+    routes.sort_by_key(|r| r.rid);
+    routes
 }
 
 /// An account's connection-count event body.

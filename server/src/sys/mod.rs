@@ -48,13 +48,31 @@ pub fn start(shared: Weak<Shared>, system: &'static Account) -> std::io::Result<
 /// The services this server answers, as internal subscriptions in the system account.
 fn subscribe_services(shared: &Shared, system: &'static Account) {
     let id = shared.runtime().0.info.server_id.clone();
+    // Each service is also announced to the routes, so that requests published on other
+    // servers reach this one (spec cluster.md §4.1).
     let add = |account: &'static Account, subject: &str| {
         let route = crate::account::ImportRoute::SysRequest;
         let sub = Arc::new(crate::sub::Sub::import(subject.as_bytes(), route));
         let _ = account
             .sublist
             .insert(subject.as_bytes(), None, crate::sub::SubRef(sub));
+        if subject != "$SYS.DEBUG.SUBSCRIBERS" {
+            shared.interest_added(&account.name, subject.as_bytes(), None);
+        }
     };
+    if shared.cluster().is_some() {
+        // The other servers' events: remote server tracking (spec cluster.md §4.3), and the
+        // answers to this server's account-tracking requests.
+        for subject in [
+            "$SYS.SERVER.*.STATSZ",
+            "$SYS.SERVER.*.SHUTDOWN",
+            "$SYS.SERVER.*.LAMEDUCK",
+            "$SYS.SERVER.ACCOUNT.*.CONNS",
+            events::tracking_inbox(&id).as_str(),
+        ] {
+            add(system, subject);
+        }
+    }
     let server_wide = format!("$SYS.REQ.SERVER.{id}.*");
     let inbox = format!("{}.*", events::reply_inbox(&id));
     let dir_resolver = match &shared.runtime().0.auth {

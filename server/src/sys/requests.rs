@@ -149,7 +149,7 @@ fn monitor_data(
         }
         // Only the meta leader answers a leader-only request.
         "JSZ" => crate::monitor::status::jsz(shared, &to_request(opts, JSZ_PARAMS)).ok(),
-        "ROUTEZ" => Some(crate::monitor::status::routez(shared)),
+        "ROUTEZ" => Some(crate::monitor::status::routez(shared, false)),
         "GATEWAYZ" => Some(crate::monitor::status::gatewayz(shared)),
         "LEAFZ" => Some(crate::monitor::status::leafz(shared)),
         "EXPVARZ" => Some(crate::monitor::status::expvarz()),

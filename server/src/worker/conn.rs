@@ -172,6 +172,16 @@ pub enum ClosedReason {
     /// The TLS handshake failed or timed out (plaintext on a TLS port, no or a bad client
     /// certificate, a certificate that isn't pinned).
     TlsHandshakeError,
+    /// A second route to a server already connected, or a route to this server itself.
+    DuplicateRoute,
+    /// A route peer of another cluster.
+    ClusterNameConflict,
+    /// A route peer with this server's name.
+    DuplicateServerName,
+    /// A client dialed the route port.
+    WrongPort,
+    /// A gateway dialed the route port.
+    WrongGateway,
 }
 
 impl ClosedReason {
@@ -195,6 +205,11 @@ impl ClosedReason {
             ClosedReason::Kicked => "Kicked",
             ClosedReason::AuthenticationExpired => "Authentication Expired",
             ClosedReason::TlsHandshakeError => "TLS Handshake Failure",
+            ClosedReason::DuplicateRoute => "Duplicate Route",
+            ClosedReason::ClusterNameConflict => "Cluster Name Conflict",
+            ClosedReason::DuplicateServerName => "Duplicate Server Name",
+            ClosedReason::WrongPort => "Wrong Port",
+            ClosedReason::WrongGateway => "Wrong Gateway",
         }
     }
 
@@ -303,6 +318,9 @@ pub struct Conn {
     pub out_msgs: u64,
     /// Payload bytes delivered to the client.
     pub out_bytes: u64,
+    /// Set for a route connection (another server of the cluster): its own parser, handshake
+    /// and interest. Such a connection has no identity and is never counted as a client.
+    pub route: Option<Box<super::peer::RouteConn>>,
 }
 
 impl Conn {
@@ -345,6 +363,7 @@ impl Conn {
             in_bytes: 0,
             out_msgs: 0,
             out_bytes: 0,
+            route: None,
         }
     }
 
@@ -406,6 +425,14 @@ impl Conn {
         let pending = self.out.pending();
         super::flow::close_gate_if_over(&self.stall_gate, pending, max_pending);
         pending > max_pending
+    }
+
+    /// Bytes the op being assembled needs in the read buffer, when its parser knows.
+    pub fn needed(&self) -> usize {
+        match &self.route {
+            None => self.parser.needed(),
+            Some(route) => route.parser.needed(),
+        }
     }
 
     /// Whether the connection is on its way out (no more processing).

@@ -14,6 +14,9 @@ impl Worker {
         let Some(slot) = self.conns.find_cid(cid) else {
             return false;
         };
+        if self.conns.get(slot).is_some_and(|c| c.route.is_some()) {
+            return false;
+        }
         self.mark_close(slot, ClosedReason::Kicked);
         true
     }
@@ -31,12 +34,13 @@ impl Worker {
         let Some(slot) = self
             .conns
             .iter()
-            .find(|(_, c)| !c.is_closing())
+            .find(|(_, c)| !c.is_closing() && c.route.is_none())
             .map(|(slot, _)| slot)
         else {
             return;
         };
-        let left = self.conns.count().max(1) as u32;
+        // Routes stay until shutdown (a peer keeps routing to the clients still here).
+        let left = self.conns.count().saturating_sub(self.routes.len()).max(1) as u32;
         let per = (ldm.deadline.saturating_duration_since(now) / left).min(Duration::from_secs(1));
         let half = per / 2;
         let deadline = ldm.deadline;

@@ -137,7 +137,7 @@ impl Worker {
         if !matches!(conn.state(), ConnState::AwaitingConnect) {
             // v2.12+ drops every subscription on a second CONNECT.
             if let Some(account) = conn.account() {
-                super::remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
+                super::remove_subs(&self.shared, account, std::mem::take(&mut conn.subs));
             }
         }
         conn.opts = opts;
@@ -421,6 +421,7 @@ impl Worker {
             track_replies: conn.perms().is_some_and(|p| p.response.is_some()),
             import: None,
             gate: Some(conn.stall_gate.clone()),
+            remote: None,
         });
         let Some(account) = conn.account() else {
             return;
@@ -434,6 +435,7 @@ impl Worker {
             return;
         }
         conn.subs.insert(sub);
+        self.shared.interest_added(&account.name, subject, queue);
         self.verbose_ok(slot);
     }
 
@@ -472,6 +474,8 @@ impl Worker {
                 account
                     .sublist
                     .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+            self.shared
+                .interest_removed(&account.name, &sub.subject, sub.queue.as_deref());
         }
     }
 
@@ -484,12 +488,18 @@ impl Worker {
         let first = conn.first_pong();
         if first && conn.opts.protocol >= 1 {
             let max_payload = conn.max_payload(self.rt.limits.max_payload);
+            let urls = self
+                .shared
+                .cluster()
+                .map(|c| c.client_urls())
+                .unwrap_or_default();
             let json = self.rt.client_info(
                 conn.cid,
                 &conn.peer,
                 Some(conn.account_name()),
                 &conn.nonce,
                 max_payload,
+                &urls,
             );
             let mut line = Vec::with_capacity(json.len() + 8);
             encode::write_info(&mut line, &json);

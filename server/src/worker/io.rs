@@ -119,9 +119,15 @@ impl Worker {
             return Vec::new();
         };
         let max_payload = self.rt.limits.max_payload;
-        let json = self
-            .rt
-            .initial_info(conn.cid, &conn.peer, &conn.nonce, max_payload, tls_first);
+        let urls = self.cluster_urls();
+        let json = self.rt.initial_info(
+            conn.cid,
+            &conn.peer,
+            &conn.nonce,
+            max_payload,
+            tls_first,
+            &urls,
+        );
         let mut line = Vec::with_capacity(json.len() + 8);
         protocol::encode::write_info(&mut line, &json);
         line
@@ -254,17 +260,24 @@ impl Worker {
         let mut pos = 0;
         // A message whose control line an earlier read brought in waits for the rest of its
         // payload without its control line being parsed again on every read.
-        let incomplete = conn.parser.needed() > rlen;
+        let incomplete = conn.needed() > rlen;
         while let Some(conn) = self.conns.get_mut(slot).filter(|_| !incomplete) {
             if conn.reading_paused() || conn.stall.is_some() {
                 // A stalled publisher's remaining ops wait with the unread bytes, so what a
                 // stall holds back does not depend on how much one read brought in.
                 break;
             }
-            match conn.parser.parse(&rbuf[pos..rlen]) {
+            let parsed = match conn.route.as_mut() {
+                None => conn.parser.parse(&rbuf[pos..rlen]).map(|op| op.map(Op::client)),
+                Some(route) => route.parser.parse(&rbuf[pos..rlen]).map(|op| op.map(Op::route)),
+            };
+            match parsed {
                 Ok(Some((op, used))) => {
                     pos += used;
-                    self.dispatch(slot, op);
+                    match op {
+                        Op::Client(op) => self.dispatch(slot, op),
+                        Op::Route(op) => self.route_dispatch(slot, op),
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -279,7 +292,7 @@ impl Worker {
         let mut rbuf = rbuf;
         rbuf.copy_within(pos..rlen, 0);
         conn.rlen = rlen - pos;
-        let needed = conn.parser.needed();
+        let needed = conn.needed();
         if needed > rbuf.len() {
             // A large message: grow once to hold all of it (bounded by max_payload, which the
             // parser has already checked).
@@ -486,6 +499,12 @@ impl Worker {
         let reason = conn
             .closing_reason()
             .unwrap_or(ClosedReason::ServerShutdown);
+        if conn.route.is_some() {
+            self.route_closed(slot, &mut conn, reason);
+            let _ = self.poll.registry().deregister(&mut conn.sock);
+            let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+            return;
+        }
         if reason == ClosedReason::StaleConnection {
             self.stats.stale_connections += 1;
         }
@@ -496,7 +515,7 @@ impl Worker {
             self.shared.push_closed(closed);
         }
         if let Some(account) = conn.unbind_account() {
-            remove_subs(&account.sublist, std::mem::take(&mut conn.subs));
+            remove_subs(&self.shared, account, std::mem::take(&mut conn.subs));
         }
         // Reported after the account lost the connection, so the account's connection count
         // in the CONNS event that follows is already the new one.
@@ -559,6 +578,22 @@ impl Worker {
                 Err(_) => {}
             }
         }
+    }
+}
+
+/// One parsed op of either protocol, so one read loop serves clients and routes.
+enum Op<'a> {
+    Client(protocol::ClientOp<'a>),
+    Route(protocol::route::RouteOp<'a>),
+}
+
+impl<'a> Op<'a> {
+    fn client((op, used): (protocol::ClientOp<'a>, usize)) -> (Op<'a>, usize) {
+        (Op::Client(op), used)
+    }
+
+    fn route((op, used): (protocol::route::RouteOp<'a>, usize)) -> (Op<'a>, usize) {
+        (Op::Route(op), used)
     }
 }
 

@@ -33,6 +33,7 @@ mod dispatch;
 mod flow;
 mod io;
 mod outbound;
+mod peer;
 mod route;
 mod snapshot;
 mod timers;
@@ -115,6 +116,13 @@ pub struct Worker {
     stats: crate::msgs::snapshot::Counters,
     lame_duck: Option<LameDuckClose>,
     shutting_down: bool,
+    /// This worker's route connections (`peer.rs`).
+    routes: Vec<Slot>,
+    /// The server has a cluster: queue members are picked by weight (routes count their
+    /// peer's member count), and the cluster's client URLs are watched.
+    clustered: bool,
+    /// The cluster URLs generation last announced to this worker's clients.
+    urls_gen: u64,
 }
 
 /// Creates a worker's poll and waker; the worker itself is built on its own thread.
@@ -159,6 +167,9 @@ impl Worker {
             stats: Default::default(),
             lame_duck: None,
             shutting_down: false,
+            routes: Vec::new(),
+            clustered: shared.cluster().is_some(),
+            urls_gen: shared.cluster().map_or(0, |c| c.urls_gen()),
             shared,
         }
     }
@@ -194,6 +205,10 @@ impl Worker {
             self.release_stalled(Instant::now());
             self.read_pending_again();
             self.send_batches();
+            if self.clustered {
+                self.flush_all_route_lines();
+                self.announce_cluster_urls();
+            }
             self.flush_dirty();
             self.fire_timers(Instant::now());
         }
@@ -227,6 +242,42 @@ impl Worker {
         }
     }
 
+    /// The cluster's client URLs for client INFO (empty without a cluster).
+    fn cluster_urls(&self) -> Vec<String> {
+        self.shared
+            .cluster()
+            .map(|c| c.client_urls())
+            .unwrap_or_default()
+    }
+
+    /// When the cluster's client URLs changed: an async INFO with the new `connect_urls` to
+    /// every client that may get one (protocol 1, first PONG sent; spec cluster.md §1.9.4).
+    fn announce_cluster_urls(&mut self) {
+        let Some(gen) = self.shared.cluster().map(|c| c.urls_gen()) else {
+            return;
+        };
+        if gen == self.urls_gen {
+            return;
+        }
+        self.urls_gen = gen;
+        let urls = self.cluster_urls();
+        for slot in self.conns.slots() {
+            let Some(conn) = self.conns.get(slot) else {
+                continue;
+            };
+            if conn.route.is_some() || conn.opts.protocol < 1 || !conn.info_allowed() {
+                continue;
+            }
+            let max_payload = conn.max_payload(self.rt.limits.max_payload);
+            let json = self
+                .rt
+                .client_info(conn.cid, &conn.peer, None, "", max_payload, &urls);
+            let mut line = Vec::with_capacity(json.len() + 8);
+            protocol::encode::write_info(&mut line, &json);
+            self.queue_out(slot, &line);
+        }
+    }
+
     fn next_random(&mut self) -> u64 {
         // xorshift64*: statistically fine for picking queue members and jitter.
         let mut x = self.rng;
@@ -250,6 +301,12 @@ impl Worker {
             };
             match msg {
                 WorkerMsg::NewConn { sock, cid, peer } => self.add_conn(sock, cid, peer),
+                WorkerMsg::NewRoute {
+                    sock,
+                    cid,
+                    peer,
+                    solicit,
+                } => self.add_route(sock, cid, peer, solicit),
                 WorkerMsg::Batch(batch) => self.deliver_batch(batch),
                 WorkerMsg::Reload => self.apply_reload(),
                 WorkerMsg::LameDuckInfo => self.send_lame_duck_info(),
@@ -296,17 +353,19 @@ pub(super) fn auth_check(rt: &Runtime, conn: &Conn) -> crate::auth::AuthStep {
     )
 }
 
-/// Takes a connection's subscriptions out of the sublist, marking each closed first so that
-/// publishers holding an older match result skip it.
-fn remove_subs(sublist: &sublist::Sublist<crate::sub::SubRef>, subs: crate::sub::SidMap) {
+/// Takes a connection's subscriptions out of its account's sublist, marking each closed first
+/// so that publishers holding an older match result skip it, and out of the interest the
+/// routes were told about.
+fn remove_subs(shared: &Shared, account: &crate::account::Account, subs: crate::sub::SidMap) {
     if subs.is_empty() {
         return;
     }
     for sub in subs.values() {
         sub.closed.store(true, Ordering::Relaxed);
+        shared.interest_removed(&account.name, &sub.subject, sub.queue.as_deref());
     }
     let subs: Vec<Arc<crate::sub::Sub>> = subs.into_values().collect();
-    sublist.remove_batch(subs.iter().map(|s| {
+    account.sublist.remove_batch(subs.iter().map(|s| {
         (
             &*s.subject,
             s.queue.as_deref(),

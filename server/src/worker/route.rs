@@ -213,6 +213,107 @@ fn reserved_reply(reply: &[u8]) -> bool {
         || (reply.starts_with(b"_GR_.") && reply.len() > 5)
 }
 
+/// Where a message being routed comes from, which decides where it may go.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Origin<'q> {
+    /// A client of this server (`cid`, and whether it gets its own messages) or the server
+    /// itself (cid 0): every local subscriber and every route with interest.
+    Local {
+        /// The publisher's connection id (0 for the server's own messages).
+        cid: u64,
+        /// Whether the publisher receives its own messages.
+        echo: bool,
+    },
+    /// A route peer (connection `cid`): local subscribers only, and local queue members only
+    /// of the groups the peer chose here (spec cluster.md §1.11.3). Never back to a route.
+    Route {
+        /// The route connection.
+        cid: u64,
+        /// The queue groups the sender picked a member on this server for.
+        queues: protocol::route::Queues<'q>,
+    },
+}
+
+impl Origin<'_> {
+    /// The publisher's cid and echo setting, for echo suppression.
+    fn publisher(self) -> (u64, bool) {
+        match self {
+            Origin::Local { cid, echo } => (cid, echo),
+            Origin::Route { cid, .. } => (cid, false),
+        }
+    }
+
+    /// Whether the message may go to routes (never twice across routes: full mesh).
+    fn to_routes(self) -> bool {
+        matches!(self, Origin::Local { .. })
+    }
+
+    /// Whether an import entry takes the message into another account. A routed message
+    /// only reaches the server's own services: imports are applied where the message was
+    /// published, and the importing account's interest crosses the routes itself (following
+    /// them here too would deliver twice).
+    fn follows(self, route: &ImportRoute) -> bool {
+        matches!(self, Origin::Local { .. }) || matches!(route, ImportRoute::SysRequest)
+    }
+}
+
+/// The queue member a message went to.
+enum Picked<'r> {
+    /// A local subscriber took it.
+    Local,
+    /// A route's entry: the message goes to that route with the group in its queue list.
+    Route(&'r SubRef),
+    /// No member could take it.
+    Nobody,
+}
+
+/// Routes a message goes to, each once, with the queue groups whose member it holds
+/// (spec cluster.md §1.11.2: at most one RMSG per route connection).
+type RouteTargets<'r> = SmallVec<[(&'r SubRef, SmallVec<[&'r [u8]; 4]>); 4]>;
+
+fn add_route_target<'r>(targets: &mut RouteTargets<'r>, sub: &'r SubRef, queue: Option<&'r [u8]>) {
+    let same = |t: &&mut (&'r SubRef, SmallVec<[&'r [u8]; 4]>)| {
+        t.0.worker == sub.worker && t.0.slot == sub.slot && t.0.cid == sub.cid
+    };
+    match targets.iter_mut().find(same) {
+        Some(target) => target.1.extend(queue),
+        None => targets.push((sub, queue.into_iter().collect())),
+    }
+}
+
+/// The bytes of one `RMSG`/`HMSG` to a route (headers stripped for a peer without them).
+fn encode_routed(out: &mut Vec<u8>, sub: &Sub, account: &[u8], msg: &Pub<'_>, queues: &[&[u8]]) {
+    let headers = sub.headers.load(std::sync::atomic::Ordering::Relaxed);
+    match msg.header_size_field {
+        Some(hdr) if msg.header_len > 0 && headers => protocol::route::write_rmsg(
+            out,
+            account,
+            msg.subject,
+            msg.reply,
+            queues,
+            Some(hdr),
+            msg.size_field,
+            msg.data,
+        ),
+        Some(_) if msg.header_len > 0 => {
+            let payload = msg.payload();
+            let mut digits = [0u8; 20];
+            let size = encode::fmt_usize(payload.len(), &mut digits);
+            protocol::route::write_rmsg(out, account, msg.subject, msg.reply, queues, None, size, payload)
+        }
+        _ => protocol::route::write_rmsg(
+            out,
+            account,
+            msg.subject,
+            msg.reply,
+            queues,
+            None,
+            msg.size_field,
+            msg.data,
+        ),
+    }
+}
+
 impl Worker {
     /// PUB/HPUB from the connection in `slot` (spec §1.5 for the order of checks).
     ///
@@ -281,7 +382,7 @@ impl Worker {
         } else {
             OnClosedGate::Stall
         };
-        let delivered = self.route_in(account, msg, cid, echo, 0);
+        let delivered = self.route_in(account, msg, Origin::Local { cid, echo }, 0);
         self.on_closed_gate = OnClosedGate::Deliver;
         if self.wait_on.is_some() {
             self.stall_publisher(slot, Instant::now());
@@ -313,23 +414,23 @@ impl Worker {
         };
         // The server's own messages never stall (`on_closed_gate` is `Deliver` outside
         // `route_pub`, so neither a gate nor a full inbox records a wait).
-        self.route_in(account, &msg, 0, true, 0);
+        self.route_in(account, &msg, Origin::Local { cid: 0, echo: true }, 0);
         debug_assert!(self.wait_on.is_none(), "internal publishes never stall");
     }
 
     /// Delivers `msg` within `account`: every plain subscription, one member per queue group,
-    /// and the import entries that carry it into other accounts. `cid`/`echo` describe the
-    /// publisher for echo suppression. Returns how many deliveries were made.
+    /// the import entries that carry it into other accounts and, for a local message, one
+    /// `RMSG` per route with interest. `origin` decides echo suppression and where it may go.
+    /// Returns how many deliveries were made (a route counts once).
     ///
     /// Takes no lock on a cache hit; an import may take `Accounts.map` and the exporter's
     /// `Account.responses` (docs/LOCK_ORDER.md). Recursion through imports is bounded by
     /// the import depth passed down.
-    fn route_in(
+    pub(super) fn route_in(
         &mut self,
         account: &'static Account,
         msg: &Pub<'_>,
-        cid: u64,
-        echo: bool,
+        origin: Origin<'_>,
         depth: usize,
     ) -> usize {
         // The cache is taken out while its result is in use, so deliveries can borrow the
@@ -337,31 +438,97 @@ impl Worker {
         // message. A nested route (through an import) works with an empty stand-in cache.
         let mut cache = std::mem::take(&mut self.cache);
         let result = cache.matches(&account.sublist, msg.subject);
+        let (cid, echo) = origin.publisher();
+        let to_routes = origin.to_routes();
+        let mut routes: RouteTargets<'_> = SmallVec::new();
         let mut delivered = 0usize;
         for sub in result.psubs.iter() {
             if let Some(route) = &sub.import {
-                delivered += self.route_import(account, route, msg, depth);
+                if origin.follows(route) {
+                    delivered += self.route_import(account, route, msg, depth);
+                }
+            } else if sub.remote.is_some() {
+                if to_routes {
+                    add_route_target(&mut routes, sub, None);
+                }
             } else if (echo || sub.cid != cid) && self.deliver(sub, msg) {
                 delivered += 1;
             }
         }
         for group in result.qsubs.iter() {
             let members = &group.members;
-            if members.is_empty() {
+            let Some(name) = members.first().and_then(|m| m.queue.as_deref()) else {
                 continue;
-            }
-            // A random start, then a linear probe past members that can't take it.
-            let start = (self.next_random() % members.len() as u64) as usize;
-            for i in 0..members.len() {
-                let sub = &members[(start + i) % members.len()];
-                if (echo || sub.cid != cid) && self.deliver(sub, msg) {
-                    delivered += 1;
-                    break;
+            };
+            if let Origin::Route { queues, .. } = origin {
+                if !queues.contains(name) {
+                    continue;
                 }
             }
+            match self.pick_member(members, msg, cid, echo, to_routes) {
+                Picked::Local => delivered += 1,
+                Picked::Route(sub) => add_route_target(&mut routes, sub, Some(name)),
+                Picked::Nobody => {}
+            }
         }
+        for (sub, queues) in &routes {
+            self.deliver_remote(sub, msg, queues);
+        }
+        delivered += routes.len();
+        drop(routes);
         self.cache = cache;
         delivered
+    }
+
+    /// Picks the member of a queue group that gets `msg` and delivers to it if it is local;
+    /// a route's entry is returned (the caller adds the group to that route's RMSG).
+    /// Route entries count as many times as the peer has members (spec §1.11.2: nats-server
+    /// picks among all members, local ones included); local ones once. The pick starts at a
+    /// random weighted position and probes on past members that can't take the message.
+    fn pick_member<'r>(
+        &mut self,
+        members: &'r [SubRef],
+        msg: &Pub<'_>,
+        cid: u64,
+        echo: bool,
+        to_routes: bool,
+    ) -> Picked<'r> {
+        let eligible = |s: &SubRef| match s.remote {
+            Some(_) => to_routes,
+            None => echo || s.cid != cid,
+        };
+        let start = if self.clustered {
+            let total: u64 = members.iter().filter(|s| eligible(s)).map(|s| s.weight()).sum();
+            if total == 0 {
+                return Picked::Nobody;
+            }
+            let mut r = self.next_random() % total;
+            let mut start = 0;
+            for (i, s) in members.iter().enumerate().filter(|(_, s)| eligible(s)) {
+                let w = s.weight();
+                if r < w {
+                    start = i;
+                    break;
+                }
+                r -= w;
+            }
+            start
+        } else {
+            (self.next_random() % members.len() as u64) as usize
+        };
+        for i in 0..members.len() {
+            let sub = &members[(start + i) % members.len()];
+            if !eligible(sub) {
+                continue;
+            }
+            if sub.remote.is_some() && !sub.closed.load(std::sync::atomic::Ordering::Relaxed) {
+                return Picked::Route(sub);
+            }
+            if sub.remote.is_none() && self.deliver(sub, msg) {
+                return Picked::Local;
+            }
+        }
+        Picked::Nobody
     }
 
     /// Carries a message across accounts through an import entry (spec §4.11).
@@ -393,7 +560,7 @@ impl Worker {
                     subject: &subject,
                     ..*msg
                 };
-                self.route_in(to, &mapped, 0, true, depth + 1)
+                self.route_in(to, &mapped, Origin::Local { cid: 0, echo: true }, depth + 1)
             }
             ImportRoute::Service {
                 exporter,
@@ -424,7 +591,7 @@ impl Worker {
                     header_len: with_header.header_len,
                     data: &with_header.data,
                 };
-                self.route_in(exporter, &forwarded, 0, true, depth + 1)
+                self.route_in(exporter, &forwarded, Origin::Local { cid: 0, echo: true }, depth + 1)
             }
             ImportRoute::SysRequest => {
                 let Some(sys) = self.shared.sys() else {
@@ -451,7 +618,7 @@ impl Worker {
                     reply: None,
                     ..*msg
                 };
-                self.route_in(to, &back, 0, true, depth + 1)
+                self.route_in(to, &back, Origin::Local { cid: 0, echo: true }, depth + 1)
             }
         }
     }
@@ -570,6 +737,59 @@ impl Worker {
         true
     }
 
+    /// Sends `msg` to the route behind `sub` as one `RMSG`/`HMSG` naming `queues`: into the
+    /// route's outbound queue when it is on this worker (after the interest lines waiting for
+    /// it), else into the batch for its worker. Flow control as for a client subscriber: a
+    /// route whose pending output is high stalls the client publishing to it.
+    fn deliver_remote(&mut self, sub: &SubRef, msg: &Pub<'_>, queues: &[&[u8]]) {
+        let Some(remote) = sub.remote.as_deref() else {
+            return;
+        };
+        if sub.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        if let Some(gate) = sub.gate.as_ref().filter(|g| g.is_closed()) {
+            if self.on_closed_gate == OnClosedGate::Stall {
+                self.note_closed_gate(gate);
+            }
+        }
+        let size = protocol::route::rmsg_size(
+            &remote.account,
+            msg.subject,
+            msg.reply,
+            queues,
+            msg.data.len(),
+        );
+        if sub.worker != self.id {
+            if self.on_closed_gate != OnClosedGate::Deliver {
+                self.check_inbox(sub.worker);
+            }
+            let batch = &mut self.batches[sub.worker.0];
+            batch.push_msg(sub.slot, sub.cid, None, msg.data.len(), |out| {
+                encode_routed(out, sub, &remote.account, msg, queues)
+            });
+            return;
+        }
+        self.flush_route_lines(sub.slot);
+        let max_pending = self.rt.limits.max_pending;
+        let Some(conn) = self.conns.get_mut(sub.slot) else {
+            return;
+        };
+        if conn.cid != sub.cid || conn.is_closing() {
+            return;
+        }
+        conn.out.encode(size, &mut self.chunks, |out| {
+            encode_routed(out, sub, &remote.account, msg, queues)
+        });
+        conn.out_msgs += 1;
+        conn.out_bytes += msg.data.len() as u64;
+        if conn.queued_over(max_pending) {
+            self.slow_consumer(sub.slot);
+            return;
+        }
+        self.mark_dirty(sub.slot);
+    }
+
     /// The last allowed delivery happened: remove the subscription if it is still this one.
     fn auto_unsub_done(&mut self, sub: &Arc<Sub>) {
         let Some(conn) = self.conns.get(sub.slot) else {
@@ -625,6 +845,8 @@ impl Worker {
         let Some(&Record { slot, cid, .. }) = run.first() else {
             return;
         };
+        // A route gets the interest lines queued for it before these messages.
+        self.flush_route_lines(slot);
         let max_pending = self.rt.limits.max_pending;
         let Some(conn) = self.conns.get_mut(slot) else {
             return;

@@ -3,7 +3,9 @@
 
 use super::conn::Conn;
 use super::Worker;
-use crate::msgs::snapshot::{ConnSnapshot, SnapshotRequest, SubSnapshot, WorkerSnapshot};
+use crate::msgs::snapshot::{
+    ConnSnapshot, RouteSnapshot, SnapshotRequest, SubSnapshot, WorkerSnapshot,
+};
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
@@ -73,13 +75,57 @@ impl Worker {
         } else {
             Vec::new()
         };
+        let routes = self
+            .routes
+            .iter()
+            .filter_map(|&slot| self.conns.get(slot))
+            .filter_map(route_snapshot)
+            .collect();
         WorkerSnapshot {
             worker: self.id,
             counters: self.stats,
-            num_conns: self.conns.count(),
+            num_conns: self.conns.count() - self.routes.len(),
             conns,
+            routes,
         }
     }
+}
+
+/// A view of a registered route connection.
+fn route_snapshot(conn: &Conn) -> Option<RouteSnapshot> {
+    let route = conn.route.as_deref()?;
+    if route.phase != super::peer::RoutePhase::Registered {
+        return None;
+    }
+    let (now, now_wall) = (Instant::now(), SystemTime::now());
+    let subs = route
+        .remote_subs
+        .keys()
+        .map(|(account, subject, queue)| {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            match queue {
+                Some(q) => format!("{} {} {}", text(account), text(subject), text(q)),
+                None => format!("{} {}", text(account), text(subject)),
+            }
+        })
+        .collect();
+    Some(RouteSnapshot {
+        rid: conn.cid,
+        remote_id: route.remote_id.clone(),
+        remote_name: route.remote_name.clone(),
+        did_solicit: route.did_solicit(),
+        is_configured: route.is_configured(),
+        peer: conn.peer,
+        start: conn.start_wall,
+        last_activity: wall(conn.ping.last_in, now, now_wall),
+        rtt: conn.ping.reported_rtt(),
+        pending_bytes: conn.out.pending() as u64,
+        in_msgs: conn.in_msgs,
+        out_msgs: conn.out_msgs,
+        in_bytes: conn.in_bytes,
+        out_bytes: conn.out_bytes,
+        subs,
+    })
 }
 
 /// What the system account's events say about a client.

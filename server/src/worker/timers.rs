@@ -72,7 +72,13 @@ impl Worker {
             if !live {
                 continue;
             }
+            let route = self
+                .conns
+                .get(timer.slot)
+                .is_some_and(|c| c.route.is_some());
             match timer.kind {
+                TimerKind::Ping if route => self.route_ping_timer(timer.slot, now),
+                TimerKind::Auth if route => self.route_auth_timer(timer.slot, now),
                 TimerKind::Ping => self.ping_timer(timer.slot, now),
                 TimerKind::Auth => self.auth_timer(timer.slot, now),
                 TimerKind::Expiry => self.expiry_timer(timer.slot),

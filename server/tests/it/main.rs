@@ -10,6 +10,7 @@ mod util;
 
 mod auth_accounts;
 mod client_async_nats;
+mod cluster;
 mod fanout_raw;
 mod flow;
 mod jwt_v1;

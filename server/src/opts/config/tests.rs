@@ -178,14 +178,7 @@ fn not_implemented_keys_are_recorded() {
     );
     assert_eq!(
         o.not_implemented,
-        [
-            "cluster",
-            "gateway",
-            "leafnodes",
-            "jetstream",
-            "prof_port",
-            "mappings"
-        ]
+        ["gateway", "leafnodes", "jetstream", "prof_port", "mappings"]
     );
     assert_eq!(
         error("prof_port: \"x\""),
@@ -463,14 +456,26 @@ server_tags: ["az:1", "region:eu"]
     assert_eq!(o.ping_interval, Duration::from_secs(20));
     assert_eq!(
         o.not_implemented,
-        ["jetstream", "cluster", "leafnodes", "websocket", "mqtt",]
+        ["jetstream", "leafnodes", "websocket", "mqtt",]
     );
     assert_eq!(o.server_tags, ["az:1", "region:eu"]);
-    // --routes works since the config has a cluster listener.
+    let cluster = o.cluster.as_ref().unwrap();
+    assert_eq!(
+        (cluster.name.as_str(), cluster.host.as_str(), cluster.port),
+        ("c1", "0.0.0.0", 6222)
+    );
+    assert_eq!(cluster.routes.len(), 2);
+    assert_eq!(
+        (cluster.user.as_str(), cluster.auth_timeout),
+        ("route", Duration::from_secs(1))
+    );
+    // --routes works since the config has a cluster listener, and replaces its routes.
     let mut o = o;
     o.apply_flags(&flags(&["--routes", "nats://x:6222"]))
         .unwrap();
-    assert!(o.not_implemented.contains(&"routes".to_string()));
+    let routes = &o.cluster.as_ref().unwrap().routes;
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0].host_port(), "x:6222");
 }
 
 #[test]

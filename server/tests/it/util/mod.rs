@@ -2,6 +2,7 @@
 //! over raw TCP, in the spirit of nats-server's `test/test.go`. `jwt` mints operator-mode
 //! JWTs and creds files and connects with them; `http` serves tiny HTTP(S) account servers.
 
+pub mod cluster;
 pub mod http;
 pub mod jwt;
 
@@ -100,8 +101,15 @@ pub fn run_to_exit(args: &[&str]) -> Output {
 
 /// Starts gannet with a config file body (may be empty) and extra flags, on a random port.
 pub fn start_server(config: &str, args: &[&str]) -> Server {
+    start_server_bin(&bin(), config, args)
+}
+
+/// [`start_server`] with the server binary `bin` (the cluster tests mix gannet and
+/// nats-server nodes). Gannet-only flags are dropped for any binary but gannet's own.
+pub fn start_server_bin(bin: &str, config: &str, args: &[&str]) -> Server {
+    let own = bin == env!("CARGO_BIN_EXE_gannet");
     let dir = temp_dir();
-    let mut cmd = Command::new(bin());
+    let mut cmd = Command::new(bin);
     if !config.is_empty() {
         let path = dir.join("gannet.conf");
         std::fs::write(&path, config).unwrap();
@@ -115,14 +123,14 @@ pub fn start_server(config: &str, args: &[&str]) -> Server {
             skip_value = false;
             continue;
         }
-        if !is_gannet() && *arg == "-workers" {
+        if !own && *arg == "-workers" {
             skip_value = true;
             continue;
         }
         cmd.arg(arg);
     }
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn gannet");
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
     let stderr = child.stderr.take().unwrap();
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -155,7 +163,7 @@ pub fn start_server(config: &str, args: &[&str]) -> Server {
         Ok(p) => p,
         Err(_) => {
             let _ = child.kill();
-            panic!("gannet did not start; log:\n{}", log.lock().unwrap());
+            panic!("{bin} did not start; log:\n{}", log.lock().unwrap());
         }
     };
     Server {

@@ -1,0 +1,231 @@
+//! What the threads share about the cluster: the registered routes by remote server id, the
+//! local interest announced to them ([`interest`]), the route INFO template, and the client
+//! URLs of every member that clients get in `connect_urls`.
+//!
+//! Registration happens on a route's first INFO (never on CONNECT: a Go peer opens parallel
+//! connections with the same CONNECT name and rejects some of them, spec cluster.md §1.6.4),
+//! under one lock, so two connections to the same server cannot both register (the second is
+//! closed as a duplicate, §1.8). Nothing here is touched per message.
+
+pub mod interest;
+pub mod wire;
+
+use crate::ids::WorkerId;
+use crossbeam_channel::Sender;
+use interest::{Interest, RouteLink};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use wire::RouteInfo;
+
+/// A registered route.
+#[derive(Debug, Clone)]
+pub struct RouteEntry {
+    /// Where its protocol lines go.
+    pub link: Arc<RouteLink>,
+    /// The peer's server name.
+    pub name: String,
+    /// The peer's client URLs (dropped from ours while it is in lame duck mode).
+    pub connect_urls: Vec<String>,
+    /// The peer entered lame duck mode.
+    pub ldm: bool,
+    /// Where to dial the peer (`host:port`).
+    pub dial_addr: String,
+    /// This server dialed it.
+    pub solicited: bool,
+    /// The configured route URL it was dialed from, if any.
+    pub explicit_url: Option<String>,
+}
+
+/// How a dialed connection came about, carried to the worker with the socket.
+#[derive(Debug, Clone)]
+pub struct Solicit {
+    /// `host:port` dialed.
+    pub addr: String,
+    /// The configured URL (explicit routes), as written.
+    pub url: Option<String>,
+    /// Credentials for the CONNECT.
+    pub user: String,
+    /// Credentials for the CONNECT.
+    pub pass: String,
+    /// The gossip mode to put in our INFO on this connection (implicit routes, §1.9.2).
+    pub gossip_mode: u8,
+}
+
+/// What workers tell the route dialer thread.
+#[derive(Debug)]
+pub enum DialerMsg {
+    /// A peer announced a server (gossip): dial it unless connected.
+    Gossip {
+        /// Its server id.
+        server_id: String,
+        /// Where to dial it.
+        addr: String,
+        /// Its gossip mode, copied into our INFO to it.
+        gossip_mode: u8,
+        /// Credentials to add (the gossip said `auth_required`).
+        auth: bool,
+    },
+    /// A solicited connection registered (or lost as a duplicate of `server_id`).
+    Connected {
+        /// The configured URL it was dialed from.
+        url: String,
+        /// The server behind it.
+        server_id: String,
+    },
+    /// A route connection closed.
+    Closed {
+        /// The peer's id, if it had sent an INFO.
+        server_id: Option<String>,
+        /// The configured URL it was dialed from.
+        url: Option<String>,
+        /// The peer turned out to be this server: never dial that URL again.
+        to_self: bool,
+    },
+    /// Stop.
+    Shutdown,
+}
+
+/// The cluster state shared by the threads.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The cluster name.
+    pub name: String,
+    /// Local interest and the routes it goes to.
+    pub interest: Interest,
+    /// Our route INFO (no nonce; per connection fields are filled in by the worker).
+    pub info: RouteInfo,
+    /// Our own client URLs, first in every `connect_urls`.
+    own_urls: Vec<String>,
+    /// Do not put other members' URLs in client INFO (`cluster.no_advertise`).
+    no_advertise: bool,
+    routes: Mutex<HashMap<String, RouteEntry>>,
+    /// Bumped whenever the cluster's client URLs change; workers compare it once per loop
+    /// iteration and send protocol-1 clients an async INFO.
+    urls_gen: AtomicU64,
+    dialer: OnceLock<Sender<DialerMsg>>,
+}
+
+/// Registering found a route to the same server already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate;
+
+impl Cluster {
+    /// The cluster of a server whose route INFO is `info`, with client URLs `own_urls`.
+    pub fn new(info: RouteInfo, own_urls: Vec<String>, no_advertise: bool) -> Cluster {
+        Cluster {
+            name: info.cluster.clone(),
+            interest: Interest::default(),
+            info,
+            own_urls,
+            no_advertise,
+            routes: Mutex::new(HashMap::new()),
+            urls_gen: AtomicU64::new(0),
+            dialer: OnceLock::new(),
+        }
+    }
+
+    /// Records the dialer thread's channel (once, at start).
+    pub fn set_dialer(&self, tx: Sender<DialerMsg>) {
+        let _ = self.dialer.set(tx);
+    }
+
+    /// Tells the dialer thread something, without waiting (a full channel drops it: the
+    /// dialer also re-checks its routes every second).
+    pub fn tell_dialer(&self, msg: DialerMsg) {
+        if let Some(tx) = self.dialer.get() {
+            let _ = tx.try_send(msg);
+        }
+    }
+
+    /// Registers a route to `server_id`; its interest exchange starts (the link gets the
+    /// whole local interest table).
+    ///
+    /// # Errors
+    /// A route to that server is registered already.
+    pub fn register(&self, server_id: &str, entry: RouteEntry) -> Result<(), Duplicate> {
+        let mut routes = self.routes.lock();
+        if routes.contains_key(server_id) {
+            return Err(Duplicate);
+        }
+        self.interest.attach(entry.link.clone());
+        let urls_change = !entry.connect_urls.is_empty();
+        routes.insert(server_id.to_string(), entry);
+        drop(routes);
+        if urls_change {
+            self.urls_gen.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Forgets the route to `server_id` if it is connection `cid`.
+    pub fn unregister(&self, server_id: &str, cid: u64) -> Option<RouteEntry> {
+        let mut routes = self.routes.lock();
+        if routes.get(server_id).is_none_or(|e| e.link.cid != cid) {
+            return None;
+        }
+        let entry = routes.remove(server_id)?;
+        drop(routes);
+        self.interest.detach(&entry.link);
+        if !entry.connect_urls.is_empty() {
+            self.urls_gen.fetch_add(1, Ordering::AcqRel);
+        }
+        Some(entry)
+    }
+
+    /// The peer `server_id` entered lame duck mode: its client URLs leave ours.
+    pub fn peer_lame_duck(&self, server_id: &str) {
+        let mut routes = self.routes.lock();
+        if let Some(entry) = routes.get_mut(server_id).filter(|e| !e.ldm) {
+            entry.ldm = true;
+            self.urls_gen.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether a route to `server_id` is registered.
+    pub fn is_registered(&self, server_id: &str) -> bool {
+        self.routes.lock().contains_key(server_id)
+    }
+
+    /// The registered routes by server id.
+    pub fn routes(&self) -> Vec<(String, RouteEntry)> {
+        let routes = self.routes.lock();
+        routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// How many servers this one has a route to.
+    pub fn peer_count(&self) -> usize {
+        self.routes.lock().len()
+    }
+
+    /// Changes whenever [`Cluster::client_urls`] does.
+    pub fn urls_gen(&self) -> u64 {
+        self.urls_gen.load(Ordering::Acquire)
+    }
+
+    /// The `connect_urls` for client INFO: ours first, then the members' (nats-server
+    /// `getClientConnectURLs` plus the route-learnt ones), without repeats.
+    pub fn client_urls(&self) -> Vec<String> {
+        let mut urls = self.own_urls.clone();
+        if self.no_advertise {
+            return urls;
+        }
+        let routes = self.routes.lock();
+        let mut peers: Vec<&RouteEntry> = routes.values().filter(|e| !e.ldm).collect();
+        peers.sort_by(|a, b| a.name.cmp(&b.name));
+        for url in peers.into_iter().flat_map(|e| e.connect_urls.iter()) {
+            if !urls.contains(url) {
+                urls.push(url.clone());
+            }
+        }
+        urls
+    }
+}
+
+/// Workers to wake after interest or gossip lines were queued for their routes.
+pub fn workers_in(mask: interest::WakeMask, count: usize) -> impl Iterator<Item = WorkerId> {
+    (0..count)
+        .filter(move |w| mask & (1 << (w % 64)) != 0)
+        .map(WorkerId)
+}
