@@ -23,8 +23,9 @@
 #   --pin             pin the servers and the load tool to separate cores with taskset
 #   --server-cpus L   cores for the servers with --pin (default 1)
 #   --bench-cpus L    cores for gannet-bench with --pin (default 0)
-#   --only REGEX      run only the cases whose gannet-bench arguments match REGEX (the
-#                     cluster cases' start with "cluster": --only cluster, --only '^pubsub')
+#   --only REGEX      run only the cases whose gannet-bench arguments match REGEX; the
+#                     cluster cases' start with "cluster" (--only cluster runs just them,
+#                     --only '^pubsub' leaves them out)
 #   --out DIR         where results go (default docs/perf, or target/perf with --quick)
 #   --no-build        use the release binaries already built
 #   --reference BIN   race against BIN alone instead of the nats-servers, e.g. a gannet
@@ -322,27 +323,41 @@ cluster_conf() {
 }
 
 # start_node NAME LOG CONF: starts a cluster node of server NAME from CONF; sets LAUNCHED_PID
-# and NODE_PORTS (client port, route port, monitoring port or empty).
+# and NODE_PORTS: the client, route and monitoring ports, the last two empty when the server
+# never logged them (a build without clustering still runs: its cluster runs fail).
 start_node() {
+    local route=""
     launch "$1" "$2" -c "$3"
-    await_ports "$1" "$LAUNCHED_PID" "$2" "$CLIENT_WORDS" "$ROUTE_WORDS"
-    # The monitor starts before the client listener, so its line is in the log by now.
-    NODE_PORTS=("${PORTS[@]}" "$(log_port "$2" "$HTTP_WORDS")")
+    await_ports "$1" "$LAUNCHED_PID" "$2" "$CLIENT_WORDS"
+    # nats-server opens the route listener just after the client one; the monitor before it.
+    for _ in $(seq 20); do
+        route="$(log_port "$2" "$ROUTE_WORDS")"
+        if [[ -n "$route" ]]; then break; fi
+        sleep 0.1
+    done
+    NODE_PORTS=("${PORTS[0]}" "$route" "$(log_port "$2" "$HTTP_WORDS")")
 }
 
 # start_cluster NAME LOG: two fresh nodes of server NAME: A (SERVER_PID, PORT), then B
 # (NODE_B_PID, NODE_B_PORT), which dials the route to A. LOG is A's log; B's ends in -b.log.
+# Without a route the nodes still run: gannet-bench then fails the run itself (no interest
+# crosses), and it counts as a failed run of the case instead of ending the race.
 start_cluster() {
-    local name="$1" log_a="$2" log_b="${2%.log}-b.log" http_a
+    local name="$1" log_a="$2" log_b="${2%.log}-b.log" http_a route_a
     cluster_conf "$WORK/cluster-a.conf"
     start_node "$name" "$log_a" "$WORK/cluster-a.conf"
     SERVER_PID=$LAUNCHED_PID
     PORT="${NODE_PORTS[0]}"
+    route_a="${NODE_PORTS[1]}"
     http_a="${NODE_PORTS[2]}"
-    cluster_conf "$WORK/cluster-b.conf" "${NODE_PORTS[1]}"
+    cluster_conf "$WORK/cluster-b.conf" "$route_a"
     start_node "$name" "$log_b" "$WORK/cluster-b.conf"
     NODE_B_PID=$LAUNCHED_PID
     NODE_B_PORT="${NODE_PORTS[0]}"
+    if [[ -z "$route_a" ]]; then
+        echo "compare.sh: warning: $name logged no route listener; its cluster run will fail" >&2
+        return 0
+    fi
     await_routes "$name" "$http_a" "${NODE_PORTS[2]}"
 }
 
@@ -353,9 +368,8 @@ num_routes() {
 }
 
 # await_routes NAME HTTP_PORT...: waits up to 10 s until every node's /routez counts a route
-# (a node without a monitoring port counts as up). A cluster that does not form is not fatal
-# here: gannet-bench then fails the run itself, as no interest crosses, and the run counts as
-# failed like any other.
+# (a node without a monitoring port counts as up); only warns when they never do, as
+# gannet-bench fails such a run itself.
 await_routes() {
     local name="$1" port n up
     shift

@@ -203,7 +203,13 @@ impl Dialer {
     }
 
     /// A route closed: configured URLs that led to it are dialed again after a second.
-    fn closed(&mut self, server_id: Option<String>, url: Option<String>, to_self: bool, now: Instant) {
+    fn closed(
+        &mut self,
+        server_id: Option<String>,
+        url: Option<String>,
+        to_self: bool,
+        now: Instant,
+    ) {
         let delay = RETRY_DELAY + self.jitter();
         for e in &mut self.explicit {
             let by_url = url.as_deref() == Some(e.url.raw.as_str());
@@ -238,8 +244,7 @@ impl Dialer {
                 };
             }
         }
-        self.implicit
-            .retain(|id, _| !cluster.is_registered(id));
+        self.implicit.retain(|id, _| !cluster.is_registered(id));
     }
 
     fn dial_due(&mut self, now: Instant) {
@@ -308,8 +313,16 @@ impl Dialer {
             let solicit = Solicit {
                 addr: imp.addr.clone(),
                 url: None,
-                user: if imp.auth { user.clone() } else { String::new() },
-                pass: if imp.auth { pass.clone() } else { String::new() },
+                user: if imp.auth {
+                    user.clone()
+                } else {
+                    String::new()
+                },
+                pass: if imp.auth {
+                    pass.clone()
+                } else {
+                    String::new()
+                },
                 gossip_mode: imp.gossip_mode,
             };
             let ok = self.dial(&solicit);
@@ -350,7 +363,7 @@ impl Dialer {
                 sock: mio::net::TcpStream::from_std(sock),
                 cid: self.shared.next_cid(),
                 peer: addr,
-                solicit: Some(solicit.clone()),
+                solicit: Some(Box::new(solicit.clone())),
             });
             return true;
         }

@@ -109,6 +109,13 @@ impl Runtime {
                 .is_some_and(|s| s.client_cert_required),
             tls_available: tls.is_some() && opts.allow_non_tls,
             max_payload: limits.max_payload as i64,
+            // Clients of a cluster member see its name (a generated one is left out).
+            cluster: opts
+                .cluster
+                .as_ref()
+                .filter(|c| c.port != 0)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
             api_lvl: 5,
             xkey: ids.xkey.clone(),
             ..Info::default()

@@ -310,8 +310,7 @@ impl Server {
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
         let control_rx = register_control(&poll, &shared)?;
         let signals = register_listener_and_signals(&poll, &mut listener)?;
-        let route_listener =
-            start_routes(&shared, &poll, route_listener, dialer_rx, &mut threads)?;
+        let route_listener = start_routes(&shared, &poll, route_listener, dialer_rx, &mut threads)?;
         let mut server = Server {
             shared,
             ids,
@@ -834,7 +833,11 @@ fn set_cluster(
         Some((h, p)) if !opts.advertise.is_empty() => {
             let port = p.parse().unwrap_or(bound.port());
             let ip = format!("nats-route://{}/", opts.advertise);
-            (h.trim_matches(|c| c == '[' || c == ']').to_string(), port, ip)
+            (
+                h.trim_matches(|c| c == '[' || c == ']').to_string(),
+                port,
+                ip,
+            )
         }
         _ => (bound.ip().to_string(), bound.port(), String::new()),
     };

@@ -105,6 +105,9 @@ pub struct Varz {
     /// Advertised IP.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ip: String,
+    /// Client URLs of the cluster's servers (this one first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
     /// Max connections.
     pub max_connections: i64,
     /// Max subscriptions.

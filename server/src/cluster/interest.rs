@@ -67,16 +67,23 @@ impl RouteLink {
         self.pending.load(Ordering::Acquire)
     }
 
-    /// Takes the waiting lines; `Err` if some had to be dropped (close the route).
-    pub fn take(&self) -> Result<Vec<u8>, ()> {
+    /// Takes the waiting lines.
+    ///
+    /// # Errors
+    /// Some had to be dropped: the route must be closed.
+    pub fn take(&self) -> Result<Vec<u8>, Overflowed> {
         let mut queue = self.queue.lock();
         self.pending.store(false, Ordering::Release);
         if self.overflowed.load(Ordering::Acquire) {
-            return Err(());
+            return Err(Overflowed);
         }
         Ok(std::mem::take(&mut *queue))
     }
 }
+
+/// A route's queue went over [`LINK_QUEUE_MAX`]: lines were lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflowed;
 
 /// A key of the interest table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -292,6 +292,10 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
     v.routes = snaps.iter().map(|s| s.routes.len() as i64).sum();
     v.remotes = shared.cluster().map_or(0, |c| c.peer_count() as i64);
     v.cluster = cluster_varz(&rt);
+    v.connect_urls = shared
+        .cluster()
+        .map(|c| c.client_urls())
+        .unwrap_or_default();
     v.in_client_msgs = v.in_msgs;
     v.in_client_bytes = v.in_bytes;
     v.out_client_msgs = v.out_msgs;

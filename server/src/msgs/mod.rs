@@ -52,7 +52,7 @@ pub enum WorkerMsg {
         /// The peer address.
         peer: SocketAddr,
         /// How it was dialed, for a solicited route.
-        solicit: Option<crate::cluster::Solicit>,
+        solicit: Option<Box<crate::cluster::Solicit>>,
     },
     /// Deliveries from another worker.
     Batch(Batch),

@@ -118,7 +118,7 @@ pub struct RouteSnapshot {
     pub in_bytes: u64,
     /// Bytes to the peer.
     pub out_bytes: u64,
-    /// Interest the peer registered here, as `account subject [queue]` keys.
+    /// The subjects of the interest the peer registered here.
     pub subs: Vec<String>,
 }
 

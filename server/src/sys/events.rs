@@ -64,6 +64,7 @@ impl EventSender {
             tags: rt.opts.server_tags.clone(),
             metadata: rt.opts.server_metadata.clone(),
             feature_flags: rt.opts.feature_flags(),
+            cluster: shared.cluster().map(|c| c.name.clone()).unwrap_or_default(),
             seq: self.seq,
             time: rfc3339_nano(SystemTime::now()),
             ..ServerInfo::default()
@@ -260,7 +261,13 @@ impl SysThread {
                 r.last_seen = now;
             }
             None => {
-                self.remotes.insert(id, RemoteServer { seq, last_seen: now });
+                self.remotes.insert(
+                    id,
+                    RemoteServer {
+                        seq,
+                        last_seen: now,
+                    },
+                );
                 self.sender.remote_servers = self.remotes.len();
                 let own = server_id(shared);
                 let body = statsz_body(&mut self.sender, shared);

@@ -268,8 +268,14 @@ impl Worker {
                 break;
             }
             let parsed = match conn.route.as_mut() {
-                None => conn.parser.parse(&rbuf[pos..rlen]).map(|op| op.map(Op::client)),
-                Some(route) => route.parser.parse(&rbuf[pos..rlen]).map(|op| op.map(Op::route)),
+                None => conn
+                    .parser
+                    .parse(&rbuf[pos..rlen])
+                    .map(|op| op.map(Op::client)),
+                Some(route) => route
+                    .parser
+                    .parse(&rbuf[pos..rlen])
+                    .map(|op| op.map(Op::route)),
             };
             match parsed {
                 Ok(Some((op, used))) => {

@@ -130,14 +130,15 @@ impl Worker {
         mut sock: TcpStream,
         cid: u64,
         peer: SocketAddr,
-        solicit: Option<Solicit>,
+        solicit: Option<Box<Solicit>>,
     ) {
+        let solicit = solicit.map(|s| *s);
         let slot = self.conns.reserve();
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut sock, super::conns::Conns::token(slot), Interest::READABLE)
-        {
+        if let Err(e) = self.poll.registry().register(
+            &mut sock,
+            super::conns::Conns::token(slot),
+            Interest::READABLE,
+        ) {
             log::error(&format!("{peer} - rid:{cid} - registration failed: {e}"));
             self.conns.unreserve(slot);
             return;
@@ -232,9 +233,7 @@ impl Worker {
         else {
             return;
         };
-        if phase == RoutePhase::AwaitingConnect
-            && !matches!(op, RouteOp::Connect(_) | RouteOp::Ping)
-        {
+        if phase == RoutePhase::AwaitingConnect && !matches!(op, RouteOp::Connect(_)) {
             // The first op on an accepted route must be CONNECT (spec §0.2).
             self.route_refused(slot, "expected CONNECT first");
             return;
@@ -296,7 +295,11 @@ impl Worker {
             self.mark_close(slot, ClosedReason::ProtocolViolation);
             return;
         };
-        let phase = self.conns.get(slot).and_then(|c| c.route.as_ref()).map(|r| r.phase);
+        let phase = self
+            .conns
+            .get(slot)
+            .and_then(|c| c.route.as_ref())
+            .map(|r| r.phase);
         if phase != Some(RoutePhase::AwaitingConnect) {
             // A second CONNECT, or one on a route we dialed: nothing to do.
             return;
@@ -328,7 +331,11 @@ impl Worker {
             self.send_err_and_close(slot, msg.as_bytes(), ClosedReason::WrongGateway);
             return;
         }
-        let ours = self.shared.cluster().map(|c| c.name.clone()).unwrap_or_default();
+        let ours = self
+            .shared
+            .cluster()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
         if !connect.cluster.is_empty() && connect.cluster != ours {
             let msg = format!(
                 "Rejecting connection, cluster name {} does not match {}",
@@ -467,7 +474,10 @@ impl Worker {
             });
         }
         if registered.is_err() {
-            crate::debug!("{prefix} - Detected duplicate remote route {}", info.server_id);
+            crate::debug!(
+                "{prefix} - Detected duplicate remote route {}",
+                info.server_id
+            );
             self.mark_close(slot, ClosedReason::DuplicateRoute);
             return;
         }
@@ -528,7 +538,7 @@ impl Worker {
                 }
                 self.mark_dirty(slot);
             }
-            Err(()) => self.slow_consumer(slot),
+            Err(_) => self.slow_consumer(slot),
         }
     }
 
@@ -663,9 +673,11 @@ impl Worker {
                 .ok()
                 .and_then(|name| self.shared.accounts.get(name))
             {
-                let _ = account
-                    .sublist
-                    .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+                let _ = account.sublist.remove(
+                    &sub.subject,
+                    sub.queue.as_deref(),
+                    &SubRef(sub.clone()),
+                );
             }
         }
         let Some(cluster) = self.shared.cluster() else {

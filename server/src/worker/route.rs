@@ -299,7 +299,16 @@ fn encode_routed(out: &mut Vec<u8>, sub: &Sub, account: &[u8], msg: &Pub<'_>, qu
             let payload = msg.payload();
             let mut digits = [0u8; 20];
             let size = encode::fmt_usize(payload.len(), &mut digits);
-            protocol::route::write_rmsg(out, account, msg.subject, msg.reply, queues, None, size, payload)
+            protocol::route::write_rmsg(
+                out,
+                account,
+                msg.subject,
+                msg.reply,
+                queues,
+                None,
+                size,
+                payload,
+            )
         }
         _ => protocol::route::write_rmsg(
             out,
@@ -498,7 +507,11 @@ impl Worker {
             None => echo || s.cid != cid,
         };
         let start = if self.clustered {
-            let total: u64 = members.iter().filter(|s| eligible(s)).map(|s| s.weight()).sum();
+            let total: u64 = members
+                .iter()
+                .filter(|s| eligible(s))
+                .map(|s| s.weight())
+                .sum();
             if total == 0 {
                 return Picked::Nobody;
             }
@@ -591,7 +604,12 @@ impl Worker {
                     header_len: with_header.header_len,
                     data: &with_header.data,
                 };
-                self.route_in(exporter, &forwarded, Origin::Local { cid: 0, echo: true }, depth + 1)
+                self.route_in(
+                    exporter,
+                    &forwarded,
+                    Origin::Local { cid: 0, echo: true },
+                    depth + 1,
+                )
             }
             ImportRoute::SysRequest => {
                 let Some(sys) = self.shared.sys() else {

@@ -98,16 +98,11 @@ fn route_snapshot(conn: &Conn) -> Option<RouteSnapshot> {
         return None;
     }
     let (now, now_wall) = (Instant::now(), SystemTime::now());
+    // Subjects only, as nats-server lists them (`newSubsList`).
     let subs = route
         .remote_subs
         .keys()
-        .map(|(account, subject, queue)| {
-            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-            match queue {
-                Some(q) => format!("{} {} {}", text(account), text(subject), text(q)),
-                None => format!("{} {}", text(account), text(subject)),
-            }
-        })
+        .map(|(_, subject, _)| String::from_utf8_lossy(subject).into_owned())
         .collect();
     Some(RouteSnapshot {
         rid: conn.cid,
