@@ -125,6 +125,9 @@ pub struct Account {
     pub sublist: Sublist<SubRef>,
     /// Connected clients bound to it.
     pub num_conns: AtomicI64,
+    /// Clients of the account on the other servers of the cluster, as their CONNS events
+    /// last said (spec cluster.md §4.5): they count against its connection limit.
+    pub remote_conns: AtomicI64,
     /// Its configuration (limits, imports, exports); replaced on reload.
     pub config: RwLock<Arc<AccountConfig>>,
     /// Reply subjects of service requests it imports are `<reply_prefix><random>`.
@@ -142,6 +145,7 @@ impl Account {
             name: config.name.clone(),
             sublist: Sublist::with_options(SUBLIST_SHARDS, cache),
             num_conns: AtomicI64::new(0),
+            remote_conns: AtomicI64::new(0),
             config: RwLock::new(Arc::new(config)),
             reply_prefix: format!("_R_.{}.", random_token()),
             responses: parking_lot::Mutex::new(HashMap::new()),
@@ -214,11 +218,13 @@ impl Account {
         self.config.read().limits
     }
 
-    /// Binds one more connection unless the account is at its connection limit.
+    /// Binds one more connection unless the account is at its connection limit, counting
+    /// its clients on the other servers of the cluster too.
     pub fn try_add_conn(&self) -> bool {
         let max = self.limits().max_connections;
         let n = self.num_conns.fetch_add(1, Ordering::AcqRel) + 1;
-        if max >= 0 && n > max {
+        let remote = self.remote_conns.load(Ordering::Acquire).max(0);
+        if max >= 0 && n + remote > max {
             self.num_conns.fetch_sub(1, Ordering::AcqRel);
             return false;
         }

@@ -101,6 +101,12 @@ pub enum WorkerMsg {
         /// The answer.
         done: Sender<bool>,
     },
+    /// The account's connections across the cluster went over its limit: close client
+    /// `cid` (one of the newest) with `maximum account active connections exceeded`.
+    AccountLimit {
+        /// The connection id.
+        cid: u64,
+    },
     /// `$SYS.REQ.SERVER.<id>.LDM`: send client `cid` a lame duck INFO. Answers 0 (not here),
     /// 1 (sent) or 2 (the client can't take it: protocol 0 or not ready).
     ClientLdm {

@@ -116,6 +116,8 @@ pub(super) struct SysThread {
     pack_at: Option<Instant>,
     /// Other servers heard from, by id (nats-server `sys.servers`).
     remotes: HashMap<String, RemoteServer>,
+    /// Client counts of each account on the other servers, by account then server id.
+    remote_conns: HashMap<String, HashMap<String, i64>>,
     /// When to look for servers not heard from in a while.
     orphans_at: Instant,
 }
@@ -146,6 +148,16 @@ struct WithServer {
     server: EventServer,
 }
 
+/// Another server's account CONNS event (or answer to an account-tracking request).
+#[derive(Debug, serde::Deserialize)]
+struct ConnsEvent {
+    server: EventServer,
+    #[serde(default)]
+    acc: String,
+    #[serde(default)]
+    conns: i64,
+}
+
 impl SysThread {
     /// The state of a system thread serving `system` that has not run yet.
     pub(super) fn new(shared: Weak<Shared>, system: &'static Account) -> SysThread {
@@ -160,6 +172,7 @@ impl SysThread {
                 remote_servers: 0,
             },
             remotes: HashMap::new(),
+            remote_conns: HashMap::new(),
             orphans_at: Instant::now() + ORPHAN_CHECK_EVERY,
             statsz_interval: STATSZ_FIRST,
             statsz_at,
@@ -205,8 +218,16 @@ impl SysThread {
         self.tick_heartbeats(shared, now);
         if now >= self.orphans_at {
             self.orphans_at = now + ORPHAN_CHECK_EVERY;
-            self.remotes
-                .retain(|_, r| now.duration_since(r.last_seen) < ORPHAN_AFTER);
+            let gone: Vec<String> = self
+                .remotes
+                .iter()
+                .filter(|(_, r)| now.duration_since(r.last_seen) >= ORPHAN_AFTER)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in gone {
+                self.remotes.remove(&id);
+                self.forget_remote_conns(shared, &id);
+            }
             self.sender.remote_servers = self.remotes.len();
         }
     }
@@ -218,10 +239,8 @@ impl SysThread {
         let own = server_id(shared);
         let (id, kind) = match rest.split_once('.') {
             Some(("ACCOUNT", tail)) if tail.ends_with(".CONNS") => {
-                let Ok(msg) = serde_json::from_slice::<WithServer>(payload) else {
-                    return true;
-                };
-                (msg.server.id, "CONNS")
+                self.on_remote_conns(shared, payload);
+                return true;
             }
             Some((id, kind)) if matches!(kind, "STATSZ" | "SHUTDOWN" | "LAMEDUCK") => {
                 (id.to_string(), kind)
@@ -234,6 +253,7 @@ impl SysThread {
         match kind {
             "SHUTDOWN" | "LAMEDUCK" => {
                 self.remotes.remove(&id);
+                self.forget_remote_conns(shared, &id);
             }
             _ => {
                 let seq = serde_json::from_slice::<WithServer>(payload).map_or(0, |m| m.server.seq);
@@ -242,6 +262,45 @@ impl SysThread {
         }
         self.sender.remote_servers = self.remotes.len();
         true
+    }
+
+    /// Another server's client count for an account (its CONNS event, or its answer to our
+    /// tracking request): it counts against the account's limit here, and when the total is
+    /// over the limit the newest local clients go until it is not (nats-server
+    /// `remoteConnsUpdate`; every server does this on its own, spec cluster.md §4.5).
+    fn on_remote_conns(&mut self, shared: &Shared, payload: &[u8]) {
+        let Ok(msg) = serde_json::from_slice::<ConnsEvent>(payload) else {
+            return;
+        };
+        let own = server_id(shared);
+        if msg.server.id.is_empty() || msg.server.id == own {
+            return;
+        }
+        self.remote_seen(shared, msg.server.id.clone(), msg.server.seq);
+        let Some(account) = shared.accounts.get(&msg.acc) else {
+            return;
+        };
+        let counts = self.remote_conns.entry(msg.acc.clone()).or_default();
+        if msg.conns > 0 {
+            counts.insert(msg.server.id, msg.conns);
+        } else {
+            counts.remove(&msg.server.id);
+        }
+        let remote: i64 = counts.values().sum();
+        account.remote_conns.store(remote, Ordering::Release);
+        enforce_conn_limit(shared, account);
+    }
+
+    /// A server went away: its clients no longer count anywhere.
+    fn forget_remote_conns(&mut self, shared: &Shared, id: &str) {
+        for (name, counts) in &mut self.remote_conns {
+            if counts.remove(id).is_some() {
+                if let Some(account) = shared.accounts.get(name) {
+                    let remote: i64 = counts.values().sum();
+                    account.remote_conns.store(remote, Ordering::Release);
+                }
+            }
+        }
     }
 
     /// A STATSZ or CONNS event from `id`. A server seen for the first time gets our STATSZ
@@ -416,13 +475,9 @@ impl SysThread {
             return;
         }
         if subject == own {
-            // Another server's answer to our account-tracking request: its counts keep it
-            // tracked like its CONNS events do.
-            if let Ok(msg) = serde_json::from_slice::<WithServer>(payload) {
-                if !msg.server.id.is_empty() && msg.server.id != id {
-                    self.remote_seen(shared, msg.server.id, msg.server.seq);
-                }
-            }
+            // Another server's answer to our account-tracking request: counted like its
+            // CONNS events.
+            self.on_remote_conns(shared, payload);
             return;
         }
         if ours(subject.as_bytes()) {
@@ -607,6 +662,40 @@ impl SysThread {
                 .insert(account.to_string(), Instant::now() + CONNS_HEARTBEAT);
         } else {
             self.heartbeats.remove(account);
+        }
+    }
+}
+
+/// Closes the newest local clients of `account` while its clients across the cluster are
+/// more than its limit allows.
+fn enforce_conn_limit(shared: &Shared, account: &'static Account) {
+    let max = account.limits().max_connections;
+    let local = account.num_conns();
+    let remote = account.remote_conns.load(Ordering::Acquire);
+    if max < 0 || local + remote <= max {
+        return;
+    }
+    let excess = (local + remote - max).min(local).max(0) as usize;
+    let req = crate::msgs::snapshot::SnapshotRequest {
+        conns: true,
+        subs: false,
+    };
+    // Newest first: by connect time, then by cid.
+    let mut clients: Vec<(std::time::SystemTime, u64, usize)> = shared
+        .gather(req)
+        .iter()
+        .flat_map(|s| {
+            s.conns
+                .iter()
+                .filter(|c| c.account == account.name)
+                .map(move |c| (c.start, c.cid, s.worker.0))
+        })
+        .collect();
+    clients.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    let workers = shared.workers();
+    for &(_, cid, worker) in clients.iter().take(excess) {
+        if let Some(w) = workers.get(worker) {
+            w.send_blocking(WorkerMsg::AccountLimit { cid });
         }
     }
 }

@@ -21,6 +21,22 @@ impl Worker {
         true
     }
 
+    /// Closes client `cid`: its account has more connections across the cluster than its
+    /// limit allows, and it is among the newest (nats-server `Account.updateRemoteServer`).
+    pub(super) fn account_limit_close(&mut self, cid: u64) {
+        let Some(slot) = self.conns.find_cid(cid) else {
+            return;
+        };
+        if self.conns.get(slot).is_some_and(|c| c.route.is_some()) {
+            return;
+        }
+        self.send_err_and_close(
+            slot,
+            protocol::errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED.as_bytes(),
+            ClosedReason::MaxAccountConnectionsExceeded,
+        );
+    }
+
     /// Lame duck: closes one client at a time, spreading the closes until the deadline with a
     /// pause of between half and all of (time left / clients left), at most one second
     /// (nats-server `lameDuckMode`).
@@ -80,6 +96,10 @@ impl Worker {
             let Some(conn) = self.conns.get(slot) else {
                 continue;
             };
+            if conn.route.is_some() {
+                self.route_lame_duck(slot);
+                continue;
+            }
             if conn.opts.protocol < 1 || !conn.info_allowed() {
                 continue;
             }

@@ -332,6 +332,7 @@ impl Worker {
                 WorkerMsg::Kick { cid, done } => {
                     let _ = done.try_send(self.kick(cid));
                 }
+                WorkerMsg::AccountLimit { cid } => self.account_limit_close(cid),
                 WorkerMsg::ClientLdm { cid, done } => {
                     let _ = done.try_send(self.client_ldm(cid));
                 }

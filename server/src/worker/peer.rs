@@ -515,6 +515,24 @@ impl Worker {
         }
     }
 
+    /// Lame duck mode: tells a registered route, whose server then drops our client URLs
+    /// from its clients' `connect_urls` (spec §1.13).
+    pub(super) fn route_lame_duck(&mut self, slot: Slot) {
+        let registered = self
+            .conns
+            .get(slot)
+            .and_then(|c| c.route.as_ref())
+            .is_some_and(|r| r.phase == RoutePhase::Registered);
+        let Some(cluster) = self.shared.cluster().filter(|_| registered) else {
+            return;
+        };
+        let mut info = cluster.info.clone();
+        info.ldm = true;
+        let line = info.to_line();
+        self.flush_route_lines(slot);
+        self.queue_out(slot, &line);
+    }
+
     /// Writes the interest and gossip lines queued for a route before anything else goes to
     /// it, so an `RS+` always precedes the messages published after it.
     pub(super) fn flush_route_lines(&mut self, slot: Slot) {

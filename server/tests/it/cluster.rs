@@ -1077,3 +1077,95 @@ fn connect_urls_and_async_info() {
         }
     }
 }
+
+/// A peer entering lame duck mode: the other node's protocol-1 clients get an async INFO
+/// without its client URL (spec cluster.md §1.13), while its routes stay up for the clients
+/// it still has.
+#[test]
+fn peer_lame_duck_drops_its_url() {
+    let n1 = Node::gannet(NodeConfig::new("n1"));
+    let n2 = Node::gannet(NodeConfig::new("n2").route_to(&n1.cfg));
+    wait_for_mesh(&[&n1, &n2]);
+    let n1_addr = n1.client_addr();
+    let mut watcher = n2.client();
+    await_connect_urls(&n2, &[n2.client_addr(), n1_addr.clone()]);
+    // A client stays on n1, so it does not shut down at once.
+    let _stay = n1.client();
+    n1.server.signal(libc_sigusr2());
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let info = watcher
+            .next_info(left)
+            .unwrap_or_else(|| panic!("no async INFO dropping n1 ({n1_addr})"));
+        let urls = connect_urls(&info);
+        if !urls.contains(&n1_addr) {
+            assert_eq!(urls, vec![n2.client_addr()], "{info}");
+            break;
+        }
+    }
+}
+
+/// SIGUSR2 (lame duck mode) on Linux.
+fn libc_sigusr2() -> i32 {
+    12
+}
+
+/// An account JWT with `conn: 2`, in operator mode on two nodes, one client on each: once
+/// the nodes exchanged their account CONNS counts (an account's first client makes its server
+/// ask the others, and every change is announced), a third client anywhere in the cluster is
+/// refused with `maximum account active connections exceeded` (spec cluster.md §4.5).
+#[test]
+fn account_connection_limit_counts_the_whole_cluster() {
+    use crate::util::jwt::{account_jwt, connect_jwt_addr, user_jwt};
+    use gannet::jwt::{self, Claims};
+    use nkeys::KeyPair;
+    let operator = KeyPair::new_operator();
+    let (sys, acc) = (KeyPair::new_account(), KeyPair::new_account());
+    let mut op = Claims {
+        sub: operator.public_key(),
+        name: "OP".into(),
+        nats: jwt::Operator {
+            kind: "operator".into(),
+            version: 2,
+            system_account: sys.public_key(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let op_jwt = jwt::encode(&mut op, &operator).unwrap();
+    let sys_jwt = account_jwt(&sys, "SYS", &operator, |_| {});
+    let acc_jwt = account_jwt(&acc, "TWO", &operator, |a| {
+        a.limits.conn = 2;
+        a.limits.subs = -1;
+        a.limits.data = -1;
+        a.limits.payload = -1;
+    });
+    let auth = format!(
+        "operator: \"{op_jwt}\"\nsystem_account: {s}\nresolver: MEMORY\n\
+         resolver_preload: {{\n  {s}: \"{sys_jwt}\"\n  {a}: \"{acc_jwt}\"\n}}\n",
+        s = sys.public_key(),
+        a = acc.public_key()
+    );
+    let n1 = Node::gannet(NodeConfig::new("n1").auth_block(&auth));
+    let n2 = Node::gannet(NodeConfig::new("n2").auth_block(&auth).route_to(&n1.cfg));
+    wait_for_mesh(&[&n1, &n2]);
+    let user = KeyPair::new_user();
+    let token = user_jwt(&user, &acc, |_| {});
+    let (_on_n2, line) = connect_jwt_addr(&n2.client_addr(), &token, &user);
+    assert_eq!(line, "PONG");
+    let (_on_n1, line) = connect_jwt_addr(&n1.client_addr(), &token, &user);
+    assert_eq!(line, "PONG");
+    // The counts cross the route as events right after each connect; give them a moment.
+    std::thread::sleep(Duration::from_secs(2));
+    for node in [&n2, &n1] {
+        let (mut c, line) = connect_jwt_addr(&node.client_addr(), &token, &user);
+        assert_eq!(
+            line,
+            "-ERR 'maximum account active connections exceeded'",
+            "{}",
+            node.name()
+        );
+        assert!(c.is_closed(2 * SEC));
+    }
+}

@@ -103,6 +103,8 @@ pub struct NodeConfig {
     pub routes: Vec<String>,
     /// Extra lines inside `cluster { … }` (e.g. an `authorization` block).
     pub cluster_extra: String,
+    /// Replaces the accounts, users and system account (e.g. operator mode).
+    pub auth_block: Option<String>,
 }
 
 impl NodeConfig {
@@ -114,7 +116,14 @@ impl NodeConfig {
             http_port: free_port(),
             routes: Vec::new(),
             cluster_extra: String::new(),
+            auth_block: None,
         }
+    }
+
+    /// Uses `block` instead of the default accounts (`SYS`, `A`).
+    pub fn auth_block(mut self, block: &str) -> NodeConfig {
+        self.auth_block = Some(block.into());
+        self
     }
 
     /// Adds an explicit route to `seed`'s cluster port.
@@ -146,11 +155,13 @@ impl NodeConfig {
             let list: Vec<String> = self.routes.iter().map(|r| format!("\"{r}\"")).collect();
             format!("  routes: [{}]\n", list.join(", "))
         };
+        let auth = self.auth_block.clone().unwrap_or_else(|| {
+            "accounts {\n  SYS { users: [ {user: sys, password: sys} ] }\n  \
+             A { users: [ {user: a, password: a} ] }\n}\nsystem_account: SYS\n"
+                .to_string()
+        });
         format!(
-            "server_name: {name}\n\
-             accounts {{\n  SYS {{ users: [ {{user: sys, password: sys}} ] }}\n  \
-             A {{ users: [ {{user: a, password: a}} ] }}\n}}\n\
-             system_account: SYS\n\
+            "server_name: {name}\n{auth}\
              cluster {{\n  name: {CLUSTER}\n  listen: \"127.0.0.1:{port}\"\n{routes}  {extra}\n}}\n",
             name = self.name,
             port = self.cluster_port,
