@@ -304,7 +304,7 @@ impl Server {
         let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
         let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
         attach_trust(&shared, trust.as_ref());
-        let dialer_rx = set_cluster(&shared, route_listener.as_ref());
+        let dialer_rx = set_cluster(&shared, route_listener.as_ref())?;
         start_system(&shared, system_account)?;
         let mut threads = spawn_workers(&shared, workers)?;
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
@@ -820,10 +820,18 @@ fn outward_ip() -> Option<String> {
 fn set_cluster(
     shared: &Arc<Shared>,
     listener: Option<&(TcpListener, SocketAddr)>,
-) -> Option<crossbeam_channel::Receiver<crate::cluster::DialerMsg>> {
-    let (_, bound) = listener?;
+) -> Result<Option<crossbeam_channel::Receiver<crate::cluster::DialerMsg>>, Error> {
+    let Some((_, bound)) = listener else {
+        return Ok(None);
+    };
     let rt = shared.runtime().0;
-    let opts = rt.opts.cluster.as_ref()?;
+    let Some(opts) = rt.opts.cluster.as_ref() else {
+        return Ok(None);
+    };
+    let tls = match &opts.tls {
+        Some(t) => Some(crate::tls::build::route_tls(t).map_err(Error)?),
+        None => None,
+    };
     let (name, dynamic) = if opts.name.is_empty() {
         (dynamic_cluster_name(), true)
     } else {
@@ -851,6 +859,8 @@ fn set_cluster(
         port,
         headers: rt.limits.headers,
         auth_required: !opts.user.is_empty(),
+        tls_required: tls.is_some(),
+        tls_verify: tls.is_some(),
         max_payload: rt.info.max_payload,
         ip,
         cluster: name.clone(),
@@ -862,7 +872,7 @@ fn set_cluster(
         },
         ..Default::default()
     };
-    let cluster = crate::cluster::Cluster::new(info, own_client_urls(&rt), opts.no_advertise);
+    let cluster = crate::cluster::Cluster::new(info, own_client_urls(&rt), opts.no_advertise, tls);
     let (tx, rx) = crossbeam_channel::bounded(crate::dialer::DIALER_QUEUE_MAX);
     cluster.set_dialer(tx);
     shared.set_cluster(cluster);
@@ -870,7 +880,7 @@ fn set_cluster(
     if dynamic {
         log::warn("Cluster name was dynamically generated, consider setting one");
     }
-    Some(rx)
+    Ok(Some(rx))
 }
 
 /// Registers the route listener and starts the dialer; returns the listener.

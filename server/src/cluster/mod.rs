@@ -96,6 +96,8 @@ pub struct Cluster {
     pub interest: Interest,
     /// Our route INFO (no nonce; per connection fields are filled in by the worker).
     pub info: RouteInfo,
+    /// Route TLS, when `cluster { tls {} }` is configured: every route handshakes first.
+    pub tls: Option<crate::tls::build::RouteTls>,
     /// Our own client URLs, first in every `connect_urls`.
     own_urls: Vec<String>,
     /// Do not put other members' URLs in client INFO (`cluster.no_advertise`).
@@ -113,11 +115,17 @@ pub struct Duplicate;
 
 impl Cluster {
     /// The cluster of a server whose route INFO is `info`, with client URLs `own_urls`.
-    pub fn new(info: RouteInfo, own_urls: Vec<String>, no_advertise: bool) -> Cluster {
+    pub fn new(
+        info: RouteInfo,
+        own_urls: Vec<String>,
+        no_advertise: bool,
+        tls: Option<crate::tls::build::RouteTls>,
+    ) -> Cluster {
         Cluster {
             name: info.cluster.clone(),
             interest: Interest::default(),
             info,
+            tls,
             own_urls,
             no_advertise,
             routes: Mutex::new(HashMap::new()),

@@ -87,7 +87,7 @@ pub struct ClusterOpts {
     /// `permissions { import, export }` (or, deprecated, `authorization.permissions`), as
     /// nats-server parses them: `publish` holds `import`, `subscribe` holds `export`.
     pub permissions: Option<Permissions>,
-    /// `tls { … }`, parsed and its files loaded; Gannet's routes do not use it yet.
+    /// `tls { … }`, parsed and its files loaded: routes handshake TLS first.
     pub tls: Option<crate::tls::TlsOptions>,
     /// The config (`listen`, `host` or a non-zero `port`) or `--cluster` gave a listen
     /// address, which `--routes` requires.
@@ -382,7 +382,6 @@ impl Options {
                 let (mut tls, _) = crate::tls::config::parse_tls(v)?;
                 tls.build().map_err(|e| format!("{}: {e}", v.pos))?;
                 block.opts.tls = Some(tls);
-                self.not_implemented("cluster.tls");
             }
             _ if entry.used_as_variable => {}
             _ => return Err(unknown_field(entry)),

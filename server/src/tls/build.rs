@@ -169,6 +169,48 @@ pub fn resolver_client_config(t: &TlsOptions) -> Result<Arc<rustls::ClientConfig
     Ok(Arc::new(config))
 }
 
+/// Both sides of route TLS (`cluster { tls {} }`): nats-server always verifies a route
+/// peer's certificate, whatever `verify` says, and presents the same certificate when it
+/// dials (`server/opts.go: getTLSConfig` for routes; spec cluster.md §1.14).
+#[derive(Clone)]
+pub struct RouteTls {
+    /// For accepted routes: the peer must present a certificate signed by `ca_file`.
+    pub server: Arc<rustls::ServerConfig>,
+    /// For dialed routes: the peer's certificate is checked against `ca_file` and the dialed
+    /// host, and ours is presented.
+    pub client: Arc<rustls::ClientConfig>,
+    /// The handshake timeout.
+    pub timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for RouteTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteTls")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds [`RouteTls`] from the cluster's `tls {}` block.
+///
+/// # Errors
+/// A file can't be read or parsed, or there is no certificate to present.
+pub fn route_tls(t: &TlsOptions) -> Result<RouteTls, String> {
+    let mut verified = t.clone();
+    verified.verify = true;
+    verified.map = false;
+    let server = build_server_tls(&verified)?.config;
+    if t.cert_file.is_empty() {
+        return Err("route TLS needs a cert_file and key_file".into());
+    }
+    let client = resolver_client_config(t)?;
+    Ok(RouteTls {
+        server,
+        client,
+        timeout: t.timeout(),
+    })
+}
+
 /// The crypto provider with the configured cipher suites and curves.
 fn provider(t: &TlsOptions) -> CryptoProvider {
     crypto_provider(&t.cipher_suites, &t.curve_preferences)

@@ -69,7 +69,7 @@ impl Worker {
         let allow_non_tls = self.rt.opts.allow_non_tls;
         let timeout = self.tls_timeout();
         let session = match t.server.as_ref().map(crate::tls::new_session) {
-            Some(Ok(session)) => session,
+            Some(Ok(session)) => rustls::Connection::Server(session),
             Some(Err(e)) => {
                 log::error(&format!("TLS session setup failed: {e}"));
                 self.mark_close(slot, ClosedReason::TlsHandshakeError);

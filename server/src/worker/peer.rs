@@ -83,6 +83,8 @@ pub struct RouteConn {
     pub remote_subs: HashMap<RemoteKey, Arc<Sub>>,
     /// The peer takes `HMSG`.
     pub peer_headers: bool,
+    /// Our first lines (CONNECT and INFO, or INFO), held back until route TLS is up.
+    pub hello: Vec<u8>,
 }
 
 impl RouteConn {
@@ -104,6 +106,7 @@ impl RouteConn {
             link: None,
             remote_subs: HashMap::new(),
             peer_headers: false,
+            hello: Vec::new(),
         }
     }
 
@@ -150,23 +153,98 @@ impl Worker {
         let mut conn = Conn::new(cid, sock, peer, parser, now);
         let gossip_mode = solicit.as_ref().map_or(0, |s| s.gossip_mode);
         let mut out = Vec::new();
-        if let Some(s) = &solicit {
+        if let Some(s) = solicit.as_ref() {
             out.extend_from_slice(&self.route_connect(s).to_line());
         } else {
             conn.nonce = crate::auth::new_nonce();
         }
         out.extend_from_slice(&self.route_info_line(&conn.nonce, gossip_mode));
-        conn.route = Some(Box::new(RouteConn::new(limits.max_control_line, solicit)));
-        let kind = if conn.route.as_ref().is_some_and(|r| r.did_solicit()) {
+        let tls = self.route_tls_session(solicit.as_ref(), now);
+        let mut route = RouteConn::new(limits.max_control_line, solicit);
+        let kind = if route.did_solicit() {
             "solicited"
         } else {
             "accepted"
         };
         crate::debug!("{peer} - rid:{cid} - Route connection created ({kind})");
+        let tls_deadline = match tls {
+            Some(Ok(state)) => {
+                // TLS comes first on routes: our lines wait for the handshake.
+                route.hello = out;
+                out = Vec::new();
+                let at = state.deadline;
+                conn.tls = Some(Box::new(state));
+                Some(at)
+            }
+            Some(Err(e)) => {
+                log::error(&format!("{peer} - rid:{cid} - TLS route setup failed: {e}"));
+                conn.close_with(ClosedReason::TlsHandshakeError);
+                None
+            }
+            None => None,
+        };
+        conn.route = Some(Box::new(route));
         self.conns.fill(slot, conn);
         self.routes.push(slot);
         self.queue_out(slot, &out);
+        self.mark_dirty(slot);
+        if let Some(at) = tls_deadline {
+            self.timers.schedule(Timer {
+                at,
+                slot,
+                cid,
+                kind: TimerKind::Tls,
+            });
+        }
         self.arm_route_timers(slot, cid, now);
+    }
+
+    /// A TLS session for a new route when cluster TLS is configured: server side when
+    /// accepted, client side (checking the dialed host) when dialed.
+    fn route_tls_session(
+        &self,
+        solicit: Option<&Solicit>,
+        now: Instant,
+    ) -> Option<Result<super::tls::TlsState, String>> {
+        let tls = self.shared.cluster()?.tls.as_ref()?;
+        let session = match solicit {
+            None => rustls::ServerConnection::new(tls.server.clone())
+                .map(rustls::Connection::Server)
+                .map_err(|e| e.to_string()),
+            Some(s) => {
+                let host = s
+                    .addr
+                    .rsplit_once(':')
+                    .map_or(s.addr.as_str(), |(h, _)| h)
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .to_string();
+                rustls::pki_types::ServerName::try_from(host)
+                    .map_err(|e| e.to_string())
+                    .and_then(|name| {
+                        rustls::ClientConnection::new(tls.client.clone(), name)
+                            .map(rustls::Connection::Client)
+                            .map_err(|e| e.to_string())
+                    })
+            }
+        };
+        Some(session.map(|session| super::tls::TlsState {
+            session,
+            phase: super::tls::TlsPhase::Handshake,
+            deadline: now + tls.timeout.min(crate::runtime::TIMER_MAX),
+            info_sent: true,
+            received_any: false,
+            close_notify_sent: false,
+            silent: false,
+        }))
+    }
+
+    /// Route TLS is up: our CONNECT and INFO go out now.
+    pub(super) fn route_tls_established(&mut self, slot: Slot) {
+        let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) else {
+            return;
+        };
+        let hello = std::mem::take(&mut route.hello);
+        self.queue_out(slot, &hello);
     }
 
     /// The first PING (1 s plus up to 20 %) and the handshake deadline.

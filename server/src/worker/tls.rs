@@ -39,8 +39,8 @@ pub enum TlsPhase {
 
 /// A connection's TLS state.
 pub struct TlsState {
-    /// The rustls session.
-    pub session: rustls::ServerConnection,
+    /// The rustls session: server side, or client side for a route this server dialed.
+    pub session: rustls::Connection,
     /// The setup phase.
     pub phase: TlsPhase,
     /// When the current phase's timer expires (the heap may hold older entries; they are
@@ -295,6 +295,15 @@ impl Worker {
     /// The handshake finished: check pinned certificates, send INFO if handshake-first held
     /// it back, and start the connection's auth and PING timers.
     fn tls_handshake_done(&mut self, slot: Slot) {
+        if self.conns.get(slot).is_some_and(|c| c.route.is_some()) {
+            // A route: the peer's certificate was verified in the handshake; the route
+            // protocol starts now.
+            if let Some(tls) = self.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
+                tls.phase = TlsPhase::Established;
+            }
+            self.route_tls_established(slot);
+            return;
+        }
         let pins = self
             .rt
             .opts

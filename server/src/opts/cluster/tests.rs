@@ -592,7 +592,7 @@ fn tls_block() {
     assert!(c.tls.is_some());
     // Without an authorization timeout: the TLS timeout (2 s) plus a second.
     assert_eq!(c.auth_timeout, Duration::from_secs(3));
-    assert_eq!(o.not_implemented, ["cluster.tls"]);
+    assert!(o.not_implemented.is_empty(), "{:?}", o.not_implemented);
     let c = cluster(&format!("cluster {{ tls {{ {files}, timeout: 5 }} }}"));
     assert_eq!(c.auth_timeout, Duration::from_secs(6));
     let c = cluster(&format!(
