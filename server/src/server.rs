@@ -863,6 +863,16 @@ fn set_cluster(
         tls_verify: tls.is_some(),
         max_payload: rt.info.max_payload,
         ip,
+        import: opts
+            .permissions
+            .as_ref()
+            .and_then(|p| p.publish.as_ref())
+            .map(crate::cluster::permission_json),
+        export: opts
+            .permissions
+            .as_ref()
+            .and_then(|p| p.subscribe.as_ref())
+            .map(crate::cluster::permission_json),
         cluster: name.clone(),
         cluster_dynamic: dynamic,
         connect_urls: if opts.no_advertise {
@@ -872,7 +882,12 @@ fn set_cluster(
         },
         ..Default::default()
     };
-    let cluster = crate::cluster::Cluster::new(info, own_client_urls(&rt), opts.no_advertise, tls);
+    let perms = opts
+        .permissions
+        .as_ref()
+        .map(crate::auth::perms::ClientPerms::compile);
+    let cluster =
+        crate::cluster::Cluster::new(info, own_client_urls(&rt), opts.no_advertise, tls, perms);
     let (tx, rx) = crossbeam_channel::bounded(crate::dialer::DIALER_QUEUE_MAX);
     cluster.set_dialer(tx);
     shared.set_cluster(cluster);

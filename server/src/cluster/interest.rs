@@ -103,6 +103,9 @@ struct Table {
 #[derive(Debug, Default)]
 pub struct Interest {
     table: Mutex<Table>,
+    /// `cluster.permissions.import`: only subjects it allows are asked for (`RS+`), as
+    /// nats-server's `canImport` (its import list is checked like a publish permission).
+    import: Option<crate::auth::perms::ClientPerms>,
 }
 
 /// Workers that have route lines to write: a bit per worker id (see `gate::Waiters`).
@@ -113,6 +116,19 @@ fn bit(worker: WorkerId) -> WakeMask {
 }
 
 impl Interest {
+    /// An empty table announcing only what `import` allows (everything without it).
+    pub fn with_import(import: Option<crate::auth::perms::ClientPerms>) -> Interest {
+        Interest {
+            table: Mutex::default(),
+            import,
+        }
+    }
+
+    /// Whether routes are told about interest in `subject`.
+    fn importable(&self, subject: &[u8]) -> bool {
+        self.import.as_ref().is_none_or(|p| p.can_publish(subject))
+    }
+
     /// One more local subscription on `subject` (in `queue`). Returns the workers whose
     /// routes got a line.
     pub fn add(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) -> WakeMask {
@@ -125,7 +141,7 @@ impl Interest {
         let count = t.counts.entry(key).or_insert(0);
         *count += 1;
         let n = *count;
-        if queue.is_none() && n > 1 {
+        if (queue.is_none() && n > 1) || !self.importable(subject) {
             return 0;
         }
         let mut line = Vec::with_capacity(subject.len() + account.len() + 24);
@@ -151,9 +167,14 @@ impl Interest {
         };
         *count -= 1;
         let n = *count;
-        let mut line = Vec::with_capacity(subject.len() + account.len() + 24);
         if n == 0 {
             t.counts.remove(&key);
+        }
+        if !self.importable(subject) {
+            return 0;
+        }
+        let mut line = Vec::with_capacity(subject.len() + account.len() + 24);
+        if n == 0 {
             protocol::route::write_rs_minus(&mut line, account.as_bytes(), subject, queue);
         } else if let Some(q) = queue {
             protocol::route::write_rs_plus(&mut line, account.as_bytes(), subject, Some((q, n)));
@@ -168,7 +189,7 @@ impl Interest {
     pub fn attach(&self, link: Arc<RouteLink>) {
         let mut t = self.table.lock();
         let mut lines = Vec::new();
-        for (key, &n) in &t.counts {
+        for (key, &n) in t.counts.iter().filter(|(k, _)| self.importable(&k.subject)) {
             let queue = key.queue.as_deref().map(|q| (q, n));
             protocol::route::write_rs_plus(&mut lines, key.account.as_bytes(), &key.subject, queue);
         }

@@ -96,6 +96,10 @@ pub struct Cluster {
     pub interest: Interest,
     /// Our route INFO (no nonce; per connection fields are filled in by the worker).
     pub info: RouteInfo,
+    /// `cluster.permissions` compiled: `publish` holds the import lists (what we ask peers
+    /// for), `subscribe` the export lists (what peers may ask us for), as nats-server maps
+    /// them (`setRoutePermissions`).
+    pub perms: Option<crate::auth::perms::ClientPerms>,
     /// Route TLS, when `cluster { tls {} }` is configured: every route handshakes first.
     pub tls: Option<crate::tls::build::RouteTls>,
     /// Our own client URLs, first in every `connect_urls`.
@@ -120,10 +124,12 @@ impl Cluster {
         own_urls: Vec<String>,
         no_advertise: bool,
         tls: Option<crate::tls::build::RouteTls>,
+        perms: Option<crate::auth::perms::ClientPerms>,
     ) -> Cluster {
         Cluster {
             name: info.cluster.clone(),
-            interest: Interest::default(),
+            interest: Interest::with_import(perms.clone()),
+            perms,
             info,
             tls,
             own_urls,
@@ -229,6 +235,19 @@ impl Cluster {
         }
         urls
     }
+}
+
+/// A permission side as route INFO carries it: `{"allow":[…],"deny":[…]}`, empty lists left
+/// out.
+pub fn permission_json(p: &crate::auth::config::SubjectPermission) -> serde_json::Value {
+    let mut side = serde_json::Map::new();
+    if let Some(allow) = p.allow.as_ref().filter(|a| !a.is_empty()) {
+        side.insert("allow".into(), allow.clone().into());
+    }
+    if let Some(deny) = p.deny.as_ref().filter(|d| !d.is_empty()) {
+        side.insert("deny".into(), deny.clone().into());
+    }
+    serde_json::Value::Object(side)
 }
 
 /// Workers to wake after interest or gossip lines were queued for their routes.

@@ -66,6 +66,12 @@ pub struct RouteInfo {
     /// The sender entered lame duck mode.
     #[serde(skip_serializing_if = "is_false")]
     pub ldm: bool,
+    /// The sender's import permissions (`{"allow":[…],"deny":[…]}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import: Option<serde_json::Value>,
+    /// The sender's export permissions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<serde_json::Value>,
     /// Gossip: 1 = connect without re-gossiping, 2 = connect and gossip (spec §1.9.2).
     #[serde(skip_serializing_if = "is_zero")]
     pub gossip_mode: u8,

@@ -406,9 +406,6 @@ impl Options {
                 ..p
             });
         }
-        if cluster.permissions.is_some() {
-            self.not_implemented("cluster.permissions");
-        }
         cluster
     }
 }

@@ -192,7 +192,7 @@ pub struct Options {
     pub cluster: Option<ClusterOpts>,
     /// Settings that were accepted but have no effect in Gannet yet, in the
     /// order found: top-level config keys (`"gateway"`), nested ones
-    /// (`"authorization.auth_callout"`, `"cluster.permissions"`) and flags (`"prof_port"`).
+    /// (`"authorization.auth_callout"`, `"authorization.proxy_required"`) and flags (`"prof_port"`).
     pub not_implemented: Vec<String>,
     /// `http`/`https` host as configured; empty means "same as `host`".
     http_host_configured: String,

@@ -660,6 +660,18 @@ impl Worker {
             );
             return;
         };
+        let exportable = self
+            .shared
+            .cluster()
+            .and_then(|c| c.perms.as_ref())
+            .is_none_or(|p| p.can_subscribe(s.subject, None));
+        if !exportable {
+            crate::debug!(
+                "Can not export {}, ignoring remote subscription request",
+                go_quote(&text(s.subject))
+            );
+            return;
+        }
         let worker = self.id;
         let Some(conn) = self.conns.get_mut(slot) else {
             return;

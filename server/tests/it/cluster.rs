@@ -1284,3 +1284,52 @@ fn mixed_routes_over_tls() {
         check_pair(&n, &g);
     }
 }
+
+/// `cluster.permissions` on n1: it asks its peers only for subjects its `import` allows, and
+/// ignores their interest in subjects its `export` does not allow (nats-server `canImport`,
+/// `canExport`; spec cluster.md §1.12). `$SYS` and inbox traffic stays allowed.
+#[test]
+fn route_permissions_import_and_export() {
+    let perms =
+        "permissions { import: { allow: [\"imp.>\", \"$SYS.>\", \"_INBOX.>\", \"_probe.>\"] }, \
+                 export: { allow: [\"exp.>\", \"$SYS.>\", \"_INBOX.>\", \"_probe.>\"] } }";
+    let n1 = Node::gannet(NodeConfig::new("n1").cluster_extra(perms));
+    let n2 = Node::gannet(NodeConfig::new("n2").route_to(&n1.cfg));
+    wait_for_mesh(&[&n1, &n2]);
+    // Import: n1's subscribers on other.a are never announced, so n2 sends nothing for them.
+    let (mut on1, mut on2) = (n1.client(), n2.client());
+    on1.sub("imp.a", 1);
+    on1.sub("other.a", 2);
+    on1.sync();
+    await_delivery(&mut on2, &mut on1, "imp.a");
+    on2.publish("other.a", "no");
+    on2.publish("imp.a", "yes");
+    let got = on1.msgs_until("imp.a");
+    assert_eq!(
+        got.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(),
+        ["imp.a"],
+        "{got:?}"
+    );
+    // Export: n2's interest in noexp.b is ignored by n1, so n1 sends nothing for it.
+    on2.sub("exp.b", 3);
+    on2.sub("noexp.b", 4);
+    on2.sync();
+    await_delivery(&mut on1, &mut on2, "exp.b");
+    on1.publish("noexp.b", "no");
+    on1.publish("exp.b", "yes");
+    let got = on2.msgs_until("exp.b");
+    assert_eq!(
+        got.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(),
+        ["exp.b"],
+        "{got:?}"
+    );
+    // The route INFO advertises them.
+    let mut raw = TcpStream::connect(n1.cluster_addr()).unwrap();
+    raw.set_read_timeout(Some(5 * SEC)).unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = raw.read(&mut buf).unwrap();
+    let line = String::from_utf8_lossy(&buf[..n]).to_string();
+    let info: Value = serde_json::from_str(line.trim_start_matches("INFO ").trim()).unwrap();
+    assert_eq!(info["import"]["allow"][0], "imp.>", "{info}");
+    assert_eq!(info["export"]["allow"][0], "exp.>", "{info}");
+}
