@@ -172,7 +172,27 @@ impl Dialer {
                 url,
                 to_self,
             } => self.closed(server_id, url, to_self, now),
+            DialerMsg::Routes(routes) => self.reconfigure(routes, now),
             DialerMsg::Shutdown => {}
+        }
+    }
+
+    /// A reload's route list: new URLs are dialed at once; removed ones are forgotten (a
+    /// route already up through one stays until it drops, and is not dialed again).
+    fn reconfigure(&mut self, routes: Vec<RouteUrl>, now: Instant) {
+        self.explicit.retain(|e| routes.contains(&e.url));
+        for url in routes {
+            if self.explicit.iter().any(|e| e.url == url) {
+                continue;
+            }
+            self.explicit.push(Explicit {
+                url,
+                state: State::Waiting {
+                    at: now,
+                    delay: RETRY_DELAY,
+                },
+                failures: 0,
+            });
         }
     }
 

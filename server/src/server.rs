@@ -635,6 +635,13 @@ impl Server {
             }
         }
         let digest = new_opts.config_digest.clone();
+        let new_routes = new_opts.cluster.as_ref().map(|c| c.routes.clone());
+        if let (Some(cluster), Some(routes)) = (self.shared.cluster(), new_routes) {
+            let old = rt.opts.cluster.as_ref().map(|c| c.routes.as_slice());
+            if old != Some(routes.as_slice()) {
+                cluster.tell_dialer(crate::cluster::DialerMsg::Routes(routes));
+            }
+        }
         self.shared.accounts.sync(&new_opts.accounts);
         if let Some(sys) = self.shared.sys() {
             sys.serve_accounts(&self.shared.accounts);

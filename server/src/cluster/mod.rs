@@ -83,6 +83,9 @@ pub enum DialerMsg {
         /// The peer turned out to be this server: never dial that URL again.
         to_self: bool,
     },
+    /// A reload changed the configured routes: dial the new ones, stop redialing the
+    /// removed ones.
+    Routes(Vec<crate::opts::RouteUrl>),
     /// Stop.
     Shutdown,
 }

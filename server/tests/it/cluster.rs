@@ -1333,3 +1333,17 @@ fn route_permissions_import_and_export() {
     assert_eq!(info["import"]["allow"][0], "imp.>", "{info}");
     assert_eq!(info["export"]["allow"][0], "exp.>", "{info}");
 }
+
+/// A reload that adds a route: the server dials it and the two nodes mesh (nats-server
+/// `clusterOption` adding routes).
+#[test]
+fn reload_adds_a_route() {
+    let n1 = Node::gannet(NodeConfig::new("n1"));
+    let n2 = Node::gannet(NodeConfig::new("n2"));
+    assert_eq!(n2.routez()["num_routes"], 0);
+    let with_route = n2.cfg.clone().route_to(&n1.cfg);
+    std::fs::write(n2.server.dir.join("gannet.conf"), with_route.text()).unwrap();
+    n2.server.signal(1); // SIGHUP
+    wait_for_mesh(&[&n1, &n2]);
+    check_pair(&n1, &n2);
+}
