@@ -23,6 +23,8 @@ pub const READ_BUF_MIN: usize = 512;
 /// while the publisher's socket buffer held megabytes). Only a connection whose reads keep
 /// filling the buffer gets there, and it halves again once reads stay short.
 pub const READ_BUF_MAX: usize = 256 * 1024;
+/// The most output a route connection may have waiting (see [`Conn::pending_limit`]).
+pub const ROUTE_PENDING_MAX: usize = 256 * 1024 * 1024;
 /// Reads in a row that use less than half of the room they were given before the read
 /// buffer halves (nats-server `shortsToShrink`).
 pub const SHORT_READS_TO_SHRINK: u8 = 2;
@@ -419,12 +421,26 @@ impl Conn {
     }
 
     /// After output was queued: closes or opens the stall gate (`worker::flow`) and says
-    /// whether the pending output is over `max_pending` (a slow consumer).
+    /// whether the pending output is over the connection's limit (a slow consumer).
     #[inline]
     pub fn queued_over(&self, max_pending: usize) -> bool {
+        let limit = self.pending_limit(max_pending);
         let pending = self.out.pending();
-        super::flow::close_gate_if_over(&self.stall_gate, pending, max_pending);
-        pending > max_pending
+        super::flow::close_gate_if_over(&self.stall_gate, pending, limit);
+        pending > limit
+    }
+
+    /// How much output may wait: `max_pending` for a client. A route gets far more
+    /// ([`ROUTE_PENDING_MAX`]): nats-server never closes a route for its pending bytes (it
+    /// buffers without bound and relies on PINGs), so a route only stalls the publishers
+    /// feeding it once its backlog is large, and is closed only at that bound.
+    #[inline]
+    pub fn pending_limit(&self, max_pending: usize) -> usize {
+        if self.route.is_some() {
+            ROUTE_PENDING_MAX.max(max_pending)
+        } else {
+            max_pending
+        }
     }
 
     /// Bytes the op being assembled needs in the read buffer, when its parser knows.

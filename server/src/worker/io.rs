@@ -444,7 +444,7 @@ impl Worker {
         let woken = update_gate(
             &conn.stall_gate,
             conn.out.pending(),
-            self.rt.limits.max_pending,
+            conn.pending_limit(self.rt.limits.max_pending),
         );
         self.wake_waiters(woken);
         let Some(conn) = self.conns.get_mut(slot) else {

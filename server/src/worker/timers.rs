@@ -201,6 +201,11 @@ impl Worker {
         let Some(since) = conn.stalled_since else {
             return;
         };
+        if conn.route.is_some() {
+            // Routes retry (nats-server's write_timeout policy for routes): a peer that
+            // stopped reading goes when it stops answering PINGs.
+            return;
+        }
         if now.duration_since(since) < deadline {
             let cid = conn.cid;
             self.timers.schedule(Timer {

@@ -1347,3 +1347,122 @@ fn reload_adds_a_route() {
     wait_for_mesh(&[&n1, &n2]);
     check_pair(&n1, &n2);
 }
+
+/// Both nodes list each other as routes: they dial each other at once and one connection per
+/// pair survives (the other is closed as a duplicate, spec cluster.md §1.8); traffic flows.
+#[test]
+fn mutual_routes_settle_on_one_connection() {
+    let c1 = NodeConfig::new("n1");
+    let c2 = NodeConfig::new("n2");
+    let (c1, c2) = (c1.clone().route_to(&c2), c2.route_to(&c1));
+    let n1 = Node::gannet(c1);
+    let n2 = Node::gannet(c2);
+    wait_for_mesh(&[&n1, &n2]);
+    check_pair(&n1, &n2);
+    if is_gannet() {
+        await_num_routes(&n1, 1);
+        await_num_routes(&n2, 1);
+    }
+}
+
+/// `$SYS.REQ.SERVER.<id>.VARZ` is answered by that server only, wherever the requester is;
+/// a server shutting down cleanly is forgotten by the others at once (its SHUTDOWN event):
+/// STATSZ `active_servers` drops.
+#[test]
+fn server_addressed_requests_and_shutdown() {
+    let [n1, n2, mut n3] = three_nodes();
+    await_ping(&n1, 3);
+    let id3 = n3.server_id();
+    let mut sys = n1.sys_client();
+    let replies = request_all(&mut sys, &format!("$SYS.REQ.SERVER.{id3}.VARZ"), 1);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0]["server"]["name"], "n3");
+    assert_eq!(replies[0]["data"]["server_name"], "n3");
+    n3.server.signal(15); // SIGTERM: SHUTDOWN event, then exit
+    let _ = n3.server.wait_exit(10 * SEC);
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let replies = request_all(&mut sys, "$SYS.REQ.SERVER.PING", 2);
+        let active: Vec<u64> = replies
+            .iter()
+            .map(|r| r["statsz"]["active_servers"].as_u64().unwrap_or(0))
+            .collect();
+        if replies.len() == 2 && active.iter().all(|a| *a == 2) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "active_servers after n3's shutdown: {active:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(n2);
+}
+
+/// A route peer that stops reading: the local subscriber of the same subject gets every
+/// message at full speed and is never dropped; the stuck route is not closed for its
+/// pending bytes (nats-server keeps buffering for a route, far beyond `max_pending`, and
+/// drops it only when it stops answering PINGs).
+#[test]
+fn stuck_route_does_not_cost_local_subscribers() {
+    let n1 = Node::gannet(NodeConfig::new("n1").cluster_extra("").auth_block(
+        "max_pending: 1MB\naccounts {\n  SYS { users: [ {user: sys, password: sys} ] }\n  \
+         A { users: [ {user: a, password: a} ] }\n}\nsystem_account: SYS\n",
+    ));
+    // The fake peer: handshake, interest in `flood`, then it never reads again.
+    let end = Instant::now() + 5 * SEC;
+    let mut peer = loop {
+        // nats-server opens its route port after the monitoring one.
+        match TcpStream::connect(n1.cluster_addr()) {
+            Ok(s) => break s,
+            Err(e) => assert!(Instant::now() < end, "route port: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    peer.write_all(
+        b"CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\
+          \"headers\":true,\"name\":\"NFAKEPEER\",\"cluster\":\"C1\"}\r\n\
+          INFO {\"server_id\":\"NFAKEPEER\",\"server_name\":\"fake\",\"version\":\"2.15.1\",\
+          \"proto\":1,\"host\":\"127.0.0.1\",\"port\":1,\"headers\":true,\"max_payload\":1048576,\
+          \"cluster\":\"C1\"}\r\nRS+ A flood\r\n",
+    )
+    .unwrap();
+    let mut sub = n1.client();
+    sub.sub("flood", 1);
+    sub.sync();
+    // The route is registered (its RS+ counted) before the flood starts.
+    let end = Instant::now() + Duration::from_secs(10);
+    while n1.routez()["routes"][0]["subscriptions"] != 1 {
+        assert!(Instant::now() < end, "fake route not registered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Well beyond what the kernel socket buffers of the stuck peer absorb.
+    let total = 32_000usize;
+    let payload = "x".repeat(1024);
+    let addr = n1.client_addr();
+    let publisher = std::thread::spawn(move || {
+        let mut p = Client::connect(&addr, "a", "a", 1);
+        for _ in 0..total {
+            p.publish("flood", &payload);
+        }
+        p.sync();
+    });
+    let mut got = 0usize;
+    let end = Instant::now() + Duration::from_secs(30);
+    while got < total {
+        let left = end.saturating_duration_since(Instant::now());
+        match sub.next_msg(left) {
+            Some(m) if m.subject == "flood" => got += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    publisher.join().unwrap();
+    assert_eq!(got, total, "the local subscriber got every message");
+    sub.sync();
+    let routez = n1.routez();
+    assert_eq!(routez["num_routes"], 1, "{routez}");
+    let pending = routez["routes"][0]["pending_size"].as_u64().unwrap_or(0);
+    assert!(pending > 1024 * 1024, "over max_pending, kept: {routez}");
+    drop(peer);
+}
