@@ -396,6 +396,18 @@ impl Accounts {
         }
     }
 
+    /// The response entries of service imports (`<importer's reply prefix>>` in each
+    /// exporting account), by account name: a cluster announces them to its routes so that
+    /// a responder on another server can reach the importer's pending request.
+    pub fn response_entries(&self) -> Vec<(String, Box<[u8]>)> {
+        self.import_subs
+            .lock()
+            .iter()
+            .filter(|(_, sub)| matches!(sub.import.as_deref(), Some(ImportRoute::Response { .. })))
+            .map(|(account, sub)| (account.name.clone(), sub.subject.clone()))
+            .collect()
+    }
+
     /// The account called `name`, created empty if it doesn't exist.
     pub fn ensure(&self, name: &str) -> &'static Account {
         let mut map = self.map.write();

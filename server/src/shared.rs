@@ -44,6 +44,9 @@ pub struct Shared {
     closed: Mutex<VecDeque<ConnSnapshot>>,
     /// The cluster, when routes are configured.
     cluster: OnceLock<crate::cluster::Cluster>,
+    /// Service-import response entries announced to the routes (see
+    /// [`Shared::sync_response_interest`]).
+    announced_responses: Mutex<std::collections::HashSet<(String, Box<[u8]>)>>,
 }
 
 /// How long a snapshot request waits for the workers.
@@ -243,7 +246,28 @@ impl Shared {
             control: OnceLock::new(),
             closed_by_reason: Mutex::new(BTreeMap::new()),
             cluster: OnceLock::new(),
+            announced_responses: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// Announces the service-import response entries to the routes, and withdraws those
+    /// that are gone: a reply published on another server to a service request of ours must
+    /// find its way back (nats-server's response subscription in the exporting account).
+    /// Called after the accounts or their imports change.
+    pub fn sync_response_interest(&self) {
+        if self.cluster().is_none() {
+            return;
+        }
+        let now: std::collections::HashSet<(String, Box<[u8]>)> =
+            self.accounts.response_entries().into_iter().collect();
+        let mut announced = self.announced_responses.lock();
+        for (account, subject) in now.difference(&announced) {
+            self.interest_added(account, subject, None);
+        }
+        for (account, subject) in announced.difference(&now) {
+            self.interest_removed(account, subject, None);
+        }
+        *announced = now;
     }
 
     /// Records the cluster state (once, at start, before any thread uses it).
@@ -287,6 +311,7 @@ impl Shared {
 impl AccountHost for Shared {
     fn register_account(&self, config: AccountConfig) {
         self.accounts.register(config);
+        self.sync_response_interest();
         // A new account gets its system services (its own CONNZ/STATZ, account tracking)
         // like configured accounts do at startup.
         if let Some(sys) = self.sys() {

@@ -249,11 +249,16 @@ impl Origin<'_> {
     }
 
     /// Whether an import entry takes the message into another account. A routed message
-    /// only reaches the server's own services: imports are applied where the message was
-    /// published, and the importing account's interest crosses the routes itself (following
-    /// them here too would deliver twice).
+    /// only reaches the server's own services and the replies to its own service requests:
+    /// other imports are applied where the message was published, and the importing
+    /// account's interest crosses the routes itself (following them here too would deliver
+    /// twice).
     fn follows(self, route: &ImportRoute) -> bool {
-        matches!(self, Origin::Local { .. }) || matches!(route, ImportRoute::SysRequest)
+        matches!(self, Origin::Local { .. })
+            || matches!(
+                route,
+                ImportRoute::SysRequest | ImportRoute::Response { .. }
+            )
     }
 }
 

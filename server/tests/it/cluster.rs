@@ -1466,3 +1466,42 @@ fn stuck_route_does_not_cost_local_subscribers() {
     assert!(pending > 1024 * 1024, "over max_pending, kept: {routez}");
     drop(peer);
 }
+
+/// A service import across servers: the requester (account B, importing `svc` from A) is on
+/// n1, the responder (account A) on n2; the request crosses as A's, and the reply comes back
+/// through B's response entry, which n1 announced to its routes.
+#[test]
+fn service_import_across_servers() {
+    let auth = "accounts {\n  SYS { users: [ {user: sys, password: sys} ] }\n  \
+                A { users: [ {user: a, password: a} ], exports: [ {service: svc} ] }\n  \
+                B { users: [ {user: b, password: b} ], imports: [ {service: {account: A, subject: svc}} ] }\n}\n\
+                system_account: SYS\n";
+    let n1 = Node::gannet(NodeConfig::new("n1").auth_block(auth));
+    let n2 = Node::gannet(NodeConfig::new("n2").auth_block(auth).route_to(&n1.cfg));
+    wait_for_mesh(&[&n1, &n2]);
+    let mut responder = n2.client();
+    responder.sub("svc", 1);
+    responder.sync();
+    let mut requester = Client::connect(&n1.client_addr(), "b", "b", 1);
+    requester.sub("_INBOX.svc.>", 1);
+    requester.sync();
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let inbox = format!("_INBOX.svc.{n}");
+        requester.publish_reply("svc", &inbox, "ping");
+        if let Some(req) =
+            responder.next_msg_where(Duration::from_millis(200), |m| m.subject == "svc")
+        {
+            let reply = req.reply.clone().expect("the request has a reply subject");
+            responder.publish(&reply, "pong");
+            let answer = requester
+                .next_msg_where(5 * SEC, |m| m.subject.starts_with("_INBOX.svc."))
+                .expect("the reply came back across the route");
+            assert_eq!(answer.payload, "pong");
+            break;
+        }
+        assert!(Instant::now() < end, "the request never reached n2");
+    }
+}
