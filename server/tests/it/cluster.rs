@@ -1505,3 +1505,55 @@ fn service_import_across_servers() {
         assert!(Instant::now() < end, "the request never reached n2");
     }
 }
+
+/// A nats-server 2.15.1 node dialing with wrong route credentials redials in a tight loop
+/// against a peer that does not pool routes (spec cluster.md §9.6): gannet absorbs the storm
+/// and keeps serving its clients. The other way round, gannet dialing with wrong
+/// credentials backs off (about one attempt a second, as nats-server does for a configured
+/// route), so the Go node logs only a handful of refusals.
+#[test]
+fn wrong_route_credentials_storm_and_backoff() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let n1 = Node::gannet(NodeConfig::new("n1").cluster_extra(ROUTE_AUTH));
+    let bad = format!("nats-route://ru:wrong@127.0.0.1:{}", n1.cfg.cluster_port);
+    let r1 = Node::start(NodeConfig::new("r1").route(&bad), &reference);
+    let mut sub = n1.client();
+    sub.sub("alive", 1);
+    sub.sync();
+    let mut publisher = n1.client();
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut n = 0;
+    while Instant::now() < end {
+        n += 1;
+        publisher.publish("alive", &n.to_string());
+        let got = sub.next_msg_where(2 * SEC, |m| m.subject == "alive");
+        assert_eq!(
+            got.map(|m| m.payload),
+            Some(n.to_string()),
+            "n1 stopped serving"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(n1.routez()["num_routes"], 0);
+    drop(r1);
+
+    // gannet dials a nats-server node that wants other credentials.
+    let r2 = Node::start(NodeConfig::new("r2").cluster_extra(ROUTE_AUTH), &reference);
+    let bad = format!("nats-route://ru:wrong@127.0.0.1:{}", r2.cfg.cluster_port);
+    let g = Node::gannet(NodeConfig::new("g2").route(&bad));
+    std::thread::sleep(Duration::from_secs(3));
+    let refusals = r2
+        .server
+        .log
+        .lock()
+        .unwrap()
+        .matches("authentication error")
+        .count();
+    assert!(
+        (1..=10).contains(&refusals),
+        "{refusals} refused attempts in 3 s"
+    );
+    drop(g);
+}
