@@ -34,6 +34,8 @@ pub struct RouteLink {
     queue: Mutex<Vec<u8>>,
     pending: AtomicBool,
     overflowed: AtomicBool,
+    /// Set when another thread wants the route closed (the cluster name changed).
+    close: AtomicBool,
 }
 
 impl RouteLink {
@@ -46,7 +48,19 @@ impl RouteLink {
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
             overflowed: AtomicBool::new(false),
+            close: AtomicBool::new(false),
         }
+    }
+
+    /// Asks the route's worker to close it (it looks when lines are pending).
+    pub fn request_close(&self) {
+        self.close.store(true, Ordering::Release);
+        self.pending.store(true, Ordering::Release);
+    }
+
+    /// Whether the route is to be closed.
+    pub fn close_requested(&self) -> bool {
+        self.close.load(Ordering::Acquire)
     }
 
     /// Appends protocol lines for the route.

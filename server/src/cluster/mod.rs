@@ -90,11 +90,30 @@ pub enum DialerMsg {
     Shutdown,
 }
 
+/// What to do with a peer's cluster name (nats-server `processRouteConnect`,
+/// `processRouteInfo`; spec cluster.md §1.5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameCheck {
+    /// The same name.
+    Same,
+    /// Ours was generated and theirs wins: take it.
+    Adopt,
+    /// Different, and ours stays: refuse the peer.
+    Reject,
+}
+
+/// The cluster's name: configured, or generated ("dynamic") until a peer's wins.
+#[derive(Debug, Clone)]
+struct Name {
+    name: String,
+    dynamic: bool,
+}
+
 /// The cluster state shared by the threads.
 #[derive(Debug)]
 pub struct Cluster {
-    /// The cluster name.
-    pub name: String,
+    /// The cluster name, and whether it was generated.
+    name: parking_lot::RwLock<Name>,
     /// Local interest and the routes it goes to.
     pub interest: Interest,
     /// Our route INFO (no nonce; per connection fields are filled in by the worker).
@@ -130,7 +149,10 @@ impl Cluster {
         perms: Option<crate::auth::perms::ClientPerms>,
     ) -> Cluster {
         Cluster {
-            name: info.cluster.clone(),
+            name: parking_lot::RwLock::new(Name {
+                name: info.cluster.clone(),
+                dynamic: info.cluster_dynamic,
+            }),
             interest: Interest::with_import(perms.clone()),
             perms,
             info,
@@ -140,6 +162,57 @@ impl Cluster {
             routes: Mutex::new(HashMap::new()),
             urls_gen: AtomicU64::new(0),
             dialer: OnceLock::new(),
+        }
+    }
+
+    /// The cluster name now.
+    pub fn name(&self) -> String {
+        self.name.read().name.clone()
+    }
+
+    /// Whether the name was generated (no peer's name adopted, none configured).
+    pub fn name_is_dynamic(&self) -> bool {
+        self.name.read().dynamic
+    }
+
+    /// Compares a peer's cluster name with ours: a generated name gives way to a configured
+    /// one, and of two generated names the greater wins.
+    pub fn check_name(&self, theirs: &str, theirs_dynamic: bool) -> NameCheck {
+        let ours = self.name.read();
+        if theirs.is_empty() || theirs == ours.name {
+            NameCheck::Same
+        } else if ours.dynamic && (!theirs_dynamic || ours.name.as_str() < theirs) {
+            NameCheck::Adopt
+        } else {
+            NameCheck::Reject
+        }
+    }
+
+    /// Takes a peer's name. Returns the links of the other routes, which the caller closes
+    /// (they reconnect under the new name, as nats-server does).
+    pub fn adopt_name(&self, theirs: &str, theirs_dynamic: bool, keep: u64) -> Vec<Arc<RouteLink>> {
+        {
+            let mut name = self.name.write();
+            name.name = theirs.to_string();
+            name.dynamic = theirs_dynamic;
+        }
+        crate::log::notice(&format!("Cluster name updated to {theirs}"));
+        self.urls_gen.fetch_add(1, Ordering::AcqRel);
+        self.routes
+            .lock()
+            .values()
+            .filter(|e| e.link.cid != keep)
+            .map(|e| e.link.clone())
+            .collect()
+    }
+
+    /// Our route INFO with the current cluster name.
+    pub fn route_info(&self) -> RouteInfo {
+        let name = self.name.read();
+        RouteInfo {
+            cluster: name.name.clone(),
+            cluster_dynamic: name.dynamic,
+            ..self.info.clone()
         }
     }
 

@@ -292,6 +292,10 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
     v.routes = snaps.iter().map(|s| s.routes.len() as i64).sum();
     v.remotes = shared.cluster().map_or(0, |c| c.peer_count() as i64);
     v.cluster = cluster_varz(&rt);
+    if let Some(cluster) = shared.cluster() {
+        // The name in use: a generated one, or one adopted from a peer.
+        v.cluster.name = cluster.name();
+    }
     v.connect_urls = shared
         .cluster()
         .map(|c| c.client_urls())

@@ -64,7 +64,7 @@ impl EventSender {
             tags: rt.opts.server_tags.clone(),
             metadata: rt.opts.server_metadata.clone(),
             feature_flags: rt.opts.feature_flags(),
-            cluster: shared.cluster().map(|c| c.name.clone()).unwrap_or_default(),
+            cluster: shared.cluster().map(|c| c.name()).unwrap_or_default(),
             seq: self.seq,
             time: rfc3339_nano(SystemTime::now()),
             ..ServerInfo::default()

@@ -278,14 +278,15 @@ impl Worker {
 
     /// Our route CONNECT for a dialed connection.
     fn route_connect(&self, s: &Solicit) -> RouteConnect {
-        let cluster = self.shared.cluster().map(|c| c.name.clone());
+        let cluster = self.shared.cluster();
         RouteConnect {
             echo: true,
             user: s.user.clone(),
             pass: s.pass.clone(),
             headers: self.rt.limits.headers,
             name: self.rt.info.server_id.clone(),
-            cluster: cluster.unwrap_or_default(),
+            cluster: cluster.map(|c| c.name()).unwrap_or_default(),
+            cluster_dynamic: cluster.is_some_and(|c| c.name_is_dynamic()),
             ..RouteConnect::default()
         }
     }
@@ -295,7 +296,7 @@ impl Worker {
         let Some(cluster) = self.shared.cluster() else {
             return Vec::new();
         };
-        let mut info = cluster.info.clone();
+        let mut info = cluster.route_info();
         info.nonce = nonce.to_string();
         info.gossip_mode = gossip_mode;
         info.to_line()
@@ -409,12 +410,8 @@ impl Worker {
             self.send_err_and_close(slot, msg.as_bytes(), ClosedReason::WrongGateway);
             return;
         }
-        let ours = self
-            .shared
-            .cluster()
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        if !connect.cluster.is_empty() && connect.cluster != ours {
+        if !self.cluster_name_agreed(slot, &connect.cluster, connect.cluster_dynamic) {
+            let ours = self.shared.cluster().map(|c| c.name()).unwrap_or_default();
             let msg = format!(
                 "Rejecting connection, cluster name {} does not match {}",
                 go_quote(&connect.cluster),
@@ -468,6 +465,30 @@ impl Worker {
         }
     }
 
+    /// Whether a peer's cluster name (from its CONNECT or INFO) is acceptable: the same as
+    /// ours, or one our generated name gives way to, which we then adopt, closing our other
+    /// routes so they reconnect under it (spec §1.5.3).
+    fn cluster_name_agreed(&mut self, slot: Slot, theirs: &str, theirs_dynamic: bool) -> bool {
+        let shared = self.shared.clone();
+        let Some(cluster) = shared.cluster() else {
+            return false;
+        };
+        match cluster.check_name(theirs, theirs_dynamic) {
+            crate::cluster::NameCheck::Same => true,
+            crate::cluster::NameCheck::Reject => false,
+            crate::cluster::NameCheck::Adopt => {
+                let keep = self.conns.get(slot).map_or(0, |c| c.cid);
+                let mut wake = 0;
+                for link in cluster.adopt_name(theirs, theirs_dynamic, keep) {
+                    link.request_close();
+                    wake |= 1 << (link.worker.0 % 64);
+                }
+                self.shared.wake_workers(wake);
+                true
+            }
+        }
+    }
+
     /// Another server announced over a route: dial it unless connected (spec §1.9.1).
     fn gossip_received(&mut self, slot: Slot, info: RouteInfo) {
         let Some(cluster) = self.shared.cluster() else {
@@ -515,11 +536,11 @@ impl Worker {
             self.mark_close(slot, ClosedReason::DuplicateRoute);
             return;
         }
-        if !info.cluster.is_empty() && info.cluster != cluster.name {
+        if !self.cluster_name_agreed(slot, &info.cluster, info.cluster_dynamic) {
             log::error(&format!(
                 "{prefix} - Rejecting connection, cluster name {} does not match {}",
                 go_quote(&info.cluster),
-                go_quote(&cluster.name)
+                go_quote(&cluster.name())
             ));
             self.mark_close(slot, ClosedReason::ClusterNameConflict);
             return;
@@ -604,7 +625,7 @@ impl Worker {
         let Some(cluster) = self.shared.cluster().filter(|_| registered) else {
             return;
         };
-        let mut info = cluster.info.clone();
+        let mut info = cluster.route_info();
         info.ldm = true;
         let line = info.to_line();
         self.flush_route_lines(slot);
@@ -621,6 +642,11 @@ impl Worker {
             return;
         };
         if !link.has_pending() {
+            return;
+        }
+        if link.close_requested() {
+            // Our cluster name changed: reconnect under the new one.
+            self.mark_close(slot, ClosedReason::ClusterNameConflict);
             return;
         }
         match link.take() {

@@ -1557,3 +1557,32 @@ fn wrong_route_credentials_storm_and_backoff() {
     );
     drop(g);
 }
+
+/// Without `cluster.name` each server generates one; when they meet, the greater generated
+/// name wins and the other server adopts it (nats-server's dynamic cluster names, spec
+/// cluster.md §1.5.3): three unnamed nodes, gannet and nats-server mixed when the reference
+/// is there, end up as one cluster.
+#[test]
+fn unnamed_clusters_agree_on_a_name() {
+    let n1 = Node::gannet(NodeConfig::new("n1").unnamed());
+    let n2 = Node::gannet(NodeConfig::new("n2").unnamed().route_to(&n1.cfg));
+    let reference = crate::util::cluster::reference_bin();
+    let n3 = match &reference {
+        Some(bin) => Node::start(NodeConfig::new("n3").unnamed().route_to(&n1.cfg), bin),
+        None => Node::gannet(NodeConfig::new("n3").unnamed().route_to(&n1.cfg)),
+    };
+    wait_for_mesh(&[&n1, &n2, &n3]);
+    check_pair(&n2, &n3);
+    let names: BTreeSet<String> = [&n1, &n2, &n3]
+        .iter()
+        .map(|n| {
+            n.varz()["cluster"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    if is_gannet() {
+        assert_eq!(names.len(), 1, "one cluster name: {names:?}");
+    }
+}

@@ -105,6 +105,8 @@ pub struct NodeConfig {
     pub cluster_extra: String,
     /// Replaces the accounts, users and system account (e.g. operator mode).
     pub auth_block: Option<String>,
+    /// Leave `name` out of the cluster block (the server generates one).
+    pub unnamed: bool,
 }
 
 impl NodeConfig {
@@ -117,7 +119,15 @@ impl NodeConfig {
             routes: Vec::new(),
             cluster_extra: String::new(),
             auth_block: None,
+            unnamed: false,
         }
+    }
+
+    /// No cluster name: the server generates one and adopts a peer's (nats-server's dynamic
+    /// cluster names).
+    pub fn unnamed(mut self) -> NodeConfig {
+        self.unnamed = true;
+        self
     }
 
     /// Uses `block` instead of the default accounts (`SYS`, `A`).
@@ -162,7 +172,12 @@ impl NodeConfig {
         });
         format!(
             "server_name: {name}\n{auth}\
-             cluster {{\n  name: {CLUSTER}\n  listen: \"127.0.0.1:{port}\"\n{routes}  {extra}\n}}\n",
+             cluster {{\n{name_line}  listen: \"127.0.0.1:{port}\"\n{routes}  {extra}\n}}\n",
+            name_line = if self.unnamed {
+                String::new()
+            } else {
+                format!("  name: {CLUSTER}\n")
+            },
             name = self.name,
             port = self.cluster_port,
             extra = self.cluster_extra,
