@@ -1586,3 +1586,88 @@ fn unnamed_clusters_agree_on_a_name() {
         assert_eq!(names.len(), 1, "one cluster name: {names:?}");
     }
 }
+
+/// Operator mode with full resolvers on two nodes: an account JWT pushed with
+/// `$SYS.REQ.CLAIMS.UPDATE` on n1 is stored by both (two `jwt updated` answers), and a user of
+/// that account can then log in on n2 (spec cluster.md §4.6).
+#[test]
+fn claims_update_reaches_every_server() {
+    use crate::util::jwt::{account_jwt, connect_jwt_addr, user_jwt};
+    use gannet::jwt::{self, Claims};
+    use nkeys::KeyPair;
+    let operator = KeyPair::new_operator();
+    let sys = KeyPair::new_account();
+    let mut op = Claims {
+        sub: operator.public_key(),
+        name: "OP".into(),
+        nats: jwt::Operator {
+            kind: "operator".into(),
+            version: 2,
+            system_account: sys.public_key(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let op_jwt = jwt::encode(&mut op, &operator).unwrap();
+    let sys_jwt = account_jwt(&sys, "SYS", &operator, |_| {});
+    let dirs: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| std::env::temp_dir().join(format!("gannet-cluster-full-{}-{i}", unique())))
+        .collect();
+    let auth = |dir: &std::path::Path| {
+        format!(
+            "operator: \"{op_jwt}\"\nsystem_account: {s}\n\
+             resolver: {{ type: full, dir: \"{}\" }}\nresolver_preload: {{\n  {s}: \"{sys_jwt}\"\n}}\n",
+            dir.display(),
+            s = sys.public_key()
+        )
+    };
+    let n1 = Node::gannet(NodeConfig::new("n1").auth_block(&auth(&dirs[0])));
+    let n2 = Node::gannet(
+        NodeConfig::new("n2")
+            .auth_block(&auth(&dirs[1]))
+            .route_to(&n1.cfg),
+    );
+    wait_for_mesh(&[&n1, &n2]);
+    let admin_key = KeyPair::new_user();
+    let admin_jwt = user_jwt(&admin_key, &sys, |_| {});
+    let (mut admin, line) = connect_jwt_addr(&n1.client_addr(), &admin_jwt, &admin_key);
+    assert_eq!(line, "PONG");
+    let acc = KeyPair::new_account();
+    let acc_jwt = account_jwt(&acc, "NEW", &operator, |a| {
+        a.limits.conn = -1;
+        a.limits.subs = -1;
+        a.limits.data = -1;
+        a.limits.payload = -1;
+    });
+    // The update reaches n2 once n2's interest in CLAIMS.UPDATE is known on n1: retry until
+    // both servers answer (bounded).
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut attempt = 0;
+    let answers = loop {
+        attempt += 1;
+        let inbox = format!("_INBOX.claims.{attempt}");
+        admin.send(
+            format!(
+                "SUB {inbox} {attempt}\r\nPUB $SYS.REQ.CLAIMS.UPDATE {inbox} {}\r\n{acc_jwt}\r\nPING\r\n",
+                acc_jwt.len()
+            )
+            .as_bytes(),
+        );
+        let text =
+            String::from_utf8_lossy(&admin.drain_for(Duration::from_millis(700))).to_string();
+        let answers = text.matches("jwt updated").count();
+        if answers >= 2 {
+            break answers;
+        }
+        assert!(Instant::now() < end, "answers: {text}");
+    };
+    assert_eq!(answers, 2);
+    let user = KeyPair::new_user();
+    let token = user_jwt(&user, &acc, |_| {});
+    let (_c, line) = connect_jwt_addr(&n2.client_addr(), &token, &user);
+    assert_eq!(line, "PONG", "the account pushed on n1 is known on n2");
+    assert!(dirs[1].join(format!("{}.jwt", acc.public_key())).exists());
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
