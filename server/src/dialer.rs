@@ -56,13 +56,23 @@ struct Explicit {
     failures: u64,
 }
 
+/// A server dialed because of gossip (or to redial a route it dialed that way): a bounded
+/// number of attempts, each counted until its handshake registers the route.
 #[derive(Debug)]
 struct Implicit {
     addr: String,
     gossip_mode: u8,
     auth: bool,
     attempts_left: i64,
-    at: Instant,
+    state: ImplicitState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImplicitState {
+    /// Dial at this time.
+    Waiting(Instant),
+    /// A socket went to a worker at this time; the handshake runs.
+    Handshaking(Instant),
 }
 
 struct Dialer {
@@ -120,6 +130,9 @@ impl Dialer {
             let wait = self.next_due().map_or(RECHECK_EVERY, |at| {
                 at.saturating_duration_since(now).min(RECHECK_EVERY)
             });
+            if self.shared.cluster().is_none_or(|c| c.is_stopping()) {
+                return;
+            }
             match rx.recv_timeout(wait) {
                 Ok(DialerMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(msg) => self.handle(msg),
@@ -139,7 +152,11 @@ impl Dialer {
             State::Waiting { at, .. } => Some(at),
             _ => None,
         });
-        explicit.chain(self.implicit.values().map(|i| i.at)).min()
+        let implicit = self.implicit.values().filter_map(|i| match i.state {
+            ImplicitState::Waiting(at) => Some(at),
+            ImplicitState::Handshaking(_) => None,
+        });
+        explicit.chain(implicit).min()
     }
 
     fn jitter(&mut self) -> Duration {
@@ -159,7 +176,8 @@ impl Dialer {
                 auth,
             } => self.gossip(server_id, addr, gossip_mode, auth, now),
             DialerMsg::Connected { url, server_id } => {
-                for e in self.explicit.iter_mut().filter(|e| e.url.raw == url) {
+                let by_url = |e: &&mut Explicit| url.as_deref() == Some(e.url.raw.as_str());
+                for e in self.explicit.iter_mut().filter(by_url) {
                     e.state = State::Connected {
                         server_id: server_id.clone(),
                     };
@@ -171,7 +189,13 @@ impl Dialer {
                 server_id,
                 url,
                 to_self,
-            } => self.closed(server_id, url, to_self, now),
+                redial,
+            } => {
+                self.closed(server_id.clone(), url, to_self, now);
+                if let (Some(id), Some(addr)) = (server_id, redial) {
+                    self.redial_implicit(id, addr, now);
+                }
+            }
             DialerMsg::Routes(routes) => self.reconfigure(routes, now),
             DialerMsg::Shutdown => {}
         }
@@ -217,9 +241,44 @@ impl Dialer {
                 gossip_mode: mode,
                 auth,
                 attempts_left: 1 + self.connect_retries.max(0),
-                at,
+                state: ImplicitState::Waiting(at),
             },
         );
+    }
+
+    /// An implicit route closed: one this server dialed dropped after registering (dial it
+    /// again, `1 + connect_retries` times, nats-server `reconnect` with `retryImplicit`), or
+    /// the handshake of a gossip dial failed (go on with its remaining attempts).
+    fn redial_implicit(&mut self, server_id: String, addr: String, now: Instant) {
+        let delay = self.jitter();
+        match self.implicit.get_mut(&server_id) {
+            Some(imp) if imp.attempts_left > 0 => {
+                imp.state = ImplicitState::Waiting(now + RETRY_DELAY + delay);
+            }
+            Some(_) => {
+                self.implicit.remove(&server_id);
+            }
+            None => {
+                let auth = self
+                    .shared
+                    .runtime()
+                    .0
+                    .opts
+                    .cluster
+                    .as_ref()
+                    .is_some_and(|c| !c.user.is_empty());
+                self.implicit.insert(
+                    server_id,
+                    Implicit {
+                        addr,
+                        gossip_mode: 0,
+                        auth,
+                        attempts_left: 1 + self.connect_retries.max(0),
+                        state: ImplicitState::Waiting(now + delay),
+                    },
+                );
+            }
+        }
     }
 
     /// A route closed: configured URLs that led to it are dialed again after a second.
@@ -265,6 +324,16 @@ impl Dialer {
             }
         }
         self.implicit.retain(|id, _| !cluster.is_registered(id));
+        for imp in self.implicit.values_mut() {
+            if let ImplicitState::Handshaking(since) = imp.state {
+                if now.duration_since(since) > HANDSHAKE_GRACE {
+                    imp.state = ImplicitState::Waiting(now);
+                }
+            }
+        }
+        self.implicit.retain(|_, imp| {
+            imp.attempts_left > 0 || matches!(imp.state, ImplicitState::Handshaking(_))
+        });
     }
 
     fn dial_due(&mut self, now: Instant) {
@@ -282,6 +351,7 @@ impl Dialer {
                 user: url.user.clone(),
                 pass: url.password.clone(),
                 gossip_mode: 0,
+                server_id: None,
             };
             if self.dial(&solicit) {
                 self.explicit[i].state = State::Handshaking { since: now };
@@ -314,7 +384,7 @@ impl Dialer {
         let due: Vec<String> = self
             .implicit
             .iter()
-            .filter(|(_, i)| i.at <= now)
+            .filter(|(_, i)| matches!(i.state, ImplicitState::Waiting(at) if at <= now))
             .map(|(id, _)| id.clone())
             .collect();
         let (user, pass) = self
@@ -327,6 +397,10 @@ impl Dialer {
             .map(|c| (c.user.clone(), c.password.clone()))
             .unwrap_or_default();
         for id in due {
+            if self.shared.cluster().is_some_and(|c| c.is_registered(&id)) {
+                self.implicit.remove(&id);
+                continue;
+            }
             let Some(imp) = self.implicit.get(&id) else {
                 continue;
             };
@@ -344,17 +418,21 @@ impl Dialer {
                     String::new()
                 },
                 gossip_mode: imp.gossip_mode,
+                server_id: Some(id.clone()),
             };
             let ok = self.dial(&solicit);
             let delay = RETRY_DELAY + self.jitter();
             let Some(imp) = self.implicit.get_mut(&id) else {
                 continue;
             };
+            // An attempt counts until its handshake registers the route (`Connected`).
             imp.attempts_left -= 1;
-            if ok || imp.attempts_left <= 0 {
+            if ok {
+                imp.state = ImplicitState::Handshaking(Instant::now());
+            } else if imp.attempts_left <= 0 {
                 self.implicit.remove(&id);
             } else {
-                imp.at = Instant::now() + delay;
+                imp.state = ImplicitState::Waiting(Instant::now() + delay);
             }
         }
     }

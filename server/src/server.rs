@@ -740,7 +740,8 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         if let Some(cluster) = self.shared.cluster() {
-            cluster.tell_dialer(crate::cluster::DialerMsg::Shutdown);
+            // Before the workers close the routes, so that nothing is dialed again.
+            cluster.stop();
         }
         for w in self.shared.workers() {
             w.send_blocking(WorkerMsg::Shutdown);

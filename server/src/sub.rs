@@ -98,12 +98,13 @@ pub enum Claim {
 
 impl Sub {
     /// The weight of this entry when a queue member is picked: the peer's member count for
-    /// a route's entry, 1 for a local subscriber.
+    /// a route's entry (0, as a peer may send, is never picked, like nats-server), 1 for a
+    /// local subscriber.
     #[inline]
     pub fn weight(&self) -> u64 {
         self.remote
             .as_ref()
-            .map_or(1, |r| u64::from(r.weight.load(Ordering::Relaxed).max(1)))
+            .map_or(1, |r| u64::from(r.weight.load(Ordering::Relaxed)))
     }
 
     /// Claims one delivery, honouring the auto-unsubscribe limit exactly across workers.

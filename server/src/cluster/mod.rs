@@ -36,6 +36,17 @@ pub struct RouteEntry {
     pub solicited: bool,
     /// The configured route URL it was dialed from, if any.
     pub explicit_url: Option<String>,
+    /// Dial the peer again when this route drops, although it was accepted: a connection of
+    /// ours to the same peer was closed as its duplicate (nats-server `handleDuplicateRoute`).
+    pub retry: bool,
+}
+
+impl RouteEntry {
+    /// Whether this server redials the peer when the route drops without a configured URL:
+    /// it dialed the route itself (from gossip), or it gave up its own dial for this one.
+    pub fn redial_implicitly(&self) -> bool {
+        self.explicit_url.is_none() && (self.solicited || self.retry)
+    }
 }
 
 /// How a dialed connection came about, carried to the worker with the socket.
@@ -51,6 +62,8 @@ pub struct Solicit {
     pub pass: String,
     /// The gossip mode to put in our INFO on this connection (implicit routes, §1.9.2).
     pub gossip_mode: u8,
+    /// For a route dialed because of gossip: the server announced.
+    pub server_id: Option<String>,
 }
 
 /// What workers tell the route dialer thread.
@@ -69,8 +82,8 @@ pub enum DialerMsg {
     },
     /// A solicited connection registered (or lost as a duplicate of `server_id`).
     Connected {
-        /// The configured URL it was dialed from.
-        url: String,
+        /// The configured URL it was dialed from, if any.
+        url: Option<String>,
         /// The server behind it.
         server_id: String,
     },
@@ -82,6 +95,10 @@ pub enum DialerMsg {
         url: Option<String>,
         /// The peer turned out to be this server: never dial that URL again.
         to_self: bool,
+        /// Dial the peer again at this address (a registered route this server dialed
+        /// because of gossip, or one marked for retry), or go on with the attempts of a
+        /// gossip dial whose handshake failed (`server_id` set, not registered).
+        redial: Option<String>,
     },
     /// A reload changed the configured routes: dial the new ones, stop redialing the
     /// removed ones.
@@ -133,6 +150,9 @@ pub struct Cluster {
     /// iteration and send protocol-1 clients an async INFO.
     urls_gen: AtomicU64,
     dialer: OnceLock<Sender<DialerMsg>>,
+    /// Set at shutdown: the dialer stops (it looks at least once a second, so a full channel
+    /// cannot keep it running).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Registering found a route to the same server already.
@@ -162,6 +182,7 @@ impl Cluster {
             routes: Mutex::new(HashMap::new()),
             urls_gen: AtomicU64::new(0),
             dialer: OnceLock::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -175,29 +196,29 @@ impl Cluster {
         self.name.read().dynamic
     }
 
-    /// Compares a peer's cluster name with ours: a generated name gives way to a configured
-    /// one, and of two generated names the greater wins.
+    /// Compares a peer's cluster name with ours and takes it when it wins (a generated name
+    /// gives way to a configured one, and of two generated names the greater wins), in one
+    /// step so that two peers' names cannot both win. On `Adopt` the caller closes the other
+    /// routes ([`Cluster::other_links`]): they reconnect under the new name, as nats-server
+    /// does.
     pub fn check_name(&self, theirs: &str, theirs_dynamic: bool) -> NameCheck {
-        let ours = self.name.read();
+        let mut ours = self.name.write();
         if theirs.is_empty() || theirs == ours.name {
-            NameCheck::Same
-        } else if ours.dynamic && (!theirs_dynamic || ours.name.as_str() < theirs) {
-            NameCheck::Adopt
-        } else {
-            NameCheck::Reject
+            return NameCheck::Same;
         }
-    }
-
-    /// Takes a peer's name. Returns the links of the other routes, which the caller closes
-    /// (they reconnect under the new name, as nats-server does).
-    pub fn adopt_name(&self, theirs: &str, theirs_dynamic: bool, keep: u64) -> Vec<Arc<RouteLink>> {
-        {
-            let mut name = self.name.write();
-            name.name = theirs.to_string();
-            name.dynamic = theirs_dynamic;
+        if !(ours.dynamic && (!theirs_dynamic || ours.name.as_str() < theirs)) {
+            return NameCheck::Reject;
         }
+        ours.name = theirs.to_string();
+        ours.dynamic = theirs_dynamic;
+        drop(ours);
         crate::log::notice(&format!("Cluster name updated to {theirs}"));
         self.urls_gen.fetch_add(1, Ordering::AcqRel);
+        NameCheck::Adopt
+    }
+
+    /// The links of every route but connection `keep`.
+    pub fn other_links(&self, keep: u64) -> Vec<Arc<RouteLink>> {
         self.routes
             .lock()
             .values()
@@ -213,6 +234,25 @@ impl Cluster {
             cluster: name.name.clone(),
             cluster_dynamic: name.dynamic,
             ..self.info.clone()
+        }
+    }
+
+    /// The server is shutting down: the dialer stops.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.tell_dialer(DialerMsg::Shutdown);
+    }
+
+    /// Whether the server is shutting down.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// A connection of ours to `server_id` was closed as a duplicate of the registered one:
+    /// redial the peer if that one drops.
+    pub fn mark_retry(&self, server_id: &str) {
+        if let Some(entry) = self.routes.lock().get_mut(server_id) {
+            entry.retry = true;
         }
     }
 

@@ -63,6 +63,10 @@ pub enum OnClosedGate {
     Skip,
     /// Deliver and go on: the server's own messages never wait.
     Deliver,
+    /// Deliver whatever the gates say (nats-server does not stall routes), but stall on a
+    /// full inbox of another worker, so what a route peer sends cannot pile up in batches
+    /// without bound: the route is not read for a moment, which pushes back on the peer.
+    InboxOnly,
 }
 
 /// What a stalled publisher waits for.

@@ -423,7 +423,7 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        conn.auth_deadline = None;
+        // The handshake deadline stays until the peer's INFO registers the route.
         conn.opts.verbose = connect.verbose;
         if let Some(route) = conn.route.as_mut() {
             route.phase = RoutePhase::AwaitingInfo;
@@ -479,7 +479,7 @@ impl Worker {
             crate::cluster::NameCheck::Adopt => {
                 let keep = self.conns.get(slot).map_or(0, |c| c.cid);
                 let mut wake = 0;
-                for link in cluster.adopt_name(theirs, theirs_dynamic, keep) {
+                for link in cluster.other_links(keep) {
                     link.request_close();
                     wake |= 1 << (link.worker.0 % 64);
                 }
@@ -532,6 +532,7 @@ impl Worker {
                 server_id: None,
                 url,
                 to_self: true,
+                redial: None,
             });
             self.mark_close(slot, ClosedReason::DuplicateRoute);
             return;
@@ -562,13 +563,14 @@ impl Worker {
             dial_addr: info.dial_addr(Some(peer.ip())),
             solicited,
             explicit_url: url.clone(),
+            retry: false,
         };
         let registered = cluster.register(&info.server_id, entry);
-        if let Some(url) = url.clone() {
-            // Registered or not, this URL leads to that server (a duplicate means we are
+        if solicited {
+            // Registered or not, the dial led to that server (a duplicate means we are
             // connected to it already).
             cluster.tell_dialer(DialerMsg::Connected {
-                url,
+                url: url.clone(),
                 server_id: info.server_id.clone(),
             });
         }
@@ -577,6 +579,11 @@ impl Worker {
                 "{prefix} - Detected duplicate remote route {}",
                 info.server_id
             );
+            if solicited {
+                // Ours gives way: if the registered one drops, we dial again, whoever
+                // dialed it (nats-server `handleDuplicateRoute`).
+                cluster.mark_retry(&info.server_id);
+            }
             self.mark_close(slot, ClosedReason::DuplicateRoute);
             return;
         }
@@ -678,7 +685,7 @@ impl Worker {
         let Ok(name) = std::str::from_utf8(s.account) else {
             return;
         };
-        let Some(account) = self.shared.accounts.get(name) else {
+        let Some(account) = self.remote_account(name) else {
             crate::debug!(
                 "Unknown account {} for remote subject {}",
                 go_quote(name),
@@ -710,7 +717,7 @@ impl Worker {
         let key: RemoteKey = (s.account.into(), s.subject.into(), s.queue.map(Into::into));
         if let Some(existing) = route.remote_subs.get(&key) {
             if let Some(remote) = &existing.remote {
-                remote.weight.store(s.weight.max(1), Ordering::Relaxed);
+                remote.weight.store(s.weight, Ordering::Relaxed);
             }
             return;
         }
@@ -731,7 +738,7 @@ impl Worker {
             gate: Some(gate),
             remote: Some(Box::new(Remote {
                 account: s.account.into(),
-                weight: AtomicU32::new(s.weight.max(1)),
+                weight: AtomicU32::new(s.weight),
             })),
         });
         if account
@@ -741,6 +748,19 @@ impl Worker {
         {
             route.remote_subs.insert(key, sub);
         }
+    }
+
+    /// The account a peer's interest is in. In operator mode an account not loaded here yet
+    /// is registered empty, so the interest is kept for when a client of it connects and its
+    /// JWT is loaded (nats-server registers a placeholder, spec cluster.md §1.10.1); with
+    /// configured accounts an unknown one is ignored.
+    fn remote_account(&self, name: &str) -> Option<&'static crate::account::Account> {
+        if let Some(account) = self.shared.accounts.get(name) {
+            return Some(account);
+        }
+        let operator = matches!(self.rt.auth, crate::auth::AuthConfig::Operator(_));
+        (operator && crate::auth::config::is_public_nkey(name, b'A'))
+            .then(|| self.shared.accounts.ensure(name))
     }
 
     /// `RS-`/`LS-`: the peer's interest goes; an unknown key is ignored.
@@ -791,7 +811,12 @@ impl Worker {
             cid,
             queues: m.queues,
         };
+        self.on_closed_gate = super::flow::OnClosedGate::InboxOnly;
         self.route_in(account, &msg, origin, 0);
+        self.on_closed_gate = super::flow::OnClosedGate::Deliver;
+        if self.wait_on.is_some() {
+            self.stall_publisher(slot, Instant::now());
+        }
     }
 
     /// A route connection closed: it leaves the registry, the interest it announced leaves
@@ -817,8 +842,10 @@ impl Worker {
         let Some(cluster) = self.shared.cluster() else {
             return;
         };
-        let registered = route.phase == RoutePhase::Registered
-            && cluster.unregister(&route.remote_id, conn.cid).is_some();
+        let entry = (route.phase == RoutePhase::Registered)
+            .then(|| cluster.unregister(&route.remote_id, conn.cid))
+            .flatten();
+        let registered = entry.is_some();
         if registered {
             log::notice(&format!(
                 "{} - Router connection closed: {}",
@@ -832,14 +859,33 @@ impl Worker {
                 reason.as_str()
             );
         }
-        if reason == ClosedReason::DuplicateRoute {
+        if reason == ClosedReason::DuplicateRoute || cluster.is_stopping() {
             // Connected through another connection (or to ourselves): nothing to redial.
             return;
         }
+        let solicit = route.solicit;
+        // A gossip dial whose handshake failed goes on with its attempts; a registered route
+        // this server dialed from gossip (or gave its own dial up for) is dialed again.
+        let redial = match (&entry, &solicit) {
+            (Some(e), _) if e.redial_implicitly() => Some(e.dial_addr.clone()),
+            (None, Some(s)) if s.url.is_none() => Some(s.addr.clone()),
+            _ => None,
+        };
+        let server_id = match (&entry, &solicit) {
+            (Some(_), _) => Some(route.remote_id.clone()),
+            (None, Some(s)) => s.server_id.clone(),
+            (None, None) => None,
+        };
+        if entry.is_none() && solicit.is_none() {
+            // An accepted connection that never registered: nothing for the dialer (a storm
+            // of refused peers must not fill its channel).
+            return;
+        }
         cluster.tell_dialer(DialerMsg::Closed {
-            server_id: registered.then(|| route.remote_id.clone()),
-            url: route.solicit.and_then(|s| s.url),
+            server_id,
+            url: solicit.and_then(|s| s.url),
             to_self: false,
+            redial,
         });
     }
 
@@ -862,6 +908,20 @@ impl Worker {
             return;
         }
         let cid = conn.cid;
+        let handshaking = conn
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.phase != super::tls::TlsPhase::Established);
+        if handshaking {
+            // Nothing but TLS records may go out yet; the handshake has its own timer.
+            self.timers.schedule(Timer {
+                at: now + ROUTE_FIRST_PING,
+                slot,
+                cid,
+                kind: TimerKind::Ping,
+            });
+            return;
+        }
         if conn.ping.outstanding + 1 > ping_max {
             crate::debug!("{} - Stale Connection - Closing", route_prefix(conn));
             self.send_err_and_close(

@@ -232,6 +232,9 @@ pub(super) enum Origin<'q> {
         /// The queue groups the sender picked a member on this server for.
         queues: protocol::route::Queues<'q>,
     },
+    /// A routed message carried on by an import (a service reply back to its requester's
+    /// account): every local subscriber and queue member, no route.
+    LocalOnly,
 }
 
 impl Origin<'_> {
@@ -240,6 +243,7 @@ impl Origin<'_> {
         match self {
             Origin::Local { cid, echo } => (cid, echo),
             Origin::Route { cid, .. } => (cid, false),
+            Origin::LocalOnly => (0, true),
         }
     }
 
@@ -259,6 +263,14 @@ impl Origin<'_> {
                 route,
                 ImportRoute::SysRequest | ImportRoute::Response { .. }
             )
+    }
+
+    /// The origin of the message after an import hop: a routed one stays off the routes.
+    fn imported(self) -> Origin<'static> {
+        match self {
+            Origin::Local { .. } => Origin::Local { cid: 0, echo: true },
+            Origin::Route { .. } | Origin::LocalOnly => Origin::LocalOnly,
+        }
     }
 }
 
@@ -459,7 +471,7 @@ impl Worker {
         for sub in result.psubs.iter() {
             if let Some(route) = &sub.import {
                 if origin.follows(route) {
-                    delivered += self.route_import(account, route, msg, depth);
+                    delivered += self.route_import(account, route, msg, origin.imported(), depth);
                 }
             } else if sub.remote.is_some() {
                 if to_routes {
@@ -555,6 +567,7 @@ impl Worker {
         account: &'static Account,
         route: &ImportRoute,
         msg: &Pub<'_>,
+        origin: Origin<'static>,
         depth: usize,
     ) -> usize {
         if depth >= IMPORT_DEPTH_MAX {
@@ -578,7 +591,7 @@ impl Worker {
                     subject: &subject,
                     ..*msg
                 };
-                self.route_in(to, &mapped, Origin::Local { cid: 0, echo: true }, depth + 1)
+                self.route_in(to, &mapped, origin, depth + 1)
             }
             ImportRoute::Service {
                 exporter,
@@ -609,12 +622,7 @@ impl Worker {
                     header_len: with_header.header_len,
                     data: &with_header.data,
                 };
-                self.route_in(
-                    exporter,
-                    &forwarded,
-                    Origin::Local { cid: 0, echo: true },
-                    depth + 1,
-                )
+                self.route_in(exporter, &forwarded, origin, depth + 1)
             }
             ImportRoute::SysRequest => {
                 let Some(sys) = self.shared.sys() else {
@@ -641,7 +649,7 @@ impl Worker {
                     reply: None,
                     ..*msg
                 };
-                self.route_in(to, &back, Origin::Local { cid: 0, echo: true }, depth + 1)
+                self.route_in(to, &back, origin, depth + 1)
             }
         }
     }
