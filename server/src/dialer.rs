@@ -22,13 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// TCP connect timeout (nats-server `DEFAULT_ROUTE_DIAL`).
-const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Between attempts on a configured route.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Longest delay with `connect_backoff`.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often the dialer compares its routes with the registry.
-const RECHECK_EVERY: Duration = Duration::from_secs(1);
+pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
 /// A dialed connection that neither registered nor closed within this is dialed again.
 const HANDSHAKE_GRACE: Duration = Duration::from_secs(10);
 /// Messages waiting for the dialer, at most.
