@@ -219,6 +219,13 @@ impl Node {
             cfg.name,
             s.log.lock().unwrap()
         );
+        // nats-server opens its route port after the monitoring one: wait for it too.
+        let end = Instant::now() + 5 * SEC;
+        let cluster = format!("127.0.0.1:{}", cfg.cluster_port);
+        while std::net::TcpStream::connect(&cluster).is_err() {
+            assert!(Instant::now() < end, "{}: no route port", cfg.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
         s
     }
 
