@@ -396,14 +396,22 @@ impl Accounts {
         }
     }
 
-    /// The response entries of service imports (`<importer's reply prefix>>` in each
-    /// exporting account), by account name: a cluster announces them to its routes so that
-    /// a responder on another server can reach the importer's pending request.
-    pub fn response_entries(&self) -> Vec<(String, Box<[u8]>)> {
+    /// The import entries other servers must send messages to, by account name: stream
+    /// imports (the imported subject in the exporting account: every server maps a stream
+    /// for its own importers, as nats-server's shadow subscriptions do) and the response
+    /// entries of service imports (`<importer's reply prefix>>` in the exporting account, so
+    /// that a responder on another server reaches the importer's pending request). A cluster
+    /// announces them to its routes.
+    pub fn routed_import_entries(&self) -> Vec<(String, Box<[u8]>)> {
         self.import_subs
             .lock()
             .iter()
-            .filter(|(_, sub)| matches!(sub.import.as_deref(), Some(ImportRoute::Response { .. })))
+            .filter(|(_, sub)| {
+                matches!(
+                    sub.import.as_deref(),
+                    Some(ImportRoute::Response { .. } | ImportRoute::Stream { .. })
+                )
+            })
             .map(|(account, sub)| (account.name.clone(), sub.subject.clone()))
             .collect()
     }

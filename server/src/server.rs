@@ -305,7 +305,7 @@ impl Server {
         let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
         attach_trust(&shared, trust.as_ref());
         let dialer_rx = set_cluster(&shared, route_listener.as_ref())?;
-        shared.sync_response_interest();
+        shared.sync_import_interest();
         start_system(&shared, system_account)?;
         let mut threads = spawn_workers(&shared, workers)?;
         let poll = Poll::new().map_err(|e| Error(e.to_string()))?;
@@ -644,7 +644,7 @@ impl Server {
             }
         }
         self.shared.accounts.sync(&new_opts.accounts);
-        self.shared.sync_response_interest();
+        self.shared.sync_import_interest();
         if let Some(sys) = self.shared.sys() {
             sys.serve_accounts(&self.shared.accounts);
         }

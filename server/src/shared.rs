@@ -44,9 +44,9 @@ pub struct Shared {
     closed: Mutex<VecDeque<ConnSnapshot>>,
     /// The cluster, when routes are configured.
     cluster: OnceLock<crate::cluster::Cluster>,
-    /// Service-import response entries announced to the routes (see
-    /// [`Shared::sync_response_interest`]).
-    announced_responses: Mutex<std::collections::HashSet<(String, Box<[u8]>)>>,
+    /// Import entries announced to the routes (see
+    /// [`Shared::sync_import_interest`]).
+    announced_imports: Mutex<std::collections::HashSet<(String, Box<[u8]>)>>,
 }
 
 /// How long a snapshot request waits for the workers.
@@ -246,21 +246,20 @@ impl Shared {
             control: OnceLock::new(),
             closed_by_reason: Mutex::new(BTreeMap::new()),
             cluster: OnceLock::new(),
-            announced_responses: Mutex::new(std::collections::HashSet::new()),
+            announced_imports: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
-    /// Announces the service-import response entries to the routes, and withdraws those
-    /// that are gone: a reply published on another server to a service request of ours must
-    /// find its way back (nats-server's response subscription in the exporting account).
-    /// Called after the accounts or their imports change.
-    pub fn sync_response_interest(&self) {
+    /// Announces the import entries other servers must reach (stream imports and service
+    /// responses, [`crate::account::Accounts::routed_import_entries`]) to the routes, and
+    /// withdraws those that are gone. Called after the accounts or their imports change.
+    pub fn sync_import_interest(&self) {
         if self.cluster().is_none() {
             return;
         }
         let now: std::collections::HashSet<(String, Box<[u8]>)> =
-            self.accounts.response_entries().into_iter().collect();
-        let mut announced = self.announced_responses.lock();
+            self.accounts.routed_import_entries().into_iter().collect();
+        let mut announced = self.announced_imports.lock();
         for (account, subject) in now.difference(&announced) {
             self.interest_added(account, subject, None);
         }
@@ -311,7 +310,7 @@ impl Shared {
 impl AccountHost for Shared {
     fn register_account(&self, config: AccountConfig) {
         self.accounts.register(config);
-        self.sync_response_interest();
+        self.sync_import_interest();
         // A new account gets its system services (its own CONNZ/STATZ, account tracking)
         // like configured accounts do at startup.
         if let Some(sys) = self.sys() {

@@ -85,6 +85,8 @@ pub struct RouteConn {
     pub peer_headers: bool,
     /// Our first lines (CONNECT and INFO, or INFO), held back until route TLS is up.
     pub hello: Vec<u8>,
+    /// The account of the last routed message (accounts live as long as the process).
+    pub last_account: Option<&'static crate::account::Account>,
 }
 
 impl RouteConn {
@@ -107,6 +109,7 @@ impl RouteConn {
             remote_subs: HashMap::new(),
             peer_headers: false,
             hello: Vec::new(),
+            last_account: None,
         }
     }
 
@@ -793,11 +796,27 @@ impl Worker {
         conn.in_msgs += 1;
         conn.in_bytes += m.data.len() as u64;
         let cid = conn.cid;
-        let Some(account) = std::str::from_utf8(m.account)
-            .ok()
-            .and_then(|name| self.shared.accounts.get(name))
-        else {
-            return;
+        // A route mostly carries one or a few accounts: the last one is remembered, which
+        // saves a lookup under the accounts' lock per message.
+        let cached = conn
+            .route
+            .as_ref()
+            .and_then(|r| r.last_account)
+            .filter(|a| a.name.as_bytes() == m.account);
+        let account = match cached {
+            Some(account) => account,
+            None => {
+                let Some(account) = std::str::from_utf8(m.account)
+                    .ok()
+                    .and_then(|name| self.shared.accounts.get(name))
+                else {
+                    return;
+                };
+                if let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) {
+                    route.last_account = Some(account);
+                }
+                account
+            }
         };
         let msg = protocol::Pub {
             subject: m.subject,

@@ -261,15 +261,19 @@ impl Origin<'_> {
         matches!(self, Origin::Local { .. })
             || matches!(
                 route,
-                ImportRoute::SysRequest | ImportRoute::Response { .. }
+                ImportRoute::SysRequest | ImportRoute::Response { .. } | ImportRoute::Stream { .. }
             )
     }
 
-    /// The origin of the message after an import hop: a routed one stays off the routes.
-    fn imported(self) -> Origin<'static> {
-        match self {
-            Origin::Local { .. } => Origin::Local { cid: 0, echo: true },
-            Origin::Route { .. } | Origin::LocalOnly => Origin::LocalOnly,
+    /// The origin of the message after an import hop. A routed message stays off the routes;
+    /// so does a stream import's copy: like nats-server, every server maps an imported
+    /// stream for its own subscribers (its import entry's interest crosses the routes in the
+    /// exporting account), so sending the copy on too would deliver twice.
+    fn imported(self, route: &ImportRoute) -> Origin<'static> {
+        match (self, route) {
+            (Origin::Local { .. }, ImportRoute::Stream { .. }) => Origin::LocalOnly,
+            (Origin::Local { .. }, _) => Origin::Local { cid: 0, echo: true },
+            (Origin::Route { .. } | Origin::LocalOnly, _) => Origin::LocalOnly,
         }
     }
 }
@@ -471,7 +475,8 @@ impl Worker {
         for sub in result.psubs.iter() {
             if let Some(route) = &sub.import {
                 if origin.follows(route) {
-                    delivered += self.route_import(account, route, msg, origin.imported(), depth);
+                    let next = origin.imported(route);
+                    delivered += self.route_import(account, route, msg, next, depth);
                 }
             } else if sub.remote.is_some() {
                 if to_routes {

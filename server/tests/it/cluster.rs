@@ -1671,3 +1671,47 @@ fn claims_update_reaches_every_server() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// A stream import across servers (B imports `news.>` from A): a message published in A on
+/// one node reaches B's subscriber on another exactly once, both ways, and in a mixed cluster
+/// with nats-server 2.15.1 too (each server maps an imported stream for its own
+/// subscribers).
+#[test]
+fn stream_import_across_servers() {
+    let auth = "accounts {\n  SYS { users: [ {user: sys, password: sys} ] }\n  \
+                A { users: [ {user: a, password: a} ], exports: [ {stream: \"news.>\"} ] }\n  \
+                B { users: [ {user: b, password: b} ], imports: [ {stream: {account: A, subject: \"news.>\"}} ] }\n}\n\
+                system_account: SYS\n";
+    let reference = crate::util::cluster::reference_bin();
+    let mut pairs: Vec<(Node, Node)> = Vec::new();
+    let g1 = Node::gannet(NodeConfig::new("g1").auth_block(auth));
+    let g2 = Node::gannet(NodeConfig::new("g2").auth_block(auth).route_to(&g1.cfg));
+    pairs.push((g1, g2));
+    if let Some(bin) = &reference {
+        let g = Node::gannet(NodeConfig::new("g3").auth_block(auth));
+        let r = Node::start(NodeConfig::new("r3").auth_block(auth).route_to(&g.cfg), bin);
+        pairs.push((g, r));
+    }
+    for (x, y) in &pairs {
+        wait_for_mesh(&[x, y]);
+        for (publisher, subscriber) in [(x, y), (y, x)] {
+            let mut sub = Client::connect(&subscriber.client_addr(), "b", "b", 1);
+            sub.sub("news.>", 1);
+            sub.sync();
+            let mut publ = Client::connect(&publisher.client_addr(), "a", "a", 1);
+            await_delivery(&mut publ, &mut sub, "news.probe");
+            publ.publish("news.one", "1");
+            publ.publish("news.fence", "f");
+            let got = sub.msgs_until("news.fence");
+            let subjects: Vec<&str> = got.iter().map(|m| m.subject.as_str()).collect();
+            assert_eq!(
+                subjects,
+                ["news.one", "news.fence"],
+                "{} -> {}: exactly once",
+                publisher.name(),
+                subscriber.name()
+            );
+            assert!(sub.msgs_for(QUIET).is_empty(), "no duplicate");
+        }
+    }
+}
