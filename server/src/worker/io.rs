@@ -27,23 +27,38 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 impl Worker {
-    pub(super) fn add_conn(&mut self, mut sock: TcpStream, cid: u64, peer: SocketAddr) {
+    /// Takes a handed-over socket into the slab's next slot: registered for READABLE, no
+    /// Nagle, a fresh [`Conn`] (not filled in yet). `None` if the poll refused it.
+    pub(super) fn adopt_socket(
+        &mut self,
+        mut sock: TcpStream,
+        cid: u64,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Option<(Slot, Conn)> {
         let slot = self.conns.reserve();
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut sock, Conns::token(slot), Interest::READABLE)
+        let token = Conns::token(slot);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut sock, token, Interest::READABLE)
         {
             log::error(&format!("{peer} - cid:{cid} - registration failed: {e}"));
             self.conns.unreserve(slot);
-            self.shared.client_closed();
-            return;
+            return None;
         }
         let _ = sock.set_nodelay(true);
-        let now = Instant::now();
         let limits = &self.rt.limits;
         let parser = protocol::Parser::new(limits.max_control_line, limits.max_payload);
-        let mut conn = Conn::new(cid, sock, peer, parser, now);
+        Some((slot, Conn::new(cid, sock, peer, parser, now)))
+    }
+
+    pub(super) fn add_conn(&mut self, sock: TcpStream, cid: u64, peer: SocketAddr) {
+        let now = Instant::now();
+        let Some((slot, mut conn)) = self.adopt_socket(sock, cid, peer, now) else {
+            self.shared.client_closed();
+            return;
+        };
         if self.rt.auth.wants_nonce() {
             conn.nonce = crate::auth::new_nonce();
         }

@@ -29,7 +29,6 @@ use crate::ids::Slot;
 use crate::log;
 use crate::sub::{Remote, Sub, SubRef};
 use mio::net::TcpStream;
-use mio::Interest;
 use protocol::route::{RemoteSub, RemoteUnsub, RouteOp, RouteParser, RoutedMsg};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -133,27 +132,17 @@ impl Worker {
     /// CONNECT and INFO (spec §1.2).
     pub(super) fn add_route(
         &mut self,
-        mut sock: TcpStream,
+        sock: TcpStream,
         cid: u64,
         peer: SocketAddr,
         solicit: Option<Box<Solicit>>,
     ) {
         let solicit = solicit.map(|s| *s);
-        let slot = self.conns.reserve();
-        if let Err(e) = self.poll.registry().register(
-            &mut sock,
-            super::conns::Conns::token(slot),
-            Interest::READABLE,
-        ) {
-            log::error(&format!("{peer} - rid:{cid} - registration failed: {e}"));
-            self.conns.unreserve(slot);
-            return;
-        }
-        let _ = sock.set_nodelay(true);
         let now = Instant::now();
-        let limits = &self.rt.limits;
-        let parser = protocol::Parser::new(limits.max_control_line, limits.max_payload);
-        let mut conn = Conn::new(cid, sock, peer, parser, now);
+        let Some((slot, mut conn)) = self.adopt_socket(sock, cid, peer, now) else {
+            return;
+        };
+        let max_control_line = self.rt.limits.max_control_line;
         let gossip_mode = solicit.as_ref().map_or(0, |s| s.gossip_mode);
         let mut out = Vec::new();
         if let Some(s) = solicit.as_ref() {
@@ -163,7 +152,7 @@ impl Worker {
         }
         out.extend_from_slice(&self.route_info_line(&conn.nonce, gossip_mode));
         let tls = self.route_tls_session(solicit.as_ref(), now);
-        let mut route = RouteConn::new(limits.max_control_line, solicit);
+        let mut route = RouteConn::new(max_control_line, solicit);
         let kind = if route.did_solicit() {
             "solicited"
         } else {
@@ -927,39 +916,28 @@ impl Worker {
             return;
         }
         let cid = conn.cid;
+        // During a TLS handshake nothing but TLS records may go out; look again shortly (the
+        // handshake has its own timer).
         let handshaking = conn
             .tls
             .as_ref()
             .is_some_and(|t| t.phase != super::tls::TlsPhase::Established);
-        if handshaking {
-            // Nothing but TLS records may go out yet; the handshake has its own timer.
-            self.timers.schedule(Timer {
-                at: now + ROUTE_FIRST_PING,
-                slot,
-                cid,
-                kind: TimerKind::Ping,
-            });
-            return;
-        }
-        if conn.ping.outstanding + 1 > ping_max {
-            crate::debug!("{} - Stale Connection - Closing", route_prefix(conn));
-            self.send_err_and_close(
-                slot,
-                protocol::errors::STALE_CONNECTION.as_bytes(),
-                ClosedReason::StaleConnection,
-            );
-            return;
-        }
-        conn.ping.outstanding += 1;
-        conn.ping.rtt_start = Some(now);
+        let next = if handshaking {
+            ROUTE_FIRST_PING
+        } else {
+            interval
+        };
         self.timers.schedule(Timer {
-            at: now + interval,
+            at: now + next,
             slot,
             cid,
             kind: TimerKind::Ping,
         });
+        if handshaking {
+            return;
+        }
         self.flush_route_lines(slot);
-        self.queue_out(slot, protocol::encode::PING);
+        self.ping_or_stale(slot, now, ping_max);
     }
 
     /// The handshake deadline: a route that did not finish CONNECT (and INFO) in time.

@@ -305,43 +305,18 @@ fn add_route_target<'r>(targets: &mut RouteTargets<'r>, sub: &'r SubRef, queue: 
 /// The bytes of one `RMSG`/`HMSG` to a route (headers stripped for a peer without them).
 fn encode_routed(out: &mut Vec<u8>, sub: &Sub, account: &[u8], msg: &Pub<'_>, queues: &[&[u8]]) {
     let headers = sub.headers.load(std::sync::atomic::Ordering::Relaxed);
-    match msg.header_size_field {
-        Some(hdr) if msg.header_len > 0 && headers => protocol::route::write_rmsg(
-            out,
-            account,
-            msg.subject,
-            msg.reply,
-            queues,
-            Some(hdr),
-            msg.size_field,
-            msg.data,
-        ),
+    let mut digits = [0u8; 20];
+    let (hdr, size, data) = match msg.header_size_field {
+        Some(hdr) if msg.header_len > 0 && headers => (Some(hdr), msg.size_field, msg.data),
         Some(_) if msg.header_len > 0 => {
             let payload = msg.payload();
-            let mut digits = [0u8; 20];
             let size = encode::fmt_usize(payload.len(), &mut digits);
-            protocol::route::write_rmsg(
-                out,
-                account,
-                msg.subject,
-                msg.reply,
-                queues,
-                None,
-                size,
-                payload,
-            )
+            (None, size, payload)
         }
-        _ => protocol::route::write_rmsg(
-            out,
-            account,
-            msg.subject,
-            msg.reply,
-            queues,
-            None,
-            msg.size_field,
-            msg.data,
-        ),
-    }
+        _ => (None, msg.size_field, msg.data),
+    };
+    let (subject, reply) = (msg.subject, msg.reply);
+    protocol::route::write_rmsg(out, account, subject, reply, queues, hdr, size, data);
 }
 
 impl Worker {

@@ -116,8 +116,18 @@ impl Worker {
         if !need_rtt && now.duration_since(conn.ping.last_in) < interval {
             return;
         }
+        self.ping_or_stale(slot, now, ping_max);
+    }
+
+    /// Sends a keepalive PING, or closes the connection as stale when `ping_max` PINGs went
+    /// unanswered (nats-server `processPingTimer`); clients and routes alike.
+    pub(super) fn ping_or_stale(&mut self, slot: Slot, now: Instant, ping_max: u32) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         if conn.ping.outstanding + 1 > ping_max {
-            crate::debug!("{} - Stale Client Connection - Closing", conn.log_prefix());
+            let kind = if conn.route.is_some() { "" } else { "Client " };
+            crate::debug!("{} - Stale {kind}Connection - Closing", conn.log_prefix());
             self.send_err_and_close(
                 slot,
                 protocol::errors::STALE_CONNECTION.as_bytes(),

@@ -1118,23 +1118,9 @@ fn libc_sigusr2() -> i32 {
 #[test]
 fn account_connection_limit_counts_the_whole_cluster() {
     use crate::util::jwt::{account_jwt, connect_jwt_addr, user_jwt};
-    use gannet::jwt::{self, Claims};
     use nkeys::KeyPair;
-    let operator = KeyPair::new_operator();
-    let (sys, acc) = (KeyPair::new_account(), KeyPair::new_account());
-    let mut op = Claims {
-        sub: operator.public_key(),
-        name: "OP".into(),
-        nats: jwt::Operator {
-            kind: "operator".into(),
-            version: 2,
-            system_account: sys.public_key(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let op_jwt = jwt::encode(&mut op, &operator).unwrap();
-    let sys_jwt = account_jwt(&sys, "SYS", &operator, |_| {});
+    let (operator, sys, op_jwt, sys_jwt) = crate::util::jwt::operator_with_sys();
+    let acc = KeyPair::new_account();
     let acc_jwt = account_jwt(&acc, "TWO", &operator, |a| {
         a.limits.conn = 2;
         a.limits.subs = -1;
@@ -1593,23 +1579,8 @@ fn unnamed_clusters_agree_on_a_name() {
 #[test]
 fn claims_update_reaches_every_server() {
     use crate::util::jwt::{account_jwt, connect_jwt_addr, user_jwt};
-    use gannet::jwt::{self, Claims};
     use nkeys::KeyPair;
-    let operator = KeyPair::new_operator();
-    let sys = KeyPair::new_account();
-    let mut op = Claims {
-        sub: operator.public_key(),
-        name: "OP".into(),
-        nats: jwt::Operator {
-            kind: "operator".into(),
-            version: 2,
-            system_account: sys.public_key(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let op_jwt = jwt::encode(&mut op, &operator).unwrap();
-    let sys_jwt = account_jwt(&sys, "SYS", &operator, |_| {});
+    let (operator, sys, op_jwt, sys_jwt) = crate::util::jwt::operator_with_sys();
     let dirs: Vec<std::path::PathBuf> = (0..2)
         .map(|i| std::env::temp_dir().join(format!("gannet-cluster-full-{}-{i}", unique())))
         .collect();

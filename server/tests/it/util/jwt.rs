@@ -58,13 +58,11 @@ pub fn user_jwt(user: &KeyPair, by: &KeyPair, edit: impl FnOnce(&mut Claims<jwt:
     jwt::encode(&mut c, by).unwrap()
 }
 
-/// A fresh [`Setup`]. With `revoke`, ACC revokes that user's JWTs issued before that time.
-pub fn setup(revoke: Option<(&KeyPair, i64)>) -> Setup {
+/// An operator `OP` with a system account `SYS`: (operator key, system account key, operator
+/// JWT, system account JWT).
+pub fn operator_with_sys() -> (KeyPair, KeyPair, String, String) {
     let operator = KeyPair::new_operator();
     let sys = KeyPair::new_account();
-    let acc = KeyPair::new_account();
-    let acc_signer = KeyPair::new_account();
-    let scoped = KeyPair::new_account();
     let mut op = Claims {
         sub: operator.public_key(),
         name: "OP".into(),
@@ -78,6 +76,15 @@ pub fn setup(revoke: Option<(&KeyPair, i64)>) -> Setup {
     };
     let op_jwt = jwt::encode(&mut op, &operator).unwrap();
     let sys_jwt = account_jwt(&sys, "SYS", &operator, |_| {});
+    (operator, sys, op_jwt, sys_jwt)
+}
+
+/// A fresh [`Setup`]. With `revoke`, ACC revokes that user's JWTs issued before that time.
+pub fn setup(revoke: Option<(&KeyPair, i64)>) -> Setup {
+    let (operator, sys, op_jwt, sys_jwt) = operator_with_sys();
+    let acc = KeyPair::new_account();
+    let acc_signer = KeyPair::new_account();
+    let scoped = KeyPair::new_account();
     let acc_jwt = account_jwt(&acc, "ACC", &operator, |a| {
         a.signing_keys = vec![
             jwt::SigningKey::Key(acc_signer.public_key()),
