@@ -662,6 +662,15 @@ mod tests {
     use super::*;
     use crate::stats::LatencySummary;
 
+    /// The summary's row for `case` and `metric` (the test fails without one).
+    fn row_of(s: &Summary, case: &str, metric: &str) -> Row {
+        s.rows
+            .iter()
+            .find(|r| r.case == case && r.metric == metric)
+            .unwrap_or_else(|| panic!("no row {case} {metric}"))
+            .clone()
+    }
+
     fn pubsub(label: &str, size: usize, rate: f64) -> Report {
         let mut r = Report::new("pubsub");
         r.label = Some(label.into());
@@ -737,13 +746,7 @@ mod tests {
             req(NATS_SECOND, 45.0, 200.0),
         ]);
         assert!(s.has_second());
-        let row = |case: &str, metric: &str| {
-            s.rows
-                .iter()
-                .find(|r| r.case == case && r.metric == metric)
-                .unwrap_or_else(|| panic!("no row {case} {metric}"))
-                .clone()
-        };
+        let row = |case: &str, metric: &str| row_of(&s, case, metric);
         let tput = row("pubsub 1->1 128B", "msgs/s");
         assert_eq!(tput.nats_second.unwrap().median, 2.5e6);
         assert_eq!(tput.ratio, Some(1.5));
@@ -953,13 +956,7 @@ mod tests {
             cluster(req(GANNET, 70.0, 100.0)),
             cluster(req(NATS, 100.0, 200.0)),
         ]);
-        let row = |case: &str, metric: &str| {
-            s.rows
-                .iter()
-                .find(|r| r.case == case && r.metric == metric)
-                .unwrap_or_else(|| panic!("no row {case} {metric}"))
-                .clone()
-        };
+        let row = |case: &str, metric: &str| row_of(&s, case, metric);
         let single = row("pubsub 1->1 16B", "msgs/s");
         assert_eq!(
             (single.ratio, single.met, single.cross_server),
