@@ -574,7 +574,8 @@ pub(crate) fn trim_end(s: &[u8]) -> &[u8] {
     &s[..end]
 }
 
-/// Outcome of feeding a whole stream: the ops (described) and how it ended.
+/// Outcome of feeding a whole stream to the client parser: the ops (described) and how it
+/// ended.
 #[doc(hidden)]
 pub fn fuzz_run(
     stream: &[u8],
@@ -584,6 +585,25 @@ pub fn fuzz_run(
         headers: true,
         ..Parser::default()
     };
+    fuzz_feed(stream, cuts, &mut |buf| {
+        p.parse(buf)
+            .map(|found| found.map(|(op, used)| (format!("{op:?}"), used)))
+    })
+}
+
+/// One parse step for [`fuzz_feed`]: the op at the start of the buffer, described, and the
+/// bytes it used.
+#[doc(hidden)]
+pub type FuzzStep<'p> = dyn FnMut(&[u8]) -> Result<Option<(String, usize)>, ParseError> + 'p;
+
+/// Feeds `stream` to `parse` in reads cut by `cuts`, keeping the unparsed tail as a server
+/// does, and checks that every op is consumed within the buffer.
+#[doc(hidden)]
+pub fn fuzz_feed(
+    stream: &[u8],
+    cuts: &mut dyn FnMut(usize) -> usize,
+    parse: &mut FuzzStep<'_>,
+) -> (Vec<String>, Option<ParseError>) {
     let mut buf: Vec<u8> = Vec::new();
     let mut ops = Vec::new();
     let mut fed = 0;
@@ -593,13 +613,13 @@ pub fn fuzz_run(
         fed += take;
         let mut pos = 0;
         loop {
-            match p.parse(&buf[pos..]) {
+            match parse(&buf[pos..]) {
                 Ok(Some((op, used))) => {
                     assert!(
                         used > 0 && pos + used <= buf.len(),
                         "parser must consume within the buffer"
                     );
-                    ops.push(format!("{op:?}"));
+                    ops.push(op);
                     pos += used;
                 }
                 Ok(None) => break,

@@ -680,6 +680,38 @@ pub fn write_rmsg(
     out.extend_from_slice(CRLF);
 }
 
+/// Fuzz check: parsing `data` in one piece never panics and always makes progress.
+#[doc(hidden)]
+pub fn fuzz_check_whole(data: &[u8]) {
+    let _ = fuzz_run(data, &mut |left| left);
+}
+
+/// Fuzz check: parsing `data` cut into reads (pattern chosen by `seed`) gives the same ops and
+/// the same error as parsing it in one piece.
+#[doc(hidden)]
+pub fn fuzz_check_chunked(data: &[u8], seed: u8) {
+    let whole = fuzz_run(data, &mut |left| left);
+    let mut i = 0usize;
+    let step = seed as usize % 13 + 1;
+    let chunked = fuzz_run(data, &mut |_| {
+        i += 1;
+        (i * step) % 17 + 1
+    });
+    assert_eq!(whole, chunked, "split reads must not change the result");
+}
+
+/// Feeds a whole stream to a route parser (default limits, `lnocu` off).
+fn fuzz_run(
+    stream: &[u8],
+    cuts: &mut dyn FnMut(usize) -> usize,
+) -> (Vec<String>, Option<ParseError>) {
+    let mut p = RouteParser::default();
+    crate::parser::fuzz_feed(stream, cuts, &mut |buf| {
+        p.parse(buf)
+            .map(|found| found.map(|(op, used)| (format!("{op:?}"), used)))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
