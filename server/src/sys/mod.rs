@@ -51,13 +51,18 @@ fn subscribe_services(shared: &Shared, system: &'static Account) {
     // Each service is also announced to the routes, so that requests published on other
     // servers reach this one (spec cluster.md §4.1).
     let add = |account: &'static Account, subject: &str| {
+        // The full resolvers' pack requests are answered by one server of the cluster: a
+        // queue group, as in nats-server.
+        let queue: Option<&[u8]> = (subject == "$SYS.REQ.CLAIMS.PACK").then_some(b"responder");
         let route = crate::account::ImportRoute::SysRequest;
-        let sub = Arc::new(crate::sub::Sub::import(subject.as_bytes(), route));
+        let mut sub = crate::sub::Sub::import(subject.as_bytes(), route);
+        sub.queue = queue.map(Into::into);
+        let sub = Arc::new(sub);
         let _ = account
             .sublist
-            .insert(subject.as_bytes(), None, crate::sub::SubRef(sub));
+            .insert(subject.as_bytes(), queue, crate::sub::SubRef(sub));
         if subject != "$SYS.DEBUG.SUBSCRIBERS" {
-            shared.interest_added(&account.name, subject.as_bytes(), None);
+            shared.interest_added(&account.name, subject.as_bytes(), queue);
         }
     };
     if shared.cluster().is_some() {

@@ -471,7 +471,7 @@ impl Worker {
                     continue;
                 }
             }
-            match self.pick_member(members, msg, cid, echo, to_routes) {
+            match self.pick_member(account, members, msg, origin, depth) {
                 Picked::Local => delivered += 1,
                 Picked::Route(sub) => add_route_target(&mut routes, sub, Some(name)),
                 Picked::Nobody => {}
@@ -493,15 +493,20 @@ impl Worker {
     /// random weighted position and probes on past members that can't take the message.
     fn pick_member<'r>(
         &mut self,
+        account: &'static Account,
         members: &'r [SubRef],
         msg: &Pub<'_>,
-        cid: u64,
-        echo: bool,
-        to_routes: bool,
+        origin: Origin<'_>,
+        depth: usize,
     ) -> Picked<'r> {
-        let eligible = |s: &SubRef| match s.remote {
-            Some(_) => to_routes,
-            None => echo || s.cid != cid,
+        let (cid, echo) = origin.publisher();
+        let to_routes = origin.to_routes();
+        // The server's own queue entries (`$SYS.REQ.CLAIMS.PACK`, group `responder`) never
+        // take the server's own requests: its system client does not hear itself.
+        let eligible = |s: &SubRef| match (&s.remote, &s.import) {
+            (Some(_), _) => to_routes,
+            (None, Some(_)) => cid != 0,
+            (None, None) => echo || s.cid != cid,
         };
         let start = if self.clustered {
             let total: u64 = members
@@ -533,6 +538,12 @@ impl Worker {
             }
             if sub.remote.is_some() && !sub.closed.load(std::sync::atomic::Ordering::Relaxed) {
                 return Picked::Route(sub);
+            }
+            if let Some(route) = sub.import.as_deref() {
+                if self.route_import(account, route, msg, origin.imported(route), depth) > 0 {
+                    return Picked::Local;
+                }
+                continue;
             }
             if sub.remote.is_none() && self.deliver(sub, msg) {
                 return Picked::Local;

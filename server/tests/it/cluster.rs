@@ -1686,3 +1686,63 @@ fn stream_import_across_servers() {
         }
     }
 }
+
+/// Full resolvers synchronise through `$SYS.REQ.CLAIMS.PACK` (a queue request, group
+/// `responder`): an account JWT preloaded on n1 only is in n2's store after a pack interval,
+/// and a user of it can log in on n2 (spec cluster.md §4.6); n1 is gannet, then nats-server.
+#[test]
+fn full_resolvers_sync_by_pack() {
+    full_resolvers_sync(&crate::util::bin());
+    if let Some(reference) = require_reference() {
+        full_resolvers_sync(&reference);
+    }
+}
+
+fn full_resolvers_sync(n1_bin: &str) {
+    use crate::util::jwt::{account_jwt, connect_jwt_addr, user_jwt};
+    use nkeys::KeyPair;
+    let (operator, sys, op_jwt, sys_jwt) = crate::util::jwt::operator_with_sys();
+    let acc = KeyPair::new_account();
+    let acc_jwt = account_jwt(&acc, "ONLY1", &operator, |a| {
+        a.limits.conn = -1;
+        a.limits.subs = -1;
+        a.limits.data = -1;
+        a.limits.payload = -1;
+    });
+    let dirs: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| std::env::temp_dir().join(format!("gannet-cluster-pack-{}-{i}", unique())))
+        .collect();
+    let auth = |dir: &std::path::Path, extra: &str| {
+        format!(
+            "operator: \"{op_jwt}\"\nsystem_account: {s}\n\
+             resolver: {{ type: full, dir: \"{}\", interval: \"1s\" }}\n\
+             resolver_preload: {{\n  {s}: \"{sys_jwt}\"\n{extra}}}\n",
+            dir.display(),
+            s = sys.public_key()
+        )
+    };
+    let only_n1 = format!("  {}: \"{acc_jwt}\"\n", acc.public_key());
+    let n1 = Node::start(
+        NodeConfig::new("n1").auth_block(&auth(&dirs[0], &only_n1)),
+        n1_bin,
+    );
+    let n2 = Node::gannet(
+        NodeConfig::new("n2")
+            .auth_block(&auth(&dirs[1], ""))
+            .route_to(&n1.cfg),
+    );
+    wait_for_mesh(&[&n1, &n2]);
+    let stored = dirs[1].join(format!("{}.jwt", acc.public_key()));
+    let end = Instant::now() + Duration::from_secs(15);
+    while !stored.exists() {
+        assert!(Instant::now() < end, "n2 never got the JWT by pack");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let user = KeyPair::new_user();
+    let token = user_jwt(&user, &acc, |_| {});
+    let (_c, line) = connect_jwt_addr(&n2.client_addr(), &token, &user);
+    assert_eq!(line, "PONG");
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
