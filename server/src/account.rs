@@ -249,7 +249,20 @@ pub struct Accounts {
     cache: bool,
     /// The import entries in the sublists, so a reload can take them out again.
     import_subs: parking_lot::Mutex<Vec<(&'static Account, Arc<Sub>)>>,
+    /// The system account's name, once known: every other account imports its
+    /// account-scoped services from it.
+    system: RwLock<Option<String>>,
 }
+
+/// The services every account imports from the system account (nats-server
+/// `registerSystemImports`): an account's own `…PING.CONNZ`/`STATZ` become
+/// `$SYS.REQ.ACCOUNT.<account>.<EP>` in the system account, which every server of a cluster
+/// answers, each reply coming back through the account's response entry.
+const SYSTEM_IMPORTS: [(&str, &str); 3] = [
+    ("$SYS.REQ.SERVER.PING.CONNZ", "CONNZ"),
+    ("$SYS.REQ.ACCOUNT.PING.CONNZ", "CONNZ"),
+    ("$SYS.REQ.ACCOUNT.PING.STATZ", "STATZ"),
+];
 
 impl Accounts {
     /// The registry with the global account and the configured ones.
@@ -258,9 +271,16 @@ impl Accounts {
             map: RwLock::new(HashMap::new()),
             cache,
             import_subs: parking_lot::Mutex::new(Vec::new()),
+            system: RwLock::new(None),
         };
         accounts.sync(configs);
         accounts
+    }
+
+    /// Names the system account: every other account gets its system imports.
+    pub fn set_system(&self, name: &str) {
+        *self.system.write() = Some(name.to_string());
+        self.rebuild_all_imports();
     }
 
     /// Looks an account up by name.
@@ -328,11 +348,12 @@ impl Accounts {
                 subs.push((*account, sub));
             }
         };
+        // One response entry per (exporter, importer) pair.
+        let mut responders: Vec<(String, String)> = Vec::new();
         for config in configs {
             let Some(importer) = self.get(&config.name) else {
                 continue;
             };
-            let mut responders: Vec<String> = Vec::new();
             for imp in &config.imports {
                 let Some(exporter) = self.get(&imp.account) else {
                     continue;
@@ -384,14 +405,46 @@ impl Accounts {
                             threshold,
                         };
                         add(&importer, local.as_bytes(), route);
-                        if !responders.contains(&exporter.name) {
-                            responders.push(exporter.name.clone());
+                        let pair = (exporter.name.clone(), importer.name.clone());
+                        if !responders.contains(&pair) {
+                            responders.push(pair);
                             let pattern = format!("{}>", importer.reply_prefix);
                             let route = ImportRoute::Response { importer };
                             add(&exporter, pattern.as_bytes(), route);
                         }
                     }
                 }
+            }
+        }
+        let system = self.system.read().clone();
+        let Some(system) = system.and_then(|name| self.get(&name)) else {
+            return;
+        };
+        for importer in self.all() {
+            if std::ptr::eq(importer, system) {
+                continue;
+            }
+            for (local, ep) in SYSTEM_IMPORTS {
+                let route = ImportRoute::Service {
+                    exporter: system,
+                    importer: importer.name.clone(),
+                    reply_prefix: importer.reply_prefix.clone(),
+                    local: local.to_string(),
+                    remote: format!("$SYS.REQ.ACCOUNT.{}.{ep}", importer.name),
+                    response_type: crate::auth::config::ResponseType::Stream,
+                    threshold: crate::auth::config::RESPONSE_THRESHOLD_DEFAULT,
+                };
+                add(&importer, local.as_bytes(), route);
+            }
+            let pair = (system.name.clone(), importer.name.clone());
+            if !responders.contains(&pair) {
+                responders.push(pair);
+                let pattern = format!("{}>", importer.reply_prefix);
+                add(
+                    &system,
+                    pattern.as_bytes(),
+                    ImportRoute::Response { importer },
+                );
             }
         }
     }

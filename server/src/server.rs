@@ -298,6 +298,9 @@ impl Server {
         let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
         let trust = load_trust(&opts, &accounts)?;
         let system_account = system_account(&accounts, &opts)?;
+        if let Some(system) = system_account {
+            accounts.set_system(&system.name);
+        }
         let auth_pool = AuthPool::start().map_err(|e| Error(format!("auth threads: {e}")))?;
         opts.add_sys_only_no_auth_user("");
         let route_listener = bind_route_listener(&opts)?;

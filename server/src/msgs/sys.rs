@@ -3,8 +3,7 @@
 //! Workers never wait for the system thread: they `try_send` facts on a bounded channel and an
 //! event is dropped (and counted) if the thread falls behind.
 
-use crate::account::{Account, Accounts, ImportRoute};
-use crate::sub::{Sub, SubRef};
+use crate::account::{Account, Accounts};
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use std::collections::HashSet;
@@ -148,22 +147,9 @@ impl SysHandle {
                 continue;
             }
             // A newly registered account asks the other servers for their connection counts
-            // (spec sys.md §2.9).
+            // (spec sys.md §2.9). Its own CONNZ/STATZ requests reach the system account
+            // through the imports `Accounts` gives every account.
             self.report(SysEvent::TrackAccount(account));
-            if std::ptr::eq(account, self.account) {
-                continue;
-            }
-            for subject in [
-                "$SYS.REQ.SERVER.PING.CONNZ",
-                "$SYS.REQ.ACCOUNT.PING.CONNZ",
-                "$SYS.REQ.ACCOUNT.PING.STATZ",
-            ] {
-                let route = ImportRoute::SysRequest;
-                let sub = Arc::new(Sub::import(subject.as_bytes(), route));
-                let _ = account
-                    .sublist
-                    .insert(subject.as_bytes(), None, SubRef(sub));
-            }
         }
     }
 

@@ -1746,3 +1746,30 @@ fn full_resolvers_sync(n1_bin: &str) {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// An account user's own `$SYS.REQ.ACCOUNT.PING.CONNZ` and `…PING.STATZ` are mapped into the
+/// system account (`$SYS.REQ.ACCOUNT.A.CONNZ`) and answered by the servers of the cluster,
+/// each answer coming back through the account's response entry.
+#[test]
+fn account_scoped_ping_across_servers() {
+    let [n1, n2, n3] = three_nodes();
+    await_ping(&n1, 3);
+    let mut clients: Vec<Client> = [&n1, &n2, &n3].iter().map(|n| n.client()).collect();
+    let asker = &mut clients[1];
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let replies = request_all(asker, "$SYS.REQ.ACCOUNT.PING.CONNZ", 3);
+        let names = reply_names(&replies);
+        if names == names(&["n1", "n2", "n3"]) {
+            assert_eq!(replies.len(), 3, "one reply per server");
+            for r in &replies {
+                assert_eq!(r["data"]["num_connections"], 1, "{r}");
+            }
+            break;
+        }
+        assert!(Instant::now() < end, "CONNZ replies from {names:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let statz = request_all(asker, "$SYS.REQ.ACCOUNT.PING.STATZ", 3);
+    assert_eq!(reply_names(&statz), names(&["n1", "n2", "n3"]));
+}
