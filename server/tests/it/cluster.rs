@@ -1759,15 +1759,15 @@ fn account_scoped_ping_across_servers() {
     let end = Instant::now() + Duration::from_secs(10);
     loop {
         let replies = request_all(asker, "$SYS.REQ.ACCOUNT.PING.CONNZ", 3);
-        let names = reply_names(&replies);
-        if names == names(&["n1", "n2", "n3"]) {
+        let got = reply_names(&replies);
+        if got == names(&["n1", "n2", "n3"]) {
             assert_eq!(replies.len(), 3, "one reply per server");
             for r in &replies {
                 assert_eq!(r["data"]["num_connections"], 1, "{r}");
             }
             break;
         }
-        assert!(Instant::now() < end, "CONNZ replies from {names:?}");
+        assert!(Instant::now() < end, "CONNZ replies from {got:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
     let statz = request_all(asker, "$SYS.REQ.ACCOUNT.PING.STATZ", 3);
