@@ -642,13 +642,19 @@ pub fn fuzz_check_whole(data: &[u8]) {
 #[doc(hidden)]
 pub fn fuzz_check_chunked(data: &[u8], seed: u8) {
     let whole = fuzz_run(data, &mut |left| left);
+    let chunked = fuzz_run(data, &mut fuzz_cuts(seed));
+    assert_eq!(whole, chunked, "split reads must not change the result");
+}
+
+/// The read sizes a fuzz check cuts an input into: a pattern chosen by `seed`.
+#[doc(hidden)]
+pub fn fuzz_cuts(seed: u8) -> impl FnMut(usize) -> usize {
     let mut i = 0usize;
     let step = seed as usize % 13 + 1;
-    let chunked = fuzz_run(data, &mut |_| {
+    move |_| {
         i += 1;
         (i * step) % 17 + 1
-    });
-    assert_eq!(whole, chunked, "split reads must not change the result");
+    }
 }
 
 #[cfg(test)]

@@ -691,12 +691,7 @@ pub fn fuzz_check_whole(data: &[u8]) {
 #[doc(hidden)]
 pub fn fuzz_check_chunked(data: &[u8], seed: u8) {
     let whole = fuzz_run(data, &mut |left| left);
-    let mut i = 0usize;
-    let step = seed as usize % 13 + 1;
-    let chunked = fuzz_run(data, &mut |_| {
-        i += 1;
-        (i * step) % 17 + 1
-    });
+    let chunked = fuzz_run(data, &mut crate::parser::fuzz_cuts(seed));
     assert_eq!(whole, chunked, "split reads must not change the result");
 }
 
