@@ -288,6 +288,25 @@ enum Picked<'r> {
     Nobody,
 }
 
+/// A routed message whose queue group has no usable member here: rather than lose it, hand
+/// it to a member on another route than the one it came from (nats-server
+/// `processInboundRoutedMsg` falls back to a route member; with a full mesh this only
+/// happens while interest is stale).
+fn second_hop<'r>(members: &'r [SubRef], origin: Origin<'_>) -> Picked<'r> {
+    let Origin::Route { cid, .. } = origin else {
+        return Picked::Nobody;
+    };
+    members
+        .iter()
+        .find(|s| {
+            s.remote.is_some()
+                && s.cid != cid
+                && s.weight() > 0
+                && !s.closed.load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .map_or(Picked::Nobody, Picked::Route)
+}
+
 /// Routes a message goes to, each once, with the queue groups whose member it holds
 /// (spec cluster.md §1.11.2: at most one RMSG per route connection).
 type RouteTargets<'r> = SmallVec<[(&'r SubRef, SmallVec<[&'r [u8]; 4]>); 4]>;
@@ -471,7 +490,11 @@ impl Worker {
                     continue;
                 }
             }
-            match self.pick_member(account, members, msg, origin, depth) {
+            let picked = match self.pick_member(account, members, msg, origin, depth) {
+                Picked::Nobody => second_hop(members, origin),
+                picked => picked,
+            };
+            match picked {
                 Picked::Local => delivered += 1,
                 Picked::Route(sub) => add_route_target(&mut routes, sub, Some(name)),
                 Picked::Nobody => {}

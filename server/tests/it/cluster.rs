@@ -1773,3 +1773,37 @@ fn account_scoped_ping_across_servers() {
     let statz = request_all(asker, "$SYS.REQ.ACCOUNT.PING.STATZ", 3);
     assert_eq!(reply_names(&statz), names(&["n1", "n2", "n3"]));
 }
+
+/// A routed message naming a queue group that has no member on the receiving server (stale
+/// interest at its sender) is not lost: the receiver hands it to a member on another route
+/// (spec cluster.md §1.11.3 step 4). The sender here is a fake route peer.
+#[test]
+fn routed_queue_message_takes_a_second_hop() {
+    let n1 = Node::gannet(NodeConfig::new("n1"));
+    let n2 = Node::gannet(NodeConfig::new("n2").route_to(&n1.cfg));
+    wait_for_mesh(&[&n1, &n2]);
+    let mut member = n2.client();
+    member.qsub("work", "grp", 1);
+    member.sync();
+    // n1 knows the member (a plain probe on the same connection crosses after it).
+    let mut probe_pub = n1.client();
+    await_interest(&mut probe_pub, &mut member);
+    let mut peer = TcpStream::connect(n1.cluster_addr()).unwrap();
+    peer.write_all(
+        b"CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\
+          \"headers\":true,\"name\":\"NFAKEPEER2\",\"cluster\":\"C1\"}\r\n\
+          INFO {\"server_id\":\"NFAKEPEER2\",\"server_name\":\"fake\",\"version\":\"2.15.1\",\
+          \"proto\":1,\"host\":\"127.0.0.1\",\"port\":1,\"headers\":true,\"max_payload\":1048576,\
+          \"cluster\":\"C1\"}\r\n",
+    )
+    .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !n1.peers().0.contains("fake") {
+        assert!(Instant::now() < end, "fake peer not registered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    peer.write_all(b"RMSG A work | grp 3\r\nhop\r\n").unwrap();
+    let got = member.next_msg_where(5 * SEC, |m| m.subject == "work");
+    assert_eq!(got.map(|m| m.payload), Some("hop".to_string()));
+    drop(peer);
+}
