@@ -640,6 +640,24 @@ impl Server {
         }
         let digest = new_opts.config_digest.clone();
         let new_routes = new_opts.cluster.as_ref().map(|c| c.routes.clone());
+        let new_perms = new_opts
+            .cluster
+            .as_ref()
+            .and_then(|c| c.permissions.clone());
+        let old_perms = rt
+            .opts
+            .cluster
+            .as_ref()
+            .and_then(|c| c.permissions.as_ref());
+        if let Some(cluster) = self
+            .shared
+            .cluster()
+            .filter(|_| old_perms != new_perms.as_ref())
+        {
+            let _lines_for = cluster.set_permissions(new_perms.as_ref());
+            // Every worker looks at the new export permissions, whether or not it got lines.
+            self.shared.wake_workers(u64::MAX);
+        }
         if let (Some(cluster), Some(routes)) = (self.shared.cluster(), new_routes) {
             let old = rt.opts.cluster.as_ref().map(|c| c.routes.as_slice());
             if old != Some(routes.as_slice()) {

@@ -111,15 +111,26 @@ struct Key {
 struct Table {
     counts: HashMap<Key, u32>,
     links: Vec<Arc<RouteLink>>,
+    /// `cluster.permissions.import`: only subjects it allows are asked for (`RS+`), as
+    /// nats-server's `canImport` (its import list is checked like a publish permission).
+    import: Option<crate::auth::perms::ClientPerms>,
+}
+
+impl Table {
+    /// Whether routes are told about interest in `subject`.
+    fn importable(&self, subject: &[u8]) -> bool {
+        importable(self.import.as_ref(), subject)
+    }
+}
+
+fn importable(import: Option<&crate::auth::perms::ClientPerms>, subject: &[u8]) -> bool {
+    import.is_none_or(|p| p.can_publish(subject))
 }
 
 /// The server-wide local interest and the routes it is announced to.
 #[derive(Debug, Default)]
 pub struct Interest {
     table: Mutex<Table>,
-    /// `cluster.permissions.import`: only subjects it allows are asked for (`RS+`), as
-    /// nats-server's `canImport` (its import list is checked like a publish permission).
-    import: Option<crate::auth::perms::ClientPerms>,
 }
 
 /// Workers that have route lines to write: a bit per worker id (see `gate::Waiters`).
@@ -133,14 +144,43 @@ impl Interest {
     /// An empty table announcing only what `import` allows (everything without it).
     pub fn with_import(import: Option<crate::auth::perms::ClientPerms>) -> Interest {
         Interest {
-            table: Mutex::default(),
-            import,
+            table: Mutex::new(Table {
+                import,
+                ..Table::default()
+            }),
         }
     }
 
-    /// Whether routes are told about interest in `subject`.
-    fn importable(&self, subject: &[u8]) -> bool {
-        self.import.as_ref().is_none_or(|p| p.can_publish(subject))
+    /// New import permissions (a reload): interest that became importable is announced,
+    /// interest that no longer is is withdrawn (nats-server `reloadClusterPermissions`).
+    /// Returns the workers whose routes got lines.
+    pub fn set_import(&self, import: Option<crate::auth::perms::ClientPerms>) -> WakeMask {
+        let mut t = self.table.lock();
+        let mut lines = Vec::new();
+        for (key, &n) in &t.counts {
+            let (then, now) = (
+                t.importable(&key.subject),
+                importable(import.as_ref(), &key.subject),
+            );
+            let (account, queue) = (key.account.as_bytes(), key.queue.as_deref());
+            match (then, now) {
+                (false, true) => protocol::route::write_rs_plus(
+                    &mut lines,
+                    account,
+                    &key.subject,
+                    queue.map(|q| (q, n)),
+                ),
+                (true, false) => {
+                    protocol::route::write_rs_minus(&mut lines, account, &key.subject, queue)
+                }
+                _ => {}
+            }
+        }
+        t.import = import;
+        if lines.is_empty() {
+            return 0;
+        }
+        broadcast(&t.links, &lines)
     }
 
     /// One more local subscription on `subject` (in `queue`). Returns the workers whose
@@ -155,7 +195,7 @@ impl Interest {
         let count = t.counts.entry(key).or_insert(0);
         *count += 1;
         let n = *count;
-        if (queue.is_none() && n > 1) || !self.importable(subject) {
+        if (queue.is_none() && n > 1) || !t.importable(subject) {
             return 0;
         }
         let mut line = Vec::with_capacity(subject.len() + account.len() + 24);
@@ -184,7 +224,7 @@ impl Interest {
         if n == 0 {
             t.counts.remove(&key);
         }
-        if !self.importable(subject) {
+        if !t.importable(subject) {
             return 0;
         }
         let mut line = Vec::with_capacity(subject.len() + account.len() + 24);
@@ -203,7 +243,7 @@ impl Interest {
     pub fn attach(&self, link: Arc<RouteLink>) {
         let mut t = self.table.lock();
         let mut lines = Vec::new();
-        for (key, &n) in t.counts.iter().filter(|(k, _)| self.importable(&k.subject)) {
+        for (key, &n) in t.counts.iter().filter(|(k, _)| t.importable(&k.subject)) {
             let queue = key.queue.as_deref().map(|q| (q, n));
             protocol::route::write_rs_plus(&mut lines, key.account.as_bytes(), &key.subject, queue);
         }

@@ -134,11 +134,14 @@ pub struct Cluster {
     /// Local interest and the routes it goes to.
     pub interest: Interest,
     /// Our route INFO (no nonce; per connection fields are filled in by the worker).
-    pub info: RouteInfo,
+    info: parking_lot::RwLock<RouteInfo>,
     /// `cluster.permissions` compiled: `publish` holds the import lists (what we ask peers
     /// for), `subscribe` the export lists (what peers may ask us for), as nats-server maps
-    /// them (`setRoutePermissions`).
-    pub perms: Option<crate::auth::perms::ClientPerms>,
+    /// them (`setRoutePermissions`). A reload may replace them.
+    perms: parking_lot::RwLock<Option<crate::auth::perms::ClientPerms>>,
+    /// Bumped when a reload changed the permissions: workers drop the peers' interest that
+    /// is no longer exportable.
+    perms_gen: AtomicU64,
     /// Route TLS, when `cluster { tls {} }` is configured: every route handshakes first.
     pub tls: Option<crate::tls::build::RouteTls>,
     /// Our own client URLs, first in every `connect_urls`.
@@ -174,8 +177,9 @@ impl Cluster {
                 dynamic: info.cluster_dynamic,
             }),
             interest: Interest::with_import(perms.clone()),
-            perms,
-            info,
+            perms: parking_lot::RwLock::new(perms),
+            perms_gen: AtomicU64::new(0),
+            info: parking_lot::RwLock::new(info),
             tls,
             own_urls,
             no_advertise,
@@ -233,8 +237,47 @@ impl Cluster {
         RouteInfo {
             cluster: name.name.clone(),
             cluster_dynamic: name.dynamic,
-            ..self.info.clone()
+            ..self.info.read().clone()
         }
+    }
+
+    /// Whether a peer may have `subject` from us (`cluster.permissions.export`; nats-server
+    /// `canExport`).
+    pub fn exports(&self, subject: &[u8]) -> bool {
+        self.perms
+            .read()
+            .as_ref()
+            .is_none_or(|p| p.can_subscribe(subject, None))
+    }
+
+    /// Changes when a reload changed the route permissions.
+    pub fn perms_gen(&self) -> u64 {
+        self.perms_gen.load(Ordering::Acquire)
+    }
+
+    /// A reload changed `cluster.permissions` (nats-server `reloadClusterPermissions`): every
+    /// route gets our INFO with the new `import`/`export`, then `RS+`/`RS-` for the interest
+    /// that became (un)importable; each worker drops the peers' interest that is no longer
+    /// exportable. Returns the workers to wake.
+    pub fn set_permissions(
+        &self,
+        config: Option<&crate::auth::config::Permissions>,
+    ) -> interest::WakeMask {
+        let perms = config.map(crate::auth::perms::ClientPerms::compile);
+        let line = {
+            let mut info = self.info.write();
+            info.import = config.and_then(|p| p.publish.as_ref()).map(permission_json);
+            info.export = config
+                .and_then(|p| p.subscribe.as_ref())
+                .map(permission_json);
+            drop(info);
+            self.route_info().to_line()
+        };
+        let mut mask = self.interest.broadcast(&line);
+        *self.perms.write() = perms.clone();
+        self.perms_gen.fetch_add(1, Ordering::AcqRel);
+        mask |= self.interest.set_import(perms);
+        mask
     }
 
     /// The server is shutting down: the dialer stops.

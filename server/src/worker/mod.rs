@@ -123,6 +123,8 @@ pub struct Worker {
     clustered: bool,
     /// The cluster URLs generation last announced to this worker's clients.
     urls_gen: u64,
+    /// The route permissions generation this worker's routes were last checked against.
+    perms_gen: u64,
 }
 
 /// Creates a worker's poll and waker; the worker itself is built on its own thread.
@@ -170,6 +172,7 @@ impl Worker {
             routes: Vec::new(),
             clustered: shared.cluster().is_some(),
             urls_gen: shared.cluster().map_or(0, |c| c.urls_gen()),
+            perms_gen: shared.cluster().map_or(0, |c| c.perms_gen()),
             shared,
         }
     }
@@ -208,6 +211,7 @@ impl Worker {
             if self.clustered {
                 self.flush_all_route_lines();
                 self.announce_cluster_urls();
+                self.apply_route_permissions();
             }
             self.flush_dirty();
             self.fire_timers(Instant::now());

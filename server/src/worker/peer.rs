@@ -685,11 +685,7 @@ impl Worker {
             );
             return;
         };
-        let exportable = self
-            .shared
-            .cluster()
-            .and_then(|c| c.perms.as_ref())
-            .is_none_or(|p| p.can_subscribe(s.subject, None));
+        let exportable = self.shared.cluster().is_none_or(|c| c.exports(s.subject));
         if !exportable {
             crate::debug!(
                 "Can not export {}, ignoring remote subscription request",
@@ -753,6 +749,48 @@ impl Worker {
         let operator = matches!(self.rt.auth, crate::auth::AuthConfig::Operator(_));
         (operator && crate::auth::config::is_public_nkey(name, b'A'))
             .then(|| self.shared.accounts.ensure(name))
+    }
+
+    /// After a reload changed the route permissions: the peers' interest this server may no
+    /// longer export leaves the sublists (nats-server `reloadClusterPermissions`).
+    pub(super) fn apply_route_permissions(&mut self) {
+        let shared = self.shared.clone();
+        let Some(cluster) = shared.cluster() else {
+            return;
+        };
+        let gen = cluster.perms_gen();
+        if gen == self.perms_gen {
+            return;
+        }
+        self.perms_gen = gen;
+        for i in 0..self.routes.len() {
+            let slot = self.routes[i];
+            let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) else {
+                continue;
+            };
+            let gone: Vec<RemoteKey> = route
+                .remote_subs
+                .keys()
+                .filter(|(_, subject, _)| !cluster.exports(subject))
+                .cloned()
+                .collect();
+            for key in gone {
+                let Some(sub) = route.remote_subs.remove(&key) else {
+                    continue;
+                };
+                sub.closed.store(true, Ordering::Relaxed);
+                let account = std::str::from_utf8(&key.0)
+                    .ok()
+                    .and_then(|name| shared.accounts.get(name));
+                if let Some(account) = account {
+                    let _ = account.sublist.remove(
+                        &sub.subject,
+                        sub.queue.as_deref(),
+                        &SubRef(sub.clone()),
+                    );
+                }
+            }
+        }
     }
 
     /// `RS-`/`LS-`: the peer's interest goes; an unknown key is ignored.

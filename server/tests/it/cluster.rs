@@ -1807,3 +1807,37 @@ fn routed_queue_message_takes_a_second_hop() {
     assert_eq!(got.map(|m| m.payload), Some("hop".to_string()));
     drop(peer);
 }
+
+/// A reload that narrows `cluster.permissions.import` withdraws the interest no longer
+/// importable (`RS-`), so the peer stops sending it (nats-server `reloadClusterPermissions`).
+#[test]
+fn reload_applies_route_permissions() {
+    let n1 = Node::gannet(NodeConfig::new("n1"));
+    let n2 = Node::gannet(NodeConfig::new("n2").route_to(&n1.cfg));
+    wait_for_mesh(&[&n1, &n2]);
+    let (mut on1, mut on2) = (n1.client(), n2.client());
+    on1.sub("imp.a", 1);
+    on1.sub("keep.a", 2);
+    on1.sync();
+    await_delivery(&mut on2, &mut on1, "imp.a");
+    await_delivery(&mut on2, &mut on1, "keep.a");
+    let narrowed = n1.cfg.clone().cluster_extra(
+        "permissions { import: { allow: [\"keep.>\", \"$SYS.>\", \"_INBOX.>\", \"_probe.>\"] } }",
+    );
+    std::fs::write(n1.server.dir.join("gannet.conf"), narrowed.text()).unwrap();
+    n1.server.signal(1); // SIGHUP
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        on2.publish("imp.a", "after");
+        on2.publish("keep.a", "fence");
+        let got = on1.msgs_until("keep.a");
+        if got.iter().all(|m| m.subject != "imp.a") {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "imp.a still delivered after the reload"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
