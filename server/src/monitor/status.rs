@@ -62,32 +62,35 @@ pub fn routez(shared: &Shared, subs: bool) -> Value {
     let now = SystemTime::now();
     let snaps = shared.gather(crate::msgs::snapshot::SnapshotRequest::default());
     let mut routes: Vec<_> = snaps.iter().flat_map(|s| s.routes.iter()).collect();
-    routes.sort_by_key(|r| r.rid);
+    routes.sort_by_key(|r| r.conn.cid);
     let entries: Vec<Value> = routes
         .iter()
         .map(|r| {
             let mut e = serde_json::Map::new();
-            e.insert("rid".into(), r.rid.into());
+            e.insert("rid".into(), r.conn.cid.into());
             e.insert("remote_id".into(), r.remote_id.clone().into());
             e.insert("remote_name".into(), r.remote_name.clone().into());
             e.insert("did_solicit".into(), r.did_solicit.into());
             e.insert("is_configured".into(), r.is_configured.into());
-            e.insert("ip".into(), r.peer.ip().to_string().into());
-            e.insert("port".into(), r.peer.port().into());
-            e.insert("start".into(), rfc3339_nano(r.start).into());
-            e.insert("last_activity".into(), rfc3339_nano(r.last_activity).into());
-            if let Some(rtt) = r.rtt {
+            e.insert("ip".into(), r.conn.peer.ip().to_string().into());
+            e.insert("port".into(), r.conn.peer.port().into());
+            e.insert("start".into(), rfc3339_nano(r.conn.start).into());
+            e.insert(
+                "last_activity".into(),
+                rfc3339_nano(r.conn.last_activity).into(),
+            );
+            if let Some(rtt) = r.conn.rtt {
                 e.insert("rtt".into(), sysacct::monitor::rtt_text(rtt).into());
             }
-            let up = now.duration_since(r.start).unwrap_or_default();
+            let up = now.duration_since(r.conn.start).unwrap_or_default();
             e.insert("uptime".into(), sysacct::monitor::uptime_text(up).into());
-            let idle = now.duration_since(r.last_activity).unwrap_or_default();
+            let idle = now.duration_since(r.conn.last_activity).unwrap_or_default();
             e.insert("idle".into(), sysacct::monitor::uptime_text(idle).into());
-            e.insert("pending_size".into(), r.pending_bytes.into());
-            e.insert("in_msgs".into(), r.in_msgs.into());
-            e.insert("out_msgs".into(), r.out_msgs.into());
-            e.insert("in_bytes".into(), r.in_bytes.into());
-            e.insert("out_bytes".into(), r.out_bytes.into());
+            e.insert("pending_size".into(), r.conn.pending_bytes.into());
+            e.insert("in_msgs".into(), r.conn.in_msgs.into());
+            e.insert("out_msgs".into(), r.conn.out_msgs.into());
+            e.insert("in_bytes".into(), r.conn.in_bytes.into());
+            e.insert("out_bytes".into(), r.conn.out_bytes.into());
             e.insert("subscriptions".into(), r.subs.len().into());
             if subs {
                 e.insert("subscriptions_list".into(), r.subs.clone().into());

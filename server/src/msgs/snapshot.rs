@@ -87,11 +87,12 @@ pub struct Counters {
     pub stalled_clients: u64,
 }
 
-/// One route connection, for `/routez` and STATSZ `routes`.
+/// One route connection, for `/routez` and STATSZ `routes`: the connection's view (its cid is
+/// the `rid`) and what only a route has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteSnapshot {
-    /// Connection id.
-    pub rid: u64,
+    /// The connection: peer address, times, RTT, pending bytes and traffic.
+    pub conn: ConnSnapshot,
     /// The peer's server id.
     pub remote_id: String,
     /// The peer's server name.
@@ -100,24 +101,6 @@ pub struct RouteSnapshot {
     pub did_solicit: bool,
     /// Dialed from a configured route URL.
     pub is_configured: bool,
-    /// The TCP peer.
-    pub peer: SocketAddr,
-    /// Connect time.
-    pub start: SystemTime,
-    /// Last inbound activity.
-    pub last_activity: SystemTime,
-    /// Last RTT, if measured.
-    pub rtt: Option<Duration>,
-    /// Outbound bytes waiting.
-    pub pending_bytes: u64,
-    /// Messages from the peer.
-    pub in_msgs: u64,
-    /// Messages to the peer.
-    pub out_msgs: u64,
-    /// Bytes from the peer.
-    pub in_bytes: u64,
-    /// Bytes to the peer.
-    pub out_bytes: u64,
     /// The subjects of the interest the peer registered here.
     pub subs: Vec<String>,
 }

@@ -865,17 +865,17 @@ fn route_stats(snaps: &[crate::msgs::snapshot::WorkerSnapshot]) -> Vec<sysacct::
         .iter()
         .flat_map(|s| s.routes.iter())
         .map(|r| sysacct::events::RouteStat {
-            rid: r.rid,
+            rid: r.conn.cid,
             name: r.remote_name.clone(),
             sent: MsgBytes {
-                msgs: r.out_msgs as i64,
-                bytes: r.out_bytes as i64,
+                msgs: r.conn.out_msgs as i64,
+                bytes: r.conn.out_bytes as i64,
             },
             received: MsgBytes {
-                msgs: r.in_msgs as i64,
-                bytes: r.in_bytes as i64,
+                msgs: r.conn.in_msgs as i64,
+                bytes: r.conn.in_bytes as i64,
             },
-            pending: r.pending_bytes as i64,
+            pending: r.conn.pending_bytes as i64,
         })
         .collect();
     routes.sort_by_key(|r| r.rid);

@@ -754,15 +754,17 @@ impl Worker {
     /// After a reload changed the route permissions: the peers' interest this server may no
     /// longer export leaves the sublists (nats-server `reloadClusterPermissions`).
     pub(super) fn apply_route_permissions(&mut self) {
-        let shared = self.shared.clone();
-        let Some(cluster) = shared.cluster() else {
+        let Some(gen) = self.shared.cluster().map(|c| c.perms_gen()) else {
             return;
         };
-        let gen = cluster.perms_gen();
         if gen == self.perms_gen {
             return;
         }
         self.perms_gen = gen;
+        let shared = self.shared.clone();
+        let Some(cluster) = shared.cluster() else {
+            return;
+        };
         for i in 0..self.routes.len() {
             let slot = self.routes[i];
             let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) else {

@@ -890,8 +890,11 @@ impl Worker {
         let Some(&Record { slot, cid, .. }) = run.first() else {
             return;
         };
-        // A route gets the interest lines queued for it before these messages.
-        self.flush_route_lines(slot);
+        // A route gets the interest lines queued for it before these messages (only a server
+        // with a cluster has routes: the others skip the lookup).
+        if self.clustered {
+            self.flush_route_lines(slot);
+        }
         let max_pending = self.rt.limits.max_pending;
         let Some(conn) = self.conns.get_mut(slot) else {
             return;

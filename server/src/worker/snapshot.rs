@@ -97,7 +97,6 @@ fn route_snapshot(conn: &Conn) -> Option<RouteSnapshot> {
     if route.phase != super::peer::RoutePhase::Registered {
         return None;
     }
-    let (now, now_wall) = (Instant::now(), SystemTime::now());
     // Subjects only, as nats-server lists them (`newSubsList`).
     let subs = route
         .remote_subs
@@ -105,20 +104,11 @@ fn route_snapshot(conn: &Conn) -> Option<RouteSnapshot> {
         .map(|(_, subject, _)| String::from_utf8_lossy(subject).into_owned())
         .collect();
     Some(RouteSnapshot {
-        rid: conn.cid,
+        conn: conn_snapshot(conn, false),
         remote_id: route.remote_id.clone(),
         remote_name: route.remote_name.clone(),
         did_solicit: route.did_solicit(),
         is_configured: route.is_configured(),
-        peer: conn.peer,
-        start: conn.start_wall,
-        last_activity: wall(conn.ping.last_in, now, now_wall),
-        rtt: conn.ping.reported_rtt(),
-        pending_bytes: conn.out.pending() as u64,
-        in_msgs: conn.in_msgs,
-        out_msgs: conn.out_msgs,
-        in_bytes: conn.in_bytes,
-        out_bytes: conn.out_bytes,
         subs,
     })
 }
