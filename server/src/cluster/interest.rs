@@ -271,16 +271,6 @@ impl Interest {
     pub fn broadcast(&self, bytes: &[u8]) -> WakeMask {
         broadcast(&self.table.lock().links, bytes)
     }
-
-    /// Local subscription keys (for tests and monitoring).
-    pub fn len(&self) -> usize {
-        self.table.lock().counts.len()
-    }
-
-    /// Whether no local interest is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 fn broadcast(links: &[Arc<RouteLink>], line: &[u8]) -> WakeMask {

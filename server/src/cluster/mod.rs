@@ -361,12 +361,6 @@ impl Cluster {
         self.routes.lock().contains_key(server_id)
     }
 
-    /// The registered routes by server id.
-    pub fn routes(&self) -> Vec<(String, RouteEntry)> {
-        let routes = self.routes.lock();
-        routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-
     /// How many servers this one has a route to.
     pub fn peer_count(&self) -> usize {
         self.routes.lock().len()
