@@ -18,6 +18,16 @@
 //! `processRemoteUnsub`, `processRoutedMsgArgs`, `processRoutedHeaderMsgArgs` and
 //! `processRoutedOriginClusterMsgArgs` functions of `server/route.go`.
 //!
+//! Leaf node connections speak the same ops without the account token (a leaf connection is
+//! bound to one account, spec §2.7.1, §2.8); [`Dialect::Leaf`] parses them:
+//!
+//! ```text
+//! LS+ <subject>[ <queue> <weight>]        (RS+ is a synonym)
+//! LS- <subject>[ <queue>]                 (RS- is a synonym)
+//! LMSG <subject> [<reply> | + <reply> <queue>… | | <queue>…] <size>
+//! HMSG <subject> [<reply> | + <reply> <queue>… | | <queue>…] <hdr-size> <total-size>
+//! ```
+//!
 //! Pinned-account connections, where the account token is left out, are not supported: Gannet
 //! never advertises `route_pool_size`, so nats-server treats its routes as "no pool" and always
 //! sends the account (spec §1.6.2).
@@ -177,9 +187,23 @@ impl std::fmt::Debug for Queues<'_> {
     }
 }
 
+/// Which server-to-server protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// A route: interest and messages carry the account.
+    #[default]
+    Route,
+    /// A leaf node connection: bound to one account, so no account token; `RS±` mean `LS±`,
+    /// `LMSG` has a single size field and no origin (nats-server `processLeafSub`,
+    /// `processLeafMsgArgs`, `processLeafHeaderMsgArgs`).
+    Leaf,
+}
+
 /// Parses a route peer's byte stream into [`RouteOp`]s.
 #[derive(Debug, Clone)]
 pub struct RouteParser {
+    /// Route or leaf protocol; parsed values of [`Dialect::Leaf`] have an empty `account`.
+    pub dialect: Dialect,
     /// Most argument bytes allowed on one control line; nats-server allows
     /// [`CONTROL_LINE_FACTOR`] times the client limit on routes.
     pub max_control_line: usize,
@@ -271,6 +295,7 @@ impl RouteParser {
     /// itself (nats-server: [`CONTROL_LINE_FACTOR`] × the client `max_control_line`).
     pub fn new(max_control_line: usize, max_payload: usize) -> RouteParser {
         RouteParser {
+            dialect: Dialect::Route,
             max_control_line,
             max_payload,
             lnocu: false,
@@ -314,6 +339,21 @@ impl RouteParser {
             return Ok(None);
         };
         let args = &buf[line.args_start..line.args_end];
+        if self.dialect == Dialect::Leaf {
+            let op = match kind {
+                Kind::Rmsg | Kind::Hmsg | Kind::Lmsg => {
+                    return self.parse_msg(kind, buf, args, line.next)
+                }
+                Kind::RsPlus | Kind::LsPlus => RouteOp::Sub(parse_leaf_sub(args)?),
+                Kind::RsMinus | Kind::LsMinus => RouteOp::Unsub(parse_leaf_unsub(args)?),
+                Kind::Account => RouteOp::Ignored,
+                Kind::Connect => RouteOp::Connect(args),
+                Kind::Info => RouteOp::Info(trim_end(args)),
+                Kind::Err => RouteOp::Err(err_text(args)),
+                Kind::Ping | Kind::Pong | Kind::Ok => bare_op(kind),
+            };
+            return Ok(Some((op, line.next)));
+        }
         let op = match kind {
             Kind::Rmsg | Kind::Hmsg | Kind::Lmsg => {
                 return self.parse_msg(kind, buf, args, line.next)
@@ -363,7 +403,10 @@ impl RouteParser {
         args: &'a [u8],
         payload_start: usize,
     ) -> Result<Option<(RouteOp<'a>, usize)>, ParseError> {
-        let (mut msg, size) = parse_msg_args(kind, args)?;
+        let (mut msg, size) = match self.dialect {
+            Dialect::Route => parse_msg_args(kind, args)?,
+            Dialect::Leaf => parse_leaf_msg_args(kind == Kind::Hmsg, args)?,
+        };
         if size > self.max_payload {
             return Err(ParseError::MaxPayload);
         }
@@ -469,6 +512,84 @@ fn parse_sub(args: &[u8], has_origin: bool) -> Result<RemoteSub<'_>, ParseError>
     }
 }
 
+/// Leaf `LS+` arguments (`processLeafSub`): `subject` or `subject queue weight`.
+fn parse_leaf_sub(args: &[u8]) -> Result<RemoteSub<'_>, ParseError> {
+    let (t, n) = split_fixed::<4>(args);
+    match t[..n] {
+        [subject] => Ok(RemoteSub {
+            origin: None,
+            account: &args[..0],
+            subject,
+            queue: None,
+            weight: 1,
+        }),
+        [subject, queue, weight] => Ok(RemoteSub {
+            origin: None,
+            account: &args[..0],
+            subject,
+            queue: Some(queue),
+            weight: parse_size(weight)
+                .and_then(|w| u32::try_from(w).ok())
+                .unwrap_or(0),
+        }),
+        _ => Err(ParseError::BadArgs),
+    }
+}
+
+/// Leaf `LS-` arguments (`processLeafUnsub`): `subject` or `subject queue`.
+fn parse_leaf_unsub(args: &[u8]) -> Result<RemoteUnsub<'_>, ParseError> {
+    let (t, n) = split_fixed::<3>(args);
+    match t[..n] {
+        [subject] => Ok(RemoteUnsub {
+            origin: None,
+            account: &args[..0],
+            subject,
+            queue: None,
+        }),
+        [subject, queue] => Ok(RemoteUnsub {
+            origin: None,
+            account: &args[..0],
+            subject,
+            queue: Some(queue),
+        }),
+        _ => Err(ParseError::BadArgs),
+    }
+}
+
+/// A leaf message's control line: `subject`, then nothing, a reply or a queue list, then the
+/// size (`LMSG`, `RMSG`) or the header and total sizes (`HMSG`).
+fn parse_leaf_msg_args(headers: bool, line: &[u8]) -> Result<(RoutedMsg<'_>, usize), ParseError> {
+    const BAD: ParseError = ParseError::BadArgs;
+    let (subject, rest) = first_token(line).ok_or(BAD)?;
+    let (rest, size_field) = last_token(rest).ok_or(BAD)?;
+    let (middle, header_size_field) = if headers {
+        last_token(rest).map(|(m, h)| (m, Some(h))).ok_or(BAD)?
+    } else {
+        (rest, None)
+    };
+    let (reply, queues) = reply_and_queues(middle)?;
+    let size = parse_size(size_field).ok_or(BAD)?;
+    let header_len = match header_size_field {
+        Some(field) => parse_size(field).ok_or(BAD)?,
+        None => 0,
+    };
+    if header_len > size {
+        return Err(BAD);
+    }
+    let msg = RoutedMsg {
+        origin: None,
+        account: &line[..0],
+        subject,
+        reply,
+        queues,
+        header_size_field,
+        size_field,
+        header_len,
+        data: &line[..0],
+    };
+    Ok((msg, size))
+}
+
 /// `RS-`/`LS-` arguments, as `parseUnsubProto` splits them: `[origin] account subject [queue]`.
 fn parse_unsub(args: &[u8], has_origin: bool) -> Result<RemoteUnsub<'_>, ParseError> {
     let (t, n) = split_fixed::<5>(args);
@@ -552,13 +673,16 @@ fn reply_and_queues(middle: &[u8]) -> Result<(Option<&[u8]>, Queues<'_>), ParseE
     }
 }
 
-/// Appends `<op><account> <subject>[ <extra>…]␍␊` (`op` includes its trailing space).
+/// Appends `<op><account> <subject>[ <extra>…]␍␊` (`op` includes its trailing space), or
+/// `<op><subject>…` when `account` is empty (leaf connections).
 fn write_interest(out: &mut Vec<u8>, op: &[u8], account: &[u8], subject: &[u8], extra: &[&[u8]]) {
     let extra_len: usize = extra.iter().map(|e| e.len() + 1).sum();
     out.reserve(op.len() + account.len() + subject.len() + extra_len + 3);
     out.extend_from_slice(op);
-    out.extend_from_slice(account);
-    out.push(b' ');
+    if !account.is_empty() {
+        out.extend_from_slice(account);
+        out.push(b' ');
+    }
     out.extend_from_slice(subject);
     for e in extra {
         out.push(b' ');
@@ -588,6 +712,24 @@ pub fn write_rs_plus(
 /// Appends `RS- <account> <subject>[ <queue>]␍␊`.
 pub fn write_rs_minus(out: &mut Vec<u8>, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
     write_interest(out, b"RS- ", account, subject, queue.as_slice());
+}
+
+/// Appends `LS+ <subject>[ <queue> <weight>]␍␊` (a leaf connection, nats-server
+/// `writeLeafSub`).
+pub fn write_ls_plus(out: &mut Vec<u8>, subject: &[u8], queue: Option<(&[u8], u32)>) {
+    let mut digits = [0u8; 20];
+    match queue {
+        Some((q, weight)) => {
+            let weight = fmt_usize(weight as usize, &mut digits);
+            write_interest(out, b"LS+ ", b"", subject, &[q, weight]);
+        }
+        None => write_interest(out, b"LS+ ", b"", subject, &[]),
+    }
+}
+
+/// Appends `LS- <subject>[ <queue>]␍␊`.
+pub fn write_ls_minus(out: &mut Vec<u8>, subject: &[u8], queue: Option<&[u8]>) {
+    write_interest(out, b"LS- ", b"", subject, queue.as_slice());
 }
 
 /// Size fields are assumed to be at most this long in [`rmsg_size`] (any `usize` in decimal).
@@ -620,8 +762,9 @@ pub fn rmsg_size(
         + 2
 }
 
-/// Appends `RMSG`, or `HMSG` when `header_size_field` is given and is not 0, with the queue list
-/// rules of Go's `msgHeaderForRouteOrLeaf`: no queues → `[<reply> ]<size>`; queues and a
+/// Appends `RMSG`, or `HMSG` when `header_size_field` is given and is not 0; with an empty
+/// `account`, the leaf form `LMSG`/`HMSG` without the account token. The queue list rules are
+/// those of Go's `msgHeaderForRouteOrLeaf`: no queues → `[<reply> ]<size>`; queues and a
 /// reply → `+ <reply> <queue>… <size>`; queues without a reply → `| <queue>… <size>`. An empty
 /// reply counts as none, as in Go. `size_field` (and `header_size_field`) are written as given:
 /// Go forwards the publisher's fields byte for byte. `data` is the header block followed by the
@@ -644,13 +787,15 @@ pub fn write_rmsg(
     // Go writes HMSG only when `pa.hdr > 0`; a zero header size is a plain message.
     let header_field = header_size_field.filter(|f| parse_size(f).is_some_and(|n| n > 0));
     out.reserve(rmsg_size(account, subject, reply, queues, data.len()));
-    out.extend_from_slice(if header_field.is_some() {
-        b"HMSG "
-    } else {
-        b"RMSG "
+    out.extend_from_slice(match (header_field.is_some(), account.is_empty()) {
+        (true, _) => b"HMSG ",
+        (false, false) => b"RMSG ",
+        (false, true) => b"LMSG ",
     });
-    out.extend_from_slice(account);
-    out.push(b' ');
+    if !account.is_empty() {
+        out.extend_from_slice(account);
+        out.push(b' ');
+    }
     out.extend_from_slice(subject);
     out.push(b' ');
     match (reply, queues.is_empty()) {
@@ -683,24 +828,32 @@ pub fn write_rmsg(
 /// Fuzz check: parsing `data` in one piece never panics and always makes progress.
 #[doc(hidden)]
 pub fn fuzz_check_whole(data: &[u8]) {
-    let _ = fuzz_run(data, &mut |left| left);
+    for dialect in [Dialect::Route, Dialect::Leaf] {
+        let _ = fuzz_run(data, dialect, &mut |left| left);
+    }
 }
 
 /// Fuzz check: parsing `data` cut into reads (pattern chosen by `seed`) gives the same ops and
 /// the same error as parsing it in one piece.
 #[doc(hidden)]
 pub fn fuzz_check_chunked(data: &[u8], seed: u8) {
-    let whole = fuzz_run(data, &mut |left| left);
-    let chunked = fuzz_run(data, &mut crate::parser::fuzz_cuts(seed));
-    assert_eq!(whole, chunked, "split reads must not change the result");
+    for dialect in [Dialect::Route, Dialect::Leaf] {
+        let whole = fuzz_run(data, dialect, &mut |left| left);
+        let chunked = fuzz_run(data, dialect, &mut crate::parser::fuzz_cuts(seed));
+        assert_eq!(whole, chunked, "split reads must not change the result");
+    }
 }
 
-/// Feeds a whole stream to a route parser (default limits, `lnocu` off).
+/// Feeds a whole stream to a route or leaf parser (default limits, `lnocu` off).
 fn fuzz_run(
     stream: &[u8],
+    dialect: Dialect,
     cuts: &mut dyn FnMut(usize) -> usize,
 ) -> (Vec<String>, Option<ParseError>) {
-    let mut p = RouteParser::default();
+    let mut p = RouteParser {
+        dialect,
+        ..RouteParser::default()
+    };
     crate::parser::fuzz_feed(stream, cuts, &mut |buf| {
         p.parse(buf)
             .map(|found| found.map(|(op, used)| (format!("{op:?}"), used)))
@@ -1321,5 +1474,111 @@ mod tests {
         assert!(Queues::default().is_empty());
         assert!(!q.contains(b""));
         assert_eq!(format!("{:?}", Queues::new(b"a")), "[[97]]");
+    }
+
+    fn leaf_parser() -> RouteParser {
+        RouteParser {
+            dialect: Dialect::Leaf,
+            ..RouteParser::new(LIMIT, 1 << 20)
+        }
+    }
+
+    #[test]
+    fn leaf_interest_has_no_account() {
+        let mut p = leaf_parser();
+        let cases: &[(&str, RouteOp)] = &[
+            ("LS+ foo\r\n", RouteOp::Sub(sub("", "foo"))),
+            ("RS+ foo\r\n", RouteOp::Sub(sub("", "foo"))),
+            (
+                "LS+ q grp 2\r\n",
+                RouteOp::Sub(RemoteSub {
+                    queue: Some(b("grp")),
+                    weight: 2,
+                    ..sub("", "q")
+                }),
+            ),
+            ("LS- foo\r\n", RouteOp::Unsub(unsub("", "foo"))),
+            (
+                "LS- q grp\r\n",
+                RouteOp::Unsub(RemoteUnsub {
+                    queue: Some(b("grp")),
+                    ..unsub("", "q")
+                }),
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(one_with(&mut p, b(input)), Ok(*expected), "{input}");
+        }
+        for bad in ["LS+ a b\r\n", "LS+ a b c d\r\n", "LS- a b c\r\n", "LS+\r\n"] {
+            assert!(one_with(&mut p, b(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn leaf_messages_from_spec_transcripts() {
+        let mut p = leaf_parser();
+        let cases: &[(&str, RoutedMsg)] = &[
+            ("LMSG fromleaf 5\r\nhello\r\n", msg("", "fromleaf", "5", "hello")),
+            (
+                "LMSG fromleaf rep.1 5\r\nhello\r\n",
+                RoutedMsg {
+                    reply: Some(b("rep.1")),
+                    ..msg("", "fromleaf", "5", "hello")
+                },
+            ),
+            (
+                "HMSG fromleaf 20 25\r\nNATS/1.0\r\nX-A: 1\r\n\r\nhello\r\n",
+                RoutedMsg {
+                    header_size_field: Some(b("20")),
+                    header_len: 20,
+                    ..msg("", "fromleaf", "25", "NATS/1.0\r\nX-A: 1\r\n\r\nhello")
+                },
+            ),
+            (
+                "LMSG lq | grp 1\r\ny\r\n",
+                RoutedMsg {
+                    queues: Queues::new(b("grp")),
+                    ..msg("", "lq", "1", "y")
+                },
+            ),
+            (
+                "LMSG hq + r g 1\r\nz\r\n",
+                RoutedMsg {
+                    reply: Some(b("r")),
+                    queues: Queues::new(b("g")),
+                    ..msg("", "hq", "1", "z")
+                },
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(one_with(&mut p, b(input)), Ok(RouteOp::Msg(*expected)), "{input}");
+        }
+    }
+
+    #[test]
+    fn leaf_writers_round_trip() {
+        let mut out = Vec::new();
+        write_ls_plus(&mut out, b"foo", None);
+        write_ls_plus(&mut out, b"q", Some((b"grp", 3)));
+        write_ls_minus(&mut out, b"q", Some(b"grp"));
+        write_ls_minus(&mut out, b"foo", None);
+        assert_eq!(out, b"LS+ foo\r\nLS+ q grp 3\r\nLS- q grp\r\nLS- foo\r\n");
+        let cases: &[(Option<&[u8]>, &[&[u8]], Option<&[u8]>, &str)] = &[
+            (None, &[], None, "LMSG s 2\r\nhi\r\n"),
+            (Some(b"r"), &[], None, "LMSG s r 2\r\nhi\r\n"),
+            (None, &[b"g"], None, "LMSG s | g 2\r\nhi\r\n"),
+            (Some(b"r"), &[b"g", b"h"], None, "LMSG s + r g h 2\r\nhi\r\n"),
+            (None, &[], Some(b"0"), "LMSG s 2\r\nhi\r\n"),
+        ];
+        for (reply, queues, hdr, expected) in cases {
+            let mut out = Vec::new();
+            write_rmsg(&mut out, b"", b"s", *reply, queues, *hdr, b"2", b"hi");
+            assert_eq!(String::from_utf8_lossy(&out), *expected);
+            let mut p = leaf_parser();
+            assert!(matches!(one_with(&mut p, &out), Ok(RouteOp::Msg(_))));
+        }
+        let mut out = Vec::new();
+        write_rmsg(&mut out, b"", b"s", None, &[], Some(b"12"), b"14", b"NATS/1.0\r\n\r\nhi");
+        assert_eq!(out, b"HMSG s 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
     }
 }
