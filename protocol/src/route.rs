@@ -1518,7 +1518,10 @@ mod tests {
     fn leaf_messages_from_spec_transcripts() {
         let mut p = leaf_parser();
         let cases: &[(&str, RoutedMsg)] = &[
-            ("LMSG fromleaf 5\r\nhello\r\n", msg("", "fromleaf", "5", "hello")),
+            (
+                "LMSG fromleaf 5\r\nhello\r\n",
+                msg("", "fromleaf", "5", "hello"),
+            ),
             (
                 "LMSG fromleaf rep.1 5\r\nhello\r\n",
                 RoutedMsg {
@@ -1551,7 +1554,11 @@ mod tests {
             ),
         ];
         for (input, expected) in cases {
-            assert_eq!(one_with(&mut p, b(input)), Ok(RouteOp::Msg(*expected)), "{input}");
+            assert_eq!(
+                one_with(&mut p, b(input)),
+                Ok(RouteOp::Msg(*expected)),
+                "{input}"
+            );
         }
     }
 
@@ -1567,7 +1574,12 @@ mod tests {
             (None, &[], None, "LMSG s 2\r\nhi\r\n"),
             (Some(b"r"), &[], None, "LMSG s r 2\r\nhi\r\n"),
             (None, &[b"g"], None, "LMSG s | g 2\r\nhi\r\n"),
-            (Some(b"r"), &[b"g", b"h"], None, "LMSG s + r g h 2\r\nhi\r\n"),
+            (
+                Some(b"r"),
+                &[b"g", b"h"],
+                None,
+                "LMSG s + r g h 2\r\nhi\r\n",
+            ),
             (None, &[], Some(b"0"), "LMSG s 2\r\nhi\r\n"),
         ];
         for (reply, queues, hdr, expected) in cases {
@@ -1578,7 +1590,16 @@ mod tests {
             assert!(matches!(one_with(&mut p, &out), Ok(RouteOp::Msg(_))));
         }
         let mut out = Vec::new();
-        write_rmsg(&mut out, b"", b"s", None, &[], Some(b"12"), b"14", b"NATS/1.0\r\n\r\nhi");
+        write_rmsg(
+            &mut out,
+            b"",
+            b"s",
+            None,
+            &[],
+            Some(b"12"),
+            b"14",
+            b"NATS/1.0\r\n\r\nhi",
+        );
         assert_eq!(out, b"HMSG s 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
     }
 }

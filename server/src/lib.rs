@@ -37,6 +37,8 @@ pub mod gofmt;
 pub mod ids;
 pub mod info;
 pub mod jwt;
+pub mod leaf;
+pub mod leafdial;
 pub mod log;
 pub mod monitor;
 pub mod msgs;

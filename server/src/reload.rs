@@ -10,7 +10,9 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::gofmt::{go_duration_string, go_float, go_quote, go_split_host_port};
-use crate::opts::{ClusterOpts, Options, RouteUrl, RANDOM_PORT};
+use crate::opts::{
+    ClusterOpts, LeafOpts, LeafUser, Options, RemoteLeafOpts, RouteUrl, RANDOM_PORT,
+};
 
 impl Options {
     /// Compares the running options with newly loaded ones (`diffOptions`).
@@ -33,6 +35,7 @@ impl Options {
         diff_clients(old, new, &mut diff)?;
         diff_http_and_sizes(old, new, &mut diff)?;
         diff_cluster(old, new, &mut diff)?;
+        diff_leafnode(old, new, &mut diff)?;
         diff_tls(old, new, &mut diff)?;
         diff_files(old, new, &mut diff)?;
         diff_routes(old, new, &mut diff);
@@ -250,6 +253,203 @@ fn routes_of(opts: &Options) -> &[RouteUrl] {
     }
 }
 
+/// Leaf nodes (nats-server `getLeafNodeOptionsChanges` and `leafNodeOption.Apply`): the
+/// users, the listener and most settings are fixed (`config reload not supported for
+/// LeafNode: field "<Field>": old=<old>, new=<new>`); the listener's TLS settings, its TLS
+/// handshake-first and compression may change. Remotes are matched by name (URLs, account,
+/// credentials): a remote may be added or removed, and a kept one may change only its TLS
+/// settings, compression and `disabled`. Changes are logged as nats-server does
+/// (`Reloaded: LeafNode Compression value is: {off []}`); an added remote is not. No
+/// `leafnodes` block compares as an empty one, and a `port` of [`RANDOM_PORT`] in `new`
+/// keeps the current port.
+fn diff_leafnode(old: &Options, new: &Options, diff: &mut Diff) -> Result<(), String> {
+    let none = LeafOpts::default();
+    let old_leaf = old.leafnodes.as_ref().unwrap_or(&none);
+    let new_leaf = new.leafnodes.as_ref().unwrap_or(&none);
+    let refuse = |why: String| format!("config reload not supported for LeafNode: {why}");
+    if leaf_users_changed(&old_leaf.users, &new_leaf.users) {
+        return Err(refuse(format!(
+            "field \"Users\": old={}, new={}",
+            leaf_users_text(&old_leaf.users),
+            leaf_users_text(&new_leaf.users)
+        )));
+    }
+    let port = (new_leaf.port == RANDOM_PORT).then_some(old_leaf.port);
+    fixed_fields(&leaf_fields(old_leaf, None), &leaf_fields(new_leaf, port)).map_err(refuse)?;
+    let first = |l: &LeafOpts| {
+        l.tls.as_ref().map_or((false, Duration::ZERO), |t| {
+            (t.handshake_first, t.handshake_first_fallback)
+        })
+    };
+    let (new_first, new_fallback) = first(new_leaf);
+    if first(old_leaf) != first(new_leaf) {
+        let fallback = go_duration_string(new_fallback);
+        diff.note(format!("LeafNode TLS HandshakeFirst value is: {new_first}"));
+        diff.note(format!(
+            "LeafNode TLS HandshakeFirstFallback value is: {fallback}"
+        ));
+    }
+    let compression = new_leaf.compression_text();
+    if old_leaf.compression_text() != compression {
+        diff.note(format!("LeafNode Compression value is: {compression}"));
+    }
+    diff_leaf_remotes(old_leaf, new_leaf, diff).map_err(refuse)
+}
+
+/// The remotes of a leaf node reload: removed ones are logged, kept ones may change only
+/// TLS, compression and `disabled`; the error names the remote.
+fn diff_leaf_remotes(old: &LeafOpts, new: &LeafOpts, diff: &mut Diff) -> Result<(), String> {
+    for old_remote in &old.remotes {
+        let name = old_remote.name();
+        let safe = old_remote.safe_name();
+        let Some(new_remote) = new.remotes.iter().find(|r| r.name() == name) else {
+            diff.note(format!("LeafNode Remote {safe} removed"));
+            continue;
+        };
+        fixed_fields(&remote_fields(old_remote), &remote_fields(new_remote))
+            .map_err(|e| format!("remote {safe}: {e}"))?;
+        let first = |r: &RemoteLeafOpts| r.tls.as_ref().is_some_and(|t| t.handshake_first);
+        if first(old_remote) != first(new_remote) {
+            let value = first(new_remote);
+            diff.note(format!(
+                "LeafNode Remote {safe} TLS HandshakeFirst value is: {value}"
+            ));
+        }
+        let compression = new_remote.compression_text();
+        if old_remote.compression_text() != compression {
+            diff.note(format!(
+                "LeafNode Remote {safe} Compression value is: {compression}"
+            ));
+        }
+        if old_remote.disabled != new_remote.disabled {
+            let value = new_remote.disabled;
+            diff.note(format!("LeafNode Remote {safe} Disabled value is: {value}"));
+        }
+    }
+    Ok(())
+}
+
+/// nats-server's `usersHaveChanged`: another count, or a user whose password or account
+/// differs (order does not matter).
+fn leaf_users_changed(old: &[LeafUser], new: &[LeafUser]) -> bool {
+    old.len() != new.len()
+        || old.iter().any(|o| {
+            !new.iter()
+                .any(|n| n.user == o.user && n.password == o.password && n.account == o.account)
+        })
+}
+
+/// The users in a refusal. nats-server prints the addresses of its user structs; we print
+/// the names.
+fn leaf_users_text(users: &[LeafUser]) -> String {
+    let names: Vec<&str> = users.iter().map(|u| u.user.as_str()).collect();
+    format!("[{}]", names.join(" "))
+}
+
+/// The leaf options a reload may not change, as nats-server names and prints them, in
+/// `LeafNodeOpts` order. `port` replaces the port (a random port keeps the current one).
+fn leaf_fields(l: &LeafOpts, port: Option<i64>) -> Vec<(&'static str, String)> {
+    let tls = l.tls.as_ref();
+    // nats-server sets the listener's TLS timeout to 2 s when it has a port.
+    let tls_timeout = match tls.map_or(Duration::ZERO, |t| t.timeout_configured) {
+        d if d.is_zero() && l.port != 0 => crate::tls::config::TLS_TIMEOUT_DEFAULT,
+        d => d,
+    };
+    let pinned = tls.and_then(|t| t.pinned_certs.as_ref());
+    let pinned: Vec<String> = pinned
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{p}:{{}}"))
+        .collect();
+    vec![
+        ("Host", l.host.clone()),
+        ("Port", port.unwrap_or(l.port).to_string()),
+        ("Username", l.user.clone()),
+        ("Password", l.password.clone()),
+        ("ProxyRequired", l.proxy_required.to_string()),
+        ("Nkey", l.nkey.clone()),
+        ("Account", l.account.clone()),
+        ("AuthTimeout", go_float(l.auth_timeout.as_secs_f64())),
+        ("TLSTimeout", go_float(tls_timeout.as_secs_f64())),
+        ("TLSMap", tls.is_some_and(|t| t.map).to_string()),
+        ("TLSPinnedCerts", format!("map[{}]", pinned.join(" "))),
+        ("Advertise", l.advertise.clone()),
+        ("NoAdvertise", l.no_advertise.to_string()),
+        ("ReconnectInterval", go_duration_string(l.reconnect)),
+        (
+            "WriteDeadline",
+            go_duration_string(l.write_deadline.unwrap_or_default()),
+        ),
+        (
+            "WriteTimeout",
+            l.write_timeout.unwrap_or_default().to_string(),
+        ),
+        ("MinVersion", l.min_version.clone()),
+        ("IsolateLeafnodeInterest", l.isolate.to_string()),
+        ("DialTimeout", go_duration_string(l.dial_timeout)),
+    ]
+}
+
+/// The remote options a reload may not change, in `RemoteLeafOpts` order (those in the
+/// remote's name can't differ between matched remotes).
+fn remote_fields(r: &RemoteLeafOpts) -> Vec<(&'static str, String)> {
+    let tls_timeout = r.tls.as_ref().map_or(Duration::ZERO, |t| t.timeout());
+    let p = &r.proxy;
+    vec![
+        ("LocalAccount", r.local_account().to_string()),
+        ("NoRandomize", r.no_randomize.to_string()),
+        ("TLSTimeout", go_float(tls_timeout.as_secs_f64())),
+        ("Hub", r.hub.to_string()),
+        ("DenyImports", format!("[{}]", r.deny_imports.join(" "))),
+        ("DenyExports", format!("[{}]", r.deny_exports.join(" "))),
+        ("FirstInfoTimeout", go_duration_string(r.first_info_timeout)),
+        (
+            "DialTimeout",
+            go_duration_string(r.dial_timeout.unwrap_or_default()),
+        ),
+        (
+            "Websocket",
+            format!("{{{} {}}}", r.ws_compression, r.ws_no_masking),
+        ),
+        (
+            "Proxy",
+            format!("{:?}", (&p.url, &p.username, &p.password, p.timeout)),
+        ),
+        (
+            "JetStreamClusterMigrate",
+            r.jetstream_cluster_migrate.to_string(),
+        ),
+        (
+            "JetStreamClusterMigrateDelay",
+            go_duration_string(r.jetstream_cluster_migrate_delay),
+        ),
+        ("LocalIsolation", r.isolate.to_string()),
+        ("RequestIsolation", r.request_isolation.to_string()),
+        (
+            "IgnoreDiscoveredServers",
+            r.ignore_discovered_servers.to_string(),
+        ),
+    ]
+}
+
+/// The first of `fields` that differs, as nats-server's `checkConfigsEqual` reports it:
+/// `field "<Field>": old=<old>, new=<new>`. The 2.15.1 binary reports a changed proxy
+/// without values.
+fn fixed_fields(old: &[(&str, String)], new: &[(&str, String)]) -> Result<(), String> {
+    for ((field, old_value), (_, new_value)) in old.iter().zip(new) {
+        if old_value == new_value {
+            continue;
+        }
+        if *field == "Proxy" {
+            return Err("field \"Proxy\": only the proxy TLS configuration can be changed".into());
+        }
+        return Err(format!(
+            "field \"{field}\": old={old_value}, new={new_value}"
+        ));
+    }
+    Ok(())
+}
+
 /// The TLS part of a reload (nats-server `reload.go`): certificates and settings, the
 /// timeout, pinned certs and handshake-first may change; mapping, `allow_non_tls` and the
 /// rate limit may not.
@@ -373,6 +573,11 @@ struct Diff {
 }
 
 impl Diff {
+    /// Records a change logged as `Reloaded: <line>`, without value.
+    fn note(&mut self, line: String) {
+        self.changes.push((line, String::new()));
+    }
+
     /// Records a reloadable option if it changed.
     fn value<T: PartialEq + ?Sized>(
         &mut self,
@@ -574,6 +779,147 @@ mod tests {
         );
         assert!(none
             .diff_reloadable(&load("cluster {}"))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn reload_leafnodes() {
+        let load = |text: &str| with_flags(text, &[]).unwrap();
+        let remote = "{url: \"nats://u:p@127.0.0.1:7999\"";
+        let conf = |listener: &str, remote_keys: &str| {
+            format!("leafnodes {{ {listener} remotes: [ {remote}{remote_keys} }} ] }}")
+        };
+        let old = load(&conf("port: 7422,", ""));
+        assert!(old
+            .diff_reloadable(&load(&conf("port: 7422,", "")))
+            .unwrap()
+            .is_empty());
+        let changes = |listener: &str, remote_keys: &str| {
+            old.diff_reloadable(&load(&conf(listener, remote_keys)))
+        };
+        let refused = |listener: &str, what: &str| {
+            let why = changes(listener, "").unwrap_err();
+            assert_eq!(
+                why,
+                format!("config reload not supported for LeafNode: {what}")
+            );
+        };
+        refused("port: 7423,", "field \"Port\": old=7422, new=7423");
+        refused(
+            "port: 7422, host: \"127.0.0.1\",",
+            "field \"Host\": old=0.0.0.0, new=127.0.0.1",
+        );
+        refused("", "field \"Host\": old=0.0.0.0, new=");
+        refused(
+            "port: 7422, reconnect: \"2s\",",
+            "field \"ReconnectInterval\": old=1s, new=2s",
+        );
+        refused(
+            "port: 7422, authorization { user: a, password: b },",
+            "field \"Username\": old=, new=a",
+        );
+        refused(
+            "port: 7422, authorization { timeout: 3 },",
+            "field \"AuthTimeout\": old=2, new=3",
+        );
+        refused(
+            "port: 7422, authorization { users: [{user: a, password: b}] },",
+            "field \"Users\": old=[], new=[a]",
+        );
+        refused(
+            "port: 7422, advertise: \"h:1\",",
+            "field \"Advertise\": old=, new=h:1",
+        );
+        refused(
+            "port: 7422, no_advertise: true,",
+            "field \"NoAdvertise\": old=false, new=true",
+        );
+        refused(
+            "port: 7422, min_version: \"2.9.0\",",
+            "field \"MinVersion\": old=, new=2.9.0",
+        );
+        refused(
+            "port: 7422, isolate: true,",
+            "field \"IsolateLeafnodeInterest\": old=false, new=true",
+        );
+        // nats-server shows an unset dial timeout as 0s; we keep the default (1s).
+        refused(
+            "port: 7422, dial_timeout: \"3s\",",
+            "field \"DialTimeout\": old=1s, new=3s",
+        );
+        // A random port in the new config keeps the current one.
+        assert!(changes("port: -1,", "").unwrap().is_empty());
+        let noted = |line: &str| -> Result<Vec<(String, String)>, String> {
+            Ok(vec![(line.to_string(), String::new())])
+        };
+        assert_eq!(
+            changes("port: 7422, compression: off,", ""),
+            noted("LeafNode Compression value is: {off []}")
+        );
+        // `on` is the default, `s2_auto`.
+        assert!(changes("port: 7422, compression: on,", "")
+            .unwrap()
+            .is_empty());
+        let name = "remote urls=[\"nats://u:xxxxx@127.0.0.1:7999\"], account=\"$G\"";
+        let remote_refused = |keys: &str, what: &str| {
+            assert_eq!(
+                changes("port: 7422,", keys).unwrap_err(),
+                format!("config reload not supported for LeafNode: {name}: {what}")
+            );
+        };
+        remote_refused(", hub: true", "field \"Hub\": old=false, new=true");
+        remote_refused(
+            ", deny_imports: [\"a\"]",
+            "field \"DenyImports\": old=[], new=[a]",
+        );
+        remote_refused(
+            ", first_info_timeout: \"2s\"",
+            "field \"FirstInfoTimeout\": old=1s, new=2s",
+        );
+        remote_refused(
+            ", dial_timeout: \"2s\"",
+            "field \"DialTimeout\": old=0s, new=2s",
+        );
+        remote_refused(
+            ", dont_randomize: true",
+            "field \"NoRandomize\": old=false, new=true",
+        );
+        remote_refused(", tls: {timeout: 3}", "field \"TLSTimeout\": old=0, new=3");
+        remote_refused(
+            ", proxy: {url: \"http://p:1\"}",
+            "field \"Proxy\": only the proxy TLS configuration can be changed",
+        );
+        let name = &name["remote ".len()..];
+        assert_eq!(
+            changes("port: 7422,", ", compression: off"),
+            noted(&format!(
+                "LeafNode Remote {name} Compression value is: {{off []}}"
+            ))
+        );
+        assert_eq!(
+            changes("port: 7422,", ", disabled: true"),
+            noted(&format!("LeafNode Remote {name} Disabled value is: true"))
+        );
+        // Remotes are matched by name: another URL is a removed remote and an added one.
+        let moved = "leafnodes { port: 7422, remotes: [ {url: \"nats://127.0.0.1:7998\"} ] }";
+        assert_eq!(
+            old.diff_reloadable(&load(moved)),
+            noted(&format!("LeafNode Remote {name} removed"))
+        );
+        let added = format!(
+            "leafnodes {{ port: 7422, remotes: [ {remote} }}, {{url: \"nats://127.0.0.1:7998\"}} ] }}"
+        );
+        assert!(old.diff_reloadable(&load(&added)).unwrap().is_empty());
+        // Leaf nodes can't be turned on by a reload; a block without listener is no change.
+        let none = load("port: 4222");
+        assert_eq!(
+            none.diff_reloadable(&load("leafnodes { port: 7422 }"))
+                .unwrap_err(),
+            "config reload not supported for LeafNode: field \"Host\": old=, new=0.0.0.0"
+        );
+        assert!(none
+            .diff_reloadable(&load("leafnodes {}"))
             .unwrap()
             .is_empty());
     }

@@ -35,6 +35,7 @@ const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const CONTROL: Token = Token(2);
 const ROUTE_LISTENER: Token = Token(3);
+const LEAF_LISTENER: Token = Token(4);
 /// Requests waiting for the control thread, at most.
 const CONTROL_QUEUE_MAX: usize = 16;
 
@@ -78,6 +79,8 @@ pub struct Server {
     tls_rate: RateCounter,
     /// The route listener, when clustering is on.
     route_listener: Option<TcpListener>,
+    /// The leaf node listener, when `leafnodes` has a port.
+    leaf_listener: Option<TcpListener>,
 }
 
 /// `tls.connection_rate_limit`: new connections allowed per one-second window (nats-server
@@ -304,10 +307,12 @@ impl Server {
         let auth_pool = AuthPool::start().map_err(|e| Error(format!("auth threads: {e}")))?;
         opts.add_sys_only_no_auth_user("");
         let route_listener = bind_route_listener(&opts)?;
+        let leaf_listener = bind_leaf_listener(&opts)?;
         let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
         let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
         attach_trust(&shared, trust.as_ref());
         let dialer_rx = set_cluster(&shared, route_listener.as_ref())?;
+        let leaf_rx = set_leafs(&shared, leaf_listener.as_ref());
         shared.sync_import_interest();
         start_system(&shared, system_account)?;
         let mut threads = spawn_workers(&shared, workers)?;
@@ -315,6 +320,7 @@ impl Server {
         let control_rx = register_control(&poll, &shared)?;
         let signals = register_listener_and_signals(&poll, &mut listener)?;
         let route_listener = start_routes(&shared, &poll, route_listener, dialer_rx, &mut threads)?;
+        let leaf_listener = start_leafs(&shared, &poll, leaf_listener, leaf_rx, &mut threads)?;
         let mut server = Server {
             shared,
             ids,
@@ -331,6 +337,7 @@ impl Server {
             control_rx,
             tls_rate: RateCounter::default(),
             route_listener,
+            leaf_listener,
         };
         server.start_monitor()?;
         server.write_pid_and_ports()?;
@@ -473,6 +480,7 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept_until_would_block(),
                     ROUTE_LISTENER => self.accept_routes(),
+                    LEAF_LISTENER => self.accept_leafs(),
                     SIGNALS => shutdown |= self.handle_signals(),
                     CONTROL => self.handle_control(),
                     _ => {}
@@ -528,6 +536,36 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log::error(&format!("Error accepting route connection: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Accepts leaf node connections and hands each to a worker (round-robin).
+    fn accept_leafs(&mut self) {
+        loop {
+            let Some(listener) = self.leaf_listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((sock, peer)) => {
+                    let cid = self.shared.next_cid();
+                    let workers = self.shared.workers();
+                    let w = self.next_worker % workers.len();
+                    self.next_worker = self.next_worker.wrapping_add(1);
+                    workers[w].send_blocking(WorkerMsg::NewLeaf {
+                        sock,
+                        cid,
+                        peer,
+                        solicit: None,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error(&format!("Error accepting leafnode connection: {e}"));
                     std::thread::sleep(Duration::from_millis(10));
                     return;
                 }
@@ -760,9 +798,15 @@ impl Server {
         if let Some(mut listener) = self.route_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        if let Some(mut listener) = self.leaf_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
         if let Some(cluster) = self.shared.cluster() {
             // Before the workers close the routes, so that nothing is dialed again.
             cluster.stop();
+        }
+        if let Some(leafs) = self.shared.leafs() {
+            leafs.stop();
         }
         for w in self.shared.workers() {
             w.send_blocking(WorkerMsg::Shutdown);
@@ -952,6 +996,107 @@ fn start_routes(
     let dialer = crate::dialer::start(shared.clone(), routes, retries, backoff, rx)
         .map_err(|e| Error(format!("route dialer: {e}")))?;
     threads.push(dialer);
+    Ok(Some(listener))
+}
+
+/// Binds the leaf node listener when `leafnodes` has a port.
+fn bind_leaf_listener(opts: &Options) -> Result<Option<(TcpListener, SocketAddr)>, Error> {
+    let Some(leaf) = opts.leafnodes.as_ref().filter(|l| l.port != 0) else {
+        return Ok(None);
+    };
+    let std_listener = bind_tcp(&leaf.host, leaf.port)?;
+    let bound = std_listener
+        .local_addr()
+        .map_err(|e| Error(e.to_string()))?;
+    Ok(Some((TcpListener::from_std(std_listener), bound)))
+}
+
+/// Builds the leaf node state when `leafnodes` is configured (before the system thread and
+/// the workers, whose subscriptions it counts) and returns the dialer's channel.
+fn set_leafs(
+    shared: &Arc<Shared>,
+    listener: Option<&(TcpListener, SocketAddr)>,
+) -> Option<crossbeam_channel::Receiver<crate::leaf::LeafDialMsg>> {
+    let rt = shared.runtime().0;
+    let opts = rt.opts.leafnodes.as_ref()?;
+    let mut info = crate::leaf::wire::LeafInfo {
+        server_id: rt.info.server_id.clone(),
+        server_name: rt.info.server_name.clone(),
+        version: rt.info.version.clone(),
+        proto: 1,
+        git_commit: rt.info.git_commit.clone(),
+        go: rt.info.go.clone(),
+        headers: rt.limits.headers,
+        // nats-server says so on every leaf INFO, credentials configured or not.
+        auth_required: true,
+        max_payload: rt.info.max_payload,
+        info_on_connect: true,
+        ..Default::default()
+    };
+    if let Some((_, bound)) = listener {
+        let (host, port) = match opts.advertise.rsplit_once(':') {
+            Some((h, p)) if !opts.advertise.is_empty() => (
+                h.trim_matches(|c| c == '[' || c == ']').to_string(),
+                p.parse().unwrap_or(bound.port()),
+            ),
+            _ => (opts.host.clone(), bound.port()),
+        };
+        let url_host = match host.as_str() {
+            "" | "0.0.0.0" | "::" => outward_ip().unwrap_or_else(|| "127.0.0.1".to_string()),
+            h => h.to_string(),
+        };
+        let url = if url_host.contains(':') {
+            format!("[{url_host}]:{port}")
+        } else {
+            format!("{url_host}:{port}")
+        };
+        info.ip = url.clone();
+        info.host = host;
+        info.port = port;
+        info.leafnode_urls = Some(vec![url]);
+    }
+    let own_cluster = if opts.remotes.is_empty() {
+        String::new()
+    } else {
+        rt.info.server_name.clone()
+    };
+    let leafs = crate::leaf::Leafs::new(info, &own_cluster);
+    let (tx, rx) = crossbeam_channel::bounded(crate::leafdial::DIALER_QUEUE_MAX);
+    leafs.set_dialer(tx);
+    shared.set_leafs(leafs);
+    Some(rx)
+}
+
+/// Registers the leaf listener and starts the dialer of the remotes; returns the listener.
+fn start_leafs(
+    shared: &Arc<Shared>,
+    poll: &Poll,
+    listener: Option<(TcpListener, SocketAddr)>,
+    dialer_rx: Option<crossbeam_channel::Receiver<crate::leaf::LeafDialMsg>>,
+    threads: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<Option<TcpListener>, Error> {
+    let rt = shared.runtime().0;
+    let Some(opts) = rt.opts.leafnodes.as_ref() else {
+        return Ok(None);
+    };
+    if let Some(rx) = dialer_rx.filter(|_| !opts.remotes.is_empty()) {
+        let dialer = crate::leafdial::spawn(
+            shared.clone(),
+            opts.remotes.clone(),
+            opts.reconnect,
+            opts.dial_timeout,
+            rx,
+        )
+        .map_err(|e| Error(format!("leaf dialer: {e}")))?;
+        threads.push(dialer);
+    }
+    let Some((mut listener, bound)) = listener else {
+        return Ok(None);
+    };
+    poll.registry()
+        .register(&mut listener, LEAF_LISTENER, Interest::READABLE)
+        .map_err(|e| Error(e.to_string()))?;
+    log::notice(&format!("Listening for leafnode connections on {bound}"));
     Ok(Some(listener))
 }
 

@@ -44,6 +44,8 @@ pub struct Shared {
     closed: Mutex<VecDeque<ConnSnapshot>>,
     /// The cluster, when routes are configured.
     cluster: OnceLock<crate::cluster::Cluster>,
+    /// Leaf node state, when `leafnodes` is configured.
+    leafs: OnceLock<crate::leaf::Leafs>,
     /// Import entries announced to the routes (see
     /// [`Shared::sync_import_interest`]).
     announced_imports: Mutex<std::collections::HashSet<(String, Box<[u8]>)>>,
@@ -63,6 +65,35 @@ impl Shared {
         self.cluster.get()
     }
 
+    /// The leaf node state, when this server has a leaf listener or remotes.
+    pub fn leafs(&self) -> Option<&crate::leaf::Leafs> {
+        self.leafs.get()
+    }
+
+    /// Records the leaf node state (once, at start, before any thread subscribes).
+    pub fn set_leafs(&self, leafs: crate::leaf::Leafs) {
+        let _ = self.leafs.set(leafs);
+    }
+
+    /// A route peer's interest entry `sub` changed by `delta` (its weight, for a queue
+    /// entry): the leaf connections of the account hear of it.
+    pub fn leaf_interest_from_route(
+        &self,
+        account: &crate::account::Account,
+        sub: &crate::sub::Sub,
+        delta: i64,
+    ) {
+        if let Some(leafs) = self.leafs() {
+            self.wake_workers(leafs.interest.change(
+                &account.name,
+                &sub.subject,
+                sub.queue.as_deref(),
+                delta,
+                crate::leaf::interest::Source::Route,
+            ));
+        }
+    }
+
     /// Wakes the workers in `mask` (their routes have protocol lines queued).
     pub fn wake_workers(&self, mask: crate::cluster::interest::WakeMask) {
         if mask == 0 {
@@ -74,18 +105,26 @@ impl Shared {
         }
     }
 
-    /// Counts one more local subscription on a subject for the routes (no-op without a
-    /// cluster).
+    /// Counts one more local subscription on a subject for the routes and the leaf
+    /// connections (no-op without either).
     pub fn interest_added(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) {
         if let Some(cluster) = self.cluster() {
             self.wake_workers(cluster.interest.add(account, subject, queue));
         }
+        if let Some(leafs) = self.leafs() {
+            let local = crate::leaf::interest::Source::Local;
+            self.wake_workers(leafs.interest.change(account, subject, queue, 1, local));
+        }
     }
 
-    /// Counts one local subscription fewer for the routes (no-op without a cluster).
+    /// Counts one local subscription fewer for the routes and the leaf connections.
     pub fn interest_removed(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) {
         if let Some(cluster) = self.cluster() {
             self.wake_workers(cluster.interest.remove(account, subject, queue));
+        }
+        if let Some(leafs) = self.leafs() {
+            let local = crate::leaf::interest::Source::Local;
+            self.wake_workers(leafs.interest.change(account, subject, queue, -1, local));
         }
     }
 
@@ -246,6 +285,7 @@ impl Shared {
             control: OnceLock::new(),
             closed_by_reason: Mutex::new(BTreeMap::new()),
             cluster: OnceLock::new(),
+            leafs: OnceLock::new(),
             announced_imports: Mutex::new(std::collections::HashSet::new()),
         }
     }

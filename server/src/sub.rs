@@ -51,15 +51,38 @@ pub struct Sub {
     pub remote: Option<Box<Remote>>,
 }
 
-/// What a route's interest entry needs beyond a client subscription's fields.
+/// Which end of a leaf node connection this server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafRole {
+    /// This server is the hub: it accepted the connection (or solicited it with `hub: true`).
+    /// The remote's interest and messages are treated like a client's.
+    Hub,
+    /// This server solicited the connection (the "spoke"): what the hub sends stays here.
+    Spoke,
+}
+
+/// What a leaf connection's interest entry adds to a route's.
+#[derive(Debug)]
+pub struct LeafPeer {
+    /// The remote's cluster: messages from that cluster never go back to it.
+    pub cluster: Box<[u8]>,
+    /// Which end we are.
+    pub role: LeafRole,
+}
+
+/// What a route's (or leaf connection's) interest entry needs beyond a client
+/// subscription's fields.
 #[derive(Debug)]
 pub struct Remote {
-    /// The account name, written into every `RMSG`.
+    /// The account name, written into every `RMSG`; empty for a leaf connection, whose
+    /// `LMSG` has none.
     pub account: Box<[u8]>,
     /// How many members of the queue group the peer has (queue entries only): the entry
     /// counts that many times when a member is picked (spec cluster.md §1.11.2). An `RS+`
     /// for the same key replaces it.
     pub weight: AtomicU32,
+    /// Set when the entry is a leaf connection's.
+    pub leaf: Option<Arc<LeafPeer>>,
 }
 
 impl Sub {

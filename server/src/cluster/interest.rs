@@ -186,54 +186,57 @@ impl Interest {
     /// One more local subscription on `subject` (in `queue`). Returns the workers whose
     /// routes got a line.
     pub fn add(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) -> WakeMask {
-        let mut t = self.table.lock();
-        let key = Key {
-            account: account.into(),
-            subject: subject.into(),
-            queue: queue.map(Into::into),
-        };
-        let count = t.counts.entry(key).or_insert(0);
-        *count += 1;
-        let n = *count;
-        if (queue.is_none() && n > 1) || !t.importable(subject) {
-            return 0;
-        }
-        let mut line = Vec::with_capacity(subject.len() + account.len() + 24);
-        protocol::route::write_rs_plus(
-            &mut line,
-            account.as_bytes(),
-            subject,
-            queue.map(|q| (q, n)),
-        );
-        broadcast(&t.links, &line)
+        self.change(account, subject, queue, 1)
     }
 
     /// One local subscription fewer. Returns the workers whose routes got a line.
     pub fn remove(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) -> WakeMask {
+        self.change(account, subject, queue, -1)
+    }
+
+    /// `delta` local subscriptions more or fewer (a leaf connection's queue entry counts its
+    /// weight). Returns the workers whose routes got a line.
+    pub fn change(
+        &self,
+        account: &str,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        delta: i64,
+    ) -> WakeMask {
+        if delta == 0 {
+            return 0;
+        }
         let mut t = self.table.lock();
         let key = Key {
             account: account.into(),
             subject: subject.into(),
             queue: queue.map(Into::into),
         };
-        let Some(count) = t.counts.get_mut(&key) else {
+        let old = t.counts.get(&key).copied().unwrap_or(0);
+        let new = (i64::from(old) + delta).clamp(0, i64::from(u32::MAX)) as u32;
+        if new == old {
             return 0;
-        };
-        *count -= 1;
-        let n = *count;
-        if n == 0 {
+        }
+        if new == 0 {
             t.counts.remove(&key);
+        } else {
+            t.counts.insert(key, new);
         }
         if !t.importable(subject) {
             return 0;
         }
         let mut line = Vec::with_capacity(subject.len() + account.len() + 24);
-        if n == 0 {
-            protocol::route::write_rs_minus(&mut line, account.as_bytes(), subject, queue);
-        } else if let Some(q) = queue {
-            protocol::route::write_rs_plus(&mut line, account.as_bytes(), subject, Some((q, n)));
-        } else {
-            return 0;
+        match (queue, old, new) {
+            (_, _, 0) => {
+                protocol::route::write_rs_minus(&mut line, account.as_bytes(), subject, queue)
+            }
+            (None, 0, _) => {
+                protocol::route::write_rs_plus(&mut line, account.as_bytes(), subject, None)
+            }
+            (None, _, _) => return 0,
+            (Some(q), _, n) => {
+                protocol::route::write_rs_plus(&mut line, account.as_bytes(), subject, Some((q, n)))
+            }
         }
         broadcast(&t.links, &line)
     }

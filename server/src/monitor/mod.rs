@@ -135,7 +135,11 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
             json(serde_json::to_vec_pretty(&status::routez(shared, subs)))
         }
         "/gatewayz" => json(serde_json::to_vec_pretty(&status::gatewayz(shared))),
-        "/leafz" => json(serde_json::to_vec_pretty(&status::leafz(shared))),
+        "/leafz" => {
+            let subs = parse_bool("subs", req.param("subs")).unwrap_or(false);
+            let acc = req.param("acc").filter(|a| !a.is_empty());
+            json(serde_json::to_vec_pretty(&status::leafz(shared, subs, acc)))
+        }
         "/metrics" => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",

@@ -109,11 +109,53 @@ pub fn gatewayz(shared: &Shared) -> Value {
            "outbound_gateways": {}, "inbound_gateways": {}})
 }
 
-/// `/leafz` and LEAFZ (also per account): no leaf nodes yet.
-pub fn leafz(shared: &Shared) -> Value {
+/// `/leafz` and LEAFZ (also per account: `account` keeps that account's connections): one
+/// entry per leaf node connection, in nats-server's field order (`LeafInfo` in
+/// `server/monitor.go`); `subs` adds `subscriptions_list`.
+pub fn leafz(shared: &Shared, subs: bool, account: Option<&str>) -> Value {
     let rt = shared.runtime().0;
-    json!({"server_id": rt.info.server_id, "now": rfc3339_nano(SystemTime::now()),
-           "leafnodes": 0, "leafs": []})
+    let now = SystemTime::now();
+    let snaps = shared.gather(crate::msgs::snapshot::SnapshotRequest::default());
+    let mut leafs: Vec<_> = snaps
+        .iter()
+        .flat_map(|s| s.leafs.iter())
+        .filter(|l| account.is_none_or(|a| l.account == a))
+        .collect();
+    leafs.sort_by_key(|l| l.conn.cid);
+    let entries: Vec<Value> = leafs
+        .iter()
+        .map(|l| {
+            let mut e = serde_json::Map::new();
+            e.insert("id".into(), l.conn.cid.into());
+            e.insert("name".into(), l.name.clone().into());
+            e.insert("is_spoke".into(), l.is_spoke.into());
+            if l.is_isolated {
+                e.insert("is_isolated".into(), true.into());
+            }
+            e.insert("account".into(), l.account.clone().into());
+            e.insert("ip".into(), l.conn.peer.ip().to_string().into());
+            e.insert("port".into(), l.conn.peer.port().into());
+            let rtt = l
+                .conn
+                .rtt
+                .map(sysacct::monitor::rtt_text)
+                .unwrap_or_default();
+            e.insert("rtt".into(), rtt.into());
+            e.insert("in_msgs".into(), l.conn.in_msgs.into());
+            e.insert("out_msgs".into(), l.conn.out_msgs.into());
+            e.insert("in_bytes".into(), l.conn.in_bytes.into());
+            e.insert("out_bytes".into(), l.conn.out_bytes.into());
+            e.insert("subscriptions".into(), l.subs.len().into());
+            if subs {
+                e.insert("subscriptions_list".into(), l.subs.clone().into());
+            }
+            // Gannet never compresses leaf connections.
+            e.insert("compression".into(), "off".into());
+            Value::Object(e)
+        })
+        .collect();
+    json!({"server_id": rt.info.server_id, "now": rfc3339_nano(now),
+           "leafnodes": entries.len(), "leafs": entries})
 }
 
 /// `/jsz` and JSZ with JetStream disabled. `Err` when the request only wants the meta

@@ -54,6 +54,18 @@ pub enum WorkerMsg {
         /// How it was dialed, for a solicited route.
         solicit: Option<Box<crate::cluster::Solicit>>,
     },
+    /// A leaf node connection: accepted on the leaf port (`solicit` is `None`) or dialed by
+    /// the leaf dialer.
+    NewLeaf {
+        /// The socket.
+        sock: TcpStream,
+        /// Its connection id.
+        cid: u64,
+        /// The peer address.
+        peer: SocketAddr,
+        /// How it was dialed, for a solicited connection.
+        solicit: Option<Box<crate::leaf::LeafSolicit>>,
+    },
     /// Deliveries from another worker.
     Batch(Batch),
     /// The runtime configuration changed (reload): re-apply limits and re-check auth.

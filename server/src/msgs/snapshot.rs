@@ -105,6 +105,23 @@ pub struct RouteSnapshot {
     pub subs: Vec<String>,
 }
 
+/// A view of a registered leaf node connection (`/leafz`).
+#[derive(Debug, Clone)]
+pub struct LeafSnapshot {
+    /// The connection: peer address, times, RTT and traffic.
+    pub conn: ConnSnapshot,
+    /// The remote server's name.
+    pub name: String,
+    /// This server solicited the connection and is not its hub.
+    pub is_spoke: bool,
+    /// Other leaf connections' interest is not sent to it.
+    pub is_isolated: bool,
+    /// The local account it is bound to.
+    pub account: String,
+    /// The subjects of the interest the remote registered here.
+    pub subs: Vec<String>,
+}
+
 /// A worker's answer to a snapshot request.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerSnapshot {
@@ -118,6 +135,8 @@ pub struct WorkerSnapshot {
     pub num_conns: usize,
     /// Its registered route connections (always included: there are few).
     pub routes: Vec<RouteSnapshot>,
+    /// Its registered leaf node connections.
+    pub leafs: Vec<LeafSnapshot>,
 }
 
 /// What to include in a snapshot.

@@ -135,25 +135,14 @@ impl ClusterOpts {
     /// nats-server's text for an unknown mode (`unsupported compression mode "x"`) or for
     /// unusable `s2_auto` RTT thresholds.
     pub fn compression_mode(&self) -> Result<&'static str, String> {
-        let mode = match self.compression.to_lowercase().as_str() {
-            "" | "accept" => "accept",
-            "not supported" | "not_supported" => "not supported",
-            "disabled" | "off" | "false" => "off",
-            "auto" | "s2_auto" => {
-                self.check_rtt_thresholds()?;
-                "s2_auto"
-            }
-            "on" | "enabled" | "true" | "fast" | "s2_fast" => "s2_fast",
-            "better" | "s2_better" => "s2_better",
-            "best" | "s2_best" => "s2_best",
-            _ => {
-                return Err(format!(
-                    "unsupported compression mode {}",
-                    go_quote(&self.compression)
-                ))
-            }
-        };
-        Ok(mode)
+        if self.compression.is_empty() {
+            return Ok("accept");
+        }
+        normalize_compression(
+            &self.compression,
+            &self.compression_rtt_thresholds,
+            "s2_fast",
+        )
     }
 
     /// The interval between route PINGs: `ping_interval`, else the server's `global` one, at
@@ -221,44 +210,79 @@ impl ClusterOpts {
         }
         pinned
     }
+}
 
-    /// `s2_auto`'s thresholds: ascending (zeros aside), at most 4 once trailing zeros are
-    /// dropped, and at least one when some are given.
-    fn check_rtt_thresholds(&self) -> Result<(), String> {
-        let given = &self.compression_rtt_thresholds;
-        if given.is_empty() {
-            return Ok(());
+/// A compression mode normalized as nats-server does (`validateAndNormalizeCompressionOption`):
+/// one of `not supported`, `off`, `accept`, `s2_auto`, `s2_fast`, `s2_better`, `s2_best`.
+/// `on`, `enabled` and `true` stand for `on_mode` (`s2_fast` for routes, `s2_auto` for leaf
+/// nodes); `s2_auto` checks `rtts`.
+///
+/// # Errors
+///
+/// nats-server's text for an unknown mode (`unsupported compression mode "x"`) or for
+/// unusable `s2_auto` RTT thresholds.
+pub(super) fn normalize_compression(
+    mode: &str,
+    rtts: &[Duration],
+    on_mode: &'static str,
+) -> Result<&'static str, String> {
+    let lower = mode.to_lowercase();
+    let lower = match lower.as_str() {
+        "on" | "enabled" | "true" => on_mode,
+        other => other,
+    };
+    let normalized = match lower {
+        "not supported" | "not_supported" => "not supported",
+        "disabled" | "off" | "false" => "off",
+        "accept" => "accept",
+        "auto" | "s2_auto" => {
+            check_rtt_thresholds(mode, rtts)?;
+            "s2_auto"
         }
-        let shown = || {
-            let list: Vec<String> = given.iter().map(|d| go_duration_string(*d)).collect();
-            format!("[{}]", list.join(" "))
-        };
-        for (i, rtt) in given.iter().enumerate() {
-            if i > 0 && !rtt.is_zero() && given[..i].iter().any(|earlier| rtt < earlier) {
-                return Err(format!(
-                    "RTT threshold values {} should be in ascending order",
-                    shown()
-                ));
-            }
-        }
-        let kept = given
-            .iter()
-            .rposition(|d| !d.is_zero())
-            .map_or(0, |i| i + 1);
-        let mode = go_quote(&self.compression);
-        if kept > MAX_RTT_THRESHOLDS {
+        "fast" | "s2_fast" => "s2_fast",
+        "better" | "s2_better" => "s2_better",
+        "best" | "s2_best" => "s2_best",
+        _ => return Err(format!("unsupported compression mode {}", go_quote(mode))),
+    };
+    Ok(normalized)
+}
+
+/// `s2_auto`'s thresholds: ascending (zeros aside), at most 4 once trailing zeros are
+/// dropped, and at least one when some are given. `mode` is the mode as configured, for the
+/// messages.
+fn check_rtt_thresholds(mode: &str, given: &[Duration]) -> Result<(), String> {
+    if given.is_empty() {
+        return Ok(());
+    }
+    let shown = || {
+        let list: Vec<String> = given.iter().map(|d| go_duration_string(*d)).collect();
+        format!("[{}]", list.join(" "))
+    };
+    for (i, rtt) in given.iter().enumerate() {
+        if i > 0 && !rtt.is_zero() && given[..i].iter().any(|earlier| rtt < earlier) {
             return Err(format!(
-                "compression mode {mode} should have no more than 4 RTT thresholds: {}",
+                "RTT threshold values {} should be in ascending order",
                 shown()
             ));
         }
-        if kept == 0 {
-            return Err(format!(
-                "compression mode {mode} requires at least one RTT threshold"
-            ));
-        }
-        Ok(())
     }
+    let kept = given
+        .iter()
+        .rposition(|d| !d.is_zero())
+        .map_or(0, |i| i + 1);
+    let mode = go_quote(mode);
+    if kept > MAX_RTT_THRESHOLDS {
+        return Err(format!(
+            "compression mode {mode} should have no more than 4 RTT thresholds: {}",
+            shown()
+        ));
+    }
+    if kept == 0 {
+        return Err(format!(
+            "compression mode {mode} requires at least one RTT threshold"
+        ));
+    }
+    Ok(())
 }
 
 /// An explicit route: `nats-route://[user:pass@]host:port` (the scheme is not checked).
@@ -455,7 +479,12 @@ fn cluster_link_key(
         "connect_backoff" => c.connect_backoff = boolean(v)?,
         "pool_size" => c.pool_size = int(v)?,
         "accounts" => c.pinned_accounts = pinned_accounts(v)?,
-        "compression" => config_compression(c, entry)?,
+        "compression" => config_compression(
+            &mut c.compression,
+            &mut c.compression_rtt_thresholds,
+            "s2_fast",
+            entry,
+        )?,
         "ping_interval" => c.ping_interval = Some(config_ping_interval(v, report)?),
         "ping_max" => c.ping_max = Some(int(v)?),
         "write_deadline" => c.write_deadline = Some(duration("write_deadline", v, report)?),
@@ -620,16 +649,21 @@ fn pinned_accounts(v: &Value) -> Result<Vec<String>, String> {
     }
 }
 
-/// `compression` (`parseCompression`): a mode string, a boolean (`true` = `s2_fast`) or
-/// `{mode, rtt_thresholds}`. The mode is checked at startup.
-fn config_compression(c: &mut ClusterOpts, entry: &Entry) -> Result<(), String> {
+/// `compression` (`parseCompression`): a mode string, a boolean (`true` = `on_mode`) or
+/// `{mode, rtt_thresholds}`, into `mode` and `rtts`. The mode is checked at startup.
+pub(super) fn config_compression(
+    mode: &mut String,
+    rtts: &mut Vec<Duration>,
+    on_mode: &str,
+    entry: &Entry,
+) -> Result<(), String> {
     let v = &entry.value;
     match &v.kind {
-        ValueKind::Str(mode) => c.compression = mode.clone(),
-        ValueKind::Bool(on) => c.compression = String::from(if *on { "s2_fast" } else { "off" }),
+        ValueKind::Str(configured) => *mode = configured.clone(),
+        ValueKind::Bool(on) => *mode = String::from(if *on { on_mode } else { "off" }),
         ValueKind::Map(entries) => {
             for e in entries {
-                compression_key(c, e)?;
+                compression_key(mode, rtts, e)?;
             }
         }
         _ => {
@@ -645,10 +679,10 @@ fn config_compression(c: &mut ClusterOpts, entry: &Entry) -> Result<(), String> 
 }
 
 /// One key of the map form of `compression`.
-fn compression_key(c: &mut ClusterOpts, e: &Entry) -> Result<(), String> {
+fn compression_key(mode: &mut String, rtts: &mut Vec<Duration>, e: &Entry) -> Result<(), String> {
     let v = &e.value;
     match e.key.to_lowercase().as_str() {
-        "mode" => c.compression = owned(v)?,
+        "mode" => *mode = owned(v)?,
         "rtt_thresholds" | "thresholds" | "rtts" | "rtt" => {
             let items = v
                 .as_array()
@@ -657,7 +691,7 @@ fn compression_key(c: &mut ClusterOpts, e: &Entry) -> Result<(), String> {
                 let nanos =
                     parse_go_duration(string(item)?).map_err(|why| format!("{}: {why}", v.pos))?;
                 let rtt = Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
-                c.compression_rtt_thresholds.push(rtt);
+                rtts.push(rtt);
             }
         }
         _ if e.used_as_variable => {}
@@ -745,20 +779,27 @@ pub(super) fn routes_from_flag(list: &str) -> Result<Vec<RouteUrl>, String> {
 
 // ---------------------------------------------------------------------------------------
 // Go's `net/url.Parse` (Go 1.25 and later, as in the nats-server 2.15.1 binary), for what
-// route and cluster URLs need: whether a URL is accepted, with Go's error text, and its user
-// info and host.
+// route, cluster and leaf node URLs need: whether a URL is accepted, with Go's error text, and
+// its scheme, user info and host.
 
-/// What Go's `url.Parse` finds in a URL, for the parts route URLs use.
+/// What Go's `url.Parse` finds in a URL, for the parts route and leaf URLs use.
 #[derive(Default)]
-struct GoUrl {
+pub(super) struct GoUrl {
+    /// `u.Scheme`, lower-cased.
+    pub(super) scheme: String,
     /// The URL has user info (`u.User != nil`).
-    has_user: bool,
+    pub(super) has_user: bool,
     /// `u.User.Username()`, unescaped.
-    user: String,
+    pub(super) user: String,
     /// `u.User.Password()`, unescaped; `None` without a `:` in the user info.
-    password: Option<String>,
+    pub(super) password: Option<String>,
     /// `u.Host`: `host[:port]`, unescaped, an IPv6 address in brackets.
-    host: String,
+    pub(super) host: String,
+    /// The URL has an authority (`scheme://…`); false for an opaque URL such as `nats:h:1`.
+    pub(super) authority: bool,
+    /// What follows the authority (path, query, fragment) as written; for a URL without
+    /// authority, all that follows `scheme:`.
+    pub(super) tail: String,
 }
 
 /// How `unescape` treats a part of the URL.
@@ -773,16 +814,18 @@ enum Escape {
 }
 
 /// Go's `url.Parse`; the error is the text of Go's `*url.Error`: `parse "<url>": <reason>`.
-fn go_url_parse(raw: &str) -> Result<GoUrl, String> {
+pub(super) fn go_url_parse(raw: &str) -> Result<GoUrl, String> {
     let (before, fragment) = match raw.split_once('#') {
         Some((before, fragment)) => (before, Some(fragment)),
         None => (raw, None),
     };
-    let url =
+    let mut url =
         url_without_fragment(before).map_err(|why| format!("parse {}: {why}", go_quote(before)))?;
     if let Some(fragment) = fragment {
         unescape(fragment, Escape::Other)
             .map_err(|why| format!("parse {}: {why}", go_quote(raw)))?;
+        url.tail.push('#');
+        url.tail.push_str(fragment);
     }
     Ok(url)
 }
@@ -798,6 +841,8 @@ fn url_without_fragment(raw: &str) -> Result<GoUrl, String> {
     }
     let (scheme, rest) = url_scheme(raw)?;
     let scheme = scheme.to_ascii_lowercase();
+    url.scheme = scheme.clone();
+    let written = rest;
     let rest = match rest.strip_suffix('?') {
         Some(without) if !without.contains('?') => without,
         _ => rest.split_once('?').map_or(rest, |(before, _)| before),
@@ -805,6 +850,7 @@ fn url_without_fragment(raw: &str) -> Result<GoUrl, String> {
     if !rest.starts_with('/') {
         if !scheme.is_empty() {
             // An opaque URL such as `nats:host:4222`: no host.
+            url.tail = written.to_string();
             return Ok(url);
         }
         let segment = rest.split_once('/').map_or(rest, |(first, _)| first);
@@ -822,7 +868,11 @@ fn url_without_fragment(raw: &str) -> Result<GoUrl, String> {
             None => (after, ""),
         };
         parse_authority(&scheme, authority, &mut url)?;
+        url.authority = true;
+        url.tail = written[2 + authority.len()..].to_string();
         path = tail;
+    } else {
+        url.tail = written.to_string();
     }
     unescape(path, Escape::Other)?;
     Ok(url)
@@ -944,7 +994,7 @@ fn valid_optional_port(colon_port: &str) -> bool {
 }
 
 /// Go's `URL.Hostname` and `URL.Port`: the host without brackets, and the port if numeric.
-fn url_host_port(host_port: &str) -> (&str, &str) {
+pub(super) fn url_host_port(host_port: &str) -> (&str, &str) {
     let (mut host, mut port) = (host_port, "");
     if let Some(colon) = host_port.rfind(':') {
         if valid_optional_port(&host_port[colon..]) {

@@ -27,8 +27,6 @@ const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "mappings",
     "maps",
     "gateway",
-    "leaf",
-    "leafnodes",
     "jetstream",
     "ocsp",
     "ocsp_cache",
@@ -124,18 +122,20 @@ impl Options {
         Ok(true)
     }
 
-    /// Server-to-server links: `cluster` (in `cluster.rs`). `Ok(false)` for any other key;
-    /// `gateway` and `leafnodes` are accepted without being implemented (`config_other`).
+    /// Server-to-server links: `cluster` (in `cluster.rs`) and `leafnodes`/`leaf` (in
+    /// `leaf.rs`). `Ok(false)` for any other key; `gateway` is accepted without being
+    /// implemented (`config_other`).
     fn config_links(
         &mut self,
         entry: &Entry,
         lower: &str,
         report: &mut Report,
     ) -> Result<bool, String> {
-        if lower != "cluster" {
-            return Ok(false);
+        match lower {
+            "cluster" => self.config_cluster(&entry.value, report)?,
+            "leafnodes" | "leaf" => self.config_leafnodes(&entry.value, report)?,
+            _ => return Ok(false),
         }
-        self.config_cluster(&entry.value, report)?;
         Ok(true)
     }
 
@@ -796,21 +796,28 @@ fn lame_duck_grace(v: &Value) -> Result<Duration, String> {
 /// `authorization.timeout`: seconds as an integer or float, or a duration
 /// string. Over a minute gets a warning.
 pub(super) fn auth_timeout(key: &str, v: &Value, report: &mut Report) -> Result<Duration, String> {
+    auth_timeout_of("authorization", key, v, report)
+}
+
+/// [`auth_timeout`] of the `authorization` block named `block` in the error texts
+/// (`leafnode authorization` for `leafnodes.authorization`).
+pub(super) fn auth_timeout_of(
+    block: &str,
+    key: &str,
+    v: &Value,
+    report: &mut Report,
+) -> Result<Duration, String> {
     let (secs, shown) = match &v.kind {
         ValueKind::Int(n) => (*n as f64, n.to_string()),
         ValueKind::Float(f) => (*f, go_float(*f)),
         ValueKind::Str(text) => {
-            let nanos = parse_go_duration(text).map_err(|e| {
-                format!(
-                    "{}: error parsing authorization config, 'timeout' {e}",
-                    v.pos
-                )
-            })?;
+            let nanos = parse_go_duration(text)
+                .map_err(|e| format!("{}: error parsing {block} config, 'timeout' {e}", v.pos))?;
             (nanos as f64 / 1e9, text.clone())
         }
         _ => {
             return Err(format!(
-                "{}: error parsing authorization config, 'timeout' wrong type",
+                "{}: error parsing {block} config, 'timeout' wrong type",
                 v.pos
             ))
         }
@@ -826,7 +833,7 @@ pub(super) fn auth_timeout(key: &str, v: &Value, report: &mut Report) -> Result<
     }
     Duration::try_from_secs_f64(secs).map_err(|_| {
         format!(
-            "{}: error parsing authorization config, 'timeout' needs to be positive",
+            "{}: error parsing {block} config, 'timeout' needs to be positive",
             v.pos
         )
     })

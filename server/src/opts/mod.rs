@@ -2,7 +2,8 @@
 //!
 //! [`Options`] is built from a config file ([`Options::from_config`], in `config.rs`), then
 //! command-line flags override it ([`Options::apply_flags`], in `flags.rs`; the `cluster`
-//! block and flags are in `cluster.rs`, see [`ClusterOpts`]); [`load`] does
+//! block and flags are in `cluster.rs`, see [`ClusterOpts`]; the `leafnodes` block is in
+//! `leaf.rs`, see [`LeafOpts`]); [`load`] does
 //! both the way nats-server's `ConfigureOptions` does. On reload the server
 //! loads again and asks [`Options::diff_reloadable`] (in [`crate::reload`]) what changed.
 //!
@@ -16,8 +17,10 @@
 mod cluster;
 mod config;
 mod flags;
+pub mod leaf;
 
 pub use cluster::{ClusterOpts, RouteUrl};
+pub use leaf::{LeafOpts, LeafProxy, LeafUrl, LeafUser, RemoteLeafOpts};
 
 use std::fmt;
 use std::path::Path;
@@ -190,6 +193,8 @@ pub struct Options {
     /// `cluster { … }` with the cluster flags applied; `None` when there is neither a
     /// `cluster` block nor a `--cluster` flag (or `--cluster ""` turned clustering off).
     pub cluster: Option<ClusterOpts>,
+    /// `leafnodes { … }` (or `leaf { … }`), defaults applied; `None` without such a block.
+    pub leafnodes: Option<LeafOpts>,
     /// Settings that were accepted but have no effect in Gannet yet, in the
     /// order found: top-level config keys (`"gateway"`), nested ones
     /// (`"authorization.auth_callout"`, `"authorization.proxy_required"`) and flags (`"prof_port"`).
@@ -422,6 +427,7 @@ impl Options {
             tls: None,
             allow_non_tls: false,
             cluster: None,
+            leafnodes: None,
             not_implemented: Vec::new(),
             http_host_configured: String::new(),
             auth_timeout_configured: Duration::ZERO,
@@ -452,6 +458,10 @@ impl Options {
         }
         if self.server_name.contains(' ') {
             return Err(Error::Invalid("server name cannot contain spaces".into()));
+        }
+        if let Some(leaf) = &self.leafnodes {
+            leaf.validate(self.operator_mode())
+                .map_err(Error::Invalid)?;
         }
         crate::auth::config::validate(&self.users, &self.accounts).map_err(Error::Invalid)?;
         let in_accounts = self.users.iter().any(|u| !u.account.is_empty());
@@ -629,6 +639,9 @@ impl Options {
         );
         if let Some(cluster) = &mut self.cluster {
             cluster.set_baseline();
+        }
+        if let Some(leaf) = &mut self.leafnodes {
+            leaf.set_baseline();
         }
     }
 

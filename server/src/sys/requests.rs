@@ -151,7 +151,13 @@ fn monitor_data(
         "JSZ" => crate::monitor::status::jsz(shared, &to_request(opts, JSZ_PARAMS)).ok(),
         "ROUTEZ" => Some(crate::monitor::status::routez(shared, false)),
         "GATEWAYZ" => Some(crate::monitor::status::gatewayz(shared)),
-        "LEAFZ" => Some(crate::monitor::status::leafz(shared)),
+        "LEAFZ" => Some(crate::monitor::status::leafz(
+            shared,
+            opts.get("subscriptions")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            None,
+        )),
         "EXPVARZ" => Some(crate::monitor::status::expvarz()),
         _ => None,
     })
@@ -399,7 +405,7 @@ fn answer_account(
 ) -> Option<Vec<u8>> {
     let data = match ep {
         "STATZ" => account_statz(shared, acc, opts, from_system)?,
-        "LEAFZ" => crate::monitor::status::leafz(shared),
+        "LEAFZ" => crate::monitor::status::leafz(shared, false, Some(acc)),
         "JSZ" => return Some(envelope_error(s, shared, 500, "jetstream not enabled")),
         "CONNZ" => {
             let req = account_request(opts, CONNZ_PARAMS, acc);

@@ -32,6 +32,7 @@ mod control;
 mod dispatch;
 mod flow;
 mod io;
+mod leaf;
 mod outbound;
 mod peer;
 mod route;
@@ -116,10 +117,11 @@ pub struct Worker {
     stats: crate::msgs::snapshot::Counters,
     lame_duck: Option<LameDuckClose>,
     shutting_down: bool,
-    /// This worker's route connections (`peer.rs`).
+    /// This worker's route and leaf node connections (`peer.rs`, `leaf.rs`).
     routes: Vec<Slot>,
-    /// The server has a cluster: queue members are picked by weight (routes count their
-    /// peer's member count), and the cluster's client URLs are watched.
+    /// The server has a cluster or leaf nodes: queue members are picked by weight (routes
+    /// count their peer's member count), interest lines are written before deliveries, and
+    /// the cluster's client URLs are watched.
     clustered: bool,
     /// The cluster URLs generation last announced to this worker's clients.
     urls_gen: u64,
@@ -170,7 +172,7 @@ impl Worker {
             lame_duck: None,
             shutting_down: false,
             routes: Vec::new(),
-            clustered: shared.cluster().is_some(),
+            clustered: shared.cluster().is_some() || shared.leafs().is_some(),
             urls_gen: shared.cluster().map_or(0, |c| c.urls_gen()),
             perms_gen: shared.cluster().map_or(0, |c| c.perms_gen()),
             shared,
@@ -311,6 +313,12 @@ impl Worker {
                     peer,
                     solicit,
                 } => self.add_route(sock, cid, peer, solicit),
+                WorkerMsg::NewLeaf {
+                    sock,
+                    cid,
+                    peer,
+                    solicit,
+                } => self.add_leaf(sock, cid, peer, solicit),
                 WorkerMsg::Batch(batch) => self.deliver_batch(batch),
                 WorkerMsg::Reload => self.apply_reload(),
                 WorkerMsg::LameDuckInfo => self.send_lame_duck_info(),

@@ -56,6 +56,8 @@ pub enum RoutePhase {
     AwaitingConnect,
     /// CONNECT done (or we dialed): waiting for the peer's first INFO.
     AwaitingInfo,
+    /// A leaf connection we dialed sent its CONNECT: waiting for the hub's INFO answering it.
+    AwaitingConnectInfo,
     /// Registered under the peer's server id; interest and messages flow.
     Registered,
 }
@@ -86,10 +88,12 @@ pub struct RouteConn {
     pub hello: Vec<u8>,
     /// The account of the last routed message (accounts live as long as the process).
     pub last_account: Option<&'static crate::account::Account>,
+    /// Set when the connection is a leaf node connection rather than a route.
+    pub leaf: Option<Box<super::leaf::LeafSide>>,
 }
 
 impl RouteConn {
-    fn new(max_control_line: usize, solicit: Option<Solicit>) -> RouteConn {
+    pub(super) fn new(max_control_line: usize, solicit: Option<Solicit>) -> RouteConn {
         let phase = if solicit.is_some() {
             RoutePhase::AwaitingInfo
         } else {
@@ -109,7 +113,13 @@ impl RouteConn {
             peer_headers: false,
             hello: Vec::new(),
             last_account: None,
+            leaf: None,
         }
+    }
+
+    /// Whether this is a leaf node connection.
+    pub fn is_leaf(&self) -> bool {
+        self.leaf.is_some()
     }
 
     /// Whether this server dialed the connection.
@@ -296,6 +306,15 @@ impl Worker {
 
     /// One op from a route connection.
     pub(super) fn route_dispatch(&mut self, slot: Slot, op: RouteOp<'_>) {
+        if self
+            .conns
+            .get(slot)
+            .and_then(|c| c.route.as_deref())
+            .is_some_and(RouteConn::is_leaf)
+        {
+            self.leaf_dispatch(slot, op);
+            return;
+        }
         let Some(phase) = self
             .conns
             .get(slot)
@@ -620,7 +639,7 @@ impl Worker {
             .conns
             .get(slot)
             .and_then(|c| c.route.as_ref())
-            .is_some_and(|r| r.phase == RoutePhase::Registered);
+            .is_some_and(|r| r.phase == RoutePhase::Registered && !r.is_leaf());
         let Some(cluster) = self.shared.cluster().filter(|_| registered) else {
             return;
         };
@@ -705,7 +724,11 @@ impl Worker {
         let key: RemoteKey = (s.account.into(), s.subject.into(), s.queue.map(Into::into));
         if let Some(existing) = route.remote_subs.get(&key) {
             if let Some(remote) = &existing.remote {
-                remote.weight.store(s.weight, Ordering::Relaxed);
+                let old = remote.weight.swap(s.weight, Ordering::Relaxed);
+                let delta = i64::from(s.weight) - i64::from(old);
+                let existing = existing.clone();
+                self.shared
+                    .leaf_interest_from_route(account, &existing, delta);
             }
             return;
         }
@@ -727,6 +750,7 @@ impl Worker {
             remote: Some(Box::new(Remote {
                 account: s.account.into(),
                 weight: AtomicU32::new(s.weight),
+                leaf: None,
             })),
         });
         if account
@@ -734,7 +758,9 @@ impl Worker {
             .insert(s.subject, s.queue, SubRef(sub.clone()))
             .is_ok()
         {
-            route.remote_subs.insert(key, sub);
+            route.remote_subs.insert(key, sub.clone());
+            self.shared
+                .leaf_interest_from_route(account, &sub, i64::from(s.weight));
         }
     }
 
@@ -767,7 +793,12 @@ impl Worker {
         };
         for i in 0..self.routes.len() {
             let slot = self.routes[i];
-            let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) else {
+            let Some(route) = self
+                .conns
+                .get_mut(slot)
+                .and_then(|c| c.route.as_mut())
+                .filter(|r| !r.is_leaf())
+            else {
                 continue;
             };
             let gone: Vec<RemoteKey> = route
@@ -790,6 +821,7 @@ impl Worker {
                         sub.queue.as_deref(),
                         &SubRef(sub.clone()),
                     );
+                    shared.leaf_interest_from_route(account, &sub, -(sub.weight() as i64));
                 }
             }
         }
@@ -814,6 +846,8 @@ impl Worker {
         let _ = account
             .sublist
             .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        self.shared
+            .leaf_interest_from_route(account, &sub, -(sub.weight() as i64));
     }
 
     /// `RMSG`/`HMSG`/`LMSG`: delivered to this server's subscribers only, and to local queue
@@ -874,6 +908,10 @@ impl Worker {
         let Some(route) = conn.route.take() else {
             return;
         };
+        if route.is_leaf() {
+            self.leaf_closed(conn, *route, reason);
+            return;
+        }
         for ((account, _, _), sub) in route.remote_subs {
             sub.closed.store(true, Ordering::Relaxed);
             if let Some(account) = std::str::from_utf8(&account)
@@ -885,6 +923,8 @@ impl Worker {
                     sub.queue.as_deref(),
                     &SubRef(sub.clone()),
                 );
+                self.shared
+                    .leaf_interest_from_route(account, &sub, -(sub.weight() as i64));
             }
         }
         let Some(cluster) = self.shared.cluster() else {
@@ -940,6 +980,15 @@ impl Worker {
     /// The route PING timer: routes PING on schedule whatever the traffic, at most every
     /// 30 s, and close after `ping_max` unanswered (spec §0.4).
     pub(super) fn route_ping_timer(&mut self, slot: Slot, now: Instant) {
+        if self
+            .conns
+            .get(slot)
+            .and_then(|c| c.route.as_deref())
+            .is_some_and(RouteConn::is_leaf)
+        {
+            self.leaf_ping_timer(slot, now);
+            return;
+        }
         let cluster_opts = self.rt.opts.cluster.as_ref();
         let interval = cluster_opts
             .and_then(|c| c.ping_interval)

@@ -232,24 +232,60 @@ pub(super) enum Origin<'q> {
         /// The queue groups the sender picked a member on this server for.
         queues: protocol::route::Queues<'q>,
     },
+    /// A leaf connection (`cid`) of the remote cluster `cluster`: like a client's message
+    /// when this server is the connection's hub, kept off the routes when it is the spoke;
+    /// never back to that connection nor to another of the same cluster, and local queue
+    /// members only of the groups it names (spec cluster.md §2.8).
+    Leaf {
+        /// The leaf connection.
+        cid: u64,
+        /// The queue groups the sender picked a member on this side for.
+        queues: protocol::route::Queues<'q>,
+        /// The remote's cluster, the message's origin.
+        cluster: &'q [u8],
+        /// Which end of the connection this server is.
+        role: crate::sub::LeafRole,
+    },
     /// A routed message carried on by an import (a service reply back to its requester's
     /// account): every local subscriber and queue member, no route.
     LocalOnly,
 }
 
-impl Origin<'_> {
+impl<'q> Origin<'q> {
     /// The publisher's cid and echo setting, for echo suppression.
     fn publisher(self) -> (u64, bool) {
         match self {
             Origin::Local { cid, echo } => (cid, echo),
-            Origin::Route { cid, .. } => (cid, false),
+            Origin::Route { cid, .. } | Origin::Leaf { cid, .. } => (cid, false),
             Origin::LocalOnly => (0, true),
         }
     }
 
-    /// Whether the message may go to routes (never twice across routes: full mesh).
-    fn to_routes(self) -> bool {
-        matches!(self, Origin::Local { .. })
+    /// The queue groups named by a routed or leaf message: only their local members may
+    /// take it. `None` for a message published here.
+    fn named_queues(self) -> Option<protocol::route::Queues<'q>> {
+        match self {
+            Origin::Route { queues, .. } | Origin::Leaf { queues, .. } => Some(queues),
+            Origin::Local { .. } | Origin::LocalOnly => None,
+        }
+    }
+
+    /// Whether the message may go to the route or leaf connection whose entry is `sub`
+    /// (nats-server `processMsgResults`): never twice across routes (full mesh), a routed
+    /// message only to leaf connections this server is the hub of, a leaf message never
+    /// back to its connection or its cluster, and to routes only from a hub side.
+    fn may_send_to(self, sub: &Sub) -> bool {
+        use crate::sub::LeafRole;
+        let leaf = sub.remote.as_ref().and_then(|r| r.leaf.as_deref());
+        match (self, leaf) {
+            (Origin::Local { .. }, _) => true,
+            (Origin::LocalOnly, _) | (Origin::Route { .. }, None) => false,
+            (Origin::Route { .. }, Some(l)) => l.role == LeafRole::Hub,
+            (Origin::Leaf { role, .. }, None) => role == LeafRole::Hub,
+            (Origin::Leaf { cid, cluster, .. }, Some(l)) => {
+                sub.cid != cid && (cluster.is_empty() || l.cluster.as_ref() != cluster)
+            }
+        }
     }
 
     /// Whether an import entry takes the message into another account. A routed message
@@ -258,7 +294,7 @@ impl Origin<'_> {
     /// account's interest crosses the routes itself (following them here too would deliver
     /// twice).
     fn follows(self, route: &ImportRoute) -> bool {
-        matches!(self, Origin::Local { .. })
+        matches!(self, Origin::Local { .. } | Origin::Leaf { .. })
             || matches!(
                 route,
                 ImportRoute::SysRequest | ImportRoute::Response { .. } | ImportRoute::Stream { .. }
@@ -271,8 +307,10 @@ impl Origin<'_> {
     /// exporting account), so sending the copy on too would deliver twice.
     fn imported(self, route: &ImportRoute) -> Origin<'static> {
         match (self, route) {
-            (Origin::Local { .. }, ImportRoute::Stream { .. }) => Origin::LocalOnly,
-            (Origin::Local { .. }, _) => Origin::Local { cid: 0, echo: true },
+            (Origin::Local { .. } | Origin::Leaf { .. }, ImportRoute::Stream { .. }) => {
+                Origin::LocalOnly
+            }
+            (Origin::Local { .. } | Origin::Leaf { .. }, _) => Origin::Local { cid: 0, echo: true },
             (Origin::Route { .. } | Origin::LocalOnly, _) => Origin::LocalOnly,
         }
     }
@@ -293,18 +331,31 @@ enum Picked<'r> {
 /// `processInboundRoutedMsg` falls back to a route member; with a full mesh this only
 /// happens while interest is stale).
 fn second_hop<'r>(members: &'r [SubRef], origin: Origin<'_>) -> Picked<'r> {
-    let Origin::Route { cid, .. } = origin else {
-        return Picked::Nobody;
-    };
+    let routed = matches!(origin, Origin::Route { .. } | Origin::Leaf { .. });
+    let (cid, _) = origin.publisher();
     members
         .iter()
         .find(|s| {
-            s.remote.is_some()
+            routed
+                && s.remote.is_some()
                 && s.cid != cid
                 && s.weight() > 0
+                && origin.may_send_to(s)
                 && !s.closed.load(std::sync::atomic::Ordering::Relaxed)
         })
+        .or_else(|| leaf_fallback(members, origin))
         .map_or(Picked::Nobody, Picked::Route)
+}
+
+/// A leaf connection's member of a queue group, taken only when no local or route member
+/// could be (nats-server prefers those and keeps a leaf as the fallback).
+fn leaf_fallback<'r>(members: &'r [SubRef], origin: Origin<'_>) -> Option<&'r SubRef> {
+    members.iter().find(|s| {
+        s.remote.as_ref().is_some_and(|r| r.leaf.is_some())
+            && s.weight() > 0
+            && origin.may_send_to(s)
+            && !s.closed.load(std::sync::atomic::Ordering::Relaxed)
+    })
 }
 
 /// Routes a message goes to, each once, with the queue groups whose member it holds
@@ -463,7 +514,6 @@ impl Worker {
         let mut cache = std::mem::take(&mut self.cache);
         let result = cache.matches(&account.sublist, msg.subject);
         let (cid, echo) = origin.publisher();
-        let to_routes = origin.to_routes();
         let mut routes: RouteTargets<'_> = SmallVec::new();
         let mut delivered = 0usize;
         for sub in result.psubs.iter() {
@@ -473,7 +523,7 @@ impl Worker {
                     delivered += self.route_import(account, route, msg, next, depth);
                 }
             } else if sub.remote.is_some() {
-                if to_routes {
+                if origin.may_send_to(sub) {
                     add_route_target(&mut routes, sub, None);
                 }
             } else if (echo || sub.cid != cid) && self.deliver(sub, msg) {
@@ -485,7 +535,7 @@ impl Worker {
             let Some(name) = members.first().and_then(|m| m.queue.as_deref()) else {
                 continue;
             };
-            if let Origin::Route { queues, .. } = origin {
+            if let Some(queues) = origin.named_queues() {
                 if !queues.contains(name) {
                     continue;
                 }
@@ -523,11 +573,15 @@ impl Worker {
         depth: usize,
     ) -> Picked<'r> {
         let (cid, echo) = origin.publisher();
-        let to_routes = origin.to_routes();
         // The server's own queue entries (`$SYS.REQ.CLAIMS.PACK`, group `responder`) never
-        // take the server's own requests: its system client does not hear itself.
+        // take the server's own requests: its system client does not hear itself. Leaf
+        // connections' members are the fallback (`second_hop`).
         let eligible = |s: &SubRef| match (&s.remote, &s.import) {
-            (Some(_), _) => to_routes,
+            (Some(r), _) => {
+                r.leaf.is_none()
+                    && matches!(origin, Origin::Local { .. } | Origin::Leaf { .. })
+                    && origin.may_send_to(s)
+            }
             (None, Some(_)) => cid != 0,
             (None, None) => echo || s.cid != cid,
         };

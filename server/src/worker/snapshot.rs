@@ -81,12 +81,19 @@ impl Worker {
             .filter_map(|&slot| self.conns.get(slot))
             .filter_map(route_snapshot)
             .collect();
+        let leafs = self
+            .routes
+            .iter()
+            .filter_map(|&slot| self.conns.get(slot))
+            .filter_map(leaf_snapshot)
+            .collect();
         WorkerSnapshot {
             worker: self.id,
             counters: self.stats,
             num_conns: self.conns.count() - self.routes.len(),
             conns,
             routes,
+            leafs,
         }
     }
 }
@@ -94,7 +101,7 @@ impl Worker {
 /// A view of a registered route connection.
 fn route_snapshot(conn: &Conn) -> Option<RouteSnapshot> {
     let route = conn.route.as_deref()?;
-    if route.phase != super::peer::RoutePhase::Registered {
+    if route.phase != super::peer::RoutePhase::Registered || route.is_leaf() {
         return None;
     }
     // Subjects only, as nats-server lists them (`newSubsList`).
@@ -109,6 +116,32 @@ fn route_snapshot(conn: &Conn) -> Option<RouteSnapshot> {
         remote_name: route.remote_name.clone(),
         did_solicit: route.did_solicit(),
         is_configured: route.is_configured(),
+        subs,
+    })
+}
+
+/// A view of a registered leaf node connection.
+fn leaf_snapshot(conn: &Conn) -> Option<crate::msgs::snapshot::LeafSnapshot> {
+    let route = conn.route.as_deref()?;
+    let leaf = route.leaf.as_deref()?;
+    if route.phase != super::peer::RoutePhase::Registered {
+        return None;
+    }
+    let subs = route
+        .remote_subs
+        .keys()
+        .map(|(_, subject, _)| String::from_utf8_lossy(subject).into_owned())
+        .collect();
+    let mut snap = conn_snapshot(conn, false);
+    if let Some(since) = leaf.since {
+        snap.start = since;
+    }
+    Some(crate::msgs::snapshot::LeafSnapshot {
+        conn: snap,
+        name: route.remote_name.clone(),
+        is_spoke: leaf.is_spoke(),
+        is_isolated: leaf.isolated,
+        account: leaf.account.map(|a| a.name.clone()).unwrap_or_default(),
         subs,
     })
 }

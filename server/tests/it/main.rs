@@ -15,6 +15,7 @@ mod fanout_raw;
 mod flow;
 mod jwt_v1;
 mod layers;
+mod leaf;
 mod lifecycle;
 mod monitor;
 mod operator;

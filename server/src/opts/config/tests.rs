@@ -178,7 +178,7 @@ fn not_implemented_keys_are_recorded() {
     );
     assert_eq!(
         o.not_implemented,
-        ["gateway", "leafnodes", "jetstream", "prof_port", "mappings"]
+        ["gateway", "jetstream", "prof_port", "mappings"]
     );
     assert_eq!(
         error("prof_port: \"x\""),
@@ -454,10 +454,7 @@ server_tags: ["az:1", "region:eu"]
         (4222, 8222, 10_000)
     );
     assert_eq!(o.ping_interval, Duration::from_secs(20));
-    assert_eq!(
-        o.not_implemented,
-        ["jetstream", "leafnodes", "websocket", "mqtt",]
-    );
+    assert_eq!(o.not_implemented, ["jetstream", "websocket", "mqtt",]);
     assert_eq!(o.server_tags, ["az:1", "region:eu"]);
     let cluster = o.cluster.as_ref().unwrap();
     assert_eq!(

@@ -107,6 +107,12 @@ pub struct NodeConfig {
     pub auth_block: Option<String>,
     /// Leave `name` out of the cluster block (the server generates one).
     pub unnamed: bool,
+    /// No cluster block at all (leaf node tests).
+    pub no_cluster: bool,
+    /// A port for a leaf node listener, if the node's `extra` configures one.
+    pub leaf_port: u16,
+    /// Top-level configuration added at the end (e.g. a `leafnodes` block).
+    pub extra: String,
 }
 
 impl NodeConfig {
@@ -120,7 +126,28 @@ impl NodeConfig {
             cluster_extra: String::new(),
             auth_block: None,
             unnamed: false,
+            no_cluster: false,
+            leaf_port: free_port(),
+            extra: String::new(),
         }
+    }
+
+    /// Without a cluster block.
+    pub fn no_cluster(mut self) -> NodeConfig {
+        self.no_cluster = true;
+        self
+    }
+
+    /// Adds top-level configuration.
+    pub fn extra(mut self, text: &str) -> NodeConfig {
+        self.extra.push_str(text);
+        self.extra.push('\n');
+        self
+    }
+
+    /// `nats-leaf://user:pass@127.0.0.1:<leaf_port>`.
+    pub fn leaf_url(&self, user: &str, pass: &str) -> String {
+        format!("nats-leaf://{user}:{pass}@127.0.0.1:{}", self.leaf_port)
     }
 
     /// No cluster name: the server generates one and adopts a peer's (nats-server's dynamic
@@ -170,17 +197,24 @@ impl NodeConfig {
              A { users: [ {user: a, password: a} ] }\n}\nsystem_account: SYS\n"
                 .to_string()
         });
+        let cluster = if self.no_cluster {
+            String::new()
+        } else {
+            format!(
+                "cluster {{\n{name_line}  listen: \"127.0.0.1:{port}\"\n{routes}  {extra}\n}}\n",
+                name_line = if self.unnamed {
+                    String::new()
+                } else {
+                    format!("  name: {CLUSTER}\n")
+                },
+                port = self.cluster_port,
+                extra = self.cluster_extra,
+            )
+        };
         format!(
-            "server_name: {name}\n{auth}\
-             cluster {{\n{name_line}  listen: \"127.0.0.1:{port}\"\n{routes}  {extra}\n}}\n",
-            name_line = if self.unnamed {
-                String::new()
-            } else {
-                format!("  name: {CLUSTER}\n")
-            },
+            "server_name: {name}\n{auth}{cluster}{extra}",
             name = self.name,
-            port = self.cluster_port,
-            extra = self.cluster_extra,
+            extra = self.extra,
         )
     }
 }
@@ -219,6 +253,9 @@ impl Node {
             cfg.name,
             s.log.lock().unwrap()
         );
+        if cfg.no_cluster {
+            return s;
+        }
         // nats-server opens its route port after the monitoring one: wait for it too.
         let end = Instant::now() + 5 * SEC;
         let cluster = format!("127.0.0.1:{}", cfg.cluster_port);

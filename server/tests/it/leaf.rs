@@ -1,0 +1,314 @@
+//! Leaf node connections (spec cluster.md §2) between real server processes: gannet as the
+//! hub of a nats-server 2.15.1 leaf, gannet as the leaf of a nats-server hub, and gannet on
+//! both ends. Messages, request/reply, headers and queue groups cross both ways; deny rules
+//! hold; a cycle of two leaf connections is detected.
+//!
+//! Every test also passes with `GANNET_TEST_BIN=nats-server` (then both ends are the
+//! reference), which is how we know the assertions describe nats-server's behaviour.
+
+use crate::util::bin;
+use crate::util::cluster::{
+    await_delivery, await_interest, require_reference, unique, Node, NodeConfig,
+};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// A hub with a leaf listener whose user `leaf` (password `leaf`) binds to account `A`.
+fn hub_config(name: &str) -> NodeConfig {
+    let cfg = NodeConfig::new(name).no_cluster();
+    let port = cfg.leaf_port;
+    cfg.extra(&format!(
+        "leafnodes {{\n  listen: \"127.0.0.1:{port}\"\n  authorization {{\n    users: [ {{user: leaf, password: leaf, account: A}} ]\n  }}\n}}"
+    ))
+}
+
+/// A server soliciting `hub` for its account `A`, with `remote_extra` added to the remote.
+fn leaf_config(name: &str, hub: &NodeConfig, remote_extra: &str) -> NodeConfig {
+    let url = hub.leaf_url("leaf", "leaf");
+    NodeConfig::new(name).no_cluster().extra(&format!(
+        "leafnodes {{\n  reconnect: \"200ms\"\n  remotes: [ {{ url: \"{url}\", account: A {remote_extra} }} ]\n}}"
+    ))
+}
+
+/// Waits (bounded) until `node`'s `/leafz` lists `n` connections, and returns it.
+fn wait_leafz(node: &Node, n: u64) -> Value {
+    let end = Instant::now() + 10 * SEC;
+    loop {
+        let leafz = node.get_json("/leafz");
+        if leafz["leafnodes"] == n {
+            return leafz;
+        }
+        assert!(
+            Instant::now() < end,
+            "{}: /leafz never showed {n} leaf connections: {leafz}\nlog:\n{}",
+            node.name(),
+            node.server.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts `hub` with `hub_bin` and `leaf` with `leaf_bin`, and waits for the link.
+fn link(hub: NodeConfig, hub_bin: &str, leaf: NodeConfig, leaf_bin: &str) -> (Node, Node) {
+    let hub = Node::start(hub, hub_bin);
+    let leaf = Node::start(leaf, leaf_bin);
+    wait_leafz(&hub, 1);
+    wait_leafz(&leaf, 1);
+    (hub, leaf)
+}
+
+/// Messages, headers, request/reply and a queue group across the link, both ways.
+fn traffic_crosses(hub: &Node, leaf: &Node) {
+    let (mut h, mut l) = (hub.client(), leaf.client());
+    let n = unique();
+    // Leaf to hub, and hub to leaf.
+    let (to_hub, to_leaf) = (format!("to.hub.{n}"), format!("to.leaf.{n}"));
+    h.sub(&to_hub, 1);
+    h.sync();
+    await_delivery(&mut l, &mut h, &to_hub);
+    l.publish(&to_hub, "hello hub");
+    let m = h.next_msg(5 * SEC).expect("leaf -> hub");
+    assert_eq!(
+        (m.subject.as_str(), m.payload.as_str()),
+        (to_hub.as_str(), "hello hub")
+    );
+    l.sub(&to_leaf, 2);
+    l.sync();
+    await_delivery(&mut h, &mut l, &to_leaf);
+    h.publish_header(&to_leaf, "X-Gannet: leaf", "with headers");
+    let m = l.next_msg(5 * SEC).expect("hub -> leaf");
+    assert_eq!(m.payload, "with headers");
+    assert!(
+        m.headers
+            .as_deref()
+            .is_some_and(|h| h.contains("X-Gannet: leaf")),
+        "headers lost: {m:?}"
+    );
+    // Request/reply: a responder on the leaf, the requester on the hub.
+    let (svc, inbox) = (format!("svc.{n}"), format!("_INBOX.leaf.{n}"));
+    l.sub(&svc, 3);
+    l.sync();
+    h.sub(&inbox, 4);
+    h.sync();
+    await_interest(&mut l, &mut h);
+    await_delivery(&mut h, &mut l, &svc);
+    h.publish_reply(&svc, &inbox, "ping");
+    let req = l.next_msg(5 * SEC).expect("request reached the leaf");
+    let reply = req.reply.clone().expect("request kept its reply subject");
+    l.publish(&reply, "pong");
+    let answer = h.next_msg(5 * SEC).expect("reply reached the hub");
+    assert_eq!(
+        (answer.subject.as_str(), answer.payload.as_str()),
+        (inbox.as_str(), "pong")
+    );
+    // A queue group whose only member is on the hub gets every message from the leaf.
+    let q = format!("q.{n}");
+    h.qsub(&q, "workers", 5);
+    h.sync();
+    await_delivery(&mut l, &mut h, &q);
+    for i in 0..5 {
+        l.publish(&q, &format!("job {i}"));
+    }
+    let got: Vec<String> = (0..5)
+        .map(|_| {
+            h.next_msg(5 * SEC)
+                .expect("queue member got the job")
+                .payload
+        })
+        .collect();
+    assert_eq!(got, ["job 0", "job 1", "job 2", "job 3", "job 4"]);
+}
+
+/// The `/leafz` entries of both ends describe the link.
+fn leafz_describes(hub: &Node, leaf: &Node) {
+    let hub_side = wait_leafz(hub, 1);
+    let entry = &hub_side["leafs"][0];
+    assert_eq!(entry["name"], leaf.name());
+    assert_eq!(entry["is_spoke"], false);
+    assert_eq!(entry["account"], "A");
+    let keys: Vec<&str> = entry
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        &keys[..12],
+        [
+            "id",
+            "name",
+            "is_spoke",
+            "account",
+            "ip",
+            "port",
+            "rtt",
+            "in_msgs",
+            "out_msgs",
+            "in_bytes",
+            "out_bytes",
+            "subscriptions"
+        ]
+    );
+    let leaf_side = wait_leafz(leaf, 1);
+    assert_eq!(leaf_side["leafs"][0]["name"], hub.name());
+    assert_eq!(leaf_side["leafs"][0]["is_spoke"], true);
+}
+
+#[test]
+fn nats_server_leaf_on_gannet_hub() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let hub = hub_config("ghub");
+    let leaf = leaf_config("goleaf", &hub, "");
+    let (hub, leaf) = link(hub, &bin(), leaf, &reference);
+    traffic_crosses(&hub, &leaf);
+    leafz_describes(&hub, &leaf);
+}
+
+#[test]
+fn gannet_leaf_on_nats_server_hub() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let hub = hub_config("gohub");
+    let leaf = leaf_config("gleaf", &hub, "");
+    let (hub, leaf) = link(hub, &reference, leaf, &bin());
+    traffic_crosses(&hub, &leaf);
+    leafz_describes(&hub, &leaf);
+}
+
+#[test]
+fn gannet_leaf_on_gannet_hub() {
+    let hub = hub_config("hub");
+    let leaf = leaf_config("leaf", &hub, "");
+    let (hub, leaf) = link(hub, &bin(), leaf, &bin());
+    traffic_crosses(&hub, &leaf);
+    leafz_describes(&hub, &leaf);
+}
+
+/// `deny_exports` keeps a subject from leaving the leaf, `deny_imports` from entering it;
+/// other subjects cross (against a nats-server hub, so the rules are ours to keep).
+#[test]
+fn deny_rules_hold_on_a_gannet_leaf() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let hub = hub_config("denyhub");
+    let leaf = leaf_config(
+        "denyleaf",
+        &hub,
+        ", deny_exports: [\"secret.out\"], deny_imports: [\"secret.in\"]",
+    );
+    let (hub, leaf) = link(hub, &reference, leaf, &bin());
+    let (mut h, mut l) = (hub.client(), leaf.client());
+    h.sub("secret.out", 1);
+    h.sub("open.out", 2);
+    h.sync();
+    l.sub("secret.in", 3);
+    l.sub("open.in", 4);
+    l.sync();
+    await_delivery(&mut l, &mut h, "open.out");
+    await_delivery(&mut h, &mut l, "open.in");
+    l.publish("secret.out", "must not leave");
+    h.publish("secret.in", "must not enter");
+    l.publish("open.out", "fence-out");
+    h.publish("open.in", "fence-in");
+    let at_hub = h.next_msg(5 * SEC).expect("fence reached the hub");
+    assert_eq!(at_hub.payload, "fence-out", "a denied export crossed");
+    let at_leaf = l.next_msg(5 * SEC).expect("fence reached the leaf");
+    assert_eq!(at_leaf.payload, "fence-in", "a denied import crossed");
+}
+
+/// Three servers each soliciting the next for account `A` form a cycle: a server's loop
+/// detection subject comes back to it and the connection is refused (spec §2.9). Two
+/// servers soliciting each other are no cycle: both links have the same remote cluster, and
+/// interest never goes back to its cluster.
+#[test]
+fn a_ring_of_leaf_connections_is_detected() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let names = ["ringx", "ringy", "ringz"];
+    let cfgs: Vec<NodeConfig> = names
+        .iter()
+        .map(|n| NodeConfig::new(n).no_cluster())
+        .collect();
+    let ring: Vec<NodeConfig> = (0..3)
+        .map(|i| {
+            let (me, next) = (&cfgs[i], &cfgs[(i + 1) % 3]);
+            let text = format!(
+                "leafnodes {{\n  listen: \"127.0.0.1:{port}\"\n  authorization {{ users: [ {{user: leaf, password: leaf, account: A}} ] }}\n  remotes: [ {{ url: \"{url}\", account: A }} ]\n}}",
+                port = me.leaf_port,
+                url = next.leaf_url("leaf", "leaf"),
+            );
+            me.clone().extra(&text)
+        })
+        .collect();
+    let bins = [bin(), reference, bin()];
+    let nodes: Vec<Node> = ring
+        .into_iter()
+        .zip(bins.iter())
+        .map(|(cfg, b)| Node::start(cfg, b))
+        .collect();
+    let needle = "Loop detected for leafnode account=\"A\"";
+    let end = Instant::now() + 15 * SEC;
+    while Instant::now() < end {
+        if nodes
+            .iter()
+            .any(|n| n.server.log.lock().unwrap().contains(needle))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("{}:\n{}", n.name(), n.server.log.lock().unwrap()))
+        .collect();
+    panic!("no loop detected\n{}", logs.join("\n"));
+}
+
+/// Wrong credentials get `Authorization Violation`, a client on the leaf port is told so,
+/// and a leaf with the hub's own cluster name is refused (nats-server's texts).
+#[test]
+fn hub_refusals_as_nats_server() {
+    let hub = hub_config("refuser").extra("cluster { name: HUBC, listen: \"127.0.0.1:-1\" }");
+    let port = hub.leaf_port;
+    let hub = Node::gannet(hub);
+    let ask = |connect: &str| -> String {
+        let mut c = crate::util::Conn::connect_addr(&format!("127.0.0.1:{port}"));
+        let info = crate::util::info_json(&mut c);
+        assert!(info["client_id"].as_u64().unwrap_or(0) > 0, "{info}");
+        assert!(info["leafnode_urls"].is_array(), "{info}");
+        c.send(format!("CONNECT {connect}\r\n").as_bytes());
+        String::from_utf8_lossy(&c.drain_for(5 * SEC)).into_owned()
+    };
+    let got = ask(r#"{"user":"leaf","pass":"nope","name":"x","cluster":"L"}"#);
+    assert!(got.contains("-ERR 'Authorization Violation'"), "{got:?}");
+    let got = ask(r#"{"user":"leaf","pass":"leaf","lang":"go","name":"x"}"#);
+    assert!(
+        got.contains("-ERR 'attempted to connect to leaf node port'"),
+        "{got:?}"
+    );
+    let got = ask(r#"{"user":"leaf","pass":"leaf","name":"x","cluster":"HUBC"}"#);
+    assert!(
+        got.contains("-ERR 'remote leafnode has same cluster name'"),
+        "{got:?}"
+    );
+    drop(hub);
+}
+
+/// Silence is not a leaf: the hub gives up after the authorization timeout.
+#[test]
+fn hub_closes_a_silent_leaf_connection() {
+    let hub = hub_config("silent");
+    let port = hub.leaf_port;
+    let _hub = Node::gannet(hub);
+    let mut c = crate::util::Conn::connect_addr(&format!("127.0.0.1:{port}"));
+    let _ = crate::util::info_json(&mut c);
+    let got = String::from_utf8_lossy(&c.drain_for(5 * SEC)).into_owned();
+    assert!(got.contains("-ERR 'Authentication Timeout'"), "{got:?}");
+}
