@@ -125,6 +125,9 @@ pub struct Account {
     pub sublist: Sublist<SubRef>,
     /// Connected clients bound to it.
     pub num_conns: AtomicI64,
+    /// Leaf node connections bound to it (CONNS `leafnodes`; they do not count against
+    /// its connection limit).
+    pub num_leafs: AtomicI64,
     /// Clients of the account on the other servers of the cluster, as their CONNS events
     /// last said (spec cluster.md §4.5): they count against its connection limit.
     pub remote_conns: AtomicI64,
@@ -145,6 +148,7 @@ impl Account {
             name: config.name.clone(),
             sublist: Sublist::with_options(SUBLIST_SHARDS, cache),
             num_conns: AtomicI64::new(0),
+            num_leafs: AtomicI64::new(0),
             remote_conns: AtomicI64::new(0),
             config: RwLock::new(Arc::new(config)),
             reply_prefix: format!("_R_.{}.", random_token()),

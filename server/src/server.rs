@@ -301,6 +301,14 @@ impl Server {
         let accounts = Accounts::new(&opts.accounts, !opts.disable_sublist_cache);
         let trust = load_trust(&opts, &accounts)?;
         let system_account = system_account(&accounts, &opts)?;
+        if let Some(leaf) = opts.leafnodes.as_ref().filter(|_| trust.is_none()) {
+            leaf.check_local_accounts(|name| {
+                name.is_empty()
+                    || name == crate::auth::GLOBAL_ACCOUNT
+                    || accounts.get(name).is_some()
+            })
+            .map_err(Error)?;
+        }
         if let Some(system) = system_account {
             accounts.set_system(&system.name);
         }

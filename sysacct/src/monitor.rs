@@ -69,6 +69,60 @@ pub struct ClusterVarz {
     pub pool_size: i64,
 }
 
+/// `/varz` `leaf` (nats-server `LeafNodeOptsVarz`): every field left out when unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeafVarz {
+    /// Leaf listener host.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// Leaf listener port.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub port: i64,
+    /// Leaf authorization timeout (seconds).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub auth_timeout: f64,
+    /// Leaf TLS timeout (seconds).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub tls_timeout: f64,
+    /// TLS required on the leaf port.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    /// Leaf certificates verified.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    /// The configured remotes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<RemoteLeafVarz>,
+}
+
+/// One remote in `/varz` `leaf.remotes` (nats-server `RemoteLeafOptsVarz`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RemoteLeafVarz {
+    /// The local account bound to the remote.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub local_account: String,
+    /// Remote TLS timeout (seconds).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub tls_timeout: f64,
+    /// The remote's URLs, without credentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// The remote's deny lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<DenyRules>,
+}
+
+/// `deny_exports`/`deny_imports` of a remote (nats-server `DenyRules`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DenyRules {
+    /// Subjects not sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<String>,
+    /// Subjects not received.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<String>,
+}
+
 fn is_zero_f64(n: &f64) -> bool {
     *n == 0.0
 }
@@ -138,8 +192,8 @@ pub struct Varz {
     pub cluster: ClusterVarz,
     /// Gateway.
     pub gateway: Empty,
-    /// Leaf.
-    pub leaf: Empty,
+    /// Leaf node listener and remotes (`{}` without them).
+    pub leaf: LeafVarz,
     /// MQTT.
     pub mqtt: Empty,
     /// Websocket.

@@ -294,6 +294,8 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         v.stalled_clients += s.counters.stalled_clients as i64;
     }
     v.routes = snaps.iter().map(|s| s.routes.len() as i64).sum();
+    v.leafnodes = snaps.iter().map(|s| s.leafs.len() as i64).sum();
+    v.leaf = leaf_varz(&rt);
     v.remotes = shared.cluster().map_or(0, |c| c.peer_count() as i64);
     v.cluster = cluster_varz(&rt);
     if let Some(cluster) = shared.cluster() {
@@ -326,6 +328,53 @@ fn cluster_varz(rt: &crate::runtime::Runtime) -> sysacct::monitor::ClusterVarz {
         urls: c.routes.iter().map(|r| r.host_port()).collect(),
         tls_timeout: 0.0,
         pool_size: c.pool_size,
+    }
+}
+
+/// `/varz` `leaf`: the leaf listener and the remotes, `{}` without them.
+fn leaf_varz(rt: &crate::runtime::Runtime) -> sysacct::monitor::LeafVarz {
+    let Some(l) = rt.opts.leafnodes.as_ref() else {
+        return sysacct::monitor::LeafVarz::default();
+    };
+    let listening = l.port != 0;
+    let tls_timeout = |tls: Option<&crate::tls::config::TlsOptions>| {
+        tls.map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout())
+            .as_secs_f64()
+    };
+    sysacct::monitor::LeafVarz {
+        host: if listening {
+            l.host.clone()
+        } else {
+            String::new()
+        },
+        port: if listening { l.port } else { 0 },
+        auth_timeout: if listening {
+            l.auth_timeout.as_secs_f64()
+        } else {
+            0.0
+        },
+        tls_timeout: if listening {
+            tls_timeout(l.tls.as_ref())
+        } else {
+            0.0
+        },
+        tls_required: l.tls.is_some(),
+        tls_verify: l.tls.as_ref().is_some_and(|t| t.verify),
+        remotes: l
+            .remotes
+            .iter()
+            .map(|r| sysacct::monitor::RemoteLeafVarz {
+                local_account: r.local_account().to_string(),
+                tls_timeout: r.tls.as_ref().map_or(0.0, |t| t.timeout().as_secs_f64()),
+                urls: r.urls.iter().map(|u| u.host_port()).collect(),
+                deny: (!r.deny_exports.is_empty() || !r.deny_imports.is_empty()).then(|| {
+                    sysacct::monitor::DenyRules {
+                        exports: r.deny_exports.clone(),
+                        imports: r.deny_imports.clone(),
+                    }
+                }),
+            })
+            .collect(),
     }
 }
 
@@ -536,10 +585,14 @@ fn parse_int(name: &str, value: Option<&str>) -> Result<i64, String> {
 
 fn conn_info(c: &ConnSnapshot, now: SystemTime, auth: bool, subs: &str) -> ConnInfo {
     let until = c.closed.as_ref().map_or(now, |(stop, _)| *stop);
+    let (kind, client_type) = match c.kind {
+        crate::msgs::snapshot::ConnKind::Client => ("Client", "nats"),
+        crate::msgs::snapshot::ConnKind::Leafnode => ("Leafnode", ""),
+    };
     let mut info = ConnInfo {
         cid: c.cid,
-        kind: "Client".into(),
-        client_type: "nats".into(),
+        kind: kind.into(),
+        client_type: client_type.into(),
         ip: c.peer.ip().to_string(),
         port: c.peer.port(),
         start: rfc3339_nano(c.start),

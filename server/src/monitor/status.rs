@@ -177,6 +177,7 @@ pub fn jsz(shared: &Shared, req: &Request) -> Result<Value, String> {
 /// One account's counts here: an entry of `account_statz`, and the body of its CONNS event.
 pub fn account_stat(acc: &Account) -> AccountStat {
     let conns = acc.num_conns.load(Ordering::Relaxed).max(0);
+    let leafs = acc.num_leafs.load(Ordering::Relaxed).max(0);
     let zero = MsgBytes::default();
     let stats = DataStats {
         msgs: 0,
@@ -189,8 +190,8 @@ pub fn account_stat(acc: &Account) -> AccountStat {
         acc: acc.name.clone(),
         name: acc.name_tag(),
         conns,
-        leafnodes: 0,
-        total_conns: conns,
+        leafnodes: leafs,
+        total_conns: conns + leafs,
         num_subscriptions: acc.sublist.count() as u32,
         sent: stats,
         received: stats,

@@ -21,11 +21,23 @@ pub struct SubSnapshot {
     pub max: u64,
 }
 
+/// What kind of connection a snapshot is of (CONNZ `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnKind {
+    /// A client.
+    #[default]
+    Client,
+    /// A leaf node connection.
+    Leafnode,
+}
+
 /// One connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnSnapshot {
     /// Connection id.
     pub cid: u64,
+    /// Client or leaf node.
+    pub kind: ConnKind,
     /// Peer address.
     pub peer: SocketAddr,
     /// Connect time.

@@ -64,6 +64,9 @@ pub enum SysEvent {
         /// Close reason text.
         reason: String,
     },
+    /// An account's connection counts changed without a CONNECT event (a leaf node
+    /// connection authenticated by the leaf authorization): its CONNS event.
+    AccountConns(&'static Account),
     /// A client failed authentication.
     AuthError {
         /// The client.

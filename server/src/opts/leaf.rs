@@ -1522,10 +1522,9 @@ fn escape_userinfo(s: &str) -> String {
 /// `$HOME`.
 fn expand_path(path: &str) -> Result<String, String> {
     let expanded = expand_env(path);
-    if !expanded.starts_with('~') {
+    let Some(rest) = expanded.strip_prefix('~').map(str::to_string) else {
         return Ok(expanded);
-    }
-    let rest = &expanded[1..];
+    };
     let home = std::env::var("HOME").unwrap_or_default();
     if home.is_empty() {
         return Err("failed to get home dir, require $HOME".into());

@@ -64,7 +64,11 @@ impl EventSender {
             tags: rt.opts.server_tags.clone(),
             metadata: rt.opts.server_metadata.clone(),
             feature_flags: rt.opts.feature_flags(),
-            cluster: shared.cluster().map(|c| c.name()).unwrap_or_default(),
+            cluster: match (shared.cluster(), shared.leafs()) {
+                (Some(c), _) => c.name(),
+                (None, Some(l)) => l.cluster_name(None),
+                (None, None) => String::new(),
+            },
             seq: self.seq,
             time: rfc3339_nano(SystemTime::now()),
             ..ServerInfo::default()
@@ -399,6 +403,13 @@ impl SysThread {
         let system = self.sender.system;
         self.sender
             .publish(shared, system, connect_subject(&client.account), body);
+    }
+
+    /// An account's connection counts changed with no CONNECT to report (nats-server sends
+    /// only the CONNS pair for a leaf node connection that authenticated through the leaf
+    /// authorization).
+    pub(super) fn on_account_conns(&mut self, shared: &Shared, account: &Account) {
+        self.conns_changed(shared, &account.name);
     }
 
     /// A reload authorized a connected client again. nats-server then removes the client from

@@ -65,7 +65,7 @@ fn subscribe_services(shared: &Shared, system: &'static Account) {
             shared.interest_added(&account.name, subject.as_bytes(), queue);
         }
     };
-    if shared.cluster().is_some() {
+    if shared.cluster().is_some() || shared.leafs().is_some() {
         // The other servers' events: remote server tracking (spec cluster.md §4.3), and the
         // answers to this server's account-tracking requests.
         for subject in [
@@ -152,6 +152,7 @@ fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
                 reason,
             } => t.on_disconnect(&shared, &client, sent, received, &reason),
             SysEvent::AuthError { client, reason } => t.on_auth_error(&shared, &client, &reason),
+            SysEvent::AccountConns(account) => t.on_account_conns(&shared, account),
             SysEvent::Request {
                 account,
                 subject,

@@ -76,6 +76,41 @@ pub struct LeafSide {
     pub redial_delay: Option<Duration>,
     /// When the handshake finished.
     pub since: Option<std::time::SystemTime>,
+    /// The remote's version (its CONNECT, on a hub).
+    pub remote_version: String,
+    /// The user the remote authenticated as (on a hub).
+    pub user: String,
+    /// The remote authenticated through the client authorization rather than the leaf one:
+    /// nats-server then reports a CONNECT event for it on the hub too.
+    pub via_client_auth: bool,
+}
+
+/// Who a leaf's credentials say it is.
+struct LeafAuth {
+    account: String,
+    perms: Option<Arc<ClientPerms>>,
+    user: String,
+    via_client_auth: bool,
+}
+
+impl LeafAuth {
+    fn leaf(account: String, user: String) -> LeafAuth {
+        LeafAuth {
+            account,
+            perms: None,
+            user,
+            via_client_auth: false,
+        }
+    }
+
+    fn client(identity: crate::auth::Identity) -> LeafAuth {
+        LeafAuth {
+            account: identity.account,
+            perms: identity.perms,
+            user: identity.user.unwrap_or_default(),
+            via_client_auth: true,
+        }
+    }
 }
 
 impl LeafSide {
@@ -87,6 +122,39 @@ impl LeafSide {
 
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(b)
+}
+
+/// What the system account's events say about a leaf node connection (`kind` `Leafnode`; on
+/// a hub, the remote's user, name and version, as nats-server reports them).
+fn leaf_facts(conn: &Conn, route: Option<&RouteConn>) -> crate::msgs::ClientFacts {
+    let leaf = route.and_then(|r| r.leaf.as_deref());
+    let hub = leaf.is_some_and(|l| !l.is_spoke() && l.solicit.is_none());
+    let account = leaf.and_then(|l| l.account);
+    crate::msgs::ClientFacts {
+        cid: conn.cid,
+        start: conn.start_wall,
+        host: conn.peer.ip().to_string(),
+        account: account.map(|a| a.name.clone()).unwrap_or_default(),
+        user: leaf
+            .filter(|_| hub)
+            .map(|l| l.user.clone())
+            .unwrap_or_default(),
+        name: route
+            .filter(|_| hub)
+            .map(|r| r.remote_name.clone())
+            .unwrap_or_default(),
+        lang: String::new(),
+        version: leaf
+            .filter(|_| hub)
+            .map(|l| l.remote_version.clone())
+            .unwrap_or_default(),
+        rtt_ns: conn.ping.reported_rtt().map_or(0, |d| d.as_nanos() as i64),
+        kind: "Leafnode",
+        name_tag: account.map(|a| a.name_tag()).unwrap_or_default(),
+        jwt: String::new(),
+        issuer_key: String::new(),
+        tags: Vec::new(),
+    }
 }
 
 /// `127.0.0.1:7422 - lid:5`, as nats-server prefixes leaf log lines.
@@ -258,6 +326,9 @@ impl Worker {
             isolated,
             redial_delay: None,
             since: None,
+            remote_version: String::new(),
+            user: String::new(),
+            via_client_auth: false,
         }));
         conn.route = Some(Box::new(route));
         let at = now + deadline.min(crate::runtime::TIMER_MAX);
@@ -399,7 +470,7 @@ impl Worker {
             return;
         }
         let nonce = conn.nonce.clone();
-        let (account, perms) = match self.leaf_authenticate(&connect, &nonce) {
+        let auth = match self.leaf_authenticate(&connect, &nonce) {
             Ok(found) => found,
             Err(why) => {
                 self.leaf_refused(slot, why);
@@ -446,10 +517,11 @@ impl Worker {
             self.send_err_and_close(slot, msg.as_bytes(), ClosedReason::WrongGateway);
             return;
         }
-        let Some(account) = self.shared.accounts.get(&account) else {
+        let Some(account) = self.shared.accounts.get(&auth.account) else {
             self.leaf_refused(slot, "account not found");
             return;
         };
+        let perms = auth.perms.clone();
         let is_system = self.shared.system_account_name() == Some(account.name.as_str());
         // The user's permissions, reversed: what the user may subscribe to is what we may
         // send the leaf, what it may publish is what we take from it (nats-server
@@ -484,6 +556,9 @@ impl Worker {
         }
         leaf.isolated |= connect.isolate;
         leaf.account = Some(account);
+        leaf.remote_version = connect.version.clone();
+        leaf.user = auth.user;
+        leaf.via_client_auth = auth.via_client_auth;
         leaf.remote_account = connect.remote_account.clone();
         leaf.perms = Some(Arc::new(reversed));
         leaf.peer = Arc::new(LeafPeer {
@@ -526,7 +601,7 @@ impl Worker {
         &self,
         connect: &LeafConnect,
         nonce: &str,
-    ) -> Result<(String, Option<Arc<ClientPerms>>), &'static str> {
+    ) -> Result<LeafAuth, &'static str> {
         let global = || crate::auth::GLOBAL_ACCOUNT.to_string();
         let or_global = |a: &str| {
             if a.is_empty() {
@@ -540,7 +615,7 @@ impl Worker {
                 let ok = connect.user == lo.user
                     && crate::auth::password_matches(&lo.password, &connect.pass);
                 return if ok {
-                    Ok((or_global(&lo.account), None))
+                    Ok(LeafAuth::leaf(or_global(&lo.account), lo.user.clone()))
                 } else {
                     Err("wrong leafnode credentials")
                 };
@@ -549,7 +624,7 @@ impl Worker {
                 let ok = connect.nkey == lo.nkey
                     && crate::auth::verify_nonce_signature(&connect.nkey, nonce, &connect.sig);
                 return if ok {
-                    Ok((or_global(&lo.account), None))
+                    Ok(LeafAuth::leaf(or_global(&lo.account), lo.nkey.clone()))
                 } else {
                     Err("wrong leafnode nkey")
                 };
@@ -558,7 +633,7 @@ impl Worker {
                 let user = lo.users.iter().find(|u| u.user == connect.user);
                 return match user {
                     Some(u) if crate::auth::password_matches(&u.password, &connect.pass) => {
-                        Ok((or_global(&u.account), None))
+                        Ok(LeafAuth::leaf(or_global(&u.account), u.user.clone()))
                     }
                     _ => Err("wrong leafnode credentials"),
                 };
@@ -574,12 +649,12 @@ impl Worker {
             ..Default::default()
         };
         match self.rt.auth.check(&opts, nonce) {
-            AuthStep::Accept(identity) => Ok((identity.account, identity.perms)),
+            AuthStep::Accept(identity) => Ok(LeafAuth::client(identity)),
             AuthStep::VerifyBcrypt { hash, given, then } => {
                 // Rare (a leaf connecting): verified here rather than through the auth
                 // threads.
                 if crate::auth::password_matches(&hash, &given) {
-                    Ok((then.account, then.perms))
+                    Ok(LeafAuth::client(then))
                 } else {
                     Err("invalid password")
                 }
@@ -843,6 +918,18 @@ impl Worker {
         };
         let solicited = leaf.solicit.as_ref().map(|s| s.remote);
         let is_system = shared.system_account_name() == Some(account.name.as_str());
+        // Events as nats-server sends them: the account's CONNS pair always, and a CONNECT
+        // for a leaf it solicited or one that used the client authorization.
+        let connect_event = leaf.solicit.is_some() || leaf.via_client_auth;
+        account.num_leafs.fetch_add(1, Ordering::AcqRel);
+        if let (Some(sys), Some(conn)) = (shared.sys(), self.conns.get(slot)) {
+            let event = if connect_event {
+                crate::msgs::SysEvent::Connect(leaf_facts(conn, conn.route.as_deref()))
+            } else {
+                crate::msgs::SysEvent::AccountConns(account)
+            };
+            sys.report(event);
+        }
         self.shared
             .wake_workers(leafs.interest.attach(&account.name, spec));
         if let Some(remote) = solicited {
@@ -1100,10 +1187,22 @@ impl Worker {
     /// A leaf connection closed: its interest leaves the sublist and the other links, and a
     /// solicited one is dialed again.
     pub(super) fn leaf_closed(&mut self, conn: &mut Conn, route: RouteConn, reason: ClosedReason) {
+        let facts = (route.phase == RoutePhase::Registered).then(|| leaf_facts(conn, Some(&route)));
         let Some(leaf) = route.leaf else {
             return;
         };
         let cid = conn.cid;
+        if let (Some(account), Some(facts)) = (leaf.account, facts) {
+            account.num_leafs.fetch_sub(1, Ordering::AcqRel);
+            if let Some(sys) = self.shared.sys() {
+                sys.report(crate::msgs::SysEvent::Disconnect {
+                    client: facts,
+                    sent: (conn.in_msgs, conn.in_bytes),
+                    received: (conn.out_msgs, conn.out_bytes),
+                    reason: reason.as_str().to_string(),
+                });
+            }
+        }
         if let Some(account) = leaf.account {
             for (_, sub) in route.remote_subs {
                 sub.closed.store(true, Ordering::Relaxed);

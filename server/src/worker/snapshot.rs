@@ -40,6 +40,7 @@ pub(super) fn conn_snapshot(conn: &Conn, with_subs: bool) -> ConnSnapshot {
     let identity = conn.identity.as_ref();
     ConnSnapshot {
         cid: conn.cid,
+        kind: crate::msgs::snapshot::ConnKind::Client,
         peer: conn.peer,
         start: conn.start_wall,
         last_activity: wall(conn.ping.last_in, now, now_wall),
@@ -71,6 +72,12 @@ impl Worker {
                 .iter()
                 .filter(|(_, c)| c.identity.is_some())
                 .map(|(_, c)| conn_snapshot(c, req.subs))
+                .chain(
+                    self.routes
+                        .iter()
+                        .filter_map(|&slot| self.conns.get(slot))
+                        .filter_map(leaf_conn_snapshot),
+                )
                 .collect()
         } else {
             Vec::new()
@@ -118,6 +125,26 @@ fn route_snapshot(conn: &Conn) -> Option<RouteSnapshot> {
         is_configured: route.is_configured(),
         subs,
     })
+}
+
+/// A registered leaf node connection as CONNZ lists it (nats-server lists leaf connections
+/// beside clients, with the remote's CONNECT name and version on the hub side).
+fn leaf_conn_snapshot(conn: &Conn) -> Option<ConnSnapshot> {
+    let route = conn.route.as_deref()?;
+    let leaf = route.leaf.as_deref()?;
+    if route.phase != super::peer::RoutePhase::Registered {
+        return None;
+    }
+    let mut snap = conn_snapshot(conn, false);
+    snap.kind = crate::msgs::snapshot::ConnKind::Leafnode;
+    if !leaf.is_spoke() {
+        snap.name = route.remote_name.clone();
+        snap.version = leaf.remote_version.clone();
+        snap.user = leaf.user.clone();
+    }
+    snap.account = leaf.account.map(|a| a.name.clone()).unwrap_or_default();
+    snap.num_subs = route.remote_subs.len() as u32;
+    Some(snap)
 }
 
 /// A view of a registered leaf node connection.

@@ -312,3 +312,98 @@ fn hub_closes_a_silent_leaf_connection() {
     let got = String::from_utf8_lossy(&c.drain_for(5 * SEC)).into_owned();
     assert!(got.contains("-ERR 'Authentication Timeout'"), "{got:?}");
 }
+
+/// The hub reports a leaf connection as nats-server does: CONNZ lists it (`kind`
+/// `Leafnode`), VARZ counts it, the account's CONNS events carry `leafnodes`, no CONNECT for a
+/// leaf authenticated by the leaf authorization, and a DISCONNECT when it goes.
+#[test]
+fn hub_monitoring_and_events_for_a_leaf() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let hub = Node::gannet(hub_config("evhub"));
+    let mut sys = hub.sys_client();
+    sys.sub("$SYS.ACCOUNT.A.>", 1);
+    sys.sub("$SYS.SERVER.ACCOUNT.A.CONNS", 2);
+    sys.sync();
+    let mut leaf = Node::start(leaf_config("evleaf", &hub.cfg, ""), &reference);
+    wait_leafz(&hub, 1);
+    let conns = sys
+        .next_msg_where(5 * SEC, |m| m.subject == "$SYS.SERVER.ACCOUNT.A.CONNS")
+        .expect("CONNS on connect");
+    let body: Value = serde_json::from_str(&conns.payload).unwrap();
+    assert_eq!(
+        (body["leafnodes"].as_i64(), body["total_conns"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let connz = hub.get_json("/connz");
+    let entry = connz["connections"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["kind"] == "Leafnode"))
+        .unwrap_or_else(|| panic!("no leaf in /connz: {connz}"));
+    assert_eq!(entry["name"], "evleaf");
+    assert!(
+        entry.get("type").is_none() && entry.get("lang").is_none(),
+        "{entry}"
+    );
+    let varz = hub.varz();
+    assert_eq!(varz["leafnodes"], 1);
+    assert_eq!(varz["connections"], 1, "the sys client only: {varz}");
+    assert_eq!(varz["leaf"]["port"], hub.cfg.leaf_port);
+    leaf.kill();
+    let gone = sys
+        .next_msg_where(5 * SEC, |m| m.subject == "$SYS.ACCOUNT.A.DISCONNECT")
+        .expect("DISCONNECT of the leaf");
+    let body: Value = serde_json::from_str(&gone.payload).unwrap();
+    assert_eq!(body["client"]["kind"], "Leafnode");
+    assert_eq!(body["client"]["name"], "evleaf");
+    assert_eq!(body["client"]["user"], "leaf");
+    assert_eq!(body["reason"], "Client Closed");
+    let rest = sys.msgs_for(Duration::from_millis(300));
+    assert!(
+        rest.iter().all(|m| m.subject != "$SYS.ACCOUNT.A.CONNECT"),
+        "no CONNECT for a leaf-authorization leaf: {rest:?}"
+    );
+}
+
+/// The soliciting side reports its leaf connection with a CONNECT event of kind
+/// `Leafnode`, and its `/varz` lists the remote.
+#[test]
+fn leaf_side_events_and_varz() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let hub = Node::start(hub_config("evhub2"), &reference);
+    let leaf_cfg = leaf_config("evleaf2", &hub.cfg, "");
+    // Start the leaf with a long first wait so the test's subscriber is there first: the
+    // dialer tries at once, so subscribe right after start and accept either order by
+    // asking for the CONNECT that follows a reconnect when needed.
+    let leaf = Node::gannet(leaf_cfg);
+    let mut sys = leaf.sys_client();
+    sys.sub("$SYS.ACCOUNT.A.CONNECT", 1);
+    sys.sync();
+    wait_leafz(&leaf, 1);
+    // Kick the hub side's connection: the leaf redials and reports the new one.
+    let hub_leafz = wait_leafz(&hub, 1);
+    let cid = hub_leafz["leafs"][0]["id"].as_u64().unwrap();
+    let mut hub_sys = hub.sys_client();
+    let hub_id = hub.server_id();
+    hub_sys.publish_reply(
+        &format!("$SYS.REQ.SERVER.{hub_id}.KICK"),
+        "_INBOX.kick",
+        &format!("{{\"cid\":{cid}}}"),
+    );
+    let connect = sys
+        .next_msg_where(10 * SEC, |m| m.subject == "$SYS.ACCOUNT.A.CONNECT")
+        .expect("CONNECT of the redialed leaf connection");
+    let body: Value = serde_json::from_str(&connect.payload).unwrap();
+    assert_eq!(body["client"]["kind"], "Leafnode");
+    assert_eq!(body["client"]["acc"], "A");
+    assert!(body["client"].get("user").is_none(), "{body}");
+    let varz = leaf.varz();
+    assert_eq!(varz["leaf"]["remotes"][0]["local_account"], "A");
+    assert_eq!(
+        varz["leaf"]["remotes"][0]["urls"][0],
+        format!("127.0.0.1:{}", hub.cfg.leaf_port)
+    );
+}
