@@ -20,7 +20,7 @@ fn hub_config(name: &str) -> NodeConfig {
     let cfg = NodeConfig::new(name).no_cluster();
     let port = cfg.leaf_port;
     cfg.extra(&format!(
-        "leafnodes {{\n  listen: \"127.0.0.1:{port}\"\n  authorization {{\n    users: [ {{user: leaf, password: leaf, account: A}} ]\n  }}\n}}"
+        "leafnodes {{\n  listen: \"127.0.0.1:{port}\"\n  authorization {{\n    users: [ {{user: leaf, password: leaf, account: A}}, {{user: lsys, password: lsys, account: SYS}} ]\n  }}\n}}"
     ))
 }
 
@@ -406,4 +406,99 @@ fn leaf_side_events_and_varz() {
         varz["leaf"]["remotes"][0]["urls"][0],
         format!("127.0.0.1:{}", hub.cfg.leaf_port)
     );
+}
+
+/// A remote bound to the system account on both sides joins the two systems: a PING from
+/// either side is answered by both servers (spec cluster.md §2.10).
+#[test]
+fn system_account_across_a_leaf() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    for (hub_bin, leaf_bin) in [(bin(), reference.clone()), (reference.clone(), bin())] {
+        let hub = Node::start(hub_config("syshub"), &hub_bin);
+        let url = hub.cfg.leaf_url("lsys", "lsys");
+        let leaf_cfg = NodeConfig::new("sysleaf").no_cluster().extra(&format!(
+            "leafnodes {{ reconnect: \"200ms\", remotes: [ {{ url: \"{url}\", account: SYS }} ] }}"
+        ));
+        let leaf = Node::start(leaf_cfg, &leaf_bin);
+        wait_leafz(&hub, 1);
+        for (asker, other) in [(&hub, &leaf), (&leaf, &hub)] {
+            let mut sys = asker.sys_client();
+            let inbox = format!("_INBOX.ping.{}", unique());
+            sys.sub(&inbox, 1);
+            sys.sync();
+            // The reply interest must have crossed before the answers come back.
+            let end = Instant::now() + 10 * SEC;
+            let names = loop {
+                sys.publish_reply("$SYS.REQ.SERVER.PING", &inbox, "");
+                let got = sys.msgs_for(Duration::from_millis(500));
+                let names: std::collections::BTreeSet<String> = got
+                    .iter()
+                    .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())
+                    .filter_map(|v| v["server"]["name"].as_str().map(String::from))
+                    .collect();
+                if names.len() == 2 || Instant::now() > end {
+                    break names;
+                }
+            };
+            let want: std::collections::BTreeSet<String> =
+                [asker.name().to_string(), other.name().to_string()].into();
+            assert_eq!(names, want, "PING from {} ({hub_bin} hub)", asker.name());
+        }
+    }
+}
+
+/// Operator mode: the leaf logs in to the hub with a credentials file (user JWT and seed
+/// signing the hub's nonce) and is bound to the JWT's account, both roles against
+/// nats-server (spec cluster.md §2.4.2, §2.5).
+#[test]
+fn credentials_leaf_in_operator_mode() {
+    use crate::util::jwt::{connect_jwt_addr, creds, setup, user_jwt};
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    for (hub_bin, leaf_bin) in [(bin(), reference.clone()), (reference.clone(), bin())] {
+        let s = setup(None);
+        let hub_cfg = NodeConfig::new("jwthub").no_cluster().auth_block(&s.conf);
+        let port = hub_cfg.leaf_port;
+        let hub = Node::start(
+            hub_cfg.extra(&format!("leafnodes {{ listen: \"127.0.0.1:{port}\" }}")),
+            &hub_bin,
+        );
+        let leaf_user = nkeys::KeyPair::new_user();
+        let token = user_jwt(&leaf_user, &s.acc, |_| {});
+        let file = hub.server.dir.join("leaf.creds");
+        std::fs::write(&file, creds(&token, &leaf_user.seed().unwrap())).unwrap();
+        let leaf_cfg = NodeConfig::new("jwtleaf").no_cluster().extra(&format!(
+            "leafnodes {{ reconnect: \"200ms\", remotes: [ {{ url: \"nats-leaf://127.0.0.1:{port}\", account: A, credentials: \"{}\" }} ] }}",
+            file.display()
+        ));
+        let leaf = Node::start(leaf_cfg, &leaf_bin);
+        let leafz = wait_leafz(&hub, 1);
+        assert_eq!(
+            leafz["leafs"][0]["account"],
+            s.acc.public_key(),
+            "{hub_bin} hub"
+        );
+        // A JWT user on the hub and a plain user on the leaf talk across.
+        let user = nkeys::KeyPair::new_user();
+        let (mut on_hub, line) =
+            connect_jwt_addr(&hub.client_addr(), &user_jwt(&user, &s.acc, |_| {}), &user);
+        assert_eq!(line, "PONG");
+        on_hub.send(b"SUB to.hub 1\r\nPING\r\n");
+        assert_eq!(on_hub.read_line(5 * SEC), "PONG");
+        let mut on_leaf = leaf.client();
+        let end = Instant::now() + 10 * SEC;
+        loop {
+            on_leaf.publish("to.hub", "over the leaf");
+            on_leaf.sync();
+            let got =
+                String::from_utf8_lossy(&on_hub.drain_for(Duration::from_millis(100))).into_owned();
+            if got.contains("over the leaf") {
+                break;
+            }
+            assert!(Instant::now() < end, "nothing crossed ({hub_bin} hub)");
+        }
+    }
 }
