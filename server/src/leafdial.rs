@@ -206,6 +206,20 @@ impl Dialer {
             }
             return false;
         };
+        // The client side of the remote's TLS: built per dial (files may have changed), here
+        // where reading them does not hold up a worker. Without a `tls` block the system
+        // roots are used if the hub asks for TLS.
+        let tls_opts = r.opts.tls.clone().unwrap_or_default();
+        let tls = match crate::tls::build::resolver_client_config(&tls_opts) {
+            Ok(config) => Some(config),
+            Err(e) if r.opts.tls.is_some() => {
+                log::error(&format!(
+                    "Leafnode remote {addr_text:?}: TLS setup failed: {e}"
+                ));
+                return false;
+            }
+            Err(_) => None,
+        };
         let solicit = LeafSolicit {
             remote: i,
             addr: addr_text,
@@ -224,6 +238,14 @@ impl Dialer {
             request_isolation: r.opts.request_isolation,
             isolate: r.opts.isolate,
             first_info_timeout: r.opts.first_info_timeout,
+            tls,
+            tls_configured: r.opts.tls.is_some(),
+            tls_timeout: r
+                .opts
+                .tls
+                .as_ref()
+                .map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout()),
+            host: url.host.clone(),
         };
         let workers = self.shared.workers();
         if workers.is_empty() {

@@ -42,6 +42,15 @@ pub struct LeafSolicit {
     pub isolate: bool,
     /// How long to wait for the hub's first INFO.
     pub first_info_timeout: Duration,
+    /// Client TLS for the remote (built by the dialer, which may read files): from its
+    /// `tls {}` block, else with the system roots for a hub that requires TLS.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The remote has a `tls {}` block: TLS even if the hub does not ask for it.
+    pub tls_configured: bool,
+    /// The handshake timeout of that TLS.
+    pub tls_timeout: Duration,
+    /// The host dialed, for checking the hub's certificate.
+    pub host: String,
 }
 
 /// What workers tell the leaf dialer thread.

@@ -80,6 +80,9 @@ pub struct LeafSide {
     pub remote_version: String,
     /// The user the remote authenticated as (on a hub).
     pub user: String,
+    /// TLS is being set up on a connection we dialed whose hub does not answer CONNECT with
+    /// an INFO: the handshake finishes once TLS is up.
+    pub register_after_tls: bool,
     /// The remote authenticated through the client authorization rather than the leaf one:
     /// nats-server then reports a CONNECT event for it on the hub too.
     pub via_client_auth: bool,
@@ -277,6 +280,13 @@ impl Worker {
         let max_control_line = self.rt.limits.max_control_line;
         let mut route = RouteConn::new(max_control_line, None);
         route.parser.dialect = Dialect::Leaf;
+        let accepted_tls = solicit.is_none()
+            && self
+                .rt
+                .opts
+                .leafnodes
+                .as_ref()
+                .is_some_and(|l| l.tls.is_some());
         let (role, deadline, out) = match &solicit {
             None => {
                 conn.nonce = crate::auth::new_nonce();
@@ -287,7 +297,18 @@ impl Worker {
                     .leafnodes
                     .as_ref()
                     .map_or(Duration::from_secs(2), |l| l.auth_timeout);
-                let info = self.leaf_info(cid, &conn.nonce);
+                let mut info = self.leaf_info(cid, &conn.nonce);
+                if accepted_tls {
+                    let verify = self
+                        .rt
+                        .opts
+                        .leafnodes
+                        .as_ref()
+                        .and_then(|l| l.tls.as_ref())
+                        .is_some_and(|t| t.verify);
+                    info.tls_required = true;
+                    info.tls_verify = verify;
+                }
                 (LeafRole::Hub, timeout, info.to_line())
             }
             Some(s) => {
@@ -329,6 +350,7 @@ impl Worker {
             remote_version: String::new(),
             user: String::new(),
             via_client_auth: false,
+            register_after_tls: false,
         }));
         conn.route = Some(Box::new(route));
         let at = now + deadline.min(crate::runtime::TIMER_MAX);
@@ -337,6 +359,11 @@ impl Worker {
         self.routes.push(slot);
         if !out.is_empty() {
             self.queue_out(slot, &out);
+        }
+        if accepted_tls {
+            // The INFO goes out in the clear, then the leaf starts TLS (nats-server: unlike
+            // routes, leaf connections are not TLS first).
+            self.leaf_tls_session(slot, now, None);
         }
         self.mark_dirty(slot);
         self.timers.schedule(Timer {
@@ -720,13 +747,6 @@ impl Worker {
             );
             return;
         }
-        if info.tls_required {
-            log::error(&format!(
-                "{prefix} - Leafnode Error: the hub requires TLS, which gannet does not do on leaf connections yet"
-            ));
-            self.mark_close(slot, ClosedReason::TlsHandshakeError);
-            return;
-        }
         let Some(solicit) = conn
             .route
             .as_ref()
@@ -790,8 +810,23 @@ impl Worker {
         let cid = conn.cid;
         let at = Instant::now() + CONNECT_INFO_TIMEOUT;
         conn.auth_deadline = Some(at);
-        self.queue_out(slot, &connect.to_line());
+        let with_tls = info.tls_required || solicit.tls_configured;
         self.leaf_apply_hub_perms(slot, &info);
+        if with_tls {
+            // CONNECT waits for the handshake (`route_tls_established` sends it).
+            if let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) {
+                route.hello = connect.to_line();
+                if let Some(leaf) = route.leaf.as_mut() {
+                    leaf.register_after_tls = !info.info_on_connect;
+                }
+            }
+            if !self.leaf_tls_session(slot, Instant::now(), Some(&solicit)) {
+                return;
+            }
+            self.mark_dirty(slot);
+        } else {
+            self.queue_out(slot, &connect.to_line());
+        }
         if info.info_on_connect {
             self.timers.schedule(Timer {
                 at,
@@ -799,7 +834,100 @@ impl Worker {
                 cid,
                 kind: TimerKind::Auth,
             });
-        } else {
+        } else if !with_tls {
+            self.leaf_register(slot);
+        }
+    }
+
+    /// Starts TLS on a leaf connection: the server side on an accepted one (the listener's
+    /// `tls {}`), the client side, checking the dialed host, on one we dialed. Returns false
+    /// (and closes the connection) if the session could not be made.
+    fn leaf_tls_session(
+        &mut self,
+        slot: Slot,
+        now: Instant,
+        solicit: Option<&LeafSolicit>,
+    ) -> bool {
+        let lo = self.rt.opts.leafnodes.as_ref();
+        let session = match solicit {
+            None => match lo
+                .and_then(|l| l.tls.as_ref())
+                .and_then(|t| t.server.as_ref())
+            {
+                Some(server) => crate::tls::new_session(server)
+                    .map(rustls::Connection::Server)
+                    .map_err(|e| e.to_string()),
+                None => Err("no TLS configuration".to_string()),
+            },
+            Some(s) => match s.tls.clone() {
+                Some(config) => rustls::pki_types::ServerName::try_from(
+                    s.host.trim_matches(|c| c == '[' || c == ']').to_string(),
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|name| {
+                    rustls::ClientConnection::new(config, name)
+                        .map(rustls::Connection::Client)
+                        .map_err(|e| e.to_string())
+                }),
+                None => Err("the hub requires TLS and no TLS configuration could be made".into()),
+            },
+        };
+        let timeout = match solicit {
+            Some(s) => s.tls_timeout,
+            None => lo
+                .and_then(|l| l.tls.as_ref())
+                .map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout()),
+        };
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return false;
+        };
+        let session = match session {
+            Ok(session) => session,
+            Err(e) => {
+                log::error(&format!(
+                    "{} - TLS leafnode setup failed: {e}",
+                    leaf_prefix(conn)
+                ));
+                self.mark_close(slot, ClosedReason::TlsHandshakeError);
+                return false;
+            }
+        };
+        let deadline = now + timeout.min(crate::runtime::TIMER_MAX);
+        let cid = conn.cid;
+        conn.tls = Some(Box::new(super::tls::TlsState {
+            session,
+            phase: super::tls::TlsPhase::Handshake,
+            deadline,
+            info_sent: true,
+            received_any: false,
+            close_notify_sent: false,
+            silent: false,
+        }));
+        self.timers.schedule(Timer {
+            at: deadline,
+            slot,
+            cid,
+            kind: TimerKind::Tls,
+        });
+        true
+    }
+
+    /// TLS is up on a leaf connection we dialed: our CONNECT goes out, and the handshake
+    /// finishes now if the hub does not answer it with an INFO.
+    pub(super) fn leaf_tls_established(&mut self, slot: Slot) {
+        let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) else {
+            return;
+        };
+        let hello = std::mem::take(&mut route.hello);
+        let register = route
+            .leaf
+            .as_mut()
+            .map(|l| std::mem::take(&mut l.register_after_tls))
+            .unwrap_or(false);
+        if !hello.is_empty() {
+            self.queue_out(slot, &hello);
+        }
+        if register {
             self.leaf_register(slot);
         }
     }
@@ -1256,12 +1384,25 @@ impl Worker {
             return;
         }
         let cid = conn.cid;
+        // During a TLS handshake nothing but TLS records may go out: look again shortly.
+        let handshaking = conn
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.phase != super::tls::TlsPhase::Established);
+        let next = if handshaking {
+            Duration::from_secs(1)
+        } else {
+            interval
+        };
         self.timers.schedule(Timer {
-            at: now + interval,
+            at: now + next,
             slot,
             cid,
             kind: TimerKind::Ping,
         });
+        if handshaking {
+            return;
+        }
         self.flush_route_lines(slot);
         self.ping_or_stale(slot, now, ping_max);
     }

@@ -245,6 +245,10 @@ impl Worker {
         let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) else {
             return;
         };
+        if route.is_leaf() {
+            self.leaf_tls_established(slot);
+            return;
+        }
         let hello = std::mem::take(&mut route.hello);
         self.queue_out(slot, &hello);
     }

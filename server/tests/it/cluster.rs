@@ -1158,12 +1158,12 @@ fn account_connection_limit_counts_the_whole_cluster() {
 
 /// Route TLS material: a CA, and one certificate for `localhost`/`127.0.0.1` usable both as
 /// the server's and as the dialing side's (route TLS is mutual, spec cluster.md §1.14).
-struct RouteCerts {
+pub(crate) struct RouteCerts {
     dir: std::path::PathBuf,
 }
 
 impl RouteCerts {
-    fn new() -> RouteCerts {
+    pub(crate) fn new() -> RouteCerts {
         use rcgen::{
             BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
         };
@@ -1188,8 +1188,8 @@ impl RouteCerts {
         RouteCerts { dir }
     }
 
-    /// The `tls {}` block for `cluster {}`.
-    fn block(&self) -> String {
+    /// The `tls {}` block for `cluster {}` (or a leaf listener or remote).
+    pub(crate) fn block(&self) -> String {
         let p = |f: &str| self.dir.join(f).display().to_string();
         format!(
             "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", timeout: 2 }}",

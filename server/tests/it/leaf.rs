@@ -502,3 +502,37 @@ fn credentials_leaf_in_operator_mode() {
         }
     }
 }
+
+/// TLS on leaf connections: the hub sends its INFO in the clear with `tls_required`, then
+/// the leaf starts TLS and checks the hub's certificate against its CA; traffic crosses,
+/// both roles against nats-server.
+#[test]
+fn leaf_connections_over_tls() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let certs = crate::cluster::RouteCerts::new();
+    for (hub_bin, leaf_bin) in [(bin(), reference.clone()), (reference.clone(), bin())] {
+        let hub_cfg = NodeConfig::new("tlshub").no_cluster();
+        let port = hub_cfg.leaf_port;
+        let hub_cfg = hub_cfg.extra(&format!(
+            "leafnodes {{\n  listen: \"127.0.0.1:{port}\"\n  {}\n  authorization {{ users: [ {{user: leaf, password: leaf, account: A}} ] }}\n}}",
+            certs.block()
+        ));
+        let url = hub_cfg
+            .leaf_url("leaf", "leaf")
+            .replace("nats-leaf://", "tls://");
+        let leaf_cfg = NodeConfig::new("tlsleaf").no_cluster().extra(&format!(
+            "leafnodes {{ reconnect: \"200ms\", remotes: [ {{ url: \"{url}\", account: A, {} }} ] }}",
+            certs.block()
+        ));
+        let (hub, leaf) = link(hub_cfg, &hub_bin, leaf_cfg, &leaf_bin);
+        let (mut h, mut l) = (hub.client(), leaf.client());
+        h.sub("over.tls", 1);
+        h.sync();
+        await_delivery(&mut l, &mut h, "over.tls");
+        l.sub("back.tls", 2);
+        l.sync();
+        await_delivery(&mut h, &mut l, "back.tls");
+    }
+}
