@@ -1570,7 +1570,9 @@ mod tests {
         write_ls_minus(&mut out, b"q", Some(b"grp"));
         write_ls_minus(&mut out, b"foo", None);
         assert_eq!(out, b"LS+ foo\r\nLS+ q grp 3\r\nLS- q grp\r\nLS- foo\r\n");
-        let cases: &[(Option<&[u8]>, &[&[u8]], Option<&[u8]>, &str)] = &[
+        /// Reply, queues, header size field, expected bytes.
+        type Case<'a> = (Option<&'a [u8]>, &'a [&'a [u8]], Option<&'a [u8]>, &'a str);
+        let cases: &[Case] = &[
             (None, &[], None, "LMSG s 2\r\nhi\r\n"),
             (Some(b"r"), &[], None, "LMSG s r 2\r\nhi\r\n"),
             (None, &[b"g"], None, "LMSG s | g 2\r\nhi\r\n"),

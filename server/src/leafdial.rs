@@ -198,7 +198,7 @@ impl Dialer {
         });
         let Some((sock, peer)) = sock.filter(|(s, _)| s.set_nonblocking(true).is_ok()) else {
             r.failures += 1;
-            if r.failures == 1 || r.failures % ERROR_REPORTS == 0 {
+            if r.failures % ERROR_REPORTS == 1 {
                 log::error(&format!(
                     "Error trying to connect as leafnode to remote server {addr_text:?} (attempt {})",
                     r.failures

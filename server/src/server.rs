@@ -319,7 +319,7 @@ impl Server {
         let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
         let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
         attach_trust(&shared, trust.as_ref());
-        let dialer_rx = set_cluster(&shared, route_listener.as_ref())?;
+        let dialer_rx = set_cluster(&shared, route_listener.as_ref(), leaf_listener.as_ref())?;
         let leaf_rx = set_leafs(&shared, leaf_listener.as_ref());
         shared.sync_import_interest();
         start_system(&shared, system_account)?;
@@ -903,6 +903,7 @@ fn outward_ip() -> Option<String> {
 fn set_cluster(
     shared: &Arc<Shared>,
     listener: Option<&(TcpListener, SocketAddr)>,
+    leaf_listener: Option<&(TcpListener, SocketAddr)>,
 ) -> Result<Option<crossbeam_channel::Receiver<crate::cluster::DialerMsg>>, Error> {
     let Some((_, bound)) = listener else {
         return Ok(None);
@@ -963,6 +964,12 @@ fn set_cluster(
         } else {
             own_client_urls(&rt)
         },
+        leafnode_urls: leaf_listener
+            .and_then(|(_, bound)| {
+                let leaf = rt.opts.leafnodes.as_ref().filter(|l| !l.no_advertise)?;
+                Some(vec![own_leaf_url(leaf, *bound).0])
+            })
+            .unwrap_or_default(),
         ..Default::default()
     };
     let perms = opts
@@ -1042,22 +1049,7 @@ fn set_leafs(
         ..Default::default()
     };
     if let Some((_, bound)) = listener {
-        let (host, port) = match opts.advertise.rsplit_once(':') {
-            Some((h, p)) if !opts.advertise.is_empty() => (
-                h.trim_matches(|c| c == '[' || c == ']').to_string(),
-                p.parse().unwrap_or(bound.port()),
-            ),
-            _ => (opts.host.clone(), bound.port()),
-        };
-        let url_host = match host.as_str() {
-            "" | "0.0.0.0" | "::" => outward_ip().unwrap_or_else(|| "127.0.0.1".to_string()),
-            h => h.to_string(),
-        };
-        let url = if url_host.contains(':') {
-            format!("[{url_host}]:{port}")
-        } else {
-            format!("{url_host}:{port}")
-        };
+        let (url, host, port) = own_leaf_url(opts, *bound);
         info.ip = url.clone();
         info.host = host;
         info.port = port;
@@ -1073,6 +1065,28 @@ fn set_leafs(
     leafs.set_dialer(tx);
     shared.set_leafs(leafs);
     Some(rx)
+}
+
+/// This server's leaf URL (`host:port`: `advertise`, else the listener with an unspecified
+/// host replaced by this machine's outward address), and the host and port for the INFO.
+fn own_leaf_url(opts: &crate::opts::LeafOpts, bound: SocketAddr) -> (String, String, u16) {
+    let (host, port) = match opts.advertise.rsplit_once(':') {
+        Some((h, p)) if !opts.advertise.is_empty() => (
+            h.trim_matches(|c| c == '[' || c == ']').to_string(),
+            p.parse().unwrap_or(bound.port()),
+        ),
+        _ => (opts.host.clone(), bound.port()),
+    };
+    let url_host = match host.as_str() {
+        "" | "0.0.0.0" | "::" => outward_ip().unwrap_or_else(|| "127.0.0.1".to_string()),
+        h => h.to_string(),
+    };
+    let url = if url_host.contains(':') {
+        format!("[{url_host}]:{port}")
+    } else {
+        format!("{url_host}:{port}")
+    };
+    (url, host, port)
 }
 
 /// Registers the leaf listener and starts the dialer of the remotes; returns the listener.

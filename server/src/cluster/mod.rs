@@ -28,6 +28,8 @@ pub struct RouteEntry {
     pub name: String,
     /// The peer's client URLs (dropped from ours while it is in lame duck mode).
     pub connect_urls: Vec<String>,
+    /// The peer's leaf node URL, if it has a leaf listener it advertises.
+    pub leafnode_urls: Vec<String>,
     /// The peer entered lame duck mode.
     pub ldm: bool,
     /// Where to dial the peer (`host:port`).
@@ -369,6 +371,17 @@ impl Cluster {
     /// Changes whenever [`Cluster::client_urls`] does.
     pub fn urls_gen(&self) -> u64 {
         self.urls_gen.load(Ordering::Acquire)
+    }
+
+    /// The members' leaf node URLs (for a hub's `leafnode_urls`), sorted by member name.
+    pub fn peer_leaf_urls(&self) -> Vec<String> {
+        let routes = self.routes.lock();
+        let mut peers: Vec<&RouteEntry> = routes.values().filter(|e| !e.ldm).collect();
+        peers.sort_by(|a, b| a.name.cmp(&b.name));
+        peers
+            .into_iter()
+            .flat_map(|e| e.leafnode_urls.iter().cloned())
+            .collect()
     }
 
     /// The `connect_urls` for client INFO: ours first, then the members' (nats-server

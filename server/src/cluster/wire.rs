@@ -75,6 +75,10 @@ pub struct RouteInfo {
     /// Gossip: 1 = connect without re-gossiping, 2 = connect and gossip (spec §1.9.2).
     #[serde(skip_serializing_if = "is_zero")]
     pub gossip_mode: u8,
+    /// The sender's own leaf node URL (at most one), which its cluster's hubs give their
+    /// leaf connections in `leafnode_urls`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leafnode_urls: Vec<String>,
     /// Received only: a gateway name marks gateway gossip forwarded over a route.
     #[serde(skip_serializing)]
     pub gateway: String,

@@ -331,11 +331,7 @@ impl LeafUrl {
             )),
             UserInfo::Plain => Some(userinfo_text(&url.user, url.password.as_deref())),
         };
-        let path = url
-            .tail
-            .split(|c| c == '?' || c == '#')
-            .next()
-            .unwrap_or("");
+        let path = url.tail.split(['?', '#']).next().unwrap_or("");
         if !url.scheme.is_empty() || !host.is_empty() || user.is_some() {
             if !host.is_empty() || !path.is_empty() || user.is_some() {
                 out.push_str("//");

@@ -391,6 +391,15 @@ impl Worker {
         info.client_id = cid;
         info.nonce = nonce.to_string();
         info.cluster = leafs.cluster_name(self.shared.cluster());
+        // Every leaf URL of the cluster, ours first (nats-server `leafnode_urls`), so a leaf
+        // can fail over to another member.
+        if let (Some(urls), Some(cluster)) = (info.leafnode_urls.as_mut(), self.shared.cluster()) {
+            for url in cluster.peer_leaf_urls() {
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
         info
     }
 

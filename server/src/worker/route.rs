@@ -336,11 +336,14 @@ fn second_hop<'r>(members: &'r [SubRef], origin: Origin<'_>) -> Picked<'r> {
     members
         .iter()
         .find(|s| {
+            // Route to route is allowed here, as the fallback nats-server takes; a leaf
+            // connection still follows the origin rules.
             routed
-                && s.remote.is_some()
+                && s.remote
+                    .as_ref()
+                    .is_some_and(|r| r.leaf.is_none() || origin.may_send_to(s))
                 && s.cid != cid
                 && s.weight() > 0
-                && origin.may_send_to(s)
                 && !s.closed.load(std::sync::atomic::Ordering::Relaxed)
         })
         .or_else(|| leaf_fallback(members, origin))

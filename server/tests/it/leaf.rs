@@ -536,3 +536,44 @@ fn leaf_connections_over_tls() {
         await_delivery(&mut h, &mut l, "back.tls");
     }
 }
+
+/// A leaf on one member of a mixed hub cluster reaches the other member: its interest goes
+/// on over the route (the hub treats it as its own), routed messages come back down to it,
+/// and the hub's INFO lists every member's leaf URL.
+#[test]
+fn leaf_on_a_mixed_hub_cluster() {
+    use crate::util::cluster::wait_for_mesh;
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let with_leaf_port = |cfg: NodeConfig| {
+        let port = cfg.leaf_port;
+        cfg.extra(&format!(
+            "leafnodes {{ listen: \"127.0.0.1:{port}\", authorization {{ users: [ {{user: leaf, password: leaf, account: A}} ] }} }}"
+        ))
+    };
+    let n1 = with_leaf_port(NodeConfig::new("n1"));
+    let n2 = with_leaf_port(NodeConfig::new("n2").route_to(&n1));
+    let leaf_cfg = leaf_config("edge", &n1, "");
+    let n1 = Node::gannet(n1);
+    let n2 = Node::start(n2, &reference);
+    wait_for_mesh(&[&n1, &n2]);
+    let leaf = Node::start(leaf_cfg, &reference);
+    wait_leafz(&n1, 1);
+    let (mut far, mut l) = (n2.client(), leaf.client());
+    far.sub("edge.up", 1);
+    far.sync();
+    await_delivery(&mut l, &mut far, "edge.up");
+    l.sub("edge.down", 2);
+    l.sync();
+    await_delivery(&mut far, &mut l, "edge.down");
+    // n1's leaf INFO names n2's leaf URL too.
+    let mut c = crate::util::Conn::connect_addr(&format!("127.0.0.1:{}", n1.cfg.leaf_port));
+    let info = crate::util::info_json(&mut c);
+    let urls: Vec<&str> = info["leafnode_urls"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let n2_url = format!("127.0.0.1:{}", n2.cfg.leaf_port);
+    assert!(urls.contains(&n2_url.as_str()), "{info}");
+}
