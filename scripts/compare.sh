@@ -12,7 +12,10 @@
 # server instead, joined in a cluster by a route (a config file: random client, route and
 # monitoring ports on loopback, node B routing to node A): publishers and the requester on A,
 # subscribers and the responder on B (gannet-bench --url A --sub-url B), so every message
-# crosses the route. `--only cluster` runs just those.
+# crosses the route. `--only cluster` runs just those. The leaf cases ("leaf ...") run the same
+# way on a hub (node A, a leaf listener) and a leaf (node B, soliciting A for the global
+# account): publishers and the requester on the hub, subscribers and the responder on the
+# leaf, so every message crosses the leaf connection. `--only leaf` runs just those.
 #
 # Usage: scripts/compare.sh [--reps N] [--quick] [--pin] [--server-cpus LIST]
 #                           [--bench-cpus LIST] [--only REGEX] [--out DIR] [--no-build]
@@ -221,6 +224,7 @@ NODE_B_PORT=""
 # The startup lines a port is read from; gannet words them as both nats-servers do.
 CLIENT_WORDS="Listening for client connections on"
 ROUTE_WORDS="Listening for route connections on"
+LEAF_WORDS="Listening for leafnode connections on"
 HTTP_WORDS="Starting http monitor on"
 
 # stop_pid PID: TERM, up to 5 s to exit, then KILL.
@@ -387,6 +391,57 @@ await_routes() {
     echo "compare.sh: warning: the two $name nodes show no route after 10 s" >&2
 }
 
+# leaf_conf FILE [LEAF_PORT]: the config of the hub (a leaf listener on a random loopback
+# port), or, given the hub's leaf port, of a leaf soliciting it for the global account.
+leaf_conf() {
+    local leaf="  listen: 127.0.0.1:-1"
+    if [[ -n "${2:-}" ]]; then
+        leaf="  remotes: [ { url: \"nats-leaf://127.0.0.1:$2\" } ]"
+    fi
+    printf '%s\n' \
+        "listen: 127.0.0.1:-1" \
+        "http: 127.0.0.1:-1" \
+        "leafnodes {" \
+        "$leaf" \
+        "}" >"$1"
+}
+
+# num_leafs HTTP_PORT: the leaf connection count the server's /leafz gives, or nothing.
+num_leafs() {
+    { curl -fsS --max-time 1 "http://127.0.0.1:$1/leafz" 2>/dev/null || true; } \
+        | sed -n 's/.*"leafnodes": *\([0-9]*\).*/\1/p' | head -1
+}
+
+# start_leaf NAME LOG: a hub (SERVER_PID, PORT) and a leaf of it (NODE_B_PID, NODE_B_PORT),
+# both of server NAME, and waits (10 s at most) until both list the leaf connection.
+start_leaf() {
+    local name="$1" log_a="$2" log_b="${2%.log}-b.log" leaf_port http_a http_b n up port
+    leaf_conf "$WORK/leaf-a.conf"
+    launch "$name" "$log_a" -c "$WORK/leaf-a.conf"
+    SERVER_PID=$LAUNCHED_PID
+    await_ports "$name" "$SERVER_PID" "$log_a" "$CLIENT_WORDS" "$LEAF_WORDS" "$HTTP_WORDS"
+    PORT="${PORTS[0]}"
+    leaf_port="${PORTS[1]}"
+    http_a="${PORTS[2]}"
+    leaf_conf "$WORK/leaf-b.conf" "$leaf_port"
+    launch "$name" "$log_b" -c "$WORK/leaf-b.conf"
+    NODE_B_PID=$LAUNCHED_PID
+    await_ports "$name" "$NODE_B_PID" "$log_b" "$CLIENT_WORDS" "$HTTP_WORDS"
+    NODE_B_PORT="${PORTS[0]}"
+    http_b="${PORTS[1]}"
+    command -v curl >/dev/null || return 0
+    for _ in $(seq 100); do
+        up=0
+        for port in "$http_a" "$http_b"; do
+            n="$(num_leafs "$port")"
+            if [[ -n "$n" ]] && (( n >= 1 )); then up=$((up + 1)); fi
+        done
+        if (( up == 2 )); then return 0; fi
+        sleep 0.1
+    done
+    echo "compare.sh: warning: the $name hub and leaf show no leaf connection after 10 s" >&2
+}
+
 # --- the cases -------------------------------------------------------------------------
 if [[ $QUICK == 1 ]]; then
     D=0.5
@@ -403,6 +458,8 @@ if [[ $QUICK == 1 ]]; then
     CASES+=("subs --subscriptions 10000 --sub-conns 4 --duration-secs $D")
     for s in 16 128; do CASES+=("cluster pubsub --size $s --duration-secs $D"); done
     CASES+=("cluster req --size 128 --msgs 2000")
+    for s in 16 128; do CASES+=("leaf pubsub --size $s --duration-secs $D"); done
+    CASES+=("leaf req --size 128 --msgs 2000")
 else
     D=3
     SIZES=(16 64 128 256 1024 4096 16384)
@@ -418,6 +475,8 @@ else
     CASES+=("subs --subscriptions 100000 --sub-conns 4 --duration-secs $D")
     for s in 16 128; do CASES+=("cluster pubsub --size $s --duration-secs $D"); done
     CASES+=("cluster req --size 128 --msgs 20000")
+    for s in 16 128; do CASES+=("leaf pubsub --size $s --duration-secs $D"); done
+    CASES+=("leaf req --size 128 --msgs 20000")
 fi
 if [[ -n "$ONLY" ]]; then
     FILTERED=()
@@ -459,6 +518,9 @@ failure_line() {
     set -- $2
     if [[ "$1" == cluster ]]; then
         extra+=',"cross_server":true'
+        shift
+    elif [[ "$1" == leaf ]]; then
+        extra+=',"cross_server":true,"topology":"leaf"'
         shift
     fi
     scenario="$1"
@@ -509,6 +571,10 @@ for rep in $(seq "$REPS"); do
                 # Publishers on node A (--url), subscribers on node B.
                 start_cluster "$name" "$log"
                 bench_args="${case_args#cluster } --sub-url 127.0.0.1:$NODE_B_PORT"
+            elif [[ "$case_args" == "leaf "* ]]; then
+                # Publishers on the hub (--url), subscribers on the leaf.
+                start_leaf "$name" "$log"
+                bench_args="${case_args#leaf } --sub-url 127.0.0.1:$NODE_B_PORT --topology leaf"
             else
                 start_server "$name" "$log"
                 bench_args="$case_args"
@@ -559,8 +625,8 @@ else
 fi
 ORDER="${SERVERS[*]}"
 FRESH="fresh server per run"
-if [[ " ${CASES[*]} " == *" cluster "* ]]; then
-    FRESH="fresh server (two fresh nodes for the cluster cases) per run"
+if [[ "${CASES[*]}" == *"cluster "* || "${CASES[*]}" == *"leaf "* ]]; then
+    FRESH="fresh server (two fresh nodes for the cluster and leaf cases) per run"
 fi
 "$CHART" --raw "$RAW" --json "$OUT/$RUN_ID.json" --md "$OUT/$RUN_ID.md" --svg "$OUT/$RUN_ID.svg" \
     --title "gannet $GIT_REV vs $VERSUS ($(nproc) cores, median of $REPS)" \

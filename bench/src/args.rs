@@ -108,6 +108,9 @@ pub struct Config {
     /// `host:port` the subscribing side (subscribers, queue members, the responder) connects
     /// to instead of `addr` (`--sub-url`): another node of a cluster.
     pub sub_addr: Option<String>,
+    /// What joins the two servers of a cross-server run, for the report's case names
+    /// (`--topology`): `cluster` (a route, the default) or `leaf` (a leaf node connection).
+    pub topology: Option<String>,
     /// Message (or request, or connection) count; each scenario has its default.
     pub msgs: Option<u64>,
     /// Publish for this long instead of a fixed count (capped at [`DURATION_MSGS_CAP`]).
@@ -161,6 +164,7 @@ impl Default for Config {
             scenarios: Vec::new(),
             addr: "127.0.0.1:4222".to_string(),
             sub_addr: None,
+            topology: None,
             msgs: None,
             duration: None,
             size: None,
@@ -212,6 +216,8 @@ options:
   --sub-url HOST:PORT   subscribers, queue members and the responder connect here, the
                         publishers and the requester to --url: two nodes of a cluster
                         (pubsub fanout queue req req-open) [--url]
+  --topology NAME       what joins the --url and --sub-url servers, named in the report:
+                        cluster or leaf [cluster]
   --msgs N              messages, requests or connections (k/M/G suffixes: 10k, 1M)
   --duration-secs S     publish for S seconds instead of a fixed count
   --size BYTES          payload size (suffixes: 16, 1K, 16KiB) [16; req*: 128]
@@ -279,6 +285,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "-s",
     "--server",
     "--sub-url",
+    "--topology",
     "--msgs",
     "-n",
     "--duration-secs",
@@ -329,6 +336,10 @@ fn parse_option(cfg: &mut Config, name: &str, value: &str) -> Result<(), ArgsErr
     match name {
         "--url" | "-s" | "--server" => cfg.addr = parse_url(value).map_err(ctx)?,
         "--sub-url" => cfg.sub_addr = Some(parse_url(value).map_err(ctx)?),
+        "--topology" => match value {
+            "cluster" | "leaf" => cfg.topology = Some(value.to_string()),
+            other => return Err(ctx(format!("unknown topology {other:?} (cluster, leaf)"))),
+        },
         "--msgs" | "-n" => cfg.msgs = Some(parse_count(value).map_err(ctx)?),
         "--duration-secs" => cfg.duration = Some(parse_secs(value).map_err(ctx)?),
         "--size" => cfg.size = Some(parse_size(value).map_err(ctx)? as usize),

@@ -30,6 +30,10 @@ pub struct Report {
     /// message crossed a route. Such runs are their own cases (`cluster pubsub 1->1 16B`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub cross_server: bool,
+    /// What joined the two servers of a cross-server run: empty for a route (`cluster`), or
+    /// `leaf` for a leaf node connection (`leaf pubsub 1->1 16B`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topology: String,
     /// Target request rate of `req-open`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<u64>,
@@ -142,9 +146,18 @@ impl Report {
             other => format!("{other} {size}"),
         };
         if self.cross_server {
-            format!("cluster {case}")
+            format!("{} {case}", self.topology_name())
         } else {
             case
+        }
+    }
+
+    /// `cluster` or `leaf`: what joined the two servers of a cross-server run.
+    pub fn topology_name(&self) -> &str {
+        if self.topology.is_empty() {
+            "cluster"
+        } else {
+            &self.topology
         }
     }
 
@@ -159,10 +172,10 @@ impl Report {
             "subs" => format!("{} subs, {} B", si(self.subs as f64), self.size),
             _ => String::new(),
         };
-        if self.cross_server {
-            format!("{shape}, cross-server")
-        } else {
-            shape
+        match (self.cross_server, self.topology.as_str()) {
+            (true, "leaf") => format!("{shape}, across a leaf connection"),
+            (true, _) => format!("{shape}, cross-server"),
+            (false, _) => shape,
         }
     }
 

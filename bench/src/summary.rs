@@ -136,8 +136,10 @@ struct TargetSpec {
     subs: Option<usize>,
     metric: &'static str,
     target: Target,
-    /// For the cross-server (cluster) runs of the scenario instead of the single-server ones.
+    /// For the cross-server runs of the scenario instead of the single-server ones.
     cross_server: bool,
+    /// Which cross-server topology: `cluster` or `leaf` (ignored for single-server runs).
+    topology: &'static str,
 }
 
 const fn spec(
@@ -155,6 +157,7 @@ const fn spec(
         metric,
         target: Target { op, ratio },
         cross_server: false,
+        topology: "",
     }
 }
 
@@ -163,6 +166,17 @@ const fn spec(
 const fn cluster(s: TargetSpec) -> TargetSpec {
     TargetSpec {
         cross_server: true,
+        topology: "cluster",
+        ..s
+    }
+}
+
+/// `s` for the runs across a leaf node connection (publishers on the hub, subscribers or the
+/// responder on the leaf).
+const fn leaf(s: TargetSpec) -> TargetSpec {
+    TargetSpec {
+        cross_server: true,
+        topology: "leaf",
         ..s
     }
 }
@@ -187,6 +201,10 @@ const TARGETS: &[TargetSpec] = &[
     cluster(spec("pubsub", Some(128), None, "msgs/s", Op::Ge, 1.5)),
     cluster(spec("req", None, None, "p50", Op::Le, 0.8)),
     cluster(spec("req", None, None, "p99", Op::Le, 0.8)),
+    // Issue 15: through one leaf hop, against nats-server in the same topology.
+    leaf(spec("pubsub", None, None, "msgs/s", Op::Ge, 1.3)),
+    leaf(spec("req", None, None, "p50", Op::Le, 0.8)),
+    leaf(spec("req", None, None, "p99", Op::Le, 0.8)),
 ];
 
 /// The target for a case's metric, if the issue sets one.
@@ -196,6 +214,7 @@ pub fn target_for(r: &Report, metric: &str) -> Option<Target> {
         .find(|t| {
             t.scenario == r.scenario
                 && t.cross_server == r.cross_server
+                && (!r.cross_server || t.topology == r.topology_name())
                 && t.metric == metric
                 && t.size.is_none_or(|s| s == r.size)
                 && t.subs.is_none_or(|n| n == r.subs)

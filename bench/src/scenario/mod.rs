@@ -37,6 +37,13 @@ pub fn run(sc: Scenario, cfg: &Config) -> Report {
     let mut report = Report::new(sc.name());
     report.label = cfg.label.clone();
     report.cross_server = sc.takes_sub_url() && cfg.cross_server();
+    if report.cross_server {
+        report.topology = cfg
+            .topology
+            .clone()
+            .filter(|t| t != "cluster")
+            .unwrap_or_default();
+    }
     let deadline = Instant::now() + cfg.limit;
     let result = match sc {
         Scenario::Pub => throughput::publish_only(cfg, deadline, &mut report),
