@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::gofmt::{go_duration_string, go_float, go_quote, go_split_host_port};
 use crate::opts::{
-    ClusterOpts, LeafOpts, LeafUser, Options, RemoteLeafOpts, RouteUrl, RANDOM_PORT,
+    ClusterOpts, GatewayOpts, LeafOpts, LeafUser, Options, RemoteGatewayOpts, RemoteLeafOpts,
+    RouteUrl, RANDOM_PORT,
 };
 
 impl Options {
@@ -35,6 +36,7 @@ impl Options {
         diff_clients(old, new, &mut diff)?;
         diff_http_and_sizes(old, new, &mut diff)?;
         diff_cluster(old, new, &mut diff)?;
+        diff_gateway(old, new)?;
         diff_leafnode(old, new, &mut diff)?;
         diff_tls(old, new, &mut diff)?;
         diff_files(old, new, &mut diff)?;
@@ -251,6 +253,128 @@ fn routes_of(opts: &Options) -> &[RouteUrl] {
         Some(cluster) => cluster.routes.as_slice(),
         None => &[],
     }
+}
+
+/// The gateway (nats-server `diffOptions`, case `gateway`): nothing may change but the TLS
+/// certificates and settings and the pinned certificates. No `gateway` block compares as an
+/// empty one, and a `port` of [`RANDOM_PORT`] in `new` keeps the current port. The refusal
+/// prints both sides as Go's `%v` of `GatewayOpts`.
+fn diff_gateway(old: &Options, new: &Options) -> Result<(), String> {
+    let none = GatewayOpts::default();
+    let old_gateway = old.gateway.as_ref().unwrap_or(&none);
+    let new_gateway = new.gateway.as_ref().unwrap_or(&none);
+    let new_port = match new_gateway.port {
+        RANDOM_PORT => old_gateway.port,
+        port => port,
+    };
+    let old_fields = gateway_fields(old_gateway, old_gateway.port);
+    if old_fields == gateway_fields(new_gateway, new_port) {
+        return Ok(());
+    }
+    Err(format!(
+        "config reload not supported for Gateway: old={}, new={}",
+        gateway_text(old_gateway, old_gateway.port),
+        gateway_text(new_gateway, new_port)
+    ))
+}
+
+/// The gateway settings a reload compares, in `GatewayOpts` order: all but the TLS
+/// configuration and the pinned certificates. Remotes are compared in name order, with
+/// their URLs as configured (credentials included) and their TLS timeout.
+fn gateway_fields(g: &GatewayOpts, port: i64) -> Vec<String> {
+    let mut remotes: Vec<&RemoteGatewayOpts> = g.gateways.iter().collect();
+    remotes.sort_by(|a, b| a.name.cmp(&b.name));
+    let remotes: Vec<String> = remotes
+        .iter()
+        .map(|r| {
+            let urls: Vec<&str> = r.urls.iter().map(|u| u.raw.as_str()).collect();
+            format!("{:?}", (&r.name, remote_gateway_tls_timeout(r), urls))
+        })
+        .collect();
+    vec![
+        g.name.clone(),
+        g.host.clone(),
+        port.to_string(),
+        g.user.clone(),
+        g.password.clone(),
+        go_float(g.auth_timeout.as_secs_f64()),
+        gateway_tls_timeout(g),
+        g.tls.as_ref().is_some_and(|t| t.map).to_string(),
+        g.tls_check_known_urls.to_string(),
+        g.advertise.clone(),
+        g.connect_retries.to_string(),
+        g.connect_backoff.to_string(),
+        format!("[{}]", remotes.join(" ")),
+        g.reject_unknown_cluster.to_string(),
+        go_duration_string(g.write_deadline.unwrap_or_default()),
+        g.write_timeout.unwrap_or_default().to_string(),
+    ]
+}
+
+/// Go's `%v` of `GatewayOpts` (`{Name Host Port Username Password AuthTimeout TLSConfig
+/// TLSTimeout TLSMap TLSCheckKnownURLs TLSPinnedCerts Advertise ConnectRetries
+/// ConnectBackoff Gateways RejectUnknown WriteDeadline WriteTimeout resolver
+/// sendQSubsBufSize tlsConfigOpts}`). nats-server prints the addresses of the TLS
+/// configuration and of each remote; we print `<set>` for a TLS configuration and each
+/// remote as `{name [urls]}`, the URLs without user info.
+fn gateway_text(g: &GatewayOpts, port: i64) -> String {
+    let tls = g.tls.as_ref();
+    let pointer = if tls.is_some() { "<set>" } else { "<nil>" };
+    let pinned: Vec<String> = tls
+        .and_then(|t| t.pinned_certs.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{p}:{{}}"))
+        .collect();
+    let mut remotes: Vec<&RemoteGatewayOpts> = g.gateways.iter().collect();
+    remotes.sort_by(|a, b| a.name.cmp(&b.name));
+    let remotes: Vec<String> = remotes
+        .iter()
+        .map(|r| {
+            let urls: Vec<String> = r.urls.iter().map(|u| u.to_string()).collect();
+            format!("{{{} [{}]}}", r.name, urls.join(" "))
+        })
+        .collect();
+    let fields = [
+        g.name.clone(),
+        g.host.clone(),
+        port.to_string(),
+        g.user.clone(),
+        g.password.clone(),
+        go_float(g.auth_timeout.as_secs_f64()),
+        pointer.to_string(),
+        gateway_tls_timeout(g),
+        tls.is_some_and(|t| t.map).to_string(),
+        g.tls_check_known_urls.to_string(),
+        format!("map[{}]", pinned.join(" ")),
+        g.advertise.clone(),
+        g.connect_retries.to_string(),
+        g.connect_backoff.to_string(),
+        format!("[{}]", remotes.join(" ")),
+        g.reject_unknown_cluster.to_string(),
+        go_duration_string(g.write_deadline.unwrap_or_default()),
+        g.write_timeout.unwrap_or_default().to_string(),
+        "<nil>".to_string(),
+        "0".to_string(),
+        pointer.to_string(),
+    ];
+    format!("{{{}}}", fields.join(" "))
+}
+
+/// The listener's TLS timeout in seconds as nats-server holds it: as configured, else 2 s
+/// when there is a port (`setBaselineOptions`), else 0.
+fn gateway_tls_timeout(g: &GatewayOpts) -> String {
+    let timeout = match g.tls.as_ref().map_or(Duration::ZERO, |t| t.timeout_configured) {
+        d if d.is_zero() && g.port != 0 => crate::tls::config::TLS_TIMEOUT_DEFAULT,
+        d => d,
+    };
+    go_float(timeout.as_secs_f64())
+}
+
+/// A remote gateway's TLS timeout in seconds as configured (0 = the listener's).
+fn remote_gateway_tls_timeout(r: &RemoteGatewayOpts) -> String {
+    let timeout = r.tls.as_ref().map_or(Duration::ZERO, |t| t.timeout_configured);
+    go_float(timeout.as_secs_f64())
 }
 
 /// Leaf nodes (nats-server `getLeafNodeOptionsChanges` and `leafNodeOption.Apply`): the
@@ -971,6 +1095,52 @@ mod tests {
         assert_eq!(
             old.diff_reloadable(&with_user).unwrap_err(),
             "config reload not supported for NoAuthUser: old=, new=bob"
+        );
+    }
+
+    #[test]
+    fn reload_gateway_refuses_changes() {
+        let load = |text: &str| with_flags(text, &[]).unwrap();
+        let base = "gateway { name: a, port: 7222 }";
+        let old = load(base);
+        let changes = |text: &str| old.diff_reloadable(&load(text));
+        assert_eq!(changes(base), Ok(Vec::new()));
+        // A random port keeps the current one.
+        assert_eq!(changes("gateway { name: a, port: -1 }"), Ok(Vec::new()));
+        assert_eq!(
+            changes("gateway { name: a, port: 7222, connect_retries: 3 }").unwrap_err(),
+            "config reload not supported for Gateway: \
+             old={a 0.0.0.0 7222   2 <nil> 2 false false map[]  0 false [] false 0s  <nil> 0 <nil>}, \
+             new={a 0.0.0.0 7222   2 <nil> 2 false false map[]  3 false [] false 0s  <nil> 0 <nil>}"
+        );
+        assert_eq!(
+            changes("port: 4222").unwrap_err(),
+            "config reload not supported for Gateway: \
+             old={a 0.0.0.0 7222   2 <nil> 2 false false map[]  0 false [] false 0s  <nil> 0 <nil>}, \
+             new={  0   0 <nil> 0 false false map[]  0 false [] false 0s  <nil> 0 <nil>}"
+        );
+        let full = "gateway { name: a, port: 7222, advertise: \"h:1\", connect_retries: 2, \
+                    connect_backoff: true, reject_unknown: true, write_deadline: \"3s\", \
+                    write_timeout: retry, authorization { user: u, password: p, timeout: 0.5 } }";
+        let old = load(full);
+        let retried = full.replace("connect_retries: 2", "connect_retries: 3");
+        assert_eq!(
+            old.diff_reloadable(&load(&retried)).unwrap_err(),
+            "config reload not supported for Gateway: \
+             old={a 0.0.0.0 7222 u p 0.5 <nil> 2 false false map[] h:1 2 true [] true 3s retry <nil> 0 <nil>}, \
+             new={a 0.0.0.0 7222 u p 0.5 <nil> 2 false false map[] h:1 3 true [] true 3s retry <nil> 0 <nil>}"
+        );
+        // Remotes compare in name order, with their URLs (credentials included).
+        let remotes = |list: &str| load(&format!("gateway {{ name: a, port: 7222, gateways: [{list}] }}"));
+        let old = remotes("{name: b, url: \"nats://h:1\"}, {name: c, url: \"nats://h:2\"}");
+        let swapped = remotes("{name: c, url: \"nats://h:2\"}, {name: b, url: \"nats://h:1\"}");
+        assert_eq!(old.diff_reloadable(&swapped), Ok(Vec::new()));
+        let moved = remotes("{name: b, url: \"nats://u:p@h:3\"}, {name: c, url: \"nats://h:2\"}");
+        assert_eq!(
+            old.diff_reloadable(&moved).unwrap_err(),
+            "config reload not supported for Gateway: \
+             old={a 0.0.0.0 7222   2 <nil> 2 false false map[]  0 false [{b [nats://h:1]} {c [nats://h:2]}] false 0s  <nil> 0 <nil>}, \
+             new={a 0.0.0.0 7222   2 <nil> 2 false false map[]  0 false [{b [nats://h:3]} {c [nats://h:2]}] false 0s  <nil> 0 <nil>}"
         );
     }
 }

@@ -26,6 +26,9 @@ use super::{Options, WriteTimeout, AUTH_TIMEOUT_DEFAULT, HOST_DEFAULT, RANDOM_PO
 pub(crate) const ROUTE_MAX_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// `ErrClusterNameHasSpaces`.
 pub(super) const NAME_HAS_SPACES: &str = "cluster name cannot contain spaces";
+/// `ErrClusterNameConfigConflict`.
+pub(super) const NAME_CONFLICTS_WITH_GATEWAY: &str =
+    "cluster name conflicts between cluster and gateway definitions";
 /// The system account nats-server pins when none is configured (`DEFAULT_SYSTEM_ACCOUNT`).
 const DEFAULT_SYSTEM_ACCOUNT: &str = "$SYS";
 /// The most RTT thresholds `s2_auto` compression takes.
@@ -162,17 +165,22 @@ impl ClusterOpts {
 
     /// nats-server's startup checks of the cluster options (`validateCluster`).
     /// `system_account` and `no_system_account` decide which account nats-server pins on
-    /// its own, which shows in the duplicate-account message.
+    /// its own, which shows in the duplicate-account message. `gateway_name` is the
+    /// gateway's `name` (empty without gateway): a cluster name must match it.
     pub(super) fn validate(
         &self,
         system_account: &str,
         no_system_account: bool,
+        gateway_name: &str,
     ) -> Result<(), String> {
         if self.name.contains(' ') {
             return Err(NAME_HAS_SPACES.into());
         }
         if !self.compression.is_empty() {
             self.compression_mode()?;
+        }
+        if !gateway_name.is_empty() && !self.name.is_empty() && self.name != gateway_name {
+            return Err(NAME_CONFLICTS_WITH_GATEWAY.into());
         }
         let pinned = self.pinned_with_system_account(system_account, no_system_account);
         if pinned.is_empty() {
@@ -344,16 +352,23 @@ struct Block {
     auth_permissions: Option<Permissions>,
 }
 
-/// The keys of `cluster.authorization` (`parseAuthorization`).
+/// The keys of `cluster.authorization` and `gateway.authorization` (`parseAuthorization`).
 #[derive(Default)]
-struct RouteAuth {
-    user: String,
-    password: String,
-    token: String,
-    timeout: Duration,
-    users: bool,
-    callout: bool,
-    permissions: Option<Permissions>,
+pub(super) struct RouteAuth {
+    /// `user` / `username`.
+    pub(super) user: String,
+    /// `pass` / `password`.
+    pub(super) password: String,
+    /// `token`: refused by the caller when set.
+    pub(super) token: String,
+    /// `timeout`; zero when not set.
+    pub(super) timeout: Duration,
+    /// `users` was given (and parsed): refused by the caller.
+    pub(super) users: bool,
+    /// `auth_callout` / `auth_hook` was given: refused by the caller.
+    pub(super) callout: bool,
+    /// `permissions` and its aliases.
+    pub(super) permissions: Option<Permissions>,
 }
 
 impl Options {
@@ -562,8 +577,9 @@ fn cluster_authorization(
     Ok(())
 }
 
-/// One key of `cluster.authorization`; an unknown one is reported and skipped.
-fn route_auth_key(auth: &mut RouteAuth, e: &Entry, report: &mut Report) -> Result<(), String> {
+/// One key of `cluster.authorization` or `gateway.authorization`; an unknown one is
+/// reported and skipped.
+pub(super) fn route_auth_key(auth: &mut RouteAuth, e: &Entry, report: &mut Report) -> Result<(), String> {
     let v = &e.value;
     match e.key.to_lowercase().as_str() {
         "user" | "username" => auth.user = owned(v)?,

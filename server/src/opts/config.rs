@@ -1,6 +1,7 @@
 //! The config-file keys: what each top-level key (and the `authorization` block) sets, with
-//! nats-server's aliases, value types, warnings and error texts. The `cluster` block is read in
-//! `cluster.rs`, with the value helpers of this file.
+//! nats-server's aliases, value types, warnings and error texts. The `cluster`, `gateway` and
+//! `leafnodes` blocks are read in `cluster.rs`, `gateway.rs` and `leaf.rs`, with the value
+//! helpers of this file.
 //!
 //! Mirrors `ProcessConfigFile` / `processConfigFileLine` and their value parsers
 //! (`parseListen`, `parseAuthorization`, the resolver forms, …) in nats-server's
@@ -26,7 +27,6 @@ use super::{
 const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "mappings",
     "maps",
-    "gateway",
     "jetstream",
     "ocsp",
     "ocsp_cache",
@@ -122,9 +122,8 @@ impl Options {
         Ok(true)
     }
 
-    /// Server-to-server links: `cluster` (in `cluster.rs`) and `leafnodes`/`leaf` (in
-    /// `leaf.rs`). `Ok(false)` for any other key; `gateway` is accepted without being
-    /// implemented (`config_other`).
+    /// Server-to-server links: `cluster` (in `cluster.rs`), `gateway` (in `gateway.rs`) and
+    /// `leafnodes`/`leaf` (in `leaf.rs`). `Ok(false)` for any other key.
     fn config_links(
         &mut self,
         entry: &Entry,
@@ -133,6 +132,7 @@ impl Options {
     ) -> Result<bool, String> {
         match lower {
             "cluster" => self.config_cluster(&entry.value, report)?,
+            "gateway" => self.config_gateway(&entry.value, report)?,
             "leafnodes" | "leaf" => self.config_leafnodes(&entry.value, report)?,
             _ => return Ok(false),
         }

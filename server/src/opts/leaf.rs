@@ -1450,7 +1450,7 @@ fn is_user_seed(seed: &str) -> bool {
 // Go's formatting and path helpers.
 
 /// Go's `%v` of a config value, for the messages that print one.
-fn go_value_text(v: &Value) -> String {
+pub(super) fn go_value_text(v: &Value) -> String {
     go_value_text_at(v, 0)
 }
 

@@ -2,8 +2,9 @@
 //!
 //! [`Options`] is built from a config file ([`Options::from_config`], in `config.rs`), then
 //! command-line flags override it ([`Options::apply_flags`], in `flags.rs`; the `cluster`
-//! block and flags are in `cluster.rs`, see [`ClusterOpts`]; the `leafnodes` block is in
-//! `leaf.rs`, see [`LeafOpts`]); [`load`] does
+//! block and flags are in `cluster.rs`, see [`ClusterOpts`]; the `gateway` block is in
+//! `gateway.rs`, see [`GatewayOpts`]; the `leafnodes` block is in `leaf.rs`, see
+//! [`LeafOpts`]); [`load`] does
 //! both the way nats-server's `ConfigureOptions` does. On reload the server
 //! loads again and asks [`Options::diff_reloadable`] (in [`crate::reload`]) what changed.
 //!
@@ -17,9 +18,11 @@
 mod cluster;
 mod config;
 mod flags;
+pub mod gateway;
 pub mod leaf;
 
 pub use cluster::{ClusterOpts, RouteUrl};
+pub use gateway::{GatewayOpts, GatewayUrl, RemoteGatewayOpts};
 pub use leaf::{LeafOpts, LeafProxy, LeafUrl, LeafUser, RemoteLeafOpts};
 
 use std::fmt;
@@ -193,10 +196,12 @@ pub struct Options {
     /// `cluster { … }` with the cluster flags applied; `None` when there is neither a
     /// `cluster` block nor a `--cluster` flag (or `--cluster ""` turned clustering off).
     pub cluster: Option<ClusterOpts>,
+    /// `gateway { … }`, defaults applied; `None` without such a block.
+    pub gateway: Option<GatewayOpts>,
     /// `leafnodes { … }` (or `leaf { … }`), defaults applied; `None` without such a block.
     pub leafnodes: Option<LeafOpts>,
     /// Settings that were accepted but have no effect in Gannet yet, in the
-    /// order found: top-level config keys (`"gateway"`), nested ones
+    /// order found: top-level config keys (`"jetstream"`), nested ones
     /// (`"authorization.auth_callout"`, `"authorization.proxy_required"`) and flags (`"prof_port"`).
     pub not_implemented: Vec<String>,
     /// `http`/`https` host as configured; empty means "same as `host`".
@@ -427,6 +432,7 @@ impl Options {
             tls: None,
             allow_non_tls: false,
             cluster: None,
+            gateway: None,
             leafnodes: None,
             not_implemented: Vec::new(),
             http_host_configured: String::new(),
@@ -462,6 +468,11 @@ impl Options {
         if let Some(leaf) = &self.leafnodes {
             leaf.validate(self.operator_mode())
                 .map_err(Error::Invalid)?;
+            // The last check of nats-server's validateLeafNode.
+            let has_gateway = self.gateway.as_ref().is_some_and(GatewayOpts::is_configured);
+            if leaf.port != 0 && has_gateway && self.system_account.is_empty() {
+                return Err(Error::Invalid(gateway::LEAF_NEEDS_SYSTEM_ACCOUNT.into()));
+            }
         }
         crate::auth::config::validate(&self.users, &self.accounts).map_err(Error::Invalid)?;
         let in_accounts = self.users.iter().any(|u| !u.account.is_empty());
@@ -491,9 +502,13 @@ impl Options {
                 )));
             }
         }
+        if let Some(gateway) = &self.gateway {
+            gateway.validate().map_err(Error::Invalid)?;
+        }
         if let Some(cluster) = &self.cluster {
+            let gateway_name = self.gateway.as_ref().map_or("", |g| g.name.as_str());
             cluster
-                .validate(&self.system_account, self.no_system_account)
+                .validate(&self.system_account, self.no_system_account, gateway_name)
                 .map_err(Error::Invalid)?;
         }
         Ok(())
@@ -639,6 +654,16 @@ impl Options {
         );
         if let Some(cluster) = &mut self.cluster {
             cluster.set_baseline();
+        }
+        if let Some(gateway) = &mut self.gateway {
+            gateway.set_baseline();
+        }
+        // nats-server's validateCluster: a cluster without name takes the gateway's, so
+        // that it is not a dynamic name.
+        if let (Some(cluster), Some(gateway)) = (&mut self.cluster, &self.gateway) {
+            if cluster.name.is_empty() && !gateway.name.contains(' ') {
+                cluster.name = gateway.name.clone();
+            }
         }
         if let Some(leaf) = &mut self.leafnodes {
             leaf.set_baseline();

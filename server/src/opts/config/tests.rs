@@ -178,7 +178,7 @@ fn not_implemented_keys_are_recorded() {
     );
     assert_eq!(
         o.not_implemented,
-        ["gateway", "jetstream", "prof_port", "mappings"]
+        ["jetstream", "prof_port", "mappings"]
     );
     assert_eq!(
         error("prof_port: \"x\""),
