@@ -33,6 +33,8 @@ pub mod conf;
 pub mod connect;
 pub mod dialer;
 pub mod gate;
+pub mod gateway;
+pub mod gatewaydial;
 pub mod gofmt;
 pub mod ids;
 pub mod info;

@@ -364,7 +364,11 @@ fn gateway_text(g: &GatewayOpts, port: i64) -> String {
 /// The listener's TLS timeout in seconds as nats-server holds it: as configured, else 2 s
 /// when there is a port (`setBaselineOptions`), else 0.
 fn gateway_tls_timeout(g: &GatewayOpts) -> String {
-    let timeout = match g.tls.as_ref().map_or(Duration::ZERO, |t| t.timeout_configured) {
+    let timeout = match g
+        .tls
+        .as_ref()
+        .map_or(Duration::ZERO, |t| t.timeout_configured)
+    {
         d if d.is_zero() && g.port != 0 => crate::tls::config::TLS_TIMEOUT_DEFAULT,
         d => d,
     };
@@ -373,7 +377,10 @@ fn gateway_tls_timeout(g: &GatewayOpts) -> String {
 
 /// A remote gateway's TLS timeout in seconds as configured (0 = the listener's).
 fn remote_gateway_tls_timeout(r: &RemoteGatewayOpts) -> String {
-    let timeout = r.tls.as_ref().map_or(Duration::ZERO, |t| t.timeout_configured);
+    let timeout = r
+        .tls
+        .as_ref()
+        .map_or(Duration::ZERO, |t| t.timeout_configured);
     go_float(timeout.as_secs_f64())
 }
 
@@ -1131,7 +1138,11 @@ mod tests {
              new={a 0.0.0.0 7222 u p 0.5 <nil> 2 false false map[] h:1 3 true [] true 3s retry <nil> 0 <nil>}"
         );
         // Remotes compare in name order, with their URLs (credentials included).
-        let remotes = |list: &str| load(&format!("gateway {{ name: a, port: 7222, gateways: [{list}] }}"));
+        let remotes = |list: &str| {
+            load(&format!(
+                "gateway {{ name: a, port: 7222, gateways: [{list}] }}"
+            ))
+        };
         let old = remotes("{name: b, url: \"nats://h:1\"}, {name: c, url: \"nats://h:2\"}");
         let swapped = remotes("{name: c, url: \"nats://h:2\"}, {name: b, url: \"nats://h:1\"}");
         assert_eq!(old.diff_reloadable(&swapped), Ok(Vec::new()));

@@ -36,6 +36,7 @@ const SIGNALS: Token = Token(1);
 const CONTROL: Token = Token(2);
 const ROUTE_LISTENER: Token = Token(3);
 const LEAF_LISTENER: Token = Token(4);
+const GATEWAY_LISTENER: Token = Token(5);
 /// Requests waiting for the control thread, at most.
 const CONTROL_QUEUE_MAX: usize = 16;
 
@@ -81,6 +82,8 @@ pub struct Server {
     route_listener: Option<TcpListener>,
     /// The leaf node listener, when `leafnodes` has a port.
     leaf_listener: Option<TcpListener>,
+    /// The gateway listener, when `gateway` has a port.
+    gateway_listener: Option<TcpListener>,
 }
 
 /// `tls.connection_rate_limit`: new connections allowed per one-second window (nats-server
@@ -316,11 +319,13 @@ impl Server {
         opts.add_sys_only_no_auth_user("");
         let route_listener = bind_route_listener(&opts)?;
         let leaf_listener = bind_leaf_listener(&opts)?;
+        let gateway_listener = bind_gateway_listener(&opts)?;
         let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
         let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
         attach_trust(&shared, trust.as_ref());
         let dialer_rx = set_cluster(&shared, route_listener.as_ref(), leaf_listener.as_ref())?;
         let leaf_rx = set_leafs(&shared, leaf_listener.as_ref());
+        let gateway_rx = set_gateways(&shared, gateway_listener.as_ref());
         shared.sync_import_interest();
         start_system(&shared, system_account)?;
         let mut threads = spawn_workers(&shared, workers)?;
@@ -329,6 +334,8 @@ impl Server {
         let signals = register_listener_and_signals(&poll, &mut listener)?;
         let route_listener = start_routes(&shared, &poll, route_listener, dialer_rx, &mut threads)?;
         let leaf_listener = start_leafs(&shared, &poll, leaf_listener, leaf_rx, &mut threads)?;
+        let gateway_listener =
+            start_gateways(&shared, &poll, gateway_listener, gateway_rx, &mut threads)?;
         let mut server = Server {
             shared,
             ids,
@@ -346,6 +353,7 @@ impl Server {
             tls_rate: RateCounter::default(),
             route_listener,
             leaf_listener,
+            gateway_listener,
         };
         server.start_monitor()?;
         server.write_pid_and_ports()?;
@@ -489,6 +497,7 @@ impl Server {
                     LISTENER => self.accept_until_would_block(),
                     ROUTE_LISTENER => self.accept_routes(),
                     LEAF_LISTENER => self.accept_leafs(),
+                    GATEWAY_LISTENER => self.accept_gateways(),
                     SIGNALS => shutdown |= self.handle_signals(),
                     CONTROL => self.handle_control(),
                     _ => {}
@@ -574,6 +583,36 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log::error(&format!("Error accepting leafnode connection: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Accepts gateway connections and hands each to a worker (round-robin).
+    fn accept_gateways(&mut self) {
+        loop {
+            let Some(listener) = self.gateway_listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((sock, peer)) => {
+                    let cid = self.shared.next_cid();
+                    let workers = self.shared.workers();
+                    let w = self.next_worker % workers.len();
+                    self.next_worker = self.next_worker.wrapping_add(1);
+                    workers[w].send_blocking(WorkerMsg::NewGateway {
+                        sock,
+                        cid,
+                        peer,
+                        solicit: None,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error(&format!("Error accepting gateway connection: {e}"));
                     std::thread::sleep(Duration::from_millis(10));
                     return;
                 }
@@ -816,6 +855,12 @@ impl Server {
         if let Some(leafs) = self.shared.leafs() {
             leafs.stop();
         }
+        if let Some(mut listener) = self.gateway_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(gateways) = self.shared.gateways() {
+            gateways.stop();
+        }
         for w in self.shared.workers() {
             w.send_blocking(WorkerMsg::Shutdown);
         }
@@ -1033,7 +1078,13 @@ fn set_leafs(
     listener: Option<&(TcpListener, SocketAddr)>,
 ) -> Option<crossbeam_channel::Receiver<crate::leaf::LeafDialMsg>> {
     let rt = shared.runtime().0;
-    let opts = rt.opts.leafnodes.as_ref()?;
+    // The interest table also feeds inbound gateways: kept with gateways alone too.
+    let default_opts = crate::opts::LeafOpts::default();
+    let opts = match (rt.opts.leafnodes.as_ref(), rt.opts.gateway.as_ref()) {
+        (Some(l), _) => l,
+        (None, Some(_)) => &default_opts,
+        (None, None) => return None,
+    };
     let mut info = crate::leaf::wire::LeafInfo {
         server_id: rt.info.server_id.clone(),
         server_name: rt.info.server_name.clone(),
@@ -1055,10 +1106,12 @@ fn set_leafs(
         info.port = port;
         info.leafnode_urls = Some(vec![url]);
     }
-    let own_cluster = if opts.remotes.is_empty() {
-        String::new()
-    } else {
-        rt.info.server_name.clone()
+    // The cluster name without a cluster: the gateway's (nats-server requires them equal),
+    // else the server name when there are remotes.
+    let own_cluster = match rt.opts.gateway.as_ref() {
+        Some(g) if !g.name.is_empty() => g.name.clone(),
+        _ if opts.remotes.is_empty() => String::new(),
+        _ => rt.info.server_name.clone(),
     };
     let leafs = crate::leaf::Leafs::new(info, &own_cluster);
     let (tx, rx) = crossbeam_channel::bounded(crate::leafdial::DIALER_QUEUE_MAX);
@@ -1087,6 +1140,94 @@ fn own_leaf_url(opts: &crate::opts::LeafOpts, bound: SocketAddr) -> (String, Str
         format!("{url_host}:{port}")
     };
     (url, host, port)
+}
+
+/// Binds the gateway listener when `gateway` has a port.
+fn bind_gateway_listener(opts: &Options) -> Result<Option<(TcpListener, SocketAddr)>, Error> {
+    let Some(gw) = opts.gateway.as_ref().filter(|g| g.port != 0) else {
+        return Ok(None);
+    };
+    let std_listener = bind_tcp(&gw.host, gw.port)?;
+    let bound = std_listener
+        .local_addr()
+        .map_err(|e| Error(e.to_string()))?;
+    Ok(Some((TcpListener::from_std(std_listener), bound)))
+}
+
+/// Builds the gateway state (before the workers) and returns the dialer's channel.
+fn set_gateways(
+    shared: &Arc<Shared>,
+    listener: Option<&(TcpListener, SocketAddr)>,
+) -> Option<crossbeam_channel::Receiver<crate::gateway::GatewayDialMsg>> {
+    let rt = shared.runtime().0;
+    let opts = rt.opts.gateway.as_ref()?;
+    let (_, bound) = listener?;
+    let (host, port) = match opts.advertise.rsplit_once(':') {
+        Some((h, p)) if !opts.advertise.is_empty() => (
+            h.trim_matches(|c| c == '[' || c == ']').to_string(),
+            p.parse().unwrap_or(bound.port()),
+        ),
+        _ => (opts.host.clone(), bound.port()),
+    };
+    let url_host = match host.as_str() {
+        "" | "0.0.0.0" | "::" => outward_ip().unwrap_or_else(|| "127.0.0.1".to_string()),
+        h => h.to_string(),
+    };
+    let url = if url_host.contains(':') {
+        format!("[{url_host}]:{port}")
+    } else {
+        format!("{url_host}:{port}")
+    };
+    let info = crate::gateway::wire::GatewayInfo {
+        server_id: rt.info.server_id.clone(),
+        server_name: rt.info.server_name.clone(),
+        version: rt.info.version.clone(),
+        proto: 1,
+        go: String::new(),
+        host,
+        port,
+        headers: rt.limits.headers,
+        auth_required: !opts.user.is_empty(),
+        tls_required: opts.tls.is_some(),
+        tls_verify: opts.tls.is_some(),
+        max_payload: rt.info.max_payload,
+        gateway: opts.name.clone(),
+        gateway_urls: vec![url.clone()],
+        gateway_url: url,
+        gateway_nrp: true,
+        gateway_iom: true,
+        ..Default::default()
+    };
+    let gateways = crate::gateway::Gateways::new(&opts.name, &rt.info.server_id, info);
+    let (tx, rx) = crossbeam_channel::bounded(crate::gatewaydial::DIALER_QUEUE_MAX);
+    gateways.set_dialer(tx);
+    shared.set_gateways(gateways);
+    Some(rx)
+}
+
+/// Registers the gateway listener and starts the dialer; returns the listener.
+fn start_gateways(
+    shared: &Arc<Shared>,
+    poll: &Poll,
+    listener: Option<(TcpListener, SocketAddr)>,
+    dialer_rx: Option<crossbeam_channel::Receiver<crate::gateway::GatewayDialMsg>>,
+    threads: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<Option<TcpListener>, Error> {
+    let rt = shared.runtime().0;
+    let (Some(opts), Some((mut listener, bound)), Some(rx)) =
+        (rt.opts.gateway.as_ref(), listener, dialer_rx)
+    else {
+        return Ok(None);
+    };
+    log::notice(&format!("Gateway name is {}", opts.name));
+    poll.registry()
+        .register(&mut listener, GATEWAY_LISTENER, Interest::READABLE)
+        .map_err(|e| Error(e.to_string()))?;
+    log::notice(&format!("Listening for gateway connections on {bound}"));
+    let dialer = crate::gatewaydial::spawn(shared.clone(), opts.clone(), rx)
+        .map_err(|e| Error(format!("gateway dialer: {e}")))?;
+    threads.push(dialer);
+    Ok(Some(listener))
 }
 
 /// Registers the leaf listener and starts the dialer of the remotes; returns the listener.

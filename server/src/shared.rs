@@ -44,8 +44,11 @@ pub struct Shared {
     closed: Mutex<VecDeque<ConnSnapshot>>,
     /// The cluster, when routes are configured.
     cluster: OnceLock<crate::cluster::Cluster>,
-    /// Leaf node state, when `leafnodes` is configured.
+    /// Leaf node state, when `leafnodes` or `gateway` is configured (its interest table
+    /// also feeds the inbound gateways).
     leafs: OnceLock<crate::leaf::Leafs>,
+    /// Gateway state, when `gateway` is configured.
+    gateways: OnceLock<crate::gateway::Gateways>,
     /// Import entries announced to the routes (see
     /// [`Shared::sync_import_interest`]).
     announced_imports: Mutex<std::collections::HashSet<(String, Box<[u8]>)>>,
@@ -68,6 +71,16 @@ impl Shared {
     /// The leaf node state, when this server has a leaf listener or remotes.
     pub fn leafs(&self) -> Option<&crate::leaf::Leafs> {
         self.leafs.get()
+    }
+
+    /// The gateway state, when this server has a gateway.
+    pub fn gateways(&self) -> Option<&crate::gateway::Gateways> {
+        self.gateways.get()
+    }
+
+    /// Records the gateway state (once, at start).
+    pub fn set_gateways(&self, gateways: crate::gateway::Gateways) {
+        let _ = self.gateways.set(gateways);
     }
 
     /// Records the leaf node state (once, at start, before any thread subscribes).
@@ -286,6 +299,7 @@ impl Shared {
             closed_by_reason: Mutex::new(BTreeMap::new()),
             cluster: OnceLock::new(),
             leafs: OnceLock::new(),
+            gateways: OnceLock::new(),
             announced_imports: Mutex::new(std::collections::HashSet::new()),
         }
     }

@@ -81,8 +81,39 @@ pub struct Remote {
     /// counts that many times when a member is picked (spec cluster.md §1.11.2). An `RS+`
     /// for the same key replaces it.
     pub weight: AtomicU32,
-    /// Set when the entry is a leaf connection's.
-    pub leaf: Option<Arc<LeafPeer>>,
+    /// Which kind of connection the entry is for.
+    pub kind: RemoteKind,
+}
+
+/// The connection behind a [`Remote`] entry.
+#[derive(Debug, Clone)]
+pub enum RemoteKind {
+    /// A route.
+    Route,
+    /// A leaf node connection.
+    Leaf(Arc<LeafPeer>),
+    /// An outbound gateway connection (its peer's cluster has this interest).
+    Gateway,
+}
+
+impl Remote {
+    /// The leaf connection's facts, for a leaf connection's entry.
+    pub fn leaf(&self) -> Option<&LeafPeer> {
+        match &self.kind {
+            RemoteKind::Leaf(peer) => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// Whether the entry is a route's.
+    pub fn is_route(&self) -> bool {
+        matches!(self.kind, RemoteKind::Route)
+    }
+
+    /// Whether the entry is an outbound gateway's.
+    pub fn is_gateway(&self) -> bool {
+        matches!(self.kind, RemoteKind::Gateway)
+    }
 }
 
 impl Sub {

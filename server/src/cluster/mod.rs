@@ -373,6 +373,16 @@ impl Cluster {
         self.urls_gen.load(Ordering::Acquire)
     }
 
+    /// The link of the route to the server whose id hashes to `server_hash` (`getGWHash`):
+    /// where a mapped reply for another server of this cluster goes (spec cluster.md §3.5).
+    pub fn route_by_hash(&self, server_hash: &[u8]) -> Option<Arc<RouteLink>> {
+        self.routes
+            .lock()
+            .iter()
+            .find(|(id, _)| crate::gateway::wire::gw_hash(id).as_bytes() == server_hash)
+            .map(|(_, e)| e.link.clone())
+    }
+
     /// The members' leaf node URLs (for a hub's `leafnode_urls`), sorted by member name.
     pub fn peer_leaf_urls(&self) -> Vec<String> {
         let routes = self.routes.lock();

@@ -148,9 +148,23 @@ struct LeafSource {
     role: LeafRole,
 }
 
+/// An inbound gateway connection: told the cluster-wide interest of every account it was
+/// opened for (spec cluster.md §3.4).
+#[derive(Debug)]
+struct GatewayLinkState {
+    link: Arc<RouteLink>,
+    /// Our gateway name, for the command INFOs.
+    gateway: String,
+    /// Accounts announced as interest-only (`gateway_cmd` 2 and 3 sent).
+    opened: std::collections::HashSet<String>,
+    /// Announced count per account and key.
+    smap: HashMap<(String, Key), u32>,
+}
+
 #[derive(Debug, Default)]
 struct Tables {
     accounts: HashMap<String, AccountTable>,
+    gateways: Vec<GatewayLinkState>,
     sources: HashMap<u64, LeafSource>,
     /// Each account's loop detection subject (`$LDS.<nuid>`), made on first use.
     lds: HashMap<String, String>,
@@ -179,6 +193,43 @@ fn accepts(
         },
     };
     by_source && link.filter.allows(subject)
+}
+
+/// Whether an inbound gateway is told about interest from `source`: a cluster's interest is
+/// its clients', its routes' and that of the leaf connections it is the hub of (nats-server
+/// `gatewayUpdateSubInterest` is not called for a spoke's subscriptions).
+fn gateway_accepts(sources: &HashMap<u64, LeafSource>, source: Source) -> bool {
+    match source {
+        Source::Local | Source::Route => true,
+        Source::Leaf(cid) => sources.get(&cid).is_some_and(|s| s.role == LeafRole::Hub),
+    }
+}
+
+/// Appends `gateway_cmd` 2 and 3 for `account` (an empty "all subscriptions" exchange: the
+/// account becomes interest-only at the peer), as nats-server's command INFOs.
+fn write_open(out: &mut Vec<u8>, gateway: &str, account: &str) {
+    use crate::gateway::wire::{GatewayInfo, CMD_ALL_SUBS_COMPLETE, CMD_ALL_SUBS_START};
+    out.extend_from_slice(&GatewayInfo::command(gateway, CMD_ALL_SUBS_START, account).to_line());
+    out.extend_from_slice(&GatewayInfo::command(gateway, CMD_ALL_SUBS_COMPLETE, account).to_line());
+}
+
+/// The `RS+`/`RS-` line for a gateway when a key's cluster-wide count goes `old` -> `new`:
+/// keys are announced on their first member and withdrawn with their last, queue keys with
+/// weight 1 (as nats-server).
+fn write_gateway_change(out: &mut Vec<u8>, account: &str, key: &Key, old: u32, new: u32) {
+    let queue = key.queue.as_deref();
+    match (old, new) {
+        (0, n) if n > 0 => protocol::route::write_rs_plus(
+            out,
+            account.as_bytes(),
+            &key.subject,
+            queue.map(|q| (q, 1)),
+        ),
+        (o, 0) if o > 0 => {
+            protocol::route::write_rs_minus(out, account.as_bytes(), &key.subject, queue)
+        }
+        _ => {}
+    }
 }
 
 /// Every account's interest as its leaf connections see it.
@@ -238,7 +289,10 @@ impl LeafInterest {
         }
         let mut guard = self.tables.lock();
         let Tables {
-            accounts, sources, ..
+            accounts,
+            sources,
+            gateways,
+            ..
         } = &mut *guard;
         if !accounts.contains_key(account) {
             accounts.insert(account.to_string(), AccountTable::default());
@@ -257,6 +311,33 @@ impl LeafInterest {
         }
         let mut mask = 0;
         let mut line = Vec::new();
+        if gateway_accepts(sources, source) {
+            for gw in gateways.iter_mut() {
+                let smap_key = (account.to_string(), key.clone());
+                let old = gw.smap.get(&smap_key).copied().unwrap_or(0);
+                let new = (i64::from(old) + delta).clamp(0, i64::from(u32::MAX)) as u32;
+                if new == 0 {
+                    gw.smap.remove(&smap_key);
+                } else {
+                    gw.smap.insert(smap_key, new);
+                }
+                line.clear();
+                write_gateway_change(&mut line, account, &key, old, new);
+                if line.is_empty() {
+                    continue;
+                }
+                if key.queue.is_none() && !gw.opened.contains(account) {
+                    // A plain RS+ for an account the peer was not told about is ignored by
+                    // nats-server: open it first.
+                    let mut open = Vec::new();
+                    write_open(&mut open, &gw.gateway, account);
+                    gw.opened.insert(account.to_string());
+                    gw.link.push(&open);
+                }
+                gw.link.push(&line);
+                mask |= bit(gw.link.worker);
+            }
+        }
         for state in acc.links.iter_mut() {
             if !accepts(sources, &state.spec, source, subject) {
                 continue;
@@ -334,6 +415,66 @@ impl LeafInterest {
         if let Some(acc) = t.accounts.get_mut(account) {
             acc.links.retain(|l| l.spec.link.cid != cid);
         }
+    }
+
+    /// An inbound gateway connection is ready: it gets every queue key of the cluster (weight
+    /// 1), then each account's plain keys between `gateway_cmd` 2 and 3 (nats-server
+    /// `sendQueueSubsToGateway`, `gatewaySwitchAccountToSendAllSubs`), then every change.
+    /// Returns the worker to wake.
+    pub fn attach_gateway(&self, gateway: &str, link: Arc<RouteLink>) -> WakeMask {
+        use crate::gateway::wire::{GatewayInfo, CMD_ALL_SUBS_COMPLETE, CMD_ALL_SUBS_START};
+        let mut guard = self.tables.lock();
+        let t = &mut *guard;
+        let mut smap: HashMap<(String, Key), u32> = HashMap::new();
+        for (account, acc) in &t.accounts {
+            for (key, counts) in &acc.counts {
+                let n: u32 = counts
+                    .by_source()
+                    .filter(|(source, _)| gateway_accepts(&t.sources, *source))
+                    .map(|(_, n)| n)
+                    .sum();
+                if n > 0 {
+                    smap.insert((account.clone(), key.clone()), n);
+                }
+            }
+        }
+        let mut lines = Vec::new();
+        for (account, key) in smap.keys().filter(|(_, k)| k.queue.is_some()) {
+            write_gateway_change(&mut lines, account, key, 0, 1);
+        }
+        let mut accounts: Vec<&String> = smap.keys().map(|(a, _)| a).collect();
+        accounts.sort();
+        accounts.dedup();
+        let mut opened = std::collections::HashSet::new();
+        for account in accounts {
+            lines.extend_from_slice(
+                &GatewayInfo::command(gateway, CMD_ALL_SUBS_START, account).to_line(),
+            );
+            for (_, key) in smap
+                .keys()
+                .filter(|(a, k)| a == account && k.queue.is_none())
+            {
+                write_gateway_change(&mut lines, account, key, 0, 1);
+            }
+            lines.extend_from_slice(
+                &GatewayInfo::command(gateway, CMD_ALL_SUBS_COMPLETE, account).to_line(),
+            );
+            opened.insert(account.clone());
+        }
+        link.push(&lines);
+        let mask = bit(link.worker);
+        t.gateways.push(GatewayLinkState {
+            link,
+            gateway: gateway.to_string(),
+            opened,
+            smap,
+        });
+        mask
+    }
+
+    /// An inbound gateway connection closed.
+    pub fn detach_gateway(&self, cid: u64) {
+        self.tables.lock().gateways.retain(|g| g.link.cid != cid);
     }
 
     /// How many keys connection `cid` was told about (for `/leafz`).

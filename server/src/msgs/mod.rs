@@ -66,6 +66,18 @@ pub enum WorkerMsg {
         /// How it was dialed, for a solicited connection.
         solicit: Option<Box<crate::leaf::LeafSolicit>>,
     },
+    /// A gateway connection: accepted on the gateway port (`solicit` is `None`) or dialed
+    /// by the gateway dialer.
+    NewGateway {
+        /// The socket.
+        sock: TcpStream,
+        /// Its connection id.
+        cid: u64,
+        /// The peer address.
+        peer: SocketAddr,
+        /// How it was dialed, for an outbound connection.
+        solicit: Option<Box<crate::gateway::GatewaySolicit>>,
+    },
     /// Deliveries from another worker.
     Batch(Batch),
     /// The runtime configuration changed (reload): re-apply limits and re-check auth.

@@ -579,7 +579,11 @@ fn cluster_authorization(
 
 /// One key of `cluster.authorization` or `gateway.authorization`; an unknown one is
 /// reported and skipped.
-pub(super) fn route_auth_key(auth: &mut RouteAuth, e: &Entry, report: &mut Report) -> Result<(), String> {
+pub(super) fn route_auth_key(
+    auth: &mut RouteAuth,
+    e: &Entry,
+    report: &mut Report,
+) -> Result<(), String> {
     let v = &e.value;
     match e.key.to_lowercase().as_str() {
         "user" | "username" => auth.user = owned(v)?,

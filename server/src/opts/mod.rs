@@ -469,7 +469,10 @@ impl Options {
             leaf.validate(self.operator_mode())
                 .map_err(Error::Invalid)?;
             // The last check of nats-server's validateLeafNode.
-            let has_gateway = self.gateway.as_ref().is_some_and(GatewayOpts::is_configured);
+            let has_gateway = self
+                .gateway
+                .as_ref()
+                .is_some_and(GatewayOpts::is_configured);
             if leaf.port != 0 && has_gateway && self.system_account.is_empty() {
                 return Err(Error::Invalid(gateway::LEAF_NEEDS_SYSTEM_ACCOUNT.into()));
             }

@@ -1167,7 +1167,7 @@ impl Worker {
                     remote: Some(Box::new(Remote {
                         account: Box::default(),
                         weight: AtomicU32::new(weight),
-                        leaf: Some(peer),
+                        kind: crate::sub::RemoteKind::Leaf(peer),
                     })),
                 });
                 if account

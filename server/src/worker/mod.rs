@@ -31,6 +31,7 @@ mod conns;
 mod control;
 mod dispatch;
 mod flow;
+mod gateway;
 mod io;
 mod leaf;
 mod outbound;
@@ -172,7 +173,9 @@ impl Worker {
             lame_duck: None,
             shutting_down: false,
             routes: Vec::new(),
-            clustered: shared.cluster().is_some() || shared.leafs().is_some(),
+            clustered: shared.cluster().is_some()
+                || shared.leafs().is_some()
+                || shared.gateways().is_some(),
             urls_gen: shared.cluster().map_or(0, |c| c.urls_gen()),
             perms_gen: shared.cluster().map_or(0, |c| c.perms_gen()),
             shared,
@@ -319,6 +322,12 @@ impl Worker {
                     peer,
                     solicit,
                 } => self.add_leaf(sock, cid, peer, solicit),
+                WorkerMsg::NewGateway {
+                    sock,
+                    cid,
+                    peer,
+                    solicit,
+                } => self.add_gateway(sock, cid, peer, solicit),
                 WorkerMsg::Batch(batch) => self.deliver_batch(batch),
                 WorkerMsg::Reload => self.apply_reload(),
                 WorkerMsg::LameDuckInfo => self.send_lame_duck_info(),

@@ -90,6 +90,8 @@ pub struct RouteConn {
     pub last_account: Option<&'static crate::account::Account>,
     /// Set when the connection is a leaf node connection rather than a route.
     pub leaf: Option<Box<super::leaf::LeafSide>>,
+    /// Set when the connection is a gateway connection rather than a route.
+    pub gateway: Option<Box<super::gateway::GatewaySide>>,
 }
 
 impl RouteConn {
@@ -114,12 +116,23 @@ impl RouteConn {
             hello: Vec::new(),
             last_account: None,
             leaf: None,
+            gateway: None,
         }
     }
 
     /// Whether this is a leaf node connection.
     pub fn is_leaf(&self) -> bool {
         self.leaf.is_some()
+    }
+
+    /// Whether this is a gateway connection.
+    pub fn is_gateway(&self) -> bool {
+        self.gateway.is_some()
+    }
+
+    /// Whether this is a route (neither a leaf node nor a gateway connection).
+    pub fn is_route(&self) -> bool {
+        self.leaf.is_none() && self.gateway.is_none()
     }
 
     /// Whether this server dialed the connection.
@@ -310,14 +323,10 @@ impl Worker {
 
     /// One op from a route connection.
     pub(super) fn route_dispatch(&mut self, slot: Slot, op: RouteOp<'_>) {
-        if self
-            .conns
-            .get(slot)
-            .and_then(|c| c.route.as_deref())
-            .is_some_and(RouteConn::is_leaf)
-        {
-            self.leaf_dispatch(slot, op);
-            return;
+        match self.conns.get(slot).and_then(|c| c.route.as_deref()) {
+            Some(r) if r.is_leaf() => return self.leaf_dispatch(slot, op),
+            Some(r) if r.is_gateway() => return self.gateway_dispatch(slot, op),
+            _ => {}
         }
         let Some(phase) = self
             .conns
@@ -644,7 +653,7 @@ impl Worker {
             .conns
             .get(slot)
             .and_then(|c| c.route.as_ref())
-            .is_some_and(|r| r.phase == RoutePhase::Registered && !r.is_leaf());
+            .is_some_and(|r| r.phase == RoutePhase::Registered && r.is_route());
         let Some(cluster) = self.shared.cluster().filter(|_| registered) else {
             return;
         };
@@ -755,7 +764,7 @@ impl Worker {
             remote: Some(Box::new(Remote {
                 account: s.account.into(),
                 weight: AtomicU32::new(s.weight),
-                leaf: None,
+                kind: crate::sub::RemoteKind::Route,
             })),
         });
         if account
@@ -773,7 +782,7 @@ impl Worker {
     /// is registered empty, so the interest is kept for when a client of it connects and its
     /// JWT is loaded (nats-server registers a placeholder, spec cluster.md §1.10.1); with
     /// configured accounts an unknown one is ignored.
-    fn remote_account(&self, name: &str) -> Option<&'static crate::account::Account> {
+    pub(super) fn remote_account(&self, name: &str) -> Option<&'static crate::account::Account> {
         if let Some(account) = self.shared.accounts.get(name) {
             return Some(account);
         }
@@ -802,7 +811,7 @@ impl Worker {
                 .conns
                 .get_mut(slot)
                 .and_then(|c| c.route.as_mut())
-                .filter(|r| !r.is_leaf())
+                .filter(|r| r.is_route())
             else {
                 continue;
             };
@@ -917,6 +926,10 @@ impl Worker {
             self.leaf_closed(conn, *route, reason);
             return;
         }
+        if route.is_gateway() {
+            self.gateway_closed(conn, *route, reason);
+            return;
+        }
         for ((account, _, _), sub) in route.remote_subs {
             sub.closed.store(true, Ordering::Relaxed);
             if let Some(account) = std::str::from_utf8(&account)
@@ -985,14 +998,10 @@ impl Worker {
     /// The route PING timer: routes PING on schedule whatever the traffic, at most every
     /// 30 s, and close after `ping_max` unanswered (spec §0.4).
     pub(super) fn route_ping_timer(&mut self, slot: Slot, now: Instant) {
-        if self
-            .conns
-            .get(slot)
-            .and_then(|c| c.route.as_deref())
-            .is_some_and(RouteConn::is_leaf)
-        {
-            self.leaf_ping_timer(slot, now);
-            return;
+        match self.conns.get(slot).and_then(|c| c.route.as_deref()) {
+            Some(r) if r.is_leaf() => return self.leaf_ping_timer(slot, now),
+            Some(r) if r.is_gateway() => return self.gateway_ping_timer(slot, now),
+            _ => {}
         }
         let cluster_opts = self.rt.opts.cluster.as_ref();
         let interval = cluster_opts

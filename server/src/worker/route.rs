@@ -18,6 +18,20 @@ use smallvec::SmallVec;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A route, leaf or gateway connection a message is written to.
+pub(super) struct LinkTarget<'a> {
+    /// The worker owning it.
+    pub worker: crate::ids::WorkerId,
+    /// Its slot there.
+    pub slot: Slot,
+    /// Its connection id.
+    pub cid: u64,
+    /// Its stall gate.
+    pub gate: Option<&'a Arc<crate::gate::StallGate>>,
+    /// It takes `HMSG`.
+    pub headers: bool,
+}
+
 /// Encodes one delivery of `msg` to `sub`: HMSG for header-capable subscribers, otherwise MSG
 /// with the header block stripped and the size recomputed (spec §1.7).
 /// At least the bytes [`encode_delivery`] writes: `MSG`/`HMSG`, the subject, sid, reply,
@@ -246,6 +260,16 @@ pub(super) enum Origin<'q> {
         /// Which end of the connection this server is.
         role: crate::sub::LeafRole,
     },
+    /// An inbound gateway connection (`cid`) of another cluster: the message enters this
+    /// cluster here, so it goes to local subscribers, routes and the leaf connections this
+    /// server is the hub of, never to a gateway; local queue members only of the groups it
+    /// names (spec cluster.md §3.5).
+    Gateway {
+        /// The gateway connection.
+        cid: u64,
+        /// The queue groups the sender picked this cluster for.
+        queues: protocol::route::Queues<'q>,
+    },
     /// A routed message carried on by an import (a service reply back to its requester's
     /// account): every local subscriber and queue member, no route.
     LocalOnly,
@@ -256,7 +280,9 @@ impl<'q> Origin<'q> {
     fn publisher(self) -> (u64, bool) {
         match self {
             Origin::Local { cid, echo } => (cid, echo),
-            Origin::Route { cid, .. } | Origin::Leaf { cid, .. } => (cid, false),
+            Origin::Route { cid, .. } | Origin::Leaf { cid, .. } | Origin::Gateway { cid, .. } => {
+                (cid, false)
+            }
             Origin::LocalOnly => (0, true),
         }
     }
@@ -265,7 +291,9 @@ impl<'q> Origin<'q> {
     /// take it. `None` for a message published here.
     fn named_queues(self) -> Option<protocol::route::Queues<'q>> {
         match self {
-            Origin::Route { queues, .. } | Origin::Leaf { queues, .. } => Some(queues),
+            Origin::Route { queues, .. }
+            | Origin::Leaf { queues, .. }
+            | Origin::Gateway { queues, .. } => Some(queues),
             Origin::Local { .. } | Origin::LocalOnly => None,
         }
     }
@@ -275,14 +303,24 @@ impl<'q> Origin<'q> {
     /// message only to leaf connections this server is the hub of, a leaf message never
     /// back to its connection or its cluster, and to routes only from a hub side.
     fn may_send_to(self, sub: &Sub) -> bool {
-        use crate::sub::LeafRole;
-        let leaf = sub.remote.as_ref().and_then(|r| r.leaf.as_deref());
-        match (self, leaf) {
+        use crate::sub::{LeafRole, RemoteKind};
+        let Some(remote) = sub.remote.as_deref() else {
+            return false;
+        };
+        match (self, &remote.kind) {
+            (Origin::LocalOnly, _) => false,
+            // Only where a message enters the cluster does it go to gateways.
             (Origin::Local { .. }, _) => true,
-            (Origin::LocalOnly, _) | (Origin::Route { .. }, None) => false,
-            (Origin::Route { .. }, Some(l)) => l.role == LeafRole::Hub,
-            (Origin::Leaf { role, .. }, None) => role == LeafRole::Hub,
-            (Origin::Leaf { cid, cluster, .. }, Some(l)) => {
+            (Origin::Leaf { role, .. }, RemoteKind::Route | RemoteKind::Gateway) => {
+                role == LeafRole::Hub
+            }
+            (Origin::Route { .. } | Origin::Gateway { .. }, RemoteKind::Gateway) => false,
+            (Origin::Route { .. }, RemoteKind::Route) => false,
+            (Origin::Gateway { .. }, RemoteKind::Route) => true,
+            (Origin::Route { .. } | Origin::Gateway { .. }, RemoteKind::Leaf(l)) => {
+                l.role == LeafRole::Hub
+            }
+            (Origin::Leaf { cid, cluster, .. }, RemoteKind::Leaf(l)) => {
                 sub.cid != cid && (cluster.is_empty() || l.cluster.as_ref() != cluster)
             }
         }
@@ -311,7 +349,9 @@ impl<'q> Origin<'q> {
                 Origin::LocalOnly
             }
             (Origin::Local { .. } | Origin::Leaf { .. }, _) => Origin::Local { cid: 0, echo: true },
-            (Origin::Route { .. } | Origin::LocalOnly, _) => Origin::LocalOnly,
+            (Origin::Route { .. } | Origin::Gateway { .. } | Origin::LocalOnly, _) => {
+                Origin::LocalOnly
+            }
         }
     }
 }
@@ -331,7 +371,10 @@ enum Picked<'r> {
 /// `processInboundRoutedMsg` falls back to a route member; with a full mesh this only
 /// happens while interest is stale).
 fn second_hop<'r>(members: &'r [SubRef], origin: Origin<'_>) -> Picked<'r> {
-    let routed = matches!(origin, Origin::Route { .. } | Origin::Leaf { .. });
+    let routed = matches!(
+        origin,
+        Origin::Route { .. } | Origin::Leaf { .. } | Origin::Gateway { .. }
+    );
     let (cid, _) = origin.publisher();
     members
         .iter()
@@ -341,7 +384,7 @@ fn second_hop<'r>(members: &'r [SubRef], origin: Origin<'_>) -> Picked<'r> {
             routed
                 && s.remote
                     .as_ref()
-                    .is_some_and(|r| r.leaf.is_none() || origin.may_send_to(s))
+                    .is_some_and(|r| r.is_route() || origin.may_send_to(s))
                 && s.cid != cid
                 && s.weight() > 0
                 && !s.closed.load(std::sync::atomic::Ordering::Relaxed)
@@ -350,11 +393,12 @@ fn second_hop<'r>(members: &'r [SubRef], origin: Origin<'_>) -> Picked<'r> {
         .map_or(Picked::Nobody, Picked::Route)
 }
 
-/// A leaf connection's member of a queue group, taken only when no local or route member
-/// could be (nats-server prefers those and keeps a leaf as the fallback).
+/// A leaf connection's or another cluster's member of a queue group, taken only when no
+/// local or route member could be (nats-server prefers those and keeps leaf connections
+/// and gateways as the fallback).
 fn leaf_fallback<'r>(members: &'r [SubRef], origin: Origin<'_>) -> Option<&'r SubRef> {
     members.iter().find(|s| {
-        s.remote.as_ref().is_some_and(|r| r.leaf.is_some())
+        s.remote.as_ref().is_some_and(|r| !r.is_route())
             && s.weight() > 0
             && origin.may_send_to(s)
             && !s.closed.load(std::sync::atomic::Ordering::Relaxed)
@@ -376,8 +420,13 @@ fn add_route_target<'r>(targets: &mut RouteTargets<'r>, sub: &'r SubRef, queue: 
 }
 
 /// The bytes of one `RMSG`/`HMSG` to a route (headers stripped for a peer without them).
-fn encode_routed(out: &mut Vec<u8>, sub: &Sub, account: &[u8], msg: &Pub<'_>, queues: &[&[u8]]) {
-    let headers = sub.headers.load(std::sync::atomic::Ordering::Relaxed);
+fn encode_routed(
+    out: &mut Vec<u8>,
+    headers: bool,
+    account: &[u8],
+    msg: &Pub<'_>,
+    queues: &[&[u8]],
+) {
     let mut digits = [0u8; 20];
     let (hdr, size, data) = match msg.header_size_field {
         Some(hdr) if msg.header_len > 0 && headers => (Some(hdr), msg.size_field, msg.data),
@@ -460,6 +509,22 @@ impl Worker {
         } else {
             OnClosedGate::Stall
         };
+        // An answer to a request that came from another cluster goes back mapped.
+        let mapped = self
+            .shared
+            .gateways()
+            .and_then(|gw| gw.mapped_reply(&account.name, msg.subject));
+        let answer;
+        let msg = match mapped.as_deref() {
+            Some(full) => {
+                answer = Pub {
+                    subject: full,
+                    ..*msg
+                };
+                &answer
+            }
+            None => msg,
+        };
         let delivered = self.route_in(account, msg, Origin::Local { cid, echo }, 0);
         self.on_closed_gate = OnClosedGate::Deliver;
         if self.wait_on.is_some() {
@@ -470,6 +535,78 @@ impl Worker {
                 self.no_responders(slot, msg.subject, reply);
             }
         }
+    }
+
+    /// `msg` as local subscribers get it: a reply mapped by another cluster
+    /// (`_GR_.<cluster>.<server>.<reply>`) without its prefix, remembered for the answer.
+    fn unmapped_for_local<'m>(&self, account: &Account, msg: &Pub<'m>) -> Pub<'m> {
+        let Some(reply) = msg.reply.filter(|r| r.starts_with(b"_GR_.")) else {
+            return *msg;
+        };
+        let (Some(gw), Some((_, _, rest))) = (
+            self.shared.gateways(),
+            crate::gateway::wire::parse_mapped(reply),
+        ) else {
+            return *msg;
+        };
+        gw.track_reply(&account.name, rest, reply);
+        Pub {
+            reply: Some(rest),
+            ..*msg
+        }
+    }
+
+    /// A message on a mapped reply subject (`_GR_.<cluster>.<server>.<reply>`): for this
+    /// server, delivered here without the prefix; for another server of this cluster, sent
+    /// as is over the route to it; for another cluster, over the outbound gateway to it,
+    /// whatever the interest (nats-server `handleGatewayReply`).
+    fn route_mapped(&mut self, account: &'static Account, msg: &Pub<'_>, depth: usize) -> usize {
+        let shared = self.shared.clone();
+        let Some(gw) = shared.gateways() else {
+            return 0;
+        };
+        let Some((cluster_hash, server_hash, rest)) =
+            crate::gateway::wire::parse_mapped(msg.subject)
+        else {
+            return 0;
+        };
+        if depth >= IMPORT_DEPTH_MAX {
+            return 0;
+        }
+        let name = account.name.as_bytes();
+        if cluster_hash != gw.cluster_hash.as_bytes() {
+            let Some(out) = gw.outbound_by_hash(cluster_hash) else {
+                return 0;
+            };
+            let target = LinkTarget {
+                worker: out.link.worker,
+                slot: out.link.slot,
+                cid: out.link.cid,
+                gate: Some(&out.gate),
+                headers: out.headers,
+            };
+            self.deliver_to_link(&target, name, msg, &[]);
+            return 1;
+        }
+        if server_hash == gw.server_hash.as_bytes() {
+            let local = Pub {
+                subject: rest,
+                ..*msg
+            };
+            return self.route_in(account, &local, Origin::LocalOnly, depth + 1);
+        }
+        let Some(link) = shared.cluster().and_then(|c| c.route_by_hash(server_hash)) else {
+            return 0;
+        };
+        let target = LinkTarget {
+            worker: link.worker,
+            slot: link.slot,
+            cid: link.cid,
+            gate: None,
+            headers: true,
+        };
+        self.deliver_to_link(&target, name, msg, &[]);
+        1
     }
 
     /// Publishes a message of the server's own (system events) in `account`.
@@ -511,6 +648,18 @@ impl Worker {
         origin: Origin<'_>,
         depth: usize,
     ) -> usize {
+        let gateways = self.shared.gateways().is_some();
+        if gateways && msg.subject.starts_with(b"_GR_.") {
+            return self.route_mapped(account, msg, depth);
+        }
+        // A reply mapped by another cluster reaches local subscribers as its requester
+        // wrote it, and is remembered so that their answer goes back the same way; routes,
+        // leaf connections and imports keep the mapped form (nats-server `trackGWReply`).
+        let local_msg = if gateways {
+            self.unmapped_for_local(account, msg)
+        } else {
+            *msg
+        };
         // The cache is taken out while its result is in use, so deliveries can borrow the
         // worker mutably without cloning the result's `Arc` (a shared reference count) per
         // message. A nested route (through an import) works with an empty stand-in cache.
@@ -529,7 +678,7 @@ impl Worker {
                 if origin.may_send_to(sub) {
                     add_route_target(&mut routes, sub, None);
                 }
-            } else if (echo || sub.cid != cid) && self.deliver(sub, msg) {
+            } else if (echo || sub.cid != cid) && self.deliver(sub, &local_msg) {
                 delivered += 1;
             }
         }
@@ -543,7 +692,7 @@ impl Worker {
                     continue;
                 }
             }
-            let picked = match self.pick_member(account, members, msg, origin, depth) {
+            let picked = match self.pick_member(account, members, &local_msg, origin, depth) {
                 Picked::Nobody => second_hop(members, origin),
                 picked => picked,
             };
@@ -581,8 +730,11 @@ impl Worker {
         // connections' members are the fallback (`second_hop`).
         let eligible = |s: &SubRef| match (&s.remote, &s.import) {
             (Some(r), _) => {
-                r.leaf.is_none()
-                    && matches!(origin, Origin::Local { .. } | Origin::Leaf { .. })
+                r.is_route()
+                    && matches!(
+                        origin,
+                        Origin::Local { .. } | Origin::Leaf { .. } | Origin::Gateway { .. }
+                    )
                     && origin.may_send_to(s)
             }
             (None, Some(_)) => cid != 0,
@@ -850,46 +1002,79 @@ impl Worker {
         if sub.closed.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        if let Some(gate) = sub.gate.as_ref().filter(|g| g.is_closed()) {
+        let target = LinkTarget {
+            worker: sub.worker,
+            slot: sub.slot,
+            cid: sub.cid,
+            gate: sub.gate.as_ref(),
+            headers: sub.headers.load(std::sync::atomic::Ordering::Relaxed),
+        };
+        // A reply crossing to another cluster is mapped, so its answer can find its way
+        // back whatever the interest (nats-server `sendMsgToGateways`).
+        let mapped = match (remote.is_gateway(), msg.reply, self.shared.gateways()) {
+            (true, Some(reply), Some(gw)) if !reply.starts_with(b"_GR_.") => {
+                Some([gw.reply_prefix.as_bytes(), reply].concat())
+            }
+            _ => None,
+        };
+        match mapped.as_deref() {
+            Some(reply) => {
+                let with_mapped = Pub {
+                    reply: Some(reply),
+                    ..*msg
+                };
+                self.deliver_to_link(&target, &remote.account, &with_mapped, queues)
+            }
+            None => self.deliver_to_link(&target, &remote.account, msg, queues),
+        }
+    }
+
+    /// One `RMSG`/`HMSG`/`LMSG` for the connection `target`: into its outbound queue when
+    /// it is on this worker (after the interest lines waiting for it), else into the batch
+    /// for its worker. Flow control as for a client subscriber.
+    pub(super) fn deliver_to_link(
+        &mut self,
+        target: &LinkTarget<'_>,
+        account: &[u8],
+        msg: &Pub<'_>,
+        queues: &[&[u8]],
+    ) {
+        if let Some(gate) = target.gate.filter(|g| g.is_closed()) {
             if self.on_closed_gate == OnClosedGate::Stall {
                 self.note_closed_gate(gate);
             }
         }
-        let size = protocol::route::rmsg_size(
-            &remote.account,
-            msg.subject,
-            msg.reply,
-            queues,
-            msg.data.len(),
-        );
-        if sub.worker != self.id {
+        let headers = target.headers;
+        let size =
+            protocol::route::rmsg_size(account, msg.subject, msg.reply, queues, msg.data.len());
+        if target.worker != self.id {
             if self.on_closed_gate != OnClosedGate::Deliver {
-                self.check_inbox(sub.worker);
+                self.check_inbox(target.worker);
             }
-            let batch = &mut self.batches[sub.worker.0];
-            batch.push_msg(sub.slot, sub.cid, None, msg.data.len(), |out| {
-                encode_routed(out, sub, &remote.account, msg, queues)
+            let batch = &mut self.batches[target.worker.0];
+            batch.push_msg(target.slot, target.cid, None, msg.data.len(), |out| {
+                encode_routed(out, headers, account, msg, queues)
             });
             return;
         }
-        self.flush_route_lines(sub.slot);
+        self.flush_route_lines(target.slot);
         let max_pending = self.rt.limits.max_pending;
-        let Some(conn) = self.conns.get_mut(sub.slot) else {
+        let Some(conn) = self.conns.get_mut(target.slot) else {
             return;
         };
-        if conn.cid != sub.cid || conn.is_closing() {
+        if conn.cid != target.cid || conn.is_closing() {
             return;
         }
         conn.out.encode(size, &mut self.chunks, |out| {
-            encode_routed(out, sub, &remote.account, msg, queues)
+            encode_routed(out, headers, account, msg, queues)
         });
         conn.out_msgs += 1;
         conn.out_bytes += msg.data.len() as u64;
         if conn.queued_over(max_pending) {
-            self.slow_consumer(sub.slot);
+            self.slow_consumer(target.slot);
             return;
         }
-        self.mark_dirty(sub.slot);
+        self.mark_dirty(target.slot);
     }
 
     /// The last allowed delivery happened: remove the subscription if it is still this one.

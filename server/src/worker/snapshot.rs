@@ -108,7 +108,7 @@ impl Worker {
 /// A view of a registered route connection.
 fn route_snapshot(conn: &Conn) -> Option<RouteSnapshot> {
     let route = conn.route.as_deref()?;
-    if route.phase != super::peer::RoutePhase::Registered || route.is_leaf() {
+    if route.phase != super::peer::RoutePhase::Registered || !route.is_route() {
         return None;
     }
     // Subjects only, as nats-server lists them (`newSubsList`).

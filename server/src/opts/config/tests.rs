@@ -176,10 +176,7 @@ fn not_implemented_keys_are_recorded() {
              accounts { A: {} }\nsystem_account: SYS\nprof_port: 6060\n\
              server_tags: [a, b]\nmappings { a: b }\nauthorization { users = [] }\n",
     );
-    assert_eq!(
-        o.not_implemented,
-        ["jetstream", "prof_port", "mappings"]
-    );
+    assert_eq!(o.not_implemented, ["jetstream", "prof_port", "mappings"]);
     assert_eq!(
         error("prof_port: \"x\""),
         ":1:0: interface conversion: interface {} is string, not int64"

@@ -49,7 +49,10 @@ fn keys_and_defaults() {
          authorization { user: u, password: p }\n\
          gateways: [ {name: B, url: \"nats://u:p@127.0.0.1:7223\"}, {name: C, urls: [\"nats://h:1\", \"nats://h:2\"]} ]\n}",
     );
-    assert_eq!((g.name.as_str(), g.host.as_str(), g.port), ("A", "0.0.0.0", 7222));
+    assert_eq!(
+        (g.name.as_str(), g.host.as_str(), g.port),
+        ("A", "0.0.0.0", 7222)
+    );
     assert_eq!(g.advertise, "h:7");
     assert_eq!((g.connect_retries, g.connect_backoff), (3, true));
     assert!(g.reject_unknown_cluster);
@@ -115,7 +118,10 @@ fn not_implemented_keys() {
 
 #[test]
 fn block_errors() {
-    assert_eq!(error("gateway: 1"), ":1:0: Expected gateway to be a map, got int64");
+    assert_eq!(
+        error("gateway: 1"),
+        ":1:0: Expected gateway to be a map, got int64"
+    );
     assert_eq!(
         error("gateway { name: \"a b\", port: 7222 }"),
         ":1:10: gateway name cannot contain spaces"
@@ -151,7 +157,10 @@ fn block_errors() {
     // Every bad key is reported.
     assert_eq!(
         errors("gateway { foo: 1, bar: 2 }"),
-        [":1:10: unknown field \"foo\"", ":1:18: unknown field \"bar\""]
+        [
+            ":1:10: unknown field \"foo\"",
+            ":1:18: unknown field \"bar\""
+        ]
     );
 }
 
@@ -191,8 +200,11 @@ fn authorization_errors() {
 
 #[test]
 fn remote_errors() {
-    let remotes =
-        |list: &str| error(&format!("gateway {{ name: a, port: 7222, gateways: {list} }}"));
+    let remotes = |list: &str| {
+        error(&format!(
+            "gateway {{ name: a, port: 7222, gateways: {list} }}"
+        ))
+    };
     // Not a list: reported without position, as nats-server does, and the block ends.
     assert_eq!(
         errors("gateway { gateways: 1, foo: 2 }"),
@@ -247,13 +259,11 @@ fn remote_urls() {
     );
     assert_eq!(o.gateway.unwrap().gateways[0].urls.len(), 1);
     // `url` adds, `urls` replaces.
-    let g = gateway(
-        "gateway { gateways: [ {name: b, urls: [\"nats://h:1\"], url: \"nats://h:2\"} ] }",
-    );
+    let g =
+        gateway("gateway { gateways: [ {name: b, urls: [\"nats://h:1\"], url: \"nats://h:2\"} ] }");
     assert_eq!(g.gateways[0].urls.len(), 2);
-    let g = gateway(
-        "gateway { gateways: [ {name: b, url: \"nats://h:2\", urls: [\"nats://h:1\"]} ] }",
-    );
+    let g =
+        gateway("gateway { gateways: [ {name: b, url: \"nats://h:2\", urls: [\"nats://h:1\"]} ] }");
     assert_eq!(g.gateways[0].urls.len(), 1);
     assert_eq!(g.gateways[0].urls[0].host, "h");
 }
@@ -367,7 +377,11 @@ fn cluster_name_follows_gateway_name() {
         refused("gateway { name: a, port: 7222 }\ncluster { name: b, port: 6222 }"),
         "cluster name conflicts between cluster and gateway definitions"
     );
-    let o = with_flags("gateway { name: a, port: 7222 }\ncluster { port: 6222 }", &[]).unwrap();
+    let o = with_flags(
+        "gateway { name: a, port: 7222 }\ncluster { port: 6222 }",
+        &[],
+    )
+    .unwrap();
     assert_eq!(o.cluster.unwrap().name, "a");
     assert!(with_flags(
         "gateway { name: a, port: 7222 }\ncluster { name: a, port: 6222 }",
