@@ -84,6 +84,13 @@ pub struct Outbound {
     pub headers: bool,
 }
 
+/// A mapped reply's key: the account, and the reply as our clients see it.
+type ReplyKey = (String, Box<[u8]>);
+
+/// An outbound connection to that gateway is registered already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate;
+
 /// A reply subject mapped by another cluster, remembered while its answer may come.
 #[derive(Debug, Clone)]
 struct Mapped {
@@ -105,7 +112,7 @@ pub struct Gateways {
     info: GatewayInfo,
     outbound: Mutex<HashMap<String, Outbound>>,
     /// Mapped replies by (account, reply as our clients see it).
-    replies: Mutex<HashMap<(String, Box<[u8]>), Mapped>>,
+    replies: Mutex<HashMap<ReplyKey, Mapped>>,
     replies_len: AtomicUsize,
     dialer: OnceLock<Sender<GatewayDialMsg>>,
     stopping: AtomicBool,
@@ -139,10 +146,10 @@ impl Gateways {
     ///
     /// # Errors
     /// One is registered already (the caller closes this one).
-    pub fn register_outbound(&self, gateway: &str, entry: Outbound) -> Result<(), ()> {
+    pub fn register_outbound(&self, gateway: &str, entry: Outbound) -> Result<(), Duplicate> {
         let mut out = self.outbound.lock();
         if out.contains_key(gateway) {
-            return Err(());
+            return Err(Duplicate);
         }
         out.insert(gateway.to_string(), entry);
         Ok(())

@@ -134,7 +134,10 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
             let subs = parse_bool("subs", req.param("subs")).unwrap_or(false);
             json(serde_json::to_vec_pretty(&status::routez(shared, subs)))
         }
-        "/gatewayz" => json(serde_json::to_vec_pretty(&status::gatewayz(shared))),
+        "/gatewayz" => {
+            let accs = parse_bool("accs", req.param("accs")).unwrap_or(false);
+            json(serde_json::to_vec_pretty(&status::gatewayz(shared, accs)))
+        }
         "/leafz" => {
             let subs = parse_bool("subs", req.param("subs")).unwrap_or(false);
             let acc = req.param("acc").filter(|a| !a.is_empty());

@@ -102,11 +102,86 @@ pub fn routez(shared: &Shared, subs: bool) -> Value {
            "now": rfc3339_nano(now), "num_routes": entries.len(), "routes": entries})
 }
 
-/// `/gatewayz` and GATEWAYZ: no gateways yet.
-pub fn gatewayz(shared: &Shared) -> Value {
+/// `/gatewayz` and GATEWAYZ: the outbound connection to each other cluster and the inbound
+/// ones from them (nats-server `Gatewayz`); `accs` adds each outbound connection's accounts,
+/// all interest-only.
+pub fn gatewayz(shared: &Shared, accs: bool) -> Value {
     let rt = shared.runtime().0;
-    json!({"server_id": rt.info.server_id, "now": rfc3339_nano(SystemTime::now()),
-           "outbound_gateways": {}, "inbound_gateways": {}})
+    let now = SystemTime::now();
+    let Some(gw) = shared.gateways() else {
+        return json!({"server_id": rt.info.server_id, "now": rfc3339_nano(now),
+                      "outbound_gateways": {}, "inbound_gateways": {}});
+    };
+    let opts = rt.opts.gateway.clone().unwrap_or_default();
+    let configured = |name: &str| opts.gateways.iter().any(|g| g.name == name);
+    let snaps = shared.gather(crate::msgs::snapshot::SnapshotRequest::default());
+    let mut all: Vec<_> = snaps.iter().flat_map(|s| s.gateways.iter()).collect();
+    all.sort_by_key(|g| g.conn.cid);
+    let connection = |g: &crate::msgs::snapshot::GatewaySnapshot| {
+        let c = &g.conn;
+        let mut e = serde_json::Map::new();
+        e.insert("cid".into(), c.cid.into());
+        e.insert("kind".into(), "Gateway".into());
+        e.insert("ip".into(), c.peer.ip().to_string().into());
+        e.insert("port".into(), c.peer.port().into());
+        e.insert("start".into(), rfc3339_nano(c.start).into());
+        e.insert("last_activity".into(), rfc3339_nano(c.last_activity).into());
+        if let Some(rtt) = c.rtt {
+            e.insert("rtt".into(), sysacct::monitor::rtt_text(rtt).into());
+        }
+        let up = now.duration_since(c.start).unwrap_or_default();
+        e.insert("uptime".into(), sysacct::monitor::uptime_text(up).into());
+        let idle = now.duration_since(c.last_activity).unwrap_or_default();
+        e.insert("idle".into(), sysacct::monitor::uptime_text(idle).into());
+        e.insert("pending_bytes".into(), c.pending_bytes.into());
+        e.insert("in_msgs".into(), c.in_msgs.into());
+        e.insert("out_msgs".into(), c.out_msgs.into());
+        e.insert("in_bytes".into(), c.in_bytes.into());
+        e.insert("out_bytes".into(), c.out_bytes.into());
+        e.insert("subscriptions".into(), c.num_subs.into());
+        e.insert("name".into(), g.remote_id.clone().into());
+        Value::Object(e)
+    };
+    let mut outbound = serde_json::Map::new();
+    let mut inbound: serde_json::Map<String, Value> = serde_json::Map::new();
+    for g in all {
+        let mut entry = serde_json::Map::new();
+        entry.insert("configured".into(), configured(&g.remote_gateway).into());
+        entry.insert("connection".into(), connection(g));
+        if g.outbound {
+            if accs {
+                let accounts: Vec<Value> = g
+                    .accounts
+                    .iter()
+                    .map(|(name, plain, queue)| {
+                        let mut a = serde_json::Map::new();
+                        a.insert("name".into(), name.clone().into());
+                        a.insert("interest_mode".into(), "Interest-Only".into());
+                        a.insert("interest_only_threshold".into(), 1000.into());
+                        if *plain > 0 {
+                            a.insert("num_subs".into(), (*plain).into());
+                        }
+                        if *queue > 0 {
+                            a.insert("num_queue_subs".into(), (*queue).into());
+                        }
+                        Value::Object(a)
+                    })
+                    .collect();
+                entry.insert("accounts".into(), accounts.into());
+            }
+            outbound.insert(g.remote_gateway.clone(), Value::Object(entry));
+        } else if let Some(list) = inbound
+            .entry(g.remote_gateway.clone())
+            .or_insert_with(|| Value::Array(Vec::new()))
+            .as_array_mut()
+        {
+            list.push(Value::Object(entry));
+        }
+    }
+    let info = gw.info();
+    json!({"server_id": rt.info.server_id, "now": rfc3339_nano(now), "name": gw.name,
+           "host": info.host, "port": info.port,
+           "outbound_gateways": outbound, "inbound_gateways": inbound})
 }
 
 /// `/leafz` and LEAFZ (also per account: `account` keeps that account's connections): one

@@ -134,6 +134,22 @@ pub struct LeafSnapshot {
     pub subs: Vec<String>,
 }
 
+/// A view of a registered gateway connection (`/gatewayz`).
+#[derive(Debug, Clone)]
+pub struct GatewaySnapshot {
+    /// The connection.
+    pub conn: ConnSnapshot,
+    /// The other cluster's gateway name.
+    pub remote_gateway: String,
+    /// The remote server's id.
+    pub remote_id: String,
+    /// We dialed it (messages go out on it); else the other cluster did.
+    pub outbound: bool,
+    /// Interest the other cluster announced on it (outbound), by account: plain and queue
+    /// key counts.
+    pub accounts: Vec<(String, usize, usize)>,
+}
+
 /// A worker's answer to a snapshot request.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerSnapshot {
@@ -149,6 +165,8 @@ pub struct WorkerSnapshot {
     pub routes: Vec<RouteSnapshot>,
     /// Its registered leaf node connections.
     pub leafs: Vec<LeafSnapshot>,
+    /// Its registered gateway connections.
+    pub gateways: Vec<GatewaySnapshot>,
 }
 
 /// What to include in a snapshot.

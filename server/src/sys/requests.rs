@@ -150,7 +150,12 @@ fn monitor_data(
         // Only the meta leader answers a leader-only request.
         "JSZ" => crate::monitor::status::jsz(shared, &to_request(opts, JSZ_PARAMS)).ok(),
         "ROUTEZ" => Some(crate::monitor::status::routez(shared, false)),
-        "GATEWAYZ" => Some(crate::monitor::status::gatewayz(shared)),
+        "GATEWAYZ" => Some(crate::monitor::status::gatewayz(
+            shared,
+            opts.get("accounts")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        )),
         "LEAFZ" => Some(crate::monitor::status::leafz(
             shared,
             opts.get("subscriptions")

@@ -94,6 +94,12 @@ impl Worker {
             .filter_map(|&slot| self.conns.get(slot))
             .filter_map(leaf_snapshot)
             .collect();
+        let gateways = self
+            .routes
+            .iter()
+            .filter_map(|&slot| self.conns.get(slot))
+            .filter_map(gateway_snapshot)
+            .collect();
         WorkerSnapshot {
             worker: self.id,
             counters: self.stats,
@@ -101,6 +107,7 @@ impl Worker {
             conns,
             routes,
             leafs,
+            gateways,
         }
     }
 }
@@ -145,6 +152,42 @@ fn leaf_conn_snapshot(conn: &Conn) -> Option<ConnSnapshot> {
     snap.account = leaf.account.map(|a| a.name.clone()).unwrap_or_default();
     snap.num_subs = route.remote_subs.len() as u32;
     Some(snap)
+}
+
+/// A view of a registered gateway connection.
+fn gateway_snapshot(conn: &Conn) -> Option<crate::msgs::snapshot::GatewaySnapshot> {
+    let route = conn.route.as_deref()?;
+    let side = route.gateway.as_deref()?;
+    if route.phase != super::peer::RoutePhase::Registered {
+        return None;
+    }
+    let mut by_account: std::collections::BTreeMap<String, (usize, usize)> =
+        std::collections::BTreeMap::new();
+    for (account, _, queue) in route.remote_subs.keys() {
+        let entry = by_account
+            .entry(String::from_utf8_lossy(account).into_owned())
+            .or_default();
+        if queue.is_some() {
+            entry.1 += 1;
+        } else {
+            entry.0 += 1;
+        }
+    }
+    let mut snap = conn_snapshot(conn, false);
+    snap.num_subs = route.remote_subs.len() as u32;
+    if let Some(since) = side.since {
+        snap.start = since;
+    }
+    Some(crate::msgs::snapshot::GatewaySnapshot {
+        conn: snap,
+        remote_gateway: side.remote_gateway.clone(),
+        remote_id: route.remote_id.clone(),
+        outbound: side.direction == super::gateway::Direction::Outbound,
+        accounts: by_account
+            .into_iter()
+            .map(|(name, (plain, queue))| (name, plain, queue))
+            .collect(),
+    })
 }
 
 /// A view of a registered leaf node connection.

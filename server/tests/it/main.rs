@@ -13,6 +13,7 @@ mod client_async_nats;
 mod cluster;
 mod fanout_raw;
 mod flow;
+mod gateway;
 mod jwt_v1;
 mod layers;
 mod leaf;

@@ -111,6 +111,10 @@ pub struct NodeConfig {
     pub no_cluster: bool,
     /// A port for a leaf node listener, if the node's `extra` configures one.
     pub leaf_port: u16,
+    /// A port for a gateway listener, if the node's `extra` configures one.
+    pub gateway_port: u16,
+    /// The cluster name (default [`CLUSTER`]).
+    pub cluster_name: String,
     /// Top-level configuration added at the end (e.g. a `leafnodes` block).
     pub extra: String,
 }
@@ -128,6 +132,8 @@ impl NodeConfig {
             unnamed: false,
             no_cluster: false,
             leaf_port: free_port(),
+            gateway_port: free_port(),
+            cluster_name: CLUSTER.to_string(),
             extra: String::new(),
         }
     }
@@ -205,7 +211,7 @@ impl NodeConfig {
                 name_line = if self.unnamed {
                     String::new()
                 } else {
-                    format!("  name: {CLUSTER}\n")
+                    format!("  name: {}\n", self.cluster_name)
                 },
                 port = self.cluster_port,
                 extra = self.cluster_extra,

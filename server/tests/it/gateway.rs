@@ -1,0 +1,245 @@
+//! Gateways between clusters of real server processes (spec cluster.md §3): a gannet cluster
+//! and a nats-server 2.15.1 cluster joined into a super-cluster, and mixed clusters on both
+//! sides. Messages, request/reply (mapped `_GR_.` replies), queue groups and the system
+//! account's `PING` cross; the nats-server side sees every account interest-only.
+//!
+//! Every test also passes with `GANNET_TEST_BIN=nats-server`.
+
+use crate::util::bin;
+use crate::util::cluster::{
+    await_delivery, await_interest, require_reference, unique, wait_for_mesh, Client, Node,
+    NodeConfig,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// A node `name` of gateway `gw`, in a cluster named like the gateway unless `alone`. Its
+/// ports are chosen now, so that the other side's configuration can name them.
+fn gw_node(name: &str, gw: &str, alone: bool) -> NodeConfig {
+    let mut cfg = NodeConfig::new(name);
+    cfg.cluster_name = gw.to_string();
+    if alone {
+        cfg = cfg.no_cluster();
+    }
+    cfg
+}
+
+/// Adds the `gateway` block: listening on the node's gateway port, with explicit gateways to
+/// `to` (name, gateway port of one of its nodes) and `more` inside the block.
+fn with_gateway(cfg: NodeConfig, gw: &str, to: &[(&str, u16)], more: &str) -> NodeConfig {
+    let remotes: Vec<String> = to
+        .iter()
+        .map(|(n, port)| format!("{{name: {n}, url: \"nats://127.0.0.1:{port}\"}}"))
+        .collect();
+    let port = cfg.gateway_port;
+    cfg.extra(&format!(
+        "gateway {{ name: {gw}, listen: \"127.0.0.1:{port}\", {more} gateways: [ {} ] }}",
+        remotes.join(", ")
+    ))
+}
+
+/// Waits (bounded) until `node`'s `/gatewayz` shows an outbound connection to each of
+/// `gateways`.
+fn wait_outbound(node: &Node, gateways: &[&str]) {
+    let end = Instant::now() + 15 * SEC;
+    loop {
+        let gz = node.get_json("/gatewayz");
+        let have = gz["outbound_gateways"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<BTreeSet<_>>())
+            .unwrap_or_default();
+        if gateways.iter().all(|g| have.contains(*g)) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{}: outbound gateways {have:?}, want {gateways:?}\nlog:\n{}",
+            node.name(),
+            node.server.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Request/reply from `asker` to a responder on `responder`'s connection: the request goes
+/// through the gateway with a mapped reply, the answer comes back.
+fn request_reply(asker: &mut Client, responder: &mut Client) {
+    let n = unique();
+    let (svc, inbox) = (format!("svc.{n}"), format!("_INBOX.gw.{n}"));
+    responder.sub(&svc, unique());
+    responder.sync();
+    asker.sub(&inbox, unique());
+    asker.sync();
+    await_delivery(asker, responder, &svc);
+    asker.publish_reply(&svc, &inbox, "ping");
+    let req = responder.next_msg(5 * SEC).expect("request crossed");
+    let reply = req.reply.clone().expect("a reply subject");
+    assert!(
+        !reply.starts_with("_GR_."),
+        "the responder sees the reply as the requester wrote it: {reply}"
+    );
+    responder.publish(&reply, "pong");
+    let answer = asker.next_msg(5 * SEC).expect("reply crossed back");
+    assert_eq!(
+        (answer.subject.as_str(), answer.payload.as_str()),
+        (inbox.as_str(), "pong")
+    );
+}
+
+/// A message with a header crosses from `from` to a subscriber on `to`.
+fn cross_with_headers(from: &mut Client, to: &mut Client) {
+    let subject = format!("cross.{}", unique());
+    to.sub(&subject, unique());
+    to.sync();
+    await_delivery(from, to, &subject);
+    from.publish_header(&subject, "X-Gw: 1", "hello");
+    let m = to.next_msg(5 * SEC).expect("message crossed");
+    assert_eq!(m.payload, "hello");
+    assert!(
+        m.headers.as_deref().is_some_and(|h| h.contains("X-Gw: 1")),
+        "{m:?}"
+    );
+}
+
+/// The names of the servers answering `$SYS.REQ.SERVER.PING` from `node` (bounded).
+fn ping_names(node: &Node, want: usize) -> BTreeSet<String> {
+    let mut sys = node.sys_client();
+    let inbox = format!("_INBOX.ping.{}", unique());
+    sys.sub(&inbox, 1);
+    sys.sync();
+    let end = Instant::now() + 10 * SEC;
+    loop {
+        sys.publish_reply("$SYS.REQ.SERVER.PING", &inbox, "");
+        let names: BTreeSet<String> = sys
+            .msgs_for(Duration::from_millis(700))
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())
+            .filter_map(|v| v["server"]["name"].as_str().map(String::from))
+            .collect();
+        if names.len() >= want || Instant::now() > end {
+            return names;
+        }
+    }
+}
+
+/// GA (gannet) and GB (nats-server), one server each: messages, request/reply and a queue
+/// group cross both ways, PING is answered by both, and nats-server sees every account of
+/// GA interest-only.
+#[test]
+fn super_cluster_of_gannet_and_nats_server() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let (ga, gb) = (gw_node("ga1", "GA", true), gw_node("gb1", "GB", true));
+    let (ga_port, gb_port) = (ga.gateway_port, gb.gateway_port);
+    let ga = with_gateway(ga, "GA", &[("GB", gb_port)], "");
+    let gb = with_gateway(gb, "GB", &[("GA", ga_port)], "");
+    let (ga, gb) = (Node::gannet(ga), Node::start(gb, &reference));
+    wait_outbound(&ga, &["GB"]);
+    wait_outbound(&gb, &["GA"]);
+    let (mut a, mut b) = (ga.client(), gb.client());
+    cross_with_headers(&mut a, &mut b);
+    cross_with_headers(&mut b, &mut a);
+    request_reply(&mut a, &mut b);
+    request_reply(&mut b, &mut a);
+    // A queue group whose members are all on the other side gets every message once.
+    let q = format!("q.{}", unique());
+    b.qsub(&q, "workers", unique());
+    b.sync();
+    await_delivery(&mut a, &mut b, &q);
+    for i in 0..5 {
+        a.publish(&q, &format!("job {i}"));
+    }
+    let jobs: Vec<String> = (0..5)
+        .map(|_| b.next_msg(5 * SEC).expect("queued job").payload)
+        .collect();
+    assert_eq!(jobs, ["job 0", "job 1", "job 2", "job 3", "job 4"]);
+    for node in [&ga, &gb] {
+        assert_eq!(ping_names(node, 2), ["ga1", "gb1"].map(String::from).into());
+    }
+    let gz = gb.get_json("/gatewayz?accs=1");
+    let accounts = gz["outbound_gateways"]["GA"]["accounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        accounts
+            .iter()
+            .any(|a| a["name"] == "A" && a["interest_mode"] == "Interest-Only"),
+        "{gz}"
+    );
+}
+
+/// Mixed clusters on both sides (GA: gannet + nats-server, GB: nats-server + gannet): a
+/// client anywhere reaches a subscriber or responder anywhere in the other cluster, and PING
+/// is answered by all four servers.
+#[test]
+fn mixed_super_cluster() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let (a1, b1) = (gw_node("a1", "GA", false), gw_node("b1", "GB", false));
+    let (a1_gw, b1_gw) = (a1.gateway_port, b1.gateway_port);
+    let a2 = with_gateway(gw_node("a2", "GA", false), "GA", &[("GB", b1_gw)], "").route_to(&a1);
+    let b2 = with_gateway(gw_node("b2", "GB", false), "GB", &[("GA", a1_gw)], "").route_to(&b1);
+    let a1 = with_gateway(a1, "GA", &[("GB", b1_gw)], "");
+    let b1 = with_gateway(b1, "GB", &[("GA", a1_gw)], "");
+    let a1 = Node::gannet(a1);
+    let a2 = Node::start(a2, &reference);
+    let b1 = Node::start(b1, &reference);
+    let b2 = Node::gannet(b2);
+    wait_for_mesh(&[&a1, &a2]);
+    wait_for_mesh(&[&b1, &b2]);
+    for node in [&a1, &a2] {
+        wait_outbound(node, &["GB"]);
+    }
+    for node in [&b1, &b2] {
+        wait_outbound(node, &["GA"]);
+    }
+    let pairs = [(&a1, &b2), (&a2, &b2), (&b2, &a1), (&b1, &a1), (&a1, &b1)];
+    for (x, y) in pairs {
+        let (mut cx, mut cy) = (x.client(), y.client());
+        await_interest(&mut cx, &mut cy);
+        request_reply(&mut cx, &mut cy);
+    }
+    let all: BTreeSet<String> = ["a1", "a2", "b1", "b2"].map(String::from).into();
+    for node in [&a1, &b2] {
+        assert_eq!(ping_names(node, 4), all, "PING from {}", node.name());
+    }
+    let _ = bin();
+}
+
+/// The inbound side's refusals, with nats-server's texts: a CONNECT without a gateway name
+/// (a client on the gateway port), and `reject_unknown_cluster`.
+#[test]
+fn gateway_port_refusals() {
+    let cfg = gw_node("solo", "GS", true);
+    let port = cfg.gateway_port;
+    let node = Node::gannet(with_gateway(
+        cfg,
+        "GS",
+        &[],
+        "reject_unknown_cluster: true,",
+    ));
+    let ask = |connect: &str| -> String {
+        let mut c = crate::util::Conn::connect_addr(&format!("127.0.0.1:{port}"));
+        let info = crate::util::info_json(&mut c);
+        assert_eq!(info["gateway"], "GS", "{info}");
+        c.send(format!("CONNECT {connect}\r\n").as_bytes());
+        String::from_utf8_lossy(&c.drain_for(3 * SEC)).into_owned()
+    };
+    let got = ask(r#"{"verbose":false,"lang":"go","name":"x"}"#);
+    assert!(
+        got.contains("-ERR 'attempted to connect to gateway port'"),
+        "{got:?}"
+    );
+    let got = ask(r#"{"echo":false,"name":"NX","cluster":"","gateway":"STRANGER"}"#);
+    assert!(
+        got.contains("-ERR 'Connection to gateway \"GS\" rejected'"),
+        "{got:?}"
+    );
+    drop(node);
+}
