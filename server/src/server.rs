@@ -1199,6 +1199,10 @@ fn set_gateways(
         ..Default::default()
     };
     let gateways = crate::gateway::Gateways::new(&opts.name, &rt.info.server_id, info);
+    for remote in &opts.gateways {
+        let urls: Vec<String> = remote.urls.iter().map(|u| u.host_port()).collect();
+        gateways.learn(&remote.name, &urls);
+    }
     let (tx, rx) = crossbeam_channel::bounded(crate::gatewaydial::DIALER_QUEUE_MAX);
     gateways.set_dialer(tx);
     shared.set_gateways(gateways);

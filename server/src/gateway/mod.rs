@@ -111,6 +111,9 @@ pub struct Gateways {
     pub reply_prefix: String,
     info: GatewayInfo,
     outbound: Mutex<HashMap<String, Outbound>>,
+    /// Every other gateway known (configured, or learnt), with its URLs: what a new inbound
+    /// connection is told about (gossip).
+    known: Mutex<std::collections::BTreeMap<String, Vec<String>>>,
     /// Mapped replies by (account, reply as our clients see it).
     replies: Mutex<HashMap<ReplyKey, Mapped>>,
     replies_len: AtomicUsize,
@@ -130,6 +133,7 @@ impl Gateways {
             server_hash,
             info,
             outbound: Mutex::new(HashMap::new()),
+            known: Mutex::new(std::collections::BTreeMap::new()),
             replies: Mutex::new(HashMap::new()),
             replies_len: AtomicUsize::new(0),
             dialer: OnceLock::new(),
@@ -140,6 +144,37 @@ impl Gateways {
     /// Our gateway INFO.
     pub fn info(&self) -> GatewayInfo {
         self.info.clone()
+    }
+
+    /// Adds what is known of gateway `name` (our own is never recorded).
+    pub fn learn(&self, name: &str, urls: &[String]) {
+        if name == self.name || name.is_empty() {
+            return;
+        }
+        let mut known = self.known.lock();
+        let entry = known.entry(name.to_string()).or_default();
+        for url in urls {
+            if !entry.contains(url) {
+                entry.push(url.clone());
+            }
+        }
+    }
+
+    /// The gossip INFOs for a new inbound connection from gateway `peer`: one per other
+    /// gateway known (`gateway_cmd` 1, nats-server `sendGatewayConfigsToRoutes`'s
+    /// counterpart on gateways).
+    pub fn gossip_for(&self, peer: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, urls) in self.known.lock().iter().filter(|(n, _)| n.as_str() != peer) {
+            let info = GatewayInfo {
+                gateway: name.clone(),
+                gateway_urls: urls.clone(),
+                gateway_cmd: wire::CMD_GOSSIP,
+                ..self.info.clone()
+            };
+            out.extend_from_slice(&info.to_line());
+        }
+        out
     }
 
     /// Registers the outbound connection to `gateway`.

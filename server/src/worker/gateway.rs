@@ -350,6 +350,7 @@ impl Worker {
             (RoutePhase::AwaitingInfo, Direction::Outbound) => self.register_outbound(slot, info),
             (RoutePhase::Registered, Direction::Outbound) if info.gateway_cmd == CMD_GOSSIP => {
                 if let Some(gw) = self.shared.gateways() {
+                    gw.learn(&info.gateway, &info.gateway_urls);
                     gw.tell_dialer(GatewayDialMsg::Discovered {
                         gateway: info.gateway,
                         urls: info.gateway_urls,
@@ -394,6 +395,12 @@ impl Worker {
             side.remote_gateway = info.gateway.clone();
         }
         let remote_gateway = side.remote_gateway.clone();
+        // Tell the newcomer about the other gateways we know, so it can reach them too.
+        let gossip = gw.gossip_for(&remote_gateway);
+        if !gossip.is_empty() {
+            link.push(&gossip);
+        }
+        gw.learn(&remote_gateway, &info.gateway_urls);
         self.shared
             .wake_workers(leafs.interest.attach_gateway(&gw.name, link));
         gw.tell_dialer(GatewayDialMsg::Discovered {
@@ -485,6 +492,7 @@ impl Worker {
                 side.since = Some(std::time::SystemTime::now());
             }
         }
+        gw.learn(&expected, &info.gateway_urls);
         gw.tell_dialer(GatewayDialMsg::Connected {
             gateway: expected.clone(),
         });

@@ -1058,6 +1058,7 @@ impl Worker {
         // Events as nats-server sends them: the account's CONNS pair always, and a CONNECT
         // for a leaf it solicited or one that used the client authorization.
         let connect_event = leaf.solicit.is_some() || leaf.via_client_auth;
+        let hub = leaf.role == crate::sub::LeafRole::Hub;
         account.num_leafs.fetch_add(1, Ordering::AcqRel);
         if let (Some(sys), Some(conn)) = (shared.sys(), self.conns.get(slot)) {
             let event = if connect_event {
@@ -1066,6 +1067,11 @@ impl Worker {
                 crate::msgs::SysEvent::AccountConns(account)
             };
             sys.report(event);
+            // With gateways, a hub tells the other clusters, which then treat the account as
+            // interest-only (nats-server `sendLeafNodeConnect`; spec cluster.md §4.8).
+            if hub && shared.gateways().is_some() {
+                sys.report(crate::msgs::SysEvent::LeafnodeConnect(account));
+            }
         }
         self.shared
             .wake_workers(leafs.interest.attach(&account.name, spec));

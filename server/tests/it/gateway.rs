@@ -243,3 +243,124 @@ fn gateway_port_refusals() {
     );
     drop(node);
 }
+
+/// Implicit gateways: GB and GC (gannet) are each configured with GA (nats-server) only; GA
+/// tells each about the other when they connect (gossip), so they dial each other and a
+/// message from GB reaches a subscriber on GC. GC's gossip to GB is gannet's.
+#[test]
+fn gateways_learnt_by_gossip() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let (ga, gb, gc) = (
+        gw_node("ga1", "GA", true),
+        gw_node("gb1", "GB", true),
+        gw_node("gc1", "GC", true),
+    );
+    let (pa, pb, pc) = (ga.gateway_port, gb.gateway_port, gc.gateway_port);
+    let ga = with_gateway(ga, "GA", &[("GB", pb), ("GC", pc)], "");
+    let gb = with_gateway(gb, "GB", &[("GA", pa)], "");
+    let gc = with_gateway(gc, "GC", &[("GA", pa)], "");
+    let ga = Node::start(ga, &reference);
+    let gb = Node::gannet(gb);
+    let gc = Node::gannet(gc);
+    wait_outbound(&ga, &["GB", "GC"]);
+    wait_outbound(&gb, &["GA", "GC"]);
+    wait_outbound(&gc, &["GA", "GB"]);
+    let (mut b, mut c) = (gb.client(), gc.client());
+    cross_with_headers(&mut b, &mut c);
+}
+
+/// A queue group with members in both clusters: the publisher's cluster takes every
+/// message (nats-server prefers local members; the other cluster is the fallback), and the
+/// other cluster takes them once the local member is gone.
+#[test]
+fn queue_groups_prefer_the_local_cluster() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let (ga, gb) = (gw_node("ga1", "GA", true), gw_node("gb1", "GB", true));
+    let (pa, pb) = (ga.gateway_port, gb.gateway_port);
+    let ga = Node::gannet(with_gateway(ga, "GA", &[("GB", pb)], ""));
+    let gb = Node::start(with_gateway(gb, "GB", &[("GA", pa)], ""), &reference);
+    wait_outbound(&ga, &["GB"]);
+    wait_outbound(&gb, &["GA"]);
+    let (mut publisher, mut local, mut remote) = (ga.client(), ga.client(), gb.client());
+    let q = format!("work.{}", unique());
+    let (local_sid, remote_sid) = (unique(), unique());
+    remote.qsub(&q, "grp", remote_sid);
+    remote.sync();
+    await_delivery(&mut publisher, &mut remote, &q);
+    local.qsub(&q, "grp", local_sid);
+    local.sync();
+    for i in 0..20 {
+        publisher.publish(&q, &format!("m{i}"));
+    }
+    publisher.sync();
+    let at_local = local.msgs_for(Duration::from_millis(500)).len();
+    let at_remote = remote.msgs_for(Duration::from_millis(200)).len();
+    assert_eq!(
+        (at_local, at_remote),
+        (20, 0),
+        "the local member takes them all"
+    );
+    local.unsub(local_sid);
+    local.sync();
+    publisher.publish(&q, "after");
+    let m = remote
+        .next_msg(5 * SEC)
+        .expect("the other cluster's member is the fallback");
+    assert_eq!(m.payload, "after");
+}
+
+/// With gateways, a hub publishes `$SYS.ACCOUNT.<acc>.LEAFNODE.CONNECT` when a leaf
+/// connects (spec cluster.md §4.8).
+#[test]
+fn leafnode_connect_event_with_gateways() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let hub = gw_node("hub", "GH", true);
+    let leaf_port = hub.leaf_port;
+    let hub = with_gateway(hub, "GH", &[], "").extra(&format!(
+        "leafnodes {{ listen: \"127.0.0.1:{leaf_port}\", authorization {{ users: [ {{user: leaf, password: leaf, account: A}} ] }} }}"
+    ));
+    let url = hub.leaf_url("leaf", "leaf");
+    let hub = Node::gannet(hub);
+    let mut sys = hub.sys_client();
+    sys.sub("$SYS.ACCOUNT.A.LEAFNODE.CONNECT", 1);
+    sys.sync();
+    let leaf = NodeConfig::new("lf").no_cluster().extra(&format!(
+        "leafnodes {{ remotes: [ {{ url: \"{url}\", account: A }} ] }}"
+    ));
+    let _leaf = Node::start(leaf, &reference);
+    let m = sys
+        .next_msg(10 * SEC)
+        .expect("LEAFNODE.CONNECT from the hub");
+    let body: Value = serde_json::from_str(&m.payload).unwrap();
+    assert_eq!(body["acc"], "A");
+    assert_eq!(body["server"]["name"], "hub");
+}
+
+/// Gateways over TLS (mutual and CA-verified, TLS first as on routes), gannet and
+/// nats-server both ways.
+#[test]
+fn gateways_over_tls() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let certs = crate::cluster::RouteCerts::new();
+    let block = certs.block();
+    let (ga, gb) = (gw_node("ga1", "GA", true), gw_node("gb1", "GB", true));
+    let (pa, pb) = (ga.gateway_port, gb.gateway_port);
+    let ga = Node::gannet(with_gateway(ga, "GA", &[("GB", pb)], &format!("{block},")));
+    let gb = Node::start(
+        with_gateway(gb, "GB", &[("GA", pa)], &format!("{block},")),
+        &reference,
+    );
+    wait_outbound(&ga, &["GB"]);
+    wait_outbound(&gb, &["GA"]);
+    let (mut a, mut b) = (ga.client(), gb.client());
+    cross_with_headers(&mut a, &mut b);
+    cross_with_headers(&mut b, &mut a);
+}
