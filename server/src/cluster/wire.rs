@@ -82,6 +82,9 @@ pub struct RouteInfo {
     /// Received only: a gateway name marks gateway gossip forwarded over a route.
     #[serde(skip_serializing)]
     pub gateway: String,
+    /// Received only: with `gateway`, that gateway's URLs.
+    #[serde(skip_serializing)]
+    pub gateway_urls: Vec<String>,
     /// Received only: the peer pools routes (Gannet does not; absent = no pool).
     #[serde(skip_serializing)]
     pub route_pool_size: i64,

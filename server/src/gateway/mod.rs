@@ -177,6 +177,31 @@ impl Gateways {
         out
     }
 
+    /// The route INFO telling the members of this cluster that this server reached gateway
+    /// `name` (nats-server `sendGatewayConfigsToRoutes`: the server id is prefixed with `GW`
+    /// so that old servers do not take it for route gossip).
+    pub fn route_gossip(&self, name: &str) -> Option<Vec<u8>> {
+        let urls = self.known.lock().get(name).cloned()?;
+        let info = serde_json::json!({
+            "server_id": format!("GW{}", self.info.server_id),
+            "server_name": self.info.server_name,
+            "version": self.info.version,
+            "proto": self.info.proto,
+            "go": "",
+            "host": "",
+            "port": 0,
+            "headers": self.info.headers,
+            "max_payload": self.info.max_payload,
+            "gateway": name,
+            "gateway_urls": urls,
+            "gateway_cmd": wire::CMD_GOSSIP,
+        });
+        let mut line = b"INFO ".to_vec();
+        line.extend_from_slice(info.to_string().as_bytes());
+        line.extend_from_slice(b"\r\n");
+        Some(line)
+    }
+
     /// Registers the outbound connection to `gateway`.
     ///
     /// # Errors

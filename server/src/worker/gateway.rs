@@ -496,6 +496,10 @@ impl Worker {
         gw.tell_dialer(GatewayDialMsg::Connected {
             gateway: expected.clone(),
         });
+        // The members of our cluster connect to that gateway too.
+        if let (Some(cluster), Some(line)) = (shared.cluster(), gw.route_gossip(&expected)) {
+            self.shared.wake_workers(cluster.interest.broadcast(&line));
+        }
         gw.tell_dialer(GatewayDialMsg::Discovered {
             gateway: expected.clone(),
             urls: info.gateway_urls.clone(),

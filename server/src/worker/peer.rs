@@ -471,7 +471,15 @@ impl Worker {
             return;
         }
         if !info.gateway.is_empty() {
-            // Gateway gossip over a route: no gateways here.
+            // A member reached another gateway (nats-server sends this when its outbound
+            // connection is established): this server connects to it too.
+            if let Some(gw) = self.shared.gateways() {
+                gw.learn(&info.gateway, &info.gateway_urls);
+                gw.tell_dialer(crate::gateway::GatewayDialMsg::Discovered {
+                    gateway: info.gateway,
+                    urls: info.gateway_urls,
+                });
+            }
             return;
         }
         let remote_id = route.remote_id.clone();
@@ -627,6 +635,14 @@ impl Worker {
             "{} - Route connection created",
             route_prefix(conn)
         ));
+        // The new member hears of every gateway we reach, and connects to it too.
+        if let Some(gw) = shared.gateways() {
+            for name in gw.outbound_names() {
+                if let Some(line) = gw.route_gossip(&name) {
+                    link.push(&line);
+                }
+            }
+        }
         self.flush_route_lines(slot);
         // Forward the newcomer to the other routes (spec §1.9.2): routes we accepted (unless
         // the peer says the others know it), and routes dialed from our configuration.

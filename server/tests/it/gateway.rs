@@ -364,3 +364,33 @@ fn gateways_over_tls() {
     cross_with_headers(&mut a, &mut b);
     cross_with_headers(&mut b, &mut a);
 }
+
+/// Only one member of each cluster is configured with the other gateway; the others learn
+/// it from their routes (the member that reached it tells them) and connect too, so every
+/// server has its outbound connection.
+#[test]
+fn gateways_learnt_over_routes() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let (a1, b1) = (gw_node("a1", "GA", false), gw_node("b1", "GB", false));
+    let (a1_gw, b1_gw) = (a1.gateway_port, b1.gateway_port);
+    let a2 = with_gateway(gw_node("a2", "GA", false), "GA", &[], "").route_to(&a1);
+    let b2 = with_gateway(gw_node("b2", "GB", false), "GB", &[], "").route_to(&b1);
+    let a1 = with_gateway(a1, "GA", &[("GB", b1_gw)], "");
+    let b1 = with_gateway(b1, "GB", &[("GA", a1_gw)], "");
+    let a1 = Node::start(a1, &reference);
+    let a2 = Node::gannet(a2);
+    let b1 = Node::gannet(b1);
+    let b2 = Node::start(b2, &reference);
+    wait_for_mesh(&[&a1, &a2]);
+    wait_for_mesh(&[&b1, &b2]);
+    for node in [&a1, &a2] {
+        wait_outbound(node, &["GB"]);
+    }
+    for node in [&b1, &b2] {
+        wait_outbound(node, &["GA"]);
+    }
+    let (mut x, mut y) = (a2.client(), b2.client());
+    request_reply(&mut x, &mut y);
+}
