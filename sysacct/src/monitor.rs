@@ -69,6 +69,54 @@ pub struct ClusterVarz {
     pub pool_size: i64,
 }
 
+/// `/varz` `gateway` (nats-server `GatewayOptsVarz`): every field left out when unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GatewayVarz {
+    /// Gateway name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Gateway listener host.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// Gateway listener port.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub port: i64,
+    /// Authorization timeout (seconds).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub auth_timeout: f64,
+    /// TLS timeout (seconds).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub tls_timeout: f64,
+    /// TLS required.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    /// Certificates verified.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    /// `advertise`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub advertise: String,
+    /// `connect_retries`.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub connect_retries: i64,
+    /// The other gateways and their URLs, configured and discovered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<RemoteGatewayVarz>,
+    /// `reject_unknown_cluster`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reject_unknown: bool,
+}
+
+/// One gateway in `/varz` `gateway.gateways`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RemoteGatewayVarz {
+    /// Its name.
+    pub name: String,
+    /// Its URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+}
+
 /// `/varz` `leaf` (nats-server `LeafNodeOptsVarz`): every field left out when unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LeafVarz {
@@ -191,7 +239,7 @@ pub struct Varz {
     /// Cluster (`{}` without one).
     pub cluster: ClusterVarz,
     /// Gateway.
-    pub gateway: Empty,
+    pub gateway: GatewayVarz,
     /// Leaf node listener and remotes (`{}` without them).
     pub leaf: LeafVarz,
     /// MQTT.

@@ -177,6 +177,15 @@ impl Gateways {
         out
     }
 
+    /// Every other gateway known and its URLs (VARZ), by name.
+    pub fn known(&self) -> Vec<(String, Vec<String>)> {
+        self.known
+            .lock()
+            .iter()
+            .map(|(n, u)| (n.clone(), u.clone()))
+            .collect()
+    }
+
     /// The route INFO telling the members of this cluster that this server reached gateway
     /// `name` (nats-server `sendGatewayConfigsToRoutes`: the server id is prefixed with `GW`
     /// so that old servers do not take it for route gossip).

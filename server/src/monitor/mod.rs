@@ -299,6 +299,7 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
     v.routes = snaps.iter().map(|s| s.routes.len() as i64).sum();
     v.leafnodes = snaps.iter().map(|s| s.leafs.len() as i64).sum();
     v.leaf = leaf_varz(&rt);
+    v.gateway = gateway_varz(shared, &rt);
     v.remotes = shared.cluster().map_or(0, |c| c.peer_count() as i64);
     v.cluster = cluster_varz(&rt);
     if let Some(cluster) = shared.cluster() {
@@ -331,6 +332,34 @@ fn cluster_varz(rt: &crate::runtime::Runtime) -> sysacct::monitor::ClusterVarz {
         urls: c.routes.iter().map(|r| r.host_port()).collect(),
         tls_timeout: 0.0,
         pool_size: c.pool_size,
+    }
+}
+
+/// `/varz` `gateway`: the gateway listener and every other gateway known, `{}` without one.
+fn gateway_varz(shared: &Shared, rt: &crate::runtime::Runtime) -> sysacct::monitor::GatewayVarz {
+    let (Some(g), Some(gw)) = (rt.opts.gateway.as_ref(), shared.gateways()) else {
+        return sysacct::monitor::GatewayVarz::default();
+    };
+    let tls_timeout = g
+        .tls
+        .as_ref()
+        .map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout());
+    sysacct::monitor::GatewayVarz {
+        name: g.name.clone(),
+        host: g.host.clone(),
+        port: i64::from(gw.info().port),
+        auth_timeout: g.auth_timeout.as_secs_f64(),
+        tls_timeout: tls_timeout.as_secs_f64(),
+        tls_required: g.tls.is_some(),
+        tls_verify: g.tls.is_some(),
+        advertise: g.advertise.clone(),
+        connect_retries: g.connect_retries,
+        gateways: gw
+            .known()
+            .into_iter()
+            .map(|(name, urls)| sysacct::monitor::RemoteGatewayVarz { name, urls })
+            .collect(),
+        reject_unknown: g.reject_unknown_cluster,
     }
 }
 

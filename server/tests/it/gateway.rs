@@ -160,6 +160,9 @@ fn super_cluster_of_gannet_and_nats_server() {
     for node in [&ga, &gb] {
         assert_eq!(ping_names(node, 2), ["ga1", "gb1"].map(String::from).into());
     }
+    let varz = ga.varz();
+    assert_eq!(varz["gateway"]["name"], "GA", "{varz}");
+    assert_eq!(varz["gateway"]["gateways"][0]["name"], "GB", "{varz}");
     let gz = gb.get_json("/gatewayz?accs=1");
     let accounts = gz["outbound_gateways"]["GA"]["accounts"]
         .as_array()
