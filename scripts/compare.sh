@@ -15,7 +15,9 @@
 # crosses the route. `--only cluster` runs just those. The leaf cases ("leaf ...") run the same
 # way on a hub (node A, a leaf listener) and a leaf (node B, soliciting A for the global
 # account): publishers and the requester on the hub, subscribers and the responder on the
-# leaf, so every message crosses the leaf connection. `--only leaf` runs just those.
+# leaf, so every message crosses the leaf connection. `--only leaf` runs just those. The
+# gateway cases ("gateway ...") run on two one-server clusters GA and GB joined by gateways
+# (B is configured with A; A dials back): publishers on A, subscribers on B.
 #
 # Usage: scripts/compare.sh [--reps N] [--quick] [--pin] [--server-cpus LIST]
 #                           [--bench-cpus LIST] [--only REGEX] [--out DIR] [--no-build]
@@ -225,6 +227,7 @@ NODE_B_PORT=""
 CLIENT_WORDS="Listening for client connections on"
 ROUTE_WORDS="Listening for route connections on"
 LEAF_WORDS="Listening for leafnode connections on"
+GATEWAY_WORDS="Listening for gateways connections on"
 HTTP_WORDS="Starting http monitor on"
 
 # stop_pid PID: TERM, up to 5 s to exit, then KILL.
@@ -442,6 +445,60 @@ start_leaf() {
     echo "compare.sh: warning: the $name hub and leaf show no leaf connection after 10 s" >&2
 }
 
+# gateway_conf FILE NAME [REMOTE_NAME REMOTE_PORT]: a one-server cluster NAME with a
+# gateway listener on a random loopback port, and a gateway to REMOTE_NAME when given.
+gateway_conf() {
+    local remotes=""
+    if [[ -n "${3:-}" ]]; then
+        remotes="{ name: $3, url: \"nats://127.0.0.1:$4\" }"
+    fi
+    printf '%s\n' \
+        "listen: 127.0.0.1:-1" \
+        "http: 127.0.0.1:-1" \
+        "gateway {" \
+        "  name: $2" \
+        "  listen: 127.0.0.1:-1" \
+        "  gateways: [ $remotes ]" \
+        "}" >"$1"
+}
+
+# num_outbound HTTP_PORT: how many outbound gateway connections /gatewayz lists, or nothing.
+num_outbound() {
+    { curl -fsS --max-time 1 "http://127.0.0.1:$1/gatewayz" 2>/dev/null || true; } \
+        | tr -d ' \n' | { grep -o '"outbound_gateways":{"G[AB]"' || true; } | wc -l
+}
+
+# start_gateway NAME LOG: cluster GA (SERVER_PID, PORT) and cluster GB (NODE_B_PID,
+# NODE_B_PORT) of server NAME, GB configured with GA; waits (10 s at most) until each has
+# its outbound connection.
+start_gateway() {
+    local name="$1" log_a="$2" log_b="${2%.log}-b.log" gw_port http_a http_b n up port
+    gateway_conf "$WORK/gateway-a.conf" GA
+    launch "$name" "$log_a" -c "$WORK/gateway-a.conf"
+    SERVER_PID=$LAUNCHED_PID
+    await_ports "$name" "$SERVER_PID" "$log_a" "$CLIENT_WORDS" "$GATEWAY_WORDS" "$HTTP_WORDS"
+    PORT="${PORTS[0]}"
+    gw_port="${PORTS[1]}"
+    http_a="${PORTS[2]}"
+    gateway_conf "$WORK/gateway-b.conf" GB GA "$gw_port"
+    launch "$name" "$log_b" -c "$WORK/gateway-b.conf"
+    NODE_B_PID=$LAUNCHED_PID
+    await_ports "$name" "$NODE_B_PID" "$log_b" "$CLIENT_WORDS" "$HTTP_WORDS"
+    NODE_B_PORT="${PORTS[0]}"
+    http_b="${PORTS[1]}"
+    command -v curl >/dev/null || return 0
+    for _ in $(seq 100); do
+        up=0
+        for port in "$http_a" "$http_b"; do
+            n="$(num_outbound "$port")"
+            if [[ -n "$n" ]] && (( n >= 1 )); then up=$((up + 1)); fi
+        done
+        if (( up == 2 )); then return 0; fi
+        sleep 0.1
+    done
+    echo "compare.sh: warning: the $name clusters show no gateway connections after 10 s" >&2
+}
+
 # --- the cases -------------------------------------------------------------------------
 if [[ $QUICK == 1 ]]; then
     D=0.5
@@ -460,6 +517,8 @@ if [[ $QUICK == 1 ]]; then
     CASES+=("cluster req --size 128 --msgs 2000")
     for s in 16 128; do CASES+=("leaf pubsub --size $s --duration-secs $D"); done
     CASES+=("leaf req --size 128 --msgs 2000")
+    for s in 16 128; do CASES+=("gateway pubsub --size $s --duration-secs $D"); done
+    CASES+=("gateway req --size 128 --msgs 2000")
 else
     D=3
     SIZES=(16 64 128 256 1024 4096 16384)
@@ -477,6 +536,8 @@ else
     CASES+=("cluster req --size 128 --msgs 20000")
     for s in 16 128; do CASES+=("leaf pubsub --size $s --duration-secs $D"); done
     CASES+=("leaf req --size 128 --msgs 20000")
+    for s in 16 128; do CASES+=("gateway pubsub --size $s --duration-secs $D"); done
+    CASES+=("gateway req --size 128 --msgs 20000")
 fi
 if [[ -n "$ONLY" ]]; then
     FILTERED=()
@@ -519,8 +580,8 @@ failure_line() {
     if [[ "$1" == cluster ]]; then
         extra+=',"cross_server":true'
         shift
-    elif [[ "$1" == leaf ]]; then
-        extra+=',"cross_server":true,"topology":"leaf"'
+    elif [[ "$1" == leaf || "$1" == gateway ]]; then
+        extra+=",\"cross_server\":true,\"topology\":\"$1\""
         shift
     fi
     scenario="$1"
@@ -571,6 +632,10 @@ for rep in $(seq "$REPS"); do
                 # Publishers on node A (--url), subscribers on node B.
                 start_cluster "$name" "$log"
                 bench_args="${case_args#cluster } --sub-url 127.0.0.1:$NODE_B_PORT"
+            elif [[ "$case_args" == "gateway "* ]]; then
+                # Publishers in cluster GA (--url), subscribers in GB.
+                start_gateway "$name" "$log"
+                bench_args="${case_args#gateway } --sub-url 127.0.0.1:$NODE_B_PORT --topology gateway"
             elif [[ "$case_args" == "leaf "* ]]; then
                 # Publishers on the hub (--url), subscribers on the leaf.
                 start_leaf "$name" "$log"
@@ -625,8 +690,8 @@ else
 fi
 ORDER="${SERVERS[*]}"
 FRESH="fresh server per run"
-if [[ "${CASES[*]}" == *"cluster "* || "${CASES[*]}" == *"leaf "* ]]; then
-    FRESH="fresh server (two fresh nodes for the cluster and leaf cases) per run"
+if [[ "${CASES[*]}" == *"cluster "* || "${CASES[*]}" == *"leaf "* || "${CASES[*]}" == *"gateway "* ]]; then
+    FRESH="fresh server (two fresh nodes for the cluster, leaf and gateway cases) per run"
 fi
 "$CHART" --raw "$RAW" --json "$OUT/$RUN_ID.json" --md "$OUT/$RUN_ID.md" --svg "$OUT/$RUN_ID.svg" \
     --title "gannet $GIT_REV vs $VERSUS ($(nproc) cores, median of $REPS)" \

@@ -217,7 +217,7 @@ options:
                         publishers and the requester to --url: two nodes of a cluster
                         (pubsub fanout queue req req-open) [--url]
   --topology NAME       what joins the --url and --sub-url servers, named in the report:
-                        cluster or leaf [cluster]
+                        cluster, leaf or gateway [cluster]
   --msgs N              messages, requests or connections (k/M/G suffixes: 10k, 1M)
   --duration-secs S     publish for S seconds instead of a fixed count
   --size BYTES          payload size (suffixes: 16, 1K, 16KiB) [16; req*: 128]
@@ -337,8 +337,12 @@ fn parse_option(cfg: &mut Config, name: &str, value: &str) -> Result<(), ArgsErr
         "--url" | "-s" | "--server" => cfg.addr = parse_url(value).map_err(ctx)?,
         "--sub-url" => cfg.sub_addr = Some(parse_url(value).map_err(ctx)?),
         "--topology" => match value {
-            "cluster" | "leaf" => cfg.topology = Some(value.to_string()),
-            other => return Err(ctx(format!("unknown topology {other:?} (cluster, leaf)"))),
+            "cluster" | "leaf" | "gateway" => cfg.topology = Some(value.to_string()),
+            other => {
+                return Err(ctx(format!(
+                    "unknown topology {other:?} (cluster, leaf, gateway)"
+                )))
+            }
         },
         "--msgs" | "-n" => cfg.msgs = Some(parse_count(value).map_err(ctx)?),
         "--duration-secs" => cfg.duration = Some(parse_secs(value).map_err(ctx)?),

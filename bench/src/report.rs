@@ -174,6 +174,7 @@ impl Report {
         };
         match (self.cross_server, self.topology.as_str()) {
             (true, "leaf") => format!("{shape}, across a leaf connection"),
+            (true, "gateway") => format!("{shape}, across a gateway"),
             (true, _) => format!("{shape}, cross-server"),
             (false, _) => shape,
         }

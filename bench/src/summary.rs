@@ -171,6 +171,16 @@ const fn cluster(s: TargetSpec) -> TargetSpec {
     }
 }
 
+/// `s` for the runs across a gateway (publishers in one cluster, subscribers or the
+/// responder in the other).
+const fn gateway(s: TargetSpec) -> TargetSpec {
+    TargetSpec {
+        cross_server: true,
+        topology: "gateway",
+        ..s
+    }
+}
+
 /// `s` for the runs across a leaf node connection (publishers on the hub, subscribers or the
 /// responder on the leaf).
 const fn leaf(s: TargetSpec) -> TargetSpec {
@@ -205,6 +215,10 @@ const TARGETS: &[TargetSpec] = &[
     leaf(spec("pubsub", None, None, "msgs/s", Op::Ge, 1.3)),
     leaf(spec("req", None, None, "p50", Op::Le, 0.8)),
     leaf(spec("req", None, None, "p99", Op::Le, 0.8)),
+    // Issue 15: through one gateway hop, against nats-server in the same topology.
+    gateway(spec("pubsub", None, None, "msgs/s", Op::Ge, 1.3)),
+    gateway(spec("req", None, None, "p50", Op::Le, 0.8)),
+    gateway(spec("req", None, None, "p99", Op::Le, 0.8)),
 ];
 
 /// The target for a case's metric, if the issue sets one.

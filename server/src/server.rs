@@ -1227,7 +1227,15 @@ fn start_gateways(
     poll.registry()
         .register(&mut listener, GATEWAY_LISTENER, Interest::READABLE)
         .map_err(|e| Error(e.to_string()))?;
-    log::notice(&format!("Listening for gateway connections on {bound}"));
+    // nats-server's wording, plural included.
+    log::notice(&format!("Listening for gateways connections on {bound}"));
+    if let Some(gw) = shared.gateways() {
+        log::notice(&format!(
+            "Address for gateway {} is {}",
+            crate::gofmt::go_quote(&gw.name),
+            gw.info().gateway_url
+        ));
+    }
     let dialer = crate::gatewaydial::spawn(shared.clone(), opts.clone(), rx)
         .map_err(|e| Error(format!("gateway dialer: {e}")))?;
     threads.push(dialer);
