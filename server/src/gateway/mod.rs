@@ -84,12 +84,34 @@ pub struct Outbound {
     pub headers: bool,
 }
 
-/// A mapped reply's key: the account, and the reply as our clients see it.
-type ReplyKey = (String, Box<[u8]>);
-
 /// An outbound connection to that gateway is registered already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Duplicate;
+
+/// Mapped replies by account, then by the reply as our clients see it (two levels, so that
+/// a lookup needs no allocation), and when the expired ones were last dropped.
+#[derive(Debug)]
+struct Replies {
+    by_account: HashMap<String, HashMap<Box<[u8]>, Mapped>>,
+    swept: Instant,
+}
+
+impl Replies {
+    /// Drops the expired entries when the last sweep is older than [`REPLY_TTL`] (or
+    /// `force`); returns how many are left.
+    fn sweep(&mut self, force: bool) -> Option<usize> {
+        let now = Instant::now();
+        if !force && now.duration_since(self.swept) < REPLY_TTL {
+            return None;
+        }
+        self.swept = now;
+        for per_account in self.by_account.values_mut() {
+            per_account.retain(|_, m| now.duration_since(m.at) < REPLY_TTL);
+        }
+        self.by_account.retain(|_, p| !p.is_empty());
+        Some(self.by_account.values().map(HashMap::len).sum())
+    }
+}
 
 /// A reply subject mapped by another cluster, remembered while its answer may come.
 #[derive(Debug, Clone)]
@@ -114,8 +136,7 @@ pub struct Gateways {
     /// Every other gateway known (configured, or learnt), with its URLs: what a new inbound
     /// connection is told about (gossip).
     known: Mutex<std::collections::BTreeMap<String, Vec<String>>>,
-    /// Mapped replies by (account, reply as our clients see it).
-    replies: Mutex<HashMap<ReplyKey, Mapped>>,
+    replies: Mutex<Replies>,
     replies_len: AtomicUsize,
     dialer: OnceLock<Sender<GatewayDialMsg>>,
     stopping: AtomicBool,
@@ -134,7 +155,10 @@ impl Gateways {
             info,
             outbound: Mutex::new(HashMap::new()),
             known: Mutex::new(std::collections::BTreeMap::new()),
-            replies: Mutex::new(HashMap::new()),
+            replies: Mutex::new(Replies {
+                by_account: HashMap::new(),
+                swept: Instant::now(),
+            }),
             replies_len: AtomicUsize::new(0),
             dialer: OnceLock::new(),
             stopping: AtomicBool::new(false),
@@ -259,25 +283,38 @@ impl Gateways {
     /// `account`, so that the answer published to `reply` goes back through the gateway
     /// (nats-server `trackGWReply`).
     pub fn track_reply(&self, account: &str, reply: &[u8], full: &[u8]) {
-        let mut map = self.replies.lock();
-        if map.len() >= REPLIES_MAX {
-            let now = Instant::now();
-            map.retain(|_, m| now.duration_since(m.at) < REPLY_TTL);
-            if map.len() >= REPLIES_MAX {
-                let mut ages: Vec<Instant> = map.values().map(|m| m.at).collect();
-                ages.sort_unstable();
-                let cutoff = ages[ages.len() / 2];
-                map.retain(|_, m| m.at > cutoff);
-            }
+        let mut replies = self.replies.lock();
+        let mut len = self.replies_len.load(Ordering::Acquire);
+        if let Some(left) = replies.sweep(len >= REPLIES_MAX) {
+            len = left;
         }
-        map.insert(
-            (account.to_string(), reply.into()),
-            Mapped {
-                full: full.into(),
-                at: Instant::now(),
-            },
-        );
-        self.replies_len.store(map.len(), Ordering::Release);
+        if len >= REPLIES_MAX {
+            // All still fresh: forget the older half.
+            let mut ages: Vec<Instant> = replies
+                .by_account
+                .values()
+                .flat_map(|p| p.values().map(|m| m.at))
+                .collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            for per_account in replies.by_account.values_mut() {
+                per_account.retain(|_, m| m.at > cutoff);
+            }
+            len = replies.by_account.values().map(HashMap::len).sum();
+        }
+        let map = &mut replies.by_account;
+        let per_account = match map.get_mut(account) {
+            Some(p) => p,
+            None => map.entry(account.to_string()).or_default(),
+        };
+        let mapped = Mapped {
+            full: full.into(),
+            at: Instant::now(),
+        };
+        if per_account.insert(reply.into(), mapped).is_none() {
+            len += 1;
+        }
+        self.replies_len.store(len, Ordering::Release);
     }
 
     /// The mapped subject a publish to `subject` in `account` answers, if it answers a
@@ -287,15 +324,14 @@ impl Gateways {
         if self.replies_len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let mut map = self.replies.lock();
-        let key = (account.to_string(), Box::<[u8]>::from(subject));
-        let found = map.get(&key)?;
-        if found.at.elapsed() >= REPLY_TTL {
-            map.remove(&key);
-            self.replies_len.store(map.len(), Ordering::Release);
-            return None;
+        let mut replies = self.replies.lock();
+        // Expired entries go every couple of seconds, so that once requests stop crossing,
+        // publishing is back to one atomic load.
+        if let Some(left) = replies.sweep(false) {
+            self.replies_len.store(left, Ordering::Release);
         }
-        Some(found.full.clone())
+        let found = replies.by_account.get(account)?.get(subject)?;
+        (found.at.elapsed() < REPLY_TTL).then(|| found.full.clone())
     }
 
     /// Records the dialer thread's channel (once, at start).
