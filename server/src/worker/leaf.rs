@@ -83,6 +83,8 @@ pub struct LeafSide {
     /// TLS is being set up on a connection we dialed whose hub does not answer CONNECT with
     /// an INFO: the handshake finishes once TLS is up.
     pub register_after_tls: bool,
+    /// Receive decisions by subject (see [`LeafSide::may_receive`]).
+    pub recv_cache: std::collections::HashMap<Box<[u8]>, bool>,
     /// The remote authenticated through the client authorization rather than the leaf one:
     /// nats-server then reports a CONNECT event for it on the hub too.
     pub via_client_auth: bool,
@@ -121,7 +123,29 @@ impl LeafSide {
     pub fn is_spoke(&self) -> bool {
         self.role == LeafRole::Spoke
     }
+
+    /// Whether a message on `subject` may come in over this connection, the answer cached
+    /// per subject (every connection has at least the JetStream deny rules to match, and a
+    /// leaf connection usually carries few subjects).
+    fn may_receive(&mut self, subject: &[u8]) -> bool {
+        let Some(perms) = self.perms.as_ref() else {
+            return true;
+        };
+        if let Some(&allowed) = self.recv_cache.get(subject) {
+            return allowed;
+        }
+        let allowed = perms.can_subscribe(subject, None);
+        if self.recv_cache.len() >= RECV_CACHE_MAX {
+            self.recv_cache.clear();
+        }
+        self.recv_cache.insert(subject.into(), allowed);
+        allowed
+    }
 }
+
+/// Subjects whose receive permission a leaf connection remembers (as a client's publish
+/// permission cache).
+const RECV_CACHE_MAX: usize = 128;
 
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(b)
@@ -351,6 +375,7 @@ impl Worker {
             user: String::new(),
             via_client_auth: false,
             register_after_tls: false,
+            recv_cache: std::collections::HashMap::new(),
         }));
         conn.route = Some(Box::new(route));
         let at = now + deadline.min(crate::runtime::TIMER_MAX);
@@ -597,6 +622,7 @@ impl Worker {
         leaf.via_client_auth = auth.via_client_auth;
         leaf.remote_account = connect.remote_account.clone();
         leaf.perms = Some(Arc::new(reversed));
+        leaf.recv_cache.clear();
         leaf.peer = Arc::new(LeafPeer {
             cluster: connect.cluster.as_bytes().into(),
             role: leaf.role,
@@ -812,6 +838,7 @@ impl Worker {
         };
         leaf.account = Some(account);
         leaf.perms = Some(Arc::new(perms));
+        leaf.recv_cache.clear();
         leaf.peer = Arc::new(LeafPeer {
             cluster: info.cluster.as_bytes().into(),
             role: leaf.role,
@@ -1011,6 +1038,7 @@ impl Worker {
         merge(&mut perms.publish, &info.export);
         merge(&mut perms.subscribe, &info.import);
         leaf.perms = Some(Arc::new(perms));
+        leaf.recv_cache.clear();
     }
 
     /// The handshake is done: the connection is told about the interest it may see and
@@ -1284,17 +1312,14 @@ impl Worker {
         conn.in_msgs += 1;
         conn.in_bytes += m.data.len() as u64;
         let cid = conn.cid;
-        let Some(leaf) = conn.route.as_ref().and_then(|r| r.leaf.as_ref()) else {
+        let Some(leaf) = conn.route.as_mut().and_then(|r| r.leaf.as_mut()) else {
             return;
         };
         let Some(account) = leaf.account else {
             return;
         };
         let (role, peer) = (leaf.role, leaf.peer.clone());
-        let allowed = leaf
-            .perms
-            .as_ref()
-            .is_none_or(|p| p.can_subscribe(m.subject, None));
+        let allowed = leaf.may_receive(m.subject);
         if !allowed {
             if role == LeafRole::Hub {
                 self.send_err_and_close(
