@@ -85,6 +85,8 @@ pub struct LeafSide {
     pub register_after_tls: bool,
     /// Receive decisions by subject (see [`LeafSide::may_receive`]).
     pub recv_cache: std::collections::HashMap<Box<[u8]>, bool>,
+    /// The last subject received and its decision.
+    pub recv_last: Option<(Box<[u8]>, bool)>,
     /// The remote authenticated through the client authorization rather than the leaf one:
     /// nats-server then reports a CONNECT event for it on the hub too.
     pub via_client_auth: bool,
@@ -131,14 +133,24 @@ impl LeafSide {
         let Some(perms) = self.perms.as_ref() else {
             return true;
         };
-        if let Some(&allowed) = self.recv_cache.get(subject) {
-            return allowed;
+        // A stream of messages mostly repeats its subject: one comparison, no hashing.
+        if let Some((last, allowed)) = self.recv_last.as_ref() {
+            if last.as_ref() == subject {
+                return *allowed;
+            }
         }
-        let allowed = perms.can_subscribe(subject, None);
-        if self.recv_cache.len() >= RECV_CACHE_MAX {
-            self.recv_cache.clear();
-        }
-        self.recv_cache.insert(subject.into(), allowed);
+        let allowed = match self.recv_cache.get(subject) {
+            Some(&allowed) => allowed,
+            None => {
+                let allowed = perms.can_subscribe(subject, None);
+                if self.recv_cache.len() >= RECV_CACHE_MAX {
+                    self.recv_cache.clear();
+                }
+                self.recv_cache.insert(subject.into(), allowed);
+                allowed
+            }
+        };
+        self.recv_last = Some((subject.into(), allowed));
         allowed
     }
 }
@@ -376,6 +388,7 @@ impl Worker {
             via_client_auth: false,
             register_after_tls: false,
             recv_cache: std::collections::HashMap::new(),
+            recv_last: None,
         }));
         conn.route = Some(Box::new(route));
         let at = now + deadline.min(crate::runtime::TIMER_MAX);
@@ -623,6 +636,7 @@ impl Worker {
         leaf.remote_account = connect.remote_account.clone();
         leaf.perms = Some(Arc::new(reversed));
         leaf.recv_cache.clear();
+        leaf.recv_last = None;
         leaf.peer = Arc::new(LeafPeer {
             cluster: connect.cluster.as_bytes().into(),
             role: leaf.role,
@@ -839,6 +853,7 @@ impl Worker {
         leaf.account = Some(account);
         leaf.perms = Some(Arc::new(perms));
         leaf.recv_cache.clear();
+        leaf.recv_last = None;
         leaf.peer = Arc::new(LeafPeer {
             cluster: info.cluster.as_bytes().into(),
             role: leaf.role,
@@ -1039,6 +1054,7 @@ impl Worker {
         merge(&mut perms.subscribe, &info.import);
         leaf.perms = Some(Arc::new(perms));
         leaf.recv_cache.clear();
+        leaf.recv_last = None;
     }
 
     /// The handshake is done: the connection is told about the interest it may see and
