@@ -144,7 +144,36 @@ impl Dialer {
                     r.state = State::Waiting(Instant::now() + delay + jitter);
                 }
             }
+            LeafDialMsg::Discovered { remote, urls } => self.discovered(remote, &urls),
             LeafDialMsg::Shutdown => {}
+        }
+    }
+
+    /// A hub's `leafnode_urls`: tried after the configured ones, with their credentials
+    /// (nats-server `updateLeafNodeURLs`).
+    fn discovered(&mut self, remote: usize, urls: &[String]) {
+        let Some(r) = self.remotes.get_mut(remote) else {
+            return;
+        };
+        let Some(first) = r.opts.urls.first().cloned() else {
+            return;
+        };
+        for url in urls {
+            if r.opts.urls.iter().any(|u| u.host_port() == *url) {
+                continue;
+            }
+            let Some((host, port)) = url.rsplit_once(':') else {
+                continue;
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            r.opts.urls.push(crate::opts::leaf::LeafUrl {
+                raw: url.clone(),
+                host: host.trim_matches(|c| c == '[' || c == ']').to_string(),
+                port,
+                ..first.clone()
+            });
         }
     }
 
@@ -246,6 +275,7 @@ impl Dialer {
                 .as_ref()
                 .map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout()),
             host: url.host.clone(),
+            ignore_discovered: r.opts.ignore_discovered_servers,
         };
         let workers = self.shared.workers();
         if workers.is_empty() {

@@ -51,6 +51,8 @@ pub struct LeafSolicit {
     pub tls_timeout: Duration,
     /// The host dialed, for checking the hub's certificate.
     pub host: String,
+    /// Do not add the hub's `leafnode_urls` to the remote's URLs.
+    pub ignore_discovered: bool,
 }
 
 /// What workers tell the leaf dialer thread.
@@ -68,6 +70,14 @@ pub enum LeafDialMsg {
         remote: usize,
         /// Wait this long before the next attempt.
         delay: Duration,
+    },
+    /// The hub of a remote told its cluster's leaf URLs (`leafnode_urls`): they join the
+    /// URLs the remote is dialed at.
+    Discovered {
+        /// The remote's index.
+        remote: usize,
+        /// `host:port` of each.
+        urls: Vec<String>,
     },
     /// Stop.
     Shutdown,

@@ -42,6 +42,8 @@ use super::peer::{RouteConn, RoutePhase};
 /// violation only after this (nats-server `leafNodeReconnectDelayAfterLoopDetected` and its
 /// siblings).
 const LONG_REDIAL_DELAY: Duration = Duration::from_secs(30);
+/// After a hub refused our version, redial only after this.
+const MIN_VERSION_REDIAL_DELAY: Duration = Duration::from_secs(5);
 /// How long a solicited connection waits for the hub's answer to its CONNECT.
 const CONNECT_INFO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Subjects that never cross a leaf connection of a non-system account: the JetStream API
@@ -158,6 +160,20 @@ impl LeafSide {
 /// Subjects whose receive permission a leaf connection remembers (as a client's publish
 /// permission cache).
 const RECV_CACHE_MAX: usize = 128;
+
+/// Whether `version` (`major.minor.patch`, anything after a `-` ignored) is at least `min`
+/// (nats-server `versionAtLeast`; an unparsable version is not).
+fn version_at_least(version: &str, min: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64, u64)> {
+        let core = v.trim_start_matches('v').split('-').next()?;
+        let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
+        Some((it.next()??, it.next()??, it.next()??))
+    };
+    match (parts(version), parts(min)) {
+        (Some(v), Some(m)) => v >= m,
+        _ => false,
+    }
+}
 
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(b)
@@ -505,9 +521,12 @@ impl Worker {
         let long = msg.contains("Loop detected")
             || msg.contains("same cluster name")
             || msg.contains("Permissions Violation");
+        let version = msg.contains("minimum version required");
         if let Some(leaf) = conn.route.as_mut().and_then(|r| r.leaf.as_mut()) {
             if long && leaf.solicit.is_some() {
                 leaf.redial_delay = Some(LONG_REDIAL_DELAY);
+            } else if version && leaf.solicit.is_some() {
+                leaf.redial_delay = Some(MIN_VERSION_REDIAL_DELAY);
             }
         }
         if long {
@@ -589,6 +608,23 @@ impl Worker {
                 log::error(&format!("{} - {msg}", leaf_prefix(conn)));
             }
             self.send_err_and_close(slot, msg.as_bytes(), ClosedReason::WrongGateway);
+            return;
+        }
+        let min_version = self
+            .rt
+            .opts
+            .leafnodes
+            .as_ref()
+            .map(|l| l.min_version.clone())
+            .unwrap_or_default();
+        if !min_version.is_empty() && !version_at_least(&connect.version, &min_version) {
+            // The leaf waits 5 s before it dials again (nats-server also sends its
+            // connect_info INFO before the error; the error alone is what the leaf acts on).
+            let msg = format!(
+                "connection rejected since minimum version required is {}",
+                go_quote(&min_version)
+            );
+            self.send_err_and_close(slot, msg.as_bytes(), ClosedReason::ProtocolViolation);
             return;
         }
         let Some(account) = self.shared.accounts.get(&auth.account) else {
@@ -812,6 +848,14 @@ impl Worker {
             self.mark_close(slot, ClosedReason::AuthenticationViolation);
             return;
         };
+        if !solicit.ignore_discovered {
+            if let (Some(leafs), Some(urls)) = (self.shared.leafs(), info.leafnode_urls.clone()) {
+                leafs.tell_dialer(LeafDialMsg::Discovered {
+                    remote: solicit.remote,
+                    urls,
+                });
+            }
+        }
         let connect = match self.leaf_connect(&solicit, &info.nonce) {
             Ok(c) => c,
             Err(e) => {
@@ -1461,5 +1505,20 @@ impl Worker {
         }
         self.flush_route_lines(slot);
         self.ping_or_stale(slot, now, ping_max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_at_least;
+
+    #[test]
+    fn versions_compare_as_nats_server() {
+        assert!(version_at_least("2.15.1", "2.8.0"));
+        assert!(version_at_least("2.8.0", "2.8.0"));
+        assert!(!version_at_least("2.7.9", "2.8.0"));
+        assert!(version_at_least("2.11.0-beta.1", "2.10.9"));
+        assert!(!version_at_least("", "2.8.0"));
+        assert!(!version_at_least("junk", "2.8.0"));
     }
 }

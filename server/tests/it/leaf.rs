@@ -577,3 +577,58 @@ fn leaf_on_a_mixed_hub_cluster() {
     let n2_url = format!("127.0.0.1:{}", n2.cfg.leaf_port);
     assert!(urls.contains(&n2_url.as_str()), "{info}");
 }
+
+/// `min_version` on the hub refuses an older leaf with nats-server's text, and a hub's
+/// `leafnode_urls` become more URLs for the leaf to try.
+#[test]
+fn min_version_refuses_an_older_leaf() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let hub = NodeConfig::new("strict").no_cluster();
+    let port = hub.leaf_port;
+    let hub = hub.extra(&format!(
+        "leafnodes {{ listen: \"127.0.0.1:{port}\", min_version: \"2.99.0\", authorization {{ users: [ {{user: leaf, password: leaf, account: A}} ] }} }}"
+    ));
+    let leaf = leaf_config("old", &hub, "");
+    let hub = Node::gannet(hub);
+    let leaf = Node::start(leaf, &reference);
+    let needle = "connection rejected since minimum version required is \"2.99.0\"";
+    let end = Instant::now() + 10 * SEC;
+    while !leaf.server.log.lock().unwrap().contains(needle) {
+        assert!(
+            Instant::now() < end,
+            "no refusal; leaf log:\n{}",
+            leaf.server.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(hub.get_json("/leafz")["leafnodes"], 0);
+}
+
+/// A leaf configured with one hub URL learns the other members' leaf URLs from the hub's
+/// INFO and fails over to them when its hub goes.
+#[test]
+fn leaf_fails_over_to_a_discovered_hub_url() {
+    use crate::util::cluster::wait_for_mesh;
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let with_leaf_port = |cfg: NodeConfig| {
+        let port = cfg.leaf_port;
+        cfg.extra(&format!(
+            "leafnodes {{ listen: \"127.0.0.1:{port}\", authorization {{ users: [ {{user: leaf, password: leaf, account: A}} ] }} }}"
+        ))
+    };
+    let n1 = with_leaf_port(NodeConfig::new("h1"));
+    let n2 = with_leaf_port(NodeConfig::new("h2").route_to(&n1));
+    let leaf_cfg = leaf_config("roamer", &n1, "");
+    let mut n1 = Node::start(n1, &reference);
+    let n2 = Node::start(n2, &reference);
+    wait_for_mesh(&[&n1, &n2]);
+    let leaf = Node::gannet(leaf_cfg);
+    wait_leafz(&n1, 1);
+    n1.kill();
+    wait_leafz(&n2, 1);
+    wait_leafz(&leaf, 1);
+}
