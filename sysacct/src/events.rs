@@ -176,6 +176,9 @@ pub struct ServerStats {
     /// One entry per route connection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteStat>,
+    /// One entry per other gateway.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewayStat>,
     /// Servers known.
     pub active_servers: i64,
     /// Go's GOMAXPROCS; Gannet reports its worker count.
@@ -197,6 +200,21 @@ pub struct RouteStat {
     pub received: MsgBytes,
     /// Bytes waiting to be written.
     pub pending: i64,
+}
+
+/// STATSZ `gateways` entry: the connections with one other gateway.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GatewayStat {
+    /// The outbound connection's id.
+    pub gwid: u64,
+    /// The other gateway's name.
+    pub name: String,
+    /// Sent on the outbound connection.
+    pub sent: MsgBytes,
+    /// Received on the inbound connections.
+    pub received: MsgBytes,
+    /// Inbound connections from that gateway.
+    pub inbound_connections: i64,
 }
 
 /// The envelope of `$SYS.REQ` replies: `{"server":…,"data":…,"error":…}`.

@@ -861,6 +861,7 @@ pub(crate) fn statsz_body(s: &mut EventSender, shared: &Shared) -> Vec<u8> {
         slow_consumers: slow,
         active_servers: 1 + s.remote_servers as i64,
         routes: route_stats(&snaps),
+        gateways: gateway_stats(&snaps),
         gomaxprocs: shared.worker_count() as i64,
     };
     let msg = ServerStatsMsg {
@@ -891,6 +892,33 @@ fn route_stats(snaps: &[crate::msgs::snapshot::WorkerSnapshot]) -> Vec<sysacct::
         .collect();
     routes.sort_by_key(|r| r.rid);
     routes
+}
+
+/// STATSZ `gateways`: per other gateway, the outbound connection's traffic and the inbound
+/// ones' (nats-server `GatewayStat`).
+fn gateway_stats(
+    snaps: &[crate::msgs::snapshot::WorkerSnapshot],
+) -> Vec<sysacct::events::GatewayStat> {
+    let mut by_name: std::collections::BTreeMap<String, sysacct::events::GatewayStat> =
+        std::collections::BTreeMap::new();
+    for g in snaps.iter().flat_map(|s| s.gateways.iter()) {
+        let stat = by_name.entry(g.remote_gateway.clone()).or_insert_with(|| {
+            sysacct::events::GatewayStat {
+                name: g.remote_gateway.clone(),
+                ..Default::default()
+            }
+        });
+        if g.outbound {
+            stat.gwid = g.conn.cid;
+            stat.sent.msgs += g.conn.out_msgs as i64;
+            stat.sent.bytes += g.conn.out_bytes as i64;
+        } else {
+            stat.received.msgs += g.conn.in_msgs as i64;
+            stat.received.bytes += g.conn.in_bytes as i64;
+            stat.inbound_connections += 1;
+        }
+    }
+    by_name.into_values().collect()
 }
 
 /// An account's connection-count event body.

@@ -160,6 +160,20 @@ fn super_cluster_of_gannet_and_nats_server() {
     for node in [&ga, &gb] {
         assert_eq!(ping_names(node, 2), ["ga1", "gb1"].map(String::from).into());
     }
+    for node in [&ga, &gb] {
+        let mut sys = node.sys_client();
+        let inbox = format!("_INBOX.statsz.{}", unique());
+        sys.sub(&inbox, unique());
+        sys.sync();
+        let id = node.server_id();
+        sys.publish_reply(&format!("$SYS.REQ.SERVER.{id}.STATSZ"), &inbox, "");
+        let m = sys.next_msg(5 * SEC).expect("STATSZ reply");
+        let body: Value = serde_json::from_str(&m.payload).unwrap();
+        let gws = &body["statsz"]["gateways"];
+        let other = if node.name() == "ga1" { "GB" } else { "GA" };
+        assert_eq!(gws[0]["name"], other, "{}: {body}", node.name());
+        assert_eq!(gws[0]["inbound_connections"], 1, "{}: {body}", node.name());
+    }
     let varz = ga.varz();
     assert_eq!(varz["gateway"]["name"], "GA", "{varz}");
     assert_eq!(varz["gateway"]["gateways"][0]["name"], "GB", "{varz}");
