@@ -49,6 +49,8 @@ struct Remote {
     state: State,
     next_url: usize,
     failures: u64,
+    /// Learnt rather than configured: given up after `connect_retries` failed rounds.
+    implicit: bool,
 }
 
 struct Dialer {
@@ -90,6 +92,7 @@ pub fn spawn(
                 state: State::Waiting(first),
                 next_url: 0,
                 failures: 0,
+                implicit: false,
             },
         );
     }
@@ -179,6 +182,7 @@ impl Dialer {
             state: State::Waiting(Instant::now()),
             next_url: 0,
             failures: 0,
+            implicit: true,
         });
         for url in urls {
             if !remote.urls.iter().any(|(u, ..)| *u == url) {
@@ -214,13 +218,23 @@ impl Dialer {
                 continue;
             }
             let ok = self.dial(&name);
-            if let Some(r) = self.remotes.get_mut(&name) {
-                r.state = if ok {
-                    State::Handshaking(Instant::now())
-                } else {
-                    State::Waiting(Instant::now() + RETRY_DELAY + Self::jitter())
-                };
+            let retries = self.opts.connect_retries.max(0) as u64;
+            let Some(r) = self.remotes.get_mut(&name) else {
+                continue;
+            };
+            // An implicit gateway is forgotten after `connect_retries` failed rounds through
+            // its URLs (nats-server); an inbound connection from it or gossip brings it back.
+            let rounds = r.failures / r.urls.len().max(1) as u64;
+            if !ok && r.implicit && rounds > retries {
+                crate::debug!("Giving up on implicit gateway {name:?}");
+                self.remotes.remove(&name);
+                continue;
             }
+            r.state = if ok {
+                State::Handshaking(Instant::now())
+            } else {
+                State::Waiting(Instant::now() + RETRY_DELAY + Self::jitter())
+            };
         }
     }
 
