@@ -27,6 +27,8 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 const FIRST_DIAL_DELAY: Duration = Duration::from_secs(1);
 /// Between attempts.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Longest delay between attempts with `connect_backoff`.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Longest sleep between two looks at the gateways.
 const TICK: Duration = Duration::from_secs(1);
 /// A dialed connection that neither registered nor closed within this is dialed again.
@@ -230,10 +232,17 @@ impl Dialer {
                 self.remotes.remove(&name);
                 continue;
             }
+            // With `connect_backoff` the delay doubles with each failure, up to 30 s.
+            let delay = if self.opts.connect_backoff {
+                let shift = r.failures.min(5) as u32;
+                (RETRY_DELAY * (1u32 << shift)).min(BACKOFF_MAX)
+            } else {
+                RETRY_DELAY
+            };
             r.state = if ok {
                 State::Handshaking(Instant::now())
             } else {
-                State::Waiting(Instant::now() + RETRY_DELAY + Self::jitter())
+                State::Waiting(Instant::now() + delay + Self::jitter())
             };
         }
     }
