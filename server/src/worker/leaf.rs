@@ -457,6 +457,29 @@ impl Worker {
         info
     }
 
+    /// The cluster's members changed: each leaf connection this server is the hub of gets
+    /// an INFO with the cluster's leaf URLs now (nats-server sends such async INFOs when its
+    /// `leafnode_urls` change), so a leaf can fail over to a new member.
+    pub(super) fn announce_leaf_urls(&mut self) {
+        for i in 0..self.routes.len() {
+            let slot = self.routes[i];
+            let Some(conn) = self.conns.get(slot) else {
+                continue;
+            };
+            let hub_side = conn.route.as_deref().is_some_and(|r| {
+                r.phase == RoutePhase::Registered
+                    && r.leaf.as_ref().is_some_and(|l| l.solicit.is_none())
+            });
+            if !hub_side {
+                continue;
+            }
+            let (cid, nonce) = (conn.cid, conn.nonce.clone());
+            let info = self.leaf_info(cid, &nonce);
+            self.flush_route_lines(slot);
+            self.queue_out(slot, &info.to_line());
+        }
+    }
+
     /// How long to wait before redialing a remote whose connection failed.
     fn leaf_reconnect_delay(&self) -> Duration {
         self.rt
@@ -795,6 +818,22 @@ impl Worker {
         };
         match phase {
             RoutePhase::AwaitingInfo => self.leaf_hub_info(slot, info),
+            RoutePhase::Registered => {
+                // An update of the hub cluster's leaf URLs.
+                let solicit = self
+                    .conns
+                    .get(slot)
+                    .and_then(|c| c.route.as_deref())
+                    .and_then(|r| r.leaf.as_deref())
+                    .and_then(|l| l.solicit.as_ref())
+                    .filter(|s| !s.ignore_discovered)
+                    .map(|s| s.remote);
+                if let (Some(remote), Some(leafs), Some(urls)) =
+                    (solicit, self.shared.leafs(), info.leafnode_urls)
+                {
+                    leafs.tell_dialer(LeafDialMsg::Discovered { remote, urls });
+                }
+            }
             RoutePhase::AwaitingConnectInfo if info.connect_info => {
                 self.leaf_apply_hub_perms(slot, &info);
                 if let Some(leaf) = self

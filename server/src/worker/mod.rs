@@ -285,6 +285,7 @@ impl Worker {
             protocol::encode::write_info(&mut line, &json);
             self.queue_out(slot, &line);
         }
+        self.announce_leaf_urls();
     }
 
     fn next_random(&mut self) -> u64 {

@@ -632,3 +632,32 @@ fn leaf_fails_over_to_a_discovered_hub_url() {
     wait_leafz(&n2, 1);
     wait_leafz(&leaf, 1);
 }
+
+/// A hub member that joins after the leaf connected is announced to the leaf (an INFO with
+/// the new `leafnode_urls`), so the leaf fails over to it when its hub goes.
+#[test]
+fn leaf_learns_a_hub_member_that_joins_later() {
+    use crate::util::cluster::wait_for_mesh;
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let with_leaf_port = |cfg: NodeConfig| {
+        let port = cfg.leaf_port;
+        cfg.extra(&format!(
+            "leafnodes {{ listen: \"127.0.0.1:{port}\", authorization {{ users: [ {{user: leaf, password: leaf, account: A}} ] }} }}"
+        ))
+    };
+    let n1 = with_leaf_port(NodeConfig::new("j1"));
+    let n2 = with_leaf_port(NodeConfig::new("j2").route_to(&n1));
+    let leaf_cfg = leaf_config("wanderer", &n1, "");
+    let mut n1 = Node::gannet(n1);
+    let leaf = Node::start(leaf_cfg, &reference);
+    wait_leafz(&n1, 1);
+    let n2 = Node::start(n2, &reference);
+    wait_for_mesh(&[&n1, &n2]);
+    // The announcement crosses before the hub goes.
+    std::thread::sleep(Duration::from_millis(500));
+    n1.kill();
+    wait_leafz(&n2, 1);
+    wait_leafz(&leaf, 1);
+}
