@@ -453,6 +453,21 @@ impl Accounts {
         }
     }
 
+    /// The local subjects of `account`'s service imports (its system imports included): a
+    /// leaf connection is told about them, so that the other side's requests reach the
+    /// services through this account (nats-server adds them to a leaf's interest).
+    pub fn service_import_subjects(&self, account: &Account) -> Vec<Box<[u8]>> {
+        self.import_subs
+            .lock()
+            .iter()
+            .filter(|(a, sub)| {
+                std::ptr::eq(*a, account)
+                    && matches!(sub.import.as_deref(), Some(ImportRoute::Service { .. }))
+            })
+            .map(|(_, sub)| sub.subject.clone())
+            .collect()
+    }
+
     /// The import entries other servers must send messages to, by account name: stream
     /// imports (the imported subject in the exporting account: every server maps a stream
     /// for its own importers, as nats-server's shadow subscriptions do) and the response

@@ -532,87 +532,63 @@ impl Server {
 
     /// Accepts route connections and hands each to a worker (round-robin, like clients).
     fn accept_routes(&mut self) {
-        loop {
-            let Some(listener) = self.route_listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((sock, peer)) => {
-                    let cid = self.shared.next_cid();
-                    let workers = self.shared.workers();
-                    let w = self.next_worker % workers.len();
-                    self.next_worker = self.next_worker.wrapping_add(1);
-                    workers[w].send_blocking(WorkerMsg::NewRoute {
-                        sock,
-                        cid,
-                        peer,
-                        solicit: None,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::error(&format!("Error accepting route connection: {e}"));
-                    std::thread::sleep(Duration::from_millis(10));
-                    return;
-                }
-            }
-        }
+        self.accept_links(LinkListener::Route);
     }
 
-    /// Accepts leaf node connections and hands each to a worker (round-robin).
+    /// Accepts leaf node connections and hands each to a worker.
     fn accept_leafs(&mut self) {
-        loop {
-            let Some(listener) = self.leaf_listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((sock, peer)) => {
-                    let cid = self.shared.next_cid();
-                    let workers = self.shared.workers();
-                    let w = self.next_worker % workers.len();
-                    self.next_worker = self.next_worker.wrapping_add(1);
-                    workers[w].send_blocking(WorkerMsg::NewLeaf {
-                        sock,
-                        cid,
-                        peer,
-                        solicit: None,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::error(&format!("Error accepting leafnode connection: {e}"));
-                    std::thread::sleep(Duration::from_millis(10));
-                    return;
-                }
-            }
-        }
+        self.accept_links(LinkListener::Leaf);
     }
 
-    /// Accepts gateway connections and hands each to a worker (round-robin).
+    /// Accepts gateway connections and hands each to a worker.
     fn accept_gateways(&mut self) {
+        self.accept_links(LinkListener::Gateway);
+    }
+
+    /// Accepts what waits on a server-to-server listener, each connection going to a worker
+    /// round-robin, like clients.
+    fn accept_links(&mut self, kind: LinkListener) {
         loop {
-            let Some(listener) = self.gateway_listener.as_ref() else {
+            let listener = match kind {
+                LinkListener::Route => self.route_listener.as_ref(),
+                LinkListener::Leaf => self.leaf_listener.as_ref(),
+                LinkListener::Gateway => self.gateway_listener.as_ref(),
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
                 Ok((sock, peer)) => {
                     let cid = self.shared.next_cid();
+                    let msg = match kind {
+                        LinkListener::Route => WorkerMsg::NewRoute {
+                            sock,
+                            cid,
+                            peer,
+                            solicit: None,
+                        },
+                        LinkListener::Leaf => WorkerMsg::NewLeaf {
+                            sock,
+                            cid,
+                            peer,
+                            solicit: None,
+                        },
+                        LinkListener::Gateway => WorkerMsg::NewGateway {
+                            sock,
+                            cid,
+                            peer,
+                            solicit: None,
+                        },
+                    };
                     let workers = self.shared.workers();
                     let w = self.next_worker % workers.len();
                     self.next_worker = self.next_worker.wrapping_add(1);
-                    workers[w].send_blocking(WorkerMsg::NewGateway {
-                        sock,
-                        cid,
-                        peer,
-                        solicit: None,
-                    });
+                    workers[w].send_blocking(msg);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log::error(&format!("Error accepting gateway connection: {e}"));
+                    log::error(&format!("Error accepting {} connection: {e}", kind.name()));
                     std::thread::sleep(Duration::from_millis(10));
                     return;
                 }
@@ -872,6 +848,25 @@ impl Server {
             let _ = std::fs::remove_file(path);
         }
         log::notice("Server Exiting..");
+    }
+}
+
+/// The server-to-server listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkListener {
+    Route,
+    Leaf,
+    Gateway,
+}
+
+impl LinkListener {
+    /// The word nats-server's accept errors use.
+    fn name(self) -> &'static str {
+        match self {
+            LinkListener::Route => "route",
+            LinkListener::Leaf => "leafnode",
+            LinkListener::Gateway => "gateway",
+        }
     }
 }
 

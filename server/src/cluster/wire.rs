@@ -17,6 +17,17 @@ fn is_zero(n: &u8) -> bool {
     *n == 0
 }
 
+/// `<op><json><end>`: a server-to-server protocol line (`INFO`, `CONNECT`) around a JSON
+/// object. Serializing these structs cannot fail; `{}` stands in if it ever did.
+pub fn json_line(op: &[u8], value: &impl Serialize, end: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut line = Vec::with_capacity(op.len() + json.len() + end.len());
+    line.extend_from_slice(op);
+    line.extend_from_slice(&json);
+    line.extend_from_slice(end);
+    line
+}
+
 /// A route INFO, sent and received.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -96,12 +107,7 @@ pub struct RouteInfo {
 impl RouteInfo {
     /// The `INFO ...` line: one space before CR LF, like Go's initial INFO.
     pub fn to_line(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
-        let mut line = Vec::with_capacity(json.len() + 8);
-        line.extend_from_slice(b"INFO ");
-        line.extend_from_slice(&json);
-        line.extend_from_slice(b" \r\n");
-        line
+        json_line(b"INFO ", self, b" \r\n")
     }
 
     /// The address to dial the sender at: `ip` when given (advertise, gossip), else
@@ -160,12 +166,7 @@ pub struct RouteConnect {
 impl RouteConnect {
     /// The `CONNECT ...` line.
     pub fn to_line(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
-        let mut line = Vec::with_capacity(json.len() + 12);
-        line.extend_from_slice(b"CONNECT ");
-        line.extend_from_slice(&json);
-        line.extend_from_slice(b"\r\n");
-        line
+        json_line(b"CONNECT ", self, b"\r\n")
     }
 }
 

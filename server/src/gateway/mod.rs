@@ -229,10 +229,7 @@ impl Gateways {
             "gateway_urls": urls,
             "gateway_cmd": wire::CMD_GOSSIP,
         });
-        let mut line = b"INFO ".to_vec();
-        line.extend_from_slice(info.to_string().as_bytes());
-        line.extend_from_slice(b"\r\n");
-        Some(line)
+        Some(crate::cluster::wire::json_line(b"INFO ", &info, b"\r\n"))
     }
 
     /// Registers the outbound connection to `gateway`.

@@ -97,12 +97,7 @@ fn from_base64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Erro
 impl GatewayInfo {
     /// The `INFO ...` line, without the space before CR LF (as Go's gateway INFOs).
     pub fn to_line(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
-        let mut line = Vec::with_capacity(json.len() + 8);
-        line.extend_from_slice(b"INFO ");
-        line.extend_from_slice(&json);
-        line.extend_from_slice(b"\r\n");
-        line
+        crate::cluster::wire::json_line(b"INFO ", self, b"\r\n")
     }
 
     /// The command INFO `cmd` about `account` from gateway `gateway` (every other field
@@ -151,12 +146,7 @@ pub struct GatewayConnect {
 impl GatewayConnect {
     /// The `CONNECT ...` line.
     pub fn to_line(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
-        let mut line = Vec::with_capacity(json.len() + 12);
-        line.extend_from_slice(b"CONNECT ");
-        line.extend_from_slice(&json);
-        line.extend_from_slice(b"\r\n");
-        line
+        crate::cluster::wire::json_line(b"CONNECT ", self, b"\r\n")
     }
 }
 

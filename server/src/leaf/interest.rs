@@ -373,7 +373,7 @@ impl LeafInterest {
     /// A leaf connection in `account` is ready: it gets the loop detection subject and the
     /// whole interest it may see (nats-server `initLeafNodeSmapAndSendSubs`), then every
     /// change. Returns the worker to wake.
-    pub fn attach(&self, account: &str, spec: LinkSpec) -> WakeMask {
+    pub fn attach(&self, account: &str, spec: LinkSpec, services: &[Box<[u8]>]) -> WakeMask {
         let mut guard = self.tables.lock();
         let t = &mut *guard;
         let lds = t
@@ -384,6 +384,16 @@ impl LeafInterest {
         let mut lines = Vec::new();
         protocol::route::write_ls_plus(&mut lines, lds.as_bytes(), None);
         let mut smap: HashMap<Key, u32> = HashMap::new();
+        // The account's service imports: the remote's requests for them come here.
+        for subject in services.iter().filter(|s| spec.filter.allows(s)) {
+            let key = Key {
+                subject: subject.clone(),
+                queue: None,
+            };
+            if smap.insert(key.clone(), 1).is_none() {
+                write_change(&mut lines, &key, 0, 1);
+            }
+        }
         if let Some(acc) = t.accounts.get(account) {
             for (key, counts) in &acc.counts {
                 let n: u32 = counts
@@ -392,8 +402,9 @@ impl LeafInterest {
                     .map(|(_, n)| n)
                     .sum();
                 if n > 0 {
-                    write_change(&mut lines, key, 0, n);
-                    smap.insert(key.clone(), n);
+                    let pinned = smap.get(key).copied().unwrap_or(0);
+                    write_change(&mut lines, key, pinned, pinned + n);
+                    smap.insert(key.clone(), pinned + n);
                 }
             }
         }
@@ -519,8 +530,8 @@ mod tests {
         let (hub, spoke) = (link(1), link(2));
         t.add_source(1, "LC", LeafRole::Hub);
         t.add_source(2, "HUB", LeafRole::Spoke);
-        t.attach("A", spec(&hub, "LC", LeafRole::Hub));
-        t.attach("A", spec(&spoke, "HUB", LeafRole::Spoke));
+        t.attach("A", spec(&hub, "LC", LeafRole::Hub), &[]);
+        t.attach("A", spec(&spoke, "HUB", LeafRole::Spoke), &[]);
         let lds = t.lds("A");
         assert_eq!(drained(&hub)[0], format!("LS+ {lds}"));
         let mut hub_lines = drained(&hub);
@@ -530,8 +541,8 @@ mod tests {
         let (hub2, spoke2) = (link(3), link(4));
         t.add_source(3, "LC2", LeafRole::Hub);
         t.add_source(4, "HUB2", LeafRole::Spoke);
-        t.attach("A", spec(&hub2, "LC2", LeafRole::Hub));
-        t.attach("A", spec(&spoke2, "HUB2", LeafRole::Spoke));
+        t.attach("A", spec(&hub2, "LC2", LeafRole::Hub), &[]);
+        t.attach("A", spec(&spoke2, "HUB2", LeafRole::Spoke), &[]);
         let mut h = drained(&hub2);
         h.sort();
         assert_eq!(
@@ -564,10 +575,10 @@ mod tests {
         let (a, b) = (link(1), link(2));
         t.add_source(1, "LC", LeafRole::Hub);
         t.add_source(2, "LC", LeafRole::Hub);
-        t.attach("A", spec(&a, "LC", LeafRole::Hub));
+        t.attach("A", spec(&a, "LC", LeafRole::Hub), &[]);
         let mut iso = spec(&b, "LC", LeafRole::Hub);
         iso.isolated = true;
-        t.attach("A", iso);
+        t.attach("A", iso, &[]);
         let (_, _) = (drained(&a), drained(&b));
         t.change("A", b"x", None, 1, Source::Leaf(1));
         assert!(!b.has_pending(), "same remote cluster");
@@ -588,7 +599,7 @@ mod tests {
         let t = LeafInterest::default();
         let l = link(1);
         t.add_source(1, "LC", LeafRole::Hub);
-        t.attach("A", spec(&l, "LC", LeafRole::Hub));
+        t.attach("A", spec(&l, "LC", LeafRole::Hub), &[]);
         let _ = drained(&l);
         t.change("A", b"q", Some(b"g"), 1, Source::Local);
         t.change("A", b"q", Some(b"g"), 2, Source::Route);
@@ -621,7 +632,7 @@ mod tests {
         let l = link(1);
         let mut s = spec(&l, "LC", LeafRole::Hub);
         s.filter.deny = vec![b"$JS.API.>".as_slice().into(), b"secret".as_slice().into()];
-        t.attach("A", s);
+        t.attach("A", s, &[]);
         let lines = drained(&l);
         assert_eq!(lines.len(), 1, "only the loop detection subject: {lines:?}");
         t.change("A", b"secret", None, 1, Source::Local);

@@ -91,12 +91,7 @@ pub struct LeafInfo {
 impl LeafInfo {
     /// The `INFO ...` line: one space before CR LF, like Go's leaf INFO.
     pub fn to_line(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
-        let mut line = Vec::with_capacity(json.len() + 8);
-        line.extend_from_slice(b"INFO ");
-        line.extend_from_slice(&json);
-        line.extend_from_slice(b" \r\n");
-        line
+        crate::cluster::wire::json_line(b"INFO ", self, b" \r\n")
     }
 
     /// Whether a soliciting server would take this INFO as a hub's: nats-server refuses one
@@ -179,12 +174,7 @@ fn is_zero_i32(n: &i32) -> bool {
 impl LeafConnect {
     /// The `CONNECT ...` line.
     pub fn to_line(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
-        let mut line = Vec::with_capacity(json.len() + 12);
-        line.extend_from_slice(b"CONNECT ");
-        line.extend_from_slice(&json);
-        line.extend_from_slice(b"\r\n");
-        line
+        crate::cluster::wire::json_line(b"CONNECT ", self, b"\r\n")
     }
 }
 

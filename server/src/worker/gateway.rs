@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::peer::{RouteConn, RoutePhase};
+use super::peer::{link_prefix, RouteConn, RoutePhase};
 
 /// Gateways PING at least this often (nats-server caps the interval at 15 s).
 const GATEWAY_PING_INTERVAL_MAX: Duration = Duration::from_secs(15);
@@ -57,11 +57,6 @@ pub struct GatewaySide {
     pub remote_gateway: String,
     /// When the handshake finished.
     pub since: Option<std::time::SystemTime>,
-}
-
-/// `127.0.0.1:7222 - gid:5`, as nats-server prefixes gateway log lines.
-pub(super) fn gateway_prefix(conn: &Conn) -> String {
-    format!("{} - gid:{}", conn.peer, conn.cid)
 }
 
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -217,7 +212,7 @@ impl Worker {
             return;
         };
         if phase == RoutePhase::AwaitingConnect && !matches!(op, RouteOp::Connect(_)) {
-            self.gateway_refused(slot, "expected CONNECT first");
+            self.link_refused(slot, "expected CONNECT first");
             return;
         }
         let registered = phase == RoutePhase::Registered;
@@ -234,7 +229,7 @@ impl Worker {
                 if let Some(conn) = self.conns.get(slot) {
                     log::error(&format!(
                         "{} - Received RS+ from gateway on inbound connection",
-                        gateway_prefix(conn)
+                        link_prefix(conn)
                     ));
                 }
                 self.mark_close(slot, ClosedReason::ProtocolViolation);
@@ -247,42 +242,19 @@ impl Worker {
                 self.flush_route_lines(slot);
                 self.queue_out(slot, protocol::encode::PONG);
             }
-            RouteOp::Pong => {
-                if let Some(conn) = self.conns.get_mut(slot) {
-                    conn.ping.outstanding = 0;
-                    if let Some(start) = conn.ping.rtt_start.take() {
-                        conn.ping.rtt = Some(start.elapsed());
-                        conn.ping.rtt_at = Some(Instant::now());
-                    }
-                }
-            }
+            RouteOp::Pong => self.link_pong(slot),
             RouteOp::Ok | RouteOp::Ignored => {}
             RouteOp::Err(e) => {
                 if let Some(conn) = self.conns.get(slot) {
                     log::error(&format!(
                         "{} - Gateway Error '{}'",
-                        gateway_prefix(conn),
+                        link_prefix(conn),
                         text(e)
                     ));
                 }
                 self.mark_close(slot, ClosedReason::ProtocolViolation);
             }
         }
-    }
-
-    /// `-ERR 'Authorization Violation'` and close.
-    fn gateway_refused(&mut self, slot: Slot, why: &str) {
-        if let Some(conn) = self.conns.get(slot) {
-            log::error(&format!(
-                "{} - authentication error: {why}",
-                gateway_prefix(conn)
-            ));
-        }
-        self.send_err_and_close(
-            slot,
-            protocol::errors::AUTHORIZATION_VIOLATION.as_bytes(),
-            ClosedReason::AuthenticationViolation,
-        );
     }
 
     /// The CONNECT of the other cluster's outbound connection (nats-server
@@ -319,7 +291,7 @@ impl Worker {
             && (connect.user != opts.user
                 || !crate::auth::password_matches(&opts.password, &connect.pass))
         {
-            self.gateway_refused(slot, "wrong gateway credentials");
+            self.link_refused(slot, "wrong gateway credentials");
             return;
         }
         let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) else {
@@ -377,7 +349,7 @@ impl Worker {
         };
         let cid = conn.cid;
         conn.auth_deadline = None;
-        let prefix = gateway_prefix(conn);
+        let prefix = link_prefix(conn);
         let Some(route) = conn.route.as_mut() else {
             return;
         };
@@ -424,7 +396,7 @@ impl Worker {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        let prefix = gateway_prefix(conn);
+        let prefix = link_prefix(conn);
         let Some(solicit) = conn
             .route
             .as_ref()
@@ -667,7 +639,7 @@ impl Worker {
         }
         let line = format!(
             "{} - Gateway connection closed: {}",
-            gateway_prefix(conn),
+            link_prefix(conn),
             reason.as_str()
         );
         if registered {

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::peer::{RouteConn, RoutePhase};
+use super::peer::{link_prefix, RouteConn, RoutePhase};
 
 /// A soliciting server redials after a loop, a same-cluster refusal or a permission
 /// violation only after this (nats-server `leafNodeReconnectDelayAfterLoopDetected` and its
@@ -210,11 +210,6 @@ fn leaf_facts(conn: &Conn, route: Option<&RouteConn>) -> crate::msgs::ClientFact
         issuer_key: String::new(),
         tags: Vec::new(),
     }
-}
-
-/// `127.0.0.1:7422 - lid:5`, as nats-server prefixes leaf log lines.
-pub(super) fn leaf_prefix(conn: &Conn) -> String {
-    format!("{} - lid:{}", conn.peer, conn.cid)
 }
 
 /// Permission lists as the `connect_info` INFO carries them (`{"allow":[…],"deny":[…]}`).
@@ -501,7 +496,7 @@ impl Worker {
         };
         if phase == RoutePhase::AwaitingConnect && !matches!(op, RouteOp::Connect(_)) {
             // The first op on an accepted leaf connection must be CONNECT (spec §0.2).
-            self.leaf_refused(slot, "expected CONNECT first");
+            self.link_refused(slot, "expected CONNECT first");
             return;
         }
         let registered = phase == RoutePhase::Registered;
@@ -513,21 +508,13 @@ impl Worker {
             RouteOp::Msg(m) if registered => self.leaf_msg(slot, &m),
             RouteOp::Sub(_) | RouteOp::Unsub(_) | RouteOp::Msg(_) => {
                 // Interest or messages before the connection is bound to an account.
-                self.leaf_refused(slot, "not bound to an account yet");
+                self.link_refused(slot, "not bound to an account yet");
             }
             RouteOp::Ping => {
                 self.flush_route_lines(slot);
                 self.queue_out(slot, protocol::encode::PONG);
             }
-            RouteOp::Pong => {
-                if let Some(conn) = self.conns.get_mut(slot) {
-                    conn.ping.outstanding = 0;
-                    if let Some(start) = conn.ping.rtt_start.take() {
-                        conn.ping.rtt = Some(start.elapsed());
-                        conn.ping.rtt_at = Some(Instant::now());
-                    }
-                }
-            }
+            RouteOp::Pong => self.link_pong(slot),
             RouteOp::Ok | RouteOp::Ignored => {}
             RouteOp::Err(e) => self.leaf_err_received(slot, e),
         }
@@ -540,7 +527,7 @@ impl Worker {
             return;
         };
         let msg = text(e).into_owned();
-        log::error(&format!("{} - Leafnode Error '{msg}'", leaf_prefix(conn)));
+        log::error(&format!("{} - Leafnode Error '{msg}'", link_prefix(conn)));
         let long = msg.contains("Loop detected")
             || msg.contains("same cluster name")
             || msg.contains("Permissions Violation");
@@ -555,21 +542,6 @@ impl Worker {
         if long {
             self.mark_close(slot, ClosedReason::ProtocolViolation);
         }
-    }
-
-    /// `-ERR 'Authorization Violation'` and close.
-    fn leaf_refused(&mut self, slot: Slot, why: &str) {
-        if let Some(conn) = self.conns.get(slot) {
-            log::error(&format!(
-                "{} - authentication error: {why}",
-                leaf_prefix(conn)
-            ));
-        }
-        self.send_err_and_close(
-            slot,
-            protocol::errors::AUTHORIZATION_VIOLATION.as_bytes(),
-            ClosedReason::AuthenticationViolation,
-        );
     }
 
     /// The remote's CONNECT on an accepted connection: credentials, then the checks of
@@ -589,7 +561,7 @@ impl Worker {
         let auth = match self.leaf_authenticate(&connect, &nonce) {
             Ok(found) => found,
             Err(why) => {
-                self.leaf_refused(slot, why);
+                self.link_refused(slot, why);
                 return;
             }
         };
@@ -628,7 +600,7 @@ impl Worker {
                 go_quote(&connect.gateway)
             );
             if let Some(conn) = self.conns.get(slot) {
-                log::error(&format!("{} - {msg}", leaf_prefix(conn)));
+                log::error(&format!("{} - {msg}", link_prefix(conn)));
             }
             self.send_err_and_close(slot, msg.as_bytes(), ClosedReason::WrongGateway);
             return;
@@ -651,7 +623,7 @@ impl Worker {
             return;
         }
         let Some(account) = self.shared.accounts.get(&auth.account) else {
-            self.leaf_refused(slot, "account not found");
+            self.link_refused(slot, "account not found");
             return;
         };
         let perms = auth.perms.clone();
@@ -713,12 +685,9 @@ impl Worker {
         is_system: bool,
         perms: Option<&ClientPerms>,
     ) -> Vec<u8> {
-        let (cid, nonce) = self
-            .conns
-            .get(slot)
-            .map(|c| (c.cid, c.nonce.clone()))
-            .unwrap_or_default();
-        let mut info = self.leaf_info(cid, &nonce);
+        let cid = self.conns.get(slot).map_or(0, |c| c.cid);
+        // nats-server's answer to CONNECT carries no nonce (only the first INFO does).
+        let mut info = self.leaf_info(cid, "");
         info.connect_info = true;
         info.remote_account = account.name.clone();
         info.acc_is_sys = is_system;
@@ -855,7 +824,7 @@ impl Worker {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        let prefix = leaf_prefix(conn);
+        let prefix = link_prefix(conn);
         if !info.is_from_leaf_port() {
             log::error(&format!(
                 "{prefix} - Leafnode Error: attempted to connect to wrong port"
@@ -1020,7 +989,7 @@ impl Worker {
             Err(e) => {
                 log::error(&format!(
                     "{} - TLS leafnode setup failed: {e}",
-                    leaf_prefix(conn)
+                    link_prefix(conn)
                 ));
                 self.mark_close(slot, ClosedReason::TlsHandshakeError);
                 return false;
@@ -1153,7 +1122,7 @@ impl Worker {
         };
         let cid = conn.cid;
         conn.auth_deadline = None;
-        let prefix = leaf_prefix(conn);
+        let prefix = link_prefix(conn);
         let Some(route) = conn.route.as_mut() else {
             return;
         };
@@ -1180,6 +1149,7 @@ impl Worker {
                 deny: Vec::new(),
             },
         };
+        let services = shared.accounts.service_import_subjects(account);
         let solicited = leaf.solicit.as_ref().map(|s| s.remote);
         let is_system = shared.system_account_name() == Some(account.name.as_str());
         // Events as nats-server sends them: the account's CONNS pair always, and a CONNECT
@@ -1201,7 +1171,7 @@ impl Worker {
             }
         }
         self.shared
-            .wake_workers(leafs.interest.attach(&account.name, spec));
+            .wake_workers(leafs.interest.attach(&account.name, spec, &services));
         if let Some(remote) = solicited {
             leafs.tell_dialer(LeafDialMsg::Connected { remote });
         }
@@ -1355,7 +1325,7 @@ impl Worker {
             "Loop detected for leafnode account={}. Delaying attempt to reconnect for 30s",
             go_quote(account)
         );
-        log::error(&format!("{} - {msg}", leaf_prefix(conn)));
+        log::error(&format!("{} - {msg}", link_prefix(conn)));
         if let Some(leaf) = conn.route.as_mut().and_then(|r| r.leaf.as_mut()) {
             if leaf.solicit.is_some() {
                 leaf.redial_delay = Some(LONG_REDIAL_DELAY);
@@ -1493,7 +1463,7 @@ impl Worker {
         }
         log::notice(&format!(
             "{} - Leafnode connection closed: {} - Remote: {}",
-            leaf_prefix(conn),
+            link_prefix(conn),
             reason.as_str(),
             route.remote_name
         ));

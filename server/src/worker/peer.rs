@@ -338,7 +338,7 @@ impl Worker {
         };
         if phase == RoutePhase::AwaitingConnect && !matches!(op, RouteOp::Connect(_)) {
             // The first op on an accepted route must be CONNECT (spec §0.2).
-            self.route_refused(slot, "expected CONNECT first");
+            self.link_refused(slot, "expected CONNECT first");
             return;
         }
         match op {
@@ -351,15 +351,7 @@ impl Worker {
                 self.flush_route_lines(slot);
                 self.queue_out(slot, protocol::encode::PONG);
             }
-            RouteOp::Pong => {
-                if let Some(conn) = self.conns.get_mut(slot) {
-                    conn.ping.outstanding = 0;
-                    if let Some(start) = conn.ping.rtt_start.take() {
-                        conn.ping.rtt = Some(start.elapsed());
-                        conn.ping.rtt_at = Some(Instant::now());
-                    }
-                }
-            }
+            RouteOp::Pong => self.link_pong(slot),
             RouteOp::Ok | RouteOp::Ignored => {}
             RouteOp::Err(e) => {
                 if let Some(conn) = self.conns.get(slot) {
@@ -377,12 +369,23 @@ impl Worker {
         }
     }
 
-    /// `-ERR 'Authorization Violation'` and close.
-    fn route_refused(&mut self, slot: Slot, why: &str) {
+    /// A PONG on a route, leaf or gateway connection: the PING is answered, the RTT known.
+    pub(super) fn link_pong(&mut self, slot: Slot) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            conn.ping.outstanding = 0;
+            if let Some(start) = conn.ping.rtt_start.take() {
+                conn.ping.rtt = Some(start.elapsed());
+                conn.ping.rtt_at = Some(Instant::now());
+            }
+        }
+    }
+
+    /// `-ERR 'Authorization Violation'` and close, on a route, leaf or gateway connection.
+    pub(super) fn link_refused(&mut self, slot: Slot, why: &str) {
         if let Some(conn) = self.conns.get(slot) {
             log::error(&format!(
                 "{} - authentication error: {why}",
-                route_prefix(conn)
+                link_prefix(conn)
             ));
         }
         self.send_err_and_close(
@@ -415,7 +418,7 @@ impl Worker {
             .map(|c| (c.user.clone(), c.password.clone()))
             .unwrap_or_default();
         if !user.is_empty() && (connect.user != user || connect.pass != pass) {
-            self.route_refused(slot, "wrong route credentials");
+            self.link_refused(slot, "wrong route credentials");
             return;
         }
         if connect.lang.is_some() {
@@ -1076,6 +1079,16 @@ impl Worker {
             ClosedReason::AuthenticationTimeout,
         );
     }
+}
+
+/// The log prefix of a route (`rid`), leaf (`lid`) or gateway (`gid`) connection.
+pub(super) fn link_prefix(conn: &Conn) -> String {
+    let kind = match conn.route.as_deref() {
+        Some(r) if r.is_leaf() => "lid",
+        Some(r) if r.is_gateway() => "gid",
+        _ => "rid",
+    };
+    format!("{} - {kind}:{}", conn.peer, conn.cid)
 }
 
 /// `127.0.0.1:6222 - rid:5`, as nats-server prefixes route log lines.

@@ -661,3 +661,43 @@ fn leaf_learns_a_hub_member_that_joins_later() {
     wait_leafz(&n2, 1);
     wait_leafz(&leaf, 1);
 }
+
+/// An account's own `$SYS.REQ.ACCOUNT.PING.CONNZ` crosses a leaf connection of that account:
+/// each side announces its service imports to the other (as nats-server does), so both
+/// servers answer, in both roles.
+#[test]
+fn account_ping_crosses_a_leaf() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    for (hub_bin, leaf_bin) in [(bin(), reference.clone()), (reference.clone(), bin())] {
+        let hub = hub_config("pinghub");
+        let leaf = leaf_config("pingleaf", &hub, "");
+        let (hub, leaf) = link(hub, &hub_bin, leaf, &leaf_bin);
+        for asker in [&hub, &leaf] {
+            let mut c = asker.client();
+            let inbox = format!("_INBOX.accping.{}", unique());
+            c.sub(&inbox, unique());
+            c.sync();
+            let end = Instant::now() + 10 * SEC;
+            let names = loop {
+                c.publish_reply("$SYS.REQ.ACCOUNT.PING.CONNZ", &inbox, "");
+                let names: std::collections::BTreeSet<String> = c
+                    .msgs_for(Duration::from_millis(500))
+                    .iter()
+                    .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())
+                    .filter_map(|v| v["server"]["name"].as_str().map(String::from))
+                    .collect();
+                if names.len() >= 2 || Instant::now() > end {
+                    break names;
+                }
+            };
+            assert_eq!(
+                names,
+                ["pinghub", "pingleaf"].map(String::from).into(),
+                "asked on {} ({hub_bin} hub)",
+                asker.name()
+            );
+        }
+    }
+}
