@@ -6,7 +6,7 @@
 //! Timing follows nats-server `gateway.go` (spec cluster.md §3.2, §3.3): the first dial a
 //! second after start (so the local cluster forms first), then again 1 s plus up to 100 ms
 //! after a close or a failed dial, through the gateway's URLs in turn. A dial blocks this
-//! thread for at most [`DIAL_TIMEOUT`], never a worker.
+//! thread for at most `DIAL_TIMEOUT` (1 s), never a worker.
 
 use crate::gateway::{GatewayDialMsg, GatewaySolicit};
 use crate::log;

@@ -8,7 +8,7 @@
 //! a permission violation: 30 s); its URLs are tried in turn (nats-server
 //! `connectToRemoteLeafNode`, spec cluster.md §2.9). The workers' [`LeafDialMsg`]s drive the
 //! states; a socket whose handshake neither registered nor closed within
-//! [`HANDSHAKE_GRACE`] is given up and dialed again.
+//! `HANDSHAKE_GRACE` (10 s) is given up and dialed again.
 
 use crate::leaf::{LeafDialMsg, LeafSolicit};
 use crate::log;

@@ -8,7 +8,7 @@
 //! (startup checks) in `server/gateway.go`. Texts were checked against the 2.15.1 binary.
 //!
 //! `config.rs` hands the block to `Options::config_gateway`; the parent module applies the
-//! defaults (`GatewayOpts::set_baseline`), runs [`GatewayOpts::validate`] where nats-server's
+//! defaults (`GatewayOpts::set_baseline`), runs `GatewayOpts::validate` where nats-server's
 //! `validateOptions` does, and `crate::reload` refuses any change of these options, as
 //! nats-server does. `write_deadline`, `write_timeout` and the TLS keys Gannet ignores are
 //! accepted and listed in `Options::not_implemented`.

@@ -11,7 +11,7 @@
 //! against the 2.15.1 binary, which differs from the source in the proxy checks.
 //!
 //! `config.rs` hands the block to `Options::config_leafnodes`; the parent module applies the
-//! defaults (`LeafOpts::set_baseline`) and runs [`LeafOpts::validate`]; `crate::reload`
+//! defaults (`LeafOpts::set_baseline`) and runs `LeafOpts::validate`; `crate::reload`
 //! compares the leaf options of two configs. Websocket remotes, the remote `proxy`,
 //! `jetstream_cluster_migrate`, `proxy_required` and the leaf write deadline are accepted
 //! and listed in `Options::not_implemented`.
@@ -424,7 +424,7 @@ impl LeafOpts {
     /// (`validateLeafNode`): `exists` says whether an account is known. nats-server counts
     /// the configured accounts, `$G`, the empty name and, when `system_account` is not set
     /// and the system account is not disabled, `$SYS`. It runs after the duplicate-remote
-    /// check and before the compression checks of [`LeafOpts::validate`].
+    /// check and before the compression checks of `LeafOpts::validate`.
     ///
     /// # Errors
     ///
