@@ -32,6 +32,7 @@ pub mod cluster;
 pub mod conf;
 pub mod connect;
 pub mod dialer;
+pub mod fuzzcheck;
 pub mod gate;
 pub mod gateway;
 pub mod gatewaydial;

@@ -259,6 +259,16 @@ fn read_head(stream: impl Read, limit: usize) -> Result<Option<Request>, HeadErr
     Ok(target.map(|t| parse_target(&t)))
 }
 
+/// Fuzz check: a request head of any bytes is read and its target parsed without a panic,
+/// within the byte limit.
+#[doc(hidden)]
+pub fn fuzz_check_head(data: &[u8]) {
+    let limit = data.first().map_or(64, |&b| 16 + usize::from(b) * 8);
+    if let Ok(Some(req)) = read_head(data, limit) {
+        let _ = req.param("subs");
+    }
+}
+
 /// Reads one request head from `conn` and answers it; whether anything was written.
 fn answer(
     conn: &mut (impl Read + Write),

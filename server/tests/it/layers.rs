@@ -116,7 +116,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "gatewaydial",
         ],
     ),
-    ("app", &["server"]),
+    ("app", &["server", "fuzzcheck"]),
 ];
 
 /// Pairs of modules allowed to use each other although neither is the other's parent.
