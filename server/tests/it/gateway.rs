@@ -411,3 +411,46 @@ fn gateways_learnt_over_routes() {
     let (mut x, mut y) = (a2.client(), b2.client());
     request_reply(&mut x, &mut y);
 }
+
+/// Hostile bytes on the server-to-server ports (route, leaf, gateway): garbage, a client
+/// CONNECT, ops before CONNECT, oversized control lines, a bad INFO after a good CONNECT.
+/// Each connection is refused or closed, the server stays up, and a client's traffic goes
+/// on.
+#[test]
+fn hostile_bytes_on_link_ports() {
+    let cfg = gw_node("tough", "GT", false);
+    let (route_port, leaf_port, gw_port) = (cfg.cluster_port, cfg.leaf_port, cfg.gateway_port);
+    let cfg = with_gateway(cfg, "GT", &[], "").extra(&format!(
+        "leafnodes {{ listen: \"127.0.0.1:{leaf_port}\" }}"
+    ));
+    let node = Node::gannet(cfg);
+    let mut client = node.client();
+    client.sub("still.here", unique());
+    client.sync();
+    let long_line = format!("LS+ {}\r\n", "x".repeat(200_000));
+    let inputs: Vec<Vec<u8>> = vec![
+        b"\x00\x01\x02\xff\xfe garbage\r\n".to_vec(),
+        b"PING\r\nSUB foo 1\r\nPUB foo 1\r\nx\r\n".to_vec(),
+        b"CONNECT {\"verbose\":false,\"lang\":\"go\",\"name\":\"c\"}\r\nPING\r\n".to_vec(),
+        b"CONNECT {not json\r\n".to_vec(),
+        b"CONNECT {\"name\":\"N\",\"cluster\":\"GT\",\"gateway\":\"GX\"}\r\nINFO {\"gateway_cmd_payload\":\"!!\"}\r\n"
+            .to_vec(),
+        b"CONNECT {\"name\":\"N\",\"cluster\":\"L\"}\r\nLS+ a b\r\nLMSG foo 99999999999\r\n".to_vec(),
+        b"CONNECT {}\r\nRMSG A foo 5\r\nhelloXX".to_vec(),
+        long_line.into_bytes(),
+    ];
+    for port in [route_port, leaf_port, gw_port] {
+        for input in &inputs {
+            let mut c = crate::util::Conn::connect_addr(&format!("127.0.0.1:{port}"));
+            c.send(input);
+            // Whatever the answer, the server closes or keeps waiting; either way it lives.
+            let _ = c.drain_for(Duration::from_millis(200));
+        }
+    }
+    client.publish("still.here", "alive");
+    let m = client
+        .next_msg(5 * SEC)
+        .expect("the server still serves clients");
+    assert_eq!(m.payload, "alive");
+    assert_eq!(node.varz()["server_name"], "tough");
+}
