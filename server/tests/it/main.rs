@@ -14,6 +14,7 @@ mod cluster;
 mod fanout_raw;
 mod flow;
 mod gateway;
+mod hostile;
 mod jwt_v1;
 mod layers;
 mod leaf;
