@@ -454,3 +454,67 @@ fn hostile_bytes_on_link_ports() {
     assert_eq!(m.payload, "alive");
     assert_eq!(node.varz()["server_name"], "tough");
 }
+
+/// A two-node gannet cluster and a two-node nats-server cluster joined by gateways with
+/// `authorization` on both sides (credentials in the gateway URLs): request/reply between
+/// every pair of servers across the gateways, and PING answered by all four.
+#[test]
+fn gannet_cluster_and_nats_server_cluster_with_credentials() {
+    let Some(reference) = require_reference() else {
+        return;
+    };
+    let auth = "authorization { user: gw, password: secret },";
+    let with_creds = |cfg: NodeConfig, gw: &str, to: &[(&str, u16)]| {
+        let remotes: Vec<String> = to
+            .iter()
+            .map(|(n, port)| format!("{{name: {n}, url: \"nats://gw:secret@127.0.0.1:{port}\"}}"))
+            .collect();
+        let port = cfg.gateway_port;
+        cfg.extra(&format!(
+            "gateway {{ name: {gw}, listen: \"127.0.0.1:{port}\", {auth} gateways: [ {} ] }}",
+            remotes.join(", ")
+        ))
+    };
+    let (a1, b1) = (gw_node("ga1", "GA", false), gw_node("gb1", "GB", false));
+    let (a1_gw, b1_gw) = (a1.gateway_port, b1.gateway_port);
+    let a2 = with_creds(gw_node("ga2", "GA", false), "GA", &[("GB", b1_gw)]).route_to(&a1);
+    let b2 = with_creds(gw_node("gb2", "GB", false), "GB", &[("GA", a1_gw)]).route_to(&b1);
+    let a1 = with_creds(a1, "GA", &[("GB", b1_gw)]);
+    let b1 = with_creds(b1, "GB", &[("GA", a1_gw)]);
+    let (a1, a2) = (Node::gannet(a1), Node::gannet(a2));
+    let (b1, b2) = (Node::start(b1, &reference), Node::start(b2, &reference));
+    wait_for_mesh(&[&a1, &a2]);
+    wait_for_mesh(&[&b1, &b2]);
+    for node in [&a1, &a2] {
+        wait_outbound(node, &["GB"]);
+    }
+    for node in [&b1, &b2] {
+        wait_outbound(node, &["GA"]);
+    }
+    for (x, y) in [(&a1, &b1), (&a2, &b2), (&b1, &a2), (&b2, &a1)] {
+        let (mut cx, mut cy) = (x.client(), y.client());
+        request_reply(&mut cx, &mut cy);
+    }
+    let all: BTreeSet<String> = ["ga1", "ga2", "gb1", "gb2"].map(String::from).into();
+    assert_eq!(ping_names(&a2, 4), all);
+}
+
+/// Wrong gateway credentials are refused with `Authorization Violation`.
+#[test]
+fn gateway_credentials_are_checked() {
+    let cfg = gw_node("guard", "GG", true);
+    let port = cfg.gateway_port;
+    let node = Node::gannet(with_gateway(
+        cfg,
+        "GG",
+        &[],
+        "authorization { user: gw, password: secret },",
+    ));
+    let mut c = crate::util::Conn::connect_addr(&format!("127.0.0.1:{port}"));
+    let info = crate::util::info_json(&mut c);
+    assert_eq!(info["auth_required"], true, "{info}");
+    c.send(b"CONNECT {\"echo\":false,\"user\":\"gw\",\"pass\":\"wrong\",\"name\":\"NX\",\"cluster\":\"\",\"gateway\":\"GX\"}\r\n");
+    let got = String::from_utf8_lossy(&c.drain_for(3 * SEC)).into_owned();
+    assert!(got.contains("-ERR 'Authorization Violation'"), "{got:?}");
+    drop(node);
+}

@@ -65,7 +65,7 @@ fn traffic_crosses(hub: &Node, leaf: &Node) {
     let n = unique();
     // Leaf to hub, and hub to leaf.
     let (to_hub, to_leaf) = (format!("to.hub.{n}"), format!("to.leaf.{n}"));
-    h.sub(&to_hub, 1);
+    h.sub(&to_hub, unique());
     h.sync();
     await_delivery(&mut l, &mut h, &to_hub);
     l.publish(&to_hub, "hello hub");
@@ -74,7 +74,7 @@ fn traffic_crosses(hub: &Node, leaf: &Node) {
         (m.subject.as_str(), m.payload.as_str()),
         (to_hub.as_str(), "hello hub")
     );
-    l.sub(&to_leaf, 2);
+    l.sub(&to_leaf, unique());
     l.sync();
     await_delivery(&mut h, &mut l, &to_leaf);
     h.publish_header(&to_leaf, "X-Gannet: leaf", "with headers");
@@ -86,26 +86,13 @@ fn traffic_crosses(hub: &Node, leaf: &Node) {
             .is_some_and(|h| h.contains("X-Gannet: leaf")),
         "headers lost: {m:?}"
     );
-    // Request/reply: a responder on the leaf, the requester on the hub.
-    let (svc, inbox) = (format!("svc.{n}"), format!("_INBOX.leaf.{n}"));
-    l.sub(&svc, 3);
-    l.sync();
-    h.sub(&inbox, 4);
-    h.sync();
-    await_interest(&mut l, &mut h);
-    await_delivery(&mut h, &mut l, &svc);
-    h.publish_reply(&svc, &inbox, "ping");
-    let req = l.next_msg(5 * SEC).expect("request reached the leaf");
-    let reply = req.reply.clone().expect("request kept its reply subject");
-    l.publish(&reply, "pong");
-    let answer = h.next_msg(5 * SEC).expect("reply reached the hub");
-    assert_eq!(
-        (answer.subject.as_str(), answer.payload.as_str()),
-        (inbox.as_str(), "pong")
-    );
+    // Request/reply both ways: a responder on the leaf for a requester on the hub, then the
+    // other way round.
+    request_across(&mut h, &mut l);
+    request_across(&mut l, &mut h);
     // A queue group whose only member is on the hub gets every message from the leaf.
     let q = format!("q.{n}");
-    h.qsub(&q, "workers", 5);
+    h.qsub(&q, "workers", unique());
     h.sync();
     await_delivery(&mut l, &mut h, &q);
     for i in 0..5 {
@@ -119,6 +106,30 @@ fn traffic_crosses(hub: &Node, leaf: &Node) {
         })
         .collect();
     assert_eq!(got, ["job 0", "job 1", "job 2", "job 3", "job 4"]);
+}
+
+/// A request from `asker` answered by a responder on `responder`'s server.
+fn request_across(
+    asker: &mut crate::util::cluster::Client,
+    responder: &mut crate::util::cluster::Client,
+) {
+    let n = unique();
+    let (svc, inbox) = (format!("svc.{n}"), format!("_INBOX.leaf.{n}"));
+    responder.sub(&svc, unique());
+    responder.sync();
+    asker.sub(&inbox, unique());
+    asker.sync();
+    await_interest(responder, asker);
+    await_delivery(asker, responder, &svc);
+    asker.publish_reply(&svc, &inbox, "ping");
+    let req = responder.next_msg(5 * SEC).expect("request crossed");
+    let reply = req.reply.clone().expect("request kept its reply subject");
+    responder.publish(&reply, "pong");
+    let answer = asker.next_msg(5 * SEC).expect("reply crossed back");
+    assert_eq!(
+        (answer.subject.as_str(), answer.payload.as_str()),
+        (inbox.as_str(), "pong")
+    );
 }
 
 /// The `/leafz` entries of both ends describe the link.
