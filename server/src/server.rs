@@ -893,14 +893,19 @@ pub const SYSTEM_ACCOUNT_DEFAULT: &str = "$SYS";
 
 /// Binds the route listener when the configuration has a cluster with a port.
 fn bind_route_listener(opts: &Options) -> Result<Option<(TcpListener, SocketAddr)>, Error> {
-    let Some(cluster) = opts.cluster.as_ref().filter(|c| c.port != 0) else {
-        return Ok(None);
-    };
-    let std_listener = bind_tcp(&cluster.host, cluster.port)?;
+    match opts.cluster.as_ref().filter(|c| c.port != 0) {
+        Some(cluster) => bind_link_listener(&cluster.host, cluster.port).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Binds a server-to-server listener and says where it ended up (a random port's number).
+fn bind_link_listener(host: &str, port: i64) -> Result<(TcpListener, SocketAddr), Error> {
+    let std_listener = bind_tcp(host, port)?;
     let bound = std_listener
         .local_addr()
         .map_err(|e| Error(e.to_string()))?;
-    Ok(Some((TcpListener::from_std(std_listener), bound)))
+    Ok((TcpListener::from_std(std_listener), bound))
 }
 
 /// A generated cluster name (nats-server uses a NUID when none is configured).
@@ -1056,14 +1061,10 @@ fn start_routes(
 
 /// Binds the leaf node listener when `leafnodes` has a port.
 fn bind_leaf_listener(opts: &Options) -> Result<Option<(TcpListener, SocketAddr)>, Error> {
-    let Some(leaf) = opts.leafnodes.as_ref().filter(|l| l.port != 0) else {
-        return Ok(None);
-    };
-    let std_listener = bind_tcp(&leaf.host, leaf.port)?;
-    let bound = std_listener
-        .local_addr()
-        .map_err(|e| Error(e.to_string()))?;
-    Ok(Some((TcpListener::from_std(std_listener), bound)))
+    match opts.leafnodes.as_ref().filter(|l| l.port != 0) {
+        Some(leaf) => bind_link_listener(&leaf.host, leaf.port).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Builds the leaf node state when `leafnodes` is configured (before the system thread and
@@ -1139,14 +1140,10 @@ fn own_leaf_url(opts: &crate::opts::LeafOpts, bound: SocketAddr) -> (String, Str
 
 /// Binds the gateway listener when `gateway` has a port.
 fn bind_gateway_listener(opts: &Options) -> Result<Option<(TcpListener, SocketAddr)>, Error> {
-    let Some(gw) = opts.gateway.as_ref().filter(|g| g.port != 0) else {
-        return Ok(None);
-    };
-    let std_listener = bind_tcp(&gw.host, gw.port)?;
-    let bound = std_listener
-        .local_addr()
-        .map_err(|e| Error(e.to_string()))?;
-    Ok(Some((TcpListener::from_std(std_listener), bound)))
+    match opts.gateway.as_ref().filter(|g| g.port != 0) {
+        Some(gw) => bind_link_listener(&gw.host, gw.port).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Builds the gateway state (before the workers) and returns the dialer's channel.

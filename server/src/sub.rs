@@ -116,7 +116,44 @@ impl Remote {
     }
 }
 
+/// Where a route's, leaf connection's or gateway's interest entry points: the connection.
+#[derive(Debug, Clone)]
+pub struct LinkAddr {
+    /// The worker owning the connection.
+    pub worker: WorkerId,
+    /// Its slot there.
+    pub slot: Slot,
+    /// Its connection id.
+    pub cid: u64,
+    /// Its stall gate.
+    pub gate: Arc<crate::gate::StallGate>,
+    /// It takes `HMSG`.
+    pub headers: bool,
+}
+
 impl Sub {
+    /// The entry for interest a route, leaf connection or gateway announced in `subject`
+    /// (`queue`): deliveries to it become one message on that connection.
+    pub fn remote(at: LinkAddr, subject: &[u8], queue: Option<&[u8]>, remote: Remote) -> Sub {
+        Sub {
+            worker: at.worker,
+            slot: at.slot,
+            cid: at.cid,
+            sid: Box::default(),
+            subject: subject.into(),
+            queue: queue.map(Into::into),
+            headers: AtomicBool::new(at.headers),
+            max_msgs: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            deny: None,
+            track_replies: false,
+            import: None,
+            gate: Some(at.gate),
+            remote: Some(Box::new(remote)),
+        }
+    }
+
     /// An internal subscription that forwards matching messages across accounts.
     pub fn import(subject: &[u8], route: crate::account::ImportRoute) -> Sub {
         Sub {

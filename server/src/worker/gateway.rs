@@ -28,7 +28,7 @@ use crate::sub::{Remote, RemoteKind, Sub, SubRef};
 use mio::net::TcpStream;
 use protocol::route::{RemoteSub, RemoteUnsub, RouteOp, RoutedMsg};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -504,27 +504,19 @@ impl Worker {
         if route.remote_subs.contains_key(&key) {
             return;
         }
-        let sub = Arc::new(Sub {
+        let at = crate::sub::LinkAddr {
             worker,
             slot,
             cid,
-            sid: Box::default(),
-            subject: s.subject.into(),
-            queue: s.queue.map(Into::into),
-            headers: AtomicBool::new(route.peer_headers),
-            max_msgs: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            deny: None,
-            track_replies: false,
-            import: None,
-            gate: Some(gate),
-            remote: Some(Box::new(Remote {
-                account: s.account.into(),
-                weight: AtomicU32::new(s.weight.max(1)),
-                kind: RemoteKind::Gateway,
-            })),
-        });
+            gate,
+            headers: route.peer_headers,
+        };
+        let remote = Remote {
+            account: s.account.into(),
+            weight: AtomicU32::new(s.weight.max(1)),
+            kind: RemoteKind::Gateway,
+        };
+        let sub = Arc::new(Sub::remote(at, s.subject, s.queue, remote));
         if account
             .sublist
             .insert(s.subject, s.queue, SubRef(sub.clone()))
@@ -658,32 +650,6 @@ impl Worker {
             .min(GATEWAY_PING_INTERVAL_MAX)
             .max(Duration::from_millis(1));
         let ping_max = self.rt.limits.ping_max;
-        let Some(conn) = self.conns.get(slot) else {
-            return;
-        };
-        if conn.is_closing() {
-            return;
-        }
-        let cid = conn.cid;
-        let handshaking = conn
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.phase != super::tls::TlsPhase::Established);
-        self.timers.schedule(Timer {
-            at: now
-                + if handshaking {
-                    Duration::from_secs(1)
-                } else {
-                    interval
-                },
-            slot,
-            cid,
-            kind: TimerKind::Ping,
-        });
-        if handshaking {
-            return;
-        }
-        self.flush_route_lines(slot);
-        self.ping_or_stale(slot, now, ping_max);
+        self.link_ping_tick(slot, now, interval, ping_max);
     }
 }

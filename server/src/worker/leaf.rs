@@ -32,7 +32,7 @@ use crate::sub::{LeafPeer, LeafRole, Remote, Sub, SubRef};
 use mio::net::TcpStream;
 use protocol::route::{Dialect, RemoteSub, RemoteUnsub, RouteOp, RoutedMsg};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -1252,27 +1252,19 @@ impl Worker {
                 i64::from(weight) - i64::from(old)
             }
             None => {
-                let sub = Arc::new(Sub {
+                let at = crate::sub::LinkAddr {
                     worker,
                     slot,
                     cid,
-                    sid: Box::default(),
-                    subject: s.subject.into(),
-                    queue: s.queue.map(Into::into),
-                    headers: AtomicBool::new(peer_headers),
-                    max_msgs: AtomicU64::new(0),
-                    delivered: AtomicU64::new(0),
-                    closed: AtomicBool::new(false),
-                    deny: None,
-                    track_replies: false,
-                    import: None,
-                    gate: Some(gate),
-                    remote: Some(Box::new(Remote {
-                        account: Box::default(),
-                        weight: AtomicU32::new(weight),
-                        kind: crate::sub::RemoteKind::Leaf(peer),
-                    })),
-                });
+                    gate,
+                    headers: peer_headers,
+                };
+                let remote = Remote {
+                    account: Box::default(),
+                    weight: AtomicU32::new(weight),
+                    kind: crate::sub::RemoteKind::Leaf(peer),
+                };
+                let sub = Arc::new(Sub::remote(at, s.subject, s.queue, remote));
                 if account
                     .sublist
                     .insert(s.subject, s.queue, SubRef(sub.clone()))
@@ -1486,34 +1478,7 @@ impl Worker {
     pub(super) fn leaf_ping_timer(&mut self, slot: Slot, now: Instant) {
         let interval = self.rt.limits.ping_interval.max(Duration::from_millis(1));
         let ping_max = self.rt.limits.ping_max;
-        let Some(conn) = self.conns.get(slot) else {
-            return;
-        };
-        if conn.is_closing() {
-            return;
-        }
-        let cid = conn.cid;
-        // During a TLS handshake nothing but TLS records may go out: look again shortly.
-        let handshaking = conn
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.phase != super::tls::TlsPhase::Established);
-        let next = if handshaking {
-            Duration::from_secs(1)
-        } else {
-            interval
-        };
-        self.timers.schedule(Timer {
-            at: now + next,
-            slot,
-            cid,
-            kind: TimerKind::Ping,
-        });
-        if handshaking {
-            return;
-        }
-        self.flush_route_lines(slot);
-        self.ping_or_stale(slot, now, ping_max);
+        self.link_ping_tick(slot, now, interval, ping_max);
     }
 }
 

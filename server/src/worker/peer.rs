@@ -32,7 +32,7 @@ use mio::net::TcpStream;
 use protocol::route::{RemoteSub, RemoteUnsub, RouteOp, RouteParser, RoutedMsg};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -765,27 +765,19 @@ impl Worker {
             }
             return;
         }
-        let sub = Arc::new(Sub {
+        let at = crate::sub::LinkAddr {
             worker,
             slot,
             cid,
-            sid: Box::default(),
-            subject: s.subject.into(),
-            queue: s.queue.map(Into::into),
-            headers: AtomicBool::new(route.peer_headers),
-            max_msgs: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            deny: None,
-            track_replies: false,
-            import: None,
-            gate: Some(gate),
-            remote: Some(Box::new(Remote {
-                account: s.account.into(),
-                weight: AtomicU32::new(s.weight),
-                kind: crate::sub::RemoteKind::Route,
-            })),
-        });
+            gate,
+            headers: route.peer_headers,
+        };
+        let remote = Remote {
+            account: s.account.into(),
+            weight: AtomicU32::new(s.weight),
+            kind: crate::sub::RemoteKind::Route,
+        };
+        let sub = Arc::new(Sub::remote(at, s.subject, s.queue, remote));
         if account
             .sublist
             .insert(s.subject, s.queue, SubRef(sub.clone()))
@@ -1031,15 +1023,27 @@ impl Worker {
         let ping_max = cluster_opts
             .and_then(|c| c.ping_max)
             .map_or(self.rt.limits.ping_max, |m| m.max(0) as u32);
-        let Some(conn) = self.conns.get_mut(slot) else {
+        self.link_ping_tick(slot, now, interval, ping_max);
+    }
+
+    /// One PING period of a route, leaf or gateway connection: the next tick is scheduled
+    /// (in a second while a TLS handshake runs, when nothing but TLS records may go out),
+    /// the waiting interest lines are written, then a PING, or the close of a connection
+    /// that left `ping_max` unanswered.
+    pub(super) fn link_ping_tick(
+        &mut self,
+        slot: Slot,
+        now: Instant,
+        interval: Duration,
+        ping_max: u32,
+    ) {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
         if conn.is_closing() {
             return;
         }
         let cid = conn.cid;
-        // During a TLS handshake nothing but TLS records may go out; look again shortly (the
-        // handshake has its own timer).
         let handshaking = conn
             .tls
             .as_ref()
