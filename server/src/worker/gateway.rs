@@ -561,24 +561,11 @@ impl Worker {
         else {
             return;
         };
-        let msg = protocol::Pub {
-            subject: m.subject,
-            reply: m.reply,
-            header_size_field: m.header_size_field.filter(|_| m.header_len > 0),
-            size_field: m.size_field,
-            header_len: m.header_len,
-            data: m.data,
-        };
         let origin = super::route::Origin::Gateway {
             cid,
             queues: m.queues,
         };
-        self.on_closed_gate = super::flow::OnClosedGate::InboxOnly;
-        self.route_in(account, &msg, origin, 0);
-        self.on_closed_gate = super::flow::OnClosedGate::Deliver;
-        if self.wait_on.is_some() {
-            self.stall_publisher(slot, Instant::now());
-        }
+        self.link_msg_in(slot, account, m, origin);
     }
 
     /// A gateway connection closed: the other cluster's interest leaves the sublists, the

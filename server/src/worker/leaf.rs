@@ -1391,26 +1391,13 @@ impl Worker {
             }
             return;
         }
-        let msg = protocol::Pub {
-            subject: m.subject,
-            reply: m.reply,
-            header_size_field: m.header_size_field.filter(|_| m.header_len > 0),
-            size_field: m.size_field,
-            header_len: m.header_len,
-            data: m.data,
-        };
         let origin = super::route::Origin::Leaf {
             cid,
             queues: m.queues,
             cluster: &peer.cluster,
             role,
         };
-        self.on_closed_gate = super::flow::OnClosedGate::InboxOnly;
-        self.route_in(account, &msg, origin, 0);
-        self.on_closed_gate = super::flow::OnClosedGate::Deliver;
-        if self.wait_on.is_some() {
-            self.stall_publisher(slot, Instant::now());
-        }
+        self.link_msg_in(slot, account, m, origin);
     }
 
     /// A leaf connection closed: its interest leaves the sublist and the other links, and a

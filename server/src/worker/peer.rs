@@ -906,6 +906,23 @@ impl Worker {
                 account
             }
         };
+        let origin = super::route::Origin::Route {
+            cid,
+            queues: m.queues,
+        };
+        self.link_msg_in(slot, account, m, origin);
+    }
+
+    /// A message from a route, leaf or gateway connection, routed with `origin`: it stalls
+    /// the connection's reading only on a full inbox of another worker (bounded batches),
+    /// never on a subscriber's gate.
+    pub(super) fn link_msg_in(
+        &mut self,
+        slot: Slot,
+        account: &'static crate::account::Account,
+        m: &RoutedMsg<'_>,
+        origin: super::route::Origin<'_>,
+    ) {
         let msg = protocol::Pub {
             subject: m.subject,
             reply: m.reply,
@@ -913,10 +930,6 @@ impl Worker {
             size_field: m.size_field,
             header_len: m.header_len,
             data: m.data,
-        };
-        let origin = super::route::Origin::Route {
-            cid,
-            queues: m.queues,
         };
         self.on_closed_gate = super::flow::OnClosedGate::InboxOnly;
         self.route_in(account, &msg, origin, 0);
