@@ -9,6 +9,7 @@
 mod util;
 
 mod auth_accounts;
+mod chaos;
 mod client_async_nats;
 mod cluster;
 mod fanout_raw;

@@ -3,7 +3,8 @@
 //! the reference nats-server 2.15.1, a raw protocol client that keeps messages, async INFOs
 //! and PONGs apart, and bounded waits for the mesh and for interest to cross routes.
 
-use super::{bin, info_json, start_server_bin, Conn, Server, SEC};
+use super::netns::within;
+use super::{bin, info_json, Conn, Server, SEC};
 use serde_json::Value;
 use std::collections::{BTreeSet, VecDeque};
 use std::io::Read;
@@ -117,6 +118,10 @@ pub struct NodeConfig {
     pub cluster_name: String,
     /// Top-level configuration added at the end (e.g. a `leafnodes` block).
     pub extra: String,
+    /// The network namespace the node runs in (chaos tests); `None`: the host's.
+    pub netns: Option<String>,
+    /// The address the cluster port listens on and routes name (default 127.0.0.1).
+    pub route_host: String,
 }
 
 impl NodeConfig {
@@ -135,7 +140,16 @@ impl NodeConfig {
             gateway_port: free_port(),
             cluster_name: CLUSTER.to_string(),
             extra: String::new(),
+            netns: None,
+            route_host: "127.0.0.1".into(),
         }
+    }
+
+    /// Runs the node in network namespace `ns`, its cluster port on `route_host` there.
+    pub fn in_netns(mut self, ns: &str, route_host: &str) -> NodeConfig {
+        self.netns = Some(ns.into());
+        self.route_host = route_host.into();
+        self
     }
 
     /// Without a cluster block.
@@ -187,7 +201,7 @@ impl NodeConfig {
     }
 
     pub fn route_url(&self) -> String {
-        format!("nats-route://127.0.0.1:{}", self.cluster_port)
+        format!("nats-route://{}:{}", self.route_host, self.cluster_port)
     }
 
     /// The configuration file.
@@ -207,12 +221,13 @@ impl NodeConfig {
             String::new()
         } else {
             format!(
-                "cluster {{\n{name_line}  listen: \"127.0.0.1:{port}\"\n{routes}  {extra}\n}}\n",
+                "cluster {{\n{name_line}  listen: \"{host}:{port}\"\n{routes}  {extra}\n}}\n",
                 name_line = if self.unnamed {
                     String::new()
                 } else {
                     format!("  name: {}\n", self.cluster_name)
                 },
+                host = self.route_host,
                 port = self.cluster_port,
                 extra = self.cluster_extra,
             )
@@ -251,7 +266,8 @@ impl Node {
     fn spawn(cfg: &NodeConfig, bin: &str) -> Server {
         let client = cfg.client_port.to_string();
         let http = cfg.http_port.to_string();
-        let s = start_server_bin(bin, &cfg.text(), &["-p", &client, "-m", &http]);
+        let ns = cfg.netns.as_deref();
+        let s = super::start_server_in(ns, bin, &cfg.text(), &["-p", &client, "-m", &http]);
         assert_eq!(s.port, cfg.client_port, "{}: client port", cfg.name);
         assert!(
             s.wait_log("Starting http monitor on", 5 * SEC),
@@ -264,8 +280,8 @@ impl Node {
         }
         // nats-server opens its route port after the monitoring one: wait for it too.
         let end = Instant::now() + 5 * SEC;
-        let cluster = format!("127.0.0.1:{}", cfg.cluster_port);
-        while std::net::TcpStream::connect(&cluster).is_err() {
+        let cluster = format!("{}:{}", cfg.route_host, cfg.cluster_port);
+        while within(ns, || std::net::TcpStream::connect(&cluster)).is_err() {
             assert!(Instant::now() < end, "{}: no route port", cfg.name);
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -286,7 +302,7 @@ impl Node {
     }
 
     pub fn cluster_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.cfg.cluster_port)
+        format!("{}:{}", self.cfg.route_host, self.cfg.cluster_port)
     }
 
     /// SIGKILL (std's `Child::kill`, which never signals a reaped pid), and waits until the
@@ -303,7 +319,10 @@ impl Node {
 
     /// GET `path` on the monitoring port, as JSON.
     pub fn get_json(&self, path: &str) -> Value {
-        let (status, _, body) = crate::monitor::get(self.cfg.http_port, path);
+        let port = self.cfg.http_port;
+        let (status, _, body) = within(self.cfg.netns.as_deref(), || {
+            crate::monitor::get(port, path)
+        });
         assert_eq!(status, 200, "{} {path}: {body}", self.name());
         serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("{} {path}: {e}: {body}", self.name()))
@@ -346,12 +365,18 @@ impl Node {
 
     /// A client of account `A`, protocol 1, headers and no-responders on.
     pub fn client(&self) -> Client {
-        Client::connect(&self.client_addr(), "a", "a", 1)
+        let addr = self.client_addr();
+        within(self.cfg.netns.as_deref(), || {
+            Client::connect(&addr, "a", "a", 1)
+        })
     }
 
     /// A client of the system account.
     pub fn sys_client(&self) -> Client {
-        Client::connect(&self.client_addr(), "sys", "sys", 1)
+        let addr = self.client_addr();
+        within(self.cfg.netns.as_deref(), || {
+            Client::connect(&addr, "sys", "sys", 1)
+        })
     }
 }
 

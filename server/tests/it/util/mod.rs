@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod http;
 pub mod jwt;
+pub mod netns;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -107,9 +108,22 @@ pub fn start_server(config: &str, args: &[&str]) -> Server {
 /// [`start_server`] with the server binary `bin` (the cluster tests mix gannet and
 /// nats-server nodes). Gannet-only flags are dropped for any binary but gannet's own.
 pub fn start_server_bin(bin: &str, config: &str, args: &[&str]) -> Server {
+    start_server_in(None, bin, config, args)
+}
+
+/// [`start_server_bin`] inside network namespace `netns` (`ip netns exec`, which execs the
+/// server: the child's pid is the server's).
+pub fn start_server_in(netns: Option<&str>, bin: &str, config: &str, args: &[&str]) -> Server {
     let own = bin == env!("CARGO_BIN_EXE_gannet");
     let dir = temp_dir();
-    let mut cmd = Command::new(bin);
+    let mut cmd = match netns {
+        None => Command::new(bin),
+        Some(ns) => {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", ns, bin]);
+            cmd
+        }
+    };
     if !config.is_empty() {
         let path = dir.join("gannet.conf");
         std::fs::write(&path, config).unwrap();
