@@ -5,7 +5,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 const REQUEST_HEAD_MAX_BYTES: usize = 1 << 20;
 /// Time allowed for the TLS handshake and the request head together (nats-server: 5 s).
 const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Requests answered at once; more wait in the listen backlog.
+/// Requests answered at once. When all are taken, the one that has waited longest for its
+/// request head is shed (see [`InFlight`]); otherwise newcomers wait in the listen backlog.
 const IN_FLIGHT_MAX: usize = 32;
 
 /// A parsed request: the path (without query) and the query parameters in order.
@@ -273,8 +274,11 @@ pub fn fuzz_check_head(data: &[u8]) {
 fn answer(
     conn: &mut (impl Read + Write),
     handler: &(dyn Fn(&Request) -> Response + Send + Sync),
+    head_read: &dyn Fn(),
 ) -> io::Result<bool> {
-    match read_head(&mut *conn, REQUEST_HEAD_MAX_BYTES) {
+    let head = read_head(&mut *conn, REQUEST_HEAD_MAX_BYTES);
+    head_read();
+    match head {
         Ok(Some(req)) => write_response(conn, &handler(&req)).map(|()| true),
         Ok(None) => Ok(false),
         Err(HeadError::TooLarge) => {
@@ -307,6 +311,7 @@ fn exchange(
     stream: TcpStream,
     tls: Option<&Arc<rustls::ServerConfig>>,
     handler: &(dyn Fn(&Request) -> Response + Send + Sync),
+    head_read: &dyn Fn(),
 ) -> io::Result<()> {
     // The deadline covers the TLS handshake and the request head.
     let mut conn = Deadline {
@@ -315,13 +320,13 @@ fn exchange(
     };
     match tls {
         None => {
-            answer(&mut conn, handler)?;
+            answer(&mut conn, handler, head_read)?;
         }
         Some(config) => {
             let session =
                 rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
             let mut tls = rustls::StreamOwned::new(session, conn);
-            if answer(&mut tls, handler)? {
+            if answer(&mut tls, handler, head_read)? {
                 tls.conn.send_close_notify();
                 tls.flush()?;
             }
@@ -330,30 +335,115 @@ fn exchange(
     Ok(())
 }
 
+/// The connections being served, so that the accept loop can shed one when all
+/// [`IN_FLIGHT_MAX`] slots are taken: the one that has waited longest for its request head.
+/// A slowloris holds slots by sending its head a byte at a time; Go's net/http gives every
+/// connection a goroutine and so is never full, while gannet keeps the bound and takes the
+/// slot back from the slowest head instead. A request being answered is never shed; a shed
+/// connection's thread only has to return from its read, so threads stay within the bound
+/// plus the few leaving.
+#[derive(Default)]
+struct InFlight {
+    conns: parking_lot::Mutex<Vec<InFlightConn>>,
+    next_id: AtomicU64,
+}
+
+struct InFlightConn {
+    id: u64,
+    accepted: Instant,
+    state: ConnState,
+}
+
+/// Where a served connection is.
+enum ConnState {
+    /// Reading its request head (TLS handshake included); the handle lets it be shed.
+    ReadingHead(TcpStream),
+    /// Its head is read: being answered, never shed.
+    Answering,
+    /// Shut down by the accept loop; its thread is on its way out and no longer counts.
+    Shed,
+}
+
+impl InFlight {
+    /// Connections that hold a slot (shed ones do not).
+    fn len(&self) -> usize {
+        let conns = self.conns.lock();
+        conns
+            .iter()
+            .filter(|c| !matches!(c.state, ConnState::Shed))
+            .count()
+    }
+
+    fn enter(&self, stream: &TcpStream) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let state = match stream.try_clone() {
+            Ok(handle) => ConnState::ReadingHead(handle),
+            Err(_) => ConnState::Answering,
+        };
+        self.conns.lock().push(InFlightConn {
+            id,
+            accepted: Instant::now(),
+            state,
+        });
+        id
+    }
+
+    fn head_read(&self, id: u64) {
+        if let Some(c) = self.conns.lock().iter_mut().find(|c| c.id == id) {
+            if matches!(c.state, ConnState::ReadingHead(_)) {
+                c.state = ConnState::Answering;
+            }
+        }
+    }
+
+    fn leave(&self, id: u64) {
+        self.conns.lock().retain(|c| c.id != id);
+    }
+
+    /// Shuts down the connection that has waited longest for its head (its blocked read
+    /// returns and its thread ends).
+    fn shed_slowest_head(&self) {
+        let mut conns = self.conns.lock();
+        let oldest = conns
+            .iter_mut()
+            .filter(|c| matches!(c.state, ConnState::ReadingHead(_)))
+            .min_by_key(|c| c.accepted);
+        if let Some(c) = oldest {
+            if let ConnState::ReadingHead(sock) = std::mem::replace(&mut c.state, ConnState::Shed) {
+                let _ = sock.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
 /// Serves requests with `handler` until the process exits; over TLS with `tls`.
 pub fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     handler: Arc<dyn Fn(&Request) -> Response + Send + Sync>,
 ) {
-    let in_flight = Arc::new(AtomicUsize::new(0));
+    let in_flight = Arc::new(InFlight::default());
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        while in_flight.load(Ordering::Acquire) >= IN_FLIGHT_MAX {
+        if in_flight.len() >= IN_FLIGHT_MAX {
+            in_flight.shed_slowest_head();
+        }
+        while in_flight.len() >= IN_FLIGHT_MAX {
             std::thread::sleep(Duration::from_millis(5));
         }
-        in_flight.fetch_add(1, Ordering::AcqRel);
+        let id = in_flight.enter(&stream);
         let handler = handler.clone();
         let in_flight2 = in_flight.clone();
         let tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .name("gannet-http".into())
             .spawn(move || {
-                let _ = exchange(stream, tls.as_ref(), &*handler);
-                in_flight2.fetch_sub(1, Ordering::AcqRel);
+                let head_read = || in_flight2.head_read(id);
+                let _ = exchange(stream, tls.as_ref(), &*handler, &head_read);
+                in_flight2.leave(id);
             });
         if spawned.is_err() {
-            in_flight.fetch_sub(1, Ordering::AcqRel);
+            in_flight.leave(id);
         }
     }
 }

@@ -1044,3 +1044,144 @@ fn varz_shows_the_configured_tls_timeout() {
     let varz: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(varz["tls_timeout"], 0.5);
 }
+
+/// Reads until the server closes `t`, waiting at most `wait`; whether it did, and the bytes.
+fn read_to_close(t: &mut TcpStream, wait: Duration) -> (bool, String) {
+    let _ = t.set_read_timeout(Some(wait));
+    let mut got = Vec::new();
+    let closed = t.read_to_end(&mut got).is_ok();
+    (closed, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// A flood of TLS handshakes (issue 16, item 4): 150 connections stall halfway through their
+/// ClientHello, 150 send garbage TLS records, and 40 complete real handshakes at once, while a
+/// client keeps publishing to itself. The real handshakes all log in, the garbage is closed
+/// at once, the stalled ones by the handshake timeout (1 s here), and the client is served.
+#[test]
+fn tls_handshake_flood_and_garbage_records() {
+    const STALLED: usize = 150;
+    const GARBAGE: usize = 150;
+    const REAL: usize = 40;
+    let pki = Pki::new("flood");
+    let s = start_server(&tls_block(&pki, &pki.server(), "timeout: 1"), &[]);
+    let mut good = TlsConn::connect(&s, &pki.ca, None, false).unwrap();
+    assert_eq!(good.login(""), "");
+    good.send(b"SUB flood 1\r\n");
+    let open = |n: usize| -> Vec<TcpStream> {
+        (0..n)
+            .map(|_| {
+                let mut t = TcpStream::connect(s.addr()).unwrap();
+                t.set_read_timeout(Some(5 * SEC)).unwrap();
+                read_plain_info(&mut t).unwrap();
+                t
+            })
+            .collect()
+    };
+    let mut stalled = open(STALLED);
+    for t in stalled.iter_mut() {
+        // A handshake record announcing 16 bytes, then only the first of them.
+        let _ = t.write_all(&[0x16, 0x03, 0x01, 0x00, 0x10, 0x01]);
+    }
+    let mut garbage = open(GARBAGE);
+    for (i, t) in garbage.iter_mut().enumerate() {
+        let junk: &[u8] = match i % 3 {
+            // Application data before any handshake.
+            0 => &[0x17, 0x03, 0x03, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef],
+            // A record longer than TLS allows.
+            1 => &[0x16, 0x03, 0x03, 0xff, 0xff, 0x01, 0x02, 0x03],
+            // Not TLS at all.
+            _ => b"GET / HTTP/1.1\r\n\r\n\x00\x01\x02\x03",
+        };
+        let _ = t.write_all(junk);
+    }
+    let ca = pki.ca.clone();
+    let real: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..REAL)
+            .map(|_| {
+                let (s, ca) = (&s, &ca);
+                scope.spawn(move || match TlsConn::connect(s, ca, None, false) {
+                    Ok(mut c) => c.login(""),
+                    Err(e) => format!("handshake failed: {e}"),
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        real.iter().all(|r| r.is_empty()),
+        "real handshakes: {real:?}"
+    );
+    good.send(b"PUB flood 2\r\nok\r\n");
+    assert_eq!(good.sync(), "MSG flood 1 2\r\nok\r\n");
+    for (n, t) in garbage.iter_mut().enumerate() {
+        let (closed, got) = read_to_close(t, 3 * SEC);
+        assert!(closed, "garbage connection {n} still open");
+        assert!(!got.contains("PONG"), "garbage connection {n}: {got:?}");
+    }
+    for (n, t) in stalled.iter_mut().enumerate() {
+        let (closed, _) = read_to_close(t, 5 * SEC);
+        assert!(closed, "stalled handshake {n} still open");
+    }
+    good.send(b"PUB flood 5\r\nafter\r\n");
+    assert_eq!(good.sync(), "MSG flood 1 5\r\nafter\r\n");
+}
+
+/// `connection_rate_limit` under a connect storm: 200 connections at once with a limit of
+/// 20 a second. Those over the limit get nats-server's throttling error in the clear and are
+/// closed; about one second's worth get through to the handshake; a client a second later
+/// connects and is served.
+#[test]
+fn connection_rate_limit_under_a_connect_storm() {
+    const STORM: usize = 200;
+    const RATE: usize = 20;
+    let pki = Pki::new("storm");
+    let s = start_server(
+        &tls_block(
+            &pki,
+            &pki.server(),
+            &format!("connection_rate_limit: {RATE}\ntimeout: 10"),
+        ),
+        &[],
+    );
+    let start = Instant::now();
+    let mut storm: Vec<TcpStream> = (0..STORM)
+        .map(|_| {
+            let mut t = TcpStream::connect(s.addr()).unwrap();
+            t.set_read_timeout(Some(5 * SEC)).unwrap();
+            read_plain_info(&mut t).unwrap();
+            t
+        })
+        .collect();
+    let took = start.elapsed();
+    let mut throttled = 0;
+    let mut admitted = 0;
+    for t in storm.iter_mut() {
+        let (closed, got) = read_to_close(t, Duration::from_millis(300));
+        if got.contains("-ERR 'Connection throttling is active. Please try again later.'") {
+            assert!(
+                closed || read_to_close(t, 3 * SEC).0,
+                "throttled but left open"
+            );
+            throttled += 1;
+        } else {
+            // Admitted: waiting for its handshake (or told TLS is required once the
+            // handshake timeout passed).
+            assert!(
+                got.is_empty() || got == "-ERR 'Secure Connection - TLS Required'\r\n",
+                "admitted connection got {got:?}"
+            );
+            admitted += 1;
+        }
+    }
+    let seconds = took.as_secs() as usize + 1;
+    eprintln!("hostile: {STORM} connects in {took:?}: {admitted} admitted, {throttled} throttled");
+    assert!(
+        admitted >= 1 && admitted <= RATE * (seconds + 1),
+        "{admitted} admitted in {took:?} at {RATE}/s"
+    );
+    assert_eq!(admitted + throttled, STORM);
+    drop(storm);
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut c = TlsConn::connect(&s, &pki.ca, None, false).unwrap();
+    assert_eq!(c.login(""), "");
+}
