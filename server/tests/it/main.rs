@@ -24,5 +24,6 @@ mod monitor;
 mod operator;
 mod protocol;
 mod shape;
+mod soak;
 mod system_events;
 mod tls;
