@@ -10,6 +10,8 @@
 //!   its parser and the writers for what a route sends.
 //! - [`errors`]: the exact `-ERR` texts nats-server sends.
 //! - [`subject`]: subject and token validation, tokenizing and wildcard matching.
+//! - [`ws`]: WebSocket framing for clients that connect over WebSocket: the streaming
+//!   decoder of client frames and the server frame headers.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,7 @@ pub mod op;
 pub mod parser;
 pub mod route;
 pub mod subject;
+pub mod ws;
 
 pub use op::{ClientOp, Msg, Pub, ServerOp};
 pub use parser::{ParseError, Parser, ServerParser};

@@ -31,8 +31,6 @@ const NOT_IMPLEMENTED_KEYS: &[&str] = &[
     "ocsp",
     "ocsp_cache",
     "resolver_pinned_accounts",
-    "websocket",
-    "ws",
     "mqtt",
     "default_js_domain",
     "proxies",
@@ -134,6 +132,7 @@ impl Options {
             "cluster" => self.config_cluster(&entry.value, report)?,
             "gateway" => self.config_gateway(&entry.value, report)?,
             "leafnodes" | "leaf" => self.config_leafnodes(&entry.value, report)?,
+            "websocket" | "ws" => self.config_websocket(&entry.value, report)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -20,10 +20,12 @@ mod config;
 mod flags;
 pub mod gateway;
 pub mod leaf;
+pub mod websocket;
 
 pub use cluster::{ClusterOpts, RouteUrl};
 pub use gateway::{GatewayOpts, GatewayUrl, RemoteGatewayOpts};
 pub use leaf::{LeafOpts, LeafProxy, LeafUrl, LeafUser, RemoteLeafOpts};
+pub use websocket::WebsocketOpts;
 
 use std::fmt;
 use std::path::Path;
@@ -200,6 +202,8 @@ pub struct Options {
     pub gateway: Option<GatewayOpts>,
     /// `leafnodes { … }` (or `leaf { … }`), defaults applied; `None` without such a block.
     pub leafnodes: Option<LeafOpts>,
+    /// `websocket { … }` (or `ws { … }`), defaults applied; `None` without such a block.
+    pub websocket: Option<WebsocketOpts>,
     /// Settings that were accepted but have no effect in Gannet yet, in the
     /// order found: top-level config keys (`"jetstream"`), nested ones
     /// (`"authorization.auth_callout"`, `"authorization.proxy_required"`) and flags (`"prof_port"`).
@@ -433,6 +437,7 @@ impl Options {
             allow_non_tls: false,
             cluster: None,
             gateway: None,
+            websocket: None,
             leafnodes: None,
             not_implemented: Vec::new(),
             http_host_configured: String::new(),
@@ -507,6 +512,9 @@ impl Options {
         }
         if let Some(gateway) = &self.gateway {
             gateway.validate().map_err(Error::Invalid)?;
+        }
+        if let Some(ws) = &self.websocket {
+            ws.validate(self).map_err(Error::Invalid)?;
         }
         if let Some(cluster) = &self.cluster {
             let gateway_name = self.gateway.as_ref().map_or("", |g| g.name.as_str());
@@ -670,6 +678,9 @@ impl Options {
         }
         if let Some(leaf) = &mut self.leafnodes {
             leaf.set_baseline();
+        }
+        if let Some(ws) = &mut self.websocket {
+            ws.set_baseline();
         }
     }
 

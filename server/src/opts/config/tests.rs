@@ -451,7 +451,7 @@ server_tags: ["az:1", "region:eu"]
         (4222, 8222, 10_000)
     );
     assert_eq!(o.ping_interval, Duration::from_secs(20));
-    assert_eq!(o.not_implemented, ["jetstream", "websocket", "mqtt",]);
+    assert_eq!(o.not_implemented, ["jetstream", "mqtt",]);
     assert_eq!(o.server_tags, ["az:1", "region:eu"]);
     let cluster = o.cluster.as_ref().unwrap();
     assert_eq!(
