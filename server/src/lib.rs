@@ -54,6 +54,7 @@ pub mod signals;
 pub mod sub;
 pub mod sys;
 pub mod tls;
+pub mod websocket;
 pub mod worker;
 
 use std::process::ExitCode;

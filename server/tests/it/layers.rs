@@ -43,6 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "opts::cluster",
             "opts::leaf",
             "opts::gateway",
+            "opts::websocket",
             "reload",
             "auth::config",
             "auth::dirstore",
@@ -67,6 +68,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "auth::claims",
             "auth::pool",
             "auth::test_claims",
+            "websocket",
         ],
     ),
     (
@@ -103,6 +105,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "worker::snapshot",
             "worker::timers",
             "worker::tls",
+            "worker::ws",
             "sys",
             "sys::claims",
             "sys::events",
