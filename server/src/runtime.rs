@@ -57,6 +57,24 @@ pub struct Runtime {
     pub cert_auth: CertAuth,
     /// The INFO template (no per-connection fields).
     pub info: Info,
+    /// WebSocket clients' own settings, when the WebSocket port is open.
+    pub ws: Option<WsRuntime>,
+}
+
+/// What differs for clients on the WebSocket port (nats-server's websocket auth override
+/// and `generateClientInfoJSON`).
+#[derive(Debug)]
+pub struct WsRuntime {
+    /// Their authentication: the block's user, token or `no_auth_user` when set, else the
+    /// server's.
+    pub auth: AuthConfig,
+    /// The block's `authorization.timeout`, else the server's.
+    pub auth_timeout: Duration,
+    /// The block's `ping_interval`, else the server's.
+    pub ping_interval: Duration,
+    /// Their INFO template: the WebSocket listener's host and port, TLS as that listener
+    /// has it, `auth_required` as their auth says.
+    pub info: Info,
 }
 
 impl Runtime {
@@ -65,6 +83,7 @@ impl Runtime {
         opts: Options,
         ids: &ServerIds,
         bound: SocketAddr,
+        ws_bound: Option<SocketAddr>,
         trust: Option<&Arc<Trust>>,
     ) -> Runtime {
         let limits = Limits {
@@ -120,13 +139,58 @@ impl Runtime {
             xkey: ids.xkey.clone(),
             ..Info::default()
         };
+        let ws = ws_bound.and_then(|b| ws_runtime(&opts, &limits, &info, b, trust));
         Runtime {
             opts,
             limits,
             auth,
             cert_auth,
             info,
+            ws,
         }
+    }
+
+    /// The authentication of a client (a WebSocket one: `websocket`).
+    pub fn auth_for(&self, websocket: bool) -> &AuthConfig {
+        match (&self.ws, websocket) {
+            (Some(ws), true) => &ws.auth,
+            _ => &self.auth,
+        }
+    }
+
+    /// Whether a client must authenticate.
+    pub fn auth_required_for(&self, websocket: bool) -> bool {
+        match (&self.ws, websocket) {
+            (Some(ws), true) => ws.auth.required() || ws.info.auth_required,
+            _ => self.auth_required(),
+        }
+    }
+
+    /// A client's auth timeout.
+    pub fn auth_timeout_for(&self, websocket: bool) -> Duration {
+        match (&self.ws, websocket) {
+            (Some(ws), true) => ws.auth_timeout,
+            _ => self.limits.auth_timeout,
+        }
+    }
+
+    /// A client's PING interval.
+    pub fn ping_interval_for(&self, websocket: bool) -> Duration {
+        match (&self.ws, websocket) {
+            (Some(ws), true) => ws.ping_interval,
+            _ => self.limits.ping_interval,
+        }
+    }
+
+    /// The INFO a WebSocket client gets first.
+    pub fn ws_client_info(
+        &self,
+        cid: u64,
+        peer: &SocketAddr,
+        nonce: &str,
+        max_payload: usize,
+    ) -> Vec<u8> {
+        self.client_info(cid, peer, None, nonce, max_payload, &[], true)
     }
 
     /// Whether clients must authenticate (auth timer, CONNECT first).
@@ -146,7 +210,7 @@ impl Runtime {
         connect_urls: &[String],
     ) -> Vec<u8> {
         if !tls_first || self.info.tls_required {
-            return self.client_info(cid, peer, None, nonce, max_payload, connect_urls);
+            return self.client_info(cid, peer, None, nonce, max_payload, connect_urls, false);
         }
         let mut info = self.info.clone();
         info.connect_urls = connect_urls.to_vec();
@@ -161,6 +225,7 @@ impl Runtime {
     /// INFO JSON for one client: the template plus `client_id`, `client_ip`, the nonce, its
     /// max payload and the cluster's client URLs, and after the first PONG the
     /// `connect_info` fields (`account` set).
+    #[allow(clippy::too_many_arguments)]
     pub fn client_info(
         &self,
         cid: u64,
@@ -169,9 +234,17 @@ impl Runtime {
         nonce: &str,
         max_payload: usize,
         connect_urls: &[String],
+        websocket: bool,
     ) -> Vec<u8> {
-        let mut info = self.info.clone();
-        info.connect_urls = connect_urls.to_vec();
+        let mut info = match (&self.ws, websocket) {
+            // WebSocket clients get their listener's template and no TCP URLs.
+            (Some(ws), true) => ws.info.clone(),
+            _ => {
+                let mut info = self.info.clone();
+                info.connect_urls = connect_urls.to_vec();
+                info
+            }
+        };
         info.client_id = cid;
         info.client_ip = peer.ip().to_string();
         info.nonce = nonce.to_string();
@@ -224,4 +297,52 @@ impl ServerIds {
         let xkey = nkeys::XKey::new().public_key();
         ServerIds { server_id, xkey }
     }
+}
+
+/// WebSocket clients' settings (`ws_bound`: where their listener is bound).
+fn ws_runtime(
+    opts: &Options,
+    limits: &Limits,
+    info: &Info,
+    ws_bound: SocketAddr,
+    trust: Option<&Arc<Trust>>,
+) -> Option<WsRuntime> {
+    let ws = opts.websocket.as_ref()?;
+    let auth = if !ws.username.is_empty() {
+        AuthConfig::User {
+            user: ws.username.clone(),
+            pass: ws.password.clone(),
+        }
+    } else if !ws.token.is_empty() {
+        AuthConfig::Token(ws.token.clone())
+    } else if !ws.no_auth_user.is_empty() {
+        let mut with_default = opts.clone();
+        with_default.no_auth_user = ws.no_auth_user.clone();
+        AuthConfig::from_opts(&with_default, trust)
+    } else {
+        AuthConfig::from_opts(opts, trust)
+    };
+    let mut ws_info = info.clone();
+    ws_info.host = ws_bound.ip().to_string();
+    ws_info.port = ws_bound.port();
+    ws_info.tls_required = ws.tls.is_some();
+    ws_info.tls_available = ws.tls.is_some();
+    ws_info.tls_verify = false;
+    ws_info.connect_urls = Vec::new();
+    // With its own credentials the block requires them, whatever the server's say.
+    ws_info.auth_required = ws.auth_override() || info.auth_required;
+    Some(WsRuntime {
+        auth,
+        auth_timeout: if ws.auth_timeout.is_zero() {
+            limits.auth_timeout
+        } else {
+            ws.auth_timeout.min(TIMER_MAX)
+        },
+        ping_interval: if ws.ping_interval.is_zero() {
+            limits.ping_interval
+        } else {
+            ws.ping_interval.clamp(Duration::from_millis(1), TIMER_MAX)
+        },
+        info: ws_info,
+    })
 }

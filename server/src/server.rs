@@ -37,6 +37,7 @@ const CONTROL: Token = Token(2);
 const ROUTE_LISTENER: Token = Token(3);
 const LEAF_LISTENER: Token = Token(4);
 const GATEWAY_LISTENER: Token = Token(5);
+const WS_LISTENER: Token = Token(6);
 /// Requests waiting for the control thread, at most.
 const CONTROL_QUEUE_MAX: usize = 16;
 
@@ -84,6 +85,9 @@ pub struct Server {
     leaf_listener: Option<TcpListener>,
     /// The gateway listener, when `gateway` has a port.
     gateway_listener: Option<TcpListener>,
+    /// The WebSocket listener and where it is bound, when `websocket` has a port.
+    ws_listener: Option<TcpListener>,
+    ws_bound: Option<SocketAddr>,
 }
 
 /// `tls.connection_rate_limit`: new connections allowed per one-second window (nats-server
@@ -320,7 +324,9 @@ impl Server {
         let route_listener = bind_route_listener(&opts)?;
         let leaf_listener = bind_leaf_listener(&opts)?;
         let gateway_listener = bind_gateway_listener(&opts)?;
-        let runtime = Runtime::new(opts, &ids, bound, trust.as_ref());
+        let ws_listener = bind_ws_listener(&opts)?;
+        let ws_bound = ws_listener.as_ref().map(|(_, b)| *b);
+        let runtime = Runtime::new(opts, &ids, bound, ws_bound, trust.as_ref());
         let shared = Arc::new(Shared::new(runtime, accounts, auth_pool, workers));
         attach_trust(&shared, trust.as_ref());
         let dialer_rx = set_cluster(&shared, route_listener.as_ref(), leaf_listener.as_ref())?;
@@ -336,6 +342,7 @@ impl Server {
         let leaf_listener = start_leafs(&shared, &poll, leaf_listener, leaf_rx, &mut threads)?;
         let gateway_listener =
             start_gateways(&shared, &poll, gateway_listener, gateway_rx, &mut threads)?;
+        let ws_listener = start_websocket(&shared, &poll, ws_listener)?;
         let mut server = Server {
             shared,
             ids,
@@ -354,6 +361,8 @@ impl Server {
             route_listener,
             leaf_listener,
             gateway_listener,
+            ws_listener,
+            ws_bound,
         };
         server.start_monitor()?;
         server.write_pid_and_ports()?;
@@ -460,6 +469,16 @@ impl Server {
             };
             let mut json =
                 serde_json::json!({ "nats": [format!("nats://{host}:{}", self.bound.port())] });
+            if let Some(ws) = self.ws_bound {
+                let scheme = opts.websocket.as_ref().map_or("ws", |w| w.scheme());
+                let whost = if ws.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    ws.ip().to_string()
+                };
+                json["websocket"] =
+                    serde_json::json!([format!("{scheme}://{whost}:{}", ws.port())]);
+            }
             if let Some((scheme, http)) = self.monitor {
                 let mhost = if http.ip().is_unspecified() {
                     "127.0.0.1".to_string()
@@ -498,6 +517,7 @@ impl Server {
                     ROUTE_LISTENER => self.accept_routes(),
                     LEAF_LISTENER => self.accept_leafs(),
                     GATEWAY_LISTENER => self.accept_gateways(),
+                    WS_LISTENER => self.accept_websockets(),
                     SIGNALS => shutdown |= self.handle_signals(),
                     CONTROL => self.handle_control(),
                     _ => {}
@@ -523,6 +543,46 @@ impl Server {
                     // EMFILE and friends: log and try again on the next readiness event
                     // rather than spinning.
                     log::error(&format!("Error accepting client connection: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Accepts WebSocket clients and hands each to a worker, like the client port's. At the
+    /// connection limit a WebSocket client is closed at once (nats-server upgrades it first
+    /// and then sends the error in a frame).
+    fn accept_websockets(&mut self) {
+        loop {
+            let Some(listener) = self.ws_listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((sock, peer)) => {
+                    let cid = self.shared.next_cid();
+                    let max = self.opts().limits.max_connections;
+                    if max <= 0 || self.shared.num_clients() as i64 >= max {
+                        log::error(&format!(
+                            "{peer} - wid:{cid} - maximum connections exceeded"
+                        ));
+                        continue;
+                    }
+                    self.shared.client_opened();
+                    let workers = self.shared.workers();
+                    let w = self.next_worker % workers.len();
+                    self.next_worker = self.next_worker.wrapping_add(1);
+                    workers[w].send_blocking(WorkerMsg::NewConn {
+                        sock,
+                        cid,
+                        peer,
+                        websocket: true,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error(&format!("Error accepting websocket connection: {e}"));
                     std::thread::sleep(Duration::from_millis(10));
                     return;
                 }
@@ -608,7 +668,7 @@ impl Server {
             // then the error, then closes.
             let mut out = Vec::new();
             if !rt.opts.tls.as_ref().is_some_and(|t| t.handshake_first) {
-                let info = rt.client_info(cid, &peer, None, "", rt.limits.max_payload, &[]);
+                let info = rt.client_info(cid, &peer, None, "", rt.limits.max_payload, &[], false);
                 protocol::encode::write_info(&mut out, &info);
             }
             let text = if full {
@@ -631,7 +691,12 @@ impl Server {
         let workers = self.shared.workers();
         let w = self.next_worker % workers.len();
         self.next_worker = self.next_worker.wrapping_add(1);
-        workers[w].send_blocking(WorkerMsg::NewConn { sock, cid, peer });
+        workers[w].send_blocking(WorkerMsg::NewConn {
+            sock,
+            cid,
+            peer,
+            websocket: false,
+        });
     }
 
     /// Returns true if the server should shut down now.
@@ -735,6 +800,7 @@ impl Server {
             new_opts,
             &self.ids,
             self.bound,
+            self.ws_bound,
             trust.as_ref(),
         ));
         for w in self.shared.workers() {
@@ -1056,6 +1122,46 @@ fn start_routes(
     let dialer = crate::dialer::start(shared.clone(), routes, retries, backoff, rx)
         .map_err(|e| Error(format!("route dialer: {e}")))?;
     threads.push(dialer);
+    Ok(Some(listener))
+}
+
+/// Binds the WebSocket listener when `websocket` has a port.
+fn bind_ws_listener(opts: &Options) -> Result<Option<(TcpListener, SocketAddr)>, Error> {
+    match opts.websocket.as_ref().filter(|w| w.port != 0) {
+        Some(ws) => bind_link_listener(&ws.host, ws.port)
+            .map(Some)
+            .map_err(|e| {
+                Error(format!(
+                    "Unable to listen for websocket connections: {}",
+                    e.0
+                ))
+            }),
+        None => Ok(None),
+    }
+}
+
+/// Registers the WebSocket listener and says where it listens (nats-server's lines, and its
+/// warning without TLS).
+fn start_websocket(
+    shared: &Arc<Shared>,
+    poll: &Poll,
+    listener: Option<(TcpListener, SocketAddr)>,
+) -> Result<Option<TcpListener>, Error> {
+    let Some((mut listener, bound)) = listener else {
+        return Ok(None);
+    };
+    poll.registry()
+        .register(&mut listener, WS_LISTENER, Interest::READABLE)
+        .map_err(|e| Error(e.to_string()))?;
+    let rt = shared.runtime().0;
+    let tls = rt.opts.websocket.as_ref().is_some_and(|w| w.tls.is_some());
+    let scheme = if tls { "wss" } else { "ws" };
+    log::notice(&format!(
+        "Listening for websocket clients on {scheme}://{bound}"
+    ));
+    if !tls {
+        log::warn("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+    }
     Ok(Some(listener))
 }
 

@@ -143,6 +143,47 @@ pub struct LeafVarz {
     pub remotes: Vec<RemoteLeafVarz>,
 }
 
+/// `/varz` `websocket` (nats-server `WebsocketOptsVarz`): every field left out when unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebsocketVarz {
+    /// Listener host.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// Listener port.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub port: i64,
+    /// `advertise`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub advertise: String,
+    /// `no_auth_user`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub no_auth_user: String,
+    /// `jwt_cookie`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jwt_cookie: String,
+    /// `handshake_timeout` in nanoseconds.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub handshake_timeout: i64,
+    /// `authorization.timeout` in seconds.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub auth_timeout: f64,
+    /// `no_tls`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_tls: bool,
+    /// `tls.verify_and_map`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_map: bool,
+    /// `same_origin`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub same_origin: bool,
+    /// `allowed_origins`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    /// `compression`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub compression: bool,
+}
+
 /// One remote in `/varz` `leaf.remotes` (nats-server `RemoteLeafOptsVarz`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RemoteLeafVarz {
@@ -244,8 +285,8 @@ pub struct Varz {
     pub leaf: LeafVarz,
     /// MQTT.
     pub mqtt: Empty,
-    /// Websocket.
-    pub websocket: Empty,
+    /// The WebSocket listener (`{}` without one).
+    pub websocket: WebsocketVarz,
     /// JetStream.
     pub jetstream: Empty,
     /// TLS timeout (seconds).

@@ -299,6 +299,7 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
     v.routes = snaps.iter().map(|s| s.routes.len() as i64).sum();
     v.leafnodes = snaps.iter().map(|s| s.leafs.len() as i64).sum();
     v.leaf = leaf_varz(&rt);
+    v.websocket = websocket_varz(&rt);
     v.gateway = gateway_varz(shared, &rt);
     v.remotes = shared.cluster().map_or(0, |c| c.peer_count() as i64);
     v.cluster = cluster_varz(&rt);
@@ -364,6 +365,27 @@ fn gateway_varz(shared: &Shared, rt: &crate::runtime::Runtime) -> sysacct::monit
 }
 
 /// `/varz` `leaf`: the leaf listener and the remotes, `{}` without them.
+/// `/varz` `websocket`: the block as configured (the bound port for `-1`).
+fn websocket_varz(rt: &crate::runtime::Runtime) -> sysacct::monitor::WebsocketVarz {
+    let Some(ws) = rt.opts.websocket.as_ref().filter(|w| w.port != 0) else {
+        return sysacct::monitor::WebsocketVarz::default();
+    };
+    sysacct::monitor::WebsocketVarz {
+        host: ws.host.clone(),
+        port: rt.ws.as_ref().map_or(ws.port, |w| i64::from(w.info.port)),
+        advertise: ws.advertise.clone(),
+        no_auth_user: ws.no_auth_user.clone(),
+        jwt_cookie: ws.jwt_cookie.clone(),
+        handshake_timeout: ws.handshake_timeout.as_nanos() as i64,
+        auth_timeout: ws.auth_timeout.as_secs_f64(),
+        no_tls: ws.no_tls,
+        tls_map: ws.tls.as_ref().is_some_and(|t| t.map),
+        same_origin: ws.same_origin,
+        allowed_origins: ws.allowed_origins.clone(),
+        compression: ws.compression,
+    }
+}
+
 fn leaf_varz(rt: &crate::runtime::Runtime) -> sysacct::monitor::LeafVarz {
     let Some(l) = rt.opts.leafnodes.as_ref() else {
         return sysacct::monitor::LeafVarz::default();
@@ -618,7 +640,7 @@ fn parse_int(name: &str, value: Option<&str>) -> Result<i64, String> {
 fn conn_info(c: &ConnSnapshot, now: SystemTime, auth: bool, subs: &str) -> ConnInfo {
     let until = c.closed.as_ref().map_or(now, |(stop, _)| *stop);
     let (kind, client_type) = match c.kind {
-        crate::msgs::snapshot::ConnKind::Client => ("Client", "nats"),
+        crate::msgs::snapshot::ConnKind::Client => ("Client", c.client_type),
         crate::msgs::snapshot::ConnKind::Leafnode => ("Leafnode", ""),
     };
     let mut info = ConnInfo {

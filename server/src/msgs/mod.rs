@@ -41,6 +41,8 @@ pub enum WorkerMsg {
         cid: u64,
         /// The peer address.
         peer: SocketAddr,
+        /// Accepted on the WebSocket port.
+        websocket: bool,
     },
     /// A route connection: accepted on the cluster port (`solicit` is `None`) or dialed by
     /// the route dialer.

@@ -38,6 +38,8 @@ pub struct ConnSnapshot {
     pub cid: u64,
     /// Client or leaf node.
     pub kind: ConnKind,
+    /// A client's type in CONNZ: `nats` or `websocket` (unused for leaf nodes).
+    pub client_type: &'static str,
     /// Peer address.
     pub peer: SocketAddr,
     /// Connect time.

@@ -35,6 +35,9 @@ pub struct ClientFacts {
     /// Connection kind as events name it: `Client`, or `Leafnode` for leaf node connections
     /// (which get the same CONNECT/DISCONNECT events; there is no LEAFNODE.DISCONNECT).
     pub kind: &'static str,
+    /// The client type events show for a client: `nats`, or `websocket`; empty for leaf
+    /// node connections.
+    pub client_type: &'static str,
     /// The account's name tag: its JWT `name` in operator mode, else the account name.
     pub name_tag: String,
     /// The user JWT (operator mode).

@@ -758,11 +758,7 @@ fn client_info(c: &ClientFacts, stop: Option<&str>) -> ClientInfo {
         tags: c.tags.clone(),
         kind: c.kind.into(),
         // Only client connections have a client type.
-        client_type: if c.kind == "Client" {
-            "nats".into()
-        } else {
-            String::new()
-        },
+        client_type: c.client_type.into(),
         ..ClientInfo::default()
     }
 }

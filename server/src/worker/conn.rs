@@ -323,6 +323,8 @@ pub struct Conn {
     /// Set for a route connection (another server of the cluster): its own parser, handshake
     /// and interest. Such a connection has no identity and is never counted as a client.
     pub route: Option<Box<super::peer::RouteConn>>,
+    /// Set for a client on the WebSocket port: the upgrade, then framing (`worker::ws`).
+    pub ws: Option<Box<super::ws::WsState>>,
 }
 
 impl Conn {
@@ -332,6 +334,7 @@ impl Conn {
             cid,
             sock,
             tls: None,
+            ws: None,
             peer,
             start: now,
             start_wall: std::time::SystemTime::now(),
@@ -567,9 +570,25 @@ impl Conn {
         chain.first().map(|c| c.as_ref())
     }
 
-    /// Short description for log lines, like nats-server's `127.0.0.1:5555 - cid:6`.
+    /// Short description for log lines, like nats-server's `127.0.0.1:5555 - cid:6`
+    /// (`wid:` for a WebSocket client, as nats-server writes it).
     pub fn log_prefix(&self) -> String {
-        format!("{} - cid:{}", self.peer, self.cid)
+        let tag = if self.ws.is_some() { "wid" } else { "cid" };
+        format!("{} - {tag}:{}", self.peer, self.cid)
+    }
+
+    /// Whether the client came through the WebSocket port.
+    pub fn is_websocket(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// The client type monitoring and events show: `websocket` or `nats`.
+    pub fn client_type(&self) -> &'static str {
+        if self.is_websocket() {
+            "websocket"
+        } else {
+            "nats"
+        }
     }
 }
 

@@ -32,7 +32,7 @@ impl Worker {
         // While auth is pending the first op must be CONNECT (spec §1.2 step 6), unless a
         // no_auth_user lets the client in as that user.
         if conn.identity.is_none() && !matches!(op, ClientOp::Connect(_)) {
-            match self.rt.auth.no_auth_identity() {
+            match self.rt.auth_for(conn.is_websocket()).no_auth_identity() {
                 Some(identity) => {
                     if let Some(conn) = self.conns.get_mut(slot) {
                         conn.auth_deadline = None;
@@ -141,6 +141,20 @@ impl Worker {
             }
         }
         conn.opts = opts;
+        if let Some(ws) = conn.ws.as_ref() {
+            // Cookies named in the websocket block fill what CONNECT left empty.
+            let (c, o) = (&ws.cookies, &mut conn.opts);
+            for (cookie, field) in [
+                (&c.jwt, &mut o.jwt),
+                (&c.user, &mut o.user),
+                (&c.pass, &mut o.pass),
+                (&c.token, &mut o.auth_token),
+            ] {
+                if field.is_empty() && !cookie.is_empty() {
+                    field.clone_from(cookie);
+                }
+            }
+        }
         let step = super::auth_check(&self.rt, conn);
         let mapped = matches!(self.rt.cert_auth, crate::auth::CertAuth::Map)
             && matches!(self.rt.auth, crate::auth::AuthConfig::Users { .. });
@@ -500,6 +514,7 @@ impl Worker {
                 &conn.nonce,
                 max_payload,
                 &urls,
+                conn.is_websocket(),
             );
             let mut line = Vec::with_capacity(json.len() + 8);
             encode::write_info(&mut line, &json);

@@ -53,18 +53,29 @@ impl Worker {
         Some((slot, Conn::new(cid, sock, peer, parser, now)))
     }
 
-    pub(super) fn add_conn(&mut self, sock: TcpStream, cid: u64, peer: SocketAddr) {
+    pub(super) fn add_conn(
+        &mut self,
+        sock: TcpStream,
+        cid: u64,
+        peer: SocketAddr,
+        websocket: bool,
+    ) {
         let now = Instant::now();
         let Some((slot, mut conn)) = self.adopt_socket(sock, cid, peer, now) else {
             self.shared.client_closed();
             return;
         };
-        if self.rt.auth.wants_nonce() {
+        if self.rt.auth_for(websocket).wants_nonce() {
             conn.nonce = crate::auth::new_nonce();
         }
-        crate::debug!("{peer} - cid:{cid} - Client connection created");
+        let tag = if websocket { "wid" } else { "cid" };
+        crate::debug!("{peer} - {tag}:{cid} - Client connection created");
         self.conns.fill(slot, conn);
         self.mark_dirty(slot);
+        if websocket {
+            self.add_ws_conn(slot, now);
+            return;
+        }
         if self.rt.opts.tls.is_some() {
             self.add_conn_tls(slot, now);
             return;
@@ -134,6 +145,14 @@ impl Worker {
             return Vec::new();
         };
         let max_payload = self.rt.limits.max_payload;
+        if conn.is_websocket() {
+            let json = self
+                .rt
+                .ws_client_info(conn.cid, &conn.peer, &conn.nonce, max_payload);
+            let mut line = Vec::with_capacity(json.len() + 8);
+            protocol::encode::write_info(&mut line, &json);
+            return line;
+        }
         let urls = self.cluster_urls();
         let json = self.rt.initial_info(
             conn.cid,
@@ -151,13 +170,16 @@ impl Worker {
     /// The connection is ready for the protocol (at once for plaintext, after the TLS step
     /// otherwise): start the auth and PING timers, and bind it when no auth is required.
     pub(super) fn conn_established(&mut self, slot: Slot, now: Instant) {
-        let (ping_interval, auth_timeout) =
-            (self.rt.limits.ping_interval, self.rt.limits.auth_timeout);
-        let auth_required = self.rt.auth_required();
         let jitter_pct = self.next_random() % 21;
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        let websocket = conn.is_websocket();
+        let (ping_interval, auth_timeout) = (
+            self.rt.ping_interval_for(websocket),
+            self.rt.auth_timeout_for(websocket),
+        );
+        let auth_required = self.rt.auth_required_for(websocket);
         let cid = conn.cid;
         if auth_required {
             let at = now + auth_timeout;
@@ -216,6 +238,9 @@ impl Worker {
             };
             if conn.tls.is_some() {
                 return self.read_ready_tls(slot);
+            }
+            if conn.ws.is_some() {
+                return self.read_ready_ws(slot);
             }
             if conn.reading_paused() || conn.stall.is_some() {
                 // While a bcrypt check runs, or the publisher is stalled (`flow.rs`), the bytes
@@ -435,18 +460,24 @@ impl Worker {
             self.close_now(slot);
             return;
         }
+        if conn.ws.is_some() {
+            self.ws_before_flush(slot);
+        }
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         let mut progressed = false;
         let closing = conn.is_closing();
+        // A WebSocket client's wire bytes are its frames; its protocol bytes wait in `out`.
+        let wire = match conn.ws.as_deref_mut() {
+            Some(ws) => &mut ws.framed,
+            None => &mut conn.out,
+        };
         let flushed = match conn.tls.as_deref_mut() {
-            None => write_plain(
-                &mut conn.sock,
-                &mut conn.out,
-                &mut self.chunks,
-                &mut progressed,
-            ),
+            None => write_plain(&mut conn.sock, wire, &mut self.chunks, &mut progressed),
             Some(session) => tls::flush_tls(
                 &mut conn.sock,
-                &mut conn.out,
+                wire,
                 &mut self.chunks,
                 session,
                 closing,
@@ -472,15 +503,19 @@ impl Worker {
             self.close_now(slot);
             return;
         }
-        if flushed == Flushed::Capped {
+        // A WebSocket client's wire queue drained while protocol bytes still wait to be
+        // framed (the framed queue is bounded): come back on the next iteration.
+        let unframed = conn.ws.is_some() && conn.out.pending() > 0;
+        if flushed == Flushed::Capped || (flushed == Flushed::Done && unframed) {
             // The socket still takes data but this flush used its share: come back on the
             // next iteration. The writes made progress, so this is no stall; and WRITABLE
             // would not fire again (edge-triggered, the socket never stopped being writable).
             self.mark_dirty(slot);
             return;
         }
-        let pending =
-            conn.out.pending() > 0 || conn.tls.as_ref().is_some_and(|t| t.session.wants_write());
+        let pending = conn.out.pending() > 0
+            || conn.ws.as_ref().is_some_and(|ws| ws.pending() > 0)
+            || conn.tls.as_ref().is_some_and(|t| t.session.wants_write());
         if pending && conn.stalled_since.is_none() {
             conn.stalled_since = Some(now);
             let cid = conn.cid;

@@ -205,6 +205,7 @@ fn leaf_facts(conn: &Conn, route: Option<&RouteConn>) -> crate::msgs::ClientFact
             .unwrap_or_default(),
         rtt_ns: conn.ping.reported_rtt().map_or(0, |d| d.as_nanos() as i64),
         kind: "Leafnode",
+        client_type: "",
         name_tag: account.map(|a| a.name_tag()).unwrap_or_default(),
         jwt: String::new(),
         issuer_key: String::new(),

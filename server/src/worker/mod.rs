@@ -40,6 +40,7 @@ mod route;
 mod snapshot;
 mod timers;
 mod tls;
+mod ws;
 
 pub use conn::ClosedReason;
 
@@ -101,6 +102,9 @@ pub struct Worker {
     dirty: Vec<Slot>,
     /// Free output chunks, shared by this worker's connections (`outbound.rs`).
     chunks: outbound::ChunkPool,
+    /// The read buffer WebSocket connections read frames into (shared: frames are unmasked
+    /// from it into each connection's own read buffer).
+    ws_read: Vec<u8>,
     /// Connections whose read budget ran out with data possibly left in the socket.
     read_again: Vec<Slot>,
     /// Publishers not read until a subscriber's stall gate opens (`flow.rs`).
@@ -162,6 +166,7 @@ impl Worker {
             cache: LocalCache::new(),
             dirty: Vec::new(),
             chunks: outbound::ChunkPool::default(),
+            ws_read: Vec::new(),
             read_again: Vec::new(),
             stalled: Vec::new(),
             wait_on: None,
@@ -278,9 +283,15 @@ impl Worker {
                 continue;
             }
             let max_payload = conn.max_payload(self.rt.limits.max_payload);
-            let json = self
-                .rt
-                .client_info(conn.cid, &conn.peer, None, "", max_payload, &urls);
+            let json = self.rt.client_info(
+                conn.cid,
+                &conn.peer,
+                None,
+                "",
+                max_payload,
+                &urls,
+                conn.is_websocket(),
+            );
             let mut line = Vec::with_capacity(json.len() + 8);
             protocol::encode::write_info(&mut line, &json);
             self.queue_out(slot, &line);
@@ -310,7 +321,12 @@ impl Worker {
                 break;
             };
             match msg {
-                WorkerMsg::NewConn { sock, cid, peer } => self.add_conn(sock, cid, peer),
+                WorkerMsg::NewConn {
+                    sock,
+                    cid,
+                    peer,
+                    websocket,
+                } => self.add_conn(sock, cid, peer, websocket),
                 WorkerMsg::NewRoute {
                     sock,
                     cid,
@@ -367,7 +383,7 @@ impl Worker {
 /// Checks a connection's CONNECT credentials as they stand (at CONNECT, and again after a
 /// reload or an account update).
 pub(super) fn auth_check(rt: &Runtime, conn: &Conn) -> crate::auth::AuthStep {
-    rt.auth.check_client(
+    rt.auth_for(conn.is_websocket()).check_client(
         &rt.cert_auth,
         &conn.opts,
         &conn.nonce,

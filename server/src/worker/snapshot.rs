@@ -41,6 +41,7 @@ pub(super) fn conn_snapshot(conn: &Conn, with_subs: bool) -> ConnSnapshot {
     ConnSnapshot {
         cid: conn.cid,
         kind: crate::msgs::snapshot::ConnKind::Client,
+        client_type: conn.client_type(),
         peer: conn.peer,
         start: conn.start_wall,
         last_activity: wall(conn.ping.last_in, now, now_wall),
@@ -236,6 +237,7 @@ pub(super) fn client_facts(conn: &Conn) -> crate::msgs::ClientFacts {
         version: conn.opts.version.clone(),
         rtt_ns: conn.ping.reported_rtt().map_or(0, |d| d.as_nanos() as i64),
         kind: "Client",
+        client_type: conn.client_type(),
         name_tag: conn
             .account()
             .map_or_else(|| conn.account_name().to_string(), |a| a.name_tag()),

@@ -23,6 +23,8 @@ pub enum TimerKind {
     /// TLS setup: handshake timeout, the handshake-first fallback, or the plaintext/TLS
     /// sniffing of `allow_non_tls`.
     Tls,
+    /// A WebSocket connection's upgrade deadline.
+    WsUpgrade,
 }
 
 /// One scheduled timer.
@@ -84,6 +86,7 @@ impl Worker {
                 TimerKind::Expiry => self.expiry_timer(timer.slot),
                 TimerKind::WriteStall => self.write_stall_timer(timer.slot, now),
                 TimerKind::Tls => self.tls_timer(timer.slot, now),
+                TimerKind::WsUpgrade => self.ws_upgrade_timer(timer.slot),
             }
         }
         self.lame_duck_tick(now);

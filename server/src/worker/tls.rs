@@ -265,6 +265,35 @@ impl Worker {
             if tls.phase != TlsPhase::Established {
                 return true;
             }
+            if conn.ws.is_some() {
+                // wss: the plaintext is the upgrade request, then frames.
+                let mut chunk = std::mem::take(&mut self.ws_read);
+                chunk.resize(super::ws::READ_CHUNK, 0);
+                let read = tls.session.reader().read(&mut chunk);
+                let go_on = match read {
+                    Ok(0) => {
+                        self.mark_close(slot, ClosedReason::ClientClosed);
+                        false
+                    }
+                    Ok(n) => {
+                        self.ws_feed(slot, &chunk[..n]);
+                        true
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.ws_read = chunk;
+                        return true;
+                    }
+                    Err(_) => {
+                        self.mark_close(slot, ClosedReason::ClientClosed);
+                        false
+                    }
+                };
+                self.ws_read = chunk;
+                if !go_on {
+                    return false;
+                }
+                continue;
+            }
             super::io::size_read_buf(&mut conn.rbuf, conn.rlen, conn.read_size.room());
             let rlen = conn.rlen;
             let room = conn.rbuf.len() - rlen;
@@ -304,15 +333,16 @@ impl Worker {
             self.route_tls_established(slot);
             return;
         }
-        let pins = self
-            .rt
-            .opts
-            .tls
-            .as_ref()
-            .and_then(|t| t.pinned_certs.as_ref());
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        // A WebSocket client's certificate rules are the websocket block's.
+        let tls_opts = if conn.ws.is_some() {
+            self.rt.opts.websocket.as_ref().and_then(|w| w.tls.as_ref())
+        } else {
+            self.rt.opts.tls.as_ref()
+        };
+        let pins = tls_opts.and_then(|t| t.pinned_certs.as_ref());
         let prefix = conn.log_prefix();
         let Some(tls) = conn.tls.as_mut() else {
             return;
@@ -327,6 +357,10 @@ impl Worker {
             let version = tls.session.protocol_version();
             let suite = tls.session.negotiated_cipher_suite().map(|s| s.suite());
             crate::debug!("{prefix} - TLS handshake complete ({version:?}, {suite:?})");
+        }
+        if conn.ws.is_some() {
+            // wss: the upgrade request comes next; its answer starts the protocol.
+            return;
         }
         if !tls.info_sent {
             tls.info_sent = true;
