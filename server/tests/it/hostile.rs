@@ -48,13 +48,13 @@ fn garbage_and_oversized_jwts_are_refused() {
     let _ = crate::util::jwt::connect_user(&s, &st.acc);
 }
 
-/// 100,000 subscriptions over 500 connections, then every connection dropped at once: the
+/// 100,000 subscriptions over 1,000 connections, then every connection dropped at once: the
 /// server lets go of all of them (VARZ back to its own count, no connection left) and goes
 /// on serving.
 #[test]
 fn a_hundred_thousand_subscriptions_then_a_mass_disconnect() {
-    const CONNS: usize = 500;
-    const SUBS_PER_CONN: usize = 200;
+    const CONNS: usize = 1_000;
+    const SUBS_PER_CONN: usize = 100;
     let node = Node::gannet(NodeConfig::new("mass").no_cluster());
     let baseline = node.varz()["subscriptions"].as_u64().unwrap_or(0);
     let mut clients: Vec<Client> = Vec::with_capacity(CONNS);
