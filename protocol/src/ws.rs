@@ -155,37 +155,42 @@ impl Decoder {
     }
 
     /// Decodes `input`: data bytes are appended to `data`, everything else is pushed to
-    /// `controls` in order. After an error the stream is unusable (close the connection).
+    /// `controls` in order. Returns how much of `input` it took: it stops right after a
+    /// compressed message or a close frame, so that the caller can append the inflated
+    /// message before the data that follows it (or stop reading at the close). After an
+    /// error the stream is unusable (close the connection).
     pub fn decode(
         &mut self,
-        mut input: &[u8],
+        input: &[u8],
         data: &mut Vec<u8>,
         controls: &mut Vec<Control>,
-    ) -> Result<(), FrameError> {
-        while !input.is_empty() {
+    ) -> Result<usize, FrameError> {
+        let mut at = 0;
+        while at < input.len() {
             match self.state {
-                State::Header => {
-                    let used = self.header(input)?;
-                    input = &input[used..];
-                }
+                State::Header => at += self.header(&input[at..])?,
                 State::Payload { kind, left, fin } => {
-                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
-                    let (chunk, rest) = input.split_at(take);
-                    self.payload(kind, chunk, data);
-                    input = rest;
+                    let take = usize::try_from(left)
+                        .unwrap_or(usize::MAX)
+                        .min(input.len() - at);
+                    self.payload(kind, &input[at..at + take], data);
+                    at += take;
                     let left = left - take as u64;
                     self.state = State::Payload { kind, left, fin };
-                    if left == 0 {
-                        self.frame_done(kind, fin, controls)?;
-                    }
+                }
+            }
+            // A frame with an empty payload ends as soon as its header does.
+            if let State::Payload { kind, left: 0, fin } = self.state {
+                self.frame_done(kind, fin, controls)?;
+                if matches!(
+                    controls.last(),
+                    Some(Control::Compressed(_) | Control::Close { .. })
+                ) {
+                    break;
                 }
             }
         }
-        // A frame with an empty payload ends as soon as its header does.
-        if let State::Payload { kind, left: 0, fin } = self.state {
-            self.frame_done(kind, fin, controls)?;
-        }
-        Ok(())
+        Ok(at)
     }
 
     /// Takes header bytes from `input` (at most three rounds: the first two bytes, then the
@@ -443,7 +448,10 @@ mod tests {
 
     fn decode_all(d: &mut Decoder, input: &[u8]) -> Result<(Vec<u8>, Vec<Control>), FrameError> {
         let (mut data, mut controls) = (Vec::new(), Vec::new());
-        d.decode(input, &mut data, &mut controls)?;
+        let mut at = 0;
+        while at < input.len() {
+            at += d.decode(&input[at..], &mut data, &mut controls)?;
+        }
         Ok((data, controls))
     }
 
@@ -460,7 +468,10 @@ mod tests {
             let mut d = Decoder::new(false, true, 1 << 20);
             let (mut data, mut controls) = (Vec::new(), Vec::new());
             for piece in wire.chunks(cut) {
-                d.decode(piece, &mut data, &mut controls).unwrap();
+                let mut at = 0;
+                while at < piece.len() {
+                    at += d.decode(&piece[at..], &mut data, &mut controls).unwrap();
+                }
             }
             assert_eq!(data, want, "cut {cut}");
             assert_eq!(controls, vec![Control::Ping(b"hey".to_vec())], "cut {cut}");
@@ -571,6 +582,26 @@ mod tests {
         let (data, _) =
             decode_all(&mut d, &[0x82, 0x06, b'P', b'I', b'N', b'G', b'\r', b'\n']).unwrap();
         assert_eq!(data, b"PING\r\n");
+    }
+
+    /// Regression: plain data after a compressed message was appended before the message
+    /// was inflated, so a PING overtook the CONNECT compressed ahead of it.
+    #[test]
+    fn decoding_stops_after_a_compressed_message_and_a_close() {
+        let mut wire = frame(0xC2, b"zip", [1, 2, 3, 4]);
+        wire.extend(frame(0x82, b"PING\r\n", [1, 2, 3, 4]));
+        let mut d = Decoder::new(true, true, 1 << 20);
+        let (mut data, mut controls) = (Vec::new(), Vec::new());
+        let used = d.decode(&wire, &mut data, &mut controls).unwrap();
+        assert_eq!(used, 9);
+        assert!(data.is_empty());
+        assert_eq!(controls, vec![Control::Compressed(b"zip".to_vec())]);
+        let mut wire = frame(0x88, &1000u16.to_be_bytes(), [1, 2, 3, 4]);
+        wire.extend(frame(0x82, b"PING\r\n", [1, 2, 3, 4]));
+        let mut d = Decoder::new(false, true, 1 << 20);
+        let used = d.decode(&wire, &mut data, &mut controls).unwrap();
+        assert_eq!(used, 8);
+        assert!(data.is_empty());
     }
 
     #[test]

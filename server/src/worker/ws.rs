@@ -365,30 +365,36 @@ impl Worker {
             return;
         };
         let mut controls = Vec::new();
-        conn.rbuf.truncate(conn.rlen);
-        let decoded = decoder.decode(bytes, &mut conn.rbuf, &mut controls);
-        conn.rlen = conn.rbuf.len();
-        let mut failure = decoded.err().map(|e| (e.code, e.reason));
+        let mut failure = None;
         let mut client_close = None;
-        for control in controls {
-            match control {
-                Control::Ping(payload) => {
-                    let mut frame = Vec::with_capacity(2 + payload.len());
-                    frames::write_header(&mut frame, frames::OP_PONG, false, payload.len());
-                    frame.extend_from_slice(&payload);
-                    ws.framed.push(&frame, &mut self.chunks);
-                }
-                Control::Pong => {}
-                Control::Close { code, reason } => {
-                    client_close = Some((code, reason));
-                    break;
-                }
-                Control::Compressed(data) => {
-                    if let Err(why) = websocket::inflate(data, max_payload, &mut conn.rbuf) {
-                        failure = Some((frames::CLOSE_MESSAGE_TOO_BIG, why));
-                        break;
+        let mut at = 0;
+        // Bounded: every round takes input, or stops at a close or an error.
+        while at < bytes.len() && failure.is_none() && client_close.is_none() {
+            conn.rbuf.truncate(conn.rlen);
+            let decoded = decoder.decode(&bytes[at..], &mut conn.rbuf, &mut controls);
+            conn.rlen = conn.rbuf.len();
+            match decoded {
+                Ok(0) => break,
+                Ok(n) => at += n,
+                Err(e) => failure = Some((e.code, e.reason)),
+            }
+            for control in controls.drain(..) {
+                match control {
+                    Control::Ping(payload) => {
+                        let mut frame = Vec::with_capacity(2 + payload.len());
+                        frames::write_header(&mut frame, frames::OP_PONG, false, payload.len());
+                        frame.extend_from_slice(&payload);
+                        ws.framed.push(&frame, &mut self.chunks);
                     }
-                    conn.rlen = conn.rbuf.len();
+                    Control::Pong => {}
+                    Control::Close { code, reason } => client_close = Some((code, reason)),
+                    Control::Compressed(data) => {
+                        // In place, before whatever followed it.
+                        if let Err(why) = websocket::inflate(data, max_payload, &mut conn.rbuf) {
+                            failure = Some((frames::CLOSE_MESSAGE_TOO_BIG, why));
+                        }
+                        conn.rlen = conn.rbuf.len();
+                    }
                 }
             }
         }

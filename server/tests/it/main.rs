@@ -27,3 +27,4 @@ mod shape;
 mod soak;
 mod system_events;
 mod tls;
+mod websocket;

@@ -1,0 +1,423 @@
+//! WebSocket clients (issue 17): the official NATS JavaScript client over WebSocket from Node
+//! and from headless Chromium (`server/tests/ws`), and raw WebSocket for the upgrade's
+//! refusals, frames, close handshakes and compression. Every test passes against nats-server
+//! 2.15.1 with the same config (`GANNET_TEST_BIN=nats-server`).
+//!
+//! The JavaScript side needs `npm ci` in `server/tests/ws` (and Debian's `chromium` for the
+//! browser): `.ci/run` installs both. Without them the tests say so and skip, except in CI.
+
+use crate::util::cluster::free_port;
+use crate::util::{start_server, Server, SEC};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A server with a plain (`no_tls`) WebSocket listener on a known port, `extra` inside the
+/// block and `top` at the top level; its monitoring port too.
+fn ws_server(extra: &str, top: &str) -> (Server, u16, u16) {
+    let port = free_port();
+    let http = free_port();
+    let conf =
+        format!("{top}\nwebsocket {{ host: 127.0.0.1, port: {port}, no_tls: true\n{extra} }}\n");
+    let s = start_server(&conf, &["-m", &http.to_string()]);
+    assert!(
+        s.wait_log("Starting http monitor on", 5 * SEC),
+        "{}",
+        s.log.lock().unwrap()
+    );
+    (s, port, http)
+}
+
+/// `server/tests/ws` when its `node_modules` is installed; `None` (skip) otherwise, except in
+/// CI where it must be.
+fn js_harness() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ws");
+    if dir.join("node_modules/@nats-io/nats-core").is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "server/tests/ws has no node_modules: run `npm ci` there"
+    );
+    eprintln!("skipping: `npm ci` in server/tests/ws first");
+    None
+}
+
+/// Runs a harness script against `url`; its JSON verdict.
+fn run_js(dir: &PathBuf, script: &str, url: &str, creds: &[&str]) -> serde_json::Value {
+    let out = Command::new("node")
+        .arg(script)
+        .arg(url)
+        .args(creds)
+        .current_dir(dir)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "{script}: {e}: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn nats_js_client_from_node() {
+    let Some(dir) = js_harness() else { return };
+    let (_s, port, _) = ws_server("", "");
+    let verdict = run_js(
+        &dir,
+        "node_client.mjs",
+        &format!("ws://127.0.0.1:{port}"),
+        &[],
+    );
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    // The INFO is the WebSocket listener's.
+    assert_eq!(verdict["server_info"]["port"], port, "{verdict}");
+}
+
+#[test]
+fn nats_js_client_with_websocket_credentials() {
+    let Some(dir) = js_harness() else { return };
+    let (_s, port, _) = ws_server("authorization { user: wsu, password: wsp }", "");
+    let url = format!("ws://127.0.0.1:{port}");
+    let verdict = run_js(&dir, "node_client.mjs", &url, &["wsu", "wsp"]);
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    let refused = run_js(&dir, "node_client.mjs", &url, &["wsu", "bad"]);
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(
+        refused.to_string().contains("Authorization Violation"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn nats_js_client_in_chromium() {
+    let Some(dir) = js_harness() else { return };
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "chromium is needed in CI: apt-get install chromium"
+        );
+        eprintln!("skipping: no /usr/bin/chromium");
+        return;
+    }
+    let (_s, port, _) = ws_server("compression: true", "");
+    let verdict = run_js(
+        &dir,
+        "browser_client.mjs",
+        &format!("ws://127.0.0.1:{port}"),
+        &[],
+    );
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(
+        verdict["console_errors"],
+        serde_json::json!([]),
+        "{verdict}"
+    );
+}
+
+// ----- A raw WebSocket client -----
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// Sends an upgrade request with `extra` header lines; the response head and the socket.
+fn upgrade(port: u16, extra: &str) -> (String, TcpStream) {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    );
+    sock.write_all(req.as_bytes()).unwrap();
+    let head = read_head(&mut sock);
+    (head, sock)
+}
+
+/// Reads an HTTP response head (up to the blank line) byte by byte.
+fn read_head(sock: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let end = Instant::now() + 5 * SEC;
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert!(Instant::now() < end, "no response head: {head:?}");
+        match sock.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => head.push(byte[0]),
+            Err(_) => {}
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// The status code of a raw request's response.
+fn status_of(port: u16, request: &str) -> u16 {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    sock.write_all(request.as_bytes()).unwrap();
+    let head = read_head(&mut sock);
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"))
+}
+
+/// A masked client frame.
+fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![b0];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n < 65536 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// One server frame: (first byte, payload), or `None` when the connection ended.
+fn read_frame(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
+    let end = Instant::now() + 5 * SEC;
+    loop {
+        if buf.len() >= 2 {
+            let (b0, b1) = (buf[0], buf[1]);
+            assert_eq!(b1 & 0x80, 0, "server frames are not masked");
+            let (len, at) = match b1 & 0x7f {
+                126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+                127 if buf.len() >= 10 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&buf[2..10]);
+                    (u64::from_be_bytes(b) as usize, 10)
+                }
+                126 | 127 => (usize::MAX, 0),
+                n => (n as usize, 2),
+            };
+            if len != usize::MAX && buf.len() >= at + len {
+                let payload = buf[at..at + len].to_vec();
+                buf.drain(..at + len);
+                return Some((b0, payload));
+            }
+        }
+        assert!(Instant::now() < end, "no frame; have {buf:?}");
+        let mut chunk = [0u8; 65536];
+        match sock.read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Data frames' payloads (inflated when RSV1 is set) until `want` shows up.
+fn read_until(sock: &mut TcpStream, buf: &mut Vec<u8>, want: &str) -> String {
+    let mut text = String::new();
+    while !text.contains(want) {
+        let (b0, payload) =
+            read_frame(sock, buf).unwrap_or_else(|| panic!("closed; have {text:?}"));
+        let data = if b0 & 0x40 != 0 {
+            inflate(&payload)
+        } else {
+            payload
+        };
+        if b0 & 0x0f == 0x2 || b0 & 0x0f == 0x0 {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    text
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut c = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 128);
+    c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+fn inflate(data: &[u8]) -> Vec<u8> {
+    let mut input = data.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut d = Decompress::new(false);
+    let mut out = Vec::with_capacity(1 << 20);
+    d.decompress_vec(&input, &mut out, FlushDecompress::Sync)
+        .unwrap();
+    out
+}
+
+#[test]
+fn upgrade_answer_and_refusals() {
+    let (_s, port, _) = ws_server("same_origin: true", "");
+    let (head, _) = upgrade(port, "");
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{head}"
+    );
+    let host = format!("Host: 127.0.0.1:{port}\r\n");
+    let ok = format!("{host}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n");
+    let cases = [
+        (format!("POST / HTTP/1.1\r\n{ok}\r\n"), 405),
+        (format!("GET / HTTP/1.1\r\n{host}\r\n"), 400),
+        (format!("GET / HTTP/1.1\r\n{host}Upgrade: websocket\r\n\r\n"), 400),
+        (
+            format!("GET / HTTP/1.1\r\n{host}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+            400,
+        ),
+        (
+            format!("GET / HTTP/1.1\r\n{}\r\n", ok.replace(KEY, "short")),
+            400,
+        ),
+        (
+            format!("GET / HTTP/1.1\r\n{}\r\n", ok.replace("Version: 13", "Version: 8")),
+            400,
+        ),
+        (format!("GET / HTTP/1.1\r\n{ok}Origin: http://evil.com\r\n\r\n"), 403),
+        (format!("GET /x/mqtt HTTP/1.1\r\n{ok}\r\n"), 404),
+    ];
+    for (request, status) in cases {
+        assert_eq!(status_of(port, &request), status, "{request}");
+    }
+    let same = format!("GET / HTTP/1.1\r\n{ok}Origin: http://127.0.0.1:{port}\r\n\r\n");
+    assert_eq!(status_of(port, &same), 101);
+}
+
+#[test]
+fn frames_pings_and_close_handshake() {
+    let (_s, port, _) = ws_server("", "");
+    let (head, mut sock) = upgrade(port, "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut buf = Vec::new();
+    let info = read_until(&mut sock, &mut buf, "\r\n");
+    assert!(info.starts_with("INFO {"), "{info}");
+    // The protocol in a text frame, split across two frames of one message.
+    sock.write_all(&frame(
+        0x01,
+        b"CONNECT {\"verbose\":false}\r\nSUB a 1\r\nPUB a 2\r",
+    ))
+    .unwrap();
+    sock.write_all(&frame(0x80, b"\nhi\r\nPING\r\n")).unwrap();
+    let got = read_until(&mut sock, &mut buf, "PONG\r\n");
+    assert_eq!(got, "MSG a 1 2\r\nhi\r\nPONG\r\n");
+    // A ping control frame gets a pong with its payload.
+    sock.write_all(&frame(0x89, b"hey")).unwrap();
+    let (b0, payload) = read_frame(&mut sock, &mut buf).expect("pong");
+    assert_eq!((b0, payload.as_slice()), (0x8A, b"hey".as_slice()));
+    // A close frame is echoed, then the connection ends.
+    let mut close = 1000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"bye");
+    sock.write_all(&frame(0x88, &close)).unwrap();
+    let (b0, payload) = read_frame(&mut sock, &mut buf).expect("close");
+    assert_eq!(b0, 0x88);
+    assert_eq!(payload, close);
+    assert!(
+        read_frame(&mut sock, &mut buf).is_none(),
+        "closed after the close frame"
+    );
+}
+
+#[test]
+fn unmasked_frames_end_the_connection() {
+    let (_s, port, _) = ws_server("", "");
+    let (_, mut sock) = upgrade(port, "");
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "\r\n");
+    sock.write_all(&[0x82, 0x06, b'P', b'I', b'N', b'G', b'\r', b'\n'])
+        .unwrap();
+    // At most a 1002 close frame (best effort in both servers), then the end.
+    loop {
+        match read_frame(&mut sock, &mut buf) {
+            None => break,
+            Some((b0, payload)) => {
+                assert_eq!(b0, 0x88, "only a close frame may come");
+                assert_eq!(payload[..2], 1002u16.to_be_bytes());
+            }
+        }
+    }
+}
+
+#[test]
+fn compression_both_ways() {
+    let (_s, port, _) = ws_server("compression: true", "");
+    let (head, mut sock) = upgrade(
+        port,
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+    );
+    assert!(
+        head.contains("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"),
+        "{head}"
+    );
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "\r\n");
+    let payload = "compressible ".repeat(40);
+    let ops = format!(
+        "CONNECT {{\"verbose\":false}}\r\nSUB z 9\r\nPUB z {}\r\n{payload}\r\nPING\r\n",
+        payload.len()
+    );
+    let mut compressed = frame(0xC2, &deflate(ops.as_bytes()));
+    // A second, uncompressed message in the same write.
+    compressed.extend(frame(0x82, b"PING\r\n"));
+    sock.write_all(&compressed).unwrap();
+    let mut rsv1_seen = false;
+    let mut text = String::new();
+    while !text.contains("PONG\r\nPONG\r\n") {
+        let (b0, data) = read_frame(&mut sock, &mut buf).expect("frames");
+        if b0 & 0x40 != 0 {
+            rsv1_seen = true;
+            text.push_str(&String::from_utf8_lossy(&inflate(&data)));
+        } else {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(
+        text.contains(&format!("MSG z 9 {}\r\n{payload}\r\n", payload.len())),
+        "{text}"
+    );
+    assert!(rsv1_seen, "output over 64 bytes is compressed");
+}
+
+#[test]
+fn monitoring_shows_websocket_clients() {
+    let (_s, port, http) = ws_server("", "");
+    let (_, mut sock) = upgrade(port, "");
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "\r\n");
+    sock.write_all(&frame(
+        0x82,
+        b"CONNECT {\"verbose\":false,\"name\":\"wsc\"}\r\nPING\r\n",
+    ))
+    .unwrap();
+    read_until(&mut sock, &mut buf, "PONG\r\n");
+    let (_, _, body) = crate::monitor::get(http, "/connz");
+    let connz: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let conn = &connz["connections"][0];
+    assert_eq!(conn["name"], "wsc", "{connz}");
+    assert_eq!(conn["kind"], "Client", "{connz}");
+    assert_eq!(conn["type"], "websocket", "{connz}");
+    let (_, _, body) = crate::monitor::get(http, "/varz");
+    let varz: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        varz["websocket"],
+        serde_json::json!({"host": "127.0.0.1", "port": port, "no_tls": true}),
+        "{}",
+        varz["websocket"]
+    );
+}
