@@ -9,6 +9,9 @@ use serde_json::Value;
 /// sends `CONNECT`, or sends `{}`, runs verbose and pedantic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOpts {
+    /// Not from the JSON: the port the client came through, as `allowed_connection_types`
+    /// names it (`STANDARD`, or `WEBSOCKET` set by the worker).
+    pub conn_type: &'static str,
     /// Send `+OK` after each CONNECT, SUB, UNSUB and PUB.
     pub verbose: bool,
     /// Check publish subjects.
@@ -50,6 +53,7 @@ pub struct ConnectOpts {
 impl Default for ConnectOpts {
     fn default() -> Self {
         ConnectOpts {
+            conn_type: "STANDARD",
             verbose: true,
             pedantic: true,
             echo: true,

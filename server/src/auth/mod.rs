@@ -355,7 +355,7 @@ impl AuthConfig {
         let Some(cert) = peer_cert.and_then(cert::CertIdentity::from_der) else {
             return AuthStep::deny("user required in cert, no peer certificate");
         };
-        let usable = |u: &User| allowed_type(&u.config);
+        let usable = |u: &User| allowed_type(&u.config, opts.conn_type);
         let dn_users: Vec<(&str, cert::Dn)> = users
             .iter()
             .filter(|(_, u)| usable(u))
@@ -414,7 +414,7 @@ impl AuthConfig {
                     let Some(user) = nkeys.get(&opts.nkey) else {
                         return AuthStep::deny("unknown nkey");
                     };
-                    if !allowed_type(&user.config) {
+                    if !allowed_type(&user.config, opts.conn_type) {
                         return AuthStep::deny("connection type not allowed");
                     }
                     return if verify_nonce_signature(&opts.nkey, nonce, &opts.sig) {
@@ -426,7 +426,7 @@ impl AuthConfig {
                 let Some(user) = users.get(&opts.user) else {
                     return AuthStep::deny("unknown user");
                 };
-                if !allowed_type(&user.config) {
+                if !allowed_type(&user.config, opts.conn_type) {
                     return AuthStep::deny("connection type not allowed");
                 }
                 secret_step(
@@ -440,13 +440,10 @@ impl AuthConfig {
     }
 }
 
-/// Plain TCP clients are `STANDARD`.
-fn allowed_type(user: &UserConfig) -> bool {
+/// Whether the user may connect as `conn_type` (`STANDARD` or `WEBSOCKET`).
+fn allowed_type(user: &UserConfig, conn_type: &str) -> bool {
     user.allowed_connection_types.is_empty()
-        || user
-            .allowed_connection_types
-            .iter()
-            .any(|t| t == "STANDARD")
+        || user.allowed_connection_types.iter().any(|t| t == conn_type)
 }
 
 fn secret_step(configured: &str, given: &str, then: Identity, why: &'static str) -> AuthStep {

@@ -417,11 +417,21 @@ impl Trust {
         }
         let limits = scope.unwrap_or_else(|| user.nats.limits.clone());
         let now = SystemTime::now();
-        let window_end =
-            match user_jwt::check_limits(&limits, acc, &user.sub, nonce, &opts.sig, peer_ip, now) {
-                Ok(end) => end,
-                Err(why) => return AuthStep::deny(why),
-            };
+        let window_end = match user_jwt::check_limits(
+            &limits,
+            acc,
+            &user.sub,
+            nonce,
+            user_jwt::Client {
+                sig: &opts.sig,
+                conn_type: opts.conn_type,
+            },
+            peer_ip,
+            now,
+        ) {
+            Ok(end) => end,
+            Err(why) => return AuthStep::deny(why),
+        };
         AuthStep::Accept(user_jwt::accepted(
             account_key,
             &user,

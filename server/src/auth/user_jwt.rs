@@ -120,10 +120,11 @@ pub(super) fn check_limits(
     acc: &jwt::Claims<jwt::Account>,
     user_key: &str,
     nonce: &str,
-    sig: &str,
+    client: Client<'_>,
     peer: Option<IpAddr>,
     now: SystemTime,
 ) -> Result<Option<SystemTime>, &'static str> {
+    let sig = client.sig;
     if limits.bearer_token {
         if acc.nats.limits.disallow_bearer {
             return Err("bearer tokens not allowed by the account");
@@ -131,7 +132,7 @@ pub(super) fn check_limits(
     } else if !verify_nonce_signature(user_key, nonce, sig) {
         return Err("signature does not verify");
     }
-    if !connection_type_allowed(&limits.allowed_connection_types) {
+    if !connection_type_allowed(&limits.allowed_connection_types, client.conn_type) {
         return Err("connection type not allowed");
     }
     if !source_allowed(&limits.src.items(), peer) {
@@ -173,9 +174,18 @@ pub(super) fn accepted(
     }
 }
 
-/// Plain TCP clients are `STANDARD` (gannet has no websocket, MQTT or in-process clients).
-fn connection_type_allowed(types: &[String]) -> bool {
-    types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case("STANDARD"))
+/// What the client brought besides its JWT: the nonce signature and its connection type.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Client<'a> {
+    /// The nonce signature from CONNECT.
+    pub sig: &'a str,
+    /// `STANDARD` for the client port, `WEBSOCKET` for the WebSocket port.
+    pub conn_type: &'a str,
+}
+
+/// Whether a user limited to `types` may connect as `conn_type` (none listed: any).
+pub(super) fn connection_type_allowed(types: &[String], conn_type: &str) -> bool {
+    types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(conn_type))
 }
 
 /// `src`: the client's address must be in one of the networks; an entry that is not a CIDR

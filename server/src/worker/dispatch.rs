@@ -142,6 +142,7 @@ impl Worker {
         }
         conn.opts = opts;
         if let Some(ws) = conn.ws.as_ref() {
+            conn.opts.conn_type = "WEBSOCKET";
             // Cookies named in the websocket block fill what CONNECT left empty.
             let (c, o) = (&ws.cookies, &mut conn.opts);
             for (cookie, field) in [

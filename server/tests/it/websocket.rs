@@ -421,3 +421,80 @@ fn monitoring_shows_websocket_clients() {
         varz["websocket"]
     );
 }
+
+/// An upgrade flood (issue 16, item 4): 150 connections send half an upgrade request and
+/// stall, 150 send bad requests, while a real client upgrades and is served. The bad ones
+/// are answered with 400, the stalled ones closed at the handshake timeout (1 s here).
+#[test]
+fn upgrade_flood() {
+    const STALLED: usize = 150;
+    const BAD: usize = 150;
+    let (_s, port, _) = ws_server("handshake_timeout: \"1s\"", "");
+    let mut stalled: Vec<TcpStream> = (0..STALLED)
+        .map(|_| {
+            let mut t = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            let _ = t.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n");
+            t
+        })
+        .collect();
+    let bad = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: nope\r\n\r\n");
+    for _ in 0..BAD {
+        assert_eq!(status_of(port, &bad), 400);
+    }
+    let (head, mut sock) = upgrade(port, "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "\r\n");
+    sock.write_all(&frame(0x82, b"CONNECT {\"verbose\":false}\r\nPING\r\n"))
+        .unwrap();
+    assert_eq!(read_until(&mut sock, &mut buf, "PONG\r\n"), "PONG\r\n");
+    for (n, t) in stalled.iter_mut().enumerate() {
+        t.set_read_timeout(Some(5 * SEC)).unwrap();
+        let mut rest = Vec::new();
+        assert!(
+            t.read_to_end(&mut rest).is_ok(),
+            "stalled upgrade {n} still open after the handshake timeout"
+        );
+        assert!(rest.is_empty(), "stalled upgrade {n} got {rest:?}");
+    }
+}
+
+/// `allowed_connection_types`: a user limited to `WEBSOCKET` gets in through the WebSocket
+/// port only, one limited to `STANDARD` through the client port only.
+#[test]
+fn connection_types_of_users() {
+    let users = "authorization { users: [\n  {user: w, password: w, allowed_connection_types: [\"WEBSOCKET\"]}\n  {user: t, password: t, allowed_connection_types: [\"STANDARD\"]}\n] }";
+    let (s, port, _) = ws_server("", users);
+    let ws_login = |user: &str| {
+        let (_, mut sock) = upgrade(port, "");
+        let mut buf = Vec::new();
+        read_until(&mut sock, &mut buf, "\r\n");
+        let connect = format!(
+            "CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"{user}\"}}\r\nPING\r\n"
+        );
+        sock.write_all(&frame(0x82, connect.as_bytes())).unwrap();
+        let mut text = String::new();
+        while !text.contains("PONG") && !text.contains("-ERR") {
+            match read_frame(&mut sock, &mut buf) {
+                Some((0x82, data)) => text.push_str(&String::from_utf8_lossy(&data)),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        text
+    };
+    assert_eq!(ws_login("w"), "PONG\r\n");
+    assert!(ws_login("t").contains("-ERR 'Authorization Violation'"));
+    let tcp_login = |user: &str| {
+        let mut c = crate::util::Conn::setup(&s);
+        c.send(
+            format!(
+                "CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"{user}\"}}\r\nPING\r\n"
+            )
+            .as_bytes(),
+        );
+        c.read_line(5 * SEC)
+    };
+    assert_eq!(tcp_login("t"), "PONG");
+    assert_eq!(tcp_login("w"), "-ERR 'Authorization Violation'");
+}

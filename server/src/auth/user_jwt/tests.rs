@@ -176,8 +176,21 @@ fn connection_types() {
         (&["MQTT", "LEAFNODE"], false),
     ];
     for &(types, want) in cases {
-        assert_eq!(connection_type_allowed(&strings(types)), want, "{types:?}");
+        assert_eq!(
+            connection_type_allowed(&strings(types), "STANDARD"),
+            want,
+            "{types:?}"
+        );
     }
+    assert!(connection_type_allowed(
+        &strings(&["websocket"]),
+        "WEBSOCKET"
+    ));
+    assert!(!connection_type_allowed(
+        &strings(&["STANDARD"]),
+        "WEBSOCKET"
+    ));
+    {}
 }
 
 #[test]
@@ -438,7 +451,11 @@ fn limits_in_order() {
     let now = at(10, 0, 0);
     let none = jwt::UserPermissionLimits::default();
     let check = |limits: &jwt::UserPermissionLimits, acc: &jwt::Claims<jwt::Account>, sig: &str| {
-        check_limits(limits, acc, &key, nonce, sig, local, now)
+        let client = Client {
+            sig,
+            conn_type: "STANDARD",
+        };
+        check_limits(limits, acc, &key, nonce, client, local, now)
     };
     assert_eq!(check(&none, &acc, &sig), Ok(None));
     assert_eq!(check(&none, &acc, "bad"), Err("signature does not verify"));
