@@ -97,6 +97,12 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
             cors: false,
             body: index_page(base),
         },
+        "/dashboard" => Response {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            cors: false,
+            body: DASHBOARD.as_bytes().to_vec(),
+        },
         "/varz" => json(serde_json::to_vec_pretty(&varz(shared))),
         "/connz" => match connz(shared, req) {
             Ok(doc) => json(serde_json::to_vec_pretty(&doc)),
@@ -153,6 +159,10 @@ fn route(shared: &Arc<Shared>, base: &str, req: &Request) -> Response {
     }
 }
 
+/// The live dashboard (gannet's own): one self-contained page that reads this port's
+/// endpoints every two seconds, and the `$SYS` events over the WebSocket port when asked.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
 fn index_page(base: &str) -> Vec<u8> {
     let prefix = if base == "/" {
         String::new()
@@ -160,7 +170,15 @@ fn index_page(base: &str) -> Vec<u8> {
         base.to_string()
     };
     let links: String = [
-        "varz", "connz", "routez", "gatewayz", "leafz", "subsz", "accountz", "healthz",
+        "dashboard",
+        "varz",
+        "connz",
+        "routez",
+        "gatewayz",
+        "leafz",
+        "subsz",
+        "accountz",
+        "healthz",
     ]
     .iter()
     .map(|p| format!("    <a href=\"{prefix}/{p}\">{p}</a><br/>\n"))

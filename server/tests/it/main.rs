@@ -12,6 +12,7 @@ mod auth_accounts;
 mod chaos;
 mod client_async_nats;
 mod cluster;
+mod dashboard;
 mod fanout_raw;
 mod flow;
 mod gateway;
