@@ -1185,3 +1185,39 @@ fn connection_rate_limit_under_a_connect_storm() {
     let mut c = TlsConn::connect(&s, &pki.ca, None, false).unwrap();
     assert_eq!(c.login(""), "");
 }
+
+/// `wss://`: the WebSocket port with its own `tls` block. The NATS JavaScript client from
+/// Node (trusting the test CA) connects and passes every check; the INFO it gets says
+/// `tls_required` (the WebSocket listener's TLS, not the client port's).
+#[test]
+fn wss_with_the_nats_js_client() {
+    let Some(dir) = crate::websocket::js_harness() else {
+        return;
+    };
+    let pki = Pki::new("wss");
+    let server = pki.server();
+    let port = crate::util::cluster::free_port();
+    let conf = format!(
+        "websocket {{ host: 127.0.0.1, port: {port}, tls {{ cert_file: \"{}\", key_file: \"{}\" }} }}\n",
+        p(&server.cert),
+        p(&server.key)
+    );
+    let s = start_server(&conf, &[]);
+    assert!(
+        s.wait_log(
+            &format!("Listening for websocket clients on wss://127.0.0.1:{port}"),
+            5 * SEC
+        ),
+        "{}",
+        s.log.lock().unwrap()
+    );
+    let ca = p(&pki.ca);
+    let verdict = crate::websocket::run_js_env(
+        &dir,
+        "node_client.mjs",
+        &format!("wss://localhost:{port}"),
+        &[],
+        &[("NODE_EXTRA_CA_CERTS", &ca)],
+    );
+    assert_eq!(verdict["ok"], true, "{verdict}");
+}

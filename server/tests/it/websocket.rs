@@ -33,7 +33,7 @@ fn ws_server(extra: &str, top: &str) -> (Server, u16, u16) {
 
 /// `server/tests/ws` when its `node_modules` is installed; `None` (skip) otherwise, except in
 /// CI where it must be.
-fn js_harness() -> Option<PathBuf> {
+pub(crate) fn js_harness() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ws");
     if dir.join("node_modules/@nats-io/nats-core").is_dir() {
         return Some(dir);
@@ -47,8 +47,20 @@ fn js_harness() -> Option<PathBuf> {
 }
 
 /// Runs a harness script against `url`; its JSON verdict.
-fn run_js(dir: &PathBuf, script: &str, url: &str, creds: &[&str]) -> serde_json::Value {
+pub(crate) fn run_js(dir: &PathBuf, script: &str, url: &str, creds: &[&str]) -> serde_json::Value {
+    run_js_env(dir, script, url, creds, &[])
+}
+
+/// [`run_js`] with extra environment variables (a CA for `wss://`).
+pub(crate) fn run_js_env(
+    dir: &PathBuf,
+    script: &str,
+    url: &str,
+    creds: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
     let out = Command::new("node")
+        .envs(env.iter().copied())
         .arg(script)
         .arg(url)
         .args(creds)
