@@ -182,17 +182,6 @@ impl Runtime {
         }
     }
 
-    /// The INFO a WebSocket client gets first.
-    pub fn ws_client_info(
-        &self,
-        cid: u64,
-        peer: &SocketAddr,
-        nonce: &str,
-        max_payload: usize,
-    ) -> Vec<u8> {
-        self.client_info(cid, peer, None, nonce, max_payload, &[], true)
-    }
-
     /// Whether clients must authenticate (auth timer, CONNECT first).
     pub fn auth_required(&self) -> bool {
         self.auth.required() || self.cert_auth.requires_auth()
@@ -200,6 +189,8 @@ impl Runtime {
 
     /// The INFO JSON a connection gets first. `tls_first`: it is sent after a handshake-first
     /// TLS handshake, and then says `tls_required` even with `allow_non_tls` (nats-server).
+    /// A WebSocket client gets its listener's template.
+    #[allow(clippy::too_many_arguments)]
     pub fn initial_info(
         &self,
         cid: u64,
@@ -208,9 +199,10 @@ impl Runtime {
         max_payload: usize,
         tls_first: bool,
         connect_urls: &[String],
+        websocket: bool,
     ) -> Vec<u8> {
-        if !tls_first || self.info.tls_required {
-            return self.client_info(cid, peer, None, nonce, max_payload, connect_urls, false);
+        if websocket || !tls_first || self.info.tls_required {
+            return self.client_info(cid, peer, None, nonce, max_payload, connect_urls, websocket);
         }
         let mut info = self.info.clone();
         info.connect_urls = connect_urls.to_vec();
@@ -236,15 +228,13 @@ impl Runtime {
         connect_urls: &[String],
         websocket: bool,
     ) -> Vec<u8> {
+        // WebSocket clients get their listener's template; `connect_urls` are then the
+        // cluster's WebSocket URLs.
         let mut info = match (&self.ws, websocket) {
-            // WebSocket clients get their listener's template and no TCP URLs.
             (Some(ws), true) => ws.info.clone(),
-            _ => {
-                let mut info = self.info.clone();
-                info.connect_urls = connect_urls.to_vec();
-                info
-            }
+            _ => self.info.clone(),
         };
+        info.connect_urls = connect_urls.to_vec();
         info.client_id = cid;
         info.client_ip = peer.ip().to_string();
         info.nonce = nonce.to_string();

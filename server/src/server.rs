@@ -985,6 +985,27 @@ fn dynamic_cluster_name() -> String {
         .collect()
 }
 
+/// This server's WebSocket URL for `ws_connect_urls`: the block's `advertise`, else the
+/// listener (an unspecified host replaced as for client URLs); none without a listener.
+fn own_ws_urls(rt: &Runtime) -> Vec<String> {
+    let (Some(ws), Some(ws_rt)) = (rt.opts.websocket.as_ref(), rt.ws.as_ref()) else {
+        return Vec::new();
+    };
+    if !ws.advertise.is_empty() {
+        return vec![ws.advertise.clone()];
+    }
+    let host = match ws_rt.info.host.as_str() {
+        "" | "0.0.0.0" | "::" => outward_ip().unwrap_or_else(|| "127.0.0.1".to_string()),
+        h => h.to_string(),
+    };
+    let port = ws_rt.info.port;
+    if host.contains(':') {
+        vec![format!("[{host}]:{port}")]
+    } else {
+        vec![format!("{host}:{port}")]
+    }
+}
+
 /// This server's client URLs for `connect_urls`: `client_advertise`, else the listener, an
 /// unspecified host replaced by this machine's outward address (nats-server lists every
 /// non-loopback address; one is enough for failover).
@@ -1074,6 +1095,11 @@ fn set_cluster(
             Vec::new()
         } else {
             own_client_urls(&rt)
+        },
+        ws_connect_urls: if opts.no_advertise {
+            Vec::new()
+        } else {
+            own_ws_urls(&rt)
         },
         leafnode_urls: leaf_listener
             .and_then(|(_, bound)| {

@@ -251,6 +251,9 @@ pub struct Varz {
     /// Client URLs of the cluster's servers (this one first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
+    /// WebSocket URLs of the cluster's servers (this one first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ws_connect_urls: Vec<String>,
     /// Max connections.
     pub max_connections: i64,
     /// Max subscriptions.

@@ -28,6 +28,8 @@ pub struct RouteEntry {
     pub name: String,
     /// The peer's client URLs (dropped from ours while it is in lame duck mode).
     pub connect_urls: Vec<String>,
+    /// The peer's WebSocket URLs, likewise.
+    pub ws_connect_urls: Vec<String>,
     /// The peer's leaf node URL, if it has a leaf listener it advertises.
     pub leafnode_urls: Vec<String>,
     /// The peer entered lame duck mode.
@@ -148,6 +150,8 @@ pub struct Cluster {
     pub tls: Option<crate::tls::build::RouteTls>,
     /// Our own client URLs, first in every `connect_urls`.
     own_urls: Vec<String>,
+    /// Our own WebSocket URLs, first in every WebSocket client's `connect_urls`.
+    own_ws_urls: Vec<String>,
     /// Do not put other members' URLs in client INFO (`cluster.no_advertise`).
     no_advertise: bool,
     routes: Mutex<HashMap<String, RouteEntry>>,
@@ -181,6 +185,7 @@ impl Cluster {
             interest: Interest::with_import(perms.clone()),
             perms: parking_lot::RwLock::new(perms),
             perms_gen: AtomicU64::new(0),
+            own_ws_urls: info.ws_connect_urls.clone(),
             info: parking_lot::RwLock::new(info),
             tls,
             own_urls,
@@ -325,7 +330,7 @@ impl Cluster {
             return Err(Duplicate);
         }
         self.interest.attach(entry.link.clone());
-        let urls_change = !entry.connect_urls.is_empty();
+        let urls_change = !entry.connect_urls.is_empty() || !entry.ws_connect_urls.is_empty();
         routes.insert(server_id.to_string(), entry);
         drop(routes);
         if urls_change {
@@ -343,7 +348,7 @@ impl Cluster {
         let entry = routes.remove(server_id)?;
         drop(routes);
         self.interest.detach(&entry.link);
-        if !entry.connect_urls.is_empty() {
+        if !entry.connect_urls.is_empty() || !entry.ws_connect_urls.is_empty() {
             self.urls_gen.fetch_add(1, Ordering::AcqRel);
         }
         Some(entry)
@@ -397,14 +402,24 @@ impl Cluster {
     /// The `connect_urls` for client INFO: ours first, then the members' (nats-server
     /// `getClientConnectURLs` plus the route-learnt ones), without repeats.
     pub fn client_urls(&self) -> Vec<String> {
-        let mut urls = self.own_urls.clone();
+        self.urls_of(&self.own_urls, |e| &e.connect_urls)
+    }
+
+    /// The same for WebSocket clients (and VARZ `ws_connect_urls`): the members' WebSocket
+    /// listeners.
+    pub fn ws_urls(&self) -> Vec<String> {
+        self.urls_of(&self.own_ws_urls, |e| &e.ws_connect_urls)
+    }
+
+    fn urls_of(&self, own: &[String], of: impl Fn(&RouteEntry) -> &Vec<String>) -> Vec<String> {
+        let mut urls = own.to_vec();
         if self.no_advertise {
             return urls;
         }
         let routes = self.routes.lock();
         let mut peers: Vec<&RouteEntry> = routes.values().filter(|e| !e.ldm).collect();
         peers.sort_by(|a, b| a.name.cmp(&b.name));
-        for url in peers.into_iter().flat_map(|e| e.connect_urls.iter()) {
+        for url in peers.into_iter().flat_map(|e| of(e).iter()) {
             if !urls.contains(url) {
                 urls.push(url.clone());
             }

@@ -74,6 +74,9 @@ pub struct RouteInfo {
     /// The sender's client URLs (`host:port`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
+    /// The sender's WebSocket URLs (`host:port`), for WebSocket clients' `connect_urls`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ws_connect_urls: Vec<String>,
     /// The sender entered lame duck mode.
     #[serde(skip_serializing_if = "is_false")]
     pub ldm: bool,

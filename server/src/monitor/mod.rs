@@ -325,6 +325,7 @@ pub fn varz(shared: &Arc<Shared>) -> Varz {
         // The name in use: a generated one, or one adopted from a peer.
         v.cluster.name = cluster.name();
     }
+    v.ws_connect_urls = shared.cluster().map(|c| c.ws_urls()).unwrap_or_default();
     v.connect_urls = shared
         .cluster()
         .map(|c| c.client_urls())

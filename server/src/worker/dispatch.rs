@@ -503,11 +503,11 @@ impl Worker {
         let first = conn.first_pong();
         if first && conn.opts.protocol >= 1 {
             let max_payload = conn.max_payload(self.rt.limits.max_payload);
-            let urls = self
-                .shared
-                .cluster()
-                .map(|c| c.client_urls())
-                .unwrap_or_default();
+            let websocket = conn.is_websocket();
+            let urls = self.connect_urls_for(websocket);
+            let Some(conn) = self.conns.get(slot) else {
+                return;
+            };
             let json = self.rt.client_info(
                 conn.cid,
                 &conn.peer,
@@ -515,7 +515,7 @@ impl Worker {
                 &conn.nonce,
                 max_payload,
                 &urls,
-                conn.is_websocket(),
+                websocket,
             );
             let mut line = Vec::with_capacity(json.len() + 8);
             encode::write_info(&mut line, &json);

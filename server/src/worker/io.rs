@@ -145,15 +145,7 @@ impl Worker {
             return Vec::new();
         };
         let max_payload = self.rt.limits.max_payload;
-        if conn.is_websocket() {
-            let json = self
-                .rt
-                .ws_client_info(conn.cid, &conn.peer, &conn.nonce, max_payload);
-            let mut line = Vec::with_capacity(json.len() + 8);
-            protocol::encode::write_info(&mut line, &json);
-            return line;
-        }
-        let urls = self.cluster_urls();
+        let urls = self.connect_urls_for(conn.is_websocket());
         let json = self.rt.initial_info(
             conn.cid,
             &conn.peer,
@@ -161,6 +153,7 @@ impl Worker {
             max_payload,
             tls_first,
             &urls,
+            conn.is_websocket(),
         );
         let mut line = Vec::with_capacity(json.len() + 8);
         protocol::encode::write_info(&mut line, &json);

@@ -256,12 +256,14 @@ impl Worker {
         }
     }
 
-    /// The cluster's client URLs for client INFO (empty without a cluster).
-    fn cluster_urls(&self) -> Vec<String> {
-        self.shared
-            .cluster()
-            .map(|c| c.client_urls())
-            .unwrap_or_default()
+    /// The `connect_urls` for a client's INFO: the cluster's WebSocket URLs for a WebSocket
+    /// client, its client URLs otherwise (nats-server keeps the two lists apart).
+    fn connect_urls_for(&self, websocket: bool) -> Vec<String> {
+        match (self.shared.cluster(), websocket) {
+            (Some(c), true) => c.ws_urls(),
+            (Some(c), false) => c.client_urls(),
+            (None, _) => Vec::new(),
+        }
     }
 
     /// When the cluster's client URLs changed: an async INFO with the new `connect_urls` to
@@ -274,7 +276,8 @@ impl Worker {
             return;
         }
         self.urls_gen = gen;
-        let urls = self.cluster_urls();
+        let urls = self.connect_urls_for(false);
+        let ws_urls = self.connect_urls_for(true);
         for slot in self.conns.slots() {
             let Some(conn) = self.conns.get(slot) else {
                 continue;
@@ -289,7 +292,7 @@ impl Worker {
                 None,
                 "",
                 max_payload,
-                &urls,
+                if conn.is_websocket() { &ws_urls } else { &urls },
                 conn.is_websocket(),
             );
             let mut line = Vec::with_capacity(json.len() + 8);

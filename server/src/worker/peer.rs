@@ -594,6 +594,7 @@ impl Worker {
             link: link.clone(),
             name: info.server_name.clone(),
             connect_urls: info.connect_urls.clone(),
+            ws_connect_urls: info.ws_connect_urls.clone(),
             leafnode_urls: info.leafnode_urls.clone(),
             ldm: info.ldm,
             dial_addr: info.dial_addr(Some(peer.ip())),

@@ -6,8 +6,10 @@
 //! The JavaScript side needs `npm ci` in `server/tests/ws` (and Debian's `chromium` for the
 //! browser): `.ci/run` installs both. Without them the tests say so and skip, except in CI.
 
-use crate::util::cluster::free_port;
-use crate::util::{start_server, Server, SEC};
+use crate::util::cluster::{
+    connect_urls, free_port, require_reference, wait_for_mesh, Node, NodeConfig,
+};
+use crate::util::{bin, start_server, Server, SEC};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -509,4 +511,69 @@ fn connection_types_of_users() {
     };
     assert_eq!(tcp_login("t"), "PONG");
     assert_eq!(tcp_login("w"), "-ERR 'Authorization Violation'");
+}
+
+/// A node of a two-node cluster with a plain WebSocket listener on 127.0.0.1; its port.
+fn ws_node(name: &str, seed: Option<&NodeConfig>, bin: &str) -> (Node, u16) {
+    let port = free_port();
+    let mut cfg = NodeConfig::new(name).extra(&format!(
+        "websocket {{ host: 127.0.0.1, port: {port}, no_tls: true }}"
+    ));
+    if let Some(seed) = seed {
+        cfg = cfg.route_to(seed);
+    }
+    (Node::start(cfg, bin), port)
+}
+
+/// The `connect_urls` of the INFO a fresh WebSocket client of `port` gets.
+fn ws_info_urls(port: u16) -> Vec<String> {
+    let (head, mut sock) = upgrade(port, "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut buf = Vec::new();
+    let info = read_until(&mut sock, &mut buf, "\r\n");
+    let json = info.trim_start_matches("INFO ").trim_end();
+    let info: serde_json::Value = serde_json::from_str(json).expect("INFO JSON");
+    connect_urls(&info)
+}
+
+/// WebSocket clients learn the cluster's WebSocket URLs (route INFO `ws_connect_urls`), own
+/// first; plain clients never see them; VARZ lists them. Gannet with gannet, then gannet with
+/// nats-server 2.15.1 both ways round.
+#[test]
+fn cluster_ws_connect_urls() {
+    let mut pairs = vec![(bin(), bin())];
+    if let Some(reference) = require_reference() {
+        pairs.push((bin(), reference.clone()));
+        pairs.push((reference, bin()));
+    }
+    for (first, second) in pairs {
+        let (n1, p1) = ws_node("w1", None, &first);
+        let (n2, p2) = ws_node("w2", Some(&n1.cfg), &second);
+        wait_for_mesh(&[&n1, &n2]);
+        for (node, own, other) in [(&n1, p1, p2), (&n2, p2, p1)] {
+            let want = [format!("127.0.0.1:{own}"), format!("127.0.0.1:{other}")];
+            let end = Instant::now() + 10 * SEC;
+            let urls = loop {
+                let urls = ws_info_urls(own);
+                if want.iter().all(|u| urls.contains(u)) || Instant::now() > end {
+                    break urls;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            assert_eq!(urls, want, "{} ({first} / {second})", node.name());
+            let tcp = connect_urls(&node.client().info);
+            assert!(
+                !tcp.iter().any(|u| want.contains(u)),
+                "{}: plain clients get no WebSocket URLs: {tcp:?}",
+                node.name()
+            );
+            let varz = node.get_json("/varz");
+            assert_eq!(
+                varz["ws_connect_urls"],
+                serde_json::json!(want),
+                "{}",
+                node.name()
+            );
+        }
+    }
 }
