@@ -17,8 +17,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 secs=$((minutes * 60))
+# Built once, then run directly: no cargo process holds the build directory during the
+# long runs, so other builds can go on beside them.
+itbin=$(cargo test --release -p gannet --test it --no-run --message-format=json 2>/dev/null |
+  grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+[ -x "$itbin" ] || { echo "could not build the release test binary" >&2; exit 1; }
 run() {
-  GANNET_SOAK_SECS=$secs cargo test --release -p gannet --test it -- soak:: --nocapture 2>&1 |
+  GANNET_SOAK_SECS=$secs "$itbin" soak:: --nocapture 2>&1 |
     grep -E '^soak:|test result|panicked'
 }
 echo "== gannet, $minutes min"

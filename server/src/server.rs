@@ -14,7 +14,7 @@ use crate::auth::AuthConfig;
 use crate::ids::WorkerId;
 use crate::info::{GANNET_VERSION, NATS_VERSION};
 use crate::log;
-use crate::msgs::{ControlHandle, ControlMsg, WorkerHandle, WorkerMsg};
+use crate::msgs::{Admission, ControlHandle, ControlMsg, WorkerHandle, WorkerMsg};
 use crate::opts::Options;
 use crate::runtime::TIMER_MAX;
 use crate::runtime::{Runtime, ServerIds};
@@ -550,9 +550,9 @@ impl Server {
         }
     }
 
-    /// Accepts WebSocket clients and hands each to a worker, like the client port's. At the
-    /// connection limit a WebSocket client is closed at once (nats-server upgrades it first
-    /// and then sends the error in a frame).
+    /// Accepts WebSocket clients and hands each to a worker, like the client port's. Past the
+    /// connection limit a client is still upgraded, then told so in a frame, as nats-server
+    /// does; only [`crate::shared::WS_OVER_LIMIT_MAX`] at a time, the rest closed at once.
     fn accept_websockets(&mut self) {
         loop {
             let Some(listener) = self.ws_listener.as_ref() else {
@@ -562,13 +562,18 @@ impl Server {
                 Ok((sock, peer)) => {
                     let cid = self.shared.next_cid();
                     let max = self.opts().limits.max_connections;
-                    if max <= 0 || self.shared.num_clients() as i64 >= max {
-                        log::error(&format!(
-                            "{peer} - wid:{cid} - maximum connections exceeded"
-                        ));
-                        continue;
-                    }
-                    self.shared.client_opened();
+                    let admission = if max <= 0 || self.shared.num_clients() as i64 >= max {
+                        if !self.shared.ws_over_limit_begin() {
+                            log::error(&format!(
+                                "{peer} - wid:{cid} - maximum connections exceeded"
+                            ));
+                            continue;
+                        }
+                        Admission::OverLimit
+                    } else {
+                        self.shared.client_opened();
+                        Admission::Counted
+                    };
                     let workers = self.shared.workers();
                     let w = self.next_worker % workers.len();
                     self.next_worker = self.next_worker.wrapping_add(1);
@@ -577,6 +582,7 @@ impl Server {
                         cid,
                         peer,
                         websocket: true,
+                        admission,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -696,6 +702,7 @@ impl Server {
             cid,
             peer,
             websocket: false,
+            admission: Admission::Counted,
         });
     }
 

@@ -19,6 +19,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+/// WebSocket clients past `max_connections` upgraded at once only to be refused; beyond this
+/// a further one is closed unanswered (a connect storm at the limit stays bounded).
+pub const WS_OVER_LIMIT_MAX: usize = 64;
+
 /// State shared by the control thread and all workers.
 pub struct Shared {
     runtime: RwLock<Arc<Runtime>>,
@@ -29,6 +33,8 @@ pub struct Shared {
     pub auth_pool: AuthPool,
     next_cid: AtomicU64,
     num_clients: AtomicUsize,
+    /// WebSocket clients past `max_connections` still being upgraded to be refused.
+    ws_over_limit: AtomicUsize,
     workers: OnceLock<Vec<WorkerHandle>>,
     worker_count: usize,
     started: SystemTime,
@@ -263,6 +269,22 @@ impl Shared {
         self.num_clients.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// A WebSocket client past `max_connections` may be upgraded to be refused: false when
+    /// [`WS_OVER_LIMIT_MAX`] already are (then it is closed at once).
+    pub fn ws_over_limit_begin(&self) -> bool {
+        let before = self.ws_over_limit.fetch_add(1, Ordering::AcqRel);
+        if before >= WS_OVER_LIMIT_MAX {
+            self.ws_over_limit.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// A WebSocket client refused for `max_connections` is gone.
+    pub fn ws_over_limit_end(&self) {
+        self.ws_over_limit.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// Current number of client connections.
     pub fn num_clients(&self) -> usize {
         self.num_clients.load(Ordering::Acquire)
@@ -288,6 +310,7 @@ impl Shared {
             auth_pool,
             next_cid: AtomicU64::new(1),
             num_clients: AtomicUsize::new(0),
+            ws_over_limit: AtomicUsize::new(0),
             workers: OnceLock::new(),
             worker_count,
             started: now,

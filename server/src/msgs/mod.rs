@@ -30,6 +30,17 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How an accepted client connection stands against `max_connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted in the server's client count.
+    Counted,
+    /// A WebSocket client past the limit: not counted; it is upgraded, sent INFO, the
+    /// `-ERR` and a close frame, as nats-server does (the limit is checked after the
+    /// upgrade there).
+    OverLimit,
+}
+
 /// What other threads send a worker.
 #[derive(Debug)]
 pub enum WorkerMsg {
@@ -43,6 +54,8 @@ pub enum WorkerMsg {
         peer: SocketAddr,
         /// Accepted on the WebSocket port.
         websocket: bool,
+        /// Counted against `max_connections`, or only upgraded to be told the limit is hit.
+        admission: Admission,
     },
     /// A route connection: accepted on the cluster port (`solicit` is `None`) or dialed by
     /// the route dialer.

@@ -18,7 +18,7 @@ use super::{READ_BUDGET_BYTES, WRITES_PER_FLUSH};
 use crate::ids::Slot;
 use crate::log;
 use crate::msgs::batch::Batch;
-use crate::msgs::WorkerMsg;
+use crate::msgs::{Admission, WorkerMsg};
 use crossbeam_channel::TrySendError;
 use mio::net::TcpStream;
 use mio::Interest;
@@ -59,10 +59,14 @@ impl Worker {
         cid: u64,
         peer: SocketAddr,
         websocket: bool,
+        admission: Admission,
     ) {
         let now = Instant::now();
         let Some((slot, mut conn)) = self.adopt_socket(sock, cid, peer, now) else {
-            self.shared.client_closed();
+            match admission {
+                Admission::Counted => self.shared.client_closed(),
+                Admission::OverLimit => self.shared.ws_over_limit_end(),
+            }
             return;
         };
         if self.rt.auth_for(websocket).wants_nonce() {
@@ -73,7 +77,7 @@ impl Worker {
         self.conns.fill(slot, conn);
         self.mark_dirty(slot);
         if websocket {
-            self.add_ws_conn(slot, now);
+            self.add_ws_conn(slot, now, admission);
             return;
         }
         if self.rt.opts.tls.is_some() {
@@ -552,6 +556,17 @@ impl Worker {
             self.route_closed(slot, &mut conn, reason);
             let _ = self.poll.registry().deregister(&mut conn.sock);
             let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        if conn
+            .ws
+            .as_ref()
+            .is_some_and(|ws| ws.admission == Admission::OverLimit)
+        {
+            // Never a client: not counted, nothing to report.
+            let _ = self.poll.registry().deregister(&mut conn.sock);
+            let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+            self.shared.ws_over_limit_end();
             return;
         }
         if reason == ClosedReason::StaleConnection {

@@ -329,7 +329,8 @@ impl Worker {
                     cid,
                     peer,
                     websocket,
-                } => self.add_conn(sock, cid, peer, websocket),
+                    admission,
+                } => self.add_conn(sock, cid, peer, websocket, admission),
                 WorkerMsg::NewRoute {
                     sock,
                     cid,

@@ -13,6 +13,7 @@ use super::timers::{Timer, TimerKind};
 use super::{ClosedReason, Worker};
 use crate::ids::Slot;
 use crate::log;
+use crate::msgs::Admission;
 use crate::websocket::{self, Cookies};
 use protocol::ws::{self as frames, Control, Decoder};
 use std::io::{self, Read};
@@ -54,11 +55,14 @@ pub struct WsState {
     close_sent: bool,
     /// Credentials from cookies, filled into CONNECT.
     pub cookies: Cookies,
+    /// Past `max_connections`: refused right after the upgrade.
+    pub admission: Admission,
 }
 
 impl WsState {
-    fn new() -> WsState {
+    fn new(admission: Admission) -> WsState {
         WsState {
+            admission,
             phase: Phase::Upgrading { head: Vec::new() },
             framed: Outbound::default(),
             deflate: false,
@@ -148,7 +152,7 @@ impl WsState {
 impl Worker {
     /// A connection accepted on the WebSocket port: nothing is sent until its upgrade
     /// request is read; the handshake timeout starts now.
-    pub(super) fn add_ws_conn(&mut self, slot: Slot, now: Instant) {
+    pub(super) fn add_ws_conn(&mut self, slot: Slot, now: Instant, admission: Admission) {
         let timeout = self
             .rt
             .opts
@@ -175,7 +179,7 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        conn.ws = Some(Box::new(WsState::new()));
+        conn.ws = Some(Box::new(WsState::new(admission)));
         let cid = conn.cid;
         if let Some((session, tls_timeout)) = session {
             // wss: the TLS handshake comes first; INFO waits for the upgrade.
@@ -332,8 +336,13 @@ impl Worker {
                 ws.browser = up.browser;
                 ws.safari = up.safari;
                 ws.cookies = up.cookies;
+                let over_limit = ws.admission == Admission::OverLimit;
                 let info = self.initial_info(slot, false);
                 self.queue_out(slot, &info);
+                if over_limit {
+                    self.ws_refuse_over_limit(slot);
+                    return;
+                }
                 self.conn_established(slot, Instant::now());
             }
             Err(refusal) => {
@@ -349,6 +358,24 @@ impl Worker {
                 self.mark_close(slot, ClosedReason::ProtocolViolation);
             }
         }
+    }
+
+    /// After INFO, a client past `max_connections` gets the `-ERR` and a close frame (1008),
+    /// as nats-server sends them (`client.go` `maxConnExceeded`).
+    fn ws_refuse_over_limit(&mut self, slot: Slot) {
+        let mut line = Vec::new();
+        protocol::encode::write_err(
+            &mut line,
+            protocol::errors::MAX_CONNECTIONS_EXCEEDED.as_bytes(),
+        );
+        self.queue_out(slot, &line);
+        if let Some(conn) = self.conns.get(slot) {
+            log::error(&format!(
+                "{} - maximum connections exceeded",
+                conn.log_prefix()
+            ));
+        }
+        self.mark_close(slot, ClosedReason::MaxConnectionsExceeded);
     }
 
     /// Unframes client bytes into the read buffer, answers control frames, then parses.

@@ -577,3 +577,44 @@ fn cluster_ws_connect_urls() {
         }
     }
 }
+
+/// Past `max_connections` a WebSocket client is upgraded, then gets INFO, `-ERR 'maximum
+/// connections exceeded'` and close 1008, as from nats-server. A burst of 100 such clients
+/// all end, and the client holding the one slot is served throughout.
+#[test]
+fn max_connections_refusal_in_frames() {
+    let (s, port, http) = ws_server("", "max_connections: 1");
+    let mut holder = crate::util::Conn::setup(&s);
+    holder.send(b"CONNECT {\"verbose\":false}\r\nPING\r\n");
+    assert_eq!(holder.read_line(5 * SEC), "PONG");
+
+    let (head, mut sock) = upgrade(port, "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut buf = Vec::new();
+    let text = read_until(&mut sock, &mut buf, "exceeded'\r\n");
+    assert!(text.starts_with("INFO {"), "{text}");
+    assert!(
+        text.ends_with("\r\n-ERR 'maximum connections exceeded'\r\n"),
+        "{text}"
+    );
+    let (b0, payload) = read_frame(&mut sock, &mut buf).expect("close frame");
+    assert_eq!(b0, 0x88, "a close frame");
+    assert_eq!(&payload[..2], &1008u16.to_be_bytes());
+    assert_eq!(&payload[2..], b"Maximum Connections Exceeded");
+    assert!(read_frame(&mut sock, &mut buf).is_none(), "then closed");
+
+    let burst: Vec<TcpStream> = (0..100).map(|_| upgrade(port, "").1).collect();
+    for (n, mut t) in burst.into_iter().enumerate() {
+        t.set_read_timeout(Some(5 * SEC)).unwrap();
+        let mut rest = Vec::new();
+        assert!(
+            t.read_to_end(&mut rest).is_ok(),
+            "over-limit client {n} still open"
+        );
+    }
+    holder.send(b"PING\r\n");
+    assert_eq!(holder.read_line(5 * SEC), "PONG");
+    let (_, _, body) = crate::monitor::get(http, "/varz");
+    let varz: serde_json::Value = serde_json::from_str(&body).expect("VARZ JSON");
+    assert_eq!(varz["connections"], 1, "only the holder counts");
+}
