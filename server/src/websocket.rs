@@ -7,6 +7,7 @@ use crate::opts::WebsocketOpts;
 use base64::Engine;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use sha1::{Digest, Sha1};
+use std::net::IpAddr;
 
 /// RFC 6455's key suffix.
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -34,6 +35,9 @@ pub struct Upgrade {
     pub safari: bool,
     /// Credentials from the cookies named in the options: jwt, user, pass, token.
     pub cookies: Cookies,
+    /// The first `X-Forwarded-For` value when it is one IP address (a proxy's client):
+    /// log lines name it before the socket's peer, as nats-server's do.
+    pub forwarded_ip: Option<IpAddr>,
 }
 
 /// Credentials taken from cookies at the upgrade; each fills the CONNECT field it names
@@ -178,6 +182,7 @@ pub fn upgrade(head: &[u8], ws: &WebsocketOpts, tls: bool) -> Result<Upgrade, Re
         browser,
         safari,
         cookies: cookies(&req, ws),
+        forwarded_ip: req.first("X-Forwarded-For").trim().parse().ok(),
     })
 }
 
@@ -489,6 +494,27 @@ mod tests {
         assert!(text.contains("Nats-No-Masking: true\r\n"));
         o.compression = false;
         assert!(!upgrade(head.as_bytes(), &o, false).unwrap().deflate);
+    }
+
+    #[test]
+    fn forwarded_for_is_one_address_or_nothing() {
+        let with = |value: &str| {
+            let head = GOOD.replace("\r\n\r\n", &format!("\r\nX-Forwarded-For: {value}\r\n\r\n"));
+            upgrade(head.as_bytes(), &opts(), false)
+                .unwrap()
+                .forwarded_ip
+        };
+        assert_eq!(with("10.1.2.3"), Some("10.1.2.3".parse().unwrap()));
+        assert_eq!(with("fd00::9"), Some("fd00::9".parse().unwrap()));
+        // A list, a name or junk is not an address (Go's `net.ParseIP`).
+        assert_eq!(with("10.1.2.3, 10.0.0.1"), None);
+        assert_eq!(with("proxy.local"), None);
+        assert_eq!(
+            upgrade(GOOD.as_bytes(), &opts(), false)
+                .unwrap()
+                .forwarded_ip,
+            None
+        );
     }
 
     #[test]

@@ -571,10 +571,17 @@ impl Conn {
     }
 
     /// Short description for log lines, like nats-server's `127.0.0.1:5555 - cid:6`
-    /// (`wid:` for a WebSocket client, as nats-server writes it).
+    /// (`wid:` for a WebSocket client, as nats-server writes it, with a proxy's
+    /// `X-Forwarded-For` address first: `10.0.0.9/127.0.0.1:5555 - wid:6`).
     pub fn log_prefix(&self) -> String {
-        let tag = if self.ws.is_some() { "wid" } else { "cid" };
-        format!("{} - {tag}:{}", self.peer, self.cid)
+        match self.ws.as_ref().map(|ws| ws.forwarded_ip) {
+            None => format!("{} - cid:{}", self.peer, self.cid),
+            Some(None) => format!("{} - wid:{}", self.peer, self.cid),
+            Some(Some(std::net::IpAddr::V6(ip))) => {
+                format!("[{ip}]/{} - wid:{}", self.peer, self.cid)
+            }
+            Some(Some(ip)) => format!("{ip}/{} - wid:{}", self.peer, self.cid),
+        }
     }
 
     /// Whether the client came through the WebSocket port.

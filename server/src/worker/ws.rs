@@ -57,12 +57,15 @@ pub struct WsState {
     pub cookies: Cookies,
     /// Past `max_connections`: refused right after the upgrade.
     pub admission: Admission,
+    /// A proxy's `X-Forwarded-For` client address, for log lines.
+    pub forwarded_ip: Option<std::net::IpAddr>,
 }
 
 impl WsState {
     fn new(admission: Admission) -> WsState {
         WsState {
             admission,
+            forwarded_ip: None,
             phase: Phase::Upgrading { head: Vec::new() },
             framed: Outbound::default(),
             deflate: false,
@@ -336,6 +339,7 @@ impl Worker {
                 ws.browser = up.browser;
                 ws.safari = up.safari;
                 ws.cookies = up.cookies;
+                ws.forwarded_ip = up.forwarded_ip;
                 let over_limit = ws.admission == Admission::OverLimit;
                 let info = self.initial_info(slot, false);
                 self.queue_out(slot, &info);

@@ -618,3 +618,27 @@ fn max_connections_refusal_in_frames() {
     let varz: serde_json::Value = serde_json::from_str(&body).expect("VARZ JSON");
     assert_eq!(varz["connections"], 1, "only the holder counts");
 }
+
+/// A proxy's `X-Forwarded-For` address leads the client's log lines (`ip/peer - wid:N`).
+#[test]
+fn forwarded_for_in_log_lines() {
+    let (s, port, _) = ws_server("authorization { token: secret }", "");
+    let (head, mut sock) = upgrade(port, "X-Forwarded-For: 10.1.2.3\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "\r\n");
+    sock.write_all(&frame(0x82, b"CONNECT {\"auth_token\":\"wrong\"}\r\n"))
+        .unwrap();
+    read_until(&mut sock, &mut buf, "-ERR");
+    assert!(
+        s.wait_log("10.1.2.3/127.0.0.1:", 5 * SEC),
+        "{}",
+        s.log.lock().unwrap()
+    );
+    let log = s.log.lock().unwrap().clone();
+    let line = log
+        .lines()
+        .find(|l| l.contains("10.1.2.3/127.0.0.1:"))
+        .unwrap_or_default();
+    assert!(line.contains(" - wid:"), "{line}");
+}
