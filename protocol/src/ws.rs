@@ -413,6 +413,22 @@ pub fn write_header(out: &mut Vec<u8>, opcode: u8, compressed: bool, len: usize)
     }
 }
 
+/// Appends a masked frame, as a client sends it (here: a leaf node dialing a hub's WebSocket
+/// port): the header with the mask bit and `key`, then the payload masked with it.
+pub fn write_masked_frame(
+    out: &mut Vec<u8>,
+    opcode: u8,
+    compressed: bool,
+    payload: &[u8],
+    key: [u8; 4],
+) {
+    let start = out.len();
+    write_header(out, opcode, compressed, payload.len());
+    out[start + 1] |= 0x80;
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+}
+
 /// Appends a close frame with `code` and `reason`; a reason longer than a control frame
 /// allows is cut to 120 bytes and `...`, as nats-server does.
 pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
@@ -433,6 +449,21 @@ pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn masked_frames_decode_as_a_server_reads_them() {
+        let payload = b"LS+ $G foo\r\n".repeat(20);
+        let mut wire = Vec::new();
+        super::write_masked_frame(&mut wire, super::OP_BINARY, false, &payload, [1, 2, 3, 4]);
+        assert_eq!(wire[1], 0x80 | 126, "mask bit and a 16-bit length");
+        let mut dec = super::Decoder::new(false, true, 1 << 20);
+        let (mut data, mut controls) = (Vec::new(), Vec::new());
+        assert_eq!(
+            dec.decode(&wire, &mut data, &mut controls).unwrap(),
+            wire.len()
+        );
+        assert_eq!(data, payload);
+    }
+
     use super::*;
 
     /// A client frame: masked with `mask`.

@@ -276,6 +276,11 @@ impl Dialer {
                 .map_or(crate::tls::config::TLS_TIMEOUT_DEFAULT, |t| t.timeout()),
             host: url.host.clone(),
             ignore_discovered: r.opts.ignore_discovered_servers,
+            websocket: url.is_websocket().then(|| crate::leaf::WsRemote {
+                tls: url.scheme == "wss" || r.opts.tls.is_some(),
+                compress: r.opts.ws_compression,
+                no_masking: r.opts.ws_no_masking,
+            }),
         };
         let workers = self.shared.workers();
         if workers.is_empty() {

@@ -35,6 +35,9 @@ pub struct Upgrade {
     pub safari: bool,
     /// Credentials from the cookies named in the options: jwt, user, pass, token.
     pub cookies: Cookies,
+    /// The path ends in `/leafnode`: a leaf node connection, not a client (nats-server
+    /// `wsUpgrade`).
+    pub leaf: bool,
     /// The first `X-Forwarded-For` value when it is one IP address (a proxy's client):
     /// log lines name it before the socket's peer, as nats-server's do.
     pub forwarded_ip: Option<IpAddr>,
@@ -182,15 +185,110 @@ pub fn upgrade(head: &[u8], ws: &WebsocketOpts, tls: bool) -> Result<Upgrade, Re
         browser,
         safari,
         cookies: cookies(&req, ws),
+        leaf: req.path.ends_with(LEAF_PATH),
         forwarded_ip: req.first("X-Forwarded-For").trim().parse().ok(),
     })
 }
 
-fn response_101(key: &str, deflate: bool, no_masking: bool, extra: &[(String, String)]) -> Vec<u8> {
+/// The path a leaf node dials on a hub's WebSocket port.
+pub const LEAF_PATH: &str = "/leafnode";
+
+/// A leaf node's upgrade request to a hub's WebSocket port (nats-server
+/// `leafNodeSolicitWSConnection`): `key` is a fresh [`new_key`].
+pub fn leaf_request(host_port: &str, key: &str, compress: bool, no_masking: bool) -> Vec<u8> {
+    let mut out = format!(
+        "GET {LEAF_PATH} HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    if compress {
+        out.push_str("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n");
+    }
+    if no_masking {
+        out.push_str("Nats-No-Masking: true\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// A random `Sec-WebSocket-Key`: 16 bytes, base64.
+pub fn new_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>())
+}
+
+/// What a hub's answer to [`leaf_request`] settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// permessage-deflate (asked for, and granted with no context takeover both ways).
+    pub deflate: bool,
+    /// Our frames go unmasked (asked for, and granted).
+    pub no_masking: bool,
+}
+
+/// Checks a hub's response head to [`leaf_request`] as nats-server does: 101, `Upgrade:
+/// websocket`, `Connection: Upgrade`, the accept key of `key`; compression only when granted
+/// without context takeover (granted otherwise: an error).
+pub fn check_answer(
+    head: &[u8],
+    key: &str,
+    compress: bool,
+    no_masking: bool,
+) -> Result<Answer, String> {
+    const INVALID: &str = "invalid websocket connection";
+    let text = std::str::from_utf8(head).map_err(|_| INVALID.to_string())?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let mut parts = status_line.split(' ');
+    let version_ok = parts.next().is_some_and(|v| v.starts_with("HTTP/1."));
+    if !version_ok || parts.next() != Some("101") {
+        return Err(INVALID.into());
+    }
+    let headers: Vec<(&str, &str)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim(), v.trim()))
+        .collect();
+    let first = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or("", |(_, v)| *v)
+    };
+    if !first("Upgrade").eq_ignore_ascii_case("websocket")
+        || !first("Connection").eq_ignore_ascii_case("upgrade")
+        || first("Sec-WebSocket-Accept") != accept_key(key)
+    {
+        return Err(INVALID.into());
+    }
+    let mut deflate = false;
+    if compress {
+        let params: Vec<String> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+            .flat_map(|(_, v)| v.split([',', ';']))
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect();
+        if params.iter().any(|p| p == "permessage-deflate") {
+            let no_ctx = params.iter().any(|p| p == "server_no_context_takeover")
+                && params.iter().any(|p| p == "client_no_context_takeover");
+            if !no_ctx {
+                return Err("compression negotiation error".into());
+            }
+            deflate = true;
+        }
+    }
+    Ok(Answer {
+        deflate,
+        no_masking: no_masking && first("Nats-No-Masking") == "true",
+    })
+}
+
+fn accept_key(key: &str) -> String {
     let mut sha = Sha1::new();
     sha.update(key.as_bytes());
     sha.update(GUID.as_bytes());
-    let accept = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+}
+
+fn response_101(key: &str, deflate: bool, no_masking: bool, extra: &[(String, String)]) -> Vec<u8> {
+    let accept = accept_key(key);
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
     );
@@ -494,6 +592,47 @@ mod tests {
         assert!(text.contains("Nats-No-Masking: true\r\n"));
         o.compression = false;
         assert!(!upgrade(head.as_bytes(), &o, false).unwrap().deflate);
+    }
+
+    #[test]
+    fn leaf_request_and_answer() {
+        let key = new_key();
+        let req = leaf_request("hub:8080", &key, true, true);
+        let text = String::from_utf8(req.clone()).unwrap();
+        assert!(text.starts_with("GET /leafnode HTTP/1.1\r\nHost: hub:8080\r\n"));
+        // Our own upgrade check takes it, as a leaf.
+        let mut o = opts();
+        o.compression = true;
+        let end = head_end(&req).unwrap();
+        let up = upgrade(&req[..end], &o, false).unwrap();
+        assert!(up.leaf && up.deflate && up.no_masking);
+        let answer = check_answer(&up.response, &key, true, true).unwrap();
+        assert_eq!(
+            answer,
+            Answer {
+                deflate: true,
+                no_masking: true
+            }
+        );
+        // Not asked for: not used, whatever the answer says.
+        let answer = check_answer(&up.response, &key, false, false).unwrap();
+        assert_eq!(
+            answer,
+            Answer {
+                deflate: false,
+                no_masking: false
+            }
+        );
+        assert!(check_answer(&up.response, "AAAAAAAAAAAAAAAAAAAAAA==", false, false).is_err());
+        assert!(check_answer(b"HTTP/1.1 400 Bad Request\r\n\r\n", &key, false, false).is_err());
+        let with_ctx = String::from_utf8(up.response.clone()).unwrap().replace(
+            "; server_no_context_takeover; client_no_context_takeover",
+            "",
+        );
+        assert_eq!(
+            check_answer(with_ctx.as_bytes(), &key, true, false).unwrap_err(),
+            "compression negotiation error"
+        );
     }
 
     #[test]

@@ -53,6 +53,19 @@ pub struct LeafSolicit {
     pub host: String,
     /// Do not add the hub's `leafnode_urls` to the remote's URLs.
     pub ignore_discovered: bool,
+    /// A `ws://` or `wss://` URL: the connection is upgraded first.
+    pub websocket: Option<WsRemote>,
+}
+
+/// How a leaf node dials a hub's WebSocket port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsRemote {
+    /// `wss://` (or a `tls {}` block): TLS before the upgrade.
+    pub tls: bool,
+    /// `ws_compression`: ask for permessage-deflate.
+    pub compress: bool,
+    /// `ws_no_masking`: ask to send unmasked frames.
+    pub no_masking: bool,
 }
 
 /// What workers tell the leaf dialer thread.

@@ -86,12 +86,26 @@ pub struct LeafInfo {
     /// Leaf URLs of the hub's cluster. A Go leaf refuses an INFO without it (wrong port), so
     /// it is always written.
     pub leafnode_urls: Option<Vec<String>>,
+    /// WebSocket URLs of the hub's cluster: what a leaf node dialing over WebSocket fails
+    /// over to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ws_connect_urls: Vec<String>,
 }
 
 impl LeafInfo {
     /// The `INFO ...` line: one space before CR LF, like Go's leaf INFO.
     pub fn to_line(&self) -> Vec<u8> {
         crate::cluster::wire::json_line(b"INFO ", self, b" \r\n")
+    }
+
+    /// The URLs a leaf node adds to its remote: the WebSocket ones when it dialed over
+    /// WebSocket, else the leaf ones (nats-server `updateLeafNodeURLs`).
+    pub fn failover_urls(&self, websocket: bool) -> Option<Vec<String>> {
+        if websocket {
+            Some(self.ws_connect_urls.clone()).filter(|u| !u.is_empty())
+        } else {
+            self.leafnode_urls.clone()
+        }
     }
 
     /// Whether a soliciting server would take this INFO as a hub's: nats-server refuses one

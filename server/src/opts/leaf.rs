@@ -12,7 +12,7 @@
 //!
 //! `config.rs` hands the block to `Options::config_leafnodes`; the parent module applies the
 //! defaults (`LeafOpts::set_baseline`) and runs `LeafOpts::validate`; `crate::reload`
-//! compares the leaf options of two configs. Websocket remotes, the remote `proxy`,
+//! compares the leaf options of two configs. The remote `proxy`,
 //! `jetstream_cluster_migrate`, `proxy_required` and the leaf write deadline are accepted
 //! and listed in `Options::not_implemented`.
 
@@ -130,7 +130,7 @@ pub struct LeafUser {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteLeafOpts {
     /// `url` / `urls`, in configured order, repeated URLs dropped. Any scheme is accepted as
-    /// nats-server does; `ws`/`wss` mean websocket, which Gannet does not implement.
+    /// nats-server does; `ws`/`wss` mean the hub's WebSocket port (path `/leafnode`).
     pub urls: Vec<LeafUrl>,
     /// `account` / `local`: the local account bound to the connection, as configured; empty
     /// means `$G` (see [`RemoteLeafOpts::local_account`]).
@@ -167,9 +167,9 @@ pub struct RemoteLeafOpts {
     pub isolate: bool,
     /// `request_isolation`: ask the hub to isolate this connection (CONNECT `isolate`).
     pub request_isolation: bool,
-    /// `ws_compression` and its aliases (not implemented).
+    /// `ws_compression` and its aliases: ask a WebSocket hub for permessage-deflate.
     pub ws_compression: bool,
-    /// `ws_no_masking` and its alias (not implemented).
+    /// `ws_no_masking` and its alias: ask a WebSocket hub to take unmasked frames.
     pub ws_no_masking: bool,
     /// `jetstream_cluster_migrate` / `js_cluster_migrate` (not implemented).
     pub jetstream_cluster_migrate: bool,
@@ -1055,9 +1055,6 @@ fn leaf_remotes(
                 continue;
             }
         }
-        if remote.is_websocket() {
-            unimplemented.push("leafnodes.remotes.websocket".into());
-        }
         // nats-server reports at the last key it read.
         let last = fields.iter().last().map_or(&item.pos, |e| &e.value.pos);
         let name = remote.name_text(UserInfo::Plain, false);
@@ -1173,11 +1170,9 @@ fn remote_link_key(
         "request_isolation" => remote.request_isolation = boolean(v)?,
         "ws_compress" | "ws_compression" | "websocket_compress" | "websocket_compression" => {
             remote.ws_compression = boolean(v)?;
-            unimplemented.push("leafnodes.remotes.ws_compression".into());
         }
         "ws_no_masking" | "websocket_no_masking" => {
             remote.ws_no_masking = boolean(v)?;
-            unimplemented.push("leafnodes.remotes.ws_no_masking".into());
         }
         "jetstream_cluster_migrate" | "js_cluster_migrate" => {
             jetstream_cluster_migrate(remote, v, report)?;

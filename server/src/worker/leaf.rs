@@ -325,10 +325,47 @@ impl Worker {
             }
             return;
         };
+        let ws_dial = solicit
+            .as_ref()
+            .and_then(|s| Some((s.websocket?, s.clone())));
+        if let Some((ws, s)) = &ws_dial {
+            conn.ws = Some(Box::new(super::ws::WsState::dialing(
+                &s.addr,
+                ws.compress,
+                ws.no_masking,
+            )));
+        }
+        self.conns.fill(slot, conn);
+        self.start_leaf(slot, solicit, now);
+        match ws_dial {
+            // wss: TLS first; `leaf_tls_established` sends the upgrade request.
+            Some((ws, s)) if ws.tls => {
+                self.leaf_tls_session(slot, now, Some(&s));
+            }
+            Some(_) => self.ws_send_request(slot),
+            None => {}
+        }
+    }
+
+    /// A leaf node dialed the `/leafnode` path of our WebSocket port (the upgrade answered):
+    /// the connection becomes an accepted leaf connection, with the leaf port's INFO and
+    /// authorization and no TLS of its own (nats-server `createLeafNode` with a websocket).
+    pub(super) fn leaf_from_websocket(&mut self, slot: Slot) {
+        self.start_leaf(slot, None, Instant::now());
+    }
+
+    /// Makes the connection in `slot` a leaf connection: accepted (`solicit` is `None`, our
+    /// INFO goes out now) or dialed (waits for the hub's INFO).
+    fn start_leaf(&mut self, slot: Slot, solicit: Option<LeafSolicit>, now: Instant) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let (cid, peer, via_ws) = (conn.cid, conn.peer, conn.ws.is_some());
         let max_control_line = self.rt.limits.max_control_line;
         let mut route = RouteConn::new(max_control_line, None);
         route.parser.dialect = Dialect::Leaf;
         let accepted_tls = solicit.is_none()
+            && !via_ws
             && self
                 .rt
                 .opts
@@ -337,7 +374,7 @@ impl Worker {
                 .is_some_and(|l| l.tls.is_some());
         let (role, deadline, out) = match &solicit {
             None => {
-                conn.nonce = crate::auth::new_nonce();
+                let nonce = crate::auth::new_nonce();
                 route.phase = RoutePhase::AwaitingConnect;
                 let timeout = self
                     .rt
@@ -345,7 +382,11 @@ impl Worker {
                     .leafnodes
                     .as_ref()
                     .map_or(Duration::from_secs(2), |l| l.auth_timeout);
-                let mut info = self.leaf_info(cid, &conn.nonce);
+                let mut info = self.leaf_info(cid, &nonce);
+                info.ws_connect_urls = self.connect_urls_for(true);
+                if let Some(conn) = self.conns.get_mut(slot) {
+                    conn.nonce = nonce;
+                }
                 if accepted_tls {
                     let verify = self
                         .rt
@@ -402,10 +443,12 @@ impl Worker {
             recv_cache: std::collections::HashMap::new(),
             recv_last: None,
         }));
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         conn.route = Some(Box::new(route));
         let at = now + deadline.min(crate::runtime::TIMER_MAX);
         conn.auth_deadline = Some(at);
-        self.conns.fill(slot, conn);
         self.routes.push(slot);
         if !out.is_empty() {
             self.queue_out(slot, &out);
@@ -797,11 +840,12 @@ impl Worker {
                     .and_then(|r| r.leaf.as_deref())
                     .and_then(|l| l.solicit.as_ref())
                     .filter(|s| !s.ignore_discovered)
-                    .map(|s| s.remote);
-                if let (Some(remote), Some(leafs), Some(urls)) =
-                    (solicit, self.shared.leafs(), info.leafnode_urls)
-                {
-                    leafs.tell_dialer(LeafDialMsg::Discovered { remote, urls });
+                    .map(|s| (s.remote, s.websocket.is_some()));
+                if let (Some((remote, ws)), Some(leafs)) = (solicit, self.shared.leafs()) {
+                    let urls = info.failover_urls(ws);
+                    if let Some(urls) = urls {
+                        leafs.tell_dialer(LeafDialMsg::Discovered { remote, urls });
+                    }
                 }
             }
             RoutePhase::AwaitingConnectInfo if info.connect_info => {
@@ -858,7 +902,8 @@ impl Worker {
             return;
         };
         if !solicit.ignore_discovered {
-            if let (Some(leafs), Some(urls)) = (self.shared.leafs(), info.leafnode_urls.clone()) {
+            let urls = info.failover_urls(solicit.websocket.is_some());
+            if let (Some(leafs), Some(urls)) = (self.shared.leafs(), urls) {
                 leafs.tell_dialer(LeafDialMsg::Discovered {
                     remote: solicit.remote,
                     urls,
@@ -914,7 +959,8 @@ impl Worker {
         let cid = conn.cid;
         let at = Instant::now() + CONNECT_INFO_TIMEOUT;
         conn.auth_deadline = Some(at);
-        let with_tls = info.tls_required || solicit.tls_configured;
+        // Over WebSocket, TLS (`wss`) came before the upgrade (nats-server skips it here).
+        let with_tls = solicit.websocket.is_none() && (info.tls_required || solicit.tls_configured);
         self.leaf_apply_hub_perms(slot, &info);
         if with_tls {
             // CONNECT waits for the handshake (`route_tls_established` sends it).
@@ -1019,6 +1065,16 @@ impl Worker {
     /// TLS is up on a leaf connection we dialed: our CONNECT goes out, and the handshake
     /// finishes now if the hub does not answer it with an INFO.
     pub(super) fn leaf_tls_established(&mut self, slot: Slot) {
+        if self
+            .conns
+            .get(slot)
+            .and_then(|c| c.ws.as_ref())
+            .is_some_and(|ws| ws.is_requesting())
+        {
+            // wss: TLS is up; now the WebSocket upgrade, then the hub's INFO in frames.
+            self.ws_send_request(slot);
+            return;
+        }
         let Some(route) = self.conns.get_mut(slot).and_then(|c| c.route.as_mut()) else {
             return;
         };

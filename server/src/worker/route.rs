@@ -1154,7 +1154,10 @@ impl Worker {
         self.stats.out_bytes += payload_bytes;
         let bytes: usize = run.iter().map(|r| r.bytes.len()).sum();
         let mut written = 0;
-        if bytes >= DIRECT_WRITE_MIN_BYTES && conn.tls.is_none() && conn.out.pending() == 0 {
+        // Only a plain TCP socket takes the bytes as they are: TLS and WebSocket connections
+        // wrap them at the flush.
+        let plain = conn.tls.is_none() && conn.ws.is_none();
+        if bytes >= DIRECT_WRITE_MIN_BYTES && plain && conn.out.pending() == 0 {
             written = write_run(&mut conn.sock, run);
             if written > 0 {
                 conn.stalled_since = None;

@@ -36,10 +36,44 @@ const UPGRADE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 enum Phase {
     /// Reading the HTTP upgrade request.
     Upgrading { head: Vec<u8> },
+    /// A leaf node dialing a hub: the upgrade request waits for the TLS handshake (`wss`).
+    Requesting { dial: WsDial, request: Vec<u8> },
+    /// A leaf node dialing a hub: the request went out; reading the hub's answer.
+    AwaitingAnswer { dial: WsDial, head: Vec<u8> },
     /// Frames both ways.
     Open { decoder: Decoder },
     /// A close frame went out (an answer, or a refused upgrade): nothing more is read.
     Closed,
+}
+
+/// One frame onto `framed`, masked with a fresh key when `mask`.
+fn push_frame(
+    framed: &mut Outbound,
+    mask: bool,
+    opcode: u8,
+    compressed: bool,
+    payload: &[u8],
+    pool: &mut ChunkPool,
+) {
+    let mut frame = Vec::with_capacity(payload.len() + 14);
+    if mask {
+        frames::write_masked_frame(&mut frame, opcode, compressed, payload, rand::random());
+    } else {
+        frames::write_header(&mut frame, opcode, compressed, payload.len());
+        frame.extend_from_slice(payload);
+    }
+    framed.push(&frame, pool);
+}
+
+/// What a leaf node dialing a hub's WebSocket port asked for.
+#[derive(Debug, Clone)]
+pub struct WsDial {
+    /// The `Sec-WebSocket-Key` sent.
+    key: String,
+    /// `ws_compression`.
+    compress: bool,
+    /// `ws_no_masking`.
+    no_masking: bool,
 }
 
 /// A WebSocket connection's state beside its [`super::conn::Conn`].
@@ -59,6 +93,8 @@ pub struct WsState {
     pub admission: Admission,
     /// A proxy's `X-Forwarded-For` client address, for log lines.
     pub forwarded_ip: Option<std::net::IpAddr>,
+    /// Our frames are masked: we dialed (a leaf node), unless the hub granted no masking.
+    mask_write: bool,
 }
 
 impl WsState {
@@ -66,6 +102,7 @@ impl WsState {
         WsState {
             admission,
             forwarded_ip: None,
+            mask_write: false,
             phase: Phase::Upgrading { head: Vec::new() },
             framed: Outbound::default(),
             deflate: false,
@@ -74,6 +111,41 @@ impl WsState {
             close_sent: false,
             cookies: Cookies::default(),
         }
+    }
+
+    /// A leaf node's side of a connection to a hub's WebSocket port: the upgrade request,
+    /// sent at once or, for `wss`, after the TLS handshake ([`Worker::ws_send_request`]).
+    pub fn dialing(host_port: &str, compress: bool, no_masking: bool) -> WsState {
+        let key = websocket::new_key();
+        let request = websocket::leaf_request(host_port, &key, compress, no_masking);
+        let mut ws = WsState::new(Admission::Counted);
+        ws.mask_write = true;
+        ws.phase = Phase::Requesting {
+            dial: WsDial {
+                key,
+                compress,
+                no_masking,
+            },
+            request,
+        };
+        ws
+    }
+
+    /// A dialing leaf node's upgrade request has not gone out yet.
+    pub fn is_requesting(&self) -> bool {
+        matches!(self.phase, Phase::Requesting { .. })
+    }
+
+    /// One frame on the wire queue, masked when we are the dialing side.
+    fn push_frame(&mut self, opcode: u8, compressed: bool, payload: &[u8], pool: &mut ChunkPool) {
+        push_frame(
+            &mut self.framed,
+            self.mask_write,
+            opcode,
+            compressed,
+            payload,
+            pool,
+        );
     }
 
     /// Output waits on the wire queue.
@@ -105,6 +177,8 @@ impl WsState {
             if self.deflate && data.len() > websocket::COMPRESS_THRESHOLD {
                 let packed = websocket::deflate(&data);
                 self.push_compressed(&packed, &mut header, pool);
+            } else if self.mask_write {
+                self.push_frame(frames::OP_BINARY, false, &data, pool);
             } else {
                 header.clear();
                 frames::write_header(&mut header, frames::OP_BINARY, false, data.len());
@@ -117,6 +191,11 @@ impl WsState {
     /// One compressed message: a single frame, or for browsers other than Safari a first
     /// frame and continuations of at most 4 KiB (nats-server's browser workaround).
     fn push_compressed(&mut self, packed: &[u8], header: &mut Vec<u8>, pool: &mut ChunkPool) {
+        if self.mask_write {
+            // A leaf node's message: one masked frame.
+            self.push_frame(frames::OP_BINARY, true, packed, pool);
+            return;
+        }
         let piece = if self.browser && !self.safari {
             websocket::BROWSER_FRAME_MAX
         } else {
@@ -148,6 +227,12 @@ impl WsState {
         self.close_sent = true;
         let mut frame = Vec::with_capacity(2 + 2 + reason.len());
         frames::write_close(&mut frame, code, reason);
+        if self.mask_write {
+            // Re-framed masked: the same payload after write_close's 2-byte header.
+            let payload = frame[2..].to_vec();
+            self.push_frame(frames::OP_CLOSE, false, &payload, pool);
+            return;
+        }
         self.framed.push(&frame, pool);
     }
 }
@@ -283,8 +368,81 @@ impl Worker {
                 head.extend_from_slice(bytes);
                 self.ws_try_upgrade(slot);
             }
+            Phase::AwaitingAnswer { head, .. } => {
+                head.extend_from_slice(bytes);
+                self.ws_take_answer(slot);
+            }
             Phase::Open { .. } => self.ws_frames(slot, bytes),
-            Phase::Closed => {}
+            Phase::Requesting { .. } | Phase::Closed => {}
+        }
+    }
+
+    /// Sends a dialing leaf node's upgrade request (at once, or after the TLS handshake).
+    pub(super) fn ws_send_request(&mut self, slot: Slot) {
+        let Some(ws) = self.conns.get_mut(slot).and_then(|c| c.ws.as_mut()) else {
+            return;
+        };
+        let phase = std::mem::replace(&mut ws.phase, Phase::Closed);
+        ws.phase = match phase {
+            Phase::Requesting { dial, request } => {
+                ws.framed.push(&request, &mut self.chunks);
+                Phase::AwaitingAnswer {
+                    dial,
+                    head: Vec::new(),
+                }
+            }
+            other => other,
+        };
+        self.mark_dirty(slot);
+    }
+
+    /// The hub's answer to a leaf node's upgrade request, once its head is complete: frames
+    /// from then on (nats-server `leafNodeSolicitWSConnection`).
+    fn ws_take_answer(&mut self, slot: Slot) {
+        let max_payload = self.rt.limits.max_payload;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let Some(ws) = conn.ws.as_mut() else {
+            return;
+        };
+        let Phase::AwaitingAnswer { dial, head } = &mut ws.phase else {
+            return;
+        };
+        let Some(end) = websocket::head_end(head) else {
+            if head.len() > websocket::HEAD_MAX_BYTES {
+                ws.phase = Phase::Closed;
+                self.mark_close(slot, ClosedReason::ReadError);
+            }
+            return;
+        };
+        let head = std::mem::take(head);
+        match websocket::check_answer(&head[..end], &dial.key, dial.compress, dial.no_masking) {
+            Ok(answer) => {
+                ws.deflate = answer.deflate;
+                ws.mask_write = !answer.no_masking;
+                let compressed_max = (8 * max_payload).min(64 << 20);
+                ws.phase = Phase::Open {
+                    decoder: Decoder::new(answer.deflate, false, compressed_max),
+                };
+                crate::debug!(
+                    "{} - Leafnode compression={} masking={}",
+                    conn.peer,
+                    answer.deflate,
+                    ws.mask_write
+                );
+                if end < head.len() {
+                    self.ws_frames(slot, &head[end..]);
+                }
+            }
+            Err(why) => {
+                log::error(&format!(
+                    "{} - Error soliciting websocket connection: {why}",
+                    conn.peer
+                ));
+                ws.phase = Phase::Closed;
+                self.mark_close(slot, ClosedReason::ReadError);
+            }
         }
     }
 
@@ -340,6 +498,10 @@ impl Worker {
                 ws.safari = up.safari;
                 ws.cookies = up.cookies;
                 ws.forwarded_ip = up.forwarded_ip;
+                if up.leaf {
+                    self.ws_leaf_upgraded(slot);
+                    return;
+                }
                 let over_limit = ws.admission == Admission::OverLimit;
                 let info = self.initial_info(slot, false);
                 self.queue_out(slot, &info);
@@ -362,6 +524,31 @@ impl Worker {
                 self.mark_close(slot, ClosedReason::ProtocolViolation);
             }
         }
+    }
+
+    /// The upgrade was for `/leafnode`: a leaf connection if this server has a leaf
+    /// listener, else closed after the 101 without a word (nats-server does the same).
+    fn ws_leaf_upgraded(&mut self, slot: Slot) {
+        let has_leaf = self.rt.opts.leafnodes.as_ref().is_some_and(|l| l.port != 0);
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let Some(ws) = conn.ws.as_mut() else {
+            return;
+        };
+        if !has_leaf {
+            log::error("Not configured to accept leaf node connections");
+            ws.phase = Phase::Closed;
+            self.mark_close(slot, ClosedReason::ReadError);
+            return;
+        }
+        // No longer a client: give back what the accept took (a leaf connection is not
+        // counted, and closes as one).
+        match std::mem::replace(&mut ws.admission, Admission::Counted) {
+            Admission::Counted => self.shared.client_closed(),
+            Admission::OverLimit => self.shared.ws_over_limit_end(),
+        }
+        self.leaf_from_websocket(slot);
     }
 
     /// After INFO, a client past `max_connections` gets the `-ERR` and a close frame (1008),
@@ -412,10 +599,15 @@ impl Worker {
             for control in controls.drain(..) {
                 match control {
                     Control::Ping(payload) => {
-                        let mut frame = Vec::with_capacity(2 + payload.len());
-                        frames::write_header(&mut frame, frames::OP_PONG, false, payload.len());
-                        frame.extend_from_slice(&payload);
-                        ws.framed.push(&frame, &mut self.chunks);
+                        let mask = ws.mask_write;
+                        push_frame(
+                            &mut ws.framed,
+                            mask,
+                            frames::OP_PONG,
+                            false,
+                            &payload,
+                            &mut self.chunks,
+                        );
                     }
                     Control::Pong => {}
                     Control::Close { code, reason } => client_close = Some((code, reason)),
@@ -435,9 +627,7 @@ impl Worker {
             ws.frame_output(&mut conn.out, &mut self.chunks);
             if code == frames::CLOSE_NO_STATUS {
                 ws.close_sent = true;
-                let mut frame = Vec::new();
-                frames::write_header(&mut frame, frames::OP_CLOSE, false, 0);
-                ws.framed.push(&frame, &mut self.chunks);
+                ws.push_frame(frames::OP_CLOSE, false, &[], &mut self.chunks);
             } else {
                 ws.push_close(code, &reason, &mut self.chunks);
             }

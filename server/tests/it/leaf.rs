@@ -712,3 +712,92 @@ fn account_ping_crosses_a_leaf() {
         }
     }
 }
+
+/// A hub whose WebSocket port (`ws://`, or `wss://` with `tls_block`) takes leaf nodes on
+/// `/leafnode`, and a leaf dialing it there with `remote_extra`.
+fn ws_pair(tls_block: &str, remote_extra: &str) -> (NodeConfig, NodeConfig) {
+    let ws_port = crate::util::cluster::free_port();
+    let (scheme, tls) = if tls_block.is_empty() {
+        ("ws", "no_tls: true".to_string())
+    } else {
+        ("wss", tls_block.to_string())
+    };
+    let hub = hub_config("wshub").extra(&format!(
+        "websocket {{ host: 127.0.0.1, port: {ws_port}, {tls} }}"
+    ));
+    let leaf = NodeConfig::new("wsleaf").no_cluster().extra(&format!(
+        "leafnodes {{\n  reconnect: \"200ms\"\n  remotes: [ {{ url: \"{scheme}://leaf:leaf@127.0.0.1:{ws_port}\", account: A {remote_extra} {} }} ]\n}}",
+        if tls_block.is_empty() {
+            String::new()
+        } else {
+            format!(", {tls_block}")
+        }
+    ));
+    (hub, leaf)
+}
+
+/// Leaf connections over the hub's WebSocket port: plain, with compression and unmasked
+/// frames asked for, and over `wss://`; gannet on both ends, and with nats-server 2.15.1 on
+/// either end.
+#[test]
+fn leaf_connections_over_websocket() {
+    let mut pairs = vec![(bin(), bin())];
+    if let Some(reference) = require_reference() {
+        pairs.push((bin(), reference.clone()));
+        pairs.push((reference, bin()));
+    }
+    let certs = crate::cluster::RouteCerts::new();
+    for (hub_bin, leaf_bin) in &pairs {
+        for (tls, extra) in [
+            (String::new(), ""),
+            (String::new(), ", ws_compression: true, ws_no_masking: true"),
+            (certs.block(), ""),
+        ] {
+            let (hub_cfg, leaf_cfg) = ws_pair(&tls, extra);
+            let (hub, leaf) = link(hub_cfg, hub_bin, leaf_cfg, leaf_bin);
+            traffic_crosses(&hub, &leaf);
+            let big = "x".repeat(100_000);
+            let (mut h, mut l) = (hub.client(), leaf.client());
+            h.sub("big.ws", 1);
+            h.sync();
+            await_delivery(&mut l, &mut h, "big.ws");
+            l.publish("big.ws", &big);
+            let m = h.next_msg(5 * SEC).unwrap_or_else(|| {
+                panic!(
+                    "a 100 KB message crossed ({hub_bin} <- {leaf_bin} {extra});\nhub log:\n{}\nleaf log:\n{}",
+                    hub.server.log.lock().unwrap(),
+                    leaf.server.log.lock().unwrap()
+                )
+            });
+            assert_eq!(
+                m.payload.len(),
+                big.len(),
+                "{hub_bin} <- {leaf_bin} {extra}"
+            );
+            leafz_describes(&hub, &leaf);
+        }
+    }
+}
+
+/// `/leafnode` on a server without a leaf listener: upgraded, then closed; clients on the
+/// same port are unaffected.
+#[test]
+fn websocket_leaf_without_a_leaf_listener() {
+    let ws_port = crate::util::cluster::free_port();
+    let hub_cfg = NodeConfig::new("nolisten").no_cluster().extra(&format!(
+        "websocket {{ host: 127.0.0.1, port: {ws_port}, no_tls: true }}"
+    ));
+    let hub = Node::gannet(hub_cfg);
+    let leaf_cfg = NodeConfig::new("wsleaf").no_cluster().extra(&format!(
+        "leafnodes {{ reconnect: \"200ms\", remotes: [ {{ url: \"ws://127.0.0.1:{ws_port}\" }} ] }}"
+    ));
+    let leaf = Node::gannet(leaf_cfg);
+    assert!(
+        hub.server
+            .wait_log("Not configured to accept leaf node connections", 5 * SEC),
+        "{}",
+        hub.server.log.lock().unwrap()
+    );
+    assert_eq!(hub.get_json("/leafz")["leafnodes"], 0);
+    assert_eq!(leaf.get_json("/leafz")["leafnodes"], 0);
+}

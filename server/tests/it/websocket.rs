@@ -642,3 +642,32 @@ fn forwarded_for_in_log_lines() {
         .unwrap_or_default();
     assert!(line.contains(" - wid:"), "{line}");
 }
+
+/// Messages of 16 KiB and more (written straight from the batch to a plain socket) reach a
+/// WebSocket client in frames too.
+#[test]
+fn large_messages_are_framed() {
+    let (s, port, _) = ws_server("", "");
+    let (head, mut sock) = upgrade(port, "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "\r\n");
+    sock.write_all(&frame(
+        0x82,
+        b"CONNECT {\"verbose\":false}\r\nSUB big 1\r\nPING\r\n",
+    ))
+    .unwrap();
+    read_until(&mut sock, &mut buf, "PONG\r\n");
+    let mut publisher = crate::util::Conn::setup(&s);
+    let payload = "y".repeat(100_000);
+    publisher.send(
+        format!(
+            "CONNECT {{\"verbose\":false}}\r\nPUB big {}\r\n{payload}\r\nPING\r\n",
+            payload.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(publisher.read_line(5 * SEC), "PONG");
+    let got = read_until(&mut sock, &mut buf, &format!("{payload}\r\n"));
+    assert_eq!(got, format!("MSG big 1 {}\r\n{payload}\r\n", payload.len()));
+}
