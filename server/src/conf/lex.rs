@@ -743,7 +743,7 @@ impl<'a> Lexer<'a> {
             }
             ']' => Some(State::ArrayEnd),
             _ => self.error(format!(
-                "Expected an array value terminator ',' or an array terminator ']', \
+                "Expected an array value terminator \",\" or an array terminator \"]\", \
                  but got '{}' instead.",
                 show(r)
             )),
@@ -866,7 +866,8 @@ impl<'a> Lexer<'a> {
             return Some(State::MapValue);
         }
         match r {
-            ',' => self.error("Unexpected map value terminator ','.".to_string()),
+            // Go's %q of the terminator: double quotes (checked against 2.15.1 and 2.9.10).
+            ',' => self.error("Unexpected map value terminator \",\".".to_string()),
             '}' => {
                 self.ignore();
                 Some(State::MapEnd)
@@ -906,7 +907,7 @@ impl<'a> Lexer<'a> {
                 Some(State::MapEnd)
             }
             _ => self.error(format!(
-                "Expected a map value terminator ',' or a map terminator '}}', \
+                "Expected a map value terminator \",\" or a map terminator \"}}\", \
                  but got '{}' instead.",
                 show(r)
             )),
@@ -1582,7 +1583,7 @@ mod tests {
             kinds("a = [1 2]")[3],
             item(
                 Error,
-                "Expected an array value terminator ',' or an array terminator ']', but got '2' instead."
+                "Expected an array value terminator \",\" or an array terminator \"]\", but got '2' instead."
             )
         );
         assert_eq!(
@@ -1626,12 +1627,12 @@ mod tests {
             kinds("m {user: c password: d}")[4],
             item(
                 Error,
-                "Expected a map value terminator ',' or a map terminator '}', but got 'p' instead."
+                "Expected a map value terminator \",\" or a map terminator \"}\", but got 'p' instead."
             )
         );
         assert_eq!(
             kinds("m {a: , b: 2}")[3],
-            item(Error, "Unexpected map value terminator ','.")
+            item(Error, "Unexpected map value terminator \",\".")
         );
     }
 

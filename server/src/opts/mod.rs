@@ -765,7 +765,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             load(&flags(&["-c", name])).unwrap_err().to_string(),
-            "Parse error on line 3: 'Expected a map value terminator ',' or a map terminator '}', but got 'p' instead.'"
+            "Parse error on line 3: 'Expected a map value terminator \",\" or a map terminator \"}\", but got 'p' instead.'"
         );
         std::fs::write(&file, "port: 4333\nfoo: 1\n").unwrap();
         assert_eq!(

@@ -494,3 +494,38 @@ fn absurd_durations_do_not_break_timers() {
     c.send(b"CONNECT {\"verbose\":false,\"auth_token\":\"t\"}\r\nSUB a 1\r\nPUB a 1\r\nx\r\n");
     assert_eq!(c.sync(), "MSG a 1 1\r\nx\r\n");
 }
+
+/// The config lexer's errors word the terminators as nats-server does (Go's `%q`: double
+/// quotes), byte for byte after `Parse error on line 1: `.
+#[test]
+fn config_syntax_errors_as_nats_server() {
+    let dir = util::temp_dir();
+    let conf = dir.join("syntax.conf");
+    let cases = [
+        (
+            "a { b: 1 c: 2 }",
+            "'Expected a map value terminator \",\" or a map terminator \"}\", but got 'c' instead.'",
+        ),
+        (
+            "a: [1 2]",
+            "'Expected an array value terminator \",\" or an array terminator \"]\", but got '2' instead.'",
+        ),
+        ("a { b: , }", "'Unexpected map value terminator \",\".'"),
+        ("a: [1,,2]", "'Unexpected array value terminator ','.'"),
+        (
+            "max_payload: 100 max_connections: 5",
+            "'Expected a top-level value to end with a new line, comment or EOF, but got 'm' instead.'",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&conf, format!("{text}\n")).unwrap();
+        let out = util::run_to_exit(&["-t", "-c", conf.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{text}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("Parse error on line 1: {want}")),
+            "{text}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

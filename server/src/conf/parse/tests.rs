@@ -191,7 +191,7 @@ fn positions_point_at_keys() {
 fn parse_errors_have_line_numbers() {
     assert_eq!(
             error("port = 4222\nauthorization {user: c password: d}\n"),
-            "Parse error on line 2: 'Expected a map value terminator ',' or a map terminator '}', but got 'p' instead.'"
+            "Parse error on line 2: 'Expected a map value terminator \",\" or a map terminator \"}\", but got 'p' instead.'"
         );
     assert_eq!(
             error("a = \"\\q\""),
