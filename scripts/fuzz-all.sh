@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(parse_client parse_chunked parse_route connect_json config jwt http_head go_text)
+  targets=(parse_client parse_chunked parse_route connect_json config jwt http_head go_text websocket)
 fi
 
 seed_dir() {

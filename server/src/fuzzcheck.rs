@@ -57,3 +57,72 @@ pub fn go_text(data: &[u8]) {
     let _ = crate::opts::leaf::LeafUrl::parse(&text).map(|u| (u.to_string(), u.host_port()));
     let _ = crate::opts::gateway::GatewayUrl::parse(&text).map(|u| u.host_port());
 }
+
+/// The WebSocket port's input: the upgrade request (and a hub's answer to a dialing leaf
+/// node), then frames. The first byte picks the decoder's settings and how the frames are cut
+/// into reads; decoding in one piece and in reads must agree, and a read is always taken
+/// (a decoder that took nothing would stall the connection).
+pub fn websocket(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let opts = crate::opts::WebsocketOpts {
+        port: 1,
+        no_tls: true,
+        compression: mode & 1 != 0,
+        same_origin: mode & 2 != 0,
+        ..crate::opts::WebsocketOpts::default()
+    };
+    let _ = crate::websocket::upgrade(rest, &opts, mode & 4 != 0);
+    let _ = crate::websocket::check_answer(rest, "dGhlIHNhbXBsZSBub25jZQ==", true, true);
+    let (deflate, masked) = (mode & 1 != 0, mode & 8 == 0);
+    let whole = ws_decode(rest, deflate, masked, rest.len().max(1));
+    let step = usize::from(mode >> 4) + 1;
+    let cut = ws_decode(rest, deflate, masked, step);
+    assert_eq!(whole, cut, "decoding in reads of {step} bytes differs");
+}
+
+/// The data, controls and error the frame decoder makes of `input` fed `step` bytes at a
+/// time, inflating compressed messages in place as the worker does.
+fn ws_decode(input: &[u8], deflate: bool, masked: bool, step: usize) -> WsDecoded {
+    use protocol::ws::{Control, Decoder};
+    const MAX_PAYLOAD: usize = 64 * 1024;
+    let mut decoder = Decoder::new(deflate, masked, 8 * MAX_PAYLOAD);
+    let mut out = WsDecoded::default();
+    let mut controls = Vec::new();
+    for piece in input.chunks(step) {
+        let mut at = 0;
+        while at < piece.len() {
+            match decoder.decode(&piece[at..], &mut out.data, &mut controls) {
+                Ok(0) => panic!("the decoder took nothing of {} bytes", piece.len() - at),
+                Ok(n) => at += n,
+                Err(e) => {
+                    out.error = Some(e.reason);
+                    return out;
+                }
+            }
+            for control in controls.drain(..) {
+                match control {
+                    Control::Compressed(packed) => {
+                        if let Err(why) =
+                            crate::websocket::inflate(packed, MAX_PAYLOAD, &mut out.data)
+                        {
+                            out.error = Some(why);
+                            return out;
+                        }
+                    }
+                    other => out.controls.push(other),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What [`ws_decode`] made of a stream.
+#[derive(Debug, Default, PartialEq)]
+struct WsDecoded {
+    data: Vec<u8>,
+    controls: Vec<protocol::ws::Control>,
+    error: Option<String>,
+}

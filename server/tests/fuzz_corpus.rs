@@ -63,3 +63,10 @@ fn go_text_corpus() {
         gannet::fuzzcheck::go_text(&data);
     }
 }
+
+#[test]
+fn websocket_corpus() {
+    for (_, data) in corpus("websocket") {
+        gannet::fuzzcheck::websocket(&data);
+    }
+}
