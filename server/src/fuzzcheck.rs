@@ -93,14 +93,16 @@ fn ws_decode(input: &[u8], deflate: bool, masked: bool, step: usize) -> WsDecode
     for piece in input.chunks(step) {
         let mut at = 0;
         while at < piece.len() {
-            match decoder.decode(&piece[at..], &mut out.data, &mut controls) {
+            let decoded = decoder.decode(&piece[at..], &mut out.data, &mut controls);
+            // What came before an error is still handled, as the worker does.
+            let failed = match decoded {
                 Ok(0) => panic!("the decoder took nothing of {} bytes", piece.len() - at),
-                Ok(n) => at += n,
-                Err(e) => {
-                    out.error = Some(e.reason);
-                    return out;
+                Ok(n) => {
+                    at += n;
+                    None
                 }
-            }
+                Err(e) => Some(e.reason),
+            };
             for control in controls.drain(..) {
                 match control {
                     Control::Compressed(packed) => {
@@ -113,6 +115,10 @@ fn ws_decode(input: &[u8], deflate: bool, masked: bool, step: usize) -> WsDecode
                     }
                     other => out.controls.push(other),
                 }
+            }
+            if failed.is_some() {
+                out.error = failed;
+                return out;
             }
         }
     }
