@@ -82,7 +82,16 @@ fn bcrypt_check_does_not_stall_the_worker() {
         "bcrypt client answered before the fast one: {:?}",
         String::from_utf8_lossy(&early)
     );
-    assert_eq!(slow.read_line(30 * SEC), "PONG");
+    // The server's first PING (about 2 s after CONNECT, nats-server too) may come first when
+    // the check is slow on a loaded machine.
+    let mut line = slow.read_line(30 * SEC);
+    for _ in 0..3 {
+        if line != "PING" {
+            break;
+        }
+        line = slow.read_line(30 * SEC);
+    }
+    assert_eq!(line, "PONG");
 }
 
 #[test]

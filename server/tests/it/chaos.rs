@@ -222,10 +222,25 @@ fn converge(nodes: &[&Node], label: &str) -> Duration {
         if missing.is_empty() {
             return start.elapsed();
         }
-        assert!(
-            start.elapsed() < RECOVERY_BOUND,
-            "{label}: no full mesh within {RECOVERY_BOUND:?}: {missing:?}"
-        );
+        if start.elapsed() >= RECOVERY_BOUND {
+            // The route lines of every log, to tell which side gave up on which dial.
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| {
+                    let log = n.server.log.lock().unwrap();
+                    let routes: Vec<&str> = log
+                        .lines()
+                        .filter(|l| l.contains("rid:") || l.contains("oute"))
+                        .collect();
+                    let from = routes.len().saturating_sub(40);
+                    format!("== {}\n{}", n.name(), routes[from..].join("\n"))
+                })
+                .collect();
+            panic!(
+                "{label}: no full mesh within {RECOVERY_BOUND:?}: {missing:?}\n{}",
+                logs.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
