@@ -199,14 +199,20 @@ pub fn leaf_request(host_port: &str, key: &str, compress: bool, no_masking: bool
     let mut out = format!(
         "GET {LEAF_PATH} HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
     );
-    if compress {
+    push_options(&mut out, compress, no_masking);
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// The header lines of the two options both sides state the same way: permessage-deflate
+/// without context takeover, and NATS's unmasked frames.
+fn push_options(out: &mut String, deflate: bool, no_masking: bool) {
+    if deflate {
         out.push_str("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n");
     }
     if no_masking {
         out.push_str("Nats-No-Masking: true\r\n");
     }
-    out.push_str("\r\n");
-    out.into_bytes()
 }
 
 /// A random `Sec-WebSocket-Key`: 16 bytes, base64.
@@ -292,12 +298,7 @@ fn response_101(key: &str, deflate: bool, no_masking: bool, extra: &[(String, St
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
     );
-    if deflate {
-        out.push_str("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n");
-    }
-    if no_masking {
-        out.push_str("Nats-No-Masking: true\r\n");
-    }
+    push_options(&mut out, deflate, no_masking);
     for (name, value) in extra {
         out.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -152,6 +152,18 @@ fn upgrade(port: u16, extra: &str) -> (String, TcpStream) {
     (head, sock)
 }
 
+/// A WebSocket client of `port` past its upgrade and INFO that sent `ops` (ending in PING)
+/// in one frame and got the PONG; its socket and read buffer.
+fn logged_in(port: u16, ops: &[u8]) -> (TcpStream, Vec<u8>) {
+    let (head, mut sock) = upgrade(port, "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut buf = Vec::new();
+    read_until(&mut sock, &mut buf, "\r\n");
+    sock.write_all(&frame(0x82, ops)).unwrap();
+    read_until(&mut sock, &mut buf, "PONG\r\n");
+    (sock, buf)
+}
+
 /// Reads an HTTP response head (up to the blank line) byte by byte.
 fn read_head(sock: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -411,15 +423,10 @@ fn compression_both_ways() {
 #[test]
 fn monitoring_shows_websocket_clients() {
     let (_s, port, http) = ws_server("", "");
-    let (_, mut sock) = upgrade(port, "");
-    let mut buf = Vec::new();
-    read_until(&mut sock, &mut buf, "\r\n");
-    sock.write_all(&frame(
-        0x82,
+    let (_sock, _) = logged_in(
+        port,
         b"CONNECT {\"verbose\":false,\"name\":\"wsc\"}\r\nPING\r\n",
-    ))
-    .unwrap();
-    read_until(&mut sock, &mut buf, "PONG\r\n");
+    );
     let (_, _, body) = crate::monitor::get(http, "/connz");
     let connz: serde_json::Value = serde_json::from_str(&body).unwrap();
     let conn = &connz["connections"][0];
@@ -455,13 +462,7 @@ fn upgrade_flood() {
     for _ in 0..BAD {
         assert_eq!(status_of(port, &bad), 400);
     }
-    let (head, mut sock) = upgrade(port, "");
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let mut buf = Vec::new();
-    read_until(&mut sock, &mut buf, "\r\n");
-    sock.write_all(&frame(0x82, b"CONNECT {\"verbose\":false}\r\nPING\r\n"))
-        .unwrap();
-    assert_eq!(read_until(&mut sock, &mut buf, "PONG\r\n"), "PONG\r\n");
+    let _served = logged_in(port, b"CONNECT {\"verbose\":false}\r\nPING\r\n");
     for (n, t) in stalled.iter_mut().enumerate() {
         t.set_read_timeout(Some(5 * SEC)).unwrap();
         let mut rest = Vec::new();
@@ -648,16 +649,10 @@ fn forwarded_for_in_log_lines() {
 #[test]
 fn large_messages_are_framed() {
     let (s, port, _) = ws_server("", "");
-    let (head, mut sock) = upgrade(port, "");
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let mut buf = Vec::new();
-    read_until(&mut sock, &mut buf, "\r\n");
-    sock.write_all(&frame(
-        0x82,
+    let (mut sock, mut buf) = logged_in(
+        port,
         b"CONNECT {\"verbose\":false}\r\nSUB big 1\r\nPING\r\n",
-    ))
-    .unwrap();
-    read_until(&mut sock, &mut buf, "PONG\r\n");
+    );
     let mut publisher = crate::util::Conn::setup(&s);
     let payload = "y".repeat(100_000);
     publisher.send(
