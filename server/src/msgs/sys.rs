@@ -126,7 +126,10 @@ pub enum SysEvent {
 #[derive(Debug, Clone)]
 pub struct SysHandle {
     account: &'static Account,
-    tx: Sender<SysEvent>,
+    /// Boxed: the channel's slots are allocated (and touched) up front, so a slot the size
+    /// of the largest event would cost tens of MB of RSS for a queue that is nearly always
+    /// empty.
+    tx: Sender<Box<SysEvent>>,
     dropped: Arc<AtomicU64>,
     /// Accounts that already have their system-request entries.
     served: Arc<Mutex<HashSet<String>>>,
@@ -134,7 +137,7 @@ pub struct SysHandle {
 
 impl SysHandle {
     /// The handle of a system thread serving `account` and reading `tx`'s channel.
-    pub fn new(account: &'static Account, tx: Sender<SysEvent>) -> SysHandle {
+    pub fn new(account: &'static Account, tx: Sender<Box<SysEvent>>) -> SysHandle {
         SysHandle {
             account,
             tx,
@@ -170,7 +173,7 @@ impl SysHandle {
             account: account.to_string(),
             done,
         };
-        if self.tx.try_send(event).is_err() {
+        if self.tx.try_send(Box::new(event)).is_err() {
             return Err("eventing shut down".into());
         }
         match answer.recv_timeout(timeout) {
@@ -195,7 +198,7 @@ impl SysHandle {
         let (ack, done) = crossbeam_channel::bounded(1);
         if self
             .tx
-            .send_timeout(SysEvent::Shutdown { ack }, wait)
+            .send_timeout(Box::new(SysEvent::Shutdown { ack }), wait)
             .is_ok()
         {
             let _ = done.recv_timeout(wait);
@@ -204,7 +207,7 @@ impl SysHandle {
 
     /// Reports an event without waiting.
     pub fn report(&self, event: SysEvent) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(event) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Box::new(event)) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -122,11 +122,11 @@ fn subscribe_services(shared: &Shared, system: &'static Account) {
 
 /// The system thread: waits for the next fact or timer, does the timers' work that is due,
 /// then hands the fact to its handler. Ends when every handle is gone or the server is.
-fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<SysEvent>) {
+fn run(shared: Weak<Shared>, system: &'static Account, rx: Receiver<Box<SysEvent>>) {
     let mut t = SysThread::new(shared, system);
     loop {
         let event = match rx.recv_deadline(t.next_deadline()) {
-            Ok(event) => Some(event),
+            Ok(event) => Some(*event),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
