@@ -116,18 +116,22 @@ fn leading_int(digits: &str) -> Option<u64> {
     Some(value)
 }
 
-/// The fraction digits of a duration component, as a value and a scale;
-/// digits beyond what fits are ignored.
+/// The fraction digits of a duration component, as a value and a scale; digits beyond
+/// what fits are ignored (Go's `leadingFraction`: it stops once the value passes
+/// (2^63 - 1) / 10, before multiplying).
 fn leading_fraction(digits: &str) -> (u64, f64) {
+    const STOP_ABOVE: u64 = ((1 << 63) - 1) / 10;
     let (mut value, mut scale) = (0_u64, 1.0_f64);
     for d in digits.bytes() {
-        match value.checked_mul(10).map(|v| v + u64::from(d - b'0')) {
-            Some(next) if next <= 1 << 63 => {
-                value = next;
-                scale *= 10.0;
-            }
-            _ => break,
+        if value > STOP_ABOVE {
+            break;
         }
+        let next = value * 10 + u64::from(d - b'0');
+        if next > 1 << 63 {
+            break;
+        }
+        value = next;
+        scale *= 10.0;
     }
     (value, scale)
 }
@@ -330,6 +334,25 @@ pub fn go_quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `go_text` fuzz target: a fraction whose value times ten plus the next
+    /// digit passed 2^64 overflowed (a panic with overflow checks, a fraction of 0 without).
+    /// Go stops taking digits there; `time.ParseDuration` gives 184.46744ms for this.
+    #[test]
+    fn long_fractions_stop_where_go_stops() {
+        assert_eq!(
+            parse_go_duration("0.18446744073709551616s"),
+            Ok(184_467_440)
+        );
+        assert_eq!(
+            parse_go_duration(".000000000000018446744073709551616s"),
+            Ok(0)
+        );
+        assert_eq!(
+            parse_go_duration("1.99999999999999999999999h"),
+            Ok(7_200_000_000_000)
+        );
+    }
 
     #[test]
     fn go_durations() {
