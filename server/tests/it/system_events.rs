@@ -12,10 +12,15 @@ system_account: SYS
 
 /// Reads MSG frames for `wait` and returns (subject, parsed JSON body) pairs.
 fn events(c: &mut Conn, wait: Duration) -> Vec<(String, serde_json::Value)> {
+    events_until(c, wait, "")
+}
+
+/// [`events`], returning early once a message on `subject` came (never for "").
+fn events_until(c: &mut Conn, wait: Duration, subject: &str) -> Vec<(String, serde_json::Value)> {
     let end = Instant::now() + wait;
-    let mut out = Vec::new();
+    let mut out: Vec<(String, serde_json::Value)> = Vec::new();
     let mut buf = Vec::new();
-    while Instant::now() < end {
+    while Instant::now() < end && !out.iter().any(|(s, _)| !subject.is_empty() && s == subject) {
         buf.extend(c.drain_for(Duration::from_millis(50)));
         while let Some(nl) = buf.windows(2).position(|w| w == b"\r\n") {
             let line = String::from_utf8_lossy(&buf[..nl]).to_string();
@@ -671,7 +676,8 @@ fn profilez_returns_a_cpu_profile() {
         )
         .as_bytes(),
     );
-    let got = events(&mut admin, Duration::from_millis(2500));
+    // 300 ms of sampling, then the profile is built: seconds on a loaded machine.
+    let got = events_until(&mut admin, Duration::from_secs(15), "_INBOX.prof");
     let reply = got
         .iter()
         .find(|(s, _)| s == "_INBOX.prof")
