@@ -660,15 +660,7 @@ impl Options {
             ));
         };
         let mut leaf = self.leafnodes.take().unwrap_or_else(LeafOpts::unset);
-        let mut unimplemented = Vec::new();
-        for entry in entries {
-            if let Err(message) = leaf_entry(&mut leaf, entry, report, &mut unimplemented) {
-                report.errors.push(message);
-            }
-        }
-        for name in &unimplemented {
-            self.not_implemented(name);
-        }
+        self.apply_block(&mut leaf, entries, report, leaf_entry);
         self.leafnodes = Some(leaf);
         Ok(())
     }

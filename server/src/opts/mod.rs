@@ -684,6 +684,31 @@ impl Options {
         }
     }
 
+    /// Applies every key of a block (`websocket`, `leafnodes`) with `apply`: its errors go
+    /// to `report`, the keys it accepts without implementing them to `not_implemented`.
+    fn apply_block<T>(
+        &mut self,
+        target: &mut T,
+        entries: &crate::conf::Map,
+        report: &mut config::Report,
+        apply: impl Fn(
+            &mut T,
+            &crate::conf::Entry,
+            &mut config::Report,
+            &mut Vec<String>,
+        ) -> Result<(), String>,
+    ) {
+        let mut unimplemented = Vec::new();
+        for entry in entries {
+            if let Err(message) = apply(target, entry, report, &mut unimplemented) {
+                report.errors.push(message);
+            }
+        }
+        for name in &unimplemented {
+            self.not_implemented(name);
+        }
+    }
+
     fn not_implemented(&mut self, name: &str) {
         if !self.not_implemented.iter().any(|n| n == name) {
             self.not_implemented.push(name.to_string());

@@ -218,15 +218,7 @@ impl Options {
             ));
         };
         let mut ws = self.websocket.take().unwrap_or_default();
-        let mut unimplemented = Vec::new();
-        for entry in entries {
-            if let Err(message) = websocket_entry(&mut ws, entry, report, &mut unimplemented) {
-                report.errors.push(message);
-            }
-        }
-        for name in &unimplemented {
-            self.not_implemented(name);
-        }
+        self.apply_block(&mut ws, entries, report, websocket_entry);
         self.websocket = Some(ws);
         Ok(())
     }
