@@ -172,6 +172,8 @@ impl Dialer {
                 raw: url.clone(),
                 host: host.trim_matches(|c| c == '[' || c == ']').to_string(),
                 port,
+                // nats-server builds discovered URLs from `host:port` alone.
+                path: String::new(),
                 ..first.clone()
             });
         }
@@ -277,6 +279,7 @@ impl Dialer {
             host: url.host.clone(),
             ignore_discovered: r.opts.ignore_discovered_servers,
             websocket: url.is_websocket().then(|| crate::leaf::WsRemote {
+                path: crate::websocket::leaf_path(&url.path),
                 tls: url.scheme == "wss" || r.opts.tls.is_some(),
                 compress: r.opts.ws_compression,
                 no_masking: r.opts.ws_no_masking,

@@ -193,11 +193,37 @@ pub fn upgrade(head: &[u8], ws: &WebsocketOpts, tls: bool) -> Result<Upgrade, Re
 /// The path a leaf node dials on a hub's WebSocket port.
 pub const LEAF_PATH: &str = "/leafnode";
 
+/// The request path for a remote URL whose path is `url_path`: `/leafnode` after it, joined
+/// and cleaned as Go's `path.Join` does (nats-server `leafNodeSolicitWSConnection`).
+pub fn leaf_path(url_path: &str) -> String {
+    let current = url_path.strip_prefix('/').unwrap_or(url_path);
+    if current.is_empty() {
+        return LEAF_PATH.to_string();
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in current.split('/').chain(std::iter::once("leafnode")) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 /// A leaf node's upgrade request to a hub's WebSocket port (nats-server
-/// `leafNodeSolicitWSConnection`): `key` is a fresh [`new_key`].
-pub fn leaf_request(host_port: &str, key: &str, compress: bool, no_masking: bool) -> Vec<u8> {
+/// `leafNodeSolicitWSConnection`) for `path` ([`leaf_path`]): `key` is a fresh [`new_key`].
+pub fn leaf_request(
+    host_port: &str,
+    path: &str,
+    key: &str,
+    compress: bool,
+    no_masking: bool,
+) -> Vec<u8> {
     let mut out = format!(
-        "GET {LEAF_PATH} HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
     );
     push_options(&mut out, compress, no_masking);
     out.push_str("\r\n");
@@ -598,7 +624,12 @@ mod tests {
     #[test]
     fn leaf_request_and_answer() {
         let key = new_key();
-        let req = leaf_request("hub:8080", &key, true, true);
+        assert_eq!(leaf_path(""), "/leafnode");
+        assert_eq!(leaf_path("/"), "/leafnode");
+        assert_eq!(leaf_path("/nats"), "/nats/leafnode");
+        assert_eq!(leaf_path("/a//b/./c/../"), "/a/b/leafnode");
+        assert_eq!(leaf_path("/../x"), "/../x/leafnode");
+        let req = leaf_request("hub:8080", "/leafnode", &key, true, true);
         let text = String::from_utf8(req.clone()).unwrap();
         assert!(text.starts_with("GET /leafnode HTTP/1.1\r\nHost: hub:8080\r\n"));
         // Our own upgrade check takes it, as a leaf.

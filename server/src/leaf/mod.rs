@@ -58,8 +58,10 @@ pub struct LeafSolicit {
 }
 
 /// How a leaf node dials a hub's WebSocket port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsRemote {
+    /// The request path: `/leafnode` after the URL's own path.
+    pub path: String,
     /// `wss://` (or a `tls {}` block): TLS before the upgrade.
     pub tls: bool,
     /// `ws_compression`: ask for permessage-deflate.

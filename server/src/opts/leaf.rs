@@ -245,6 +245,9 @@ pub struct LeafUrl {
     pub host: String,
     /// The port; [`REMOTE_PORT_DEFAULT`] when the URL has none, 0 when it is above 65535.
     pub port: u16,
+    /// The path as written (no query or fragment); a WebSocket remote puts `/leafnode`
+    /// after it.
+    pub path: String,
 }
 
 /// How [`LeafUrl::go_text`] shows the user info.
@@ -276,7 +279,17 @@ impl LeafUrl {
         } else {
             port.parse().unwrap_or(0)
         };
+        let path = if url.authority {
+            url.tail
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            String::new()
+        };
         Ok(LeafUrl {
+            path,
             raw: raw.to_string(),
             scheme: url.scheme,
             user: url.user,

@@ -327,10 +327,11 @@ impl Worker {
         };
         let ws_dial = solicit
             .as_ref()
-            .and_then(|s| Some((s.websocket?, s.clone())));
+            .and_then(|s| Some((s.websocket.clone()?, s.clone())));
         if let Some((ws, s)) = &ws_dial {
             conn.ws = Some(Box::new(super::ws::WsState::dialing(
                 &s.addr,
+                &ws.path,
                 ws.compress,
                 ws.no_masking,
             )));

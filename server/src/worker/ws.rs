@@ -115,9 +115,9 @@ impl WsState {
 
     /// A leaf node's side of a connection to a hub's WebSocket port: the upgrade request,
     /// sent at once or, for `wss`, after the TLS handshake ([`Worker::ws_send_request`]).
-    pub fn dialing(host_port: &str, compress: bool, no_masking: bool) -> WsState {
+    pub fn dialing(host_port: &str, path: &str, compress: bool, no_masking: bool) -> WsState {
         let key = websocket::new_key();
-        let request = websocket::leaf_request(host_port, &key, compress, no_masking);
+        let request = websocket::leaf_request(host_port, path, &key, compress, no_masking);
         let mut ws = WsState::new(Admission::Counted);
         ws.mask_write = true;
         ws.phase = Phase::Requesting {

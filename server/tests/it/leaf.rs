@@ -714,8 +714,8 @@ fn account_ping_crosses_a_leaf() {
 }
 
 /// A hub whose WebSocket port (`ws://`, or `wss://` with `tls_block`) takes leaf nodes on
-/// `/leafnode`, and a leaf dialing it there with `remote_extra`.
-fn ws_pair(tls_block: &str, remote_extra: &str) -> (NodeConfig, NodeConfig) {
+/// `/leafnode`, and a leaf dialing it there (after `path`) with `remote_extra`.
+fn ws_pair(tls_block: &str, path: &str, remote_extra: &str) -> (NodeConfig, NodeConfig) {
     let ws_port = crate::util::cluster::free_port();
     let (scheme, tls) = if tls_block.is_empty() {
         ("ws", "no_tls: true".to_string())
@@ -726,7 +726,7 @@ fn ws_pair(tls_block: &str, remote_extra: &str) -> (NodeConfig, NodeConfig) {
         "websocket {{ host: 127.0.0.1, port: {ws_port}, {tls} }}"
     ));
     let leaf = NodeConfig::new("wsleaf").no_cluster().extra(&format!(
-        "leafnodes {{\n  reconnect: \"200ms\"\n  remotes: [ {{ url: \"{scheme}://leaf:leaf@127.0.0.1:{ws_port}\", account: A {remote_extra} {} }} ]\n}}",
+        "leafnodes {{\n  reconnect: \"200ms\"\n  remotes: [ {{ url: \"{scheme}://leaf:leaf@127.0.0.1:{ws_port}{path}\", account: A {remote_extra} {} }} ]\n}}",
         if tls_block.is_empty() {
             String::new()
         } else {
@@ -748,12 +748,17 @@ fn leaf_connections_over_websocket() {
     }
     let certs = crate::cluster::RouteCerts::new();
     for (hub_bin, leaf_bin) in &pairs {
-        for (tls, extra) in [
-            (String::new(), ""),
-            (String::new(), ", ws_compression: true, ws_no_masking: true"),
-            (certs.block(), ""),
+        for (tls, path, extra) in [
+            (String::new(), "", ""),
+            // A path in the URL goes before `/leafnode` (`/nats/leafnode`).
+            (
+                String::new(),
+                "/nats",
+                ", ws_compression: true, ws_no_masking: true",
+            ),
+            (certs.block(), "", ""),
         ] {
-            let (hub_cfg, leaf_cfg) = ws_pair(&tls, extra);
+            let (hub_cfg, leaf_cfg) = ws_pair(&tls, path, extra);
             let (hub, leaf) = link(hub_cfg, hub_bin, leaf_cfg, leaf_bin);
             traffic_crosses(&hub, &leaf);
             let big = "x".repeat(100_000);

@@ -542,6 +542,7 @@ fn remote_urls() {
             has_password: true,
             host: "host.example.com".into(),
             port: 7000,
+            path: String::new(),
         }
     );
     assert_eq!(u.host_port(), "host.example.com:7000");
