@@ -574,10 +574,7 @@ impl Server {
                         self.shared.client_opened();
                         Admission::Counted
                     };
-                    let workers = self.shared.workers();
-                    let w = self.next_worker % workers.len();
-                    self.next_worker = self.next_worker.wrapping_add(1);
-                    workers[w].send_blocking(WorkerMsg::NewConn {
+                    self.send_to_next_worker(WorkerMsg::NewConn {
                         sock,
                         cid,
                         peer,
@@ -646,10 +643,7 @@ impl Server {
                             solicit: None,
                         },
                     };
-                    let workers = self.shared.workers();
-                    let w = self.next_worker % workers.len();
-                    self.next_worker = self.next_worker.wrapping_add(1);
-                    workers[w].send_blocking(msg);
+                    self.send_to_next_worker(msg);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -694,16 +688,24 @@ impl Server {
             return;
         }
         self.shared.client_opened();
-        let workers = self.shared.workers();
-        let w = self.next_worker % workers.len();
-        self.next_worker = self.next_worker.wrapping_add(1);
-        workers[w].send_blocking(WorkerMsg::NewConn {
+        self.send_to_next_worker(WorkerMsg::NewConn {
             sock,
             cid,
             peer,
             websocket: false,
             admission: Admission::Counted,
         });
+    }
+
+    /// Hands an accepted connection to the workers in turn (round-robin).
+    fn send_to_next_worker(&mut self, msg: WorkerMsg) {
+        let workers = self.shared.workers();
+        if workers.is_empty() {
+            return;
+        }
+        let w = self.next_worker % workers.len();
+        self.next_worker = self.next_worker.wrapping_add(1);
+        workers[w].send_blocking(msg);
     }
 
     /// Returns true if the server should shut down now.

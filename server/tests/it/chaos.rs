@@ -207,18 +207,7 @@ fn start_cluster(lab: Option<&Lab>, c_bin: &str) -> Vec<Node> {
 fn converge(nodes: &[&Node], label: &str) -> Duration {
     let start = Instant::now();
     loop {
-        let mut missing = Vec::new();
-        for node in nodes {
-            let want: BTreeSet<String> = nodes
-                .iter()
-                .filter(|n| n.name() != node.name())
-                .map(|n| n.name().to_string())
-                .collect();
-            let (names, ids) = node.peers();
-            if names != want || ids != want.len() {
-                missing.push(format!("{}: {names:?}", node.name()));
-            }
-        }
+        let missing = crate::util::cluster::mesh_missing(nodes);
         if missing.is_empty() {
             return start.elapsed();
         }

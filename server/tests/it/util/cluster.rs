@@ -384,25 +384,32 @@ fn route_list(routez: &Value) -> Vec<Value> {
     routez["routes"].as_array().cloned().unwrap_or_default()
 }
 
+/// What keeps `nodes` from a full mesh (every node routed to every other one and to no one
+/// else): a line per node that is off, empty when the mesh is whole.
+pub fn mesh_missing(nodes: &[&Node]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for node in nodes {
+        let want: BTreeSet<String> = nodes
+            .iter()
+            .filter(|n| n.name() != node.name())
+            .map(|n| n.name().to_string())
+            .collect();
+        let (names, ids) = node.peers();
+        if names != want || ids != want.len() {
+            missing.push(format!(
+                "{}: peers {names:?} ({ids} ids), want {want:?}",
+                node.name()
+            ));
+        }
+    }
+    missing
+}
+
 /// Waits (bounded) until every node has a route to every other one, and to no one else.
 pub fn wait_for_mesh(nodes: &[&Node]) {
     let end = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut missing = Vec::new();
-        for node in nodes {
-            let want: BTreeSet<String> = nodes
-                .iter()
-                .filter(|n| n.name() != node.name())
-                .map(|n| n.name().to_string())
-                .collect();
-            let (names, ids) = node.peers();
-            if names != want || ids != want.len() {
-                missing.push(format!(
-                    "{}: peers {names:?} ({ids} ids), want {want:?}",
-                    node.name()
-                ));
-            }
-        }
+        let missing = mesh_missing(nodes);
         if missing.is_empty() {
             return;
         }
