@@ -429,9 +429,16 @@ pub fn write_masked_frame(
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
 }
 
-/// Appends a close frame with `code` and `reason`; a reason longer than a control frame
-/// allows is cut to 120 bytes and `...`, as nats-server does.
+/// Appends a close frame with `code` and `reason` ([`close_payload`]).
 pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
+    let payload = close_payload(code, reason);
+    write_header(out, OP_CLOSE, false, payload.len());
+    out.extend_from_slice(&payload);
+}
+
+/// A close frame's payload: `code`, then `reason`; a reason longer than a control frame
+/// allows is cut to 120 bytes and `...`, as nats-server does.
+pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     let (text, ellipsis) = if reason.len() > CONTROL_MAX - 2 {
         let mut end = 120;
         while !reason.is_char_boundary(end) {
@@ -441,10 +448,11 @@ pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
     } else {
         (reason, "")
     };
-    write_header(out, OP_CLOSE, false, 2 + text.len() + ellipsis.len());
-    out.extend_from_slice(&code.to_be_bytes());
-    out.extend_from_slice(text.as_bytes());
-    out.extend_from_slice(ellipsis.as_bytes());
+    let mut payload = Vec::with_capacity(2 + text.len() + ellipsis.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(text.as_bytes());
+    payload.extend_from_slice(ellipsis.as_bytes());
+    payload
 }
 
 #[cfg(test)]

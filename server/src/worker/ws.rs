@@ -225,15 +225,8 @@ impl WsState {
             return;
         }
         self.close_sent = true;
-        let mut frame = Vec::with_capacity(2 + 2 + reason.len());
-        frames::write_close(&mut frame, code, reason);
-        if self.mask_write {
-            // Re-framed masked: the same payload after write_close's 2-byte header.
-            let payload = frame[2..].to_vec();
-            self.push_frame(frames::OP_CLOSE, false, &payload, pool);
-            return;
-        }
-        self.framed.push(&frame, pool);
+        let payload = frames::close_payload(code, reason);
+        self.push_frame(frames::OP_CLOSE, false, &payload, pool);
     }
 }
 
