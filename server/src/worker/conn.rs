@@ -308,6 +308,8 @@ pub struct Conn {
     pub ping: PingState,
     /// In the worker's dirty list (output to flush).
     pub dirty: bool,
+    /// Queued on the worker's `read_again` list (once: see `Worker::mark_read_again`).
+    pub read_again: bool,
     /// Registered for WRITABLE because the kernel buffer was full.
     pub write_interest: bool,
     /// Since when output has been waiting without the socket taking any of it.
@@ -362,6 +364,7 @@ impl Conn {
                 last_in: now,
             },
             dirty: false,
+            read_again: false,
             write_interest: false,
             stalled_since: None,
             in_msgs: 0,

@@ -222,7 +222,7 @@ impl Worker {
             if conn.rlen > 0 {
                 self.parse_and_dispatch(slot);
             }
-            self.read_again.push(slot);
+            self.mark_read_again(slot);
         }
     }
 

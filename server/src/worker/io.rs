@@ -210,15 +210,42 @@ impl Worker {
         if writable {
             self.mark_dirty(slot);
         }
-        if readable {
+        // A connection already queued to be read again is read once, by `read_pending_again`
+        // later in this iteration: reading it here too would double its budget.
+        let queued = self.conns.get(slot).is_some_and(|c| c.read_again);
+        if readable && !queued {
             self.read_ready(slot);
         }
     }
 
     pub(super) fn read_pending_again(&mut self) {
         let again = std::mem::take(&mut self.read_again);
+        debug_assert!(
+            {
+                let mut sorted = again.clone();
+                sorted.sort_unstable();
+                sorted.windows(2).all(|w| w[0] != w[1])
+            },
+            "a connection queued twice to be read again"
+        );
         for slot in again {
+            if let Some(conn) = self.conns.get_mut(slot) {
+                conn.read_again = false;
+            }
             self.read_ready(slot);
+        }
+    }
+
+    /// Queues `slot` to be read later in this iteration or the next, at most once: a busy
+    /// publisher gets one read budget per iteration. (Queued twice, once by its budget
+    /// running out and once by a readiness event, it was read one more budget per iteration
+    /// each time, so batches grew to megabytes and their buffers were freed, not reused.)
+    pub(super) fn mark_read_again(&mut self, slot: Slot) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            if !conn.read_again {
+                conn.read_again = true;
+                self.read_again.push(slot);
+            }
         }
     }
 
@@ -260,7 +287,7 @@ impl Worker {
                     self.parse_and_dispatch(slot);
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
-                        self.read_again.push(slot);
+                        self.mark_read_again(slot);
                         return;
                     }
                     if !filled {
@@ -625,7 +652,14 @@ impl Worker {
                 "a batch carries its sender"
             );
             debug_assert_ne!(dest, self.id.0, "no batch to oneself");
-            let fresh = Batch::with_buffer(self.id, self.spare.try_recv().unwrap_or_default());
+            // No spare buffer back yet: a new one sized as this batch, rather than one grown
+            // (and copied) by doubling from empty.
+            let sent_len = self.batches[dest].msgs.len();
+            let buffer = self
+                .spare
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(sent_len));
+            let fresh = Batch::with_buffer(self.id, buffer);
             let batch = std::mem::replace(&mut self.batches[dest], fresh);
             let handle = &self.shared.workers()[dest];
             // Counted before the send, so the receiver never subtracts what is not added yet.

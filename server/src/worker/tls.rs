@@ -101,7 +101,7 @@ impl Worker {
             Ok(_) => first[0],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                self.read_again.push(slot);
+                self.mark_read_again(slot);
                 return;
             }
             Err(_) => {
@@ -174,7 +174,7 @@ impl Worker {
                 return;
             }
             if budget == 0 {
-                self.read_again.push(slot);
+                self.mark_read_again(slot);
                 return;
             }
             let Some(conn) = self.conns.get_mut(slot) else {
