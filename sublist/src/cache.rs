@@ -154,6 +154,9 @@ pub struct LocalCache<T> {
     slots: Vec<LocalSlot<T>>,
     /// The CLOCK hand: the next slot to consider for eviction.
     hand: usize,
+    /// The slot the previous lookup used (maybe replaced since: its key is compared). A
+    /// publisher repeating one subject, the common stream, then skips hashing and probing.
+    last: usize,
     /// Most entries.
     capacity: usize,
     /// Hit and miss counts.
@@ -188,6 +191,7 @@ impl<T: Clone + PartialEq> LocalCache<T> {
             index: HashTable::new(),
             slots: Vec::new(),
             hand: 0,
+            last: 0,
             capacity,
             stats: LocalCacheStats::default(),
         }
@@ -204,12 +208,19 @@ impl<T: Clone + PartialEq> LocalCache<T> {
         // computation leaves the entry marked with the older generation, to be redone next time.
         let generation = sl.generation(subject);
         let sublist_id = sl.id();
-        let hash = hash_key(sublist_id, subject);
-        let slots = &self.slots;
-        let found = self
-            .index
-            .find(hash, |&i| slots[i as usize].is_key(sublist_id, subject))
-            .map(|&i| i as usize);
+        let repeated = self
+            .slots
+            .get(self.last)
+            .is_some_and(|slot| slot.is_key(sublist_id, subject));
+        let found = if repeated {
+            Some(self.last)
+        } else {
+            let hash = hash_key(sublist_id, subject);
+            let slots = &self.slots;
+            self.index
+                .find(hash, |&i| slots[i as usize].is_key(sublist_id, subject))
+                .map(|&i| i as usize)
+        };
         let index = match found {
             Some(index) => {
                 let slot = &mut self.slots[index];
@@ -226,9 +237,11 @@ impl<T: Clone + PartialEq> LocalCache<T> {
             None => {
                 self.stats.misses += 1;
                 let result = sl.matches(subject);
+                let hash = hash_key(sublist_id, subject);
                 self.store(hash, sublist_id, subject, generation, result)
             }
         };
+        self.last = index;
         &self.slots[index].result
     }
 
@@ -247,6 +260,7 @@ impl<T: Clone + PartialEq> LocalCache<T> {
         self.index.clear();
         self.slots.clear();
         self.hand = 0;
+        self.last = 0;
     }
 
     /// Hit and miss counts since creation, for [`crate::SublistStats::add_local`].
@@ -463,6 +477,29 @@ mod tests {
         }
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.stats(), LocalCacheStats { hits: 4, misses: 2 });
+    }
+
+    #[test]
+    fn local_cache_repeated_subject_never_answers_for_a_replaced_slot() {
+        let sl: Sublist<u32> = Sublist::new();
+        sl.insert(b"a", None, 1).unwrap();
+        sl.insert(b"b", None, 2).unwrap();
+        let mut cache = LocalCache::with_capacity(1);
+        for _ in 0..3 {
+            assert_eq!(cache.matches(&sl, b"a").psubs, [1]);
+        }
+        assert_eq!(cache.stats(), LocalCacheStats { hits: 2, misses: 1 });
+        // "b" takes the only slot, the one the previous lookup used.
+        assert_eq!(cache.matches(&sl, b"b").psubs, [2]);
+        assert_eq!(cache.matches(&sl, b"a").psubs, [1]);
+        assert_eq!(cache.stats(), LocalCacheStats { hits: 2, misses: 3 });
+        // A change to the sublist is seen on the repeated path too.
+        sl.insert(b"a", None, 3).unwrap();
+        let mut psubs = cache.matches(&sl, b"a").psubs.clone();
+        psubs.sort_unstable();
+        assert_eq!(psubs, [1, 3]);
+        cache.clear();
+        assert_eq!(cache.matches(&sl, b"b").psubs, [2]);
     }
 
     #[test]
