@@ -28,6 +28,9 @@ pub const ROUTE_PENDING_MAX: usize = 256 * 1024 * 1024;
 /// Reads in a row that use less than half of the room they were given before the read
 /// buffer halves (nats-server `shortsToShrink`).
 pub const SHORT_READS_TO_SHRINK: u8 = 2;
+/// How long after a read last filled its room a read buffer larger than its room gives its
+/// memory back (see [`ReadSize::settled`]).
+pub const RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// How much room the next read gets, as nats-server sizes its read buffer (`readLoop`): a
 /// read that fills the room doubles it, up to [`READ_BUF_MAX`]; more than
@@ -39,6 +42,8 @@ pub struct ReadSize {
     /// Room for the next read.
     room: usize,
     short_reads: u8,
+    /// When a read last filled its room.
+    last_full_at: Option<Instant>,
 }
 
 impl Default for ReadSize {
@@ -46,6 +51,7 @@ impl Default for ReadSize {
         ReadSize {
             room: READ_BUF_MIN,
             short_reads: 0,
+            last_full_at: None,
         }
     }
 }
@@ -56,11 +62,29 @@ impl ReadSize {
         self.room
     }
 
+    /// No read has filled its room for [`RELEASE_AFTER`] before `last_read_at`: a buffer
+    /// larger than the room may give its memory back. A busy publisher's room falls and
+    /// doubles again many times a second (a server that keeps up reads less than half the room
+    /// until it halves, down to the minimum, then a burst fills it); freeing and re-mapping
+    /// its buffer at each fall cost page faults and zeroing of a tenth of the server's time at
+    /// publish-only 16 KiB. So memory goes back at most once a second per connection.
+    pub fn settled(&self, last_read_at: Instant) -> bool {
+        self.last_full_at
+            .is_none_or(|t| last_read_at.saturating_duration_since(t) >= RELEASE_AFTER)
+    }
+
     /// Learns from a read of `n` bytes into `room` bytes of free space.
     pub fn after_read(&mut self, n: usize, room: usize) {
+        let now = (n >= room).then(Instant::now);
+        self.after_read_at(n, room, now);
+    }
+
+    /// [`ReadSize::after_read`], with the time of the read if it filled its room.
+    fn after_read_at(&mut self, n: usize, room: usize, full_at: Option<Instant>) {
         if n >= room {
             self.room = (self.room * 2).min(READ_BUF_MAX);
             self.short_reads = 0;
+            self.last_full_at = full_at;
         } else if n < room / 2 && self.room > READ_BUF_MIN {
             self.short_reads += 1;
             if self.short_reads > SHORT_READS_TO_SHRINK {
@@ -634,6 +658,24 @@ mod tests {
             size.after_read(1, room);
         }
         assert_eq!(size.room(), READ_BUF_MIN);
+    }
+
+    #[test]
+    fn read_size_settles_a_while_after_the_last_full_read() {
+        let mut size = ReadSize::default();
+        let start = Instant::now();
+        assert!(size.settled(start));
+        let room = size.room();
+        size.after_read_at(room, room, Some(start));
+        let soon = start + RELEASE_AFTER / 2;
+        size.after_read_at(1, size.room(), None);
+        assert!(!size.settled(soon));
+        // Short reads don't move the mark; a full read does.
+        assert!(size.settled(start + RELEASE_AFTER));
+        let room = size.room();
+        size.after_read_at(room, room, Some(soon));
+        assert!(!size.settled(start + RELEASE_AFTER));
+        assert!(size.settled(soon + RELEASE_AFTER));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! (the connection closed meanwhile): every function looks the slot up and does nothing when
 //! it is empty.
 
-use super::conn::{Conn, READ_BUF_MIN};
+use super::conn::{Conn, READ_BUF_MAX, READ_BUF_MIN};
 use super::conns::Conns;
 use super::flow::update_gate;
 use super::outbound::{ChunkPool, Outbound, IOV_PER_WRITE};
@@ -271,7 +271,12 @@ impl Worker {
                 // wait in the socket; `auth_result` or `release_stalled` resumes reading.
                 return;
             }
-            size_read_buf(&mut conn.rbuf, conn.rlen, conn.read_size.room());
+            size_read_buf(
+                &mut conn.rbuf,
+                conn.rlen,
+                conn.read_size.room(),
+                conn.read_size.settled(conn.ping.last_in),
+            );
             let rlen = conn.rlen;
             let room = conn.rbuf.len() - rlen;
             match conn.sock.read(&mut conn.rbuf[rlen..]) {
@@ -369,7 +374,12 @@ impl Worker {
             rbuf.resize(needed, 0);
         } else {
             // The buffer a large message needed goes back to the size reads ask for.
-            size_read_buf(&mut rbuf, conn.rlen, conn.read_size.room());
+            size_read_buf(
+                &mut rbuf,
+                conn.rlen,
+                conn.read_size.room(),
+                conn.read_size.settled(conn.ping.last_in),
+            );
         }
         conn.rbuf = rbuf;
     }
@@ -743,16 +753,21 @@ pub(super) fn write_plain(
 }
 
 /// Sizes a read buffer before a read: `room` free bytes after the `rlen` unparsed ones (at
-/// least half of [`READ_BUF_MIN`]), as [`super::conn::ReadSize`] chose. A buffer twice that
-/// size or more (the room halved since reads stayed short, or a large message went through)
-/// is shrunk back.
+/// least half of [`READ_BUF_MIN`]), as [`super::conn::ReadSize`] chose.
+///
+/// A buffer twice the size wanted or more is shrunk back when a large message grew it past
+/// what reads ask for, or once reads have `settled` ([`super::conn::ReadSize::settled`]):
+/// not at every halving of a busy connection's room.
 #[inline]
-pub(super) fn size_read_buf(rbuf: &mut Vec<u8>, rlen: usize, room: usize) {
+pub(super) fn size_read_buf(rbuf: &mut Vec<u8>, rlen: usize, room: usize, settled: bool) {
     let want = rlen + room.max(READ_BUF_MIN / 2);
+    let keep = want.max(READ_BUF_MIN);
+    // Only a message larger than a read takes a buffer past this.
+    let large_message = rbuf.len() > 2 * READ_BUF_MAX;
     if rbuf.len() < want {
         rbuf.resize(want, 0);
-    } else if rbuf.len() >= 2 * want.max(READ_BUF_MIN) {
-        rbuf.truncate(want.max(READ_BUF_MIN));
+    } else if rbuf.len() >= 2 * keep && (large_message || settled) {
+        rbuf.truncate(keep);
         rbuf.shrink_to_fit();
     }
 }
@@ -760,26 +775,45 @@ pub(super) fn size_read_buf(rbuf: &mut Vec<u8>, rlen: usize, room: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::conn::READ_BUF_MAX;
 
     #[test]
     fn read_buffer_gets_the_room_asked_for() {
         let mut rbuf = Vec::new();
-        size_read_buf(&mut rbuf, 0, READ_BUF_MIN);
+        size_read_buf(&mut rbuf, 0, READ_BUF_MIN, false);
         assert_eq!(rbuf.len(), READ_BUF_MIN);
         // Unparsed bytes are kept and the room comes after them.
-        size_read_buf(&mut rbuf, 500, 4096);
+        size_read_buf(&mut rbuf, 500, 4096, false);
         assert_eq!(rbuf.len(), 500 + 4096);
         // Enough already: nothing changes.
-        size_read_buf(&mut rbuf, 100, 4096);
+        size_read_buf(&mut rbuf, 100, 4096, true);
         assert_eq!(rbuf.len(), 500 + 4096);
-        // A buffer twice the size wanted or more shrinks back (a large message went through).
+        // A buffer a large message grew shrinks back at once.
         let mut big = vec![0; 1 << 20];
-        size_read_buf(&mut big, 10, READ_BUF_MAX);
+        size_read_buf(&mut big, 10, READ_BUF_MAX, false);
         assert_eq!(big.len(), 10 + READ_BUF_MAX);
         // Never less than half the minimum of room, even when asked for less.
         let mut tail = vec![0; 600];
-        size_read_buf(&mut tail, 600, 0);
+        size_read_buf(&mut tail, 600, 0, false);
         assert_eq!(tail.len(), 600 + READ_BUF_MIN / 2);
+    }
+
+    #[test]
+    fn busy_read_buffer_keeps_its_memory_until_reads_settle() {
+        let mut rbuf = Vec::new();
+        size_read_buf(&mut rbuf, 100, READ_BUF_MAX, false);
+        // The room falling to a quarter, then the minimum, keeps the memory while reads
+        // still fill their room now and then.
+        for room in [READ_BUF_MAX / 2, READ_BUF_MAX / 4, READ_BUF_MIN] {
+            size_read_buf(&mut rbuf, 0, room, false);
+            assert_eq!(rbuf.len(), 100 + READ_BUF_MAX, "resized for room {room}");
+        }
+        // Settled: the memory goes back, down to the room wanted.
+        size_read_buf(&mut rbuf, 0, READ_BUF_MAX / 4, true);
+        assert_eq!(rbuf.len(), READ_BUF_MAX / 4);
+        size_read_buf(&mut rbuf, 0, READ_BUF_MIN, true);
+        assert_eq!(rbuf.len(), READ_BUF_MIN);
+        // Never below the minimum.
+        size_read_buf(&mut rbuf, 0, READ_BUF_MIN / 4, true);
+        assert_eq!(rbuf.len(), READ_BUF_MIN);
     }
 }

@@ -294,7 +294,12 @@ impl Worker {
                 }
                 continue;
             }
-            super::io::size_read_buf(&mut conn.rbuf, conn.rlen, conn.read_size.room());
+            super::io::size_read_buf(
+                &mut conn.rbuf,
+                conn.rlen,
+                conn.read_size.room(),
+                conn.read_size.settled(conn.ping.last_in),
+            );
             let rlen = conn.rlen;
             let room = conn.rbuf.len() - rlen;
             match tls.session.reader().read(&mut conn.rbuf[rlen..]) {
